@@ -1,0 +1,96 @@
+/*
+ * common.h: what nbgated and nbgate-agent both link (libnbcommon.a):
+ * logging, allocation, small helpers, and both halves' SSH plumbing.
+ */
+#ifndef NB_COMMON_H
+#define NB_COMMON_H
+
+#include <sys/types.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <libssh/libssh.h>
+
+#ifndef __dead
+#define __dead __attribute__((__noreturn__))
+#endif
+#define NB_PRINTF(a, b) __attribute__((__format__(__printf__, a, b)))
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+/* log.c */
+enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+void	 log_init(const char *, int);
+void	 log_set_level(int);
+int	 log_get_level(void);
+int	 log_level_parse(const char *);
+void	 log_debug(const char *, ...) NB_PRINTF(1, 2);
+void	 log_info(const char *, ...) NB_PRINTF(1, 2);
+void	 log_warnx(const char *, ...) NB_PRINTF(1, 2);
+void	 log_warn(const char *, ...) NB_PRINTF(1, 2);	/* appends strerror(errno) */
+__dead void fatal(const char *, ...) NB_PRINTF(1, 2);	/* appends strerror(errno) */
+__dead void fatalx(const char *, ...) NB_PRINTF(1, 2);
+
+/* xmalloc.c: allocation failure is fatal, nothing else is */
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+int	 xasprintf(char **, const char *, ...) NB_PRINTF(2, 3);
+int	 xvasprintf(char **, const char *, va_list) NB_PRINTF(2, 0);
+void	 freezero(void *, size_t);		/* wipe then free; NULL is a no-op */
+void	 freestr(char *);			/* wipe a secret string then free */
+
+/* util.c */
+int	 util_parse_hostport(const char *, char **, int *, char **);
+int	 util_set_nodelay(int);
+int	 util_set_keepalive(int, int);
+char	*util_random_token(size_t);		/* nbytes of randomness, base64url, caller frees */
+int	 util_streq_ct(const char *, const char *);	/* constant-time string equality */
+int	 util_mkdir_p(const char *, mode_t, char **);
+int	 util_write_file(const char *, const void *, size_t, mode_t, char **);
+
+/* sshio.c: drive one non-blocking libssh session from a libevent loop */
+struct sshio;
+typedef void (*sshio_cb)(void *);
+struct sshio *sshio_new(struct event_base *, ssh_session, sshio_cb, sshio_cb, void *);
+int	 sshio_attach(struct sshio *, char **);
+void	 sshio_update(struct sshio *);
+int	 sshio_fd_alive(struct sshio *);
+void	 sshio_free(struct sshio *);
+
+/* pump.c: bytes between an ssh_channel and a bufferevent, with back-pressure */
+struct pump;
+typedef void (*pump_done_cb)(struct pump *, const char *, void *);
+struct pump *pump_new(ssh_channel, struct bufferevent *, size_t, pump_done_cb, void *);
+void	 pump_service(struct pump *);
+ssh_channel pump_channel(struct pump *);
+void	 pump_free(struct pump *);
+
+/* tunclient.c: the agent's half of the tunnel (libssh client) */
+enum tunclient_state {
+	TUNCLIENT_CONNECTING,
+	TUNCLIENT_UP,		/* authenticated, forward granted */
+	TUNCLIENT_DOWN,		/* lost; will retry after backoff */
+	TUNCLIENT_FAILED	/* permanent: host key mismatch or auth refused */
+};
+struct tunclient_config {
+	const char	*host;		/* gateway SSH host */
+	int		 port;
+	const char	*user;		/* route name the agent serves, e.g. "alice" */
+	const char	*hostkey_pin;	/* "SHA256:..." fingerprint of the gateway host key */
+	const char	*key_file;	/* agent private key (OpenSSH format) */
+	const char	*target_host;	/* local notebook: host:port ... */
+	int		 target_port;
+	const char	*target_unix;	/* ... or a Unix socket path */
+	int		 backoff_max;	/* seconds */
+};
+struct tunclient;
+typedef void (*tunclient_state_cb)(struct tunclient *, enum tunclient_state, const char *, void *);
+struct tunclient *tunclient_new(struct event_base *, const struct tunclient_config *,
+	    tunclient_state_cb, void *, char **);
+void	 tunclient_free(struct tunclient *);
+
+#endif

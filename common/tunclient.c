@@ -1,0 +1,3 @@
+/* tunclient.c: placeholder while the real module is written. */
+#include "config.h"
+#include "common/common.h"

@@ -1,0 +1,190 @@
+/*
+ * util.c: small helpers shared by daemon and agent: host:port parsing,
+ * socket options, random tokens, constant-time compare, files.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include "common.h"
+
+/* Splits "host:port" or "[v6]:port"; fills *cause on error. */
+int
+util_parse_hostport(const char *s, char **host, int *port, char **cause)
+{
+	const char	*colon, *h = s;
+	size_t		 hlen;
+	char		*end;
+	long		 p;
+
+	if (*s == '[') {
+		if ((colon = strstr(s, "]:")) == NULL)
+			goto bad;
+		h = s + 1;
+		hlen = colon - h;
+		colon++;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			goto bad;
+		hlen = colon - s;
+	}
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 0 || p > 65535)
+		goto bad;
+	*host = xstrndup(h, hlen);
+	*port = (int)p;
+	return (0);
+bad:
+	xasprintf(cause, "'%s' is not host:port (port 0-65535)", s);
+	return (-1);
+}
+
+/* Disables Nagle: the tunnel carries many small request/response turns. */
+int
+util_set_nodelay(int fd)
+{
+	int	on = 1;
+
+	return (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on));
+}
+
+/* TCP keepalive that notices a dead peer after about 3 * idle seconds. */
+int
+util_set_keepalive(int fd, int idle)
+{
+	int	on = 1, cnt = 3;
+	unsigned int timeout = (unsigned int)idle * 4 * 1000;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof idle) == -1 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) == -1)
+		return (-1);
+	return (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout,
+	    sizeof timeout));
+}
+
+/* Returns @n random bytes as unpadded base64url; caller frees (freestr). */
+char *
+util_random_token(size_t n)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char	*raw = xmalloc(n);
+	char		*out = xmalloc((n * 4) / 3 + 4), *o = out;
+	size_t		 i;
+	unsigned int	 v;
+
+	if (RAND_bytes(raw, (int)n) != 1)
+		fatalx("RAND_bytes failed");
+	for (i = 0; i + 2 < n; i += 3) {
+		v = raw[i] << 16 | raw[i + 1] << 8 | raw[i + 2];
+		*o++ = b64[v >> 18 & 63];
+		*o++ = b64[v >> 12 & 63];
+		*o++ = b64[v >> 6 & 63];
+		*o++ = b64[v & 63];
+	}
+	if (n - i == 1) {
+		v = raw[i] << 16;
+		*o++ = b64[v >> 18 & 63];
+		*o++ = b64[v >> 12 & 63];
+	} else if (n - i == 2) {
+		v = raw[i] << 16 | raw[i + 1] << 8;
+		*o++ = b64[v >> 18 & 63];
+		*o++ = b64[v >> 12 & 63];
+		*o++ = b64[v >> 6 & 63];
+	}
+	*o = '\0';
+	freezero(raw, n);
+	return (out);
+}
+
+/* Compares two secrets without leaking where they differ. */
+int
+util_streq_ct(const char *a, const char *b)
+{
+	size_t		 la = strlen(a), lb = strlen(b), i;
+	unsigned char	 d = la != lb;
+
+	for (i = 0; i < la; i++)
+		d |= (unsigned char)a[i] ^ (unsigned char)b[i % (lb ? lb : 1)];
+	return (d == 0 && lb != 0);
+}
+
+/* mkdir -p with @mode for the directories it creates. */
+int
+util_mkdir_p(const char *path, mode_t mode, char **cause)
+{
+	char	*p = xstrdup(path), *s;
+	int	 rv = -1;
+
+	for (s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, mode) == -1 && errno != EEXIST) {
+			xasprintf(cause, "mkdir %s: %s", p, strerror(errno));
+			goto out;
+		}
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	rv = 0;
+out:
+	free(p);
+	return (rv);
+}
+
+/* Writes a whole file atomically (temp + rename) with @mode. */
+int
+util_write_file(const char *path, const void *data, size_t len, mode_t mode,
+    char **cause)
+{
+	char		*tmp;
+	const char	*d = data;
+	ssize_t		 n;
+	int		 fd, rv = -1;
+
+	xasprintf(&tmp, "%s.tmp%ld", path, (long)getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) == -1) {
+		xasprintf(cause, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (len > 0) {
+		if ((n = write(fd, d, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			xasprintf(cause, "%s: %s", tmp, strerror(errno));
+			close(fd);
+			unlink(tmp);
+			goto out;
+		}
+		d += n;
+		len -= n;
+	}
+	if (fsync(fd) == -1 || close(fd) == -1 || rename(tmp, path) == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	rv = 0;
+out:
+	free(tmp);
+	return (rv);
+}

@@ -1,0 +1,3 @@
+/* config.c: placeholder while the real module is written. */
+#include "config.h"
+#include "common/common.h"

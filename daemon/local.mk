@@ -1,0 +1,15 @@
+# Everything of nbgated but main() is in libnbdaemon.a so unit tests can link it.
+noinst_LIBRARIES += libnbdaemon.a
+libnbdaemon_a_SOURCES = \
+	daemon/daemon.h \
+	daemon/config.c
+DAEMON_LIBS = libnbdaemon.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
+	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS)
+
+sbin_PROGRAMS += nbgated
+nbgated_SOURCES = daemon/main.c
+nbgated_LDADD = $(DAEMON_LIBS)
+
+bin_PROGRAMS += nbgatectl
+nbgatectl_SOURCES = daemon/nbgatectl.c
+nbgatectl_LDADD = libnbcommon.a $(JANSSON_LIBS) $(LIBCURL_LIBS) $(OPENSSL_LIBS) $(LIBEVENT_LIBS) $(LIBSSH_LIBS)

@@ -1,0 +1,4 @@
+/* main.c: nbgated placeholder. */
+#include "config.h"
+#include "daemon/daemon.h"
+int main(void) { return 0; }

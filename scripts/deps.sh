@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs what nbgate needs from Debian 12 (run as root). Groups: build, test, bench.
+# Usage: scripts/deps.sh [build] [test] [bench]   (default: build)
+set -eu
+groups="${*:-build}"
+build="autoconf automake libtool pkg-config make gcc libc6-dev
+       libevent-dev libssl-dev libssh-dev libjansson-dev libyaml-dev libhttp-parser-dev
+       libsqlite3-dev libcurl4-openssl-dev openssl ca-certificates"
+test="openssh-server openssh-client jupyter-notebook python3-websocket python3-requests
+      curl procps iproute2 psmisc clang libclang-rt-14-dev"
+bench="nginx-light wrk node-configurable-http-proxy node-ws"
+pkgs=""
+for g in $groups; do
+	case "$g" in
+	build) pkgs="$pkgs $build" ;;
+	test) pkgs="$pkgs $build $test" ;;
+	bench) pkgs="$pkgs $build $test $bench" ;;
+	*) echo "deps.sh: unknown group '$g' (build, test, bench)" >&2; exit 2 ;;
+	esac
+done
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps.sh: need root to install:$missing" >&2; exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,19 @@
+# Unit tests (C, TAP) and integration tests (Python, TAP) all run from `make check`.
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+TEST_EXTENSIONS = .py
+PY_LOG_DRIVER = $(LOG_DRIVER)
+PY_LOG_COMPILER = $(PYTHON3)
+AM_TESTS_ENVIRONMENT = NB_BUILDDIR='$(abs_top_builddir)' NB_SRCDIR='$(abs_top_srcdir)'; export NB_BUILDDIR NB_SRCDIR;
+
+noinst_LIBRARIES += libnbtest.a
+libnbtest_a_SOURCES = tests/unit/tap.h tests/unit/tap.c
+
+check_PROGRAMS += tests/unit/test-util tests/unit/test-config
+tests_unit_test_util_SOURCES = tests/unit/test-util.c
+tests_unit_test_util_LDADD = libnbtest.a $(COMMON_LIBS)
+tests_unit_test_config_SOURCES = tests/unit/test-config.c
+tests_unit_test_config_LDADD = libnbtest.a $(DAEMON_LIBS)
+
+TESTS += tests/unit/test-util tests/unit/test-config
+
+EXTRA_DIST += tests/integration tests/unit/data

@@ -1,0 +1,61 @@
+/* test-util.c: common/util.c helpers. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "tests/unit/tap.h"
+
+static void
+test_hostport(void)
+{
+	char	*host = NULL, *cause = NULL;
+	int	 port = -1;
+
+	ok(util_parse_hostport("127.0.0.1:8443", &host, &port, &cause) == 0, "v4 host:port");
+	is_str(host, "127.0.0.1", "v4 host");
+	is_int(port, 8443, "v4 port");
+	free(host);
+	ok(util_parse_hostport("[::1]:22", &host, &port, &cause) == 0, "v6 host:port");
+	is_str(host, "::1", "v6 host");
+	is_int(port, 22, "v6 port");
+	free(host);
+	ok(util_parse_hostport(":0", &host, &port, &cause) == 0, "empty host, port 0");
+	free(host);
+	ok(util_parse_hostport("nope", &host, &port, &cause) == -1, "no colon refused");
+	has_str(cause, "not host:port", "cause names the problem");
+	free(cause);
+	cause = NULL;
+	ok(util_parse_hostport("h:65536", &host, &port, &cause) == -1, "port too big refused");
+	free(cause);
+	cause = NULL;
+	ok(util_parse_hostport("h:1x", &host, &port, &cause) == -1, "junk port refused");
+	free(cause);
+}
+
+static void
+test_tokens(void)
+{
+	char	*a = util_random_token(32), *b = util_random_token(32);
+
+	is_int(strlen(a), 43, "32 random bytes are 43 base64url chars");
+	ok(strcmp(a, b) != 0, "two tokens differ");
+	ok(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 43,
+	    "token is base64url");
+	ok(util_streq_ct(a, a), "constant-time equal");
+	ok(!util_streq_ct(a, b), "constant-time unequal");
+	ok(!util_streq_ct("abc", "abcd"), "prefix is not equal");
+	ok(!util_streq_ct("", ""), "empty secret never matches");
+	freestr(a);
+	freestr(b);
+}
+
+int
+main(void)
+{
+	log_init("test-util", LOG_WARN);
+	test_hostport();
+	test_tokens();
+	return (tap_done());
+}

@@ -1,0 +1,6 @@
+noinst_LIBRARIES += libnbtunnel.a
+libnbtunnel_a_SOURCES = \
+	tunnel/tunnel.h \
+	tunnel/sshd.c \
+	tunnel/tunnel.c
+EXTRA_DIST += tunnel/PROTOCOL

@@ -1,0 +1,66 @@
+/*
+ * tunnel.h: the gateway's half of the tunnel: the embedded SSH server that
+ * agents dial (sshd.c) and the tunnels it carries (tunnel.c).
+ *
+ * Ownership: the sshd owns every tunnel; the daemon only borrows a
+ * struct tunnel * between the up and down hooks.  Streams handed to the
+ * proxy are bufferevent pair ends owned by the caller.
+ */
+#ifndef NB_TUNNEL_H
+#define NB_TUNNEL_H
+
+#include <event2/bufferevent.h>
+#include <libssh/libssh.h>
+
+struct tunnel;
+struct tunnel_req;
+struct sshd;
+
+struct sshd_settings {
+	const char	*host_key;	/* path; an ed25519 key is generated there if missing */
+	int		 login_timeout;	/* seconds from TCP accept to authenticated */
+	int		 max_conns;	/* all agent connections */
+	int		 max_unauth;	/* connections not yet authenticated */
+	int		 keepalive;	/* seconds; dead agent noticed after ~3x */
+	size_t		 stream_buffer;	/* bytes buffered per stream direction */
+};
+
+struct sshd_hooks {
+	/*
+	 * May the agent logging in as @user (a route name, "alice" or
+	 * "alice/lab") use public key @key?  Returns the daemon's route
+	 * object, or NULL to refuse.  Called only for a verified signature.
+	 */
+	void	*(*auth)(const char *user, ssh_key key, void *arg);
+	/* The agent for @route was granted its forward: the tunnel is live. */
+	void	 (*up)(struct tunnel *, void *route, void *arg);
+	/* The tunnel is gone (agent left, died, or was kicked). */
+	void	 (*down)(struct tunnel *, void *route, const char *why, void *arg);
+};
+
+/* sshd.c */
+struct sshd	*sshd_new(struct event_base *, const struct sshd_settings *,
+		     const struct sshd_hooks *, void *, char **);
+int		 sshd_listen(struct sshd *, const char *, char **);
+int		 sshd_port(struct sshd *);
+const char	*sshd_fingerprint(struct sshd *);	/* "SHA256:..." of the host key */
+void		 sshd_set_settings(struct sshd *, const struct sshd_settings *);
+unsigned int	 sshd_count(struct sshd *);		/* live agent connections */
+void		 sshd_free(struct sshd *);
+
+/* tunnel.c */
+/*
+ * Called once per tunnel_connect(): @bev is the caller's end of a stream to
+ * the notebook (caller frees it; to end the stream cleanly call
+ * tunnel_stream_close()), or NULL with @err saying why (502 material).
+ */
+typedef void (*tunnel_connect_cb)(struct bufferevent *bev, const char *err, void *arg);
+struct tunnel_req *tunnel_connect(struct tunnel *, const char *, int,
+		     tunnel_connect_cb, void *);
+void		 tunnel_req_cancel(struct tunnel_req *);
+void		 tunnel_stream_close(struct bufferevent *);
+void		 tunnel_kick(struct tunnel *, const char *);
+const char	*tunnel_peer(struct tunnel *);	/* "addr:port" of the agent */
+unsigned int	 tunnel_streams(struct tunnel *);
+
+#endif
