@@ -17,3 +17,8 @@ tests_unit_test_config_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-util tests/unit/test-config
 
 EXTRA_DIST += tests/integration tests/unit/data
+
+check_PROGRAMS += tests/unit/test-tunnel
+tests_unit_test_tunnel_SOURCES = tests/unit/test-tunnel.c
+tests_unit_test_tunnel_LDADD = libnbtest.a libnbtunnel.a $(COMMON_LIBS)
+TESTS += tests/unit/test-tunnel
