@@ -60,11 +60,13 @@ int	 sshio_attach(struct sshio *, char **);
 void	 sshio_update(struct sshio *);
 int	 sshio_fd_alive(struct sshio *);
 void	 sshio_free(struct sshio *);
+void	 sshio_close_session(ssh_session);	/* disconnect, free, close the fd */
 
 /* pump.c: bytes between an ssh_channel and a bufferevent, with back-pressure */
 struct pump;
 typedef void (*pump_done_cb)(struct pump *, const char *, void *);
-struct pump *pump_new(ssh_channel, struct bufferevent *, size_t, pump_done_cb, void *);
+struct pump *pump_new(ssh_channel, struct bufferevent *, size_t, struct sshio *,
+	    pump_done_cb, void *);
 void	 pump_service(struct pump *);
 ssh_channel pump_channel(struct pump *);
 void	 pump_free(struct pump *);
@@ -74,7 +76,7 @@ enum tunclient_state {
 	TUNCLIENT_CONNECTING,
 	TUNCLIENT_UP,		/* authenticated, forward granted */
 	TUNCLIENT_DOWN,		/* lost; will retry after backoff */
-	TUNCLIENT_FAILED	/* permanent: host key mismatch or auth refused */
+	TUNCLIENT_FAILED	/* permanent: host key mismatch */
 };
 struct tunclient_config {
 	const char	*host;		/* gateway SSH host */
@@ -86,6 +88,7 @@ struct tunclient_config {
 	int		 target_port;
 	const char	*target_unix;	/* ... or a Unix socket path */
 	int		 backoff_max;	/* seconds */
+	int		 keepalive;	/* seconds; 0: 30 */
 };
 struct tunclient;
 typedef void (*tunclient_state_cb)(struct tunclient *, enum tunclient_state, const char *, void *);

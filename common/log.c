@@ -58,7 +58,7 @@ log_level_parse(const char *s)
 	return (-1);
 }
 
-static void
+static void NB_PRINTF(2, 0)
 log_vwrite(int level, const char *fmt, va_list ap, int with_errno)
 {
 	char		 stamp[32] = "", msg[2048];

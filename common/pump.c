@@ -1,3 +1,373 @@
-/* pump.c: placeholder while the real module is written. */
+/*
+ * pump.c: moves bytes both ways between one ssh_channel and one bufferevent
+ * (a socket on the agent, a pair end on the gateway) with back-pressure on
+ * both sides, EOF in both directions, and one deferred done callback.
+ *
+ * libssh callbacks only record state; all work happens in pump_service()
+ * (after each poll) or in the bufferevent callbacks, both at loop level.
+ */
 #include "config.h"
-#include "common/common.h"
+
+#include <sys/socket.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <libssh/libssh.h>
+#include <libssh/callbacks.h>
+
+#include "common.h"
+
+#define PUMP_MAX_WRITE	32768	/* one channel packet */
+
+struct pump {
+	ssh_channel		 ch;
+	struct bufferevent	*bev;
+	struct sshio		*io;
+	size_t			 limit;
+	size_t			 stuck;		/* bytes libssh holds for us (pitfall 7) */
+	int			 is_pair;
+	int			 ch_eof;	/* peer sent EOF or CLOSE */
+	int			 ch_closed;	/* peer sent CLOSE */
+	int			 bev_eof;	/* nothing more to read from bev */
+	int			 eof_sent;	/* we sent channel EOF */
+	int			 out_done;	/* bev write side finished */
+	int			 shut_pending;	/* socket: shutdown once output drains */
+	int			 read_off;	/* reading stopped: input full */
+	int			 finished;	/* done scheduled */
+	int			 clean;
+	char			*why;
+	struct event		*doneev;
+	pump_done_cb		 done;
+	void			*arg;
+	struct ssh_channel_callbacks_struct cb;
+};
+
+static void	pump_check(struct pump *);
+
+static void
+pump_finish(struct pump *p, const char *why)
+{
+	if (p->finished)
+		return;
+	p->finished = 1;
+	p->clean = why == NULL;
+	if (why != NULL)
+		p->why = xstrdup(why);
+	bufferevent_disable(p->bev, EV_READ);
+	event_active(p->doneev, EV_TIMEOUT, 0);
+}
+
+static void
+pump_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct pump	*p = arg;
+
+	p->done(p, p->why, p->arg);	/* may free p */
+}
+
+static int
+pump_ch_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
+    int is_stderr, void *arg)
+{
+	struct pump	*p = arg;
+	size_t		 olen, n;
+
+	if (is_stderr || p->finished || p->out_done)
+		return ((int)len);	/* nobody to give it to */
+	olen = evbuffer_get_length(bufferevent_get_output(p->bev));
+	n = olen >= p->limit ? 0 : p->limit - olen;
+	if (n > len)
+		n = len;
+	if (n > 0)
+		bufferevent_write(p->bev, data, n);
+	p->stuck = len - n;	/* @len is everything libssh holds */
+	return ((int)n);
+}
+
+static void
+pump_ch_eof(ssh_session s, ssh_channel ch, void *arg)
+{
+	struct pump	*p = arg;
+
+	p->ch_eof = 1;
+}
+
+static void
+pump_ch_close(ssh_session s, ssh_channel ch, void *arg)
+{
+	struct pump	*p = arg;
+
+	p->ch_eof = p->ch_closed = 1;
+}
+
+/* bufferevent input -> channel, as far as the peer's window allows (pitfall 6). */
+static void
+pump_to_channel(struct pump *p)
+{
+	struct evbuffer	*in = bufferevent_get_input(p->bev);
+	size_t		 len, n;
+	uint32_t	 win;
+	int		 rc, wrote = 0;
+
+	if (p->finished)
+		return;
+	if (p->ch_closed || p->eof_sent) {
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	while ((len = evbuffer_get_length(in)) > 0) {
+		if ((win = ssh_channel_window_size(p->ch)) == 0)
+			break;
+		n = len < win ? len : win;
+		if (n > PUMP_MAX_WRITE)
+			n = PUMP_MAX_WRITE;
+		rc = ssh_channel_write(p->ch, evbuffer_pullup(in, n), (uint32_t)n);
+		if (rc == SSH_ERROR) {
+			pump_finish(p, ssh_get_error(ssh_channel_get_session(p->ch)));
+			return;
+		}
+		if (rc == 0)
+			break;		/* rekey in progress: retry after a poll */
+		evbuffer_drain(in, (size_t)rc);
+		wrote = 1;
+	}
+	/*
+	 * libevent 2.1 re-runs a read callback at once while the input stays
+	 * at its high watermark: stop reading until the window lets us drain.
+	 */
+	if (evbuffer_get_length(in) >= p->limit) {
+		if (!p->read_off)
+			bufferevent_disable(p->bev, EV_READ);
+		p->read_off = 1;
+	} else if (p->read_off && !p->bev_eof) {
+		p->read_off = 0;
+		bufferevent_enable(p->bev, EV_READ);
+	}
+	if (p->bev_eof && evbuffer_get_length(in) == 0) {
+		ssh_channel_send_eof(p->ch);
+		p->eof_sent = 1;
+		wrote = 1;
+	}
+	if (wrote)
+		sshio_update(p->io);
+}
+
+/* Channel bytes libssh kept back -> bufferevent output, while it has room. */
+static void
+pump_drain(struct pump *p)
+{
+	struct evbuffer		*out = bufferevent_get_output(p->bev);
+	struct evbuffer_iovec	 v;
+	size_t			 olen, room;
+	int			 n, read = 0;
+
+	while (p->stuck > 0 && !p->out_done && !p->finished) {
+		if ((olen = evbuffer_get_length(out)) >= p->limit)
+			break;
+		room = p->limit - olen;
+		if (room > p->stuck)
+			room = p->stuck;
+		if (evbuffer_reserve_space(out, room, &v, 1) < 1)
+			fatalx("evbuffer_reserve_space failed");
+		if (v.iov_len > room)
+			v.iov_len = room;
+		n = ssh_channel_read_nonblocking(p->ch, v.iov_base,
+		    (uint32_t)v.iov_len, 0);
+		if (n <= 0) {
+			v.iov_len = 0;
+			evbuffer_commit_space(out, &v, 1);
+			p->stuck = 0;
+			if (n == SSH_ERROR)
+				pump_finish(p, "channel read failed");
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(out, &v, 1);
+		p->stuck -= (size_t)n;
+		read = 1;
+	}
+	if (read)
+		sshio_update(p->io);	/* window adjust queued */
+}
+
+/* Channel EOF -> finish the bufferevent's write side once everything is in. */
+static void
+pump_finish_output(struct pump *p)
+{
+	struct evbuffer	*out = bufferevent_get_output(p->bev);
+
+	p->out_done = 1;
+	if (p->is_pair) {
+		bufferevent_flush(p->bev, EV_WRITE, BEV_FINISHED);
+		return;
+	}
+	if (evbuffer_get_length(out) == 0)
+		shutdown(bufferevent_getfd(p->bev), SHUT_WR);
+	else {
+		p->shut_pending = 1;
+		bufferevent_setwatermark(p->bev, EV_WRITE, 0, 0);
+	}
+}
+
+static void
+pump_check(struct pump *p)
+{
+	if (p->finished)
+		return;
+	if (p->is_pair && !p->out_done &&
+	    bufferevent_pair_get_partner(p->bev) == NULL) {
+		/* The caller freed its end: nobody reads; what it wrote goes. */
+		p->out_done = p->bev_eof = 1;
+		pump_to_channel(p);
+	}
+	if (p->ch_eof && p->stuck == 0 && !p->out_done)
+		pump_finish_output(p);
+	if (p->out_done && !p->shut_pending && (p->eof_sent || p->ch_closed))
+		pump_finish(p, NULL);
+}
+
+/*
+ * A socket bufferevent reads 4 KiB per callback in libevent 2.1 (pitfall
+ * 11); take what the socket has, up to the limit, in one go.  EOF and
+ * errors are left for libevent's next read to report.
+ */
+static void
+pump_slurp(struct pump *p)
+{
+	struct evbuffer	*in = bufferevent_get_input(p->bev);
+	evutil_socket_t	 fd = bufferevent_getfd(p->bev);
+	size_t		 len;
+
+	while ((len = evbuffer_get_length(in)) < p->limit) {
+		if (evbuffer_read(in, fd, (int)(p->limit - len)) <= 0)
+			break;
+	}
+}
+
+static void
+pump_readcb(struct bufferevent *bev, void *arg)
+{
+	struct pump	*p = arg;
+
+	if (!p->is_pair && !p->read_off)
+		pump_slurp(p);
+	pump_to_channel(p);
+	pump_check(p);
+}
+
+static void
+pump_writecb(struct bufferevent *bev, void *arg)
+{
+	struct pump	*p = arg;
+
+	if (p->shut_pending &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		p->shut_pending = 0;
+	}
+	pump_drain(p);
+	pump_check(p);
+}
+
+static void
+pump_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct pump	*p = arg;
+	char		*why;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (what & BEV_EVENT_ERROR) {
+		xasprintf(&why, "%s", evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+		pump_finish(p, why);
+		free(why);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		p->bev_eof = 1;
+		pump_to_channel(p);
+		pump_check(p);
+	}
+}
+
+/*
+ * Takes @ch (open) and @bev; buffers at most @limit bytes per direction in
+ * @bev.  @done runs once from the loop (reason NULL when clean); the owner
+ * then calls pump_free().  @io is the session's driver (write interest).
+ */
+struct pump *
+pump_new(ssh_channel ch, struct bufferevent *bev, size_t limit,
+    struct sshio *io, pump_done_cb done, void *arg)
+{
+	struct pump	*p = xcalloc(1, sizeof *p);
+
+	p->ch = ch;
+	p->bev = bev;
+	p->io = io;
+	p->limit = limit > 0 ? limit : 65536;
+	/* A socket may have no fd yet (still resolving its peer's name). */
+	p->is_pair = bufferevent_pair_get_partner(bev) != NULL;
+	p->done = done;
+	p->arg = arg;
+	p->doneev = event_new(bufferevent_get_base(bev), -1, 0, pump_done, p);
+	if (p->doneev == NULL)
+		fatalx("event_new failed");
+
+	p->cb.userdata = p;
+	p->cb.channel_data_function = pump_ch_data;
+	p->cb.channel_eof_function = pump_ch_eof;
+	p->cb.channel_close_function = pump_ch_close;
+	ssh_callbacks_init(&p->cb);
+	ssh_set_channel_callbacks(ch, &p->cb);
+
+	bufferevent_setcb(bev, pump_readcb, pump_writecb, pump_eventcb, p);
+	bufferevent_setwatermark(bev, EV_READ, 0, p->limit);
+	bufferevent_setwatermark(bev, EV_WRITE, p->limit / 2, 0);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return (p);
+}
+
+/* Retries blocked writes and reads; the owner calls it after every poll. */
+void
+pump_service(struct pump *p)
+{
+	if (p->finished)
+		return;
+	pump_to_channel(p);
+	pump_drain(p);
+	pump_check(p);
+}
+
+/* Returns the pump's channel (borrowed). */
+ssh_channel
+pump_channel(struct pump *p)
+{
+	return (p->ch);
+}
+
+/* Closes and frees channel and bufferevent; a pair's partner sees an error unless clean. */
+void
+pump_free(struct pump *p)
+{
+	struct bufferevent	*partner;
+
+	if (p == NULL)
+		return;
+	ssh_remove_channel_callbacks(p->ch, &p->cb);
+	ssh_channel_free(p->ch);
+	if (p->is_pair && !p->clean &&
+	    (partner = bufferevent_pair_get_partner(p->bev)) != NULL) {
+		bufferevent_flush(p->bev, EV_WRITE, BEV_FLUSH);
+		bufferevent_trigger_event(partner,
+		    BEV_EVENT_ERROR | BEV_EVENT_READING, BEV_TRIG_DEFER_CALLBACKS);
+	}
+	bufferevent_free(p->bev);
+	event_free(p->doneev);
+	free(p->why);
+	free(p);
+}

@@ -1,3 +1,501 @@
-/* tunclient.c: placeholder while the real module is written. */
+/*
+ * tunclient.c: the agent's half of the tunnel: a non-blocking libssh client
+ * that dials the gateway, checks its pinned host key, logs in as the route,
+ * asks for one forward, and pumps each forwarded channel to the notebook.
+ */
 #include "config.h"
-#include "common/common.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <libssh/libssh.h>
+
+#include "common.h"
+
+#define TC_STREAM_BUFFER	(256 * 1024)
+#define TC_KEEPALIVE		30	/* seconds, when the config says 0 */
+
+enum tc_phase { TC_IDLE, TC_TCP, TC_KEX, TC_AUTH, TC_FWD, TC_UP };
+
+struct tc_stream {
+	struct tunclient	*tc;
+	TAILQ_ENTRY(tc_stream)	 entry;
+	struct pump		*pump;
+};
+
+struct tunclient {
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct tunclient_config	 cfg;		/* strings owned */
+	tunclient_state_cb	 cb;
+	void			*arg;
+	enum tc_phase		 phase;
+	int			 failed;
+	int			 backoff;	/* seconds before the next retry */
+	int			 keepalive;
+	ssh_key			 key;
+	ssh_session		 s;
+	struct sshio		*io;
+	struct bufferevent	*tcp;		/* TCP connect in progress */
+	struct event		*retry;
+	struct event		*ka;
+	struct event		*reap;
+	char			*why;		/* pending teardown reason */
+	enum tunclient_state	 next;		/* DOWN or FAILED after reap */
+	TAILQ_HEAD(, tc_stream)	 streams;
+};
+
+static void	tc_connect(struct tunclient *);
+static void	tc_service(void *);
+
+static void
+tc_state(struct tunclient *tc, enum tunclient_state st, const char *why)
+{
+	tc->cb(tc, st, why, tc->arg);
+}
+
+/* Schedules teardown of the session; DOWN retries later, FAILED never. */
+static void
+tc_lost(struct tunclient *tc, enum tunclient_state next, const char *why)
+{
+	if (tc->why != NULL)
+		return;
+	tc->why = xstrdup(why);
+	tc->next = next;
+	event_active(tc->reap, EV_TIMEOUT, 0);
+}
+
+static void
+tc_teardown(struct tunclient *tc)
+{
+	struct tc_stream	*st;
+
+	while ((st = TAILQ_FIRST(&tc->streams)) != NULL) {
+		TAILQ_REMOVE(&tc->streams, st, entry);
+		pump_free(st->pump);
+		free(st);
+	}
+	if (tc->tcp != NULL) {
+		evutil_socket_t fd = bufferevent_getfd(tc->tcp);
+
+		bufferevent_free(tc->tcp);
+		if (fd != -1)
+			evutil_closesocket(fd);
+		tc->tcp = NULL;
+	}
+	if (tc->io != NULL) {
+		sshio_free(tc->io);
+		tc->io = NULL;
+	}
+	sshio_close_session(tc->s);
+	tc->s = NULL;
+	evtimer_del(tc->ka);
+	tc->phase = TC_IDLE;
+}
+
+static void
+tc_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct tunclient	*tc = arg;
+	struct timeval		 tv;
+	long			 ms;
+	char			*why = tc->why;
+
+	tc_teardown(tc);
+	tc->why = NULL;
+	if (tc->next == TUNCLIENT_FAILED) {
+		tc->failed = 1;
+		tc_state(tc, TUNCLIENT_FAILED, why);
+		free(why);
+		return;
+	}
+	/* 1 s doubling to backoff_max, each wait jittered to 75-125%. */
+	ms = tc->backoff * 1000L * (750 + (long)(arc4random() % 500)) / 1000;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(tc->retry, &tv);
+	tc->backoff = tc->backoff * 2 > tc->cfg.backoff_max ?
+	    tc->cfg.backoff_max : tc->backoff * 2;
+	tc_state(tc, TUNCLIENT_DOWN, why);	/* may free tc: last */
+	free(why);
+}
+
+static void
+tc_retry(evutil_socket_t fd, short what, void *arg)
+{
+	tc_connect(arg);
+}
+
+static void
+tc_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	struct tunclient	*tc = arg;
+
+	if (tc->phase != TC_UP || !sshio_fd_alive(tc->io))
+		return;
+	ssh_send_ignore(tc->s, "");	/* not ssh_send_keepalive (pitfall 15) */
+	sshio_update(tc->io);
+}
+
+static void
+tc_stream_done(struct pump *p, const char *why, void *arg)
+{
+	struct tc_stream	*st = arg;
+
+	if (why != NULL)
+		log_debug("agent: route %s: stream ended: %s", st->tc->cfg.user, why);
+	TAILQ_REMOVE(&st->tc->streams, st, entry);
+	pump_free(st->pump);
+	free(st);
+}
+
+/* A socket to the notebook, connecting; NULL if it cannot even start. */
+static struct bufferevent *
+tc_target(struct tunclient *tc)
+{
+	struct bufferevent	*bev;
+	struct sockaddr_un	 sun;
+
+	bev = bufferevent_socket_new(tc->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		fatalx("bufferevent_socket_new failed");
+	if (tc->cfg.target_unix == NULL) {
+		if (bufferevent_socket_connect_hostname(bev, tc->dns, AF_UNSPEC,
+		    tc->cfg.target_host, tc->cfg.target_port) == 0)
+			return (bev);
+	} else {
+		memset(&sun, 0, sizeof sun);
+		sun.sun_family = AF_UNIX;
+		if (strlen(tc->cfg.target_unix) < sizeof sun.sun_path) {
+			memcpy(sun.sun_path, tc->cfg.target_unix,
+			    strlen(tc->cfg.target_unix));
+			if (bufferevent_socket_connect(bev,
+			    (struct sockaddr *)&sun, sizeof sun) == 0)
+				return (bev);
+		}
+	}
+	bufferevent_free(bev);
+	return (NULL);
+}
+
+static void
+tc_accept(struct tunclient *tc)
+{
+	struct tc_stream	*st;
+	struct bufferevent	*bev;
+	ssh_channel		 ch;
+	char			*orig = NULL;
+	int			 dport, oport;
+
+	while ((ch = ssh_channel_open_forward_port(tc->s, 0, &dport, &orig,
+	    &oport)) != NULL) {
+		log_debug("agent: route %s: stream from %s:%d", tc->cfg.user,
+		    orig != NULL ? orig : "?", oport);
+		ssh_string_free_char(orig);
+		orig = NULL;
+		if ((bev = tc_target(tc)) == NULL) {
+			log_warnx("agent: route %s: cannot reach the notebook",
+			    tc->cfg.user);
+			ssh_channel_close(ch);
+			ssh_channel_free(ch);
+			continue;
+		}
+		st = xcalloc(1, sizeof *st);
+		st->tc = tc;
+		st->pump = pump_new(ch, bev, TC_STREAM_BUFFER, tc->io,
+		    tc_stream_done, st);
+		TAILQ_INSERT_TAIL(&tc->streams, st, entry);
+	}
+}
+
+static int
+tc_check_hostkey(struct tunclient *tc)
+{
+	ssh_key		 key = NULL;
+	unsigned char	*hash = NULL;
+	size_t		 hlen;
+	char		*fp = NULL, *why;
+	int		 ok = 0;
+
+	if (ssh_get_server_publickey(tc->s, &key) == SSH_OK &&
+	    ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash,
+	    &hlen) == SSH_OK)
+		fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+	if (fp != NULL && strcmp(fp, tc->cfg.hostkey_pin) == 0)
+		ok = 1;
+	else {
+		xasprintf(&why, "gateway host key %s does not match the pinned "
+		    "%s: wrong gateway, or its key changed", fp != NULL ? fp : "?",
+		    tc->cfg.hostkey_pin);
+		tc_lost(tc, TUNCLIENT_FAILED, why);
+		free(why);
+	}
+	ssh_string_free_char(fp);
+	ssh_clean_pubkey_hash(&hash);
+	ssh_key_free(key);
+	return (ok);
+}
+
+static void
+tc_step_kex(struct tunclient *tc)
+{
+	char	*why;
+	int	 rc;
+
+	if ((rc = ssh_connect(tc->s)) == SSH_AGAIN)
+		return;
+	if (rc != SSH_OK) {
+		xasprintf(&why, "ssh: %s", ssh_get_error(tc->s));
+		tc_lost(tc, TUNCLIENT_DOWN, why);
+		free(why);
+		return;
+	}
+	if (tc_check_hostkey(tc))
+		tc->phase = TC_AUTH;
+}
+
+static void
+tc_step_auth(struct tunclient *tc)
+{
+	char	*why;
+	int	 rc;
+
+	if ((rc = ssh_userauth_publickey(tc->s, NULL, tc->key)) == SSH_AUTH_AGAIN)
+		return;
+	if (rc == SSH_AUTH_SUCCESS) {
+		tc->phase = TC_FWD;
+		return;
+	}
+	if (rc == SSH_AUTH_ERROR)
+		xasprintf(&why, "ssh: %s", ssh_get_error(tc->s));
+	else	/* may be transient: the route may not be registered yet */
+		xasprintf(&why, "the gateway refused the key for route %s",
+		    tc->cfg.user);
+	tc_lost(tc, TUNCLIENT_DOWN, why);
+	free(why);
+}
+
+static void
+tc_step_forward(struct tunclient *tc)
+{
+	struct timeval	 tv = { tc->keepalive, 0 };
+	char		*why;
+	int		 rc;
+
+	if ((rc = ssh_channel_listen_forward(tc->s, "localhost", 0,
+	    NULL)) == SSH_AGAIN)
+		return;
+	if (rc != SSH_OK) {
+		xasprintf(&why, "the gateway refused the forward: %s",
+		    ssh_get_error(tc->s));
+		tc_lost(tc, TUNCLIENT_DOWN, why);
+		free(why);
+		return;
+	}
+	tc->phase = TC_UP;
+	tc->backoff = 1;
+	evtimer_add(tc->ka, &tv);
+	xasprintf(&why, "via %s:%d", tc->cfg.host, tc->cfg.port);
+	tc_state(tc, TUNCLIENT_UP, why);
+	free(why);
+}
+
+/* After every poll: advance the login, accept channels, retry stream I/O. */
+static void
+tc_service(void *arg)
+{
+	struct tunclient	*tc = arg;
+	struct tc_stream	*st;
+
+	if (tc->why != NULL)
+		return;
+	if (tc->phase == TC_KEX)
+		tc_step_kex(tc);
+	if (tc->phase == TC_AUTH && tc->why == NULL)
+		tc_step_auth(tc);
+	if (tc->phase == TC_FWD && tc->why == NULL)
+		tc_step_forward(tc);
+	if (tc->phase != TC_UP || tc->why != NULL)
+		return;
+	tc_accept(tc);
+	TAILQ_FOREACH(st, &tc->streams, entry)
+		pump_service(st->pump);
+}
+
+static void
+tc_dead(void *arg)
+{
+	struct tunclient	*tc = arg;
+	const char		*err = ssh_get_error(tc->s);
+	char			*why;
+
+	xasprintf(&why, "connection lost%s%s", *err != '\0' ? ": " : "", err);
+	tc_lost(tc, TUNCLIENT_DOWN, why);
+	free(why);
+}
+
+static int
+tc_session(struct tunclient *tc, evutil_socket_t fd, char **cause)
+{
+	bool		 no = false;
+	int		 verbosity = 0;
+	socket_t	 sfd = fd;
+
+	if ((tc->s = ssh_new()) == NULL)
+		fatalx("ssh_new failed");
+	ssh_options_set(tc->s, SSH_OPTIONS_PROCESS_CONFIG, &no);
+	ssh_options_set(tc->s, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+	ssh_options_set(tc->s, SSH_OPTIONS_HOST, tc->cfg.host);
+	ssh_options_set(tc->s, SSH_OPTIONS_PORT, &tc->cfg.port);
+	ssh_options_set(tc->s, SSH_OPTIONS_USER, tc->cfg.user);
+	ssh_options_set(tc->s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
+	ssh_options_set(tc->s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
+	ssh_options_set(tc->s, SSH_OPTIONS_FD, &sfd);	/* fd transferred */
+	ssh_set_blocking(tc->s, 0);
+	if (ssh_connect(tc->s) == SSH_ERROR) {
+		xasprintf(cause, "ssh: %s", ssh_get_error(tc->s));
+		return (-1);
+	}
+	tc->io = sshio_new(tc->base, tc->s, tc_service, tc_dead, tc);
+	if (sshio_attach(tc->io, cause) != 0)
+		return (-1);
+	tc->phase = TC_KEX;
+	return (0);
+}
+
+static void
+tc_tcp_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct tunclient	*tc = arg;
+	evutil_socket_t		 fd = bufferevent_getfd(bev);
+	char			*cause = NULL, *why;
+	int			 dnserr;
+
+	if (!(what & BEV_EVENT_CONNECTED)) {
+		dnserr = bufferevent_socket_get_dns_error(bev);
+		xasprintf(&why, "cannot connect to %s:%d: %s", tc->cfg.host,
+		    tc->cfg.port, dnserr != 0 ? evutil_gai_strerror(dnserr) :
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		tc_lost(tc, TUNCLIENT_DOWN, why);
+		free(why);
+		return;
+	}
+	bufferevent_setfd(bev, -1);	/* the fd is libssh's from here */
+	bufferevent_free(bev);
+	tc->tcp = NULL;
+	util_set_nodelay(fd);
+	util_set_keepalive(fd, tc->keepalive);
+	if (tc_session(tc, fd, &cause) != 0) {
+		tc_lost(tc, TUNCLIENT_DOWN, cause);
+		free(cause);
+		return;
+	}
+	tc_service(tc);
+	sshio_update(tc->io);
+}
+
+static void
+tc_connect(struct tunclient *tc)
+{
+	tc->phase = TC_TCP;
+	tc->tcp = bufferevent_socket_new(tc->base, -1, 0);
+	if (tc->tcp == NULL)
+		fatalx("bufferevent_socket_new failed");
+	bufferevent_setcb(tc->tcp, NULL, NULL, tc_tcp_event, tc);
+	if (bufferevent_socket_connect_hostname(tc->tcp, tc->dns, AF_UNSPEC,
+	    tc->cfg.host, tc->cfg.port) != 0)
+		tc_lost(tc, TUNCLIENT_DOWN, "cannot start connecting");
+	tc_state(tc, TUNCLIENT_CONNECTING, NULL);
+}
+
+static void
+tc_copy_config(struct tunclient *tc, const struct tunclient_config *cfg)
+{
+	tc->cfg = *cfg;
+	tc->cfg.host = xstrdup(cfg->host);
+	tc->cfg.user = xstrdup(cfg->user);
+	tc->cfg.hostkey_pin = xstrdup(cfg->hostkey_pin);
+	tc->cfg.key_file = xstrdup(cfg->key_file);
+	tc->cfg.target_host = cfg->target_host ? xstrdup(cfg->target_host) : NULL;
+	tc->cfg.target_unix = cfg->target_unix ? xstrdup(cfg->target_unix) : NULL;
+	if (tc->cfg.backoff_max < 1)
+		tc->cfg.backoff_max = 60;
+}
+
+/* Starts dialling now; @cb hears every state change.  NULL + @cause if misconfigured. */
+struct tunclient *
+tunclient_new(struct event_base *base, const struct tunclient_config *cfg,
+    tunclient_state_cb cb, void *arg, char **cause)
+{
+	struct tunclient	*tc;
+	ssh_key			 key = NULL;
+
+	if (cfg->host == NULL || cfg->user == NULL || cfg->key_file == NULL ||
+	    cfg->hostkey_pin == NULL ||
+	    (cfg->target_host == NULL) == (cfg->target_unix == NULL)) {
+		xasprintf(cause, "incomplete tunnel configuration");
+		return (NULL);
+	}
+	if (strncmp(cfg->hostkey_pin, "SHA256:", 7) != 0) {
+		xasprintf(cause, "host key fingerprint must look like SHA256:...");
+		return (NULL);
+	}
+	if (ssh_pki_import_privkey_file(cfg->key_file, NULL, NULL, NULL,
+	    &key) != SSH_OK) {
+		xasprintf(cause, "%s: cannot read the private key", cfg->key_file);
+		return (NULL);
+	}
+	tc = xcalloc(1, sizeof *tc);
+	tc->base = base;
+	tc->cb = cb;
+	tc->arg = arg;
+	tc->key = key;
+	tc->backoff = 1;
+	tc_copy_config(tc, cfg);
+	tc->keepalive = cfg->keepalive > 0 ? cfg->keepalive : TC_KEEPALIVE;
+	TAILQ_INIT(&tc->streams);
+	tc->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (tc->dns == NULL)
+		tc->dns = evdns_base_new(base, 0);	/* no resolv.conf: hosts only */
+	tc->retry = evtimer_new(base, tc_retry, tc);
+	tc->ka = event_new(base, -1, EV_PERSIST, tc_keepalive, tc);
+	tc->reap = event_new(base, -1, 0, tc_reap, tc);
+	if (tc->dns == NULL || tc->retry == NULL || tc->ka == NULL ||
+	    tc->reap == NULL)
+		fatalx("libevent setup failed");
+	tc_connect(tc);
+	return (tc);
+}
+
+/* Hangs up (no state callback) and frees. */
+void
+tunclient_free(struct tunclient *tc)
+{
+	if (tc == NULL)
+		return;
+	tc_teardown(tc);
+	event_free(tc->retry);
+	event_free(tc->ka);
+	event_free(tc->reap);
+	evdns_base_free(tc->dns, 0);
+	ssh_key_free(tc->key);
+	free(tc->why);
+	free((char *)tc->cfg.host);
+	free((char *)tc->cfg.user);
+	free((char *)tc->cfg.hostkey_pin);
+	free((char *)tc->cfg.key_file);
+	free((char *)tc->cfg.target_host);
+	free((char *)tc->cfg.target_unix);
+	free(tc);
+}

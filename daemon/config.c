@@ -1,3 +1,1028 @@
-/* config.c: placeholder while the real module is written. */
+/*
+ * config.c: nbgated's YAML configuration: the schema tables, the built-in
+ * defaults, and a loader that reports every problem as FILE:LINE: KEY: why.
+ */
 #include "config.h"
-#include "common/common.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "daemon/daemon.h"
+
+#define CONFIG_MAX_SIZE		(1024 * 1024)	/* bytes of YAML we read */
+#define CONFIG_MAX_ERRORS	50		/* lines of *cause before "N more" */
+#define CONFIG_MAX_LINE		400		/* one error line, truncated beyond */
+#define CONFIG_MAX_KEY		64		/* longest key we try to spell-check */
+
+/*
+ * The schema. Each section is a table of keys; a key names its type, where
+ * its value lives (an offset into the object being filled), its range, its
+ * default written as in the file, and for a nested section its sub-table.
+ * The walker only ever sees (table, YAML node, object, dotted path), so it
+ * recurses into any depth of sections without knowing what they are.
+ *
+ * How a later section plugs in, e.g. clusters: { name: { ..., queues:
+ * { name: { limits } } } }:
+ *  - define struct config_cluster and struct config_queue (name first) and
+ *    their key tables with offsetof() into those structs, the cluster
+ *    table holding a "queues" key of the new type CFG_MAPOF;
+ *  - CFG_MAPOF (and CFG_LISTOF for a list of maps) keys carry .sub (the
+ *    element table), .elem_size, and .off/.count_off for the element
+ *    array and its count in the parent object, like CFG_STRLIST does;
+ *  - cfg_walk_value() gains one case: per map entry (or list item) grow
+ *    the array by one zeroed element, store the name, cfg_defaults() it,
+ *    and call cfg_walk_section(ctx, key->sub, value, elem, "path.name");
+ *  - cfg_free_section() gains the matching case: free each element through
+ *    its table, then the array.
+ * Nothing else changes: duplicate/unknown-key checks, messages and line
+ * numbers come for free from cfg_walk_section().
+ */
+enum cfg_type {
+	CFG_STRING,
+	CFG_PATH,
+	CFG_BOOL,
+	CFG_INT,
+	CFG_DURATION,
+	CFG_SIZE,
+	CFG_HOSTPORT,
+	CFG_LOGLEVEL,
+	CFG_STRLIST,
+	CFG_SECTION
+};
+
+struct cfg_section;
+struct cfg_key {
+	const char		*name;
+	enum cfg_type		 type;
+	size_t			 off;		/* the value in the object */
+	size_t			 count_off;	/* CFG_STRLIST: its size_t count */
+	long long		 min, max;	/* INT; DURATION (s); SIZE (bytes) */
+	const char		*def;		/* default as written; NULL: none */
+	const char		*derive;	/* default: STATE_DIR/derive */
+	int			(*check)(const char *, char **);	/* each value */
+	const struct cfg_section *sub;		/* CFG_SECTION */
+};
+
+struct cfg_section {
+	const struct cfg_key	*keys;
+	size_t			 nkeys;
+};
+
+struct cfg_type_info {
+	const char	*what;	/* "expected ..." */
+	int		(*set)(const struct cfg_key *, void *, const char *, char **);
+};
+
+struct cfg_ctx {
+	const char	*name;		/* file name for messages */
+	const char	*buf;		/* the YAML, for reader error lines */
+	size_t		 len;
+	yaml_document_t	*doc;
+	char		*errors;	/* one per line */
+	u_int		 nerrors;
+};
+
+static int	cfg_check_user(const char *, char **);
+static int	cfg_check_url(const char *, char **);
+
+#define OFF(f)		offsetof(struct config, f)
+#define SECTION(t)	{ (t), nitems(t) }
+#define KiB		1024LL
+#define MiB		(1024LL * 1024)
+#define MINUTE		60LL
+#define HOUR		(60LL * 60)
+#define DAY		(24LL * 60 * 60)
+
+static const struct cfg_key cfg_log_keys[] = {
+	{ .name = "level", .type = CFG_LOGLEVEL, .off = OFF(log_level),
+	  .def = "info" },
+};
+static const struct cfg_section cfg_log = SECTION(cfg_log_keys);
+
+static const struct cfg_key cfg_listen_keys[] = {
+	{ .name = "https", .type = CFG_HOSTPORT, .off = OFF(https_listen),
+	  .def = "0.0.0.0:8443" },
+	{ .name = "ssh", .type = CFG_HOSTPORT, .off = OFF(ssh_listen),
+	  .def = "0.0.0.0:2222" },
+	{ .name = "admin_socket", .type = CFG_PATH, .off = OFF(admin_socket),
+	  .derive = "admin.sock" },
+	{ .name = "admin_group", .type = CFG_STRING, .off = OFF(admin_group) },
+};
+static const struct cfg_section cfg_listen = SECTION(cfg_listen_keys);
+
+static const struct cfg_key cfg_tls_keys[] = {
+	{ .name = "certificate", .type = CFG_PATH, .off = OFF(tls_cert),
+	  .derive = "tls.crt" },
+	{ .name = "key", .type = CFG_PATH, .off = OFF(tls_key),
+	  .derive = "tls.key" },
+	{ .name = "self_signed", .type = CFG_BOOL, .off = OFF(tls_self_signed),
+	  .def = "true" },
+};
+static const struct cfg_section cfg_tls = SECTION(cfg_tls_keys);
+
+static const struct cfg_key cfg_ssh_keys[] = {
+	{ .name = "host_key", .type = CFG_PATH, .off = OFF(ssh_host_key),
+	  .derive = "ssh_host_ed25519_key" },
+	{ .name = "login_timeout", .type = CFG_DURATION,
+	  .off = OFF(ssh_login_timeout), .min = 1, .max = 10 * MINUTE,
+	  .def = "20s" },
+	{ .name = "max_connections", .type = CFG_INT, .off = OFF(ssh_max_conns),
+	  .min = 1, .max = 100000, .def = "10000" },
+	{ .name = "max_unauthenticated", .type = CFG_INT,
+	  .off = OFF(ssh_max_unauth), .min = 1, .max = 10000, .def = "64" },
+	{ .name = "keepalive", .type = CFG_DURATION, .off = OFF(ssh_keepalive),
+	  .min = 5, .max = 10 * MINUTE, .def = "30s" },
+};
+static const struct cfg_section cfg_ssh = SECTION(cfg_ssh_keys);
+
+static const struct cfg_key cfg_proxy_keys[] = {
+	{ .name = "header_timeout", .type = CFG_DURATION,
+	  .off = OFF(proxy_header_timeout), .min = 1, .max = 10 * MINUTE,
+	  .def = "30s" },
+	{ .name = "idle_timeout", .type = CFG_DURATION,
+	  .off = OFF(proxy_idle_timeout), .min = 10, .max = 7 * DAY,
+	  .def = "1h" },
+	{ .name = "max_header_size", .type = CFG_SIZE,
+	  .off = OFF(proxy_max_header), .min = KiB, .max = MiB,
+	  .def = "16KiB" },
+	{ .name = "buffer_size", .type = CFG_SIZE, .off = OFF(proxy_buffer),
+	  .min = 16 * KiB, .max = 64 * MiB, .def = "256KiB" },
+	{ .name = "max_connections", .type = CFG_INT,
+	  .off = OFF(proxy_max_conns), .min = 1, .max = 1000000,
+	  .def = "18000" },
+};
+static const struct cfg_section cfg_proxy = SECTION(cfg_proxy_keys);
+
+static const struct cfg_key cfg_auth_keys[] = {
+	{ .name = "admins", .type = CFG_STRLIST, .off = OFF(admins),
+	  .count_off = OFF(nadmins), .check = cfg_check_user },
+	{ .name = "cookie_max_age", .type = CFG_DURATION,
+	  .off = OFF(cookie_max_age), .min = MINUTE, .max = 30 * DAY,
+	  .def = "12h" },
+};
+static const struct cfg_section cfg_auth = SECTION(cfg_auth_keys);
+
+static const struct cfg_key cfg_top_keys[] = {
+	{ .name = "state_dir", .type = CFG_PATH, .off = OFF(state_dir),
+	  .def = "/var/lib/nbgate" },
+	{ .name = "public_url", .type = CFG_STRING, .off = OFF(public_url),
+	  .def = "", .check = cfg_check_url },
+	{ .name = "log", .type = CFG_SECTION, .sub = &cfg_log },
+	{ .name = "listen", .type = CFG_SECTION, .sub = &cfg_listen },
+	{ .name = "tls", .type = CFG_SECTION, .sub = &cfg_tls },
+	{ .name = "ssh", .type = CFG_SECTION, .sub = &cfg_ssh },
+	{ .name = "proxy", .type = CFG_SECTION, .sub = &cfg_proxy },
+	{ .name = "auth", .type = CFG_SECTION, .sub = &cfg_auth },
+};
+static const struct cfg_section cfg_top = SECTION(cfg_top_keys);
+
+#define FIELD(base, off, type)	((type *)((char *)(base) + (off)))
+
+/* Parses decimal digits, clamping to LLONG_MAX; -1 if there are none. */
+static int
+cfg_digits(const char *s, long long *v, const char **end)
+{
+	long long	n = 0;
+
+	if (!isdigit((u_char)*s))
+		return (-1);
+	for (; isdigit((u_char)*s); s++) {
+		if (n > (LLONG_MAX - 9) / 10)
+			n = LLONG_MAX;
+		else
+			n = n * 10 + (*s - '0');
+	}
+	*v = n;
+	*end = s;
+	return (0);
+}
+
+/* Multiplies, clamping to LLONG_MAX. */
+static long long
+cfg_scale(long long v, long long unit)
+{
+	return (v > LLONG_MAX / unit ? LLONG_MAX : v * unit);
+}
+
+/* Writes seconds in the largest unit that divides them: 30s, 5m, 2h, 7d. */
+static void
+cfg_fmt_duration(char *buf, size_t len, long long v)
+{
+	if (v != 0 && v % DAY == 0)
+		snprintf(buf, len, "%lldd", v / DAY);
+	else if (v != 0 && v % HOUR == 0)
+		snprintf(buf, len, "%lldh", v / HOUR);
+	else if (v != 0 && v % MINUTE == 0)
+		snprintf(buf, len, "%lldm", v / MINUTE);
+	else
+		snprintf(buf, len, "%llds", v);
+}
+
+/* Writes bytes in the largest binary unit that divides them. */
+static void
+cfg_fmt_size(char *buf, size_t len, long long v)
+{
+	if (v != 0 && v % (1024 * MiB) == 0)
+		snprintf(buf, len, "%lldGiB", v / (1024 * MiB));
+	else if (v != 0 && v % MiB == 0)
+		snprintf(buf, len, "%lldMiB", v / MiB);
+	else if (v != 0 && v % KiB == 0)
+		snprintf(buf, len, "%lldKiB", v / KiB);
+	else
+		snprintf(buf, len, "%lld", v);
+}
+
+/* Checks v against the key's range; the message shows it in the key's unit. */
+static int
+cfg_range(const struct cfg_key *k, const char *s, long long v, char **problem)
+{
+	char	lo[32], hi[32];
+
+	if (v >= k->min && v <= k->max)
+		return (0);
+	if (k->type == CFG_DURATION) {
+		cfg_fmt_duration(lo, sizeof lo, k->min);
+		cfg_fmt_duration(hi, sizeof hi, k->max);
+	} else if (k->type == CFG_SIZE) {
+		cfg_fmt_size(lo, sizeof lo, k->min);
+		cfg_fmt_size(hi, sizeof hi, k->max);
+	} else {
+		snprintf(lo, sizeof lo, "%lld", k->min);
+		snprintf(hi, sizeof hi, "%lld", k->max);
+	}
+	xasprintf(problem, "'%s' is out of range (%s to %s)", s, lo, hi);
+	return (-1);
+}
+
+/* Replaces a string field; NULL-safe on the old value. */
+static void
+cfg_replace(void *base, size_t off, const char *s)
+{
+	char	**p = FIELD(base, off, char *);
+
+	free(*p);
+	*p = xstrdup(s);
+}
+
+static int
+cfg_set_string(const struct cfg_key *k, void *base, const char *s,
+    char **problem)
+{
+	if (k->check != NULL && k->check(s, problem) == -1)
+		return (-1);
+	cfg_replace(base, k->off, s);
+	return (0);
+}
+
+/* An absolute path, stored without trailing slashes. */
+static int
+cfg_set_path(const struct cfg_key *k, void *base, const char *s,
+    char **problem)
+{
+	char	*copy;
+	size_t	 len;
+
+	if (*s != '/') {
+		xasprintf(problem, "'%s' is not an absolute path", s);
+		return (-1);
+	}
+	copy = xstrdup(s);
+	len = strlen(copy);
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	cfg_replace(base, k->off, copy);
+	free(copy);
+	return (0);
+}
+
+static int
+cfg_set_bool(const struct cfg_key *k, void *base, const char *s,
+    char **problem)
+{
+	int	*p = FIELD(base, k->off, int);
+
+	if (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0)
+		*p = 1;
+	else if (strcasecmp(s, "false") == 0 || strcasecmp(s, "no") == 0)
+		*p = 0;
+	else {
+		xasprintf(problem, "'%s' is not a boolean (true, false, yes, no)",
+		    s);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+cfg_set_int(const struct cfg_key *k, void *base, const char *s,
+    char **problem)
+{
+	const char	*end;
+	long long	 v;
+	int		 neg = (*s == '-');
+
+	if (cfg_digits(s + neg, &v, &end) == -1 || *end != '\0') {
+		xasprintf(problem, "'%s' is not an integer (%lld to %lld)", s,
+		    k->min, k->max);
+		return (-1);
+	}
+	if (neg)
+		v = -v;
+	if (cfg_range(k, s, v, problem) == -1)
+		return (-1);
+	*FIELD(base, k->off, int) = (int)v;
+	return (0);
+}
+
+static int
+cfg_set_duration(const struct cfg_key *k, void *base, const char *s,
+    char **problem)
+{
+	static const char	 units[] = "smhd";
+	static const long long	 mult[] = { 1, MINUTE, HOUR, DAY };
+	const char		*end, *u;
+	long long		 v;
+
+	if (cfg_digits(s, &v, &end) == -1)
+		goto bad;
+	if (*end != '\0') {
+		if (end[1] != '\0' || (u = strchr(units, *end)) == NULL)
+			goto bad;
+		v = cfg_scale(v, mult[u - units]);
+	}
+	if (cfg_range(k, s, v, problem) == -1)
+		return (-1);
+	*FIELD(base, k->off, int) = (int)v;
+	return (0);
+bad:
+	xasprintf(problem, "'%s' is not a duration (e.g. 30s, 5m, 2h)", s);
+	return (-1);
+}
+
+static int
+cfg_set_size(const struct cfg_key *k, void *base, const char *s,
+    char **problem)
+{
+	static const char	*units[] = { "", "B", "K", "KiB", "M", "MiB",
+				    "G", "GiB" };
+	static const long long	 mult[] = { 1, 1, KiB, KiB, MiB, MiB,
+				    1024 * MiB, 1024 * MiB };
+	const char		*end;
+	long long		 v;
+	size_t			 i;
+
+	if (cfg_digits(s, &v, &end) == -1)
+		goto bad;
+	for (i = 0; i < nitems(units); i++) {
+		if (strcasecmp(end, units[i]) == 0)
+			break;
+	}
+	if (i == nitems(units))
+		goto bad;
+	v = cfg_scale(v, mult[i]);
+	if (cfg_range(k, s, v, problem) == -1)
+		return (-1);
+	*FIELD(base, k->off, size_t) = (size_t)v;
+	return (0);
+bad:
+	xasprintf(problem, "'%s' is not a size (e.g. 65536, 16KiB, 1MiB)", s);
+	return (-1);
+}
+
+static int
+cfg_set_hostport(const struct cfg_key *k, void *base, const char *s,
+    char **problem)
+{
+	char	*host = NULL;
+	int	 port;
+
+	if (util_parse_hostport(s, &host, &port, problem) == -1)
+		return (-1);
+	free(host);
+	cfg_replace(base, k->off, s);
+	return (0);
+}
+
+static int
+cfg_set_loglevel(const struct cfg_key *k, void *base, const char *s,
+    char **problem)
+{
+	int	level;
+
+	if ((level = log_level_parse(s)) == -1) {
+		xasprintf(problem,
+		    "'%s' is not a log level (error, warning, info, debug)", s);
+		return (-1);
+	}
+	*FIELD(base, k->off, int) = level;
+	return (0);
+}
+
+static const struct cfg_type_info cfg_types[] = {
+	[CFG_STRING] = { "a string", cfg_set_string },
+	[CFG_PATH] = { "an absolute path", cfg_set_path },
+	[CFG_BOOL] = { "a boolean (true, false, yes, no)", cfg_set_bool },
+	[CFG_INT] = { "an integer", cfg_set_int },
+	[CFG_DURATION] = { "a duration (e.g. 30s, 5m, 2h)", cfg_set_duration },
+	[CFG_SIZE] = { "a size (e.g. 65536, 16KiB, 1MiB)", cfg_set_size },
+	[CFG_HOSTPORT] = { "host:port", cfg_set_hostport },
+	[CFG_LOGLEVEL] = { "a log level (error, warning, info, debug)",
+	    cfg_set_loglevel },
+	[CFG_STRLIST] = { "a list of strings", NULL },
+	[CFG_SECTION] = { "a map of settings", NULL },
+};
+
+/* User names as useradd accepts them by default. */
+static int
+cfg_check_user(const char *s, char **problem)
+{
+	size_t	len = strlen(s);
+
+	if (len >= 1 && len <= 32 && (islower((u_char)*s) || *s == '_') &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == len)
+		return (0);
+	xasprintf(problem, "'%s' is not a user name ([a-z_][a-z0-9_.-]{0,31})",
+	    s);
+	return (-1);
+}
+
+/* Empty (derive from the request) or an http(s) URL. */
+static int
+cfg_check_url(const char *s, char **problem)
+{
+	if (*s == '\0' || strncmp(s, "https://", 8) == 0 ||
+	    strncmp(s, "http://", 7) == 0)
+		return (0);
+	xasprintf(problem, "'%s' is not an http:// or https:// URL", s);
+	return (-1);
+}
+
+/* Adds one "FILE:LINE: PATH: problem" line; control characters become '?'. */
+static void NB_PRINTF(4, 5)
+cfg_error(struct cfg_ctx *ctx, size_t line, const char *path,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg, *text, *old = ctx->errors;
+	size_t	 i;
+
+	if (++ctx->nerrors > CONFIG_MAX_ERRORS)
+		return;
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (path != NULL && *path != '\0')
+		xasprintf(&text, "%s:%zu: %s: %s", ctx->name, line, path, msg);
+	else
+		xasprintf(&text, "%s:%zu: %s", ctx->name, line, msg);
+	free(msg);
+	if (strlen(text) > CONFIG_MAX_LINE)
+		memcpy(text + CONFIG_MAX_LINE - 3, "...", 4);
+	for (i = 0; text[i] != '\0'; i++) {
+		if (iscntrl((u_char)text[i]))
+			text[i] = '?';
+	}
+	if (old == NULL)
+		ctx->errors = text;
+	else {
+		xasprintf(&ctx->errors, "%s\n%s", old, text);
+		free(old);
+		free(text);
+	}
+}
+
+/* The 1-based line a node starts on. */
+static size_t
+cfg_line(yaml_node_t *node)
+{
+	return (node->start_mark.line + 1);
+}
+
+/* A node's kind in words, for "expected X, got Y". */
+static const char *
+cfg_kind(yaml_node_t *node)
+{
+	switch (node->type) {
+	case YAML_MAPPING_NODE:
+		return ("a map");
+	case YAML_SEQUENCE_NODE:
+		return ("a list");
+	default:
+		return ("a single value");
+	}
+}
+
+/* True for a plain empty, ~ or null scalar: "key:" with nothing after it. */
+static int
+cfg_is_null(yaml_node_t *node)
+{
+	const char	*s;
+
+	if (node->type != YAML_SCALAR_NODE ||
+	    node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return (0);
+	s = (const char *)node->data.scalar.value;
+	return (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+	    strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0);
+}
+
+/* A scalar's text, or NULL if it holds a NUL byte (C strings can't). */
+static const char *
+cfg_text(yaml_node_t *node)
+{
+	const char	*s = (const char *)node->data.scalar.value;
+
+	if (strlen(s) != node->data.scalar.length)
+		return (NULL);
+	return (s);
+}
+
+/* Optimal string alignment distance, for "did you mean". */
+static size_t
+cfg_distance(const char *a, const char *b)
+{
+	size_t	d[CONFIG_MAX_KEY + 1][CONFIG_MAX_KEY + 1];
+	size_t	la = strlen(a), lb = strlen(b), i, j, v;
+
+	if (la > CONFIG_MAX_KEY || lb > CONFIG_MAX_KEY)
+		return (SIZE_MAX);
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			v = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < v)
+				v = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < v)
+				v = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+				v = d[i - 2][j - 2] + 1;
+			d[i][j] = v;
+		}
+	}
+	return (d[la][lb]);
+}
+
+/* Reports an unknown key with the closest known one, or the list of them. */
+static void
+cfg_unknown(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    yaml_node_t *node, const char *path, const char *name)
+{
+	const char	*best = NULL;
+	char		*list = NULL, *old;
+	size_t		 i, d, bestd = SIZE_MAX;
+
+	for (i = 0; i < sec->nkeys; i++) {
+		d = cfg_distance(name, sec->keys[i].name);
+		if (d < bestd && d <= 1 + strlen(sec->keys[i].name) / 5) {
+			best = sec->keys[i].name;
+			bestd = d;
+		}
+	}
+	if (best != NULL) {
+		cfg_error(ctx, cfg_line(node), path,
+		    "unknown key (did you mean '%s'?)", best);
+		return;
+	}
+	for (i = 0; i < sec->nkeys; i++) {
+		old = list;
+		xasprintf(&list, "%s%s%s", old == NULL ? "" : old,
+		    old == NULL ? "" : ", ", sec->keys[i].name);
+		free(old);
+	}
+	cfg_error(ctx, cfg_line(node), path, "unknown key (known keys: %s)",
+	    list);
+	free(list);
+}
+
+/* Frees a string list field and its count. */
+static void
+cfg_free_list(void *base, const struct cfg_key *k)
+{
+	char	**list = *FIELD(base, k->off, char **);
+	size_t	  i, n = *FIELD(base, k->count_off, size_t);
+
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	*FIELD(base, k->off, char **) = NULL;
+	*FIELD(base, k->count_off, size_t) = 0;
+}
+
+/* Sets a list of strings from a YAML sequence; null means empty. */
+static void
+cfg_walk_list(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *node,
+    void *base, const char *path)
+{
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	const char		*s;
+	char			**list, *problem = NULL;
+	size_t			 n = 0, idx;
+
+	cfg_free_list(base, k);
+	if (cfg_is_null(node))
+		return;
+	if (node->type != YAML_SEQUENCE_NODE) {
+		cfg_error(ctx, cfg_line(node), path, "expected %s, got %s",
+		    cfg_types[k->type].what, cfg_kind(node));
+		return;
+	}
+	it = node->data.sequence.items.start;
+	list = xreallocarray(NULL, node->data.sequence.items.top - it,
+	    sizeof *list);
+	for (idx = 0; it < node->data.sequence.items.top; it++, idx++) {
+		item = yaml_document_get_node(ctx->doc, *it);
+		if (item == NULL || item->type != YAML_SCALAR_NODE ||
+		    cfg_is_null(item) || (s = cfg_text(item)) == NULL) {
+			cfg_error(ctx, item == NULL ? cfg_line(node) :
+			    cfg_line(item), path, "item %zu: expected a string",
+			    idx + 1);
+		} else if (k->check != NULL && k->check(s, &problem) == -1) {
+			cfg_error(ctx, cfg_line(item), path, "item %zu: %s",
+			    idx + 1, problem);
+			free(problem);
+			problem = NULL;
+		} else
+			list[n++] = xstrdup(s);
+	}
+	*FIELD(base, k->off, char **) = list;
+	*FIELD(base, k->count_off, size_t) = n;
+}
+
+/* Sets one scalar value through its type's parser. */
+static void
+cfg_walk_scalar(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *node, void *base, const char *path)
+{
+	const char	*what = cfg_types[k->type].what, *s;
+	char		*problem = NULL;
+
+	if (node->type != YAML_SCALAR_NODE) {
+		cfg_error(ctx, cfg_line(node), path, "expected %s, got %s",
+		    what, cfg_kind(node));
+		return;
+	}
+	if (cfg_is_null(node)) {
+		cfg_error(ctx, cfg_line(node), path,
+		    "missing value (expected %s; remove the key for the default)",
+		    what);
+		return;
+	}
+	if ((s = cfg_text(node)) == NULL) {
+		cfg_error(ctx, cfg_line(node), path, "value contains a NUL byte");
+		return;
+	}
+	if (cfg_types[k->type].set(k, base, s, &problem) == -1) {
+		cfg_error(ctx, cfg_line(node), path, "%s", problem);
+		free(problem);
+	}
+}
+
+static void	cfg_walk_section(struct cfg_ctx *, const struct cfg_section *,
+		    yaml_node_t *, void *, const char *);
+
+/* Applies one key's value, whatever its type. */
+static void
+cfg_walk_value(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *node, void *base, const char *path)
+{
+	switch (k->type) {
+	case CFG_SECTION:
+		cfg_walk_section(ctx, k->sub, node, base, path);
+		break;
+	case CFG_STRLIST:
+		cfg_walk_list(ctx, k, node, base, path);
+		break;
+	default:
+		cfg_walk_scalar(ctx, k, node, base, path);
+		break;
+	}
+}
+
+/* Finds a key in a section table; -1 if unknown. */
+static ssize_t
+cfg_find(const struct cfg_section *sec, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sec->nkeys; i++) {
+		if (strcmp(sec->keys[i].name, name) == 0)
+			return ((ssize_t)i);
+	}
+	return (-1);
+}
+
+/* Handles one "key: value" pair of a section; seen[] holds first lines. */
+static void
+cfg_walk_pair(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    yaml_node_pair_t *pair, void *base, const char *prefix, size_t *seen)
+{
+	yaml_node_t	*key, *value;
+	const char	*name;
+	char		*path = NULL;
+	ssize_t		 i;
+
+	key = yaml_document_get_node(ctx->doc, pair->key);
+	value = yaml_document_get_node(ctx->doc, pair->value);
+	if (key == NULL || value == NULL)
+		return;
+	if (key->type != YAML_SCALAR_NODE || (name = cfg_text(key)) == NULL) {
+		cfg_error(ctx, cfg_line(key), prefix, "keys must be plain names");
+		return;
+	}
+	xasprintf(&path, "%s%s%s", prefix, *prefix == '\0' ? "" : ".", name);
+	if ((i = cfg_find(sec, name)) == -1)
+		cfg_unknown(ctx, sec, key, path, name);
+	else if (seen[i] != 0) {
+		cfg_error(ctx, cfg_line(key), path,
+		    "duplicate key (first set on line %zu)", seen[i]);
+	} else {
+		seen[i] = cfg_line(key);
+		cfg_walk_value(ctx, &sec->keys[i], value, base, path);
+	}
+	free(path);
+}
+
+/* Applies a YAML map to an object through its section table. */
+static void
+cfg_walk_section(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    yaml_node_t *node, void *base, const char *prefix)
+{
+	yaml_node_pair_t	*pair;
+	size_t			*seen;
+
+	if (cfg_is_null(node))
+		return;
+	if (node->type != YAML_MAPPING_NODE) {
+		cfg_error(ctx, cfg_line(node), prefix, "expected %s, got %s",
+		    cfg_types[CFG_SECTION].what, cfg_kind(node));
+		return;
+	}
+	seen = xcalloc(sec->nkeys, sizeof *seen);
+	pair = node->data.mapping.pairs.start;
+	for (; pair < node->data.mapping.pairs.top; pair++)
+		cfg_walk_pair(ctx, sec, pair, base, prefix, seen);
+	free(seen);
+}
+
+/* Sets every default of a section; they are ours, so a bad one is a bug. */
+static void
+cfg_defaults(const struct cfg_section *sec, void *base)
+{
+	const struct cfg_key	*k;
+	char			*problem = NULL;
+	size_t			 i;
+
+	for (i = 0; i < sec->nkeys; i++) {
+		k = &sec->keys[i];
+		if (k->type == CFG_SECTION)
+			cfg_defaults(k->sub, base);
+		else if (k->def != NULL &&
+		    cfg_types[k->type].set(k, base, k->def, &problem) == -1)
+			fatalx("config default %s: %s", k->name, problem);
+	}
+}
+
+/* Fills paths left unset with STATE_DIR/name, once state_dir is known. */
+static void
+cfg_derive(const struct cfg_section *sec, void *base, const char *dir)
+{
+	const struct cfg_key	*k;
+	char			**p;
+	size_t			  i;
+
+	for (i = 0; i < sec->nkeys; i++) {
+		k = &sec->keys[i];
+		if (k->type == CFG_SECTION) {
+			cfg_derive(k->sub, base, dir);
+			continue;
+		}
+		p = FIELD(base, k->off, char *);
+		if (k->derive != NULL && *p == NULL)
+			xasprintf(p, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir,
+			    k->derive);
+	}
+}
+
+/* Frees what a section table says the object owns. */
+static void
+cfg_free_section(const struct cfg_section *sec, void *base)
+{
+	const struct cfg_key	*k;
+	size_t			 i;
+
+	for (i = 0; i < sec->nkeys; i++) {
+		k = &sec->keys[i];
+		switch (k->type) {
+		case CFG_SECTION:
+			cfg_free_section(k->sub, base);
+			break;
+		case CFG_STRLIST:
+			cfg_free_list(base, k);
+			break;
+		case CFG_STRING:
+		case CFG_PATH:
+		case CFG_HOSTPORT:
+			free(*FIELD(base, k->off, char *));
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* A config holding the defaults, derived paths not yet filled. */
+static struct config *
+cfg_new(void)
+{
+	struct config	*cfg;
+
+	cfg = xcalloc(1, sizeof *cfg);
+	cfg_defaults(&cfg_top, cfg);
+	return (cfg);
+}
+
+/* Reports libyaml's syntax error at the line it found it. */
+static void
+cfg_yaml_error(struct cfg_ctx *ctx, yaml_parser_t *parser)
+{
+	const char	*problem = parser->problem;
+	size_t		 line, i, end;
+
+	if (problem == NULL)
+		problem = "cannot parse YAML";
+	if (parser->error == YAML_READER_ERROR) {
+		end = parser->problem_offset < ctx->len ?
+		    parser->problem_offset : ctx->len;
+		for (line = 1, i = 0; i < end; i++)
+			line += (ctx->buf[i] == '\n');
+	} else
+		line = parser->problem_mark.line + 1;
+	if (parser->context != NULL) {
+		cfg_error(ctx, line, NULL, "%s %s (line %zu)", problem,
+		    parser->context, parser->context_mark.line + 1);
+	} else
+		cfg_error(ctx, line, NULL, "%s", problem);
+}
+
+/* Refuses a second YAML document, which we would otherwise ignore. */
+static void
+cfg_no_more(struct cfg_ctx *ctx, yaml_parser_t *parser)
+{
+	yaml_document_t	 doc;
+	yaml_node_t	*root;
+
+	if (!yaml_parser_load(parser, &doc)) {
+		cfg_yaml_error(ctx, parser);
+		return;
+	}
+	if ((root = yaml_document_get_root_node(&doc)) != NULL) {
+		cfg_error(ctx, cfg_line(root), NULL,
+		    "only one YAML document is allowed");
+	}
+	yaml_document_delete(&doc);
+}
+
+/* Ends a long list of errors with how many were left out. */
+static void
+cfg_error_more(struct cfg_ctx *ctx)
+{
+	char	*old = ctx->errors;
+
+	xasprintf(&ctx->errors, "%s\n%s: %u more errors not shown", old,
+	    ctx->name, ctx->nerrors - CONFIG_MAX_ERRORS);
+	free(old);
+}
+
+/* Parses YAML from memory; all problems, one a line, in *cause. */
+struct config *
+config_load_mem(const char *name, const char *buf, size_t len, char **cause)
+{
+	struct cfg_ctx	 ctx = { .name = name, .buf = buf, .len = len };
+	struct config	*cfg = NULL;
+	yaml_parser_t	 parser;
+	yaml_document_t	 doc;
+	yaml_node_t	*root;
+	int		 loaded = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		fatalx("yaml_parser_initialize failed");
+	yaml_parser_set_input_string(&parser, (const u_char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		cfg_yaml_error(&ctx, &parser);
+		goto out;
+	}
+	loaded = 1;
+	ctx.doc = &doc;
+	cfg = cfg_new();
+	cfg->path = xstrdup(name);
+	if ((root = yaml_document_get_root_node(&doc)) != NULL) {
+		cfg_walk_section(&ctx, &cfg_top, root, cfg, "");
+		cfg_no_more(&ctx, &parser);
+	}
+	cfg_derive(&cfg_top, cfg, cfg->state_dir);
+out:
+	if (loaded)
+		yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	if (ctx.nerrors == 0)
+		return (cfg);
+	config_free(cfg);
+	if (ctx.nerrors > CONFIG_MAX_ERRORS)
+		cfg_error_more(&ctx);
+	if (cause != NULL)
+		*cause = ctx.errors;
+	else
+		free(ctx.errors);
+	return (NULL);
+}
+
+/* Reads and parses a file of at most CONFIG_MAX_SIZE bytes. */
+struct config *
+config_load(const char *path, char **cause)
+{
+	struct config	*cfg = NULL;
+	char		*buf, limit[32];
+	size_t		 len = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	buf = xmalloc(CONFIG_MAX_SIZE + 1);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		xasprintf(cause, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	while (len <= CONFIG_MAX_SIZE) {
+		n = read(fd, buf + len, CONFIG_MAX_SIZE + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			xasprintf(cause, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > CONFIG_MAX_SIZE) {
+		cfg_fmt_size(limit, sizeof limit, CONFIG_MAX_SIZE);
+		xasprintf(cause, "%s: larger than %s", path, limit);
+		goto out;
+	}
+	cfg = config_load_mem(path, buf, len, cause);
+out:
+	if (fd != -1)
+		close(fd);
+	free(buf);
+	return (cfg);
+}
+
+/* The built-in configuration, used when no file is given. */
+struct config *
+config_default(void)
+{
+	struct config	*cfg;
+
+	cfg = cfg_new();
+	cfg_derive(&cfg_top, cfg, cfg->state_dir);
+	return (cfg);
+}
+
+/* Frees a configuration; NULL is a no-op. */
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	cfg_free_section(&cfg_top, cfg);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* True if name is listed in auth.admins. */
+int
+config_is_admin(const struct config *cfg, const char *name)
+{
+	size_t	i;
+
+	if (cfg == NULL || name == NULL)
+		return (0);
+	for (i = 0; i < cfg->nadmins; i++) {
+		if (strcmp(cfg->admins[i], name) == 0)
+			return (1);
+	}
+	return (0);
+}

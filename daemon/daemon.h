@@ -46,9 +46,137 @@ struct config {
 	size_t		 nadmins;
 	int		 cookie_max_age;	/* seconds */
 };
+/* Loaders return an owned config (config_free()), or NULL and the errors,
+ * one "FILE:LINE: KEY: problem" a line, in *cause (caller frees). */
 struct config	*config_default(void);
 struct config	*config_load(const char *, char **);
+struct config	*config_load_mem(const char *, const char *, size_t, char **);
 void		 config_free(struct config *);
 int		 config_is_admin(const struct config *, const char *);
+
+
+/* http.c */
+#define HTTP_MAX_HEADERS	100
+struct http_hdr {
+	char	*name;
+	char	*value;
+};
+struct http_msg {			/* one request or response head */
+	char		*url;		/* request target */
+	char		*reason;	/* response reason phrase */
+	struct http_hdr	*hdr;
+	size_t		 nhdr;
+	size_t		 size;		/* bytes so far, against limit */
+	size_t		 limit;
+	int		 in_value;
+};
+void		 http_msg_init(struct http_msg *, size_t);
+void		 http_msg_reset(struct http_msg *);
+int		 http_msg_url(struct http_msg *, const char *, size_t);
+int		 http_msg_reason(struct http_msg *, const char *, size_t);
+int		 http_msg_field(struct http_msg *, const char *, size_t);
+int		 http_msg_value(struct http_msg *, const char *, size_t);
+const char	*http_msg_get(const struct http_msg *, const char *);
+size_t		 http_msg_count(const struct http_msg *, const char *);
+int		 http_list_has(const char *, const char *);
+int		 http_hop_header(const struct http_msg *, const char *);
+const char	*http_status_text(int);
+void		 http_html_escape(struct evbuffer *, const char *);
+void		 http_respond(struct evbuffer *, int, const char *, const char *,
+		     struct evbuffer *, int, int);
+struct evbuffer	*http_page(int, const char *, const char *);
+char		*http_cookie_get(const char *, const char *);
+char		*http_cookie_strip(const char *, const char *);
+int		 http_user_path(const char *, char **, char **);
+
+/* route.c: /user/<name>[/<server>]/ → the tunnel of that notebook */
+struct route;
+struct route	*route_add(const char *, const char *, ssh_key, const char *, char **);
+int		 route_remove(const char *);
+struct route	*route_find(const char *);
+struct route	*route_lookup(const char *, const char *);
+const char	*route_name(struct route *);
+const char	*route_owner(struct route *);
+const char	*route_token(struct route *);
+ssh_key		 route_key(struct route *);
+struct tunnel	*route_tunnel(struct route *);
+void		 route_set_tunnel(struct route *, struct tunnel *);
+time_t		 route_created(struct route *);
+void		 route_foreach(void (*)(struct route *, void *), void *);
+size_t		 route_count(void);
+size_t		 route_count_connected(void);
+void		 route_clear(void);
+void		 route_ref(struct route *);
+void		 route_unref(struct route *);
+int		 route_dead(struct route *);
+int		 route_name_valid(const char *);
+
+/* auth.c: who is asking — login cookies, API tokens, one-time login codes */
+#define AUTH_COOKIE	"nbgate-session"
+int		 auth_init(const char *, char **);
+char		*auth_cookie_make(const char *, int);
+char		*auth_cookie_check(const char *);
+char		*auth_token_issue(const char *);
+char		*auth_token_check(const char *);
+int		 auth_token_revoke_user(const char *);
+char		*auth_code_issue(const char *);
+char		*auth_code_redeem(const char *);
+void		 auth_clear(void);
+
+/* gate.c: nbgated's one global state: config, loop, listeners, the sshd */
+struct gate_stats {
+	unsigned long long	 requests;	/* proxied requests */
+	unsigned long long	 bytes_up;	/* browser → notebook */
+	unsigned long long	 bytes_down;	/* notebook → browser */
+	unsigned long long	 refused;	/* 401/403 at the proxy */
+	unsigned long long	 bad_requests;	/* 400-class parse errors */
+	unsigned long		 websockets;	/* open now */
+	unsigned long		 conns;		/* browser connections open now */
+};
+struct gate {
+	struct config		*cfg;
+	struct event_base	*base;
+	struct sshd		*sshd;
+	void			*ssl_ctx;	/* SSL_CTX *, swapped on reload */
+	int			 https_port;
+	int			 ssh_port;
+	time_t			 started;
+	struct gate_stats	 stats;
+};
+extern struct gate	*gate;
+int		 gate_start(struct event_base *, struct config *, char **);
+int		 gate_reload(struct config *, char **);
+void		 gate_stop(void);
+
+/* conn.c: one browser (or admin socket) connection: parse, route, proxy */
+enum conn_kind { CONN_TLS, CONN_ADMIN, CONN_PLAIN };
+void		 conn_accept(int, const char *, int, enum conn_kind);
+unsigned long	 conn_open(void);
+void		 conn_close_all(void);
+
+/* api.c: what nbgated answers itself under /hub/ */
+struct api_req {
+	const char		*method;
+	const char		*path;		/* without the query */
+	const char		*query;		/* after '?', or NULL */
+	const struct http_msg	*head;
+	struct evbuffer		*body;
+	const char		*user;		/* authenticated user, or NULL */
+	int			 admin_socket;	/* came over the local admin socket */
+	const char		*host;		/* Host header */
+};
+struct api_resp {
+	int			 code;
+	const char		*ctype;
+	char			*headers;	/* extra header lines, allocated */
+	struct evbuffer		*body;		/* allocated by the handler */
+};
+void		 api_dispatch(const struct api_req *, struct api_resp *);
+char		*api_request_user(const struct http_msg *);
+
+/* tls.c */
+void		*tls_ctx_new(const char *, const char *, char **);
+void		 tls_ctx_free(void *);
+int		 tls_self_signed(const char *, const char *, char **);
 
 #endif

@@ -2,7 +2,14 @@
 noinst_LIBRARIES += libnbdaemon.a
 libnbdaemon_a_SOURCES = \
 	daemon/daemon.h \
-	daemon/config.c
+	daemon/config.c \
+	daemon/http.c \
+	daemon/route.c \
+	daemon/auth.c \
+	daemon/tls.c \
+	daemon/api.c \
+	daemon/conn.c \
+	daemon/gate.c
 DAEMON_LIBS = libnbdaemon.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS)
 

@@ -1,4 +1,291 @@
-/* main.c: nbgatectl placeholder. */
+/*
+ * nbgatectl.c: the admin's command line.  Speaks the admin REST API over
+ * nbgated's local admin socket (file permissions decide who may).
+ */
 #include "config.h"
-#include "daemon/daemon.h"
-int main(void) { return 0; }
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "common/common.h"
+
+#define CTL_DEFAULT_SOCKET	LOCALSTATEDIR "/lib/nbgate/admin.sock"
+
+static const char	*ctl_socket;
+static int		 ctl_json;
+
+static __dead void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: nbgatectl [-s socket] [--json] command ...\n"
+	    "commands:\n"
+	    "  status                                  daemon state and counters\n"
+	    "  route list                              routes and whether their agent is connected\n"
+	    "  route add NAME --key FILE.pub [--token-file FILE]\n"
+	    "                                          route /user/NAME/ to the agent with that key\n"
+	    "  route del NAME                          remove a route (kicks its agent)\n"
+	    "  token issue USER                        print a new API token for USER\n"
+	    "  token revoke USER                       revoke all of USER's API tokens\n"
+	    "  login-url USER                          print a one-time login link for USER\n"
+	    "The socket is $NBGATE_SOCKET or %s unless -s is given.\n", CTL_DEFAULT_SOCKET);
+	exit(2);
+}
+
+static size_t
+ctl_collect(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct { char *p; size_t len; } *b = arg;
+
+	if (b->len + size * n > 16 * 1024 * 1024)
+		return (0);
+	b->p = xreallocarray(b->p, b->len + size * n + 1, 1);
+	memcpy(b->p + b->len, ptr, size * n);
+	b->len += size * n;
+	b->p[b->len] = '\0';
+	return (size * n);
+}
+
+/* Calls the admin API; returns the HTTP status (or exits) and the JSON answer. */
+static long
+ctl_call(const char *method, const char *path, json_t *body, json_t **answer)
+{
+	struct { char *p; size_t len; } b = { NULL, 0 };
+	struct curl_slist	*hdrs = NULL;
+	char			*url, *data = NULL, errbuf[CURL_ERROR_SIZE] = "";
+	CURL			*curl;
+	CURLcode		 rc;
+	long			 code = 0;
+	json_error_t		 jerr;
+
+	if ((curl = curl_easy_init()) == NULL)
+		fatalx("curl_easy_init failed");
+	xasprintf(&url, "http://nbgated%s", path);
+	curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, ctl_socket);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, ctl_collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+	if (body != NULL) {
+		data = json_dumps(body, JSON_COMPACT);
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, data);
+	}
+	if ((rc = curl_easy_perform(curl)) != CURLE_OK) {
+		fprintf(stderr, "nbgatectl: cannot reach nbgated at %s: %s\n", ctl_socket,
+		    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+		exit(1);
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	*answer = b.len > 0 ? json_loads(b.p, 0, &jerr) : json_object();
+	if (*answer == NULL)
+		*answer = json_pack("{s:s}", "message", b.p);
+	if (data != NULL) {
+		explicit_bzero(data, strlen(data));
+		free(data);
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(curl);
+	free(b.p);
+	free(url);
+	return (code);
+}
+
+/* Prints the answer: JSON as is with --json, else the message or @field. */
+static int
+ctl_print(long code, json_t *j, const char *field)
+{
+	const char	*msg = json_string_value(json_object_get(j, "message"));
+	char		*s;
+	int		 rv = code >= 200 && code < 300 ? 0 : 1;
+
+	if (rv != 0)
+		fprintf(stderr, "nbgatectl: %ld: %s\n", code, msg != NULL ? msg : "failed");
+	else if (ctl_json) {
+		s = json_dumps(j, JSON_INDENT(2));
+		printf("%s\n", s);
+		free(s);
+	} else if (field != NULL && json_string_value(json_object_get(j, field)) != NULL)
+		printf("%s\n", json_string_value(json_object_get(j, field)));
+	json_decref(j);
+	return (rv);
+}
+
+static char *
+ctl_read_line(const char *path)
+{
+	FILE	*f;
+	char	*line = NULL;
+	size_t	 cap = 0;
+	ssize_t	 n;
+
+	if ((f = fopen(path, "r")) == NULL)
+		fatal("%s", path);
+	if ((n = getline(&line, &cap, f)) <= 0)
+		fatalx("%s: empty", path);
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	return (line);
+}
+
+static int
+ctl_status(void)
+{
+	json_t	*j;
+	long	 code = ctl_call("GET", "/hub/api/status", NULL, &j);
+
+	if (code == 200 && !ctl_json) {
+		printf("nbgated %s, up %llds\n", json_string_value(json_object_get(j, "version")),
+		    (long long)json_integer_value(json_object_get(j, "uptime")));
+		printf("https port %lld, ssh port %lld, ssh host key %s\n",
+		    (long long)json_integer_value(json_object_get(j, "https_port")),
+		    (long long)json_integer_value(json_object_get(j, "ssh_port")),
+		    json_string_value(json_object_get(j, "ssh_fingerprint")));
+		printf("routes %lld (%lld connected), connections %lld, websockets %lld, "
+		    "requests %lld\n",
+		    (long long)json_integer_value(json_object_get(j, "routes")),
+		    (long long)json_integer_value(json_object_get(j, "tunnels")),
+		    (long long)json_integer_value(json_object_get(j, "connections")),
+		    (long long)json_integer_value(json_object_get(j, "websockets")),
+		    (long long)json_integer_value(json_object_get(j, "requests")));
+	}
+	return (ctl_print(code, j, NULL));
+}
+
+static int
+ctl_route_list(void)
+{
+	json_t	*j, *r;
+	size_t	 i;
+	long	 code = ctl_call("GET", "/hub/api/routes", NULL, &j);
+
+	if (code == 200 && !ctl_json) {
+		printf("%-24s %-16s %-10s %s\n", "ROUTE", "OWNER", "AGENT", "KEY");
+		json_array_foreach(json_object_get(j, "routes"), i, r) {
+			printf("%-24s %-16s %-10s %s\n",
+			    json_string_value(json_object_get(r, "name")),
+			    json_string_value(json_object_get(r, "owner")),
+			    json_is_true(json_object_get(r, "connected")) ? "connected" : "-",
+			    json_string_value(json_object_get(r, "key_fingerprint")));
+		}
+	}
+	return (ctl_print(code, j, NULL));
+}
+
+static int
+ctl_route_add(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "token-file", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char	*key = NULL, *token = NULL, *path;
+	json_t	*body, *j;
+	int	 ch, rv;
+	long	 code;
+
+	optind = 0;	/* GNU getopt: full re-initialisation */
+	while ((ch = getopt_long(argc, argv, "k:t:", opts, NULL)) != -1) {
+		if (ch == 'k')
+			key = ctl_read_line(optarg);
+		else if (ch == 't')
+			token = ctl_read_line(optarg);
+		else
+			usage();
+	}
+	if (optind + 1 != argc || key == NULL)
+		usage();
+	body = json_pack("{s:s}", "key", key);
+	if (token != NULL)
+		json_object_set_new(body, "token", json_string(token));
+	xasprintf(&path, "/hub/api/routes/%s", argv[optind]);
+	code = ctl_call("POST", path, body, &j);
+	rv = ctl_print(code, j, NULL);
+	if (rv == 0 && !ctl_json)
+		printf("route %s added\n", argv[optind]);
+	json_decref(body);
+	free(path);
+	free(key);
+	freestr(token);
+	return (rv);
+}
+
+static int
+ctl_simple(const char *method, const char *prefix, const char *arg,
+    const char *suffix, const char *field, const char *done)
+{
+	char	*path;
+	json_t	*j;
+	long	 code;
+	int	 rv;
+
+	xasprintf(&path, "%s%s%s", prefix, arg, suffix);
+	code = ctl_call(method, path, NULL, &j);
+	free(path);
+	rv = ctl_print(code, j, field);
+	if (rv == 0 && done != NULL && !ctl_json)
+		printf("%s: %s\n", arg, done);
+	return (rv);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	ch;
+
+	log_init("nbgatectl", LOG_WARN);
+	if ((ctl_socket = getenv("NBGATE_SOCKET")) == NULL)
+		ctl_socket = CTL_DEFAULT_SOCKET;
+	while ((ch = getopt_long(argc, argv, "+s:j", longopts, NULL)) != -1) {
+		if (ch == 's')
+			ctl_socket = optarg;
+		else if (ch == 'j')
+			ctl_json = 1;
+		else
+			usage();
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (strcmp(argv[0], "status") == 0 && argc == 1)
+		return (ctl_status());
+	if (strcmp(argv[0], "route") == 0 && argc >= 2) {
+		if (strcmp(argv[1], "list") == 0 && argc == 2)
+			return (ctl_route_list());
+		if (strcmp(argv[1], "add") == 0)
+			return (ctl_route_add(argc - 1, argv + 1));
+		if (strcmp(argv[1], "del") == 0 && argc == 3)
+			return (ctl_simple("DELETE", "/hub/api/routes/", argv[2], "", NULL,
+			    "route removed"));
+	}
+	if (strcmp(argv[0], "token") == 0 && argc == 3) {
+		if (strcmp(argv[1], "issue") == 0)
+			return (ctl_simple("POST", "/hub/api/users/", argv[2],
+			    "/tokens", "token", NULL));
+		if (strcmp(argv[1], "revoke") == 0)
+			return (ctl_simple("DELETE", "/hub/api/users/", argv[2],
+			    "/tokens", NULL, "tokens revoked"));
+	}
+	if (strcmp(argv[0], "login-url") == 0 && argc == 2)
+		return (ctl_simple("POST", "/hub/api/users/", argv[1], "/login-url",
+		    "url", NULL));
+	usage();
+}

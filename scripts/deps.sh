@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs what nbgate needs from Debian 12 (run as root). Groups: build, test, bench.
+# Installs what nbgate needs from Debian 12 (run as root). Groups: build, test, demo, bench.
 # Usage: scripts/deps.sh [build] [test] [bench]   (default: build)
 set -eu
 groups="${*:-build}"
@@ -8,14 +8,16 @@ build="autoconf automake libtool pkg-config make gcc libc6-dev
        libsqlite3-dev libcurl4-openssl-dev openssl ca-certificates"
 test="openssh-server openssh-client jupyter-notebook python3-websocket python3-requests
       curl procps iproute2 psmisc clang libclang-rt-14-dev"
+demo="openssh-client jupyter-notebook python3 openssl passwd util-linux"
 bench="nginx-light wrk node-configurable-http-proxy node-ws"
 pkgs=""
 for g in $groups; do
 	case "$g" in
 	build) pkgs="$pkgs $build" ;;
 	test) pkgs="$pkgs $build $test" ;;
+	demo) pkgs="$pkgs $build $demo" ;;
 	bench) pkgs="$pkgs $build $test $bench" ;;
-	*) echo "deps.sh: unknown group '$g' (build, test, bench)" >&2; exit 2 ;;
+	*) echo "deps.sh: unknown group '$g' (build, test, demo, bench)" >&2; exit 2 ;;
 	esac
 done
 missing=""

@@ -22,3 +22,30 @@ check_PROGRAMS += tests/unit/test-tunnel
 tests_unit_test_tunnel_SOURCES = tests/unit/test-tunnel.c
 tests_unit_test_tunnel_LDADD = libnbtest.a libnbtunnel.a $(COMMON_LIBS)
 TESTS += tests/unit/test-tunnel
+
+# Integration tests: real nbgated, OpenSSH, Jupyter, nbgate-agent (see tests/integration/harness.py).
+TESTS += \
+	tests/integration/test_proxy.py \
+	tests/integration/test_badinput.py \
+	tests/integration/test_jupyter.py \
+	tests/integration/test_transfer.py \
+	tests/integration/test_faults.py
+
+# Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
+# same targets linked with a small driver replay the stored corpus as TAP tests.
+FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config
+tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c
+tests_fuzz_fuzz_http_LDADD = $(DAEMON_LIBS)
+tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz-config.c
+tests_fuzz_fuzz_config_LDADD = $(DAEMON_LIBS)
+if FUZZING
+noinst_PROGRAMS += $(FUZZ_TARGETS)
+tests_fuzz_fuzz_http_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer
+else
+check_PROGRAMS += $(FUZZ_TARGETS)
+tests_fuzz_fuzz_http_SOURCES += tests/fuzz/driver.c
+tests_fuzz_fuzz_config_SOURCES += tests/fuzz/driver.c
+TESTS += $(FUZZ_TARGETS)
+endif
+EXTRA_DIST += tests/fuzz/corpus

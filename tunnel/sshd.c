@@ -1,3 +1,645 @@
-/* sshd.c: placeholder while the real module is written. */
+/*
+ * sshd.c: the SSH server embedded in the gateway that agents dial: host key,
+ * listener, per-connection key exchange, publickey auth, the one
+ * tcpip-forward request per connection, limits, keepalive and teardown.
+ */
 #include "config.h"
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <libssh/libssh.h>
+#include <libssh/callbacks.h>
+#include <libssh/server.h>
+
 #include "common/common.h"
+#include "tunnel/tunnel.h"
+
+#define SSHD_MAX_REFUSALS	10	/* auth attempts before we hang up */
+#define SSHD_NAME_MAX		64	/* logged bytes of a peer-chosen name */
+
+enum conn_state { CONN_KEX, CONN_AUTH, CONN_AUTHED };
+
+struct sshd_conn {
+	struct sshd		*sshd;
+	TAILQ_ENTRY(sshd_conn)	 entry;
+	ssh_session		 s;
+	struct sshio		*io;
+	char			*peer;		/* "addr:port" */
+	char			*name;		/* "peer: route alice" for logs */
+	enum conn_state		 state;
+	void			*route;
+	struct tunnel		*tun;
+	int			 up_pending;
+	int			 up_sent;
+	int			 refusals;
+	int			 closing;
+	char			*why;
+	struct event		*login_timer;
+	struct event		*ka_timer;
+	struct event		*reap;
+	struct ssh_server_callbacks_struct scb;
+	struct ssh_callbacks_struct cb;
+};
+
+struct sshd {
+	struct event_base	*base;
+	struct sshd_settings	 settings;
+	char			*host_key;
+	struct sshd_hooks	 hooks;
+	void			*arg;
+	ssh_bind		 bind;
+	struct evconnlistener	*lev;
+	char			*fingerprint;
+	int			 port;
+	unsigned int		 nconns;
+	unsigned int		 nunauth;
+	unsigned int		 next_port;
+	TAILQ_HEAD(, sshd_conn)	 conns;
+};
+
+static void	conn_destroy(struct sshd_conn *);
+
+/* "SHA256:..." of @key, as ssh-keygen -l prints it; caller frees. */
+static char *
+sshd_key_fp(ssh_key key)
+{
+	unsigned char	*hash = NULL;
+	size_t		 hlen;
+	char		*fp, *out;
+
+	if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash,
+	    &hlen) != SSH_OK)
+		return (xstrdup("SHA256:?"));
+	fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+	ssh_clean_pubkey_hash(&hash);
+	out = xstrdup(fp != NULL ? fp : "SHA256:?");
+	ssh_string_free_char(fp);
+	return (out);
+}
+
+/* A peer-chosen name made safe for one log line; caller frees. */
+static char *
+sshd_clean(const char *s)
+{
+	size_t	 i, n = strlen(s);
+	char	*out;
+
+	if (n > SSHD_NAME_MAX)
+		n = SSHD_NAME_MAX;
+	out = xstrndup(s, n);
+	for (i = 0; i < n; i++) {
+		if (out[i] < 0x20 || out[i] > 0x7e || out[i] == '\'')
+			out[i] = '?';
+	}
+	return (out);
+}
+
+static int
+sshd_write_pub(const char *path, ssh_key key, char **cause)
+{
+	char	*b64 = NULL, *line = NULL, *pubpath = NULL;
+	int	 rv = -1;
+
+	if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK) {
+		xasprintf(cause, "%s: cannot encode public key", path);
+		goto out;
+	}
+	xasprintf(&line, "%s %s nbgate-gateway\n",
+	    ssh_key_type_to_char(ssh_key_type(key)), b64);
+	xasprintf(&pubpath, "%s.pub", path);
+	rv = util_write_file(pubpath, line, strlen(line), 0644, cause);
+out:
+	ssh_string_free_char(b64);
+	free(line);
+	free(pubpath);
+	return (rv);
+}
+
+static ssh_key
+sshd_generate_key(const char *path, char **cause)
+{
+	ssh_key	 key = NULL;
+	char	*b64 = NULL, *dir = xstrdup(path), *slash;
+
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (util_mkdir_p(dir, 0700, cause) != 0)
+			goto out;
+	}
+	if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK)
+		fatalx("cannot generate an ed25519 key");
+	if (ssh_pki_export_privkey_base64(key, NULL, NULL, NULL, &b64) != SSH_OK ||
+	    util_write_file(path, b64, strlen(b64), 0600, cause) != 0) {
+		if (*cause == NULL)
+			xasprintf(cause, "%s: cannot encode host key", path);
+		ssh_key_free(key);
+		key = NULL;
+		goto out;
+	}
+	log_info("ssh: generated host key %s", path);
+out:
+	freestr(b64);
+	free(dir);
+	return (key);
+}
+
+static ssh_key
+sshd_load_key(const char *path, char **cause)
+{
+	ssh_key	key = NULL;
+
+	if (access(path, F_OK) != 0) {
+		if (errno != ENOENT) {
+			xasprintf(cause, "%s: %s", path, strerror(errno));
+			return (NULL);
+		}
+		if ((key = sshd_generate_key(path, cause)) == NULL)
+			return (NULL);
+	} else if (ssh_pki_import_privkey_file(path, NULL, NULL, NULL,
+	    &key) != SSH_OK) {
+		xasprintf(cause, "%s: cannot read the host key", path);
+		return (NULL);
+	}
+	if (sshd_write_pub(path, key, cause) != 0) {
+		ssh_key_free(key);
+		return (NULL);
+	}
+	return (key);
+}
+
+/* Loads (or creates) the host key and prepares the server; no socket yet. */
+struct sshd *
+sshd_new(struct event_base *base, const struct sshd_settings *settings,
+    const struct sshd_hooks *hooks, void *arg, char **cause)
+{
+	struct sshd	*sd = xcalloc(1, sizeof *sd);
+	ssh_key		 key;
+	bool		 no = false;
+	int		 verbosity = 0;
+
+	sd->base = base;
+	sd->hooks = *hooks;
+	sd->arg = arg;
+	TAILQ_INIT(&sd->conns);
+	sshd_set_settings(sd, settings);
+	if ((key = sshd_load_key(sd->host_key, cause)) == NULL)
+		goto fail;
+	sd->fingerprint = sshd_key_fp(key);
+	if ((sd->bind = ssh_bind_new()) == NULL)
+		fatalx("ssh_bind_new failed");
+	if (ssh_bind_options_set(sd->bind, SSH_BIND_OPTIONS_PROCESS_CONFIG,
+	    &no) != SSH_OK ||
+	    ssh_bind_options_set(sd->bind, SSH_BIND_OPTIONS_LOG_VERBOSITY,
+	    &verbosity) != SSH_OK ||
+	    ssh_bind_options_set(sd->bind, SSH_BIND_OPTIONS_IMPORT_KEY,
+	    key) != SSH_OK) {		/* key transferred */
+		xasprintf(cause, "ssh server setup: %s", ssh_get_error(sd->bind));
+		goto fail;
+	}
+	sd->next_port = 10000 + (unsigned int)(arc4random() % 20000);
+	return (sd);
+fail:
+	sshd_free(sd);
+	return (NULL);
+}
+
+/* Replaces the limits (config reload); applies to new connections. */
+void
+sshd_set_settings(struct sshd *sd, const struct sshd_settings *settings)
+{
+	free(sd->host_key);
+	sd->settings = *settings;
+	sd->host_key = xstrdup(settings->host_key);
+	sd->settings.host_key = sd->host_key;
+}
+
+/* The bound port (useful after listening on port 0). */
+int
+sshd_port(struct sshd *sd)
+{
+	return (sd->port);
+}
+
+/* "SHA256:..." of the host key, for agents to pin. */
+const char *
+sshd_fingerprint(struct sshd *sd)
+{
+	return (sd->fingerprint);
+}
+
+/* Live agent connections, authenticated or not. */
+unsigned int
+sshd_count(struct sshd *sd)
+{
+	return (sd->nconns);
+}
+
+static char *
+sshd_peer_name(const struct sockaddr *sa)
+{
+	char		 host[INET6_ADDRSTRLEN] = "?", *out;
+	int		 port = 0;
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET) {
+		evutil_inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+		port = ntohs(sin->sin_port);
+		xasprintf(&out, "%s:%d", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+		port = ntohs(sin6->sin6_port);
+		xasprintf(&out, "[%s]:%d", host, port);
+	} else
+		out = xstrdup("local");
+	return (out);
+}
+
+/* Schedules the connection's teardown from the loop; safe anywhere. */
+static void
+conn_close(struct sshd_conn *c, const char *why)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	c->why = xstrdup(why);
+	event_active(c->reap, EV_TIMEOUT, 0);
+}
+
+/* Disconnects the agent behind @c (tunnel_kick); safe inside hooks. */
+void
+sshd_conn_kick(struct sshd_conn *c, const char *why)
+{
+	conn_close(c, why);
+}
+
+static void
+conn_reap(evutil_socket_t fd, short what, void *arg)
+{
+	conn_destroy(arg);
+}
+
+static void
+conn_login_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct sshd_conn	*c = arg;
+
+	if (c->state == CONN_AUTHED)
+		return;
+	log_warnx("ssh: %s: login timeout (%d s)", c->peer,
+	    c->sshd->settings.login_timeout);
+	conn_close(c, "login timeout");
+}
+
+static void
+conn_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	struct sshd_conn	*c = arg;
+
+	if (c->closing || !sshio_fd_alive(c->io))
+		return;
+	ssh_send_ignore(c->s, "");	/* not ssh_send_keepalive (pitfall 15) */
+	sshio_update(c->io);
+}
+
+static int
+conn_auth_refused(struct sshd_conn *c, const char *user, ssh_key key,
+    const char *what)
+{
+	char	*u = sshd_clean(user), *fp = sshd_key_fp(key);
+
+	log_warnx("ssh: %s: %s for user '%s' (key %s)", c->peer, what, u, fp);
+	free(u);
+	free(fp);
+	if (++c->refusals >= SSHD_MAX_REFUSALS)
+		conn_close(c, "too many authentication attempts");
+	return (SSH_AUTH_DENIED);
+}
+
+static int
+conn_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
+    char state, void *arg)
+{
+	struct sshd_conn	*c = arg;
+	struct sshd		*sd = c->sshd;
+	void			*route;
+	char			*u, *fp;
+
+	if (c->closing || c->state == CONN_AUTHED)
+		return (SSH_AUTH_DENIED);
+	if (state != SSH_PUBLICKEY_STATE_NONE &&
+	    state != SSH_PUBLICKEY_STATE_VALID)	/* pitfall 2 */
+		return (conn_auth_refused(c, user, key, "bad signature"));
+	if ((route = sd->hooks.auth(user, key, sd->arg)) == NULL)
+		return (conn_auth_refused(c, user, key, "auth refused"));
+	if (state == SSH_PUBLICKEY_STATE_NONE)
+		return (SSH_AUTH_SUCCESS);	/* "go on and sign" */
+
+	c->route = route;
+	c->state = CONN_AUTHED;
+	sd->nunauth--;
+	evtimer_del(c->login_timer);
+	u = sshd_clean(user);
+	fp = sshd_key_fp(key);
+	free(c->name);
+	xasprintf(&c->name, "%s: route %s", c->peer, u);
+	log_info("ssh: %s: authenticated (key %s)", c->name, fp);
+	free(u);
+	free(fp);
+	if (sd->settings.keepalive > 0) {
+		struct timeval tv = { sd->settings.keepalive, 0 };
+		evtimer_add(c->ka_timer, &tv);
+	}
+	return (SSH_AUTH_SUCCESS);
+}
+
+static void
+conn_forward(struct sshd_conn *c, ssh_message msg)
+{
+	struct sshd	*sd = c->sshd;
+	const char	*addr = ssh_message_global_request_address(msg);
+	int		 port = ssh_message_global_request_port(msg);
+
+	if (c->state != CONN_AUTHED || c->tun != NULL || c->closing ||
+	    port < 0 || port > 65535) {
+		log_warnx("ssh: %s: forward refused", c->name);
+		ssh_message_reply_default(msg);
+		return;
+	}
+	if (addr == NULL)
+		addr = "";
+	if (port == 0)
+		port = (int)(sd->next_port++ % 50000) + 10000;
+	ssh_message_global_request_reply_success(msg, (uint16_t)port);
+	/* The channel opens must carry addr/port as sent (pitfall 1). */
+	c->tun = tunnel_new(sd->base, c, c->s, c->io, addr, port, c->peer,
+	    sd->settings.stream_buffer);
+	c->up_pending = 1;
+	log_info("ssh: %s: forward granted", c->name);
+}
+
+static void
+conn_global_request(ssh_session s, ssh_message msg, void *arg)
+{
+	struct sshd_conn	*c = arg;
+
+	switch (ssh_message_subtype(msg)) {
+	case SSH_GLOBAL_REQUEST_TCPIP_FORWARD:
+		conn_forward(c, msg);
+		break;
+	case SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD:
+		if (c->tun == NULL) {
+			ssh_message_reply_default(msg);
+			break;
+		}
+		ssh_message_global_request_reply_success(msg, 0);
+		conn_close(c, "agent cancelled the forward");
+		break;
+	default:
+		ssh_message_reply_default(msg);	/* keepalive@openssh.com etc. */
+		break;
+	}
+}
+
+/* After every poll: key exchange, the up hook, the tunnel's pending work. */
+static void
+conn_service(void *arg)
+{
+	struct sshd_conn	*c = arg;
+	struct sshd		*sd = c->sshd;
+	int			 rc;
+
+	if (c->closing)
+		return;
+	if (c->state == CONN_KEX) {
+		if ((rc = ssh_handle_key_exchange(c->s)) == SSH_ERROR) {
+			log_warnx("ssh: %s: key exchange failed: %s", c->peer,
+			    ssh_get_error(c->s));
+			conn_close(c, "key exchange failed");
+			return;
+		}
+		if (rc == SSH_OK)
+			c->state = CONN_AUTH;
+	}
+	if (c->up_pending) {
+		c->up_pending = 0;
+		c->up_sent = 1;
+		sd->hooks.up(c->tun, c->route, sd->arg);
+	}
+	if (c->tun != NULL && !c->closing)
+		tunnel_service(c->tun);
+}
+
+static void
+conn_dead(void *arg)
+{
+	struct sshd_conn	*c = arg;
+	const char		*err = ssh_get_error(c->s);
+
+	conn_close(c, err != NULL && *err != '\0' ? err : "connection closed");
+}
+
+static void
+conn_destroy(struct sshd_conn *c)
+{
+	struct sshd	*sd = c->sshd;
+	const char	*why = c->why != NULL ? c->why : "closed";
+
+	if (c->tun != NULL) {
+		tunnel_abort(c->tun);
+		if (c->up_sent)
+			sd->hooks.down(c->tun, c->route, why, sd->arg);
+		tunnel_free(c->tun);
+	}
+	log_info("ssh: %s: disconnected: %s", c->name, why);
+	sshio_free(c->io);	/* drop the events before the fd goes */
+	sshio_close_session(c->s);
+	TAILQ_REMOVE(&sd->conns, c, entry);
+	sd->nconns--;
+	if (c->state != CONN_AUTHED)
+		sd->nunauth--;
+	event_free(c->login_timer);
+	event_free(c->ka_timer);
+	event_free(c->reap);
+	free(c->peer);
+	free(c->name);
+	free(c->why);
+	free(c);
+}
+
+static struct sshd_conn *
+conn_new(struct sshd *sd, char *peer)
+{
+	struct sshd_conn	*c = xcalloc(1, sizeof *c);
+
+	c->sshd = sd;
+	c->peer = peer;			/* transferred */
+	c->name = xstrdup(peer);
+	c->state = CONN_KEX;
+	c->login_timer = evtimer_new(sd->base, conn_login_timeout, c);
+	c->ka_timer = event_new(sd->base, -1, EV_PERSIST, conn_keepalive, c);
+	c->reap = event_new(sd->base, -1, 0, conn_reap, c);
+	if (c->login_timer == NULL || c->ka_timer == NULL || c->reap == NULL)
+		fatalx("event_new failed");
+
+	c->scb.userdata = c;
+	c->scb.auth_pubkey_function = conn_auth_pubkey;
+	ssh_callbacks_init(&c->scb);
+	c->cb.userdata = c;
+	c->cb.global_request_function = conn_global_request;
+	ssh_callbacks_init(&c->cb);
+
+	TAILQ_INSERT_TAIL(&sd->conns, c, entry);
+	sd->nconns++;
+	sd->nunauth++;
+	return (c);
+}
+
+/* Hands the accepted socket to libssh and starts a non-blocking key exchange. */
+static int
+conn_start(struct sshd_conn *c, int fd, char **cause)
+{
+	struct sshd	*sd = c->sshd;
+	struct timeval	 tv = { sd->settings.login_timeout, 0 };
+
+	if ((c->s = ssh_new()) == NULL)
+		fatalx("ssh_new failed");
+	if (ssh_bind_accept_fd(sd->bind, c->s, fd) != SSH_OK) {
+		xasprintf(cause, "accept: %s", ssh_get_error(sd->bind));
+		return (-1);
+	}
+	ssh_set_server_callbacks(c->s, &c->scb);
+	ssh_set_callbacks(c->s, &c->cb);
+	ssh_set_auth_methods(c->s, SSH_AUTH_METHOD_PUBLICKEY);
+	ssh_set_blocking(c->s, 0);
+	if (ssh_handle_key_exchange(c->s) == SSH_ERROR) {
+		xasprintf(cause, "key exchange: %s", ssh_get_error(c->s));
+		return (-1);
+	}
+	c->io = sshio_new(sd->base, c->s, conn_service, conn_dead, c);
+	if (sshio_attach(c->io, cause) != 0)
+		return (-1);
+	if (sd->settings.login_timeout > 0)
+		evtimer_add(c->login_timer, &tv);
+	return (0);
+}
+
+static void
+sshd_accept(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct sshd		*sd = arg;
+	struct sshd_conn	*c;
+	char			*peer = sshd_peer_name(sa), *cause = NULL;
+
+	if (sd->settings.max_conns > 0 &&
+	    sd->nconns >= (unsigned int)sd->settings.max_conns) {
+		log_warnx("ssh: %s: dropped: %u connections (max_conns)",
+		    peer, sd->nconns);
+		goto drop;
+	}
+	if (sd->settings.max_unauth > 0 &&
+	    sd->nunauth >= (unsigned int)sd->settings.max_unauth) {
+		log_warnx("ssh: %s: dropped: %u connections not logged in "
+		    "(max_unauth)", peer, sd->nunauth);
+		goto drop;
+	}
+	util_set_nodelay(fd);				/* pitfall 10 */
+	if (sd->settings.keepalive > 0)
+		util_set_keepalive(fd, sd->settings.keepalive);
+	log_debug("ssh: %s: connected", peer);
+	c = conn_new(sd, peer);				/* peer transferred */
+	if (conn_start(c, fd, &cause) != 0) {
+		log_warnx("ssh: %s: %s", c->peer, cause);
+		free(cause);
+		if (c->s != NULL && ssh_get_fd(c->s) == SSH_INVALID_SOCKET)
+			close(fd);
+		c->closing = 1;
+		c->why = xstrdup("setup failed");
+		conn_destroy(c);
+	}
+	return;
+drop:
+	free(peer);
+	close(fd);
+}
+
+/* Listens on "host:port" ("127.0.0.1:0" picks a free port). */
+int
+sshd_listen(struct sshd *sd, const char *hostport, char **cause)
+{
+	struct evutil_addrinfo	 hints, *ai = NULL;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof ss;
+	char			*host = NULL, portstr[16];
+	int			 port, rc, rv = -1;
+
+	if (util_parse_hostport(hostport, &host, &port, cause) != 0)
+		return (-1);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_ADDRCONFIG;
+	snprintf(portstr, sizeof portstr, "%d", port);
+	rc = evutil_getaddrinfo(*host != '\0' ? host : NULL, portstr, &hints, &ai);
+	if (rc != 0) {
+		xasprintf(cause, "%s: %s", hostport, evutil_gai_strerror(rc));
+		goto out;
+	}
+	sd->lev = evconnlistener_new_bind(sd->base, sshd_accept, sd,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    128, ai->ai_addr, (int)ai->ai_addrlen);
+	if (sd->lev == NULL) {
+		xasprintf(cause, "listen %s: %s", hostport, strerror(errno));
+		goto out;
+	}
+	if (getsockname(evconnlistener_get_fd(sd->lev), (struct sockaddr *)&ss,
+	    &sslen) == 0)
+		sd->port = ntohs(ss.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&ss)->sin6_port :
+		    ((struct sockaddr_in *)&ss)->sin_port);
+	log_info("ssh: listening on %s (port %d, host key %s)", hostport,
+	    sd->port, sd->fingerprint);
+	rv = 0;
+out:
+	if (ai != NULL)
+		evutil_freeaddrinfo(ai);
+	free(host);
+	return (rv);
+}
+
+/* Drops every agent (down hooks run) and frees the server. */
+void
+sshd_free(struct sshd *sd)
+{
+	struct sshd_conn	*c;
+
+	if (sd == NULL)
+		return;
+	if (sd->lev != NULL)
+		evconnlistener_free(sd->lev);
+	while ((c = TAILQ_FIRST(&sd->conns)) != NULL) {
+		if (!c->closing) {
+			c->closing = 1;
+			c->why = xstrdup("gateway shutting down");
+		}
+		conn_destroy(c);
+	}
+	if (sd->bind != NULL)
+		ssh_bind_free(sd->bind);
+	free(sd->fingerprint);
+	free(sd->host_key);
+	free(sd);
+}

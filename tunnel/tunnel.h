@@ -29,7 +29,10 @@ struct sshd_hooks {
 	/*
 	 * May the agent logging in as @user (a route name, "alice" or
 	 * "alice/lab") use public key @key?  Returns the daemon's route
-	 * object, or NULL to refuse.  Called only for a verified signature.
+	 * object, or NULL to refuse.  Called for the key query (the answer
+	 * only decides whether the client may go on to sign) and again for
+	 * the verified signature (the route returned is the one used); never
+	 * for a bad signature.  @key is borrowed for the call.
 	 */
 	void	*(*auth)(const char *user, ssh_key key, void *arg);
 	/* The agent for @route was granted its forward: the tunnel is live. */
@@ -62,5 +65,16 @@ void		 tunnel_stream_close(struct bufferevent *);
 void		 tunnel_kick(struct tunnel *, const char *);
 const char	*tunnel_peer(struct tunnel *);	/* "addr:port" of the agent */
 unsigned int	 tunnel_streams(struct tunnel *);
+
+/* Internal to tunnel/: how sshd.c and tunnel.c talk to each other. */
+struct sshd_conn;
+struct sshio;
+struct event_base;
+struct tunnel	*tunnel_new(struct event_base *, struct sshd_conn *, ssh_session,
+		     struct sshio *, const char *, int, const char *, size_t);
+void		 tunnel_service(struct tunnel *);
+void		 tunnel_abort(struct tunnel *);
+void		 tunnel_free(struct tunnel *);
+void		 sshd_conn_kick(struct sshd_conn *, const char *);
 
 #endif

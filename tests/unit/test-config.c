@@ -1,2 +1,475 @@
+/*
+ * test-config.c: daemon/config.c: defaults, a full file, every kind of
+ * error message (exact text, file and line), and hostile YAML.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
 #include "tests/unit/tap.h"
-int main(void) { ok(1, "placeholder"); return tap_done(); }
+
+static const char *srcdir;
+
+/* Path of a fixture; caller frees. */
+static char *
+fixture(const char *name)
+{
+	char	*path;
+
+	xasprintf(&path, "%s/tests/unit/data/%s", srcdir, name);
+	return (path);
+}
+
+/* Loads a fixture expected to fail; returns the cause (caller frees). */
+static char *
+load_bad(const char *name)
+{
+	struct config	*cfg;
+	char		*path = fixture(name), *cause = NULL;
+
+	cfg = config_load(path, &cause);
+	ok(cfg == NULL && cause != NULL, "%s refused", name);
+	config_free(cfg);
+	free(path);
+	return (cause);
+}
+
+/* Loads a fixture expected to succeed. */
+static struct config *
+load_good(const char *name)
+{
+	struct config	*cfg;
+	char		*path = fixture(name), *cause = NULL;
+
+	cfg = config_load(path, &cause);
+	ok(cfg != NULL, "%s loads", name);
+	if (cause != NULL)
+		tap_diag("%s", cause);
+	free(cause);
+	free(path);
+	return (cfg);
+}
+
+/* Parses a string. */
+static struct config *
+mem(const char *name, const char *s, char **cause)
+{
+	return (config_load_mem(name, s, strlen(s), cause));
+}
+
+/* Number of lines in a cause. */
+static size_t
+nlines(const char *s)
+{
+	size_t	n = 1;
+
+	for (; *s != '\0'; s++)
+		n += (*s == '\n');
+	return (n);
+}
+
+static void
+check_defaults(const struct config *cfg, const char *what)
+{
+	ok(cfg != NULL, "%s: have a config", what);
+	if (cfg == NULL)
+		return;
+	is_str(cfg->state_dir, "/var/lib/nbgate", "%s: state_dir", what);
+	is_str(cfg->public_url, "", "%s: public_url", what);
+	is_int(cfg->log_level, LOG_INFO, "%s: log.level", what);
+	is_str(cfg->https_listen, "0.0.0.0:8443", "%s: listen.https", what);
+	is_str(cfg->ssh_listen, "0.0.0.0:2222", "%s: listen.ssh", what);
+	is_str(cfg->admin_socket, "/var/lib/nbgate/admin.sock",
+	    "%s: listen.admin_socket", what);
+	ok(cfg->admin_group == NULL, "%s: no admin_group", what);
+	is_str(cfg->tls_cert, "/var/lib/nbgate/tls.crt", "%s: tls.certificate",
+	    what);
+	is_str(cfg->tls_key, "/var/lib/nbgate/tls.key", "%s: tls.key", what);
+	is_int(cfg->tls_self_signed, 1, "%s: tls.self_signed", what);
+	is_str(cfg->ssh_host_key, "/var/lib/nbgate/ssh_host_ed25519_key",
+	    "%s: ssh.host_key", what);
+	is_int(cfg->ssh_login_timeout, 20, "%s: ssh.login_timeout", what);
+	is_int(cfg->ssh_max_conns, 10000, "%s: ssh.max_connections", what);
+	is_int(cfg->ssh_max_unauth, 64, "%s: ssh.max_unauthenticated", what);
+	is_int(cfg->ssh_keepalive, 30, "%s: ssh.keepalive", what);
+	is_int(cfg->proxy_header_timeout, 30, "%s: proxy.header_timeout", what);
+	is_int(cfg->proxy_idle_timeout, 3600, "%s: proxy.idle_timeout", what);
+	is_int(cfg->proxy_max_header, 16384, "%s: proxy.max_header_size", what);
+	is_int(cfg->proxy_buffer, 262144, "%s: proxy.buffer_size", what);
+	is_int(cfg->proxy_max_conns, 18000, "%s: proxy.max_connections", what);
+	is_int(cfg->nadmins, 0, "%s: no admins", what);
+	is_int(cfg->cookie_max_age, 12 * 3600, "%s: auth.cookie_max_age", what);
+}
+
+static void
+test_defaults(void)
+{
+	struct config	*cfg;
+
+	cfg = config_default();
+	check_defaults(cfg, "built-in");
+	ok(cfg->path == NULL, "built-in has no path");
+	ok(!config_is_admin(cfg, "root"), "nobody is admin by default");
+	config_free(cfg);
+	config_free(NULL);
+	ok(1, "config_free(NULL) is a no-op");
+
+	cfg = load_good("empty.yaml");
+	check_defaults(cfg, "empty file");
+	config_free(cfg);
+	cfg = load_good("comments.yaml");
+	check_defaults(cfg, "comments only");
+	config_free(cfg);
+}
+
+static void
+test_example(void)
+{
+	struct config	*cfg;
+	char		*path, *cause = NULL;
+
+	xasprintf(&path, "%s/etc/nbgated.yaml", srcdir);
+	cfg = config_load(path, &cause);
+	ok(cfg != NULL, "etc/nbgated.yaml loads");
+	if (cause != NULL)
+		tap_diag("%s", cause);
+	check_defaults(cfg, "etc/nbgated.yaml");
+	is_str(cfg == NULL ? NULL : cfg->path, path, "path is remembered");
+	config_free(cfg);
+	free(cause);
+	free(path);
+}
+
+static void
+test_full(void)
+{
+	struct config	*cfg;
+
+	if ((cfg = load_good("full.yaml")) == NULL)
+		return;
+	is_str(cfg->state_dir, "/srv/nbgate", "trailing slash dropped");
+	is_str(cfg->public_url, "https://gw.example.org:9443", "public_url");
+	is_int(cfg->log_level, LOG_DEBUG, "log.level");
+	is_str(cfg->https_listen, "[::1]:9443", "listen.https v6");
+	is_str(cfg->ssh_listen, "127.0.0.1:0", "listen.ssh");
+	is_str(cfg->admin_socket, "/run/nbgate/admin.sock", "admin_socket");
+	is_str(cfg->admin_group, "hpc-admin", "admin_group");
+	is_str(cfg->tls_cert, "/etc/nbgate/tls.crt", "tls.certificate");
+	is_str(cfg->tls_key, "/etc/nbgate/tls.key", "tls.key");
+	is_int(cfg->tls_self_signed, 0, "tls.self_signed: no");
+	is_str(cfg->ssh_host_key, "/etc/nbgate/ssh_host_ed25519_key",
+	    "ssh.host_key");
+	is_int(cfg->ssh_login_timeout, 120, "ssh.login_timeout 2m");
+	is_int(cfg->ssh_max_conns, 500, "ssh.max_connections");
+	is_int(cfg->ssh_max_unauth, 10, "ssh.max_unauthenticated");
+	is_int(cfg->ssh_keepalive, 15, "ssh.keepalive plain seconds");
+	is_int(cfg->proxy_header_timeout, 10, "proxy.header_timeout");
+	is_int(cfg->proxy_idle_timeout, 2 * 86400, "proxy.idle_timeout 2d");
+	is_int(cfg->proxy_max_header, 32768, "proxy.max_header_size 32KiB");
+	is_int(cfg->proxy_buffer, 1048576, "proxy.buffer_size 1MiB");
+	is_int(cfg->proxy_max_conns, 1000000, "proxy.max_connections at max");
+	is_int(cfg->nadmins, 2, "two admins");
+	ok(config_is_admin(cfg, "alice"), "alice is admin");
+	ok(config_is_admin(cfg, "_svc.ops-1"), "_svc.ops-1 is admin");
+	ok(!config_is_admin(cfg, "bob"), "bob is not");
+	ok(!config_is_admin(cfg, "alic"), "no prefix match");
+	is_int(cfg->cookie_max_age, 86400, "auth.cookie_max_age 1d");
+	config_free(cfg);
+}
+
+static void
+test_derived(void)
+{
+	struct config	*cfg;
+
+	if ((cfg = load_good("state-dir.yaml")) == NULL)
+		return;
+	is_str(cfg->admin_socket, "/opt/gw/state/admin.sock",
+	    "admin_socket follows state_dir");
+	is_str(cfg->tls_cert, "/opt/gw/state/tls.crt",
+	    "tls.certificate follows state_dir");
+	is_str(cfg->tls_key, "/etc/ssl/private/gw.key", "explicit tls.key kept");
+	is_str(cfg->ssh_host_key, "/opt/gw/state/ssh_host_ed25519_key",
+	    "ssh.host_key follows state_dir");
+	config_free(cfg);
+
+	cfg = mem("mem", "state_dir: /\n", NULL);
+	is_str(cfg == NULL ? NULL : cfg->admin_socket, "/admin.sock",
+	    "state_dir / gives /admin.sock");
+	config_free(cfg);
+}
+
+static void
+test_unknown(void)
+{
+	char	*cause = load_bad("unknown-key.yaml");
+
+	has_str(cause, "unknown-key.yaml:7: tls.certficate: unknown key "
+	    "(did you mean 'certificate'?)", "misspelt key: file, line, "
+	    "path, suggestion");
+	has_str(cause, "unknown-key.yaml:8: colour: unknown key (known keys: "
+	    "state_dir, public_url, log, listen, tls, ssh, proxy, auth)",
+	    "no close match: lists the known keys");
+	is_int(nlines(cause), 2, "two errors");
+	free(cause);
+}
+
+static void
+test_types(void)
+{
+	char	*cause = load_bad("wrong-type.yaml");
+
+	has_str(cause, "wrong-type.yaml:2: ssh.max_connections: 'lots' is not "
+	    "an integer (1 to 100000)", "int: names the range");
+	has_str(cause, "wrong-type.yaml:3: ssh.login_timeout: expected a "
+	    "duration (e.g. 30s, 5m, 2h), got a list", "list for a scalar");
+	has_str(cause, "wrong-type.yaml:5: tls.self_signed: 'maybe' is not a "
+	    "boolean (true, false, yes, no)", "bool: names the values");
+	has_str(cause, "wrong-type.yaml:6: state_dir: 'relative/dir' is not an "
+	    "absolute path", "relative path refused");
+	has_str(cause, "wrong-type.yaml:8: listen.https: 'localhost' is not "
+	    "host:port (port 0-65535)", "bad host:port");
+	has_str(cause, "wrong-type.yaml:10: log.level: 'loud' is not a log "
+	    "level (error, warning, info, debug)", "log level: names the values");
+	has_str(cause, "wrong-type.yaml:11: public_url: 'gw.example.org' is "
+	    "not an http:// or https:// URL", "public_url must be a URL");
+	free(cause);
+}
+
+static void
+test_range(void)
+{
+	char	*cause = load_bad("range.yaml");
+
+	has_str(cause, "range.yaml:2: ssh.max_connections: '0' is out of "
+	    "range (1 to 100000)", "int below min");
+	has_str(cause, "range.yaml:3: ssh.max_unauthenticated: '10001' is out "
+	    "of range (1 to 10000)", "int above max");
+	has_str(cause, "range.yaml:4: ssh.keepalive: '1s' is out of range "
+	    "(5s to 10m)", "duration range in units");
+	has_str(cause, "range.yaml:6: proxy.idle_timeout: '5s' is out of range "
+	    "(10s to 7d)", "idle_timeout range");
+	has_str(cause, "range.yaml:7: proxy.max_header_size: '2MiB' is out of "
+	    "range (1KiB to 1MiB)", "size range in units");
+	has_str(cause, "range.yaml:8: proxy.buffer_size: "
+	    "'99999999999999999999999GiB' is out of range", "overflow is "
+	    "out of range, not wrapped");
+	has_str(cause, "range.yaml:10: auth.cookie_max_age: '31d' is out of "
+	    "range (1m to 30d)", "cookie_max_age range");
+	is_int(nlines(cause), 7, "seven range errors");
+	free(cause);
+}
+
+static void
+test_suffix(void)
+{
+	char	*cause = load_bad("suffix.yaml");
+
+	has_str(cause, "suffix.yaml:2: proxy.idle_timeout: '5x' is not a "
+	    "duration (e.g. 30s, 5m, 2h)", "bad duration suffix");
+	has_str(cause, "suffix.yaml:3: proxy.header_timeout: '1h30m' is not a "
+	    "duration", "compound duration refused");
+	has_str(cause, "suffix.yaml:4: proxy.max_header_size: '16KB' is not a "
+	    "size (e.g. 65536, 16KiB, 1MiB)", "ambiguous KB refused");
+	has_str(cause, "suffix.yaml:5: proxy.buffer_size: '1.5MiB' is not a "
+	    "size", "fractional size refused");
+	has_str(cause, "suffix.yaml:7: ssh.keepalive: '-30s' is not a duration",
+	    "negative duration refused");
+	free(cause);
+}
+
+static void
+test_duplicate(void)
+{
+	char	*cause = load_bad("duplicate.yaml");
+
+	has_str(cause, "duplicate.yaml:4: proxy.idle_timeout: duplicate key "
+	    "(first set on line 2)", "duplicate key in a section");
+	has_str(cause, "duplicate.yaml:7: log: duplicate key (first set on "
+	    "line 5)", "duplicate section");
+	free(cause);
+}
+
+static void
+test_syntax(void)
+{
+	char	*cause = load_bad("syntax.yaml");
+
+	has_str(cause, "syntax.yaml:4: mapping values are not allowed",
+	    "YAML syntax error at the right line");
+	is_int(nlines(cause), 1, "one syntax error");
+	free(cause);
+
+	cause = NULL;
+	ok(mem("m.yaml", "log: {level: info\n", &cause) == NULL,
+	    "unclosed flow map refused");
+	has_str(cause, "m.yaml:2: did not find expected ',' or '}'",
+	    "flow map error names the problem");
+	free(cause);
+
+	cause = NULL;
+	ok(mem("m.yaml", "log: {}\n---\nlog: {}\n", &cause) == NULL,
+	    "second document refused");
+	has_str(cause, "m.yaml:3: only one YAML document is allowed",
+	    "second document named");
+	free(cause);
+
+	cause = NULL;
+	ok(mem("m.yaml", "ssh: {}\n\xff\xfe\n", &cause) == NULL,
+	    "invalid UTF-8 refused");
+	has_str(cause, "m.yaml:2: invalid ", "reader error has a line");
+	free(cause);
+}
+
+static void
+test_many(void)
+{
+	char	*cause = load_bad("many.yaml");
+
+	is_int(nlines(cause), 5, "five errors, five lines");
+	has_str(cause, "many.yaml:2: state_dir: 'nope' is not an absolute "
+	    "path\n", "first error ends its line");
+	has_str(cause, "many.yaml:4: proxy.idle_timout: unknown key "
+	    "(did you mean 'idle_timeout'?)\n", "second error ends its line");
+	ok(cause != NULL && strstr(cause, "many.yaml:2:") <
+	    strstr(cause, "many.yaml:4:"), "errors in file order");
+	has_str(cause, "many.yaml:5: proxy.max_connections: '-1' is out of "
+	    "range (1 to 1000000)", "negative int out of range");
+	has_str(cause, "many.yaml:7: ssh.keepalive: 'forever' is not a "
+	    "duration", "third error");
+	has_str(cause, "many.yaml:9: auth.admins: item 2: 'Bob' is not a user "
+	    "name ([a-z_][a-z0-9_.-]{0,31})", "bad admin name");
+	free(cause);
+}
+
+static void
+test_shape(void)
+{
+	char	*cause = load_bad("shape.yaml");
+
+	has_str(cause, "shape.yaml:2: proxy: expected a map of settings, got "
+	    "a list", "list where a map is expected");
+	has_str(cause, "shape.yaml:5: auth.admins: expected a list of strings, "
+	    "got a map", "map where a list is expected");
+	has_str(cause, "shape.yaml:6: tls: expected a map of settings, got a "
+	    "single value", "scalar where a map is expected");
+	has_str(cause, "shape.yaml:9: log.level: expected a log level", "map "
+	    "where a scalar is expected");
+	free(cause);
+
+	cause = NULL;
+	ok(mem("m.yaml", "- a\n- b\n", &cause) == NULL,
+	    "top-level list refused");
+	has_str(cause, "m.yaml:1: expected a map of settings, got a list",
+	    "top-level shape error has no key");
+	free(cause);
+
+	cause = NULL;
+	ok(mem("m.yaml", "proxy:\n  idle_timeout:\n", &cause) == NULL,
+	    "empty value refused");
+	has_str(cause, "m.yaml:2: proxy.idle_timeout: missing value",
+	    "empty value named");
+	free(cause);
+}
+
+static void
+test_hostile(void)
+{
+	struct config	*cfg;
+	char		*cause, *buf, *path;
+	size_t		 i, len, n = 200000;
+	FILE		*f;
+	int		 fd;
+
+	cause = load_bad("aliases.yaml");
+	has_str(cause, "aliases.yaml:11: ssh.idle_timeout: unknown key",
+	    "alias to another section's map is checked against ssh's table");
+	free(cause);
+	if ((cfg = load_good("aliases-ok.yaml")) != NULL) {
+		is_int(cfg->proxy_header_timeout, 45, "aliased scalar applied");
+		is_int(cfg->nadmins, 2, "aliased list applied");
+	}
+	config_free(cfg);
+
+	cause = NULL;
+	ok(mem("m.yaml", "state_dir: \"/a\\0b\"\n", &cause) == NULL,
+	    "NUL in a value refused");
+	has_str(cause, "m.yaml:1: state_dir: value contains a NUL byte",
+	    "NUL named");
+	free(cause);
+
+	/* Deep nesting: libyaml must not recurse; we must not either. */
+	buf = xmalloc(2 * n + 16);
+	len = 0;
+	memcpy(buf, "auth: ", 6);
+	len = 6;
+	for (i = 0; i < n; i++)
+		buf[len++] = '[';
+	for (i = 0; i < n; i++)
+		buf[len++] = ']';
+	buf[len++] = '\n';
+	cause = NULL;
+	ok(config_load_mem("deep", buf, len, &cause) == NULL,
+	    "200000-deep nesting refused without crashing");
+	has_str(cause, "deep:1: auth: expected a map of settings, got a list",
+	    "deep nesting: shape error");
+	free(cause);
+
+	/* Many errors: capped, with a count of the rest. */
+	len = 0;
+	for (i = 0; i < 200; i++)
+		len += (size_t)snprintf(buf + len, 2 * n + 16 - len, "k%zu: 1\n", i);
+	cause = NULL;
+	ok(config_load_mem("many", buf, len, &cause) == NULL,
+	    "200 unknown keys refused");
+	is_int(nlines(cause), 51, "50 errors shown, then a summary");
+	has_str(cause, "many: 150 more errors not shown", "summary counts");
+	free(cause);
+	free(buf);
+
+	/* Too big for config_load. */
+	xasprintf(&path, "%s/test-config-XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	if ((fd = mkstemp(path)) == -1 || (f = fdopen(fd, "w")) == NULL)
+		fatal("mkstemp");
+	for (i = 0; i < 70000; i++)
+		fputs("# padding padding\n", f);
+	fclose(f);
+	cause = NULL;
+	ok(config_load(path, &cause) == NULL, "file over 1 MiB refused");
+	has_str(cause, "larger than 1MiB", "size limit named");
+	free(cause);
+	unlink(path);
+
+	cause = NULL;
+	ok(config_load(path, &cause) == NULL, "missing file refused");
+	has_str(cause, "No such file or directory", "errno text");
+	free(cause);
+	free(path);
+}
+
+int
+main(void)
+{
+	log_init("test-config", LOG_WARN);
+	if ((srcdir = getenv("NB_SRCDIR")) == NULL)
+		srcdir = ".";
+	test_defaults();
+	test_example();
+	test_full();
+	test_derived();
+	test_unknown();
+	test_types();
+	test_range();
+	test_suffix();
+	test_duplicate();
+	test_syntax();
+	test_many();
+	test_shape();
+	test_hostile();
+	return (tap_done());
+}

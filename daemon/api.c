@@ -1,0 +1,311 @@
+/*
+ * api.c: what nbgated answers itself under /hub/: the admin REST API (JSON,
+ * over the local admin socket or with an admin's token), one-time login
+ * links, logout, and a small home page.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+
+#include "daemon/daemon.h"
+
+static void
+api_json(struct api_resp *rs, int code, json_t *j)
+{
+	char	*s = json_dumps(j, JSON_COMPACT);
+
+	rs->code = code;
+	rs->ctype = "application/json";
+	rs->body = evbuffer_new();
+	evbuffer_add_printf(rs->body, "%s\n", s);
+	free(s);
+	json_decref(j);
+}
+
+static void
+api_error(struct api_resp *rs, int code, const char *msg)
+{
+	api_json(rs, code, json_pack("{s:i,s:s}", "status", code, "message", msg));
+}
+
+static void
+api_page(struct api_resp *rs, int code, const char *title, const char *text)
+{
+	rs->code = code;
+	rs->ctype = "text/html; charset=utf-8";
+	rs->body = http_page(code, title, text);
+}
+
+/* Parses a JSON object body; NULL with a 400 already set otherwise. */
+static json_t *
+api_body_object(const struct api_req *ar, struct api_resp *rs)
+{
+	json_error_t	 err;
+	json_t		*j;
+	size_t		 len = evbuffer_get_length(ar->body);
+	const char	*ct = http_msg_get(ar->head, "content-type");
+	char		*msg;
+
+	if (ct != NULL && strncasecmp(ct, "application/json", 16) != 0) {
+		api_error(rs, 415, "the body must be application/json");
+		return (NULL);
+	}
+	j = json_loadb((const char *)evbuffer_pullup(ar->body, -1), len, 0, &err);
+	if (j == NULL || !json_is_object(j)) {
+		xasprintf(&msg, "the body is not a JSON object: %s",
+		    j == NULL ? err.text : "wrong type");
+		api_error(rs, 400, msg);
+		free(msg);
+		json_decref(j);
+		return (NULL);
+	}
+	return (j);
+}
+
+static void
+api_route_json(struct route *r, void *arg)
+{
+	json_t	*list = arg;
+	char	*fp = NULL;
+	unsigned char *hash = NULL;
+	size_t	 hlen;
+
+	if (ssh_get_publickey_hash(route_key(r), SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == 0) {
+		fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+		ssh_clean_pubkey_hash(&hash);
+	}
+	json_array_append_new(list, json_pack("{s:s,s:s,s:b,s:s?,s:I}",
+	    "name", route_name(r), "owner", route_owner(r),
+	    "connected", route_tunnel(r) != NULL,
+	    "key_fingerprint", fp,
+	    "created", (json_int_t)route_created(r)));
+	ssh_string_free_char(fp);
+}
+
+static void
+api_status(struct api_resp *rs)
+{
+	api_json(rs, 200, json_pack("{s:s,s:s?,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "version", PACKAGE_VERSION,
+	    "ssh_fingerprint", gate->sshd != NULL ? sshd_fingerprint(gate->sshd) : NULL,
+	    "https_port", gate->https_port,
+	    "ssh_port", gate->ssh_port,
+	    "uptime", (json_int_t)(time(NULL) - gate->started),
+	    "routes", (json_int_t)route_count(),
+	    "tunnels", (json_int_t)route_count_connected(),
+	    "connections", (json_int_t)gate->stats.conns,
+	    "websockets", (json_int_t)gate->stats.websockets,
+	    "requests", (json_int_t)gate->stats.requests,
+	    "bytes_up", (json_int_t)gate->stats.bytes_up,
+	    "bytes_down", (json_int_t)gate->stats.bytes_down,
+	    "refused", (json_int_t)gate->stats.refused));
+}
+
+static void
+api_route_add(const struct api_req *ar, struct api_resp *rs, const char *name)
+{
+	json_t		*j;
+	const char	*keytext, *token = NULL, *sp;
+	char		*cause = NULL, *type = NULL, *owner;
+	ssh_key		 key = NULL;
+
+	if ((j = api_body_object(ar, rs)) == NULL)
+		return;
+	if (json_unpack(j, "{s:s,s?s}", "key", &keytext, "token", &token) != 0) {
+		api_error(rs, 400, "fields: \"key\" (the agent's OpenSSH public key line) "
+		    "is required; \"token\" (the notebook's token) is optional");
+		goto out;
+	}
+	if ((sp = strchr(keytext, ' ')) == NULL) {
+		api_error(rs, 400, "key: expected an OpenSSH public key line, "
+		    "e.g. \"ssh-ed25519 AAAA... comment\"");
+		goto out;
+	}
+	type = xstrndup(keytext, sp - keytext);
+	sp += strspn(sp, " ");
+	{
+		char *b64 = xstrndup(sp, strcspn(sp, " \n"));
+		int rc = ssh_pki_import_pubkey_base64(b64, ssh_key_type_from_name(type), &key);
+		free(b64);
+		if (rc != SSH_OK) {
+			api_error(rs, 400, "key: not a valid OpenSSH public key");
+			goto out;
+		}
+	}
+	owner = xstrndup(name, strcspn(name, "/"));
+	if (route_add(name, owner, key, token, &cause) == NULL) {	/* key transferred */
+		api_error(rs, 400, cause);
+		free(owner);
+		goto out;
+	}
+	log_info("admin: route %s added for %s", name, owner);
+	api_json(rs, 201, json_pack("{s:s,s:s}", "name", name, "owner", owner));
+	free(owner);
+out:
+	free(cause);
+	free(type);
+	json_decref(j);
+}
+
+static void
+api_login_url(const struct api_req *ar, struct api_resp *rs, const char *user)
+{
+	char	*code = auth_code_issue(user), *url;
+
+	if (gate->cfg->public_url != NULL && gate->cfg->public_url[0] != '\0')
+		xasprintf(&url, "%s/hub/login/once?code=%s", gate->cfg->public_url, code);
+	else if (!ar->admin_socket && ar->host != NULL)
+		xasprintf(&url, "https://%s/hub/login/once?code=%s", ar->host, code);
+	else
+		xasprintf(&url, "https://localhost:%d/hub/login/once?code=%s",
+		    gate->https_port, code);
+	log_info("admin: one-time login link made for %s", user);
+	api_json(rs, 201, json_pack("{s:s,s:s,s:i}", "user", user, "url", url,
+	    "expires_in", 300));
+	freestr(url);
+	freestr(code);
+}
+
+/* The admin REST API: /hub/api/...; the caller checked admin rights. */
+static void
+api_admin(const struct api_req *ar, struct api_resp *rs)
+{
+	const char	*p = ar->path + strlen("/hub/api/"), *m = ar->method;
+	char		*user = NULL, *tok;
+	size_t		 n;
+
+	if (strcmp(p, "status") == 0 && strcmp(m, "GET") == 0) {
+		api_status(rs);
+	} else if (strcmp(p, "routes") == 0 && strcmp(m, "GET") == 0) {
+		json_t *list = json_array();
+		route_foreach(api_route_json, list);
+		api_json(rs, 200, json_pack("{s:o}", "routes", list));
+	} else if (strncmp(p, "routes/", 7) == 0) {
+		p += 7;
+		if (!route_name_valid(p))
+			api_error(rs, 400, "route name must be user or user/server "
+			    "(lowercase letters, digits, '_', '-', '.')");
+		else if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0)
+			api_route_add(ar, rs, p);
+		else if (strcmp(m, "DELETE") == 0) {
+			if (route_remove(p) == 0) {
+				log_info("admin: route %s removed", p);
+				rs->code = 204;
+			} else
+				api_error(rs, 404, "no such route");
+		} else
+			api_error(rs, 405, "use POST or DELETE");
+	} else if (strncmp(p, "users/", 6) == 0) {
+		p += 6;
+		n = strcspn(p, "/");
+		user = xstrndup(p, n);
+		p += n;
+		if (!route_name_valid(user) || strchr(user, '/') != NULL)
+			api_error(rs, 400, "invalid user name");
+		else if (strcmp(p, "/tokens") == 0 && strcmp(m, "POST") == 0) {
+			tok = auth_token_issue(user);
+			log_info("admin: API token issued for %s", user);
+			api_json(rs, 201, json_pack("{s:s,s:s}", "user", user, "token", tok));
+			freestr(tok);
+		} else if (strcmp(p, "/tokens") == 0 && strcmp(m, "DELETE") == 0) {
+			api_json(rs, 200, json_pack("{s:s,s:i}", "user", user,
+			    "revoked", auth_token_revoke_user(user)));
+		} else if (strcmp(p, "/login-url") == 0 && strcmp(m, "POST") == 0)
+			api_login_url(ar, rs, user);
+		else
+			api_error(rs, 404, "no such API endpoint");
+	} else
+		api_error(rs, 404, "no such API endpoint");
+	free(user);
+}
+
+static void
+api_login_once(const struct api_req *ar, struct api_resp *rs)
+{
+	const char	*q = ar->query;
+	char		*code, *user, *cookie;
+
+	if (q == NULL || strncmp(q, "code=", 5) != 0) {
+		api_page(rs, 400, "Login link incomplete", "The link has no login code.");
+		return;
+	}
+	code = xstrndup(q + 5, strcspn(q + 5, "&"));
+	user = auth_code_redeem(code);
+	freestr(code);
+	if (user == NULL) {
+		api_page(rs, 403, "Login link not valid",
+		    "This login link was already used or has expired. Ask your "
+		    "administrator for a new one.");
+		return;
+	}
+	cookie = auth_cookie_make(user, gate->cfg->cookie_max_age);
+	xasprintf(&rs->headers, "Set-Cookie: %s=%s; Path=/; Max-Age=%d; HttpOnly; "
+	    "Secure; SameSite=Lax\r\nLocation: /user/%s/\r\n", AUTH_COOKIE, cookie,
+	    gate->cfg->cookie_max_age, user);
+	log_info("login: %s logged in with a one-time link", user);
+	freestr(cookie);
+	api_page(rs, 302, "Logged in", "You are logged in; opening your notebook.");
+	free(user);
+}
+
+static void
+api_home(const struct api_req *ar, struct api_resp *rs)
+{
+	char	*text;
+
+	if (ar->user == NULL) {
+		api_page(rs, 200, "nbgate", "You are not logged in. Use the login link "
+		    "your gateway or administrator gave you.");
+		return;
+	}
+	xasprintf(&text, "Logged in as %s. Your notebook is at /user/%s/.",
+	    ar->user, ar->user);
+	api_page(rs, 200, "nbgate", text);
+	free(text);
+}
+
+/* Answers a request nbgated serves itself. */
+void
+api_dispatch(const struct api_req *ar, struct api_resp *rs)
+{
+	const char	*path = ar->path;
+
+	if (strncmp(path, "/hub/api/", 9) == 0) {
+		if (ar->admin_socket || (ar->user != NULL &&
+		    config_is_admin(gate->cfg, ar->user)))
+			api_admin(ar, rs);
+		else if (ar->user == NULL)
+			api_error(rs, 401, "authentication required: send "
+			    "'Authorization: token <token>'");
+		else
+			api_error(rs, 403, "this needs an administrator's token");
+	} else if (ar->admin_socket)
+		api_error(rs, 404, "the admin socket serves /hub/api/ only");
+	else if (strcmp(path, "/hub/health") == 0) {
+		rs->code = 200;
+		rs->ctype = "text/plain";
+		rs->body = evbuffer_new();
+		evbuffer_add_printf(rs->body, "ok\n");
+	} else if (strcmp(path, "/hub/login/once") == 0)
+		api_login_once(ar, rs);
+	else if (strcmp(path, "/hub/logout") == 0) {
+		xasprintf(&rs->headers, "Set-Cookie: %s=; Path=/; Max-Age=0; HttpOnly; "
+		    "Secure; SameSite=Lax\r\n", AUTH_COOKIE);
+		api_page(rs, 200, "Logged out", "You are logged out.");
+	} else if (strcmp(path, "/") == 0 || strcmp(path, "/hub") == 0 ||
+	    strcmp(path, "/hub/") == 0 || strcmp(path, "/hub/home") == 0) {
+		if (strcmp(path, "/hub/home") != 0) {
+			xasprintf(&rs->headers, "Location: /hub/home\r\n");
+			api_page(rs, 302, "nbgate", "Moved to /hub/home.");
+		} else
+			api_home(ar, rs);
+	} else
+		api_page(rs, 404, "Not found", "There is no page at this address.");
+}

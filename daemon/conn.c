@@ -1,0 +1,974 @@
+/*
+ * conn.c: one browser connection (TLS) or admin-socket connection (plain):
+ * parse each request head with http_parser, check who may go where, answer
+ * /hub/ itself or proxy /user/<name>/ through that notebook's tunnel, with
+ * back-pressure both ways, and carry WebSocket upgrades byte for byte.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <jansson.h>
+#include <http_parser.h>
+
+#include "daemon/daemon.h"
+
+#define CONN_LOCAL_BODY_MAX	(1024 * 1024)
+#define CONN_RESP_HEAD_MAX	(64 * 1024)
+
+enum conn_phase {
+	PH_HEAD,	/* reading a request head */
+	PH_WAIT_UP,	/* waiting for a stream through the tunnel */
+	PH_PROXY,	/* request body up, response down */
+	PH_LOCAL,	/* collecting a body for a /hub/ handler */
+	PH_UPGRADED,	/* raw bytes both ways (WebSocket) */
+};
+
+struct conn {
+	struct bufferevent	*bev;		/* the browser */
+	char			*peer;		/* "addr" for logs and X-Forwarded-For */
+	int			 peer_port;
+	int			 admin;		/* admin socket: trusted, plain */
+	int			 tls;
+	enum conn_phase		 phase;
+	int			 closing;
+
+	http_parser		 rp;		/* request parser */
+	struct http_msg		 req;
+	int			 req_head_done;
+	int			 req_done;	/* whole request read */
+	int			 req_chunked;
+	int			 req_keepalive;
+	int			 req_head_method;
+	int			 req_upgrade;
+	int			 err_code;	/* set by a callback before failing */
+	struct evbuffer		*local_body;
+
+	char			*route;		/* route name the stream serves */
+	struct tunnel_req	*treq;
+	struct bufferevent	*up;		/* stream to the notebook */
+	http_parser		 sp;		/* response parser */
+	struct http_msg		 resp;
+	int			 resp_started;	/* head sent to the browser */
+	int			 resp_chunked;
+	int			 resp_close;	/* close-delimited, or must close after */
+	int			 resp_done;
+	int			 up_reusable;
+	TAILQ_ENTRY(conn)	 entry;
+};
+static TAILQ_HEAD(, conn) conn_list = TAILQ_HEAD_INITIALIZER(conn_list);
+
+static http_parser_settings conn_req_settings, conn_resp_settings;
+static unsigned long conn_count;
+
+static void	conn_close(struct conn *);
+static void	conn_parse(struct conn *);
+static void	conn_parse_up(struct conn *);
+static void	conn_send_head(struct conn *);
+static void	conn_client_read(struct bufferevent *, void *);
+static void	conn_client_write(struct bufferevent *, void *);
+static void	conn_client_event(struct bufferevent *, short, void *);
+static void	conn_parse_up_cb(struct bufferevent *, void *);
+static void	conn_up_write(struct bufferevent *, void *);
+static void	conn_up_event(struct bufferevent *, short, void *);
+
+static size_t
+conn_limit(void)
+{
+	return (gate->cfg->proxy_buffer);
+}
+
+static void
+conn_set_read_timeout(struct conn *c, int secs)
+{
+	struct timeval	tv = { secs, 0 };
+
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+}
+
+/* Answers with a complete response (a page or JSON) and maybe closes. */
+static void
+conn_reply(struct conn *c, int code, const char *ctype, const char *extra,
+    struct evbuffer *body, int keepalive)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	http_respond(out, code, ctype, extra, body, keepalive, c->req_head_method);
+	if (body != NULL)
+		evbuffer_free(body);
+	if (!keepalive)
+		conn_close(c);
+}
+
+/* Answers with an error page and closes (the stream may be out of sync). */
+static void
+conn_fail(struct conn *c, int code, const char *title, const char *text)
+{
+	if (c->resp_started) {
+		conn_close(c);
+		return;
+	}
+	if (c->admin) {
+		struct evbuffer	*b = evbuffer_new();
+		json_t		*j = json_pack("{s:i,s:s}", "status", code, "message", text);
+		char		*s = json_dumps(j, JSON_COMPACT);
+
+		evbuffer_add_printf(b, "%s\n", s);
+		free(s);
+		json_decref(j);
+		conn_reply(c, code, "application/json", NULL, b, 0);
+		return;
+	}
+	conn_reply(c, code, "text/html; charset=utf-8", NULL,
+	    http_page(code, title, text), 0);
+}
+
+/* Drops the stream to the notebook. */
+static void
+conn_up_drop(struct conn *c)
+{
+	if (c->treq != NULL) {
+		tunnel_req_cancel(c->treq);
+		c->treq = NULL;
+	}
+	if (c->up != NULL) {
+		bufferevent_setcb(c->up, NULL, NULL, NULL, NULL);
+		tunnel_stream_close(c->up);
+		c->up = NULL;
+	}
+	if (c->phase == PH_UPGRADED) {
+		if (gate->stats.websockets > 0)
+			gate->stats.websockets--;
+		c->phase = PH_HEAD;
+	}
+	free(c->route);
+	c->route = NULL;
+	c->up_reusable = 0;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	conn_up_drop(c);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	http_msg_reset(&c->req);
+	http_msg_reset(&c->resp);
+	if (c->local_body != NULL)
+		evbuffer_free(c->local_body);
+	free(c->peer);
+	TAILQ_REMOVE(&conn_list, c, entry);
+	free(c);
+	conn_count--;
+	gate->stats.conns = conn_count;
+}
+
+static void
+conn_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_free(arg);
+}
+
+static void
+conn_drained(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		event_base_once(gate->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+}
+
+static void
+conn_dead_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	event_base_once(gate->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+}
+
+/* Closes after what is queued for the browser has been written. */
+static void
+conn_close(struct conn *c)
+{
+	struct timeval	tv = { 10, 0 };
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	conn_up_drop(c);
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_set_timeouts(c->bev, NULL, &tv);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_setcb(c->bev, NULL, conn_drained, conn_dead_event, c);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		event_base_once(gate->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+	else
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* Request parser callbacks. */
+static int
+conn_on_begin(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	http_msg_reset(&c->req);
+	c->req_head_done = c->req_done = c->req_chunked = 0;
+	c->req_upgrade = c->req_head_method = 0;
+	c->resp_started = c->resp_done = c->resp_chunked = c->resp_close = 0;
+	if (c->local_body != NULL) {
+		evbuffer_free(c->local_body);
+		c->local_body = NULL;
+	}
+	return (0);
+}
+
+static int
+conn_on_url(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (http_msg_url(&c->req, at, len) == -1) {
+		c->err_code = 414;
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+conn_on_field(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (http_msg_field(&c->req, at, len) == -1) {
+		c->err_code = 431;
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+conn_on_value(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (http_msg_value(&c->req, at, len) == -1) {
+		c->err_code = 431;
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+conn_on_headers(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	c->req_head_done = 1;
+	c->req_chunked = (p->flags & F_CHUNKED) != 0;
+	c->req_keepalive = http_should_keep_alive(p);
+	c->req_head_method = p->method == HTTP_HEAD;
+	c->req_upgrade = p->upgrade;
+	http_parser_pause(p, 1);
+	return (0);
+}
+
+static int
+conn_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+	struct evbuffer	*out;
+
+	if (c->phase == PH_LOCAL) {
+		if (evbuffer_get_length(c->local_body) + len > CONN_LOCAL_BODY_MAX) {
+			c->err_code = 413;
+			return (-1);
+		}
+		evbuffer_add(c->local_body, at, len);
+		return (0);
+	}
+	if (c->up == NULL)
+		return (0);	/* the stream died; the response side reports it */
+	out = bufferevent_get_output(c->up);
+	if (c->req_chunked)
+		evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_add(out, at, len);
+	if (c->req_chunked)
+		evbuffer_add(out, "\r\n", 2);
+	gate->stats.bytes_up += len;
+	return (0);
+}
+
+static int
+conn_on_complete(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	c->req_done = 1;
+	if (c->phase == PH_PROXY && c->up != NULL && c->req_chunked)
+		evbuffer_add(bufferevent_get_output(c->up), "0\r\n\r\n", 5);
+	http_parser_pause(p, 1);
+	return (0);
+}
+
+/* Who is asking: an API token header or the login cookie (allocated), or NULL. */
+char *
+api_request_user(const struct http_msg *m)
+{
+	const char	*auth = http_msg_get(m, "authorization");
+	const char	*cookie = http_msg_get(m, "cookie");
+	char		*v, *user = NULL;
+
+	if (auth != NULL && strncasecmp(auth, "token ", 6) == 0)
+		return (auth_token_check(auth + 6));
+	if (cookie != NULL && (v = http_cookie_get(cookie, AUTH_COOKIE)) != NULL) {
+		user = auth_cookie_check(v);
+		free(v);
+	}
+	return (user);
+}
+
+/* Checks what a proxy request head must satisfy; 0 or an HTTP status. */
+static int
+conn_check_head(struct conn *c)
+{
+	const char	*te = http_msg_get(&c->req, "transfer-encoding");
+
+	if (c->req.url == NULL || c->req.url[0] != '/')
+		return (400);
+	if (c->rp.http_major == 1 && c->rp.http_minor >= 1 &&
+	    http_msg_count(&c->req, "host") != 1)
+		return (400);
+	if (http_msg_count(&c->req, "host") > 1 ||
+	    http_msg_count(&c->req, "content-length") > 1 ||
+	    http_msg_count(&c->req, "transfer-encoding") > 1)
+		return (400);
+	if (te != NULL && strcasecmp(te, "chunked") != 0)
+		return (501);
+	if (te != NULL && http_msg_get(&c->req, "content-length") != NULL)
+		return (400);
+	return (0);
+}
+
+static void
+conn_stream_ready(struct bufferevent *bev, const char *err, void *arg)
+{
+	struct conn	*c = arg;
+
+	c->treq = NULL;
+	if (bev == NULL) {
+		log_info("%s: route %s: stream refused: %s", c->peer, c->route, err);
+		conn_fail(c, 502, "The notebook did not answer",
+		    "The tunnel to your notebook is up, but the notebook refused "
+		    "the connection. It may be starting or have stopped; try again "
+		    "in a moment.");
+		return;
+	}
+	c->up = bev;
+	conn_send_head(c);
+}
+
+/* Proxies the request head just parsed to route @r. */
+static void
+conn_proxy(struct conn *c, struct route *r)
+{
+	struct tunnel	*t = route_tunnel(r);
+
+	c->phase = PH_PROXY;
+	gate->stats.requests++;
+	if (c->up != NULL && c->up_reusable && strcmp(c->route, route_name(r)) == 0) {
+		conn_send_head(c);
+		return;
+	}
+	conn_up_drop(c);
+	c->route = xstrdup(route_name(r));
+	c->phase = PH_WAIT_UP;
+	c->treq = tunnel_connect(t, c->peer, c->peer_port, conn_stream_ready, c);
+}
+
+/* Writes the request head to the notebook, then lets the body flow. */
+static void
+conn_send_head(struct conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->up);
+	struct route	*r = route_find(c->route);
+	const char	*host = http_msg_get(&c->req, "host");
+	const char	*upgrade = http_msg_get(&c->req, "upgrade");
+	const char	*expect = http_msg_get(&c->req, "expect");
+	size_t		 i;
+	char		*cookie;
+
+	if (r == NULL) {
+		conn_fail(c, 503, "Notebook gone", "The notebook was just stopped.");
+		return;
+	}
+	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n",
+	    http_method_str(c->rp.method), c->req.url);
+	for (i = 0; i < c->req.nhdr; i++) {
+		const struct http_hdr *h = &c->req.hdr[i];
+		const char *v = h->value != NULL ? h->value : "";
+
+		if (http_hop_header(&c->req, h->name) ||
+		    strcasecmp(h->name, "authorization") == 0 ||
+		    strcasecmp(h->name, "expect") == 0 ||
+		    strncasecmp(h->name, "x-forwarded-", 12) == 0)
+			continue;
+		if (strcasecmp(h->name, "cookie") == 0) {
+			if ((cookie = http_cookie_strip(v, AUTH_COOKIE)) != NULL)
+				evbuffer_add_printf(out, "Cookie: %s\r\n", cookie);
+			free(cookie);
+			continue;
+		}
+		evbuffer_add_printf(out, "%s: %s\r\n", h->name, v);
+	}
+	evbuffer_add_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n",
+	    c->peer, c->tls ? "https" : "http");
+	if (host != NULL)
+		evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", host);
+	if (route_token(r) != NULL)
+		evbuffer_add_printf(out, "Authorization: token %s\r\n", route_token(r));
+	if (c->req_chunked)
+		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
+	if (c->req_upgrade && upgrade != NULL)
+		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %s\r\n\r\n", upgrade);
+	else
+		evbuffer_add_printf(out, "Connection: keep-alive\r\n\r\n");
+	if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && !c->req_done)
+		evbuffer_add_printf(bufferevent_get_output(c->bev),
+		    "HTTP/1.1 100 Continue\r\n\r\n");
+
+	c->phase = PH_PROXY;
+	c->up_reusable = 0;
+	http_msg_reset(&c->resp);
+	http_parser_init(&c->sp, HTTP_RESPONSE);
+	c->sp.data = c;
+	bufferevent_setcb(c->up, conn_parse_up_cb, conn_up_write, conn_up_event, c);
+	bufferevent_setwatermark(c->up, EV_WRITE, conn_limit() / 2, 0);
+	bufferevent_enable(c->up, EV_READ | EV_WRITE);
+	conn_set_read_timeout(c, gate->cfg->proxy_idle_timeout);
+	{
+		struct timeval tv = { gate->cfg->proxy_idle_timeout, 0 };
+		bufferevent_set_timeouts(c->up, &tv, NULL);
+	}
+	if (!c->req_done)
+		http_parser_pause(&c->rp, 0);	/* body, or the end of an upgrade head */
+	conn_parse(c);
+	conn_parse_up(c);
+}
+
+/* Decides what the request just parsed gets. */
+static void
+conn_request(struct conn *c)
+{
+	char		*user = NULL, *name = NULL, *second = NULL, *text;
+	struct route	*r;
+	int		 code;
+
+	if ((code = conn_check_head(c)) != 0) {
+		gate->stats.bad_requests++;
+		conn_fail(c, code, "Bad request", "The request was malformed or ambiguous.");
+		return;
+	}
+	if (c->admin || strncmp(c->req.url, "/user/", 6) != 0) {
+		c->phase = PH_LOCAL;
+		c->local_body = evbuffer_new();
+		http_parser_pause(&c->rp, 0);
+		return;
+	}
+	if (c->req_upgrade && c->req_chunked) {
+		conn_fail(c, 400, "Bad request", "An upgrade request cannot have a body.");
+		return;
+	}
+	if (http_user_path(c->req.url, &name, &second) == -1) {
+		gate->stats.bad_requests++;
+		conn_fail(c, 400, "Bad request", "That is not a valid notebook address.");
+		goto out;
+	}
+	user = api_request_user(&c->req);
+	if (user == NULL) {
+		gate->stats.refused++;
+		conn_fail(c, 401, "Please log in",
+		    "You are not logged in to this gateway. Log in first, then open "
+		    "your notebook again.");
+		goto out;
+	}
+	if (strcmp(user, name) != 0 && !config_is_admin(gate->cfg, user)) {
+		gate->stats.refused++;
+		log_info("%s: user %s refused access to /user/%s/", c->peer, user, name);
+		conn_fail(c, 403, "Not your notebook",
+		    "This notebook belongs to another user. You can only open your own.");
+		goto out;
+	}
+	if ((r = route_lookup(name, second)) == NULL || route_tunnel(r) == NULL) {
+		xasprintf(&text, "%s is not connected to the gateway right now. If you "
+		    "just started it, it may still be waiting in the queue or starting; "
+		    "this page can be reloaded in a moment.",
+		    r == NULL ? "No notebook" : "The notebook");
+		conn_fail(c, 503, "Notebook not connected", text);
+		free(text);
+		goto out;
+	}
+	conn_proxy(c, r);
+out:
+	free(user);
+	free(name);
+	free(second);
+}
+
+/* Runs the /hub/ handler once the whole local request is in. */
+static void
+conn_local(struct conn *c)
+{
+	struct api_req	 ar;
+	struct api_resp	 rs;
+	char		*path, *q, *user;
+	int		 keepalive = c->req_keepalive;
+
+	memset(&ar, 0, sizeof ar);
+	memset(&rs, 0, sizeof rs);
+	path = xstrdup(c->req.url);
+	if ((q = strchr(path, '?')) != NULL)
+		*q++ = '\0';
+	user = c->admin ? NULL : api_request_user(&c->req);
+	ar.method = http_method_str(c->rp.method);
+	ar.path = path;
+	ar.query = q;
+	ar.head = &c->req;
+	ar.body = c->local_body;
+	ar.user = user;
+	ar.admin_socket = c->admin;
+	ar.host = http_msg_get(&c->req, "host");
+	api_dispatch(&ar, &rs);
+	c->phase = PH_HEAD;
+	conn_reply(c, rs.code, rs.ctype, rs.headers, rs.body, keepalive);
+	free(rs.headers);
+	free(path);
+	free(user);
+	if (keepalive && !c->closing) {
+		conn_set_read_timeout(c, gate->cfg->proxy_header_timeout);
+		http_parser_pause(&c->rp, 0);
+	}
+}
+
+/* Feeds browser bytes to the request parser while the far side has room. */
+static void
+conn_parse(struct conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec	 v;
+	enum http_errno		 e;
+	size_t			 n;
+
+	while (!c->closing && evbuffer_get_length(in) > 0) {
+		if (c->up != NULL &&
+		    evbuffer_get_length(bufferevent_get_output(c->up)) >= conn_limit()) {
+			bufferevent_disable(c->bev, EV_READ);
+			return;
+		}
+		if (c->phase == PH_UPGRADED) {
+			evbuffer_add_buffer(bufferevent_get_output(c->up), in);
+			break;
+		}
+		if (HTTP_PARSER_ERRNO(&c->rp) == HPE_PAUSED)
+			break;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = http_parser_execute(&c->rp, &conn_req_settings, v.iov_base, v.iov_len);
+		evbuffer_drain(in, n);
+		e = HTTP_PARSER_ERRNO(&c->rp);
+		if (e != HPE_OK && e != HPE_PAUSED) {
+			gate->stats.bad_requests++;
+			log_info("%s: bad request: %s", c->peer, http_errno_description(e));
+			conn_fail(c, c->err_code != 0 ? c->err_code : 400, "Bad request",
+			    c->err_code == 413 ? "The request body is too large." :
+			    c->err_code != 0 ? "The request head is too large." :
+			    "The request was malformed or ambiguous.");
+			return;
+		}
+		if (c->req_head_done && c->phase == PH_HEAD) {
+			c->req_head_done = 0;
+			conn_request(c);
+			continue;
+		}
+		if (c->req_done && c->phase == PH_LOCAL) {
+			conn_local(c);
+			continue;
+		}
+	}
+	/* A paused parser with a growing backlog: stop reading the browser. */
+	if (!c->closing && c->phase != PH_UPGRADED &&
+	    evbuffer_get_length(in) >= conn_limit())
+		bufferevent_disable(c->bev, EV_READ);
+	else if (!c->closing)
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+/* The request and its response are both done: next request, or close. */
+static void
+conn_cycle_done(struct conn *c)
+{
+	if (!c->req_keepalive || c->resp_close || !c->req_done) {
+		conn_close(c);
+		return;
+	}
+	if (!c->up_reusable) {
+		bufferevent_setcb(c->up, NULL, NULL, NULL, NULL);
+		tunnel_stream_close(c->up);
+		c->up = NULL;
+	}
+	c->phase = PH_HEAD;
+	conn_set_read_timeout(c, gate->cfg->proxy_header_timeout);
+	http_parser_pause(&c->rp, 0);
+	conn_parse(c);
+}
+
+/* Response parser callbacks. */
+static int
+conn_up_on_status(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	return (http_msg_reason(&c->resp, at, len));
+}
+
+static int
+conn_up_on_field(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	return (http_msg_field(&c->resp, at, len));
+}
+
+static int
+conn_up_on_value(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	return (http_msg_value(&c->resp, at, len));
+}
+
+static int
+conn_up_on_begin(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	http_msg_reset(&c->resp);
+	return (0);
+}
+
+static int
+conn_up_on_headers(http_parser *p)
+{
+	struct conn	*c = p->data;
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	int		 code = p->status_code, upgraded, nobody, keep;
+	size_t		 i;
+
+	upgraded = code == 101 && c->req_upgrade;
+	nobody = c->req_head_method || code == 204 || code == 304 ||
+	    (code >= 100 && code < 200);
+	c->resp_chunked = !nobody && (p->flags & F_CHUNKED) != 0;
+	if (!nobody && !c->resp_chunked &&
+	    http_msg_get(&c->resp, "content-length") == NULL && !upgraded)
+		c->resp_close = 1;	/* delimited by the notebook closing */
+	if (c->req_upgrade && !upgraded && code >= 200)
+		c->resp_close = 1;	/* refused upgrade: do not reuse the connection */
+	keep = c->req_keepalive && !c->resp_close;
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", code,
+	    c->resp.reason != NULL ? c->resp.reason : http_status_text(code));
+	for (i = 0; i < c->resp.nhdr; i++) {
+		const struct http_hdr *h = &c->resp.hdr[i];
+
+		if (http_hop_header(&c->resp, h->name))
+			continue;
+		evbuffer_add_printf(out, "%s: %s\r\n", h->name,
+		    h->value != NULL ? h->value : "");
+	}
+	if (upgraded)
+		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %s\r\n\r\n",
+		    http_msg_get(&c->resp, "upgrade") != NULL ?
+		    http_msg_get(&c->resp, "upgrade") : "websocket");
+	else if (code >= 100 && code < 200)
+		evbuffer_add(out, "\r\n", 2);
+	else
+		evbuffer_add_printf(out, "%sConnection: %s\r\n\r\n",
+		    c->resp_chunked ? "Transfer-Encoding: chunked\r\n" : "",
+		    keep ? "keep-alive" : "close");
+	if (code >= 200 || upgraded)
+		c->resp_started = 1;
+	if (upgraded) {
+		/* The parser consumes the head and stops; raw bytes follow. */
+		c->phase = PH_UPGRADED;
+		gate->stats.websockets++;
+		return (0);
+	}
+	return (nobody ? 1 : 0);
+}
+
+static int
+conn_up_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	if (c->resp_chunked)
+		evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_add(out, at, len);
+	if (c->resp_chunked)
+		evbuffer_add(out, "\r\n", 2);
+	gate->stats.bytes_down += len;
+	return (0);
+}
+
+static int
+conn_up_on_complete(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	if (c->phase == PH_UPGRADED)
+		return (0);
+	if (p->status_code >= 100 && p->status_code < 200)
+		return (0);	/* an interim response: the real one follows */
+	if (c->resp_chunked)
+		evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+	c->resp_done = 1;
+	c->up_reusable = http_should_keep_alive(p) && c->req_done;
+	http_parser_pause(p, 1);
+	return (0);
+}
+
+/* Feeds notebook bytes to the response parser while the browser keeps up. */
+static void
+conn_parse_up(struct conn *c)
+{
+	struct evbuffer		*in, *out;
+	struct evbuffer_iovec	 v;
+	enum http_errno		 e;
+	size_t			 n;
+
+	if (c->up == NULL || c->closing)
+		return;
+	in = bufferevent_get_input(c->up);
+	out = bufferevent_get_output(c->bev);
+	while (!c->closing && c->up != NULL && evbuffer_get_length(in) > 0) {
+		if (evbuffer_get_length(out) >= conn_limit()) {
+			bufferevent_disable(c->up, EV_READ);
+			return;
+		}
+		if (c->phase == PH_UPGRADED) {
+			gate->stats.bytes_down += evbuffer_get_length(in);
+			evbuffer_add_buffer(out, in);
+			break;
+		}
+		if (c->resp_done)
+			break;	/* bytes after a response: dropped with the stream */
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		n = http_parser_execute(&c->sp, &conn_resp_settings, v.iov_base, v.iov_len);
+		evbuffer_drain(in, n);
+		e = HTTP_PARSER_ERRNO(&c->sp);
+		if (e != HPE_OK && e != HPE_PAUSED) {
+			log_info("%s: route %s: bad response from the notebook: %s",
+			    c->peer, c->route, http_errno_description(e));
+			conn_fail(c, 502, "Bad answer from the notebook",
+			    "The notebook sent a response the gateway could not read.");
+			return;
+		}
+		if (c->phase == PH_UPGRADED) {
+			conn_parse(c);	/* browser bytes that waited for the 101 */
+			continue;
+		}
+		if (c->resp_done) {
+			conn_cycle_done(c);
+			return;
+		}
+	}
+	if (c->up != NULL && !c->closing)
+		bufferevent_enable(c->up, EV_READ);
+}
+
+static void
+conn_parse_up_cb(struct bufferevent *bev, void *arg)
+{
+	conn_parse_up(arg);
+}
+
+/* The stream to the notebook drained below its low watermark: read the browser again. */
+static void
+conn_up_write(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (!c->closing)
+		conn_parse(c);
+}
+
+static void
+conn_up_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		log_info("%s: route %s: the notebook did not answer in time", c->peer, c->route);
+		conn_fail(c, 504, "The notebook is not answering",
+		    "The notebook took too long to answer.");
+		return;
+	}
+	/* EOF or error from the tunnel side. */
+	conn_parse_up(c);
+	if (c->closing)
+		return;
+	if (c->phase == PH_UPGRADED) {
+		conn_close(c);
+		return;
+	}
+	if (c->resp_close && c->resp_started && !c->resp_done) {
+		http_parser_execute(&c->sp, &conn_resp_settings, NULL, 0);
+		conn_close(c);
+		return;
+	}
+	if (c->phase == PH_PROXY && !c->resp_done) {
+		conn_fail(c, 502, "The notebook closed the connection",
+		    "The notebook closed the connection before it answered. It may "
+		    "have stopped or restarted.");
+		return;
+	}
+	/* An idle kept-alive stream went away: fine. */
+	conn_up_drop(c);
+}
+
+static void
+conn_client_read(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->phase == PH_UPGRADED)
+		gate->stats.bytes_up += evbuffer_get_length(bufferevent_get_input(bev));
+	conn_parse(c);
+}
+
+/* The browser took what we had queued: let the notebook's bytes flow again. */
+static void
+conn_client_write(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->up != NULL && !c->closing)
+		conn_parse_up(c);
+}
+
+static void
+conn_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	unsigned long	 e;
+
+	if (what == BEV_EVENT_CONNECTED)
+		return;		/* TLS handshake done */
+	if ((what & BEV_EVENT_TIMEOUT) && c->phase == PH_HEAD && c->req.size > 0) {
+		conn_fail(c, 408, "Request timeout", "The request took too long to arrive.");
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && c->tls &&
+	    (e = bufferevent_get_openssl_error(bev)) != 0)
+		log_debug("%s: TLS: %s", c->peer, ERR_reason_error_string(e));
+	if (c->phase == PH_UPGRADED && c->up != NULL && (what & BEV_EVENT_EOF))
+		evbuffer_add_buffer(bufferevent_get_output(c->up), bufferevent_get_input(bev));
+	c->closing = 1;
+	conn_up_drop(c);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	event_base_once(gate->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+}
+
+/* Takes an accepted socket: TLS for browsers, plain for the admin socket (and fuzzing). */
+void
+conn_accept(int fd, const char *peer, int port, enum conn_kind kind)
+{
+	int		 admin = kind == CONN_ADMIN;
+	struct conn	*c;
+	SSL		*ssl;
+
+	if (!admin && conn_count >= (unsigned long)gate->cfg->proxy_max_conns) {
+		log_warnx("%s: too many connections (%lu), refusing", peer, conn_count);
+		close(fd);
+		return;
+	}
+	evutil_make_socket_nonblocking(fd);
+	c = xcalloc(1, sizeof *c);
+	c->admin = admin;
+	c->tls = kind == CONN_TLS;
+	c->peer = xstrdup(peer);
+	c->peer_port = port;
+	if (!c->tls)
+		c->bev = bufferevent_socket_new(gate->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	else {
+		util_set_nodelay(fd);
+		if ((ssl = SSL_new(gate->ssl_ctx)) == NULL)
+			fatalx("SSL_new failed");
+		c->bev = bufferevent_openssl_socket_new(gate->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	}
+	if (c->bev == NULL)
+		fatalx("bufferevent_socket_new failed");
+	http_msg_init(&c->req, gate->cfg->proxy_max_header);
+	http_msg_init(&c->resp, CONN_RESP_HEAD_MAX);
+	http_parser_init(&c->rp, HTTP_REQUEST);
+	c->rp.data = c;
+	conn_count++;
+	gate->stats.conns = conn_count;
+	TAILQ_INSERT_TAIL(&conn_list, c, entry);
+	bufferevent_setcb(c->bev, conn_client_read, conn_client_write, conn_client_event, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, conn_limit() / 2, 0);
+	conn_set_read_timeout(c, gate->cfg->proxy_header_timeout);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Number of open connections. */
+unsigned long
+conn_open(void)
+{
+	return (conn_count);
+}
+
+/* Frees every connection now (shutdown). */
+void
+conn_close_all(void)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&conn_list)) != NULL)
+		conn_free(c);
+}
+
+/* Sets up the parser callbacks once. */
+static void __attribute__((constructor))
+conn_init_settings(void)
+{
+	conn_req_settings.on_message_begin = conn_on_begin;
+	conn_req_settings.on_url = conn_on_url;
+	conn_req_settings.on_header_field = conn_on_field;
+	conn_req_settings.on_header_value = conn_on_value;
+	conn_req_settings.on_headers_complete = conn_on_headers;
+	conn_req_settings.on_body = conn_on_body;
+	conn_req_settings.on_message_complete = conn_on_complete;
+	conn_resp_settings.on_message_begin = conn_up_on_begin;
+	conn_resp_settings.on_status = conn_up_on_status;
+	conn_resp_settings.on_header_field = conn_up_on_field;
+	conn_resp_settings.on_header_value = conn_up_on_value;
+	conn_resp_settings.on_headers_complete = conn_up_on_headers;
+	conn_resp_settings.on_body = conn_up_on_body;
+	conn_resp_settings.on_message_complete = conn_up_on_complete;
+}

@@ -1,0 +1,277 @@
+/*
+ * gate.c: nbgated's global state and its wiring: state directory, TLS
+ * context, the HTTPS and admin listeners, the embedded SSH server and its
+ * hooks into the route table, and reload.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "daemon/daemon.h"
+
+static struct gate	 gate_state;
+struct gate		*gate;
+static struct evconnlistener *gate_https, *gate_admin;
+
+static void *
+gate_ssh_auth(const char *user, ssh_key key, void *arg)
+{
+	struct route	*r = route_find(user);
+
+	if (r == NULL || route_dead(r) ||
+	    ssh_key_cmp(route_key(r), key, SSH_KEY_CMP_PUBLIC) != 0)
+		return (NULL);
+	route_ref(r);
+	return (r);
+}
+
+static void
+gate_ssh_up(struct tunnel *t, void *route, void *arg)
+{
+	struct route	*r = route;
+	struct tunnel	*old;
+
+	if (route_dead(r)) {
+		tunnel_kick(t, "route removed");
+		return;
+	}
+	if ((old = route_tunnel(r)) != NULL && old != t) {
+		route_set_tunnel(r, NULL);
+		tunnel_kick(old, "replaced by a new connection from the agent");
+	}
+	route_set_tunnel(r, t);
+	log_info("route %s: tunnel up from %s", route_name(r), tunnel_peer(t));
+}
+
+static void
+gate_ssh_down(struct tunnel *t, void *route, const char *why, void *arg)
+{
+	struct route	*r = route;
+
+	if (route_tunnel(r) == t) {
+		route_set_tunnel(r, NULL);
+		log_info("route %s: tunnel down: %s", route_name(r), why != NULL ? why : "closed");
+	}
+}
+
+static const struct sshd_hooks gate_ssh_hooks = {
+	.auth = gate_ssh_auth,
+	.up = gate_ssh_up,
+	.down = gate_ssh_down,
+};
+
+static void
+gate_ssh_settings(const struct config *cfg, struct sshd_settings *s)
+{
+	memset(s, 0, sizeof *s);
+	s->host_key = cfg->ssh_host_key;
+	s->login_timeout = cfg->ssh_login_timeout;
+	s->max_conns = cfg->ssh_max_conns;
+	s->max_unauth = cfg->ssh_max_unauth;
+	s->keepalive = cfg->ssh_keepalive;
+	s->stream_buffer = cfg->proxy_buffer;
+}
+
+static void
+gate_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int len, void *arg)
+{
+	char	 host[INET6_ADDRSTRLEN] = "?";
+	int	 port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+		evutil_inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
+		port = ntohs(sin->sin_port);
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+		evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
+		port = ntohs(sin6->sin6_port);
+	}
+	conn_accept(fd, host, port, CONN_TLS);
+}
+
+static void
+gate_accept_admin(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *arg)
+{
+	struct ucred	cred;
+	socklen_t	clen = sizeof cred;
+	char		*peer;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == -1) {
+		close(fd);
+		return;
+	}
+	xasprintf(&peer, "admin(uid %ld)", (long)cred.uid);
+	conn_accept(fd, peer, 0, CONN_ADMIN);
+	free(peer);
+}
+
+static void
+gate_accept_error(struct evconnlistener *l, void *arg)
+{
+	log_warn("accept");
+}
+
+static struct evconnlistener *
+gate_listen_tcp(const char *hostport, int *port, char **cause)
+{
+	struct sockaddr_storage	 ss;
+	int			 sslen = sizeof ss;
+	socklen_t		 bl = sizeof ss;
+	struct evconnlistener	*l;
+
+	memset(&ss, 0, sizeof ss);
+	if (evutil_parse_sockaddr_port(hostport, (struct sockaddr *)&ss, &sslen) == -1) {
+		xasprintf(cause, "listen address '%s' is not host:port", hostport);
+		return (NULL);
+	}
+	l = evconnlistener_new_bind(gate->base, gate_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+	    (struct sockaddr *)&ss, sslen);
+	if (l == NULL) {
+		xasprintf(cause, "cannot listen on %s: %s", hostport, strerror(errno));
+		return (NULL);
+	}
+	evconnlistener_set_error_cb(l, gate_accept_error);
+	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &bl);
+	*port = ntohs(ss.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+	return (l);
+}
+
+static struct evconnlistener *
+gate_listen_unix(const struct config *cfg, char **cause)
+{
+	struct sockaddr_un	 sun;
+	struct evconnlistener	*l;
+	struct group		*gr = NULL;
+	mode_t			 old;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(cfg->admin_socket) >= sizeof sun.sun_path) {
+		xasprintf(cause, "admin socket path too long: %s", cfg->admin_socket);
+		return (NULL);
+	}
+	if (cfg->admin_group != NULL && (gr = getgrnam(cfg->admin_group)) == NULL) {
+		xasprintf(cause, "admin group '%s' does not exist", cfg->admin_group);
+		return (NULL);
+	}
+	strncpy(sun.sun_path, cfg->admin_socket, sizeof sun.sun_path - 1);
+	unlink(cfg->admin_socket);
+	old = umask(gr != NULL ? 0117 : 0177);
+	l = evconnlistener_new_bind(gate->base, gate_accept_admin, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+	    (struct sockaddr *)&sun, sizeof sun);
+	umask(old);
+	if (l == NULL) {
+		xasprintf(cause, "cannot listen on %s: %s", cfg->admin_socket, strerror(errno));
+		return (NULL);
+	}
+	if (gr != NULL && chown(cfg->admin_socket, (uid_t)-1, gr->gr_gid) == -1)
+		log_warn("chown %s", cfg->admin_socket);
+	return (l);
+}
+
+static int
+gate_tls(const struct config *cfg, void **ctx, char **cause)
+{
+	if (cfg->tls_self_signed && access(cfg->tls_cert, F_OK) == -1 &&
+	    access(cfg->tls_key, F_OK) == -1 &&
+	    tls_self_signed(cfg->tls_cert, cfg->tls_key, cause) == -1)
+		return (-1);
+	return ((*ctx = tls_ctx_new(cfg->tls_cert, cfg->tls_key, cause)) == NULL ? -1 : 0);
+}
+
+/* Brings everything up on @base with @cfg (owned from now on). */
+int
+gate_start(struct event_base *base, struct config *cfg, char **cause)
+{
+	struct sshd_settings	 ss;
+
+	gate = &gate_state;
+	memset(gate, 0, sizeof *gate);
+	gate->cfg = cfg;
+	gate->base = base;
+	gate->started = time(NULL);
+	if (util_mkdir_p(cfg->state_dir, 0700, cause) == -1 ||
+	    auth_init(cfg->state_dir, cause) == -1 ||
+	    gate_tls(cfg, &gate->ssl_ctx, cause) == -1)
+		return (-1);
+	gate_ssh_settings(cfg, &ss);
+	if ((gate->sshd = sshd_new(base, &ss, &gate_ssh_hooks, NULL, cause)) == NULL ||
+	    sshd_listen(gate->sshd, cfg->ssh_listen, cause) == -1)
+		return (-1);
+	gate->ssh_port = sshd_port(gate->sshd);
+	if ((gate_https = gate_listen_tcp(cfg->https_listen, &gate->https_port, cause)) == NULL ||
+	    (gate_admin = gate_listen_unix(cfg, cause)) == NULL)
+		return (-1);
+	log_info("listening: https %s (port %d), ssh %s (port %d, host key %s), admin %s",
+	    cfg->https_listen, gate->https_port, cfg->ssh_listen, gate->ssh_port,
+	    sshd_fingerprint(gate->sshd), cfg->admin_socket);
+	return (0);
+}
+
+/* Applies a new config (owned on success): TLS, limits, log level; listeners stay. */
+int
+gate_reload(struct config *cfg, char **cause)
+{
+	struct sshd_settings	 ss;
+	void			*ctx;
+	struct config		*old = gate->cfg;
+
+	if (gate_tls(cfg, &ctx, cause) == -1)
+		return (-1);
+	if (strcmp(cfg->https_listen, old->https_listen) != 0 ||
+	    strcmp(cfg->ssh_listen, old->ssh_listen) != 0 ||
+	    strcmp(cfg->admin_socket, old->admin_socket) != 0 ||
+	    strcmp(cfg->state_dir, old->state_dir) != 0)
+		log_warnx("reload: listen addresses and state_dir change only on restart");
+	tls_ctx_free(gate->ssl_ctx);
+	gate->ssl_ctx = ctx;
+	gate_ssh_settings(cfg, &ss);
+	sshd_set_settings(gate->sshd, &ss);
+	log_set_level(cfg->log_level);
+	gate->cfg = cfg;
+	config_free(old);
+	log_info("reload: configuration %s applied", cfg->path != NULL ? cfg->path : "(built-in)");
+	return (0);
+}
+
+/* Stops listening and drops every connection (notebooks and jobs keep running). */
+void
+gate_stop(void)
+{
+	if (gate_https != NULL)
+		evconnlistener_free(gate_https);
+	if (gate_admin != NULL) {
+		evconnlistener_free(gate_admin);
+		unlink(gate->cfg->admin_socket);
+	}
+	gate_https = gate_admin = NULL;
+	conn_close_all();
+	if (gate->sshd != NULL)
+		sshd_free(gate->sshd);
+	gate->sshd = NULL;
+	route_clear();
+	auth_clear();
+	tls_ctx_free(gate->ssl_ctx);
+	gate->ssl_ctx = NULL;
+	config_free(gate->cfg);
+	gate->cfg = NULL;
+}

@@ -1,0 +1,282 @@
+/*
+ * route.c: the route table: "alice" or "alice/lab" → owner, the agent's
+ * public key, the notebook token, and the live tunnel (if any).
+ * A hash table with chaining: lookups are O(1) in the number of routes.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/daemon.h"
+
+struct route {
+	char		*name;		/* "alice" or "alice/lab" */
+	char		*owner;		/* "alice" */
+	ssh_key		 key;		/* the agent's public key */
+	char		*token;		/* the notebook's token: secret */
+	struct tunnel	*tunnel;	/* borrowed from the sshd while up */
+	time_t		 created;
+	int		 references;	/* the table's, plus one per agent connection */
+	int		 dead;		/* removed from the table */
+	struct route	*next;		/* hash chain */
+};
+
+static struct route	**route_tab;
+static size_t		  route_nbuckets, route_n;
+
+static uint32_t
+route_hash(const char *s)
+{
+	uint32_t	h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return (h);
+}
+
+static void
+route_grow(void)
+{
+	struct route	**old = route_tab, *r, *next;
+	size_t		  oldn = route_nbuckets, i, b;
+
+	route_nbuckets = oldn == 0 ? 64 : oldn * 2;
+	route_tab = xcalloc(route_nbuckets, sizeof *route_tab);
+	for (i = 0; i < oldn; i++) {
+		for (r = old[i]; r != NULL; r = next) {
+			next = r->next;
+			b = route_hash(r->name) % route_nbuckets;
+			r->next = route_tab[b];
+			route_tab[b] = r;
+		}
+	}
+	free(old);
+}
+
+/* Is @s a user or server name: [a-z0-9_][a-z0-9_.-]{0,63}? */
+static int
+route_segment_valid(const char *s, size_t n)
+{
+	size_t	i;
+
+	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+		return (0);
+	for (i = 0; i < n; i++) {
+		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
+		    s[i] != '_' && s[i] != '-' && s[i] != '.')
+			return (0);
+	}
+	return (1);
+}
+
+/* Is @name "user" or "user/server" with valid segments? */
+int
+route_name_valid(const char *name)
+{
+	const char	*slash = strchr(name, '/');
+
+	if (slash == NULL)
+		return (route_segment_valid(name, strlen(name)));
+	return (route_segment_valid(name, slash - name) &&
+	    route_segment_valid(slash + 1, strlen(slash + 1)));
+}
+
+/* Finds a route by its full name; borrowed pointer or NULL. */
+struct route *
+route_find(const char *name)
+{
+	struct route	*r;
+
+	if (route_nbuckets == 0)
+		return (NULL);
+	for (r = route_tab[route_hash(name) % route_nbuckets]; r != NULL; r = r->next) {
+		if (strcmp(r->name, name) == 0)
+			return (r);
+	}
+	return (NULL);
+}
+
+/* Finds the route for /user/@user/@second/...: a named server first, else the default. */
+struct route *
+route_lookup(const char *user, const char *second)
+{
+	struct route	*r;
+	char		*full;
+
+	if (second != NULL) {
+		xasprintf(&full, "%s/%s", user, second);
+		r = route_find(full);
+		free(full);
+		if (r != NULL)
+			return (r);
+	}
+	return (route_find(user));
+}
+
+/*
+ * Adds route @name for an agent with public key @key (ownership transferred)
+ * and notebook token @token (may be NULL).  Replaces an existing route of
+ * that name: its tunnel is kicked.
+ */
+struct route *
+route_add(const char *name, const char *owner, ssh_key key, const char *token,
+    char **cause)
+{
+	struct route	*r;
+	size_t		 b;
+
+	if (!route_name_valid(name)) {
+		xasprintf(cause, "route name '%s' is not user or user/server "
+		    "(lowercase letters, digits, '_', '-', '.', at most 64 each)", name);
+		ssh_key_free(key);
+		return (NULL);
+	}
+	route_remove(name);
+	if (route_n + 1 > route_nbuckets)
+		route_grow();
+	r = xcalloc(1, sizeof *r);
+	r->name = xstrdup(name);
+	r->owner = xstrdup(owner);
+	r->key = key;	/* transferred */
+	r->token = token != NULL ? xstrdup(token) : NULL;
+	r->created = time(NULL);
+	r->references = 1;
+	b = route_hash(name) % route_nbuckets;
+	r->next = route_tab[b];
+	route_tab[b] = r;
+	route_n++;
+	return (r);
+}
+
+/* Takes a reference: an agent connection holds its route while it lives. */
+void
+route_ref(struct route *r)
+{
+	r->references++;
+}
+
+/* Drops a reference; the last one frees the route. */
+void
+route_unref(struct route *r)
+{
+	if (r == NULL || --r->references > 0)
+		return;
+	free(r->name);
+	free(r->owner);
+	ssh_key_free(r->key);
+	freestr(r->token);
+	free(r);
+}
+
+/* Has the route been removed from the table (its agent must go)? */
+int
+route_dead(struct route *r)
+{
+	return (r->dead);
+}
+
+static void
+route_destroy(struct route *r)
+{
+	struct tunnel	*t = r->tunnel;
+
+	r->dead = 1;
+	r->tunnel = NULL;
+	if (t != NULL)
+		tunnel_kick(t, "route removed");
+	route_unref(r);
+}
+
+/* Removes a route and kicks its agent; -1 if there was none. */
+int
+route_remove(const char *name)
+{
+	struct route	**rp, *r;
+
+	if (route_nbuckets == 0)
+		return (-1);
+	for (rp = &route_tab[route_hash(name) % route_nbuckets]; *rp != NULL;
+	    rp = &(*rp)->next) {
+		if (strcmp((*rp)->name, name) == 0) {
+			r = *rp;
+			*rp = r->next;
+			route_n--;
+			route_destroy(r);
+			return (0);
+		}
+	}
+	return (-1);
+}
+
+/* Calls @fn for every route (which must not add or remove routes). */
+void
+route_foreach(void (*fn)(struct route *, void *), void *arg)
+{
+	struct route	*r;
+	size_t		 i;
+
+	for (i = 0; i < route_nbuckets; i++) {
+		for (r = route_tab[i]; r != NULL; r = r->next)
+			fn(r, arg);
+	}
+}
+
+/* Removes every route. */
+void
+route_clear(void)
+{
+	struct route	*r, *next;
+	size_t		 i;
+
+	for (i = 0; i < route_nbuckets; i++) {
+		for (r = route_tab[i]; r != NULL; r = next) {
+			next = r->next;
+			route_destroy(r);
+		}
+	}
+	free(route_tab);
+	route_tab = NULL;
+	route_nbuckets = route_n = 0;
+}
+
+/* Number of routes. */
+size_t
+route_count(void)
+{
+	return (route_n);
+}
+
+static void
+route_count_cb(struct route *r, void *arg)
+{
+	*(size_t *)arg += r->tunnel != NULL;
+}
+
+/* Number of routes whose agent is connected. */
+size_t
+route_count_connected(void)
+{
+	size_t	n = 0;
+
+	route_foreach(route_count_cb, &n);
+	return (n);
+}
+
+/* Accessors: borrowed values. */
+const char *route_name(struct route *r) { return (r->name); }
+const char *route_owner(struct route *r) { return (r->owner); }
+const char *route_token(struct route *r) { return (r->token); }
+ssh_key route_key(struct route *r) { return (r->key); }
+struct tunnel *route_tunnel(struct route *r) { return (r->tunnel); }
+time_t route_created(struct route *r) { return (r->created); }
+
+/* Binds (or with NULL unbinds) the live tunnel of a route. */
+void
+route_set_tunnel(struct route *r, struct tunnel *t)
+{
+	r->tunnel = t;
+}

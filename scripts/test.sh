@@ -1,0 +1,35 @@
+#!/bin/sh
+# The second command of the README: installs what the tests need (Debian
+# packages), builds with ASan+UBSan and -Werror in _build/, runs every test
+# (`make check`: unit and integration), and prints "N passed, N failed".
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+scripts/deps.sh test
+[ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi
+mkdir -p _build
+cd _build
+if [ ! -f Makefile ] || [ ../configure -nt Makefile ]; then
+	../configure -q --enable-asan --enable-werror --enable-debug
+fi
+make -j2
+# Leak checks run in the unit tests; libssh and OpenSSL keep global state at exit.
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
+export ASAN_OPTIONS
+status=0
+make check || status=$?
+log=test-suite.log
+pass=0 fail=0
+if [ -f "$log" ]; then
+	for f in $(find tests -name '*.trs'); do
+		p=$(grep -c '^:test-result: \(PASS\|XFAIL\)' "$f" || true)
+		x=$(grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\)' "$f" || true)
+		pass=$((pass + p)); fail=$((fail + x))
+	done
+fi
+if [ "$status" -ne 0 ]; then
+	echo "make check failed: see $top/_build/test-suite.log and $top/_build/test-artifacts/"
+	[ "$fail" -eq 0 ] && fail=1
+fi
+echo "$pass passed, $fail failed"
+[ "$status" -eq 0 ] && [ "$fail" -eq 0 ]
