@@ -112,8 +112,9 @@ static void
 api_route_add(const struct api_req *ar, struct api_resp *rs, const char *name)
 {
 	json_t		*j;
-	const char	*keytext, *token = NULL, *sp;
-	char		*cause = NULL, *type = NULL, *owner;
+	const char	*keytext, *token = NULL;
+	char		*cause = NULL, *text = NULL, *owner;
+	struct route	*r;
 	ssh_key		 key = NULL;
 
 	if ((j = api_body_object(ar, rs)) == NULL)
@@ -123,34 +124,26 @@ api_route_add(const struct api_req *ar, struct api_resp *rs, const char *name)
 		    "is required; \"token\" (the notebook's token) is optional");
 		goto out;
 	}
-	if ((sp = strchr(keytext, ' ')) == NULL) {
-		api_error(rs, 400, "key: expected an OpenSSH public key line, "
-		    "e.g. \"ssh-ed25519 AAAA... comment\"");
+	if ((key = route_key_parse(keytext, &cause)) == NULL) {
+		xasprintf(&text, "key: %s", cause);
+		api_error(rs, 400, text);
 		goto out;
 	}
-	type = xstrndup(keytext, sp - keytext);
-	sp += strspn(sp, " ");
-	{
-		char *b64 = xstrndup(sp, strcspn(sp, " \n"));
-		int rc = ssh_pki_import_pubkey_base64(b64, ssh_key_type_from_name(type), &key);
-		free(b64);
-		if (rc != SSH_OK) {
-			api_error(rs, 400, "key: not a valid OpenSSH public key");
-			goto out;
-		}
-	}
 	owner = xstrndup(name, strcspn(name, "/"));
-	if (route_add(name, owner, key, token, &cause) == NULL) {	/* key transferred */
+	if ((r = route_add(name, owner, key, token, &cause)) == NULL) {	/* key transferred */
 		api_error(rs, 400, cause);
 		free(owner);
 		goto out;
 	}
-	log_info("admin: route %s added for %s", name, owner);
+	text = route_key_text(route_key(r));
+	store_route_put(name, owner, text, token);
+	store_audit(ar->actor, "route-add", name, text);
+	log_info("admin: route %s added for %s by %s", name, owner, ar->actor);
 	api_json(rs, 201, json_pack("{s:s,s:s}", "name", name, "owner", owner));
 	free(owner);
 out:
 	free(cause);
-	free(type);
+	free(text);
 	json_decref(j);
 }
 
@@ -166,7 +159,8 @@ api_login_url(const struct api_req *ar, struct api_resp *rs, const char *user)
 	else
 		xasprintf(&url, "https://localhost:%d/hub/login/once?code=%s",
 		    gate->https_port, code);
-	log_info("admin: one-time login link made for %s", user);
+	store_audit(ar->actor, "login-link", user, NULL);
+	log_info("admin: one-time login link made for %s by %s", user, ar->actor);
 	api_json(rs, 201, json_pack("{s:s,s:s,s:i}", "user", user, "url", url,
 	    "expires_in", 300));
 	freestr(url);
@@ -196,7 +190,9 @@ api_admin(const struct api_req *ar, struct api_resp *rs)
 			api_route_add(ar, rs, p);
 		else if (strcmp(m, "DELETE") == 0) {
 			if (route_remove(p) == 0) {
-				log_info("admin: route %s removed", p);
+				store_route_del(p);
+				store_audit(ar->actor, "route-del", p, NULL);
+				log_info("admin: route %s removed by %s", p, ar->actor);
 				rs->code = 204;
 			} else
 				api_error(rs, 404, "no such route");
@@ -211,10 +207,12 @@ api_admin(const struct api_req *ar, struct api_resp *rs)
 			api_error(rs, 400, "invalid user name");
 		else if (strcmp(p, "/tokens") == 0 && strcmp(m, "POST") == 0) {
 			tok = auth_token_issue(user);
-			log_info("admin: API token issued for %s", user);
+			store_audit(ar->actor, "token-issue", user, NULL);
+			log_info("admin: API token issued for %s by %s", user, ar->actor);
 			api_json(rs, 201, json_pack("{s:s,s:s}", "user", user, "token", tok));
 			freestr(tok);
 		} else if (strcmp(p, "/tokens") == 0 && strcmp(m, "DELETE") == 0) {
+			store_audit(ar->actor, "token-revoke", user, NULL);
 			api_json(rs, 200, json_pack("{s:s,s:i}", "user", user,
 			    "revoked", auth_token_revoke_user(user)));
 		} else if (strcmp(p, "/login-url") == 0 && strcmp(m, "POST") == 0)

@@ -175,11 +175,47 @@ auth_unlink(struct auth_entry **ep)
 	free(e);
 }
 
+static void
+auth_hex(const unsigned char md[32], char hex[65])
+{
+	int	i;
+
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
 /* Issues an API token for @user; the caller shows it once and frees it (freestr). */
 char *
 auth_token_issue(const char *user)
 {
-	return (auth_add(&auth_tokens, user, 0));
+	char	*token = auth_add(&auth_tokens, user, 0), hex[65];
+
+	auth_hex(auth_tokens->digest, hex);
+	store_token_put(hex, user, 0);
+	return (token);
+}
+
+/* Loads a stored token digest (hex) at startup. */
+void
+auth_token_load(const char *hex, const char *user, time_t expires)
+{
+	struct auth_entry	*e;
+	unsigned int		 b, i;
+
+	if (strlen(hex) != 64)
+		return;
+	e = xcalloc(1, sizeof *e);
+	for (i = 0; i < 32; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
+			free(e);
+			return;
+		}
+		e->digest[i] = (unsigned char)b;
+	}
+	e->user = xstrdup(user);
+	e->expires = expires;
+	e->next = auth_tokens;
+	auth_tokens = e;
 }
 
 /* Returns (allocated) the user an API token belongs to, or NULL. */
@@ -205,6 +241,7 @@ auth_token_revoke_user(const char *user)
 		} else
 			ep = &(*ep)->next;
 	}
+	store_token_del_user(user);
 	return (n);
 }
 

@@ -550,6 +550,7 @@ conn_local(struct conn *c)
 	ar.user = user;
 	ar.admin_socket = c->admin;
 	ar.host = http_msg_get(&c->req, "host");
+	ar.actor = c->admin ? c->peer : user != NULL ? user : "anonymous";
 	api_dispatch(&ar, &rs);
 	c->phase = PH_HEAD;
 	conn_reply(c, rs.code, rs.ctype, rs.headers, rs.body, keepalive);
@@ -787,6 +788,9 @@ conn_parse_up(struct conn *c)
 			return;
 		}
 		if (c->phase == PH_UPGRADED) {
+			/* Heads are not needed any more: idle WebSockets stay small. */
+			http_msg_reset(&c->req);
+			http_msg_reset(&c->resp);
 			conn_parse(c);	/* browser bytes that waited for the 101 */
 			continue;
 		}

@@ -6,6 +6,7 @@
 #define NB_DAEMON_H
 
 #include <stddef.h>
+#include <time.h>
 #include <event2/event.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -14,6 +15,68 @@
 #include "tunnel/tunnel.h"
 
 /* config.c: the YAML configuration (see etc/nbgated.yaml) */
+enum config_scheduler { CONFIG_SLURM, CONFIG_PBS };
+enum config_transport { CONFIG_LOCAL, CONFIG_SSH };
+enum config_charging { CONFIG_COMMUNITY, CONFIG_USER };
+enum config_runtime { CONFIG_SINGULARITY, CONFIG_APPTAINER, CONFIG_NO_RUNTIME };
+
+/*
+ * clusters: a map of clusters, each with maps of queues and containers.
+ * Every element starts with its name and the line it was named on. Optional
+ * strings are "" when unset, optional paths and host:port NULL. Limits are
+ * checked min <= default <= max at load time.
+ */
+struct config_queue {
+	char		*name;		/* partition / PBS queue: [A-Za-z0-9_.-] */
+	size_t		 line;
+	char		*description;
+	int		 walltime_min, walltime_def, walltime_max;	/* seconds */
+	int		 cores_min, cores_def, cores_max;
+	size_t		 memory_min, memory_def, memory_max;	/* bytes */
+	int		 gpus_min, gpus_def, gpus_max;
+	char		*reservation;	/* "" for none */
+	char		*qos;		/* "" for none */
+	char		*template;	/* NULL: the cluster's */
+};
+struct config_container {
+	char		*name;
+	size_t		 line;
+	char		*image;		/* path or URI; "" with runtime none */
+	int		 runtime;	/* enum config_runtime */
+	char		*description;
+};
+struct config_cluster {
+	char		*name;		/* [a-z0-9_-] */
+	size_t		 line;
+	int		 scheduler;	/* enum config_scheduler */
+	int		 transport;	/* enum config_transport */
+	char		*login_host;	/* ssh: "host:port" */
+	char		*login_host_key;	/* ssh: pinned "type base64" */
+	char		*login_user;	/* ssh + community */
+	char		*login_key;	/* ssh + community: private key path */
+	char		*slurm_conf;	/* exported as SLURM_CONF; NULL: unset */
+	char		*template;	/* NULL: PKGDATADIR/templates/<scheduler>.sh */
+	int		 charging;	/* enum config_charging */
+	char		*community_account;
+	char		**accounts;	/* choices offered to users */
+	size_t		 naccounts;
+	int		 poll_interval;	/* seconds */
+	char		*prologue;	/* trusted shell text */
+	char		*epilogue;	/* trusted shell text */
+	char		**extra_directives;	/* trusted, one directive each */
+	size_t		 nextra_directives;
+	char		*output_dir;	/* job output goes to output_dir/<session>/ */
+	char		*agent;		/* nbgate-agent command on the compute node */
+	char		*default_queue;
+	struct config_queue *queues;
+	size_t		 nqueues;
+	char		*default_container;
+	struct config_container *containers;
+	size_t		 ncontainers;
+	char		**binds;	/* container bind specs */
+	size_t		 nbinds;
+};
+
 struct config {
 	char		*path;		/* file it came from, NULL for built-in defaults */
 
@@ -45,6 +108,9 @@ struct config {
 	char		**admins;	/* user names with admin rights */
 	size_t		 nadmins;
 	int		 cookie_max_age;	/* seconds */
+
+	struct config_cluster *clusters;	/* in file order; first is the default */
+	size_t		 nclusters;
 };
 /* Loaders return an owned config (config_free()), or NULL and the errors,
  * one "FILE:LINE: KEY: problem" a line, in *cause (caller frees). */
@@ -53,6 +119,13 @@ struct config	*config_load(const char *, char **);
 struct config	*config_load_mem(const char *, const char *, size_t, char **);
 void		 config_free(struct config *);
 int		 config_is_admin(const struct config *, const char *);
+/* Lookups by name; borrowed pointers or NULL. */
+const struct config_cluster *config_cluster_find(const struct config *, const char *);
+const struct config_queue *config_queue_find(const struct config_cluster *, const char *);
+const struct config_container *config_container_find(const struct config_cluster *,
+		     const char *);
+const char	*config_scheduler_name(int);
+const char	*config_runtime_name(int);
 
 
 /* http.c */
@@ -110,6 +183,8 @@ void		 route_ref(struct route *);
 void		 route_unref(struct route *);
 int		 route_dead(struct route *);
 int		 route_name_valid(const char *);
+ssh_key		 route_key_parse(const char *, char **);
+char		*route_key_text(ssh_key);
 
 /* auth.c: who is asking — login cookies, API tokens, one-time login codes */
 #define AUTH_COOKIE	"nbgate-session"
@@ -118,6 +193,7 @@ char		*auth_cookie_make(const char *, int);
 char		*auth_cookie_check(const char *);
 char		*auth_token_issue(const char *);
 char		*auth_token_check(const char *);
+void		 auth_token_load(const char *, const char *, time_t);
 int		 auth_token_revoke_user(const char *);
 char		*auth_code_issue(const char *);
 char		*auth_code_redeem(const char *);
@@ -164,6 +240,7 @@ struct api_req {
 	const char		*user;		/* authenticated user, or NULL */
 	int			 admin_socket;	/* came over the local admin socket */
 	const char		*host;		/* Host header */
+	const char		*actor;		/* for the audit log */
 };
 struct api_resp {
 	int			 code;
@@ -173,6 +250,17 @@ struct api_resp {
 };
 void		 api_dispatch(const struct api_req *, struct api_resp *);
 char		*api_request_user(const struct http_msg *);
+
+/* store.c: durable state in SQLite */
+int		 store_open(const char *, char **);
+void		 store_close(void);
+int		 store_route_put(const char *, const char *, const char *, const char *);
+int		 store_route_del(const char *);
+int		 store_route_load(void (*)(const char *, const char *, const char *, const char *));
+int		 store_token_put(const char *, const char *, time_t);
+int		 store_token_del_user(const char *);
+int		 store_token_load(void (*)(const char *, const char *, time_t));
+void		 store_audit(const char *, const char *, const char *, const char *);
 
 /* tls.c */
 void		*tls_ctx_new(const char *, const char *, char **);

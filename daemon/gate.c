@@ -198,6 +198,37 @@ gate_tls(const struct config *cfg, void **ctx, char **cause)
 	return ((*ctx = tls_ctx_new(cfg->tls_cert, cfg->tls_key, cause)) == NULL ? -1 : 0);
 }
 
+static void
+gate_load_route(const char *name, const char *owner, const char *keytext, const char *token)
+{
+	char	*cause = NULL;
+	ssh_key	 key;
+
+	if ((key = route_key_parse(keytext, &cause)) == NULL ||
+	    route_add(name, owner, key, token, &cause) == NULL) {
+		log_warnx("store: route %s not loaded: %s", name, cause);
+		free(cause);
+	}
+}
+
+/* Opens the database and reloads routes and API tokens. */
+static int
+gate_store(const struct config *cfg, char **cause)
+{
+	char	*path;
+	int	 rv;
+
+	xasprintf(&path, "%s/nbgate.db", cfg->state_dir);
+	rv = store_open(path, cause);
+	free(path);
+	if (rv == -1)
+		return (-1);
+	store_route_load(gate_load_route);
+	store_token_load(auth_token_load);
+	log_info("store: %zu routes reloaded", route_count());
+	return (0);
+}
+
 /* Brings everything up on @base with @cfg (owned from now on). */
 int
 gate_start(struct event_base *base, struct config *cfg, char **cause)
@@ -212,6 +243,8 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 	if (util_mkdir_p(cfg->state_dir, 0700, cause) == -1 ||
 	    auth_init(cfg->state_dir, cause) == -1 ||
 	    gate_tls(cfg, &gate->ssl_ctx, cause) == -1)
+		return (-1);
+	if (gate_store(cfg, cause) == -1)
 		return (-1);
 	gate_ssh_settings(cfg, &ss);
 	if ((gate->sshd = sshd_new(base, &ss, &gate_ssh_hooks, NULL, cause)) == NULL ||
@@ -270,6 +303,7 @@ gate_stop(void)
 	gate->sshd = NULL;
 	route_clear();
 	auth_clear();
+	store_close();
 	tls_ctx_free(gate->ssl_ctx);
 	gate->ssl_ctx = NULL;
 	config_free(gate->cfg);

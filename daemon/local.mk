@@ -9,7 +9,8 @@ libnbdaemon_a_SOURCES = \
 	daemon/tls.c \
 	daemon/api.c \
 	daemon/conn.c \
-	daemon/gate.c
+	daemon/gate.c \
+	daemon/store.c
 DAEMON_LIBS = libnbdaemon.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS)
 

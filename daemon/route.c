@@ -85,6 +85,46 @@ route_name_valid(const char *name)
 	    route_segment_valid(slash + 1, strlen(slash + 1)));
 }
 
+/* Parses an OpenSSH public key line ("ssh-ed25519 AAAA... comment"). */
+ssh_key
+route_key_parse(const char *text, char **cause)
+{
+	const char	*sp = strchr(text, ' ');
+	char		*type, *b64;
+	ssh_key		 key = NULL;
+	int		 rc;
+
+	if (sp == NULL) {
+		xasprintf(cause, "expected an OpenSSH public key line, "
+		    "e.g. \"ssh-ed25519 AAAA... comment\"");
+		return (NULL);
+	}
+	type = xstrndup(text, sp - text);
+	sp += strspn(sp, " ");
+	b64 = xstrndup(sp, strcspn(sp, " \r\n"));
+	rc = ssh_pki_import_pubkey_base64(b64, ssh_key_type_from_name(type), &key);
+	free(type);
+	free(b64);
+	if (rc != SSH_OK) {
+		xasprintf(cause, "not a valid OpenSSH public key");
+		return (NULL);
+	}
+	return (key);
+}
+
+/* Returns "type base64" for a public key; caller frees. */
+char *
+route_key_text(ssh_key key)
+{
+	char	*b64 = NULL, *out;
+
+	if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK)
+		fatalx("cannot export a public key");
+	xasprintf(&out, "%s %s", ssh_key_type_to_char(ssh_key_type(key)), b64);
+	ssh_string_free_char(b64);
+	return (out);
+}
+
 /* Finds a route by its full name; borrowed pointer or NULL. */
 struct route *
 route_find(const char *name)

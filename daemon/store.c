@@ -1,0 +1,220 @@
+/*
+ * store.c: nbgated's durable state in SQLite (state_dir/nbgate.db, 0600):
+ * routes, API token digests, and the audit log.  Schema changes are
+ * numbered migrations keyed on PRAGMA user_version.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "daemon/daemon.h"
+
+static sqlite3	*store_db;
+
+static const char *store_migrations[] = {
+	/* 1 */
+	"CREATE TABLE routes (name TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+	" key TEXT NOT NULL, token TEXT, created INTEGER NOT NULL);"
+	"CREATE TABLE tokens (digest TEXT PRIMARY KEY, user TEXT NOT NULL,"
+	" created INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE audit (id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+	" actor TEXT NOT NULL, action TEXT NOT NULL, object TEXT, detail TEXT);",
+};
+
+static int
+store_exec(const char *sql, char **cause)
+{
+	char	*err = NULL;
+
+	if (sqlite3_exec(store_db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		xasprintf(cause, "database: %s", err != NULL ? err : "error");
+		sqlite3_free(err);
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+store_migrate(char **cause)
+{
+	sqlite3_stmt	*st;
+	int		 version = 0;
+	size_t		 i;
+	char		*sql;
+
+	if (sqlite3_prepare_v2(store_db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > (int)nitems(store_migrations)) {
+		xasprintf(cause, "database schema %d is newer than this nbgated knows (%zu)",
+		    version, nitems(store_migrations));
+		return (-1);
+	}
+	for (i = (size_t)version; i < nitems(store_migrations); i++) {
+		xasprintf(&sql, "BEGIN; %s PRAGMA user_version = %zu; COMMIT;",
+		    store_migrations[i], i + 1);
+		if (store_exec(sql, cause) == -1) {
+			free(sql);
+			store_exec("ROLLBACK", NULL);
+			return (-1);
+		}
+		free(sql);
+		log_info("store: database schema now at version %zu", i + 1);
+	}
+	return (0);
+fail:
+	xasprintf(cause, "database: %s", sqlite3_errmsg(store_db));
+	return (-1);
+}
+
+/* Opens (creating, 0600) the database at @path and brings its schema up to date. */
+int
+store_open(const char *path, char **cause)
+{
+	int	fd;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) != -1)
+		close(fd);
+	if (sqlite3_open_v2(path, &store_db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		xasprintf(cause, "%s: %s", path, store_db != NULL ?
+		    sqlite3_errmsg(store_db) : "cannot open");
+		sqlite3_close(store_db);
+		store_db = NULL;
+		return (-1);
+	}
+	sqlite3_busy_timeout(store_db, 2000);
+	if (store_exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	    " PRAGMA foreign_keys=ON;", cause) == -1 || store_migrate(cause) == -1) {
+		sqlite3_close(store_db);
+		store_db = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+/* Closes the database. */
+void
+store_close(void)
+{
+	sqlite3_close(store_db);
+	store_db = NULL;
+}
+
+/* Runs one statement with text/int64 parameters ("t" or "i" per '?'); 0 or -1 (logged). */
+static int
+store_run(const char *sql, const char *types, ...)
+{
+	sqlite3_stmt	*st;
+	va_list		 ap;
+	int		 i, rc;
+
+	if (store_db == NULL)
+		return (0);
+	if (sqlite3_prepare_v2(store_db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("store: %s", sqlite3_errmsg(store_db));
+		return (-1);
+	}
+	va_start(ap, types);
+	for (i = 0; types[i] != '\0'; i++) {
+		if (types[i] == 't')
+			sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_int64(st, i + 1, va_arg(ap, long long));
+	}
+	va_end(ap);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: %s", sqlite3_errmsg(store_db));
+		return (-1);
+	}
+	return (0);
+}
+
+/* Records a route (replacing one of the same name). */
+int
+store_route_put(const char *name, const char *owner, const char *key, const char *token)
+{
+	return (store_run("INSERT OR REPLACE INTO routes (name, owner, key, token, created)"
+	    " VALUES (?, ?, ?, ?, ?)", "tttti", name, owner, key, token,
+	    (long long)time(NULL)) == 0 ? 0 : -1);
+}
+
+/* Forgets a route. */
+int
+store_route_del(const char *name)
+{
+	return (store_run("DELETE FROM routes WHERE name = ?", "t", name));
+}
+
+/* Calls @fn(name, owner, key, token) for every stored route. */
+int
+store_route_load(void (*fn)(const char *, const char *, const char *, const char *))
+{
+	sqlite3_stmt	*st;
+
+	if (sqlite3_prepare_v2(store_db, "SELECT name, owner, key, token FROM routes"
+	    " ORDER BY name", -1, &st, NULL) != SQLITE_OK)
+		return (-1);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	return (0);
+}
+
+/* Records an API token's digest (never the token). */
+int
+store_token_put(const char *digest, const char *user, time_t expires)
+{
+	return (store_run("INSERT OR REPLACE INTO tokens (digest, user, created, expires)"
+	    " VALUES (?, ?, ?, ?)", "ttii", digest, user, (long long)time(NULL),
+	    (long long)expires));
+}
+
+/* Forgets every token of @user. */
+int
+store_token_del_user(const char *user)
+{
+	return (store_run("DELETE FROM tokens WHERE user = ?", "t", user));
+}
+
+/* Calls @fn(digest, user, expires) for every stored token that has not expired. */
+int
+store_token_load(void (*fn)(const char *, const char *, time_t))
+{
+	sqlite3_stmt	*st;
+
+	if (sqlite3_prepare_v2(store_db, "SELECT digest, user, expires FROM tokens"
+	    " WHERE expires = 0 OR expires > ?", -1, &st, NULL) != SQLITE_OK)
+		return (-1);
+	sqlite3_bind_int64(st, 1, (long long)time(NULL));
+	while (sqlite3_step(st) == SQLITE_ROW)
+		fn((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (time_t)sqlite3_column_int64(st, 2));
+	sqlite3_finalize(st);
+	return (0);
+}
+
+/* Appends to the audit log: who did what to which object. */
+void
+store_audit(const char *actor, const char *action, const char *object, const char *detail)
+{
+	store_run("INSERT INTO audit (time, actor, action, object, detail) VALUES (?, ?, ?, ?, ?)",
+	    "itttt", (long long)time(NULL), actor, action, object, detail);
+}
