@@ -142,8 +142,7 @@ main(int argc, char **argv)
 	log_init("nbgate-agent", LOG_INFO);
 	agent_options(&a, argc, argv);
 	signal(SIGPIPE, SIG_IGN);
-	if ((a.base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
+	a.base = util_event_base_new();
 	sigterm = evsignal_new(a.base, SIGTERM, agent_signal, &a);
 	sigint = evsignal_new(a.base, SIGINT, agent_signal, &a);
 	evsignal_add(sigterm, NULL);

@@ -44,6 +44,7 @@ void	 freezero(void *, size_t);		/* wipe then free; NULL is a no-op */
 void	 freestr(char *);			/* wipe a secret string then free */
 
 /* util.c */
+struct event_base *util_event_base_new(void);
 int	 util_parse_hostport(const char *, char **, int *, char **);
 int	 util_set_nodelay(int);
 int	 util_set_keepalive(int, int);

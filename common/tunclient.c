@@ -19,6 +19,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 #include <libssh/libssh.h>
+#include <libssh/server.h>
 
 #include "common.h"
 
@@ -27,10 +28,16 @@
 
 enum tc_phase { TC_IDLE, TC_TCP, TC_KEX, TC_AUTH, TC_FWD, TC_UP };
 
+/*
+ * A forwarded-tcpip open is answered only once the notebook answers: the
+ * gateway then hears "refused" (and can say so) instead of an empty stream.
+ */
 struct tc_stream {
 	struct tunclient	*tc;
 	TAILQ_ENTRY(tc_stream)	 entry;
-	struct pump		*pump;
+	ssh_message		 msg;		/* the open, until answered */
+	struct bufferevent	*bev;		/* the notebook, while connecting */
+	struct pump		*pump;		/* once open */
 };
 
 struct tunclient {
@@ -40,7 +47,6 @@ struct tunclient {
 	tunclient_state_cb	 cb;
 	void			*arg;
 	enum tc_phase		 phase;
-	int			 failed;
 	int			 backoff;	/* seconds before the next retry */
 	int			 keepalive;
 	ssh_key			 key;
@@ -57,6 +63,18 @@ struct tunclient {
 
 static void	tc_connect(struct tunclient *);
 static void	tc_service(void *);
+
+static void
+tc_stream_free(struct tc_stream *st)
+{
+	TAILQ_REMOVE(&st->tc->streams, st, entry);
+	if (st->msg != NULL)
+		ssh_message_free(st->msg);
+	if (st->bev != NULL)
+		bufferevent_free(st->bev);
+	pump_free(st->pump);
+	free(st);
+}
 
 static void
 tc_state(struct tunclient *tc, enum tunclient_state st, const char *why)
@@ -80,11 +98,8 @@ tc_teardown(struct tunclient *tc)
 {
 	struct tc_stream	*st;
 
-	while ((st = TAILQ_FIRST(&tc->streams)) != NULL) {
-		TAILQ_REMOVE(&tc->streams, st, entry);
-		pump_free(st->pump);
-		free(st);
-	}
+	while ((st = TAILQ_FIRST(&tc->streams)) != NULL)
+		tc_stream_free(st);
 	if (tc->tcp != NULL) {
 		evutil_socket_t fd = bufferevent_getfd(tc->tcp);
 
@@ -114,7 +129,6 @@ tc_reap(evutil_socket_t fd, short what, void *arg)
 	tc_teardown(tc);
 	tc->why = NULL;
 	if (tc->next == TUNCLIENT_FAILED) {
-		tc->failed = 1;
 		tc_state(tc, TUNCLIENT_FAILED, why);
 		free(why);
 		return;
@@ -154,9 +168,7 @@ tc_stream_done(struct pump *p, const char *why, void *arg)
 
 	if (why != NULL)
 		log_debug("agent: route %s: stream ended: %s", st->tc->cfg.user, why);
-	TAILQ_REMOVE(&st->tc->streams, st, entry);
-	pump_free(st->pump);
-	free(st);
+	tc_stream_free(st);
 }
 
 /* A socket to the notebook, connecting; NULL if it cannot even start. */
@@ -188,33 +200,85 @@ tc_target(struct tunclient *tc)
 	return (NULL);
 }
 
+/* The notebook answered (or not): answer the channel open accordingly. */
+static void
+tc_target_ready(struct tc_stream *st, const char *err)
+{
+	struct tunclient	*tc = st->tc;
+	ssh_channel		 ch = NULL;
+
+	if (st->msg == NULL)
+		return;
+	if (err == NULL)
+		ch = ssh_message_channel_request_open_reply_accept(st->msg);
+	else {
+		log_warnx("agent: route %s: cannot reach the notebook: %s",
+		    tc->cfg.user, err);
+		ssh_message_reply_default(st->msg);	/* open failure */
+	}
+	ssh_message_free(st->msg);
+	st->msg = NULL;
+	if (ch == NULL)
+		tc_stream_free(st);
+	else {
+		st->pump = pump_new(ch, st->bev, TC_STREAM_BUFFER, tc->io,
+		    tc_stream_done, st);	/* bev transferred */
+		st->bev = NULL;
+	}
+	sshio_update(tc->io);
+}
+
+/* A socket connected at once (Unix) reports through the write callback. */
+static void
+tc_target_writecb(struct bufferevent *bev, void *arg)
+{
+	tc_target_ready(arg, NULL);
+}
+
+static void
+tc_target_event(struct bufferevent *bev, short what, void *arg)
+{
+	int	dnserr = bufferevent_socket_get_dns_error(bev);
+
+	if (what & BEV_EVENT_CONNECTED)
+		tc_target_ready(arg, NULL);
+	else
+		tc_target_ready(arg, dnserr != 0 ? evutil_gai_strerror(dnserr) :
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void
+tc_stream_start(struct tunclient *tc, ssh_message msg)
+{
+	struct tc_stream	*st = xcalloc(1, sizeof *st);
+
+	log_debug("agent: route %s: stream from %s:%d", tc->cfg.user,
+	    ssh_message_channel_request_open_originator(msg),
+	    ssh_message_channel_request_open_originator_port(msg));
+	st->tc = tc;
+	st->msg = msg;				/* transferred */
+	TAILQ_INSERT_TAIL(&tc->streams, st, entry);
+	if ((st->bev = tc_target(tc)) == NULL) {
+		tc_target_ready(st, "cannot start connecting");
+		return;
+	}
+	bufferevent_setcb(st->bev, NULL, tc_target_writecb, tc_target_event, st);
+}
+
+/* Picks up the gateway's channel opens (and refuses anything else). */
 static void
 tc_accept(struct tunclient *tc)
 {
-	struct tc_stream	*st;
-	struct bufferevent	*bev;
-	ssh_channel		 ch;
-	char			*orig = NULL;
-	int			 dport, oport;
+	ssh_message	msg;
 
-	while ((ch = ssh_channel_open_forward_port(tc->s, 0, &dport, &orig,
-	    &oport)) != NULL) {
-		log_debug("agent: route %s: stream from %s:%d", tc->cfg.user,
-		    orig != NULL ? orig : "?", oport);
-		ssh_string_free_char(orig);
-		orig = NULL;
-		if ((bev = tc_target(tc)) == NULL) {
-			log_warnx("agent: route %s: cannot reach the notebook",
-			    tc->cfg.user);
-			ssh_channel_close(ch);
-			ssh_channel_free(ch);
+	while (tc->why == NULL && (msg = ssh_message_get(tc->s)) != NULL) {
+		if (ssh_message_type(msg) == SSH_REQUEST_CHANNEL_OPEN &&
+		    ssh_message_subtype(msg) == SSH_CHANNEL_FORWARDED_TCPIP) {
+			tc_stream_start(tc, msg);
 			continue;
 		}
-		st = xcalloc(1, sizeof *st);
-		st->tc = tc;
-		st->pump = pump_new(ch, bev, TC_STREAM_BUFFER, tc->io,
-		    tc_stream_done, st);
-		TAILQ_INSERT_TAIL(&tc->streams, st, entry);
+		ssh_message_reply_default(msg);
+		ssh_message_free(msg);
 	}
 }
 
@@ -328,8 +392,10 @@ tc_service(void *arg)
 	if (tc->phase != TC_UP || tc->why != NULL)
 		return;
 	tc_accept(tc);
-	TAILQ_FOREACH(st, &tc->streams, entry)
-		pump_service(st->pump);
+	TAILQ_FOREACH(st, &tc->streams, entry) {
+		if (st->pump != NULL)
+			pump_service(st->pump);	/* never frees: done is deferred */
+	}
 }
 
 static void

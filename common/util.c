@@ -21,6 +21,25 @@
 
 #include "common.h"
 
+/*
+ * Makes the event loop.  The epoll changelist folds the add/delete pairs of
+ * write interest that every request causes into one epoll_ctl, or none.
+ */
+struct event_base *
+util_event_base_new(void)
+{
+	struct event_config	*ec;
+	struct event_base	*base;
+
+	if ((ec = event_config_new()) == NULL)
+		fatalx("event_config_new failed");
+	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	if ((base = event_base_new_with_config(ec)) == NULL)
+		fatalx("event_base_new failed");
+	event_config_free(ec);
+	return (base);
+}
+
 /* Splits "host:port" or "[v6]:port"; fills *cause on error. */
 int
 util_parse_hostport(const char *s, char **host, int *port, char **cause)

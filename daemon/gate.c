@@ -67,10 +67,17 @@ gate_ssh_down(struct tunnel *t, void *route, const char *why, void *arg)
 	}
 }
 
+static void
+gate_ssh_release(void *route, void *arg)
+{
+	route_unref(route);
+}
+
 static const struct sshd_hooks gate_ssh_hooks = {
 	.auth = gate_ssh_auth,
 	.up = gate_ssh_up,
 	.down = gate_ssh_down,
+	.release = gate_ssh_release,
 };
 
 static void

@@ -113,8 +113,7 @@ main(int argc, char **argv)
 		log_warnx("running as root: run nbgated as an unprivileged user "
 		    "(see etc/nbgated.service)");
 	signal(SIGPIPE, SIG_IGN);
-	if ((base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
+	base = util_event_base_new();
 	if (gate_start(base, cfg, &cause) == -1)
 		fatalx("%s", cause);
 	ev_hup = evsignal_new(base, SIGHUP, main_sighup, base);

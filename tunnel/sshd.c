@@ -314,6 +314,13 @@ conn_keepalive(evutil_socket_t fd, short what, void *arg)
 	sshio_update(c->io);
 }
 
+static void
+sshd_release(struct sshd *sd, void *route)
+{
+	if (route != NULL && sd->hooks.release != NULL)
+		sd->hooks.release(route, sd->arg);
+}
+
 static int
 conn_auth_refused(struct sshd_conn *c, const char *user, ssh_key key,
     const char *what)
@@ -344,8 +351,10 @@ conn_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
 		return (conn_auth_refused(c, user, key, "bad signature"));
 	if ((route = sd->hooks.auth(user, key, sd->arg)) == NULL)
 		return (conn_auth_refused(c, user, key, "auth refused"));
-	if (state == SSH_PUBLICKEY_STATE_NONE)
-		return (SSH_AUTH_SUCCESS);	/* "go on and sign" */
+	if (state == SSH_PUBLICKEY_STATE_NONE) {
+		sshd_release(sd, route);	/* only "go on and sign" */
+		return (SSH_AUTH_SUCCESS);
+	}
 
 	c->route = route;
 	c->state = CONN_AUTHED;
@@ -383,7 +392,7 @@ conn_forward(struct sshd_conn *c, ssh_message msg)
 	if (port == 0)
 		port = (int)(sd->next_port++ % 50000) + 10000;
 	ssh_message_global_request_reply_success(msg, (uint16_t)port);
-	/* The channel opens must carry addr/port as sent (pitfall 1). */
+	/* Channel opens carry addr as sent and this port (pitfall 1). */
 	c->tun = tunnel_new(sd->base, c, c->s, c->io, addr, port, c->peer,
 	    sd->settings.stream_buffer);
 	c->up_pending = 1;
@@ -463,6 +472,7 @@ conn_destroy(struct sshd_conn *c)
 			sd->hooks.down(c->tun, c->route, why, sd->arg);
 		tunnel_free(c->tun);
 	}
+	sshd_release(sd, c->route);
 	log_info("ssh: %s: disconnected: %s", c->name, why);
 	sshio_free(c->io);	/* drop the events before the fd goes */
 	sshio_close_session(c->s);

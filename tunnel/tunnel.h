@@ -39,6 +39,13 @@ struct sshd_hooks {
 	void	 (*up)(struct tunnel *, void *route, void *arg);
 	/* The tunnel is gone (agent left, died, or was kicked). */
 	void	 (*down)(struct tunnel *, void *route, const char *why, void *arg);
+	/*
+	 * Optional: the sshd is done with a route auth() returned: at once
+	 * for the key query's answer, or when the connection that logged in
+	 * with it is freed (after down).  Once per non-NULL auth() result,
+	 * so a reference taken in auth() can be dropped here.
+	 */
+	void	 (*release)(void *route, void *arg);
 };
 
 /* sshd.c */

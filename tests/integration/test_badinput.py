@@ -3,6 +3,7 @@ logins and bad configuration each get a clear refusal, and nbgated keeps serving
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ def status_of(raw):
 
 
 def setup(env):
-    env.gw = Gateway(env).start()
+    env.gw = Gateway(env, extra="proxy:\n  header_timeout: 2s\n").start()
     env.backend_port = free_port()
     env.procs.start("backend", ["/usr/bin/python3", os.path.join(HERE, "backend.py"),
                                 str(env.backend_port)])
@@ -78,6 +79,73 @@ def test_http(env):
     s.sendall(os.urandom(5000))
     s.close()
     env.tap.ok(healthy(env), "plain HTTP and random bytes on the TLS port do no harm")
+
+
+def test_timeouts(env):
+    gw = env.gw
+    s = socket.create_connection(("127.0.0.1", gw.https_port), timeout=10)
+    t = gw.ssl_context().wrap_socket(s)
+    t.sendall(b"GET /user/alice/echo HTTP/1.1\r\nHost: x\r\n")  # never finished
+    t0 = time.time()
+    out = b""
+    try:
+        while True:
+            b = t.recv(4096)
+            if not b:
+                break
+            out += b
+    except (socket.timeout, ssl.SSLError, OSError):
+        pass
+    dt = time.time() - t0
+    t.close()
+    env.tap.eq(status_of(out), 408, "a request head that never ends gets 408")
+    env.tap.ok(1.5 < dt < 8, "after the configured header timeout (2 s): took %.1f s" % dt)
+    s = socket.create_connection(("127.0.0.1", gw.https_port), timeout=10)
+    t = gw.ssl_context().wrap_socket(s)
+    t0 = time.time()
+    try:
+        got = t.recv(4096)
+    except (socket.timeout, ssl.SSLError, OSError):
+        got = b""
+    dt = time.time() - t0
+    t.close()
+    env.tap.ok(got == b"" and 1.5 < dt < 8, "an idle connection is closed quietly after the timeout (%.1f s)" % dt)
+    env.tap.ok(healthy(env), "nbgated serves after the timeouts")
+
+
+def cert_der(gw):
+    s = socket.create_connection(("127.0.0.1", gw.https_port), timeout=10)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    t = ctx.wrap_socket(s)
+    der = t.getpeercert(binary_form=True)
+    t.close()
+    return der
+
+
+def test_tls_reload(env):
+    gw = env.gw
+    before = cert_der(gw)
+    kept = gw.conn()
+    kept.request("GET", "/user/alice/echo", headers={"Authorization": "token " + env.tok})
+    env.tap.eq(kept.getresponse().read() and 200, 200, "a kept-alive connection before the reload")
+    crt, key = gw.cert(), os.path.join(gw.dir, "tls.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key + ".new", "-out", crt + ".new", "-days", "2",
+                    "-subj", "/CN=reloaded", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    os.rename(key + ".new", key)
+    os.rename(crt + ".new", crt)
+    os.kill(gw.proc.pid, signal.SIGHUP)
+    env.tap.ok(wait_for(lambda: cert_der(gw) != before, 10), "after SIGHUP new connections get the new certificate")
+    kept.request("GET", "/user/alice/echo", headers={"Authorization": "token " + env.tok})
+    r = kept.getresponse()
+    r.read()
+    env.tap.eq(r.status, 200, "the connection opened before the reload keeps working")
+    kept.close()
+    st, _, _ = gw.request("GET", "/user/alice/echo", token=env.tok)
+    env.tap.eq(st, 200, "and new ones verify against the new certificate")
 
 
 def test_ssh(env):
@@ -161,7 +229,7 @@ def main():
     env = Env("test_badinput")
     env.run(setup)
     if env.tap.failed == 0:
-        for t in (test_http, test_ssh, test_config):
+        for t in (test_http, test_timeouts, test_tls_reload, test_ssh, test_config):
             env.run(t)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     env.finish()

@@ -35,7 +35,9 @@
 
 #define STREAM_BUFFER	(256 * 1024)
 #define BULK		(16 * 1024 * 1024)
+#ifndef SOURCE_BYTES
 #define SOURCE_BYTES	(6 * 1024 * 1024)
+#endif
 
 #define WAIT_FOR(cond, secs) __extension__ ({				\
 	double _d = now_s() + (secs);					\
@@ -43,9 +45,12 @@
 		event_base_loop(base, EVLOOP_ONCE);			\
 	(cond); })
 
+static void	test_cancel_close(void);
+
 struct route {
 	const char	*name;
 	ssh_key		 keys[2];
+	int		 refs;		/* auth() results not yet released */
 	struct tunnel	*t;
 	int		 ups;
 	int		 downs;
@@ -187,8 +192,10 @@ hook_auth(const char *user, ssh_key key, void *arg)
 			continue;
 		for (k = 0; k < nitems(routes[i]->keys); k++) {
 			if (routes[i]->keys[k] != NULL && ssh_key_cmp(key,
-			    routes[i]->keys[k], SSH_KEY_CMP_PUBLIC) == 0)
+			    routes[i]->keys[k], SSH_KEY_CMP_PUBLIC) == 0) {
+				routes[i]->refs++;
 				return (routes[i]);
+			}
 		}
 	}
 	return (NULL);
@@ -203,6 +210,14 @@ hook_up(struct tunnel *t, void *route, void *arg)
 		tunnel_kick(r->t, "replaced by a newer agent");
 	r->t = t;
 	r->ups++;
+}
+
+static void
+hook_release(void *route, void *arg)
+{
+	struct route	*r = route;
+
+	r->refs--;
 }
 
 static void
@@ -630,7 +645,10 @@ test_server(void)
 		.login_timeout = 2, .max_conns = 16, .max_unauth = 4,
 		.keepalive = 1, .stream_buffer = STREAM_BUFFER
 	};
-	struct sshd_hooks	 hooks = { hook_auth, hook_up, hook_down };
+	struct sshd_hooks	 hooks = {
+		.auth = hook_auth, .up = hook_up, .down = hook_down,
+		.release = hook_release
+	};
 	struct sshd		*sd;
 	struct stat		 st;
 	char			*hk = path("state/ssh/host_key"), *cause = NULL;
@@ -660,8 +678,6 @@ test_server(void)
 	free(hk);
 	return (sd);
 }
-
-static void	test_cancel_close(void);
 
 /* (a) libssh agent up, 16 MiB echoed both ways. */
 static void
@@ -739,7 +755,8 @@ test_backpressure(void)
 	struct timeval	 tv = { 0, 5000 };
 	uint64_t	 rng = 0x9e3779b97f4a7c15ULL, h = 14695981039346656037ULL;
 	unsigned char	 buf[16384];
-	size_t		 left, n, max;
+	size_t		 left, n, max, got;
+	double		 t0;
 
 	xfer_init(&x, 0);
 	x.reading = 0;
@@ -763,9 +780,13 @@ test_backpressure(void)
 	    "gateway buffers stay under ~2x stream_buffer while nobody reads");
 	x.to_send = 0;
 	x.reading = 1;
+	t0 = now_s();
+	got = x.received;
 	bufferevent_enable(x.bev, EV_READ);
 	xfer_drain(&x);
 	ok(WAIT_FOR(x.eof || x.error, 15), "reading again drains to EOF");
+	tap_diag("one way after the stall: %zu bytes in %.2f s: %.1f MB/s",
+	    x.received - got, now_s() - t0, (x.received - got) / (now_s() - t0) / 1e6);
 	event_free(sample);
 	for (left = SOURCE_BYTES; left > 0; left -= n) {
 		n = left < sizeof buf ? left : sizeof buf;
@@ -856,6 +877,34 @@ test_replace(struct sshd *sd, struct client *old, struct client *c2)
 	is_int(alice.ups, ups + 1, "one more up hook");
 	client_stop(old);
 	echo_through(&alice, 1000, "after replacement");
+	free(key);
+}
+
+/* The notebook is down: the agent refuses the channel, the caller hears so. */
+static void
+test_notebook_down(struct sshd *sd)
+{
+	struct evconnlistener	*lev;
+	struct client		 c;
+	struct xfer		 x;
+	char			*key = path("bob_key");
+	int			 saved = target_port;
+
+	lev = target_listen();		/* a port nobody listens on once freed */
+	evconnlistener_free(lev);
+	client_start(&c, "bob", key, sshd_fingerprint(sd), sd);
+	target_port = saved;
+	ok(WAIT_FOR(bob.t != NULL, 5), "agent for a stopped notebook is up");
+	xfer_init(&x, 0);
+	if (bob.t != NULL)
+		tunnel_connect(bob.t, "127.0.0.1", 40020, xfer_connected, &x);
+	ok(WAIT_FOR(x.got_cb, 5) && x.bev == NULL,
+	    "notebook down: the stream is refused, not opened empty");
+	has_str(x.err, "refused", "notebook down: in plain words");
+	is_int(bob.t != NULL ? tunnel_streams(bob.t) : 0, 0, "no stream left");
+	xfer_free(&x);
+	client_stop(&c);
+	ok(WAIT_FOR(bob.t == NULL, 3), "bob's tunnel down");
 	free(key);
 }
 
@@ -1103,7 +1152,7 @@ main(void)
 	alarm(90);
 	if (mkdtemp(tmpdir) == NULL)
 		fatal("mkdtemp");
-	base = event_base_new();
+	base = util_event_base_new();	/* as nbgated: epoll changelist */
 	tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 	event_add(tick, &tv);
 	lev = target_listen();
@@ -1127,11 +1176,15 @@ main(void)
 	WAIT_FOR(alice.t == NULL, 3);
 	test_agent_program(sd);
 	test_unix_target(sd);
+	test_notebook_down(sd);
 	test_openssh(sd);
 	test_limits(sd);
 
 	kill_children();
 	sshd_free(sd);
+	ok(alice.refs == 0 && bob.refs == 0,
+	    "every route auth() returned was released (alice %d, bob %d)",
+	    alice.refs, bob.refs);
 	evconnlistener_free(lev);
 	event_free(tick);
 	event_base_free(base);
