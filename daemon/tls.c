@@ -48,7 +48,12 @@ tls_ctx_new(const char *cert, const char *key, char **cause)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	/*
+	 * Resumption by stateless tickets only: a server-side session cache
+	 * costs memory per connection (thousands of idle WebSockets).
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(ctx, 0);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		e = tls_error();
 		xasprintf(cause, "%s: cannot load certificate: %s", cert, e);

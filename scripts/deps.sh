@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs what nbgate needs from Debian 12 (run as root). Groups: build, test, demo, bench.
-# Usage: scripts/deps.sh [build] [test] [bench]   (default: build)
+# Installs what nbgate needs from Debian 12 (run as root). Groups: build, test, slurm, demo, bench.
+# Usage: scripts/deps.sh [build] [test] [slurm] [bench]   (default: build)
+# slurm: the single-node SLURM + accounting + PBS CLI + login sshd of scripts/testenv.sh.
 set -eu
 groups="${*:-build}"
 build="autoconf automake libtool pkg-config make gcc libc6-dev
@@ -8,16 +9,19 @@ build="autoconf automake libtool pkg-config make gcc libc6-dev
        libsqlite3-dev libcurl4-openssl-dev openssl ca-certificates"
 test="openssh-server openssh-client jupyter-notebook python3-websocket python3-requests
       curl procps iproute2 psmisc clang libclang-rt-14-dev"
+slurm="munge slurmctld slurmd slurm-client slurmdbd mariadb-server mariadb-client
+       libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd"
 demo="openssh-client jupyter-notebook python3 openssl passwd util-linux"
 bench="nginx-light wrk node-configurable-http-proxy node-ws"
 pkgs=""
 for g in $groups; do
 	case "$g" in
 	build) pkgs="$pkgs $build" ;;
-	test) pkgs="$pkgs $build $test" ;;
+	test) pkgs="$pkgs $build $test $slurm" ;;
+	slurm) pkgs="$pkgs $slurm" ;;
 	demo) pkgs="$pkgs $build $demo" ;;
-	bench) pkgs="$pkgs $build $test $bench" ;;
-	*) echo "deps.sh: unknown group '$g' (build, test, demo, bench)" >&2; exit 2 ;;
+	bench) pkgs="$pkgs $build $test $slurm $bench" ;;
+	*) echo "deps.sh: unknown group '$g' (build, test, slurm, demo, bench)" >&2; exit 2 ;;
 	esac
 done
 missing=""

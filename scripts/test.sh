@@ -16,6 +16,11 @@ make -j2
 # Leak checks run in the unit tests; libssh and OpenSSL keep global state at exit.
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
 export ASAN_OPTIONS
+# Integration tests start the SLURM/PBS/login-node environment (scripts/testenv.sh)
+# on first use; it is stopped by PID at the end unless NB_TESTENV_KEEP=1.
+if [ "${NB_TESTENV_KEEP:-0}" != 1 ]; then
+	trap 'bash "$top/scripts/testenv.sh" stop >/dev/null 2>&1 || true' EXIT
+fi
 status=0
 make check || status=$?
 log=test-suite.log

@@ -25,6 +25,7 @@ TESTS += tests/unit/test-tunnel
 
 # Integration tests: real nbgated, OpenSSH, Jupyter, nbgate-agent (see tests/integration/harness.py).
 TESTS += \
+	tests/integration/test_testenv.py \
 	tests/integration/test_proxy.py \
 	tests/integration/test_badinput.py \
 	tests/integration/test_jupyter.py \
