@@ -45,6 +45,11 @@
  *    its table, then the array.
  * Nothing else changes: duplicate/unknown-key checks, messages and line
  * numbers come for free from cfg_walk_section().
+ *
+ * That is how clusters: is built. Two more hooks serve it: .required keys
+ * are reported when absent, and a section's .check runs after its keys are
+ * set (only if they all were valid) with seen[], the line of each key, so
+ * cross-field problems are reported at the line of the key at fault.
  */
 enum cfg_type {
 	CFG_STRING,
@@ -56,25 +61,43 @@ enum cfg_type {
 	CFG_HOSTPORT,
 	CFG_LOGLEVEL,
 	CFG_STRLIST,
-	CFG_SECTION
+	CFG_SECTION,
+	CFG_ENUM,
+	CFG_MAPOF
 };
 
+struct cfg_ctx;
 struct cfg_section;
 struct cfg_key {
 	const char		*name;
 	enum cfg_type		 type;
 	size_t			 off;		/* the value in the object */
-	size_t			 count_off;	/* CFG_STRLIST: its size_t count */
-	long long		 min, max;	/* INT; DURATION (s); SIZE (bytes) */
+	size_t			 count_off;	/* STRLIST, MAPOF: size_t count */
+	long long		 min, max;	/* INT; DURATION (s); SIZE (bytes);
+						   MAPOF: max entries */
 	const char		*def;		/* default as written; NULL: none */
 	const char		*derive;	/* default: STATE_DIR/derive */
-	int			(*check)(const char *, char **);	/* each value */
-	const struct cfg_section *sub;		/* CFG_SECTION */
+	int			(*check)(const char *, char **);	/* each value;
+						   MAPOF: each name */
+	const struct cfg_section *sub;		/* SECTION; MAPOF: element */
+	size_t			 elem_size;	/* MAPOF */
+	const char *const	*choices;	/* ENUM: NULL-terminated */
+	int			 required;	/* absent is an error */
 };
 
+/* Cross-field check of a section; seen[i] is the line of key i or 0. */
+typedef void (*cfg_check_fn)(struct cfg_ctx *, const struct cfg_section *,
+    void *, const char *, size_t, const size_t *);
 struct cfg_section {
 	const struct cfg_key	*keys;
 	size_t			 nkeys;
+	cfg_check_fn		 check;
+};
+
+/* Every CFG_MAPOF element struct starts with these two fields. */
+struct cfg_elem {
+	char			*name;
+	size_t			 line;
 };
 
 struct cfg_type_info {
@@ -93,14 +116,41 @@ struct cfg_ctx {
 
 static int	cfg_check_user(const char *, char **);
 static int	cfg_check_url(const char *, char **);
+static int	cfg_check_cluster_name(const char *, char **);
+static int	cfg_check_sched_name(const char *, char **);
+static int	cfg_check_sched_name_opt(const char *, char **);
+static int	cfg_check_line(const char *, char **);
+static int	cfg_check_image(const char *, char **);
+static int	cfg_check_hostkey(const char *, char **);
+static int	cfg_check_directive(const char *, char **);
+static int	cfg_check_bind(const char *, char **);
+static int	cfg_check_output_dir(const char *, char **);
+static void	cfg_check_limit(struct cfg_ctx *, const struct cfg_section *,
+		    void *, const char *, size_t, const size_t *);
+static void	cfg_check_container(struct cfg_ctx *,
+		    const struct cfg_section *, void *, const char *, size_t,
+		    const size_t *);
+static void	cfg_check_cluster(struct cfg_ctx *, const struct cfg_section *,
+		    void *, const char *, size_t, const size_t *);
 
 #define OFF(f)		offsetof(struct config, f)
-#define SECTION(t)	{ (t), nitems(t) }
+#define QOFF(f)		offsetof(struct config_queue, f)
+#define IOFF(f)		offsetof(struct config_container, f)
+#define KOFF(f)		offsetof(struct config_cluster, f)
+#define SECTION(t)	{ (t), nitems(t), NULL }
+#define CHECKED(t, fn)	{ (t), nitems(t), (fn) }
 #define KiB		1024LL
 #define MiB		(1024LL * 1024)
+#define GiB		(1024LL * MiB)
 #define MINUTE		60LL
 #define HOUR		(60LL * 60)
 #define DAY		(24LL * 60 * 60)
+
+static const char *const cfg_schedulers[] = { "slurm", "pbs", NULL };
+static const char *const cfg_transports[] = { "local", "ssh", NULL };
+static const char *const cfg_chargings[] = { "community", "user", NULL };
+static const char *const cfg_runtimes[] = { "singularity", "apptainer", "none",
+    NULL };
 
 static const struct cfg_key cfg_log_keys[] = {
 	{ .name = "level", .type = CFG_LOGLEVEL, .off = OFF(log_level),
@@ -171,6 +221,123 @@ static const struct cfg_key cfg_auth_keys[] = {
 };
 static const struct cfg_section cfg_auth = SECTION(cfg_auth_keys);
 
+/*
+ * clusters: { NAME: { ..., queues: { NAME: { walltime: {min, default, max},
+ * ... } }, containers: { NAME: {...} } } }. A limit table is always min,
+ * default, max in that order: cfg_check_limit() relies on it.
+ */
+#define LIMIT(t, f, lo, hi, mindef, req, dflt)				\
+	{ .name = "min", .type = (t), .off = QOFF(f##_min), .min = (lo),	\
+	  .max = (hi), .def = (mindef) },					\
+	{ .name = "default", .type = (t), .off = QOFF(f##_def), .min = (lo),	\
+	  .max = (hi), .required = (req), .def = (dflt) },			\
+	{ .name = "max", .type = (t), .off = QOFF(f##_max), .min = (lo),	\
+	  .max = (hi), .required = (req), .def = (dflt) }
+static const struct cfg_key cfg_walltime_keys[] = {
+	LIMIT(CFG_DURATION, walltime, 1, 365 * DAY, "1m", 1, NULL),
+};
+static const struct cfg_section cfg_walltime =
+    CHECKED(cfg_walltime_keys, cfg_check_limit);
+static const struct cfg_key cfg_cores_keys[] = {
+	LIMIT(CFG_INT, cores, 1, 100000, "1", 1, NULL),
+};
+static const struct cfg_section cfg_cores =
+    CHECKED(cfg_cores_keys, cfg_check_limit);
+static const struct cfg_key cfg_memory_keys[] = {
+	LIMIT(CFG_SIZE, memory, MiB, 1024 * 1024 * GiB, "1MiB", 1,
+	    NULL),
+};
+static const struct cfg_section cfg_memory =
+    CHECKED(cfg_memory_keys, cfg_check_limit);
+static const struct cfg_key cfg_gpus_keys[] = {
+	LIMIT(CFG_INT, gpus, 0, 1024, "0", 0, "0"),
+};
+static const struct cfg_section cfg_gpus =
+    CHECKED(cfg_gpus_keys, cfg_check_limit);
+
+static const struct cfg_key cfg_queue_keys[] = {
+	{ .name = "description", .type = CFG_STRING, .off = QOFF(description),
+	  .def = "", .check = cfg_check_line },
+	{ .name = "walltime", .type = CFG_SECTION, .sub = &cfg_walltime,
+	  .required = 1 },
+	{ .name = "cores", .type = CFG_SECTION, .sub = &cfg_cores,
+	  .required = 1 },
+	{ .name = "memory", .type = CFG_SECTION, .sub = &cfg_memory,
+	  .required = 1 },
+	{ .name = "gpus", .type = CFG_SECTION, .sub = &cfg_gpus },
+	{ .name = "reservation", .type = CFG_STRING, .off = QOFF(reservation),
+	  .def = "", .check = cfg_check_sched_name_opt },
+	{ .name = "qos", .type = CFG_STRING, .off = QOFF(qos), .def = "",
+	  .check = cfg_check_sched_name_opt },
+	{ .name = "template", .type = CFG_PATH, .off = QOFF(template) },
+};
+static const struct cfg_section cfg_queue = SECTION(cfg_queue_keys);
+
+static const struct cfg_key cfg_container_keys[] = {
+	{ .name = "image", .type = CFG_STRING, .off = IOFF(image), .def = "",
+	  .check = cfg_check_image },
+	{ .name = "runtime", .type = CFG_ENUM, .off = IOFF(runtime),
+	  .choices = cfg_runtimes, .def = "singularity" },
+	{ .name = "description", .type = CFG_STRING,
+	  .off = IOFF(description), .def = "", .check = cfg_check_line },
+};
+static const struct cfg_section cfg_container =
+    CHECKED(cfg_container_keys, cfg_check_container);
+
+static const struct cfg_key cfg_cluster_keys[] = {
+	{ .name = "scheduler", .type = CFG_ENUM, .off = KOFF(scheduler),
+	  .choices = cfg_schedulers, .required = 1 },
+	{ .name = "transport", .type = CFG_ENUM, .off = KOFF(transport),
+	  .choices = cfg_transports, .def = "local" },
+	{ .name = "login_host", .type = CFG_HOSTPORT, .off = KOFF(login_host) },
+	{ .name = "login_host_key", .type = CFG_STRING,
+	  .off = KOFF(login_host_key), .check = cfg_check_hostkey },
+	{ .name = "login_user", .type = CFG_STRING, .off = KOFF(login_user),
+	  .check = cfg_check_user },
+	{ .name = "login_key", .type = CFG_PATH, .off = KOFF(login_key) },
+	{ .name = "slurm_conf", .type = CFG_PATH, .off = KOFF(slurm_conf) },
+	{ .name = "template", .type = CFG_PATH, .off = KOFF(template) },
+	{ .name = "charging", .type = CFG_ENUM, .off = KOFF(charging),
+	  .choices = cfg_chargings, .def = "community" },
+	{ .name = "community_account", .type = CFG_STRING,
+	  .off = KOFF(community_account), .def = "",
+	  .check = cfg_check_sched_name_opt },
+	{ .name = "accounts", .type = CFG_STRLIST, .off = KOFF(accounts),
+	  .count_off = KOFF(naccounts), .check = cfg_check_sched_name },
+	{ .name = "poll_interval", .type = CFG_DURATION,
+	  .off = KOFF(poll_interval), .min = 1, .max = 10 * MINUTE,
+	  .def = "10s" },
+	{ .name = "prologue", .type = CFG_STRING, .off = KOFF(prologue),
+	  .def = "" },
+	{ .name = "epilogue", .type = CFG_STRING, .off = KOFF(epilogue),
+	  .def = "" },
+	{ .name = "extra_directives", .type = CFG_STRLIST,
+	  .off = KOFF(extra_directives), .count_off = KOFF(nextra_directives),
+	  .check = cfg_check_directive },
+	{ .name = "output_dir", .type = CFG_STRING, .off = KOFF(output_dir),
+	  .def = ".nbgate/jobs", .check = cfg_check_output_dir },
+	{ .name = "agent", .type = CFG_STRING, .off = KOFF(agent),
+	  .def = "nbgate-agent", .check = cfg_check_line },
+	{ .name = "default_queue", .type = CFG_STRING,
+	  .off = KOFF(default_queue), .check = cfg_check_sched_name,
+	  .required = 1 },
+	{ .name = "queues", .type = CFG_MAPOF, .off = KOFF(queues),
+	  .count_off = KOFF(nqueues), .sub = &cfg_queue,
+	  .elem_size = sizeof(struct config_queue), .max = 256,
+	  .check = cfg_check_sched_name, .required = 1 },
+	{ .name = "default_container", .type = CFG_STRING,
+	  .off = KOFF(default_container), .check = cfg_check_sched_name,
+	  .required = 1 },
+	{ .name = "containers", .type = CFG_MAPOF, .off = KOFF(containers),
+	  .count_off = KOFF(ncontainers), .sub = &cfg_container,
+	  .elem_size = sizeof(struct config_container), .max = 256,
+	  .check = cfg_check_sched_name, .required = 1 },
+	{ .name = "binds", .type = CFG_STRLIST, .off = KOFF(binds),
+	  .count_off = KOFF(nbinds), .check = cfg_check_bind },
+};
+static const struct cfg_section cfg_cluster =
+    CHECKED(cfg_cluster_keys, cfg_check_cluster);
+
 static const struct cfg_key cfg_top_keys[] = {
 	{ .name = "state_dir", .type = CFG_PATH, .off = OFF(state_dir),
 	  .def = "/var/lib/nbgate" },
@@ -182,6 +349,10 @@ static const struct cfg_key cfg_top_keys[] = {
 	{ .name = "ssh", .type = CFG_SECTION, .sub = &cfg_ssh },
 	{ .name = "proxy", .type = CFG_SECTION, .sub = &cfg_proxy },
 	{ .name = "auth", .type = CFG_SECTION, .sub = &cfg_auth },
+	{ .name = "clusters", .type = CFG_MAPOF, .off = OFF(clusters),
+	  .count_off = OFF(nclusters), .sub = &cfg_cluster,
+	  .elem_size = sizeof(struct config_cluster), .max = 64,
+	  .check = cfg_check_cluster_name },
 };
 static const struct cfg_section cfg_top = SECTION(cfg_top_keys);
 
@@ -427,6 +598,31 @@ cfg_set_loglevel(const struct cfg_key *k, void *base, const char *s,
 	return (0);
 }
 
+/* One word from the key's list of choices, stored as its index. */
+static int
+cfg_set_enum(const struct cfg_key *k, void *base, const char *s,
+    char **problem)
+{
+	char	*list = NULL, *old;
+	size_t	 i;
+
+	for (i = 0; k->choices[i] != NULL; i++) {
+		if (strcmp(s, k->choices[i]) == 0) {
+			*FIELD(base, k->off, int) = (int)i;
+			return (0);
+		}
+	}
+	for (i = 0; k->choices[i] != NULL; i++) {
+		old = list;
+		xasprintf(&list, "%s%s%s", old == NULL ? "" : old,
+		    old == NULL ? "" : ", ", k->choices[i]);
+		free(old);
+	}
+	xasprintf(problem, "'%s' is not one of: %s", s, list);
+	free(list);
+	return (-1);
+}
+
 static const struct cfg_type_info cfg_types[] = {
 	[CFG_STRING] = { "a string", cfg_set_string },
 	[CFG_PATH] = { "an absolute path", cfg_set_path },
@@ -439,6 +635,8 @@ static const struct cfg_type_info cfg_types[] = {
 	    cfg_set_loglevel },
 	[CFG_STRLIST] = { "a list of strings", NULL },
 	[CFG_SECTION] = { "a map of settings", NULL },
+	[CFG_ENUM] = { "one word from a list", cfg_set_enum },
+	[CFG_MAPOF] = { "a map of names to settings", NULL },
 };
 
 /* User names as useradd accepts them by default. */
@@ -463,6 +661,155 @@ cfg_check_url(const char *s, char **problem)
 	    strncmp(s, "http://", 7) == 0)
 		return (0);
 	xasprintf(problem, "'%s' is not an http:// or https:// URL", s);
+	return (-1);
+}
+
+/* True if s is made only of characters in set, with a length in 1..max. */
+static int
+cfg_charset(const char *s, const char *set, size_t max)
+{
+	size_t	len = strlen(s);
+
+	return (len >= 1 && len <= max && strspn(s, set) == len);
+}
+
+#define CFG_ALNUM	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+/* Cluster names appear in URLs, logs and paths: [a-z0-9_-], 32 at most. */
+static int
+cfg_check_cluster_name(const char *s, char **problem)
+{
+	if (cfg_charset(s, "abcdefghijklmnopqrstuvwxyz0123456789_-", 32) &&
+	    *s != '-')
+		return (0);
+	xasprintf(problem, "'%s' is not a cluster name (lowercase letters, "
+	    "digits, '_', '-'; at most 32)", s);
+	return (-1);
+}
+
+/*
+ * Queue, account, reservation, QOS and container names. Queue, account,
+ * reservation and QOS go into #SBATCH/#PBS lines unquoted, so they are held
+ * to a charset that needs no quoting and cannot start an option.
+ */
+static int
+cfg_check_sched_name(const char *s, char **problem)
+{
+	if (cfg_charset(s, CFG_ALNUM "_.-", 64) && *s != '-' && *s != '.')
+		return (0);
+	xasprintf(problem, "'%s' is not a scheduler name (letters, digits, "
+	    "'_', '.', '-'; at most 64; not starting with '-' or '.')", s);
+	return (-1);
+}
+
+/* The same, or empty for "none". */
+static int
+cfg_check_sched_name_opt(const char *s, char **problem)
+{
+	if (*s == '\0')
+		return (0);
+	return (cfg_check_sched_name(s, problem));
+}
+
+/* One line of text: no control characters. */
+static int
+cfg_check_line(const char *s, char **problem)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++) {
+		if (iscntrl((u_char)*p)) {
+			xasprintf(problem, "must be one line without control "
+			    "characters");
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* A container image: empty, an absolute path, or a scheme://reference. */
+static int
+cfg_check_image(const char *s, char **problem)
+{
+	const char	*p;
+
+	for (p = s; *p != '\0'; p++) {
+		if (iscntrl((u_char)*p) || isspace((u_char)*p))
+			goto bad;
+	}
+	if (*s == '\0' || *s == '/' || (strstr(s, "://") != NULL && *s != ':'))
+		return (0);
+bad:
+	xasprintf(problem, "'%s' is not an image path or URI (e.g. "
+	    "/shared/images/scipy.sif, docker://jupyter/scipy-notebook)", s);
+	return (-1);
+}
+
+/* A pinned SSH host key: "type base64" as in known_hosts, no host name. */
+static int
+cfg_check_hostkey(const char *s, char **problem)
+{
+	const char	*sp = strchr(s, ' ');
+	char		*type = NULL, *b64 = NULL;
+	ssh_key		 key = NULL;
+	int		 rc = -1;
+
+	if (sp == NULL)
+		goto out;
+	type = xstrndup(s, sp - s);
+	sp += strspn(sp, " ");
+	b64 = xstrndup(sp, strcspn(sp, " "));
+	if (ssh_key_type_from_name(type) == SSH_KEYTYPE_UNKNOWN ||
+	    ssh_pki_import_pubkey_base64(b64, ssh_key_type_from_name(type),
+	    &key) != SSH_OK)
+		goto out;
+	rc = 0;
+out:
+	if (rc == -1) {
+		xasprintf(problem, "not an OpenSSH public key (\"ssh-ed25519 "
+		    "AAAA...\", as in the login node's ssh_host_*_key.pub)");
+	}
+	ssh_key_free(key);
+	free(type);
+	free(b64);
+	return (rc);
+}
+
+/* An admin's extra #SBATCH/#PBS option: one line, starting with '-'. */
+static int
+cfg_check_directive(const char *s, char **problem)
+{
+	if (*s == '-' && cfg_check_line(s, problem) == 0)
+		return (0);
+	free(*problem);
+	*problem = NULL;
+	xasprintf(problem, "'%s' is not one scheduler option on one line "
+	    "(e.g. --qos=normal)", s);
+	return (-1);
+}
+
+/* A container bind: SRC[:DST[:OPTS]], absolute paths, no spaces or commas. */
+static int
+cfg_check_bind(const char *s, char **problem)
+{
+	if (*s == '/' && cfg_charset(s, CFG_ALNUM "_./:+@-", 1024))
+		return (0);
+	xasprintf(problem, "'%s' is not a bind (/path or /src:/dst[:ro]; "
+	    "letters, digits and _./:+@- only)", s);
+	return (-1);
+}
+
+/*
+ * Where job output goes: it is written into #SBATCH/#PBS lines, so only a
+ * quiet charset; relative paths are relative to the job's submit directory.
+ */
+static int
+cfg_check_output_dir(const char *s, char **problem)
+{
+	if (cfg_charset(s, CFG_ALNUM "_./-", 512) && *s != '-')
+		return (0);
+	xasprintf(problem, "'%s' is not an output directory (letters, digits "
+	    "and _./- only)", s);
 	return (-1);
 }
 
@@ -692,16 +1039,107 @@ cfg_walk_scalar(struct cfg_ctx *ctx, const struct cfg_key *k,
 }
 
 static void	cfg_walk_section(struct cfg_ctx *, const struct cfg_section *,
-		    yaml_node_t *, void *, const char *);
+		    yaml_node_t *, void *, const char *, size_t);
+static void	cfg_defaults(const struct cfg_section *, void *);
+
+/* The element of a CFG_MAPOF array called name, or NULL. */
+static const struct cfg_elem *
+cfg_elem_find(const void *array, size_t n, size_t size, const char *name)
+{
+	const struct cfg_elem	*e;
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		e = (const struct cfg_elem *)((const char *)array + i * size);
+		if (strcmp(e->name, name) == 0)
+			return (e);
+	}
+	return (NULL);
+}
+
+/* Adds one named element to a CFG_MAPOF array and walks its settings. */
+static void
+cfg_walk_elem(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_pair_t *pair, void *base, const char *prefix)
+{
+	void		**array = FIELD(base, k->off, void *);
+	size_t		 *n = FIELD(base, k->count_off, size_t);
+	yaml_node_t	 *key, *value;
+	const struct cfg_elem *dup;
+	struct cfg_elem	 *e;
+	const char	 *name;
+	char		 *path = NULL, *problem = NULL;
+
+	key = yaml_document_get_node(ctx->doc, pair->key);
+	value = yaml_document_get_node(ctx->doc, pair->value);
+	if (key == NULL || value == NULL)
+		return;
+	if (key->type != YAML_SCALAR_NODE || (name = cfg_text(key)) == NULL) {
+		cfg_error(ctx, cfg_line(key), prefix, "names must be plain words");
+		return;
+	}
+	xasprintf(&path, "%s.%s", prefix, name);
+	if (k->check != NULL && k->check(name, &problem) == -1) {
+		cfg_error(ctx, cfg_line(key), path, "%s", problem);
+		goto out;
+	}
+	if ((dup = cfg_elem_find(*array, *n, k->elem_size, name)) != NULL) {
+		cfg_error(ctx, cfg_line(key), path, "duplicate name (first "
+		    "used on line %zu)", dup->line);
+		goto out;
+	}
+	*array = xreallocarray(*array, *n + 1, k->elem_size);
+	e = (struct cfg_elem *)((char *)*array + *n * k->elem_size);
+	memset(e, 0, k->elem_size);
+	e->name = xstrdup(name);
+	e->line = cfg_line(key);
+	(*n)++;
+	cfg_defaults(k->sub, e);
+	cfg_walk_section(ctx, k->sub, value, e, path, e->line);
+out:
+	free(problem);
+	free(path);
+}
+
+/* Walks a map of names to settings into a growing array of elements. */
+static void
+cfg_walk_mapof(struct cfg_ctx *ctx, const struct cfg_key *k,
+    yaml_node_t *node, void *base, const char *path)
+{
+	yaml_node_pair_t	*pair;
+	yaml_node_t		*key;
+
+	if (cfg_is_null(node))
+		return;
+	if (node->type != YAML_MAPPING_NODE) {
+		cfg_error(ctx, cfg_line(node), path, "expected %s, got %s",
+		    cfg_types[k->type].what, cfg_kind(node));
+		return;
+	}
+	pair = node->data.mapping.pairs.start;
+	for (; pair < node->data.mapping.pairs.top; pair++) {
+		if (*FIELD(base, k->count_off, size_t) >= (size_t)k->max) {
+			key = yaml_document_get_node(ctx->doc, pair->key);
+			cfg_error(ctx, key == NULL ? cfg_line(node) :
+			    cfg_line(key), path, "too many entries (at most "
+			    "%lld)", k->max);
+			break;
+		}
+		cfg_walk_elem(ctx, k, pair, base, path);
+	}
+}
 
 /* Applies one key's value, whatever its type. */
 static void
 cfg_walk_value(struct cfg_ctx *ctx, const struct cfg_key *k,
-    yaml_node_t *node, void *base, const char *path)
+    yaml_node_t *node, void *base, const char *path, size_t line)
 {
 	switch (k->type) {
 	case CFG_SECTION:
-		cfg_walk_section(ctx, k->sub, node, base, path);
+		cfg_walk_section(ctx, k->sub, node, base, path, line);
+		break;
+	case CFG_MAPOF:
+		cfg_walk_mapof(ctx, k, node, base, path);
 		break;
 	case CFG_STRLIST:
 		cfg_walk_list(ctx, k, node, base, path);
@@ -751,31 +1189,279 @@ cfg_walk_pair(struct cfg_ctx *ctx, const struct cfg_section *sec,
 		    "duplicate key (first set on line %zu)", seen[i]);
 	} else {
 		seen[i] = cfg_line(key);
-		cfg_walk_value(ctx, &sec->keys[i], value, base, path);
+		cfg_walk_value(ctx, &sec->keys[i], value, base, path, seen[i]);
 	}
 	free(path);
 }
 
-/* Applies a YAML map to an object through its section table. */
+/* Reports the required keys of a section that were not set. */
+static void
+cfg_required(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    const char *prefix, size_t line, const size_t *seen)
+{
+	char	*path;
+	size_t	 i;
+
+	for (i = 0; i < sec->nkeys; i++) {
+		if (!sec->keys[i].required || seen[i] != 0)
+			continue;
+		xasprintf(&path, "%s%s%s", prefix, *prefix == '\0' ? "" : ".",
+		    sec->keys[i].name);
+		cfg_error(ctx, line, path, "required key is missing");
+		free(path);
+	}
+}
+
+/*
+ * Applies a YAML map (or nothing, for "key:" with no value) to an object
+ * through its section table; line is where the section is named. The
+ * cross-field check runs only if every key of the section was valid.
+ */
 static void
 cfg_walk_section(struct cfg_ctx *ctx, const struct cfg_section *sec,
-    yaml_node_t *node, void *base, const char *prefix)
+    yaml_node_t *node, void *base, const char *prefix, size_t line)
 {
 	yaml_node_pair_t	*pair;
 	size_t			*seen;
+	u_int			 nerrors = ctx->nerrors;
 
-	if (cfg_is_null(node))
-		return;
-	if (node->type != YAML_MAPPING_NODE) {
+	if (!cfg_is_null(node) && node->type != YAML_MAPPING_NODE) {
 		cfg_error(ctx, cfg_line(node), prefix, "expected %s, got %s",
 		    cfg_types[CFG_SECTION].what, cfg_kind(node));
 		return;
 	}
 	seen = xcalloc(sec->nkeys, sizeof *seen);
-	pair = node->data.mapping.pairs.start;
-	for (; pair < node->data.mapping.pairs.top; pair++)
-		cfg_walk_pair(ctx, sec, pair, base, prefix, seen);
+	if (!cfg_is_null(node)) {
+		pair = node->data.mapping.pairs.start;
+		for (; pair < node->data.mapping.pairs.top; pair++)
+			cfg_walk_pair(ctx, sec, pair, base, prefix, seen);
+	}
+	cfg_required(ctx, sec, prefix, line, seen);
+	if (sec->check != NULL && ctx->nerrors == nerrors)
+		sec->check(ctx, sec, base, prefix, line, seen);
 	free(seen);
+}
+
+/* The line a section's key was set on, or 0. */
+static size_t
+cfg_seen(const struct cfg_section *sec, const size_t *seen, const char *name)
+{
+	ssize_t	i = cfg_find(sec, name);
+
+	return (i == -1 ? 0 : seen[i]);
+}
+
+/* Reports a problem with key name of a section, at its line or at line. */
+static void NB_PRINTF(7, 8)
+cfg_key_error(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    const size_t *seen, const char *prefix, size_t line, const char *name,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	size_t	 at = cfg_seen(sec, seen, name);
+	char	*msg, *path;
+
+	va_start(ap, fmt);
+	xvasprintf(&msg, fmt, ap);
+	va_end(ap);
+	xasprintf(&path, "%s.%s", prefix, name);
+	cfg_error(ctx, at != 0 ? at : line, path, "%s", msg);
+	free(path);
+	free(msg);
+}
+
+/* A numeric field as long long, whatever its C type. */
+static long long
+cfg_get_num(const struct cfg_key *k, void *base)
+{
+	if (k->type == CFG_SIZE)
+		return ((long long)*FIELD(base, k->off, size_t));
+	return (*FIELD(base, k->off, int));
+}
+
+/* Writes a number in its key's unit. */
+static void
+cfg_fmt_num(const struct cfg_key *k, long long v, char *buf, size_t len)
+{
+	if (k->type == CFG_DURATION)
+		cfg_fmt_duration(buf, len, v);
+	else if (k->type == CFG_SIZE)
+		cfg_fmt_size(buf, len, v);
+	else
+		snprintf(buf, len, "%lld", v);
+}
+
+/* walltime, cores, memory, gpus: min <= default <= max. */
+static void
+cfg_check_limit(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    void *base, const char *prefix, size_t line, const size_t *seen)
+{
+	const struct cfg_key	*k = sec->keys;	/* min, default, max */
+	long long		 min, def, max;
+	char			 a[32], b[32], c[32];
+
+	min = cfg_get_num(&k[0], base);
+	def = cfg_get_num(&k[1], base);
+	max = cfg_get_num(&k[2], base);
+	cfg_fmt_num(&k[0], min, a, sizeof a);
+	cfg_fmt_num(&k[1], def, b, sizeof b);
+	cfg_fmt_num(&k[2], max, c, sizeof c);
+	if (min > max) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "max",
+		    "%s is less than min %s", c, a);
+	} else if (def < min) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "default",
+		    "%s is less than min %s", b, a);
+	} else if (def > max) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "default",
+		    "%s is more than max %s", b, c);
+	}
+}
+
+/* An image goes with a runtime, and runtime none with no image. */
+static void
+cfg_check_container(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    void *base, const char *prefix, size_t line, const size_t *seen)
+{
+	struct config_container	*c = base;
+
+	if (c->runtime == CONFIG_NO_RUNTIME && *c->image != '\0') {
+		cfg_key_error(ctx, sec, seen, prefix, line, "image",
+		    "must be empty with runtime: none");
+	} else if (c->runtime != CONFIG_NO_RUNTIME && *c->image == '\0') {
+		cfg_key_error(ctx, sec, seen, prefix, line, "image",
+		    "required with runtime: %s", cfg_runtimes[c->runtime]);
+	}
+}
+
+/* "a, b, c" from the names of a CFG_MAPOF array or a string list. */
+static char *
+cfg_names(const void *array, size_t n, size_t size)
+{
+	char		*list = xstrdup(""), *old;
+	const char	*name;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		if (size == 0)
+			name = ((char *const *)array)[i];
+		else
+			name = ((const struct cfg_elem *)
+			    ((const char *)array + i * size))->name;
+		old = list;
+		xasprintf(&list, "%s%s%s", old, i == 0 ? "" : ", ", name);
+		free(old);
+	}
+	return (list);
+}
+
+/* default_queue and default_container name entries that exist. */
+static void
+cfg_check_defaults(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    struct config_cluster *c, const char *prefix, size_t line,
+    const size_t *seen)
+{
+	char	*list;
+
+	if (c->nqueues == 0) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "queues",
+		    "at least one queue is required");
+	} else if (config_queue_find(c, c->default_queue) == NULL) {
+		list = cfg_names(c->queues, c->nqueues, sizeof *c->queues);
+		cfg_key_error(ctx, sec, seen, prefix, line, "default_queue",
+		    "'%s' is not one of the queues (%s)", c->default_queue,
+		    list);
+		free(list);
+	}
+	if (c->ncontainers == 0) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "containers",
+		    "at least one container is required");
+	} else if (config_container_find(c, c->default_container) == NULL) {
+		list = cfg_names(c->containers, c->ncontainers,
+		    sizeof *c->containers);
+		cfg_key_error(ctx, sec, seen, prefix, line, "default_container",
+		    "'%s' is not one of the containers (%s)",
+		    c->default_container, list);
+		free(list);
+	}
+}
+
+/* transport: ssh needs where and how to log in; local must not have it. */
+static void
+cfg_check_transport(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    struct config_cluster *c, const char *prefix, size_t line,
+    const size_t *seen)
+{
+	static const char *const names[] = { "login_host", "login_host_key",
+				    "login_user", "login_key" };
+	const char		*set[nitems(names)];
+	size_t			 i, tline = cfg_seen(sec, seen, "transport");
+
+	set[0] = c->login_host;
+	set[1] = c->login_host_key;
+	set[2] = c->login_user;
+	set[3] = c->login_key;
+	for (i = 0; i < nitems(names); i++) {
+		if (c->transport == CONFIG_LOCAL && set[i] != NULL) {
+			cfg_key_error(ctx, sec, seen, prefix, line, names[i],
+			    "only used with transport: ssh");
+		} else if (c->transport == CONFIG_SSH && set[i] == NULL &&
+		    i < 2) {
+			cfg_key_error(ctx, sec, seen, prefix, tline, names[i],
+			    "required with transport: ssh");
+		} else if (c->transport == CONFIG_SSH && set[i] == NULL &&
+		    c->charging == CONFIG_COMMUNITY) {
+			cfg_key_error(ctx, sec, seen, prefix, tline, names[i],
+			    "required with transport: ssh and charging: "
+			    "community");
+		}
+	}
+}
+
+/* charging: community needs its account, among accounts if those are set. */
+static void
+cfg_check_charging(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    struct config_cluster *c, const char *prefix, size_t line,
+    const size_t *seen)
+{
+	size_t	 i, cline = cfg_seen(sec, seen, "charging");
+	char	*list;
+
+	if (c->charging == CONFIG_USER) {
+		if (*c->community_account != '\0') {
+			cfg_key_error(ctx, sec, seen, prefix, line,
+			    "community_account",
+			    "only used with charging: community");
+		}
+		return;
+	}
+	if (*c->community_account == '\0') {
+		cfg_key_error(ctx, sec, seen, prefix, cline != 0 ? cline : line,
+		    "community_account", "required with charging: community");
+		return;
+	}
+	for (i = 0; i < c->naccounts; i++) {
+		if (strcmp(c->accounts[i], c->community_account) == 0)
+			return;
+	}
+	if (c->naccounts == 0)
+		return;
+	list = cfg_names(c->accounts, c->naccounts, 0);
+	cfg_key_error(ctx, sec, seen, prefix, line, "community_account",
+	    "'%s' is not one of the accounts (%s)", c->community_account, list);
+	free(list);
+}
+
+/* A cluster's cross-field rules. */
+static void
+cfg_check_cluster(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    void *base, const char *prefix, size_t line, const size_t *seen)
+{
+	struct config_cluster	*c = base;
+
+	cfg_check_defaults(ctx, sec, c, prefix, line, seen);
+	cfg_check_transport(ctx, sec, c, prefix, line, seen);
+	cfg_check_charging(ctx, sec, c, prefix, line, seen);
 }
 
 /* Sets every default of a section; they are ours, so a bad one is a bug. */
@@ -817,6 +1503,26 @@ cfg_derive(const struct cfg_section *sec, void *base, const char *dir)
 	}
 }
 
+static void	cfg_free_section(const struct cfg_section *, void *);
+
+/* Frees a CFG_MAPOF array: each element through its table, then the array. */
+static void
+cfg_free_mapof(void *base, const struct cfg_key *k)
+{
+	char		*array = *FIELD(base, k->off, char *);
+	size_t		 i, n = *FIELD(base, k->count_off, size_t);
+	struct cfg_elem	*e;
+
+	for (i = 0; i < n; i++) {
+		e = (struct cfg_elem *)(array + i * k->elem_size);
+		cfg_free_section(k->sub, e);
+		free(e->name);
+	}
+	free(array);
+	*FIELD(base, k->off, char *) = NULL;
+	*FIELD(base, k->count_off, size_t) = 0;
+}
+
 /* Frees what a section table says the object owns. */
 static void
 cfg_free_section(const struct cfg_section *sec, void *base)
@@ -832,6 +1538,9 @@ cfg_free_section(const struct cfg_section *sec, void *base)
 			break;
 		case CFG_STRLIST:
 			cfg_free_list(base, k);
+			break;
+		case CFG_MAPOF:
+			cfg_free_mapof(base, k);
 			break;
 		case CFG_STRING:
 		case CFG_PATH:
@@ -930,7 +1639,8 @@ config_load_mem(const char *name, const char *buf, size_t len, char **cause)
 	cfg = cfg_new();
 	cfg->path = xstrdup(name);
 	if ((root = yaml_document_get_root_node(&doc)) != NULL) {
-		cfg_walk_section(&ctx, &cfg_top, root, cfg, "");
+		cfg_walk_section(&ctx, &cfg_top, root, cfg, "",
+		    cfg_line(root));
 		cfg_no_more(&ctx, &parser);
 	}
 	cfg_derive(&cfg_top, cfg, cfg->state_dir);
@@ -1025,4 +1735,52 @@ config_is_admin(const struct config *cfg, const char *name)
 			return (1);
 	}
 	return (0);
+}
+
+/* The cluster called name; borrowed, or NULL. */
+const struct config_cluster *
+config_cluster_find(const struct config *cfg, const char *name)
+{
+	if (cfg == NULL || name == NULL)
+		return (NULL);
+	return ((const struct config_cluster *)cfg_elem_find(cfg->clusters,
+	    cfg->nclusters, sizeof *cfg->clusters, name));
+}
+
+/* A cluster's queue called name; borrowed, or NULL. */
+const struct config_queue *
+config_queue_find(const struct config_cluster *c, const char *name)
+{
+	if (c == NULL || name == NULL)
+		return (NULL);
+	return ((const struct config_queue *)cfg_elem_find(c->queues,
+	    c->nqueues, sizeof *c->queues, name));
+}
+
+/* A cluster's container called name; borrowed, or NULL. */
+const struct config_container *
+config_container_find(const struct config_cluster *c, const char *name)
+{
+	if (c == NULL || name == NULL)
+		return (NULL);
+	return ((const struct config_container *)cfg_elem_find(c->containers,
+	    c->ncontainers, sizeof *c->containers, name));
+}
+
+/* "slurm" or "pbs". */
+const char *
+config_scheduler_name(int scheduler)
+{
+	if (scheduler < 0 || scheduler >= (int)nitems(cfg_schedulers) - 1)
+		return ("unknown");
+	return (cfg_schedulers[scheduler]);
+}
+
+/* "singularity", "apptainer" or "none". */
+const char *
+config_runtime_name(int runtime)
+{
+	if (runtime < 0 || runtime >= (int)nitems(cfg_runtimes) - 1)
+		return ("unknown");
+	return (cfg_runtimes[runtime]);
 }

@@ -11,7 +11,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/conn.c \
 	daemon/gate.c \
 	daemon/store.c
-DAEMON_LIBS = libnbdaemon.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
+DAEMON_LIBS = libnbsched.a libnbdaemon.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS)
 
 sbin_PROGRAMS += nbgated

@@ -103,6 +103,7 @@ check_defaults(const struct config *cfg, const char *what)
 	is_int(cfg->proxy_max_conns, 18000, "%s: proxy.max_connections", what);
 	is_int(cfg->nadmins, 0, "%s: no admins", what);
 	is_int(cfg->cookie_max_age, 12 * 3600, "%s: auth.cookie_max_age", what);
+	is_int(cfg->nclusters, 0, "%s: no clusters", what);
 }
 
 static void
@@ -212,7 +213,8 @@ test_unknown(void)
 	    "(did you mean 'certificate'?)", "misspelt key: file, line, "
 	    "path, suggestion");
 	has_str(cause, "unknown-key.yaml:8: colour: unknown key (known keys: "
-	    "state_dir, public_url, log, listen, tls, ssh, proxy, auth)",
+	    "state_dir, public_url, log, listen, tls, ssh, proxy, auth, "
+	    "clusters)",
 	    "no close match: lists the known keys");
 	is_int(nlines(cause), 2, "two errors");
 	free(cause);
@@ -452,6 +454,280 @@ test_hostile(void)
 	free(path);
 }
 
+static void
+test_clusters_full(void)
+{
+	const struct config_cluster	*c;
+	const struct config_queue	*q;
+	const struct config_container	*ct;
+	struct config			*cfg;
+
+	if ((cfg = load_good("clusters.yaml")) == NULL)
+		return;
+	is_int(cfg->nclusters, 2, "two clusters");
+	is_str(cfg->clusters[0].name, "expanse", "first cluster (the default)");
+	is_int(cfg->clusters[0].line, 3, "cluster line remembered");
+	c = config_cluster_find(cfg, "expanse");
+	ok(c == &cfg->clusters[0], "config_cluster_find");
+	ok(config_cluster_find(cfg, "nope") == NULL, "unknown cluster: NULL");
+	is_int(c->scheduler, CONFIG_SLURM, "scheduler slurm");
+	is_int(c->transport, CONFIG_SSH, "transport ssh");
+	is_str(c->login_host, "login.expanse.example.org:22", "login_host");
+	has_str(c->login_host_key, "ssh-ed25519 AAAAC3Nza", "login_host_key");
+	is_str(c->login_user, "nbcommunity", "login_user");
+	is_str(c->login_key, "/var/lib/nbgate/community_key", "login_key");
+	is_str(c->slurm_conf, "/etc/slurm/slurm.conf", "slurm_conf");
+	is_str(c->template, "/etc/nbgate/templates/slurm.sh", "template");
+	is_int(c->charging, CONFIG_COMMUNITY, "charging community");
+	is_str(c->community_account, "community", "community_account");
+	is_int(c->naccounts, 2, "two accounts");
+	is_str(c->accounts[1], "alloc-42", "accounts[1]");
+	is_int(c->poll_interval, 15, "poll_interval");
+	is_str(c->prologue, "module load singularity", "prologue");
+	is_str(c->epilogue, "echo done", "epilogue");
+	is_int(c->nextra_directives, 2, "extra_directives");
+	is_str(c->extra_directives[1], "--constraint=lustre", "directive 2");
+	is_str(c->output_dir, "/scratch/nbgate/jobs", "output_dir");
+	is_str(c->agent, "/opt/nbgate/bin/nbgate-agent", "agent");
+	is_str(c->default_queue, "debug", "default_queue");
+	is_int(c->nqueues, 3, "three queues");
+	q = config_queue_find(c, "debug");
+	ok(q != NULL && q->walltime_min == 60 && q->walltime_def == 3600 &&
+	    q->walltime_max == 7200, "debug walltime 1m/1h/2h (min default)");
+	ok(q != NULL && q->cores_min == 1 && q->cores_def == 1 &&
+	    q->cores_max == 4, "debug cores 1/1/4");
+	ok(q != NULL && q->memory_min == 1048576 &&
+	    q->memory_def == 2147483648ULL && q->memory_max == 8589934592ULL,
+	    "debug memory 1MiB/2GiB/8GiB");
+	ok(q != NULL && q->gpus_min == 0 && q->gpus_def == 0 &&
+	    q->gpus_max == 0, "gpus absent: none");
+	is_str(q == NULL ? NULL : q->description, "Quick tests", "description");
+	is_str(q == NULL ? NULL : q->reservation, "", "no reservation: \"\"");
+	ok(q != NULL && q->template == NULL, "no queue template: NULL");
+	q = config_queue_find(c, "compute");
+	ok(q != NULL && q->walltime_min == 600 && q->walltime_max == 172800,
+	    "compute walltime 10m..2d");
+	is_str(q == NULL ? NULL : q->reservation, "maint_2024", "reservation");
+	is_str(q == NULL ? NULL : q->qos, "high", "qos");
+	is_str(q == NULL ? NULL : q->template,
+	    "/etc/nbgate/templates/compute.sh", "queue template");
+	q = config_queue_find(c, "gpu");
+	ok(q != NULL && q->gpus_min == 1 && q->gpus_def == 1 &&
+	    q->gpus_max == 4, "gpu queue gpus 1/1/4");
+	is_int(c->ncontainers, 3, "three containers");
+	ct = config_container_find(c, "torch");
+	ok(ct != NULL && ct->runtime == CONFIG_APPTAINER, "runtime apptainer");
+	is_str(ct == NULL ? NULL : ct->image, "docker://pytorch/pytorch:latest",
+	    "image URI");
+	ct = config_container_find(c, "base");
+	ok(ct != NULL && ct->runtime == CONFIG_NO_RUNTIME && *ct->image == '\0',
+	    "runtime none, no image");
+	is_str(config_runtime_name(CONFIG_SINGULARITY), "singularity",
+	    "config_runtime_name");
+	is_str(c->default_container, "scipy", "default_container");
+	is_int(c->nbinds, 2, "binds");
+	is_str(c->binds[1], "/scratch:/scratch:rw", "bind with options");
+
+	c = config_cluster_find(cfg, "comet");
+	ok(c != NULL && c->scheduler == CONFIG_PBS && c->transport ==
+	    CONFIG_LOCAL && c->charging == CONFIG_USER, "comet: pbs, local, "
+	    "user charging");
+	ok(c != NULL && c->login_host == NULL && c->slurm_conf == NULL &&
+	    c->template == NULL && *c->community_account == '\0' &&
+	    c->naccounts == 0 && *c->prologue == '\0', "comet: unset keys");
+	ok(c != NULL && c->poll_interval == 10 && strcmp(c->output_dir,
+	    ".nbgate/jobs") == 0 && strcmp(c->agent, "nbgate-agent") == 0,
+	    "comet: defaults");
+	is_str(config_scheduler_name(c == NULL ? 0 : c->scheduler), "pbs",
+	    "config_scheduler_name");
+	config_free(cfg);
+}
+
+/* The commented-out clusters: example in etc/nbgated.yaml, uncommented. */
+static void
+test_clusters_example(void)
+{
+	struct config	*cfg;
+	char		*path, *cause = NULL, line[512], *buf;
+	size_t		 len = 0, n;
+	FILE		*f;
+	int		 in = 0;
+
+	xasprintf(&path, "%s/etc/nbgated.yaml", srcdir);
+	if ((f = fopen(path, "r")) == NULL)
+		fatal("%s", path);
+	buf = xmalloc(65536);
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strcmp(line, "# clusters:\n") == 0)
+			in = 1;
+		if (!in)
+			continue;
+		if (strncmp(line, "# ", 2) != 0)
+			break;
+		n = strlen(line + 2);
+		if (len + n < 65536) {
+			memcpy(buf + len, line + 2, n);
+			len += n;
+		}
+	}
+	fclose(f);
+	ok(len > 1000, "etc/nbgated.yaml has a clusters: example");
+	cfg = config_load_mem("example", buf, len, &cause);
+	ok(cfg != NULL, "the clusters: example loads once uncommented");
+	if (cause != NULL)
+		tap_diag("%s", cause);
+	ok(cfg != NULL && cfg->nclusters == 1 && cfg->clusters[0].nqueues == 2 &&
+	    cfg->clusters[0].ncontainers == 2, "example: 1 cluster, 2 queues, "
+	    "2 containers");
+	config_free(cfg);
+	free(cause);
+	free(buf);
+	free(path);
+}
+
+static void
+test_clusters_cross(void)
+{
+	static const char *want[] = {
+		"clusters-cross.yaml:6: clusters.defq.default_queue: 'nope' is "
+		    "not one of the queues (q)",
+		"clusters-cross.yaml:20: clusters.defc.default_container: "
+		    "'nope' is not one of the containers (c)",
+		"clusters-cross.yaml:25: clusters.noqueues.queues: at least one "
+		    "queue is required",
+		"clusters-cross.yaml:31: clusters.sshneeds.login_host: required "
+		    "with transport: ssh",
+		"clusters-cross.yaml:31: clusters.sshneeds.login_host_key: "
+		    "required with transport: ssh",
+		"clusters-cross.yaml:31: clusters.sshneeds.login_key: required "
+		    "with transport: ssh and charging: community",
+		"clusters-cross.yaml:43: clusters.localssh.login_user: only "
+		    "used with transport: ssh",
+		"clusters-cross.yaml:44: clusters.localssh.login_key: only used "
+		    "with transport: ssh",
+		"clusters-cross.yaml:53: clusters.noacct.community_account: "
+		    "required with charging: community",
+		"clusters-cross.yaml:62: clusters.notlisted.community_account: "
+		    "'c' is not one of the accounts (a, b)",
+		"clusters-cross.yaml:73: clusters.useracct.community_account: "
+		    "only used with charging: community",
+		"clusters-cross.yaml:86: clusters.limits.queues.q.walltime."
+		    "default: 3h is more than max 2h",
+		"clusters-cross.yaml:87: clusters.limits.queues.q.cores.max: 4 "
+		    "is less than min 8",
+		"clusters-cross.yaml:88: clusters.limits.queues.q.memory."
+		    "default: 1GiB is less than min 2GiB",
+		"clusters-cross.yaml:89: clusters.limits.queues.q.gpus.default: "
+		    "3 is more than max 2",
+		"clusters-cross.yaml:100: clusters.images.containers.c.image: "
+		    "must be empty with runtime: none",
+		"clusters-cross.yaml:101: clusters.images.containers.n.image: "
+		    "required with runtime: apptainer",
+	};
+	char	*cause = load_bad("clusters-cross.yaml");
+	size_t	 i;
+
+	for (i = 0; i < nitems(want); i++)
+		has_str(cause, want[i], "cross-field error %zu at its line", i + 1);
+	is_int(nlines(cause), nitems(want), "exactly those errors");
+	free(cause);
+}
+
+static void
+test_clusters_values(void)
+{
+	static const char *want[] = {
+		":3: clusters.Bad_Name: 'Bad_Name' is not a cluster name",
+		":6: clusters.e.scheduler: 'lsf' is not one of: slurm, pbs",
+		":7: clusters.e.transport: 'carrier-pigeon' is not one of: "
+		    "local, ssh",
+		":8: clusters.e.poll_interval: '1h' is out of range (1s to 10m)",
+		":9: clusters.e.community_account: 'a b' is not a scheduler name",
+		":10: clusters.e.accounts: item 2: '-x' is not a scheduler name",
+		":11: clusters.e.login_host_key: not an OpenSSH public key",
+		":12: clusters.e.extra_directives: item 1: 'qos=x' is not one "
+		    "scheduler option on one line",
+		":13: clusters.e.binds: item 1: 'home' is not a bind",
+		":14: clusters.e.output_dir: '/tmp/a b' is not an output "
+		    "directory",
+		":17: clusters.e.queues.q.memory.max: required key is missing",
+		":18: clusters.e.queues.q: duplicate name (first used on line 17)",
+		":19: clusters.e.queues.-bad: '-bad' is not a scheduler name",
+		":20: clusters.e.queues.r.memory.default: '1KiB' is out of range",
+		":20: clusters.e.queues.r.qos: 'a;b' is not a scheduler name",
+		":22: clusters.e.containers.c.image: 'relative.sif' is not an "
+		    "image path or URI",
+		":22: clusters.e.containers.c.runtim: unknown key (did you mean "
+		    "'runtime'?)",
+		":25: clusters.f.queues: expected a map of names to settings, "
+		    "got a list",
+		":24: clusters.f.scheduler: required key is missing",
+		":24: clusters.f.default_queue: required key is missing",
+		":27: clusters.g: expected a map of settings, got a list",
+	};
+	char	*cause = load_bad("clusters-values.yaml");
+	size_t	 i;
+
+	for (i = 0; i < nitems(want); i++)
+		has_str(cause, want[i], "value error %zu at its line", i + 1);
+	is_int(nlines(cause), nitems(want) + 1, "exactly those errors");
+	free(cause);
+}
+
+static void
+test_clusters_hostile(void)
+{
+	struct config	*cfg;
+	char		*cause = NULL, *buf;
+	size_t		 len, i;
+
+	cfg = mem("m.yaml", "clusters:\n", &cause);
+	ok(cfg != NULL && cfg->nclusters == 0, "empty clusters: none");
+	config_free(cfg);
+	ok(mem("m.yaml", "clusters: [a]\n", &cause) == NULL, "list refused");
+	has_str(cause, "m.yaml:1: clusters: expected a map of names to "
+	    "settings, got a list", "clusters must be a map");
+	free(cause);
+
+	/* More than 64 clusters: one error, then stop. */
+	buf = xmalloc(100 * 160);
+	len = snprintf(buf, 300, "x: &Q {q: {walltime: {default: 1h, max: 1h}, "
+	    "cores: {default: 1, max: 1}, memory: {default: 1GiB, max: 1GiB}}}"
+	    "\nclusters:\n");
+	for (i = 0; i < 100; i++)
+		len += snprintf(buf + len, 160, "  c%zu: {scheduler: slurm, "
+		    "community_account: x, default_queue: q, queues: *Q, "
+		    "containers: {c: {runtime: none}}, default_container: c}\n",
+		    i);
+	cause = NULL;
+	ok(config_load_mem("many", buf, len, &cause) == NULL, "100 clusters "
+	    "refused");
+	has_str(cause, "many:67: clusters: too many entries (at most 64)",
+	    "cap on clusters named at the first one over");
+	has_str(cause, "many:1: x: unknown key", "and the anchor's key");
+	is_int(nlines(cause), 2, "nothing else");
+	free(cause);
+	free(buf);
+
+	/* Aliases may repeat a queue map: each copy is checked and freed. */
+	cause = NULL;
+	cfg = mem("m.yaml", "clusters:\n  a:\n    scheduler: slurm\n"
+	    "    community_account: x\n    default_queue: q\n"
+	    "    queues: &Q {q: {walltime: {default: 1h, max: 1h}, cores: "
+	    "{default: 1, max: 1}, memory: {default: 1GiB, max: 1GiB}}}\n"
+	    "    containers: &C {c: {runtime: none}}\n"
+	    "    default_container: c\n  b:\n    scheduler: pbs\n"
+	    "    community_account: x\n    default_queue: q\n"
+	    "    queues: *Q\n    containers: *C\n    default_container: c\n",
+	    &cause);
+	ok(cfg != NULL && cfg->nclusters == 2 && cfg->clusters[1].nqueues == 1,
+	    "aliased queues and containers");
+	if (cause != NULL)
+		tap_diag("%s", cause);
+	config_free(cfg);
+	free(cause);
+}
+
 int
 main(void)
 {
@@ -471,5 +747,10 @@ main(void)
 	test_many();
 	test_shape();
 	test_hostile();
+	test_clusters_full();
+	test_clusters_example();
+	test_clusters_cross();
+	test_clusters_values();
+	test_clusters_hostile();
 	return (tap_done());
 }

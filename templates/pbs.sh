@@ -1,0 +1,103 @@
+#!/bin/sh
+{{! ===================================================================== }}
+{{! templates/pbs.sh: nbgate's PBS batch script for one notebook.          }}
+{{! Lines like this one are template comments: they do not reach the job.  }}
+{{!                                                                        }}
+{{! Syntax                                                                 }}
+{{!   {{name}}     the value, shell-single-quoted in commands; inside a    }}
+{{!                #PBS or other # line     it is written bare and must be  }}
+{{!                letters, digits and _.:=/- (nbgate refuses otherwise).  }}
+{{!                Never put it inside your own quotes, after $ or \.      }}
+{{!   {{#name}} .. {{/name}}  kept only when the value is not empty.       }}
+{{!   {{^name}} .. {{/name}}  kept only when the value is empty.           }}
+{{!   {{{name}}}   trusted text from nbgated.yaml, inserted as written     }}
+{{!                (only prologue, epilogue, extra_directives).            }}
+{{!   Here-documents (<<) are refused: use a command with arguments.       }}
+{{!                                                                        }}
+{{! Variables                                                              }}
+{{!   user         gateway user the job is for ([a-z_][a-z0-9_.-]*)        }}
+{{!   server       named server, empty for the default one                 }}
+{{!   session      nbgate session id (a number)                            }}
+{{!   cluster      cluster name from nbgated.yaml                          }}
+{{!   queue        PBS queue                                               }}
+{{!   walltime     HH:MM:SS             walltime_s  the same in seconds    }}
+{{!   cores        CPUs for the notebook (one task)                        }}
+{{!   memory_mb    memory in MiB                                           }}
+{{!   gpus         GPUs, empty when none                                   }}
+{{!   account      account to charge, empty for the scheduler's default    }}
+{{!   reservation  qos   from the queue's settings, empty when unset       }}
+{{!   job_name     nbgate-USER[-SERVER]                                    }}
+{{!   comment      nbgate:user=USER:session=ID (usage attribution)         }}
+{{!   pbs_name     nb-USER cut to 15 characters (PBS only)                 }}
+{{!   job_dir      output_dir/SESSION: must exist before submission        }}
+{{!   container    image  runtime  binds   the chosen container            }}
+{{!   agent        nbgate-agent command on the compute node                }}
+{{!   gateway      hostkey_fp  base_url   where and how the agent dials    }}
+{{!   prologue     epilogue  extra_directives   trusted, from the config   }}
+{{! ===================================================================== }}
+{{! ---------------------------------------------------------------------- }}
+{{! PBS notes                                                              }}
+{{!  - -N: POSIX and older PBS/Torque allow 15 characters, first a letter;  }}
+{{!    so -N gets pbs_name (nb-USER, cut) and the full identity goes in    }}
+{{!    NBGATE_USER / NBGATE_SESSION (-v and the environment below).        }}
+{{!  - Resources use the PBS Pro form, all in ONE -l line: Debian's        }}
+{{!    slurm-wlm-torque qsub keeps only the last of repeated -l options,   }}
+{{!    and sbatch (which reads the #PBS lines there) understands select=N, }}
+{{!    ncpus=, mem= and walltime= in it. The Torque form would be          }}
+{{!    -l nodes=1:ppn=CORES,mem=MEMmb,walltime=...; the Debian wrappers    }}
+{{!    accept that too, real Torque needs it instead of select=.           }}
+{{!  - GPUs: PBS Pro spells them ngpus=N inside select.                    }}
+{{! ---------------------------------------------------------------------- }}
+#PBS -N {{pbs_name}}
+#PBS -q {{queue}}
+{{#gpus}}
+#PBS -l select=1:ncpus={{cores}}:mem={{memory_mb}}mb:ngpus={{gpus}},walltime={{walltime}}
+{{/gpus}}
+{{^gpus}}
+#PBS -l select=1:ncpus={{cores}}:mem={{memory_mb}}mb,walltime={{walltime}}
+{{/gpus}}
+{{#account}}
+#PBS -A {{account}}
+{{/account}}
+{{#reservation}}
+{{! PBS Pro submits into a reservation through its queue, e.g. R123.      }}
+#PBS -q {{reservation}}
+{{/reservation}}
+#PBS -v NBGATE_USER={{user}},NBGATE_SESSION={{session}}
+#PBS -o {{job_dir}}/job.out
+#PBS -e {{job_dir}}/job.err
+{{#extra_directives}}
+{{{extra_directives}}}
+{{/extra_directives}}
+
+# Rendered by nbgate for {{user}}, session {{session}}.
+NBGATE_USER={{user}}
+NBGATE_SESSION={{session}}
+export NBGATE_USER NBGATE_SESSION
+
+{{#prologue}}
+# --- prologue (clusters.{{cluster}}.prologue) ---
+{{{prologue}}}
+# --- end of prologue ---
+{{/prologue}}
+nbgate_exec=exec
+{{#epilogue}}
+# --- epilogue (clusters.{{cluster}}.epilogue): after the agent exits ---
+nbgate_epilogue() {
+{{{epilogue}}}
+}
+trap nbgate_epilogue EXIT
+nbgate_exec=
+{{/epilogue}}
+
+# No secrets here: the agent gets its tunnel credential another way.
+$nbgate_exec {{agent}} \
+    --session {{session}} \
+    --gateway {{gateway}} \
+    --hostkey-fingerprint {{hostkey_fp}} \
+    --container {{image}} \
+    --runtime {{runtime}} \
+{{#binds}}
+    --bind {{binds}} \
+{{/binds}}
+    --base-url {{base_url}}
