@@ -70,6 +70,7 @@ struct conn {
 static TAILQ_HEAD(, conn) conn_list = TAILQ_HEAD_INITIALIZER(conn_list);
 
 static http_parser_settings conn_req_settings, conn_resp_settings;
+static conn_connector_fn conn_connector = tunnel_connect;
 static unsigned long conn_count;
 
 static void	conn_close(struct conn *);
@@ -395,7 +396,7 @@ conn_proxy(struct conn *c, struct route *r)
 	conn_up_drop(c);
 	c->route = xstrdup(route_name(r));
 	c->phase = PH_WAIT_UP;
-	c->treq = tunnel_connect(t, c->peer, c->peer_port, conn_stream_ready, c);
+	c->treq = conn_connector(t, c->peer, c->peer_port, conn_stream_ready, c);
 }
 
 /* Writes the request head to the notebook, then lets the body flow. */
@@ -938,6 +939,13 @@ conn_accept(int fd, const char *peer, int port, enum conn_kind kind)
 	bufferevent_setwatermark(c->bev, EV_WRITE, conn_limit() / 2, 0);
 	conn_set_read_timeout(c, gate->cfg->proxy_header_timeout);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Replaces how streams to notebooks are opened (tests and fuzzing only). */
+void
+conn_set_connector(conn_connector_fn fn)
+{
+	conn_connector = fn != NULL ? fn : tunnel_connect;
 }
 
 /* Number of open connections. */

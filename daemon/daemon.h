@@ -228,6 +228,9 @@ void		 gate_stop(void);
 enum conn_kind { CONN_TLS, CONN_ADMIN, CONN_PLAIN };
 void		 conn_accept(int, const char *, int, enum conn_kind);
 unsigned long	 conn_open(void);
+typedef struct tunnel_req *(*conn_connector_fn)(struct tunnel *, const char *, int,
+		     tunnel_connect_cb, void *);
+void		 conn_set_connector(conn_connector_fn);
 void		 conn_close_all(void);
 
 /* api.c: what nbgated answers itself under /hub/ */
