@@ -1,11 +1,13 @@
 /*
  * agent.c: nbgate-agent: keeps a reverse tunnel from the gateway to one
- * notebook (TCP or Unix socket) up until SIGTERM/SIGINT.
+ * notebook (TCP or Unix socket) up until SIGTERM/SIGINT; with --notebook it
+ * first starts that notebook (notebook.c) and dials only once it answers.
  */
 #include "config.h"
 
 #include <getopt.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include <event2/event.h>
 
 #include "common/common.h"
+#include "agent/agent.h"
 
 struct agent {
 	struct event_base	*base;
@@ -20,7 +23,12 @@ struct agent {
 	struct tunclient_config	 cfg;
 	char			*gw_host;
 	char			*target_host;
-	int			 failed;
+	int			 exitcode;
+	int			 notebook;	/* --notebook: we start it */
+	struct notebook_config	 nbcfg;
+	struct notebook		*nb;
+	char			*base_url;
+	const char		*stop_why;	/* set once we are stopping */
 };
 
 static __dead void
@@ -30,10 +38,86 @@ agent_usage(const char *why)
 		fprintf(stderr, "nbgate-agent: %s\n", why);
 	fprintf(stderr, "usage: nbgate-agent --gateway HOST:PORT --route NAME "
 	    "--key FILE --hostkey-fingerprint SHA256:...\n"
-	    "                    (--target HOST:PORT | --target-unix PATH) "
-	    "[--backoff-max SECONDS] [-v]\n");
+	    "                    [--backoff-max SECONDS] [-v]\n"
+	    "                    (--target HOST:PORT | --target-unix PATH |\n"
+	    "                     --notebook --token-out FILE "
+	    "[--runtime singularity|apptainer|none]\n"
+	    "                     [--image PATH] [--bind SPEC]... [--gpus] "
+	    "[--base-url /user/NAME/[SERVER/]]\n"
+	    "                     [--notebook-cmd CMD] [--notebook-app NotebookApp|ServerApp]\n"
+	    "                     [--workdir DIR] [--tcp] [--start-timeout SECONDS])\n");
 	exit(2);
 }
+
+static int
+agent_seconds(const char *s, const char *opt)
+{
+	char	*end, *why;
+	long	 v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < 1 || v > 86400) {
+		xasprintf(&why, "%s wants a number of seconds", opt);
+		agent_usage(why);
+	}
+	return ((int)v);
+}
+
+static void
+agent_add_bind(struct agent *a, const char *spec)
+{
+	struct notebook_config	*nc = &a->nbcfg;
+
+	if (spec[0] != '/' || strpbrk(spec, " \t\r\n") != NULL)
+		agent_usage("--bind wants SRC[:DST[:OPTS]] with an absolute SRC");
+	nc->binds = xreallocarray(nc->binds, nc->nbinds + 1, sizeof *nc->binds);
+	nc->binds[nc->nbinds++] = spec;
+}
+
+/* Fills the defaults and checks what --notebook needs. */
+static void
+agent_notebook_options(struct agent *a, int runtime_set)
+{
+	struct notebook_config	*nc = &a->nbcfg;
+	char			*cause = NULL;
+
+	if (a->cfg.target_host != NULL || a->cfg.target_unix != NULL)
+		agent_usage("--notebook starts its own target: no --target/--target-unix");
+	if (access(a->cfg.key_file, R_OK) != 0)	/* before a notebook is started for nothing */
+		agent_usage("--key: cannot read the key file");
+	if (nc->token_out == NULL)
+		agent_usage("--notebook needs --token-out FILE (the gateway "
+		    "needs the notebook's token)");
+	if (!runtime_set)
+		nc->runtime = NOTEBOOK_RUNTIME_SINGULARITY;
+	if (nc->runtime == NOTEBOOK_RUNTIME_NONE &&
+	    (nc->image != NULL || nc->nbinds > 0 || nc->gpus))
+		agent_usage("--image, --bind and --gpus need a container runtime");
+	if (nc->runtime != NOTEBOOK_RUNTIME_NONE && nc->image == NULL)
+		agent_usage("--image is required with a container runtime");
+	if (nc->base_url == NULL) {
+		xasprintf(&a->base_url, "/user/%s/", a->cfg.user);
+		nc->base_url = a->base_url;
+	}
+	if (notebook_base_url_check(nc->base_url, a->cfg.user, &cause) != 0)
+		agent_usage(cause);
+	if (nc->workdir == NULL)
+		nc->workdir = getenv("HOME");
+	if (nc->workdir == NULL || nc->workdir[0] != '/')
+		agent_usage("--workdir must be an absolute path (default: $HOME)");
+	if (nc->cmd == NULL)
+		nc->cmd = "jupyter-notebook";
+	if (nc->cmd[strspn(nc->cmd, " \t")] == '\0')
+		agent_usage("--notebook-cmd is empty");
+	if (nc->app == NULL)
+		nc->app = "NotebookApp";
+	if (strcmp(nc->app, "NotebookApp") != 0 && strcmp(nc->app, "ServerApp") != 0)
+		agent_usage("--notebook-app is NotebookApp (notebook 6) or "
+		    "ServerApp (jupyter_server)");
+	nc->route = a->cfg.user;
+	nc->as_root = geteuid() == 0;	/* the notebook refuses root otherwise */
+}
+
+static void	agent_stop(struct agent *, int, const char *);
 
 static void
 agent_parse_hostport(const char *s, char **host, int *port)
@@ -56,13 +140,28 @@ agent_options(struct agent *a, int argc, char **argv)
 		{ "target-unix", required_argument, NULL, 'u' },
 		{ "backoff-max", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "notebook", no_argument, NULL, 'N' },
+		{ "runtime", required_argument, NULL, 'R' },
+		{ "image", required_argument, NULL, 'I' },
+		{ "bind", required_argument, NULL, 'B' },
+		{ "gpus", no_argument, NULL, 'G' },
+		{ "base-url", required_argument, NULL, 'U' },
+		{ "notebook-cmd", required_argument, NULL, 'C' },
+		{ "notebook-app", required_argument, NULL, 'A' },
+		{ "workdir", required_argument, NULL, 'W' },
+		{ "tcp", no_argument, NULL, 'T' },
+		{ "token-out", required_argument, NULL, 'O' },
+		{ "start-timeout", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char	*end;
-	int	 ch;
+	struct notebook_config	*nc = &a->nbcfg;
+	int			 ch, runtime_set = 0, nbonly = 0;
 
 	a->cfg.backoff_max = 60;
+	nc->start_timeout = 300;
 	while ((ch = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
+		if (strchr("RIBGUCAWTOS", ch) != NULL)
+			nbonly = 1;
 		switch (ch) {
 		case 'g':
 			agent_parse_hostport(optarg, &a->gw_host, &a->cfg.port);
@@ -78,11 +177,27 @@ agent_options(struct agent *a, int argc, char **argv)
 			break;
 		case 'u': a->cfg.target_unix = optarg; break;
 		case 'b':
-			a->cfg.backoff_max = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || a->cfg.backoff_max < 1)
-				agent_usage("--backoff-max wants a number of seconds");
+			a->cfg.backoff_max = agent_seconds(optarg, "--backoff-max");
 			break;
 		case 'v': log_set_level(LOG_DEBUG); break;
+		case 'N': a->notebook = 1; break;
+		case 'R':
+			if (notebook_runtime_parse(optarg, &nc->runtime) != 0)
+				agent_usage("--runtime is singularity, apptainer or none");
+			runtime_set = 1;
+			break;
+		case 'I': nc->image = optarg; break;
+		case 'B': agent_add_bind(a, optarg); break;
+		case 'G': nc->gpus = 1; break;
+		case 'U': nc->base_url = optarg; break;
+		case 'C': nc->cmd = optarg; break;
+		case 'A': nc->app = optarg; break;
+		case 'W': nc->workdir = optarg; break;
+		case 'T': nc->tcp = 1; break;
+		case 'O': nc->token_out = optarg; break;
+		case 'S':
+			nc->start_timeout = agent_seconds(optarg, "--start-timeout");
+			break;
 		default: agent_usage(NULL);
 		}
 	}
@@ -92,8 +207,12 @@ agent_options(struct agent *a, int argc, char **argv)
 	    a->cfg.key_file == NULL || a->cfg.hostkey_pin == NULL)
 		agent_usage("--gateway, --route, --key and --hostkey-fingerprint "
 		    "are required");
-	if ((a->cfg.target_host == NULL) == (a->cfg.target_unix == NULL))
-		agent_usage("give exactly one of --target and --target-unix");
+	if (a->notebook)
+		agent_notebook_options(a, runtime_set);
+	else if (nbonly)
+		agent_usage("notebook options need --notebook");
+	else if ((a->cfg.target_host == NULL) == (a->cfg.target_unix == NULL))
+		agent_usage("give exactly one of --target, --target-unix and --notebook");
 }
 
 static void
@@ -116,19 +235,80 @@ agent_state(struct tunclient *tc, enum tunclient_state st, const char *why,
 		break;
 	case TUNCLIENT_FAILED:
 		log_warnx("agent: route %s: giving up: %s", route, why);
-		a->failed = 1;
+		agent_stop(a, 2, "the tunnel failed for good");
+		break;
+	}
+}
+
+/* Dials the gateway; the tunnel's coming up is its signal that we are ready. */
+static int
+agent_dial(struct agent *a)
+{
+	char	*cause = NULL;
+
+	if ((a->tc = tunclient_new(a->base, &a->cfg, agent_state, a, &cause)) == NULL) {
+		log_warnx("agent: route %s: %s", a->cfg.user, cause);
+		free(cause);
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *why,
+    void *arg)
+{
+	struct agent	*a = arg;
+
+	switch (ev) {
+	case NOTEBOOK_READY:
+		if (notebook_sock(nb) != NULL)
+			a->cfg.target_unix = notebook_sock(nb);
+		else {
+			a->cfg.target_host = "127.0.0.1";
+			a->cfg.target_port = notebook_port(nb);
+		}
+		if (agent_dial(a) != 0)
+			agent_stop(a, 2, "cannot dial the gateway");
+		break;
+	case NOTEBOOK_EXITED:
+		log_warnx("agent: route %s: %s", a->cfg.user, why);
+		a->exitcode = 1;
+		event_base_loopexit(a->base, NULL);
+		break;
+	case NOTEBOOK_STOPPED:
+		log_info("agent: route %s: notebook stopped, tunnel closed, "
+		    "exiting: %s", a->cfg.user, a->stop_why);
 		event_base_loopexit(a->base, NULL);
 		break;
 	}
 }
 
+/* Stops everything (the notebook first, if we run one) and exits @code. */
+static void
+agent_stop(struct agent *a, int code, const char *why)
+{
+	if (a->stop_why != NULL) {
+		log_info("agent: route %s: already stopping (%s)", a->cfg.user,
+		    a->stop_why);
+		return;
+	}
+	a->stop_why = why;
+	a->exitcode = code;
+	if (a->nb == NULL) {
+		log_info("agent: route %s: %s, closing", a->cfg.user, why);
+		event_base_loopexit(a->base, NULL);
+		return;
+	}
+	log_info("agent: route %s: %s: stopping the notebook", a->cfg.user, why);
+	notebook_stop(a->nb);
+}
+
 static void
 agent_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct agent	*a = arg;
-
-	log_info("agent: route %s: signal %d, closing", a->cfg.user, (int)sig);
-	event_base_loopexit(a->base, NULL);
+	agent_stop(arg, 0, sig == SIGTERM ? "SIGTERM (walltime, scancel or stop)" :
+	    "SIGINT");
 }
 
 int
@@ -147,16 +327,24 @@ main(int argc, char **argv)
 	sigint = evsignal_new(a.base, SIGINT, agent_signal, &a);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
-	if ((a.tc = tunclient_new(a.base, &a.cfg, agent_state, &a, &cause)) == NULL) {
-		fprintf(stderr, "nbgate-agent: %s\n", cause);
+	if (a.notebook) {
+		a.nb = notebook_start(a.base, &a.nbcfg, agent_notebook_event, &a, &cause);
+		if (a.nb == NULL) {
+			fprintf(stderr, "nbgate-agent: cannot start the notebook: %s\n",
+			    cause);
+			exit(1);
+		}
+	} else if (agent_dial(&a) != 0)
 		exit(2);
-	}
 	event_base_dispatch(a.base);
 	tunclient_free(a.tc);
+	notebook_free(a.nb);
 	event_free(sigterm);
 	event_free(sigint);
 	event_base_free(a.base);
 	free(a.gw_host);
 	free(a.target_host);
-	return (a.failed ? 2 : 0);
+	free(a.base_url);
+	free(a.nbcfg.binds);
+	return (a.exitcode);
 }

@@ -16,7 +16,7 @@ tests_unit_test_config_LDADD = libnbtest.a $(DAEMON_LIBS)
 
 TESTS += tests/unit/test-util tests/unit/test-config
 
-EXTRA_DIST += tests/integration tests/unit/data
+EXTRA_DIST += tests/integration tests/unit/data tests/standin
 
 check_PROGRAMS += tests/unit/test-tunnel
 tests_unit_test_tunnel_SOURCES = tests/unit/test-tunnel.c
@@ -29,6 +29,7 @@ TESTS += \
 	tests/integration/test_proxy.py \
 	tests/integration/test_badinput.py \
 	tests/integration/test_jupyter.py \
+	tests/integration/test_agent.py \
 	tests/integration/test_transfer.py \
 	tests/integration/test_faults.py
 

@@ -1,0 +1,58 @@
+/*
+ * agent.h: nbgate-agent's internal interfaces, grouped by file.
+ */
+#ifndef NB_AGENT_H
+#define NB_AGENT_H
+
+#include <stddef.h>
+
+#include <event2/event.h>
+
+/* notebook.c: start, probe and supervise the notebook server */
+enum notebook_runtime {
+	NOTEBOOK_RUNTIME_NONE,		/* run the command directly */
+	NOTEBOOK_RUNTIME_SINGULARITY,	/* singularity exec ... IMAGE command */
+	NOTEBOOK_RUNTIME_APPTAINER	/* apptainer exec ... IMAGE command */
+};
+
+/* All strings are borrowed and must outlive the notebook. */
+struct notebook_config {
+	const char		*route;		/* for logs: "alice", "alice/lab" */
+	enum notebook_runtime	 runtime;
+	const char		*image;		/* container image (runtime != none) */
+	const char	       **binds;		/* --bind specs, nbinds of them */
+	size_t			 nbinds;
+	int			 gpus;		/* add --nv */
+	int			 tcp;		/* 127.0.0.1:free port, not a Unix socket */
+	const char		*base_url;	/* "/user/alice/" */
+	const char		*cmd;		/* inside the image; split on blanks, no shell */
+	const char		*app;		/* config class: NotebookApp, ServerApp */
+	const char		*workdir;
+	const char		*token_out;	/* 0600 file the token is written to */
+	int			 start_timeout;	/* seconds until it must answer */
+	int			 as_root;	/* pass --allow-root (tests run as root) */
+};
+
+enum notebook_event {
+	NOTEBOOK_READY,		/* answers on its socket/port: dial the gateway */
+	NOTEBOOK_EXITED,	/* died or never answered; why says which */
+	NOTEBOOK_STOPPED	/* gone after notebook_stop() */
+};
+
+struct notebook;
+typedef void (*notebook_cb)(struct notebook *, enum notebook_event, const char *,
+	    void *);
+
+int	 notebook_runtime_parse(const char *, enum notebook_runtime *);
+int	 notebook_base_url_check(const char *, const char *, char **);
+char	**notebook_argv(const struct notebook_config *, const char *, int);
+void	 notebook_argv_free(char **);
+char	*notebook_redact(const char *, const char *);
+struct notebook *notebook_start(struct event_base *, const struct notebook_config *,
+	    notebook_cb, void *, char **);
+void	 notebook_stop(struct notebook *);
+const char *notebook_sock(struct notebook *);	/* borrowed; NULL with tcp */
+int	 notebook_port(struct notebook *);	/* 0 unless tcp */
+void	 notebook_free(struct notebook *);
+
+#endif

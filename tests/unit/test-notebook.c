@@ -1,0 +1,130 @@
+/* test-notebook.c: agent/notebook.c's pure parts: argv, base URL, redaction. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "agent/agent.h"
+#include "tests/unit/tap.h"
+
+static char *
+join(char **argv)
+{
+	size_t	 len = 1, i;
+	char	*s;
+
+	for (i = 0; argv[i] != NULL; i++)
+		len += strlen(argv[i]) + 1;
+	s = xcalloc(1, len);
+	for (i = 0; argv[i] != NULL; i++) {
+		if (i > 0)
+			strcat(s, " ");
+		strcat(s, argv[i]);
+	}
+	return (s);
+}
+
+static void
+test_argv(void)
+{
+	const char		*binds[] = { "/home", "/scratch:/scratch:ro" };
+	struct notebook_config	 c = {
+		.route = "alice", .runtime = NOTEBOOK_RUNTIME_SINGULARITY,
+		.image = "/images/scipy.sif", .binds = binds, .nbinds = 2,
+		.base_url = "/user/alice/", .cmd = "jupyter-notebook",
+		.workdir = "/home/alice"
+	};
+	char			**argv, *s;
+
+	argv = notebook_argv(&c, "/tmp/nbgate-abc/nb.sock", 0);
+	s = join(argv);
+	is_str(s, "singularity exec --cleanenv --bind /home --bind "
+	    "/scratch:/scratch:ro --bind /tmp/nbgate-abc /images/scipy.sif "
+	    "jupyter-notebook --no-browser --NotebookApp.base_url=/user/alice/ "
+	    "--NotebookApp.sock=/tmp/nbgate-abc/nb.sock "
+	    "--NotebookApp.sock_mode=0600 --NotebookApp.notebook_dir=/home/alice "
+	    "--NotebookApp.allow_remote_access=True", "singularity, socket");
+	free(s);
+	notebook_argv_free(argv);
+
+	c.runtime = NOTEBOOK_RUNTIME_APPTAINER;
+	c.gpus = 1;
+	c.nbinds = 0;
+	c.tcp = 1;
+	c.app = "ServerApp";
+	c.cmd = "  python3  -m\tnotebook ";
+	c.as_root = 1;
+	argv = notebook_argv(&c, NULL, 40001);
+	s = join(argv);
+	is_str(s, "apptainer exec --cleanenv --nv /images/scipy.sif python3 -m "
+	    "notebook --no-browser --ServerApp.base_url=/user/alice/ "
+	    "--ServerApp.ip=127.0.0.1 --ServerApp.port=40001 "
+	    "--ServerApp.port_retries=0 --ServerApp.notebook_dir=/home/alice "
+	    "--ServerApp.allow_remote_access=True --allow-root",
+	    "apptainer, gpus, tcp, split command, ServerApp");
+	free(s);
+	notebook_argv_free(argv);
+
+	c.runtime = NOTEBOOK_RUNTIME_NONE;
+	argv = notebook_argv(&c, "/t/nb.sock", 0);
+	is_str(argv[0], "python3", "runtime none: the command comes first");
+	ok(strstr(s = join(argv), "--bind") == NULL, "runtime none: no binds");
+	free(s);
+	notebook_argv_free(argv);
+	notebook_argv_free(NULL);
+}
+
+static void
+test_base_url(void)
+{
+	static const char *good[] = { "/user/alice/", "/user/alice/lab/",
+	    "/user/a_b-c.d/x1/" };
+	static const char *bad[] = { "/user/alice", "/user//", "/user/Alice/",
+	    "/user/alice/lab/more/", "/hub/alice/", "/user/alice/../",
+	    "/user/-x/", "/user/alice/lab", "user/alice/", "/user/" };
+	char		*cause = NULL;
+	size_t		 i;
+
+	for (i = 0; i < nitems(good); i++)
+		ok(notebook_base_url_check(good[i], NULL, &cause) == 0, "good: %s", good[i]);
+	for (i = 0; i < nitems(bad); i++) {
+		ok(notebook_base_url_check(bad[i], NULL, &cause) == -1, "bad: %s", bad[i]);
+		free(cause);
+		cause = NULL;
+	}
+	ok(notebook_base_url_check("/user/alice/lab/", "alice/lab", &cause) == 0,
+	    "named server matches its route");
+	ok(notebook_base_url_check("/user/alice/", "bob", &cause) == -1,
+	    "another user's prefix is refused");
+	has_str(cause, "does not match route bob", "and the cause says so");
+	free(cause);
+}
+
+static void
+test_redact(void)
+{
+	char	*s;
+
+	s = notebook_redact("http://h:1/?token=SECRET and SECRET!", "SECRET");
+	is_str(s, "http://h:1/?token=[token] and [token]!", "every occurrence redacted");
+	free(s);
+	s = notebook_redact("nothing here", "SECRET");
+	is_str(s, "nothing here", "no secret: unchanged");
+	free(s);
+	s = notebook_redact("", "SECRET");
+	is_str(s, "", "empty line");
+	free(s);
+	s = notebook_redact("abc", NULL);
+	is_str(s, "abc", "no token yet");
+	free(s);
+}
+
+int
+main(void)
+{
+	test_argv();
+	test_base_url();
+	test_redact();
+	return (tap_done());
+}
