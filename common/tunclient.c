@@ -240,9 +240,12 @@ tc_target_event(struct bufferevent *bev, short what, void *arg)
 {
 	int	dnserr = bufferevent_socket_get_dns_error(bev);
 
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		/* Request heads and bodies arrive in pieces: no Nagle delays. */
+		if (((struct tc_stream *)arg)->tc->cfg.target_unix == NULL)
+			util_set_nodelay(bufferevent_getfd(bev));
 		tc_target_ready(arg, NULL);
-	else
+	} else
 		tc_target_ready(arg, dnserr != 0 ? evutil_gai_strerror(dnserr) :
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 }
