@@ -43,6 +43,7 @@ struct conn {
 	int			 tls;
 	enum conn_phase		 phase;
 	int			 closing;
+	int			 free_scheduled;
 
 	http_parser		 rp;		/* request parser */
 	struct http_msg		 req;
@@ -181,22 +182,35 @@ conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	conn_free(arg);
 }
 
+/*
+ * Frees @c from the loop, once: no callback of its bufferevent runs after
+ * this, however many of them were already due.
+ */
+static void
+conn_free_later(struct conn *c)
+{
+	if (c->free_scheduled)
+		return;
+	c->free_scheduled = 1;
+	c->closing = 1;
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	event_base_once(gate->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+}
+
 static void
 conn_drained(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		event_base_once(gate->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+		conn_free_later(c);
 }
 
 static void
 conn_dead_event(struct bufferevent *bev, short what, void *arg)
 {
-	struct conn	*c = arg;
-
-	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-	event_base_once(gate->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+	conn_free_later(arg);
 }
 
 /* Closes after what is queued for the browser has been written. */
@@ -214,7 +228,7 @@ conn_close(struct conn *c)
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 	bufferevent_setcb(c->bev, NULL, conn_drained, conn_dead_event, c);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		event_base_once(gate->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+		conn_free_later(c);
 	else
 		bufferevent_enable(c->bev, EV_WRITE);
 }
@@ -893,8 +907,7 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 		evbuffer_add_buffer(bufferevent_get_output(c->up), bufferevent_get_input(bev));
 	c->closing = 1;
 	conn_up_drop(c);
-	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-	event_base_once(gate->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+	conn_free_later(c);
 }
 
 /* Takes an accepted socket: TLS for browsers, plain for the admin socket (and fuzzing). */

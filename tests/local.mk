@@ -26,6 +26,8 @@ TESTS += tests/unit/test-tunnel
 # Integration tests: real nbgated, OpenSSH, Jupyter, nbgate-agent (see tests/integration/harness.py).
 TESTS += \
 	tests/integration/test_testenv.py \
+	tests/integration/test_sched.py \
+	tests/integration/test_slurmlib.py \
 	tests/integration/test_proxy.py \
 	tests/integration/test_badinput.py \
 	tests/integration/test_jupyter.py \

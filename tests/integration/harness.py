@@ -151,8 +151,24 @@ class Env:
         except Exception:
             self.tap.ok(False, "%s raised" % fn.__name__, traceback.format_exc())
 
+    def sanitizer_reports(self):
+        """Sanitizer findings in the logs of every process this test started."""
+        found = []
+        for name in sorted(os.listdir(self.artifacts)):
+            if not name.endswith(".log"):
+                continue
+            with open(os.path.join(self.artifacts, name), errors="replace") as f:
+                for line in f:
+                    if ("ERROR: AddressSanitizer" in line or "runtime error:" in line
+                            or "ERROR: LeakSanitizer" in line):
+                        found.append("%s: %s" % (name, line.strip()))
+        return found
+
     def finish(self):
         self.procs.stop_all()
+        reports = self.sanitizer_reports()
+        self.tap.ok(not reports, "no sanitizer reports from the processes this test started",
+                    "\n".join(reports[:20]))
         rc = self.tap.done(self.artifacts)
         sys.exit(rc)
 

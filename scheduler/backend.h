@@ -1,0 +1,236 @@
+/*
+ * backend.h: the scheduler bridge's execution half, grouped by file:
+ * child processes off the loop, command transports (local or SSH), the
+ * scheduler backends (argv builders + output parsers) and batched tracking.
+ * (To be merged into scheduler.h.)
+ */
+#ifndef NB_BACKEND_H
+#define NB_BACKEND_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <time.h>
+
+struct event_base;
+struct evbuffer;
+
+/* proc.c: run an argv (never a shell) in its own process group */
+#define PROC_OUTPUT_MAX		(4 * 1024 * 1024)	/* default ceiling per stream */
+struct proc_spec {
+	const char *const *argv;	/* argv[0]: a path, or a name looked up in env's PATH */
+	const char *const *env;		/* "NAME=value" list, NULL-terminated: all the child gets */
+	const char	*input;		/* bytes written to stdin, then EOF (may be NULL) */
+	size_t		 inlen;
+	int		 timeout;	/* ms; 0: none. TERM to the group, KILL 2 s later */
+	size_t		 output_max;	/* per stream; 0: PROC_OUTPUT_MAX */
+	const char	*dir;		/* working directory; NULL: "/" */
+};
+struct proc_result {
+	int		 exited;	/* 1: status is the exit status */
+	int		 status;
+	int		 signal;	/* killing signal, or 0 */
+	int		 timed_out;
+	int		 overflow;	/* a stream passed its ceiling (the group was killed) */
+	struct evbuffer	*out;		/* borrowed for the callback only */
+	struct evbuffer	*err;
+};
+struct proc;
+typedef void (*proc_done_cb)(const struct proc_result *, void *);
+/* Starts the child; the callback runs once, from the loop. NULL and *cause on failure. */
+struct proc	*proc_run(struct event_base *, const struct proc_spec *, proc_done_cb,
+		     void *, char **);
+/* Kills the group (KILL) and frees; the callback will not run. NULL is a no-op. */
+void		 proc_cancel(struct proc *);
+/* Number of children started and not yet reaped (for tests and shutdown). */
+int		 proc_running(void);
+
+/* transport.c: run a scheduler command locally or on a login node over SSH */
+enum transport_kind { TRANSPORT_LOCAL, TRANSPORT_SSH };
+struct transport_config {
+	enum transport_kind kind;
+	const char	*name;		/* for logs, e.g. the cluster name */
+	const char	*path;		/* PATH for commands; NULL: a standard one */
+	const char	*slurm_conf;	/* LOCAL: SLURM_CONF for children, or NULL */
+	const char	*workdir;	/* LOCAL: working directory (job output lands here); NULL: / */
+	const char	*host;		/* SSH: login host, port, user */
+	int		 port;
+	const char	*user;
+	const char	*key_file;	/* private key; KEY-cert.pub beside it is used if present */
+	const char	*hostkey;	/* pinned "type base64 [comment]" OpenSSH public key line */
+	int		 connect_timeout; /* seconds; 0: 10 */
+};
+struct transport_result {
+	int		 status;	/* exit status; -1: none (see error / timed_out) */
+	int		 timed_out;
+	const char	*error;		/* could not run it at all (transport down, ...), or NULL */
+	const char	*out;		/* NUL-terminated, borrowed for the callback */
+	size_t		 outlen;
+	const char	*err;
+	size_t		 errlen;
+};
+struct transport;
+struct transport_req;
+typedef void (*transport_cb)(const struct transport_result *, void *);
+struct transport *transport_new(struct event_base *, const struct transport_config *, char **);
+/* Cancels every outstanding request (no callbacks) and frees. NULL is a no-op. */
+void		 transport_free(struct transport *);
+/* Queues argv (+ stdin bytes); timeout in ms. The callback runs once, from the loop. */
+struct transport_req *transport_run(struct transport *, const char *const *, const char *,
+		     size_t, int, transport_cb, void *, char **);
+void		 transport_cancel(struct transport_req *);	/* no callback afterwards */
+enum transport_kind transport_kind(const struct transport *);
+char		*transport_quote(const char *);		/* one shell word; caller frees */
+char		*transport_join(const char *const *);	/* argv as a quoted command line */
+
+/* sched.c: common status, argv vectors, the backend table, requests and tracking */
+enum sched_state { SCHED_UNKNOWN = 0, SCHED_PENDING, SCHED_RUNNING, SCHED_ENDED };
+enum sched_end {
+	SCHED_END_NONE = 0,	/* not ended */
+	SCHED_END_COMPLETED,
+	SCHED_END_FAILED,
+	SCHED_END_CANCELLED,
+	SCHED_END_TIMEOUT,
+	SCHED_END_NODE_FAIL,
+	SCHED_END_OUT_OF_MEMORY,
+	SCHED_END_UNKNOWN
+};
+struct sched_status {
+	enum sched_state state;
+	enum sched_end	 end;
+	int		 exit_code;	/* ENDED: exit status, -1 unknown */
+	int		 signal;	/* ENDED: killing signal, 0 none */
+	time_t		 start;		/* PENDING: estimate, RUNNING: start; 0 unknown */
+	char		*reason;	/* pending reason / scheduler comment / error, or NULL */
+	char		*node;		/* RUNNING/ENDED: node list, or NULL */
+	char		*raw;		/* the scheduler's own state word, or NULL */
+};
+void		 sched_status_clear(struct sched_status *);	/* frees strings, zeroes */
+void		 sched_status_copy(struct sched_status *, const struct sched_status *);
+int		 sched_status_equal(const struct sched_status *, const struct sched_status *);
+const char	*sched_state_name(enum sched_state);
+const char	*sched_end_name(enum sched_end);
+
+/* A built command: owned argv, NULL-terminated. */
+struct sched_argv {
+	char		**v;
+	size_t		  n;
+};
+void		 sched_argv_add(struct sched_argv *, const char *);
+void		 sched_argv_addf(struct sched_argv *, const char *, ...)
+		     __attribute__((__format__(__printf__, 2, 3)));
+void		 sched_argv_clear(struct sched_argv *);
+/* What a command produced, as a parser sees it. */
+struct sched_output {
+	int		 status;	/* exit status (>= 0) */
+	const char	*out;
+	size_t		 outlen;
+	const char	*err;
+	size_t		 errlen;
+};
+/* One job of a batched query; parsers set found and st for ids they see. */
+struct sched_job {
+	const char	*id;
+	int		 found;
+	struct sched_status st;
+};
+struct sched_queue {
+	char		*name;
+	int		 available;	/* partition/queue up */
+	int		 is_default;
+	int		 max_walltime;	/* seconds; -1 unlimited/unknown */
+	int		 nodes;
+	int		 cpus_idle;
+	int		 cpus_total;
+};
+void		 sched_queues_free(struct sched_queue *, size_t);
+void		 sched_strings_free(char **, size_t);
+
+#define SCHED_BATCH_MAX	256	/* job ids per query command */
+/*
+ * A backend. Builders fill an argv and return 0, or -1 with *cause (bad id, ...).
+ * Parsers read one command's output and return 0, or -1 with *cause (the
+ * scheduler's own words where it gave any). NULL members are unsupported.
+ */
+struct sched_ops {
+	const char	*name;
+	/* submit: script on stdin, or in file (path non-NULL) when submit_needs_file */
+	int		  submit_needs_file;
+	int		(*submit_argv)(struct sched_argv *, const char *, char **);
+	int		(*submit_parse)(const struct sched_output *, char **, char **);
+	int		(*query_argv)(struct sched_argv *, const char *const *, size_t, char **);
+	int		(*query_parse)(const struct sched_output *, struct sched_job *, size_t,
+			    char **);
+	/* accounting / history for jobs the query no longer knows (optional) */
+	int		(*history_argv)(struct sched_argv *, const char *const *, size_t,
+			    char **);
+	int		(*history_parse)(const struct sched_output *, struct sched_job *,
+			    size_t, char **);
+	int		(*cancel_argv)(struct sched_argv *, const char *, char **);
+	int		(*cancel_parse)(const struct sched_output *, const char *, char **);
+	int		(*queues_argv)(struct sched_argv *, char **);
+	int		(*queues_parse)(const struct sched_output *, struct sched_queue **,
+			    size_t *, char **);
+	int		(*accounts_argv)(struct sched_argv *, const char *, char **);
+	int		(*accounts_parse)(const struct sched_output *, char ***, size_t *,
+			    char **);
+	int		(*estimate_argv)(struct sched_argv *, const char *, char **);
+	int		(*estimate_parse)(const struct sched_output *, const char *, time_t *,
+			    char **);
+};
+const struct sched_ops *sched_find(const char *);	/* "slurm", "pbs"; NULL if none */
+int		 sched_id_valid(const char *);		/* [0-9A-Za-z._[]-], 1-64 */
+int		 sched_name_valid(const char *);	/* user/account: [A-Za-z0-9_.-], 1-64 */
+int		 sched_id_match(const char *, const char *);	/* "123" ~ "123.server" */
+int		 sched_parse_time(const char *, time_t *);	/* 2024-01-02T03:04:05, local */
+int		 sched_parse_duration(const char *, int *);	/* [D-]HH:MM:SS, MM:SS, MM */
+/* Next line of buf (without its \n); NULL at the end. */
+const char	*sched_next_line(const char **, const char *, size_t *);
+/* Splits one line at sep into at most n fields (owned copies); returns the count. */
+size_t		 sched_split(const char *, size_t, int, char **, size_t);
+
+/* A cluster's bridge: one backend over one transport. */
+struct sched;
+struct sched_req;
+typedef void (*sched_submit_cb)(const char *, const char *, void *);	/* id or cause */
+typedef void (*sched_done_cb)(const char *, void *);			/* NULL or cause */
+typedef void (*sched_query_cb)(struct sched_job *, size_t, const char *, void *);
+typedef void (*sched_queues_cb)(const struct sched_queue *, size_t, const char *, void *);
+typedef void (*sched_strings_cb)(char *const *, size_t, const char *, void *);
+struct sched	*sched_new(struct event_base *, const struct sched_ops *, struct transport *,
+		     const char *);
+void		 sched_free(struct sched *);	/* cancels requests without callbacks */
+const struct sched_ops *sched_ops_of(const struct sched *);
+unsigned long long sched_calls(const struct sched *);	/* scheduler commands run */
+void		 sched_set_timeout(struct sched *, int);	/* ms per command; default 30 s */
+struct sched_req *sched_submit(struct sched *, const char *, size_t, sched_submit_cb, void *);
+struct sched_req *sched_cancel(struct sched *, const char *, sched_done_cb, void *);
+/* One batched query (+ at most one history command); statuses are UNKNOWN on failure. */
+struct sched_req *sched_query(struct sched *, const char *const *, size_t, sched_query_cb,
+		     void *);
+struct sched_req *sched_queues(struct sched *, sched_queues_cb, void *);
+struct sched_req *sched_accounts(struct sched *, const char *, sched_strings_cb, void *);
+void		 sched_req_cancel(struct sched_req *);	/* no callback afterwards */
+
+/* Tracking: every job of a cluster polled with one batched query per interval. */
+struct sched_tracker;
+typedef void (*sched_change_cb)(const char *, const struct sched_status *,
+		     const struct sched_status *, void *);	/* id, old, new */
+struct sched_tracker *sched_tracker_new(struct sched *, int, int, sched_change_cb, void *);
+void		 sched_tracker_free(struct sched_tracker *);
+int		 sched_tracker_add(struct sched_tracker *, const char *, char **);
+void		 sched_tracker_remove(struct sched_tracker *, const char *);
+const struct sched_status *sched_tracker_get(const struct sched_tracker *, const char *);
+void		 sched_tracker_poll_now(struct sched_tracker *);
+unsigned long long sched_tracker_polls(const struct sched_tracker *);
+size_t		 sched_tracker_active(const struct sched_tracker *);	/* not yet ENDED */
+
+/* sched-slurm.c, sched-pbs.c */
+extern const struct sched_ops sched_slurm_ops;
+extern const struct sched_ops sched_pbs_ops;
+extern const struct sched_ops sched_slurmlib_ops;	/* sched-slurmlib.c: via nbgate-slurmlib */
+/* State words to the common status (exported for the mapping tests). */
+void		 sched_slurm_map(const char *, struct sched_status *);
+void		 sched_pbs_map(const char *, struct sched_status *);
+
+#endif

@@ -1,0 +1,405 @@
+/*
+ * sched-pbs.c: the PBS command-line backend (PBS Pro/OpenPBS, Torque, and
+ * the slurm-wlm-torque wrappers): qsub/qstat -f/qstat -x -f/qdel argv
+ * builders and a parser of the `qstat -f` attribute format.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/common.h"
+#include "scheduler/backend.h"
+
+/*
+ * qsub cannot read the script on stdin everywhere (the wrappers cannot), so
+ * over SSH the script goes through a private temporary file. Fixed text: no
+ * user value is ever part of it.
+ */
+#define PBS_STDIN_WRAPPER \
+	"f=$(mktemp) && cat > \"$f\" && qsub \"$f\"; rc=$?; rm -f \"$f\"; exit $rc"
+
+/* Exit codes: qstat's "Unknown Job Id" (PBS Pro and Torque); both lists are heuristics. */
+#define PBS_UNKNOWN_JOB		153
+#define PBS_PRO_KILL_MEM	-27
+#define PBS_PRO_KILL_VMEM	-26
+#define PBS_PRO_KILL_WALLTIME	-29
+#define TORQUE_OVERLIMIT_MEM	-10
+#define TORQUE_OVERLIMIT_WT	-11
+
+/* One-letter job_state to the common status; exit_status refines ENDED later. */
+void
+sched_pbs_map(const char *word, struct sched_status *st)
+{
+	free(st->raw);
+	st->raw = xstrdup(word);
+	st->end = SCHED_END_NONE;
+	if (strlen(word) != 1) {
+		st->state = SCHED_UNKNOWN;
+		return;
+	}
+	switch (word[0]) {
+	case 'Q': case 'H': case 'W': case 'T': case 'M': case 'B':
+		st->state = SCHED_PENDING;
+		break;
+	case 'R': case 'E': case 'S': case 'U':
+		st->state = SCHED_RUNNING;
+		break;
+	case 'C': case 'F': case 'X':
+		st->state = SCHED_ENDED;
+		st->end = SCHED_END_UNKNOWN;
+		break;
+	default:
+		st->state = SCHED_UNKNOWN;
+		break;
+	}
+}
+
+/* PBS Pro: 256+signal when killed; negative: the server's own reasons. */
+static void
+pbs_exit(int code, struct sched_status *st)
+{
+	st->exit_code = -1;
+	if (code == 0) {
+		st->end = SCHED_END_COMPLETED;
+		st->exit_code = 0;
+	} else if (code > 0 && code < 256) {
+		st->end = SCHED_END_FAILED;
+		st->exit_code = code;
+	} else if (code >= 256 && code < 256 + 128) {
+		st->signal = code - 256;
+		st->end = st->signal == 15 || st->signal == 9 ? SCHED_END_CANCELLED :
+		    SCHED_END_FAILED;
+	} else if (code == PBS_PRO_KILL_WALLTIME || code == TORQUE_OVERLIMIT_WT)
+		st->end = SCHED_END_TIMEOUT;
+	else if (code == PBS_PRO_KILL_MEM || code == PBS_PRO_KILL_VMEM ||
+	    code == TORQUE_OVERLIMIT_MEM)
+		st->end = SCHED_END_OUT_OF_MEMORY;
+	else
+		st->end = SCHED_END_FAILED;
+}
+
+static char *
+pbs_cause(const struct sched_output *o, const char *what)
+{
+	const char	*p = o->err, *end = o->err + o->errlen, *line;
+	size_t		 len;
+	char		*s;
+
+	while ((line = sched_next_line(&p, end, &len)) != NULL) {
+		if (len > 0)
+			return (xstrndup(line, len > 512 ? 512 : len));
+	}
+	xasprintf(&s, "%s failed with exit status %d", what, o->status);
+	return (s);
+}
+
+static int
+pbs_submit_argv(struct sched_argv *a, const char *path, char **cause)
+{
+	if (path == NULL) {
+		sched_argv_add(a, "sh");
+		sched_argv_add(a, "-c");
+		sched_argv_add(a, PBS_STDIN_WRAPPER);
+		return (0);
+	}
+	sched_argv_add(a, "qsub");
+	sched_argv_add(a, path);
+	return (0);
+}
+
+/* "123.server" (PBS) or "123" (the wrappers), alone on a line. */
+static int
+pbs_submit_parse(const struct sched_output *o, char **id, char **cause)
+{
+	const char	*p = o->out, *line;
+	size_t		 len;
+	char		*s;
+
+	if (o->status != 0) {
+		*cause = pbs_cause(o, "qsub");
+		return (-1);
+	}
+	while ((line = sched_next_line(&p, o->out + o->outlen, &len)) != NULL) {
+		while (len > 0 && isspace((unsigned char)line[len - 1]))
+			len--;
+		if (len == 0)
+			continue;
+		s = xstrndup(line, len);
+		if (sched_id_valid(s) && isdigit((unsigned char)s[0])) {
+			*id = s;
+			return (0);
+		}
+		free(s);
+		break;
+	}
+	*cause = xstrdup("qsub printed no job id");
+	return (-1);
+}
+
+static int
+pbs_ids(struct sched_argv *a, const char *const *ids, size_t n, char **cause)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (!sched_id_valid(ids[i])) {
+			xasprintf(cause, "invalid job id");
+			return (-1);
+		}
+		sched_argv_add(a, ids[i]);	/* the wrappers refuse comma lists */
+	}
+	return (0);
+}
+
+static int
+pbs_query_argv(struct sched_argv *a, const char *const *ids, size_t n, char **cause)
+{
+	sched_argv_add(a, "qstat");
+	sched_argv_add(a, "-f");
+	return (pbs_ids(a, ids, n, cause));
+}
+
+static int
+pbs_history_argv(struct sched_argv *a, const char *const *ids, size_t n, char **cause)
+{
+	sched_argv_add(a, "qstat");
+	sched_argv_add(a, "-x");
+	sched_argv_add(a, "-f");
+	return (pbs_ids(a, ids, n, cause));
+}
+
+/* "Tue Jan  2 10:00:00 2024" */
+static time_t
+pbs_time(const char *s)
+{
+	struct tm	 tm;
+	const char	*end;
+	time_t		 t;
+
+	memset(&tm, 0, sizeof tm);
+	if ((end = strptime(s, "%a %b %d %H:%M:%S %Y", &tm)) == NULL || *end != '\0')
+		return (0);
+	tm.tm_isdst = -1;
+	return ((t = mktime(&tm)) == (time_t)-1 ? 0 : t);
+}
+
+/* One job's attributes as they are collected. */
+struct pbs_block {
+	struct sched_job	*job;
+	char			*state;
+	char			*exec_host;
+	char			*comment;
+	char			*start;
+	char			*estimate;
+	int			 has_exit;
+	int			 exit;
+};
+
+static void
+pbs_block_finish(struct pbs_block *b)
+{
+	struct sched_status	*st;
+	char			*slash;
+
+	if (b->job != NULL && b->state != NULL) {
+		st = &b->job->st;
+		sched_status_clear(st);
+		sched_pbs_map(b->state, st);
+		b->job->found = 1;
+		if (st->state == SCHED_ENDED && b->has_exit)
+			pbs_exit(b->exit, st);
+		if (b->exec_host != NULL) {	/* node01/0+node02/1 -> node01 */
+			if ((slash = strchr(b->exec_host, '/')) != NULL)
+				*slash = '\0';
+			st->node = xstrdup(b->exec_host);
+		}
+		if (b->comment != NULL)
+			st->reason = xstrdup(b->comment);
+		if (st->state == SCHED_RUNNING && b->start != NULL)
+			st->start = pbs_time(b->start);
+		if (st->state == SCHED_PENDING && b->estimate != NULL)
+			st->start = pbs_time(b->estimate);
+	}
+	free(b->state);
+	free(b->exec_host);
+	free(b->comment);
+	free(b->start);
+	free(b->estimate);
+	memset(b, 0, sizeof *b);
+}
+
+static struct sched_job *
+pbs_job(struct sched_job *jobs, size_t n, const char *id)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(jobs[i].id, id) == 0)
+			return (&jobs[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if (sched_id_match(jobs[i].id, id))
+			return (&jobs[i]);
+	}
+	return (NULL);
+}
+
+static void
+pbs_attr(struct pbs_block *b, const char *key, const char *val)
+{
+	char	**dst = NULL;
+
+	if (strcmp(key, "job_state") == 0)
+		dst = &b->state;
+	else if (strcmp(key, "exec_host") == 0)
+		dst = &b->exec_host;
+	else if (strcmp(key, "comment") == 0)
+		dst = &b->comment;
+	else if (strcmp(key, "stime") == 0 || strcmp(key, "start_time") == 0)
+		dst = &b->start;
+	else if (strcmp(key, "estimated.start_time") == 0)
+		dst = &b->estimate;
+	else if (strcasecmp(key, "exit_status") == 0) {
+		b->has_exit = 1;
+		b->exit = atoi(val);
+	}
+	if (dst != NULL) {
+		free(*dst);
+		*dst = xstrdup(val);
+	}
+}
+
+/* "key = value" after leading whitespace; continuation lines do not match. */
+static int
+pbs_split_attr(const char *line, char **key, char **val)
+{
+	const char	*p = line, *k;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	k = p;
+	while (isalnum((unsigned char)*p) || *p == '_' || *p == '.')
+		p++;
+	if (p == k || strncmp(p, " = ", 3) != 0)
+		return (-1);
+	*key = xstrndup(k, p - k);
+	*val = xstrdup(p + 3);
+	return (0);
+}
+
+/* Parses `qstat -f` blocks: "Job Id: ID", indented attributes, tab continuations. */
+static int
+pbs_parse_blocks(const struct sched_output *o, struct sched_job *jobs, size_t n)
+{
+	const char		*p = o->out, *line, *end = o->out + o->outlen, *id;
+	struct pbs_block	 b;
+	char			*s, *key, *val;
+	size_t			 len;
+	int			 indent = 0;
+
+	memset(&b, 0, sizeof b);
+	while ((line = sched_next_line(&p, end, &len)) != NULL) {
+		s = xstrndup(line, len);
+		if (strncmp(s, "Job Id:", 7) == 0) {
+			pbs_block_finish(&b);
+			id = s + 7 + strspn(s + 7, " \t");
+			b.job = pbs_job(jobs, n, id);
+			indent = 0;
+		} else if (s[0] == '\t' && indent == ' ') {
+			/* PBS indents attributes with spaces, continuations with a tab */
+		} else if ((s[0] == ' ' || s[0] == '\t') && pbs_split_attr(s, &key, &val) == 0) {
+			if (indent == 0)
+				indent = s[0];	/* the wrappers indent attributes with a tab */
+			if (b.job != NULL)
+				pbs_attr(&b, key, val);
+			free(key);
+			free(val);
+		}
+		/* anything else (continuations, blank lines) carries nothing we read */
+		free(s);
+	}
+	pbs_block_finish(&b);
+	return (0);
+}
+
+/* stderr holds only "Unknown Job Id" lines (or nothing): an answer, not a failure. */
+static int
+pbs_only_unknown(const struct sched_output *o)
+{
+	const char	*p = o->err, *end = o->err + o->errlen, *line;
+	size_t		 len;
+
+	while ((line = sched_next_line(&p, end, &len)) != NULL) {
+		if (len > 0 && memmem(line, len, "Unknown Job Id", 14) == NULL &&
+		    memmem(line, len, "Job has finished", 16) == NULL)
+			return (0);
+	}
+	return (1);
+}
+
+static int
+pbs_query_parse(const struct sched_output *o, struct sched_job *jobs, size_t n, char **cause)
+{
+	if (o->status != 0 && !(o->status == PBS_UNKNOWN_JOB && pbs_only_unknown(o)) &&
+	    !(o->status == 35 && pbs_only_unknown(o) && o->errlen > 0)) {
+		*cause = pbs_cause(o, "qstat");
+		return (-1);
+	}
+	return (pbs_parse_blocks(o, jobs, n));
+}
+
+/* qstat -x: history where the server keeps it; "unknown option" means none is kept. */
+static int
+pbs_history_parse(const struct sched_output *o, struct sched_job *jobs, size_t n,
+    char **cause)
+{
+	if (o->status != 0 && (memmem(o->err, o->errlen, "nknown option", 13) != NULL ||
+	    memmem(o->err, o->errlen, "nvalid option", 13) != NULL ||
+	    memmem(o->err, o->errlen, "llegal option", 13) != NULL))
+		return (0);
+	return (pbs_query_parse(o, jobs, n, cause));
+}
+
+static int
+pbs_cancel_argv(struct sched_argv *a, const char *id, char **cause)
+{
+	if (!sched_id_valid(id)) {
+		xasprintf(cause, "invalid job id");
+		return (-1);
+	}
+	sched_argv_add(a, "qdel");
+	sched_argv_add(a, id);
+	return (0);
+}
+
+static int
+pbs_cancel_parse(const struct sched_output *o, const char *id, char **cause)
+{
+	if (o->status != 0) {
+		*cause = pbs_cause(o, "qdel");
+		return (-1);
+	}
+	return (0);
+}
+
+const struct sched_ops sched_pbs_ops = {
+	.name = "pbs",
+	.submit_needs_file = 1,
+	.submit_argv = pbs_submit_argv,
+	.submit_parse = pbs_submit_parse,
+	.query_argv = pbs_query_argv,
+	.query_parse = pbs_query_parse,
+	.history_argv = pbs_history_argv,
+	.history_parse = pbs_history_parse,
+	.cancel_argv = pbs_cancel_argv,
+	.cancel_parse = pbs_cancel_parse,
+	/* queues (qstat -Q), accounts and estimates: not offered by every PBS */
+	.queues_argv = NULL,
+	.accounts_argv = NULL,
+	.estimate_argv = NULL,
+};

@@ -1,0 +1,647 @@
+/*
+ * slurmlib.c: nbgate-slurmlib, the only code that calls libslurm. A short-lived
+ * helper run off nbgated's loop (sched-slurmlib.c): libslurm may exit() or block
+ * this process, never the daemon. Prints JSON lines on stdout and nothing else.
+ *
+ *   nbgate-slurmlib query ID[,ID...] | submit (script on stdin) | cancel ID | queues
+ *
+ * Exit status 0: done; 1: failed, with one {"error": "..."} line.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <slurm/slurm.h>
+#include <slurm/slurm_errno.h>
+
+#include "common/common.h"
+
+/* Exported by libslurm 22.05 but not declared in its headers (an implicit int would truncate). */
+extern char	*slurm_job_state_string(uint32_t);
+extern char	*slurm_job_reason_string(enum job_state_reason);
+
+#define SLURMLIB_MAX_IDS	256
+#define SLURMLIB_SCRIPT_MAX	(1024 * 1024)
+#define SLURMLIB_ALARM		120	/* seconds: a last resort, the daemon times out first */
+
+static FILE	*out;	/* the real stdout; fd 1 itself points at stderr */
+
+#ifdef __SANITIZE_ADDRESS__
+/*
+ * libslurm 22.05's slurm_submit_batch_job() leaks the controller's reply when it
+ * refuses a job (e.g. an invalid account): not ours, and this process is short-lived.
+ */
+const char	*__lsan_default_suppressions(void);
+const char *
+__lsan_default_suppressions(void)
+{
+	return ("leak:slurm_submit_batch_job\n");
+}
+#endif
+
+static void
+emit(json_t *o)
+{
+	char	*s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+
+	if (s != NULL)
+		fprintf(out, "%s\n", s);
+	free(s);
+	json_decref(o);
+}
+
+static int
+fail(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	xvasprintf(&s, fmt, ap);
+	va_end(ap);
+	emit(json_pack("{s:s}", "error", s));
+	free(s);
+	return (1);
+}
+
+/* --- #SBATCH directives: the subset nbgate's templates write, nothing else ------------- */
+
+enum opt {
+	O_PARTITION, O_TIME, O_NODES, O_NTASKS, O_CPUS, O_MEM, O_GRES, O_ACCOUNT,
+	O_RESERVATION, O_QOS, O_NAME, O_COMMENT, O_OUTPUT, O_ERROR, O_CHDIR
+};
+static const struct {
+	const char	*name;
+	int		 letter;	/* 0: long form only */
+	enum opt	 opt;
+} slurmlib_opts[] = {
+	{ "partition",		'p',	O_PARTITION },
+	{ "time",		't',	O_TIME },
+	{ "nodes",		'N',	O_NODES },
+	{ "ntasks",		'n',	O_NTASKS },
+	{ "cpus-per-task",	'c',	O_CPUS },
+	{ "mem",		0,	O_MEM },
+	{ "gres",		0,	O_GRES },
+	{ "account",		'A',	O_ACCOUNT },
+	{ "reservation",	0,	O_RESERVATION },
+	{ "qos",		'q',	O_QOS },
+	{ "job-name",		'J',	O_NAME },
+	{ "comment",		0,	O_COMMENT },
+	{ "output",		'o',	O_OUTPUT },
+	{ "error",		'e',	O_ERROR },
+	{ "chdir",		'D',	O_CHDIR },
+};
+
+static int
+number(const char *s, unsigned long max, unsigned long *v)
+{
+	char	*end;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || *v > max)
+		return (-1);
+	return (0);
+}
+
+/* sbatch's forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S; to minutes, rounded up. */
+static int
+minutes(const char *s, uint32_t *mins)
+{
+	unsigned long	 f[4] = { 0, 0, 0, 0 }, d = 0, secs;
+	const char	*p = s, *dash = strchr(s, '-');
+	char		*tmp;
+	size_t		 n = 0;
+	int		 rc = 0;
+
+	if (dash != NULL) {
+		tmp = xstrndup(s, dash - s);
+		rc = number(tmp, 365, &d);
+		free(tmp);
+		p = dash + 1;
+	}
+	while (rc == 0 && n < 3) {
+		tmp = xstrndup(p, strcspn(p, ":"));
+		rc = number(tmp, 100000, &f[n++]);
+		p += strlen(tmp);
+		free(tmp);
+		if (*p != ':')
+			break;
+		p++;
+	}
+	if (rc == -1 || *p != '\0' || (dash == NULL && n == 1 && f[0] == 0))
+		return (-1);
+	if (dash != NULL)	/* D-H[:M[:S]] */
+		secs = d * 86400 + f[0] * 3600 + f[1] * 60 + f[2];
+	else if (n == 1)	/* M */
+		secs = f[0] * 60;
+	else if (n == 2)	/* M:S */
+		secs = f[0] * 60 + f[1];
+	else			/* H:M:S */
+		secs = f[0] * 3600 + f[1] * 60 + f[2];
+	*mins = (secs + 59) / 60;
+	return (0);
+}
+
+/* 1024, 1024M, 4G, 1T, 512K: MiB. */
+static int
+megabytes(const char *s, uint64_t *mb)
+{
+	size_t		 len = strlen(s);
+	unsigned long	 v, mul = 1;
+	char		*tmp;
+	int		 rc;
+
+	if (len > 0 && strchr("KMGTkmgt", s[len - 1]) != NULL) {
+		switch (toupper((unsigned char)s[len - 1])) {
+		case 'K': mul = 0; break;
+		case 'G': mul = 1024; break;
+		case 'T': mul = 1024 * 1024; break;
+		}
+		len--;
+	}
+	tmp = xstrndup(s, len);
+	rc = number(tmp, 1UL << 40, &v);
+	free(tmp);
+	if (rc == -1)
+		return (-1);
+	*mb = mul == 0 ? (v + 1023) / 1024 : (uint64_t)v * mul;
+	return (*mb == 0 ? -1 : 0);
+}
+
+static int
+set_string(char **field, const char *v)
+{
+	free(*field);
+	*field = xstrdup(v);
+	return (0);
+}
+
+static int
+apply(job_desc_msg_t *d, enum opt o, const char *v)
+{
+	unsigned long	 n, m;
+	const char	*dash;
+	char		*tmp;
+	int		 rc;
+
+	switch (o) {
+	case O_PARTITION:	return (set_string(&d->partition, v));
+	case O_ACCOUNT:		return (set_string(&d->account, v));
+	case O_RESERVATION:	return (set_string(&d->reservation, v));
+	case O_QOS:		return (set_string(&d->qos, v));
+	case O_NAME:		return (set_string(&d->name, v));
+	case O_COMMENT:		return (set_string(&d->comment, v));
+	case O_OUTPUT:		return (set_string(&d->std_out, v));
+	case O_ERROR:		return (set_string(&d->std_err, v));
+	case O_CHDIR:		return (set_string(&d->work_dir, v));
+	case O_TIME:		return (minutes(v, &d->time_limit));
+	case O_MEM:		return (megabytes(v, &d->pn_min_memory));
+	case O_NTASKS:
+		if (number(v, 1000000, &n) == -1 || n == 0)
+			return (-1);
+		d->num_tasks = n;
+		return (0);
+	case O_CPUS:
+		if (number(v, 65000, &n) == -1 || n == 0)
+			return (-1);
+		d->cpus_per_task = n;
+		return (0);
+	case O_NODES:	/* N or N-M */
+		if ((dash = strchr(v, '-')) == NULL) {
+			if (number(v, 100000, &n) == -1 || n == 0)
+				return (-1);
+			d->min_nodes = d->max_nodes = n;
+			return (0);
+		}
+		tmp = xstrndup(v, dash - v);
+		rc = number(tmp, 100000, &n);
+		free(tmp);
+		if (rc == -1 || number(dash + 1, 100000, &m) == -1 || n == 0 || m < n)
+			return (-1);
+		d->min_nodes = n;
+		d->max_nodes = m;
+		return (0);
+	case O_GRES:	/* gpu:N only */
+		if (strncmp(v, "gpu:", 4) != 0 || number(v + 4, 1024, &n) == -1 || n == 0)
+			return (-1);
+		free(d->tres_per_node);
+		xasprintf(&d->tres_per_node, "gres:gpu:%lu", n);
+		return (0);
+	}
+	return (-1);
+}
+
+/* Letters, digits and _.:=/,%@+- only: nothing a shell or sbatch would treat specially. */
+static int
+word_safe(const char *w)
+{
+	for (; *w != '\0'; w++) {
+		if (!isalnum((unsigned char)*w) && strchr("_.:=/,%@+-", *w) == NULL)
+			return (0);
+	}
+	return (1);
+}
+
+/* One #SBATCH line's words, from i on; returns the next index or -1 with *cause. */
+static int
+option(job_desc_msg_t *d, char **w, int nw, int i, int line, char **cause)
+{
+	const char	*name = w[i], *eq = NULL, *value = NULL;
+	size_t		 k, namelen;
+
+	if (strncmp(name, "--", 2) == 0) {
+		name += 2;
+		eq = strchr(name, '=');
+		namelen = eq != NULL ? (size_t)(eq - name) : strlen(name);
+		for (k = 0; k < nitems(slurmlib_opts); k++) {
+			if (strlen(slurmlib_opts[k].name) == namelen &&
+			    strncmp(slurmlib_opts[k].name, name, namelen) == 0)
+				break;
+		}
+		value = eq != NULL ? eq + 1 : NULL;
+	} else if (name[0] == '-' && name[1] != '\0' && name[1] != '-') {
+		for (k = 0; k < nitems(slurmlib_opts); k++) {
+			if (slurmlib_opts[k].letter == name[1])
+				break;
+		}
+		value = name[2] != '\0' ? name + 2 : NULL;
+	} else {
+		xasprintf(cause, "#SBATCH (line %d): unexpected word \"%s\"", line, w[i]);
+		return (-1);
+	}
+	if (k == nitems(slurmlib_opts)) {
+		xasprintf(cause, "#SBATCH (line %d): directive \"%.*s\" is not supported",
+		    line, (int)strcspn(w[i], "="), w[i]);
+		return (-1);
+	}
+	if (value == NULL) {
+		if (i + 1 >= nw) {
+			xasprintf(cause, "#SBATCH (line %d): %s needs a value", line, w[i]);
+			return (-1);
+		}
+		value = w[++i];
+	}
+	if (*value == '\0' || apply(d, slurmlib_opts[k].opt, value) == -1) {
+		xasprintf(cause, "#SBATCH (line %d): invalid value \"%s\" for --%s", line, value,
+		    slurmlib_opts[k].name);
+		return (-1);
+	}
+	return (i + 1);
+}
+
+static int
+directive(job_desc_msg_t *d, const char *text, size_t len, int line, char **cause)
+{
+	char	*copy = xstrndup(text, len), *w[64], *p, *save = NULL;
+	int	 nw = 0, i = 0, rc = 0;
+
+	for (p = strtok_r(copy, " \t\r", &save); p != NULL; p = strtok_r(NULL, " \t\r", &save)) {
+		if (!word_safe(p)) {
+			xasprintf(cause, "#SBATCH (line %d): \"%s\" holds a character nbgate does "
+			    "not allow in directives", line, p);
+			rc = -1;
+			goto out;
+		}
+		if (nw == (int)nitems(w)) {
+			xasprintf(cause, "#SBATCH (line %d): too many words", line);
+			rc = -1;
+			goto out;
+		}
+		w[nw++] = p;
+	}
+	while (i < nw) {
+		if ((i = option(d, w, nw, i, line, cause)) == -1) {
+			rc = -1;
+			goto out;
+		}
+	}
+out:
+	free(copy);
+	return (rc);
+}
+
+/* Like sbatch: directives until the first line that is neither blank nor a comment. */
+static int
+directives(job_desc_msg_t *d, const char *script, char **cause)
+{
+	const char	*p = script, *nl;
+	size_t		 len, skip;
+	int		 line = 0;
+
+	for (; *p != '\0'; p = nl + (*nl != '\0')) {
+		nl = p + strcspn(p, "\n");
+		len = nl - p;
+		line++;
+		skip = strspn(p, " \t\r");
+		if (skip == len)
+			continue;
+		if (p[skip] != '#')
+			break;
+		if (len - skip >= 7 && strncmp(p + skip, "#SBATCH", 7) == 0) {
+			if (len - skip > 7 && p[skip + 7] != ' ' && p[skip + 7] != '\t') {
+				xasprintf(cause, "line %d: malformed #SBATCH line", line);
+				return (-1);
+			}
+			if (directive(d, p + skip + 7, len - skip - 7, line, cause) == -1)
+				return (-1);
+		}
+	}
+	return (0);
+}
+
+/* --- subcommands ------------------------------------------------------------------------ */
+
+static char *
+read_stdin(size_t *lenp)
+{
+	char	*buf = xmalloc(SLURMLIB_SCRIPT_MAX + 1);
+	size_t	 len = 0;
+	ssize_t	 n;
+
+	while (len < SLURMLIB_SCRIPT_MAX) {
+		n = read(STDIN_FILENO, buf + len, SLURMLIB_SCRIPT_MAX - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	*lenp = len;
+	return (buf);
+}
+
+static void
+env_add(char ***env, uint32_t *n, const char *name, const char *value)
+{
+	if (value == NULL)
+		return;
+	*env = xreallocarray(*env, *n + 1, sizeof **env);
+	xasprintf(&(*env)[(*n)++], "%s=%s", name, value);
+}
+
+static void
+desc_free(job_desc_msg_t *d)
+{
+	uint32_t	i;
+
+	for (i = 0; i < d->env_size; i++)
+		free(d->environment[i]);
+	free(d->environment);
+	free(d->partition);
+	free(d->account);
+	free(d->reservation);
+	free(d->qos);
+	free(d->name);
+	free(d->comment);
+	free(d->std_out);
+	free(d->std_err);
+	free(d->work_dir);
+	free(d->tres_per_node);
+}
+
+/* The batch job's own environment: small but never empty (libslurm needs one). */
+static void
+desc_env(job_desc_msg_t *d)
+{
+	struct passwd	*pw = getpwuid(getuid());
+	const char	*path = getenv("PATH");
+
+	env_add(&d->environment, &d->env_size, "PATH",
+	    path != NULL ? path : "/usr/local/bin:/usr/bin:/bin");
+	env_add(&d->environment, &d->env_size, "HOME", pw != NULL ? pw->pw_dir : "/");
+	if (pw != NULL)
+		env_add(&d->environment, &d->env_size, "USER", pw->pw_name);
+	env_add(&d->environment, &d->env_size, "SLURM_CONF", getenv("SLURM_CONF"));
+}
+
+/* Parses the script before libslurm is touched: a refusal needs no controller. */
+static int
+submit_prepare(job_desc_msg_t *d, char **script)
+{
+	size_t	 len;
+	char	*cause = NULL, cwd[PATH_MAX];
+
+	slurm_init_job_desc_msg(d);
+	*script = read_stdin(&len);
+	if (len == 0 || len >= SLURMLIB_SCRIPT_MAX || strlen(*script) != len)
+		return (fail("the batch script on stdin is empty, too long or holds a NUL byte"));
+	if (strncmp(*script, "#!", 2) != 0)
+		return (fail("the batch script does not start with #!"));
+	if (directives(d, *script, &cause) == -1) {
+		fail("%s", cause);
+		free(cause);
+		return (1);
+	}
+	if (d->work_dir == NULL) {
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			return (fail("getcwd: %s", strerror(errno)));
+		d->work_dir = xstrdup(cwd);
+	}
+	d->script = *script;
+	d->user_id = getuid();
+	d->group_id = getgid();
+	desc_env(d);
+	return (0);
+}
+
+static int
+cmd_submit(job_desc_msg_t *d)
+{
+	submit_response_msg_t	*resp = NULL;
+
+	if (slurm_submit_batch_job(d, &resp) != SLURM_SUCCESS)
+		return (fail("%s", slurm_strerror(errno)));
+	emit(json_pack("{s:I}", "id", (json_int_t)resp->job_id));
+	slurm_free_submit_response_response_msg(resp);
+	return (0);
+}
+
+static int
+parse_ids(const char *list, uint32_t *ids, size_t *np)
+{
+	char		*copy = xstrdup(list), *p, *save = NULL;
+	unsigned long	 v;
+	size_t		 n = 0;
+	int		 rc = 0;
+
+	for (p = strtok_r(copy, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
+		if (n == SLURMLIB_MAX_IDS || number(p, UINT32_MAX - 2, &v) == -1 || v == 0) {
+			rc = -1;
+			break;
+		}
+		ids[n++] = v;
+	}
+	free(copy);
+	*np = n;
+	return (n == 0 ? -1 : rc);
+}
+
+static json_t *
+job_json(const slurm_job_info_t *j)
+{
+	struct passwd	*pw = NULL;
+	json_t		*o;
+
+	if (j->user_name == NULL)	/* not always filled in: ask the local user database */
+		pw = getpwuid(j->user_id);
+	o = json_pack("{s:I, s:s?, s:s?, s:I, s:I, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}",
+	    "id", (json_int_t)j->job_id,
+	    "state", slurm_job_state_string(j->job_state),
+	    "reason", slurm_job_reason_string((enum job_state_reason)j->state_reason),
+	    "start_time", (json_int_t)j->start_time, "end_time", (json_int_t)j->end_time,
+	    "nodes", j->nodes, "partition", j->partition, "account", j->account,
+	    "user", j->user_name != NULL ? j->user_name : pw != NULL ? pw->pw_name : NULL, "name", j->name, "comment", j->comment);
+	if (o != NULL && j->exit_code != NO_VAL) {
+		json_object_set_new(o, "exit_code", json_integer(WIFEXITED(j->exit_code) ?
+		    WEXITSTATUS(j->exit_code) : 0));
+		json_object_set_new(o, "signal", json_integer(WIFSIGNALED(j->exit_code) ?
+		    WTERMSIG(j->exit_code) : 0));
+	}
+	return (o);
+}
+
+/* One slurm_load_jobs RPC (every job), filtered to the ids asked for. */
+static int
+cmd_query(const char *list)
+{
+	uint32_t	 ids[SLURMLIB_MAX_IDS];
+	size_t		 n, i, k;
+	job_info_msg_t	*msg = NULL;
+	json_t		*o;
+
+	if (parse_ids(list, ids, &n) == -1)
+		return (fail("invalid job id list"));
+	if (slurm_load_jobs(0, &msg, SHOW_ALL) != SLURM_SUCCESS)
+		return (fail("%s", slurm_strerror(errno)));
+	for (i = 0; i < msg->record_count; i++) {
+		for (k = 0; k < n && ids[k] != msg->job_array[i].job_id; k++)
+			;
+		if (k < n && (o = job_json(&msg->job_array[i])) != NULL)
+			emit(o);
+	}
+	slurm_free_job_info_msg(msg);
+	return (0);
+}
+
+/* Like scancel without --signal: SIGKILL to the whole job, which cancels it. */
+static int
+cmd_cancel(const char *id)
+{
+	uint32_t	ids[1];
+	size_t		n;
+
+	if (strchr(id, ',') != NULL || parse_ids(id, ids, &n) == -1)
+		return (fail("invalid job id"));
+	if (slurm_kill_job(ids[0], SIGKILL, 0) != SLURM_SUCCESS)
+		return (fail("%s", slurm_strerror(errno)));
+	emit(json_pack("{s:I}", "cancelled", (json_int_t)ids[0]));
+	return (0);
+}
+
+static int
+cmd_queues(void)
+{
+	partition_info_msg_t	*msg = NULL;
+	partition_info_t	*p;
+	uint32_t		 i;
+
+	if (slurm_load_partitions(0, &msg, SHOW_ALL) != SLURM_SUCCESS)
+		return (fail("%s", slurm_strerror(errno)));
+	for (i = 0; i < msg->record_count; i++) {
+		p = &msg->partition_array[i];
+		emit(json_pack("{s:s?, s:s, s:I, s:I, s:I, s:b}", "name", p->name,
+		    "state", p->state_up == PARTITION_UP ? "UP" : "DOWN",
+		    "max_time", p->max_time == INFINITE || p->max_time == NO_VAL ? (json_int_t)-1 :
+		    (json_int_t)p->max_time * 60, "nodes", (json_int_t)p->total_nodes,
+		    "cpus", (json_int_t)p->total_cpus, "default",
+		    (p->flags & PART_FLAG_DEFAULT) != 0));
+	}
+	slurm_free_partition_info_msg(msg);
+	return (0);
+}
+
+/* libslurm exits the process when it cannot read its configuration: say why first. */
+static int
+config_readable(void)
+{
+	const char	*conf = getenv("SLURM_CONF");
+	int		 fd;
+
+	if (conf == NULL || *conf == '\0')
+		conf = "/etc/slurm/slurm.conf";
+	if ((fd = open(conf, O_RDONLY)) == -1)
+		return (fail("cannot read slurm.conf %s: %s", conf, strerror(errno)));
+	close(fd);
+	return (0);
+}
+
+static int
+run(int argc, char **argv)
+{
+	job_desc_msg_t	 desc;
+	char		*script = NULL;
+	int		 rc;
+
+	memset(&desc, 0, sizeof desc);
+	if (argc == 2 && strcmp(argv[1], "submit") == 0 &&
+	    (rc = submit_prepare(&desc, &script)) != 0)
+		goto out;
+	if ((rc = config_readable()) != 0)
+		goto out;
+	slurm_init(NULL);
+	if (argc == 2 && strcmp(argv[1], "submit") == 0)
+		rc = cmd_submit(&desc);
+	else if (argc == 3 && strcmp(argv[1], "query") == 0)
+		rc = cmd_query(argv[2]);
+	else if (argc == 3 && strcmp(argv[1], "cancel") == 0)
+		rc = cmd_cancel(argv[2]);
+	else
+		rc = cmd_queues();
+	slurm_fini();
+out:
+	desc_free(&desc);
+	free(script);
+	return (rc);
+}
+
+int
+main(int argc, char **argv)
+{
+	int	fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	alarm(SLURMLIB_ALARM);
+	/* stdout is for JSON lines only: anything else anyone prints goes to stderr */
+	if ((fd = dup(STDOUT_FILENO)) == -1 || dup2(STDERR_FILENO, STDOUT_FILENO) == -1 ||
+	    (out = fdopen(fd, "w")) == NULL)
+		return (1);
+	if (!((argc == 2 && (strcmp(argv[1], "submit") == 0 || strcmp(argv[1], "queues") == 0)) ||
+	    (argc == 3 && (strcmp(argv[1], "query") == 0 || strcmp(argv[1], "cancel") == 0)))) {
+		fail("usage: nbgate-slurmlib query ID[,ID...] | submit | cancel ID | queues");
+		fclose(out);
+		return (1);
+	}
+	fd = run(argc, argv);
+	if (fclose(out) != 0)
+		return (1);
+	return (fd);
+}
