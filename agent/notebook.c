@@ -93,22 +93,6 @@ notebook_runtime_parse(const char *s, enum notebook_runtime *rt)
 	return (0);
 }
 
-/* Is [s, s+n) a route segment: [a-z0-9_][a-z0-9_.-]{0,63} (as nbgated's)? */
-static int
-nb_segment_valid(const char *s, size_t n)
-{
-	size_t	i;
-
-	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
-		return (0);
-	for (i = 0; i < n; i++) {
-		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
-		    s[i] != '_' && s[i] != '-' && s[i] != '.')
-			return (0);
-	}
-	return (1);
-}
-
 /*
  * Checks @url is "/user/<name>/" or "/user/<name>/<server>/" and, with
  * @route, that it is the route's own prefix (the gateway passes paths on
@@ -125,10 +109,10 @@ notebook_base_url_check(const char *url, const char *route, char **cause)
 	p = url + 6;
 	end = url + n - 1;
 	slash = memchr(p, '/', end - p + 1);
-	if (!nb_segment_valid(p, slash - p))
+	if (!util_name_segment_valid(p, slash - p))
 		goto bad;
 	if (slash != end && (memchr(slash + 1, '/', end - slash - 1) != NULL ||
-	    !nb_segment_valid(slash + 1, end - slash - 1)))
+	    !util_name_segment_valid(slash + 1, end - slash - 1)))
 		goto bad;
 	if (route != NULL && (strlen(route) != n - 7 ||
 	    strncmp(route, url + 6, n - 7) != 0)) {

@@ -45,6 +45,7 @@ void	 freestr(char *);			/* wipe a secret string then free */
 
 /* util.c */
 struct event_base *util_event_base_new(void);
+int	 util_name_segment_valid(const char *, size_t);
 int	 util_parse_hostport(const char *, char **, int *, char **);
 int	 util_set_nodelay(int);
 int	 util_set_keepalive(int, int);

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,6 +39,25 @@ util_event_base_new(void)
 		fatalx("event_base_new failed");
 	event_config_free(ec);
 	return (base);
+}
+
+/*
+ * Is [s, s+n) a user or server name as routes use them:
+ * [a-z0-9_][a-z0-9_.-]{0,63}?  The daemon and the agent must agree on it.
+ */
+int
+util_name_segment_valid(const char *s, size_t n)
+{
+	size_t	i;
+
+	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
+		return (0);
+	for (i = 0; i < n; i++) {
+		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
+		    s[i] != '_' && s[i] != '-' && s[i] != '.')
+			return (0);
+	}
+	return (1);
 }
 
 /* Splits "host:port" or "[v6]:port"; fills *cause on error. */

@@ -323,13 +323,8 @@ http_user_path(const char *path, char **name, char **second)
 		return (-1);
 	p = path + 6;
 	n = strcspn(p, "/?");
-	if (n == 0 || n > 64 || *p == '.')
+	if (!util_name_segment_valid(p, n))
 		return (-1);
-	for (q = p; q < p + n; q++) {
-		if (!islower((unsigned char)*q) && !isdigit((unsigned char)*q) &&
-		    *q != '_' && *q != '-' && *q != '.')
-			return (-1);
-	}
 	for (s = path; (s = strstr(s, "/.")) != NULL; s++) {
 		if (s[2] == '/' || s[2] == '\0' || s[2] == '?' ||
 		    (s[2] == '.' && (s[3] == '/' || s[3] == '\0' || s[3] == '?')))

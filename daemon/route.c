@@ -57,22 +57,6 @@ route_grow(void)
 	free(old);
 }
 
-/* Is @s a user or server name: [a-z0-9_][a-z0-9_.-]{0,63}? */
-static int
-route_segment_valid(const char *s, size_t n)
-{
-	size_t	i;
-
-	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
-		return (0);
-	for (i = 0; i < n; i++) {
-		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
-		    s[i] != '_' && s[i] != '-' && s[i] != '.')
-			return (0);
-	}
-	return (1);
-}
-
 /* Is @name "user" or "user/server" with valid segments? */
 int
 route_name_valid(const char *name)
@@ -80,9 +64,9 @@ route_name_valid(const char *name)
 	const char	*slash = strchr(name, '/');
 
 	if (slash == NULL)
-		return (route_segment_valid(name, strlen(name)));
-	return (route_segment_valid(name, slash - name) &&
-	    route_segment_valid(slash + 1, strlen(slash + 1)));
+		return (util_name_segment_valid(name, strlen(name)));
+	return (util_name_segment_valid(name, slash - name) &&
+	    util_name_segment_valid(slash + 1, strlen(slash + 1)));
 }
 
 /* Parses an OpenSSH public key line ("ssh-ed25519 AAAA... comment"). */
