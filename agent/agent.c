@@ -37,10 +37,11 @@ agent_usage(const char *why)
 	if (why != NULL)
 		fprintf(stderr, "nbgate-agent: %s\n", why);
 	fprintf(stderr, "usage: nbgate-agent --gateway HOST:PORT --route NAME "
-	    "--key FILE --hostkey-fingerprint SHA256:...\n"
+	    "--hostkey-fingerprint SHA256:...\n"
+	    "                    (--key FILE | --enroll-file FILE [--job-id ID])\n"
 	    "                    [--backoff-max SECONDS] [-v]\n"
 	    "                    (--target HOST:PORT | --target-unix PATH |\n"
-	    "                     --notebook --token-out FILE "
+	    "                     --notebook [--token-out FILE] "
 	    "[--runtime singularity|apptainer|none]\n"
 	    "                     [--image PATH] [--bind SPEC]... [--gpus] "
 	    "[--base-url /user/NAME/[SERVER/]]\n"
@@ -60,6 +61,23 @@ agent_seconds(const char *s, const char *opt)
 		agent_usage(why);
 	}
 	return ((int)v);
+}
+
+/* Reads a one-time enrollment secret (first line of a private file). */
+static char *
+agent_read_secret(const char *path)
+{
+	FILE	*f;
+	char	*line = NULL;
+	size_t	 cap = 0;
+
+	if ((f = fopen(path, "r")) == NULL || getline(&line, &cap, f) <= 0)
+		agent_usage("--enroll-file: cannot read the secret");
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	if (line[0] == '\0' || strpbrk(line, " \t") != NULL)
+		agent_usage("--enroll-file: not an enrollment secret");
+	return (line);
 }
 
 static void
@@ -82,11 +100,11 @@ agent_notebook_options(struct agent *a, int runtime_set)
 
 	if (a->cfg.target_host != NULL || a->cfg.target_unix != NULL)
 		agent_usage("--notebook starts its own target: no --target/--target-unix");
-	if (access(a->cfg.key_file, R_OK) != 0)	/* before a notebook is started for nothing */
-		agent_usage("--key: cannot read the key file");
-	if (nc->token_out == NULL)
-		agent_usage("--notebook needs --token-out FILE (the gateway "
-		    "needs the notebook's token)");
+	if (a->cfg.key_file != NULL && access(a->cfg.key_file, R_OK) != 0)
+		agent_usage("--key: cannot read the key file");	/* before a notebook starts */
+	if (nc->token_out == NULL && a->cfg.enroll_secret == NULL)
+		agent_usage("--notebook needs --token-out FILE, or --enroll-file (the "
+		    "gateway needs the notebook's token)");
 	if (!runtime_set)
 		nc->runtime = NOTEBOOK_RUNTIME_SINGULARITY;
 	if (nc->runtime == NOTEBOOK_RUNTIME_NONE &&
@@ -152,6 +170,8 @@ agent_options(struct agent *a, int argc, char **argv)
 		{ "tcp", no_argument, NULL, 'T' },
 		{ "token-out", required_argument, NULL, 'O' },
 		{ "start-timeout", required_argument, NULL, 'S' },
+		{ "enroll-file", required_argument, NULL, 'E' },
+		{ "job-id", required_argument, NULL, 'J' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct notebook_config	*nc = &a->nbcfg;
@@ -169,6 +189,8 @@ agent_options(struct agent *a, int argc, char **argv)
 			break;
 		case 'r': a->cfg.user = optarg; break;
 		case 'k': a->cfg.key_file = optarg; break;
+		case 'E': a->cfg.enroll_secret = agent_read_secret(optarg); break;
+		case 'J': a->cfg.job_id = optarg; break;
 		case 'f': a->cfg.hostkey_pin = optarg; break;
 		case 't':
 			agent_parse_hostport(optarg, &a->target_host,
@@ -203,10 +225,16 @@ agent_options(struct agent *a, int argc, char **argv)
 	}
 	if (optind != argc)
 		agent_usage("unexpected arguments");
-	if (a->cfg.host == NULL || a->cfg.user == NULL ||
-	    a->cfg.key_file == NULL || a->cfg.hostkey_pin == NULL)
-		agent_usage("--gateway, --route, --key and --hostkey-fingerprint "
-		    "are required");
+	if (a->cfg.host == NULL || a->cfg.user == NULL || a->cfg.hostkey_pin == NULL ||
+	    (a->cfg.key_file == NULL) == (a->cfg.enroll_secret == NULL))
+		agent_usage("--gateway, --route, --hostkey-fingerprint and one of --key "
+		    "and --enroll-file are required");
+	if (a->cfg.job_id == NULL && (a->cfg.job_id = getenv("SLURM_JOB_ID")) == NULL)
+		a->cfg.job_id = getenv("PBS_JOBID");
+	if (a->cfg.job_id != NULL && (a->cfg.job_id[0] == '\0' ||
+	    strlen(a->cfg.job_id) > 64 || a->cfg.job_id[strspn(a->cfg.job_id,
+	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._-[]")] != '\0'))
+		agent_usage("--job-id: letters, digits, '.', '_', '-', '[', ']' only");
 	if (a->notebook)
 		agent_notebook_options(a, runtime_set);
 	else if (nbonly)
@@ -268,6 +296,7 @@ agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *wh
 			a->cfg.target_host = "127.0.0.1";
 			a->cfg.target_port = notebook_port(nb);
 		}
+		a->cfg.notebook_token = notebook_token(nb);	/* sent at enrollment */
 		if (agent_dial(a) != 0)
 			agent_stop(a, 2, "cannot dial the gateway");
 		break;

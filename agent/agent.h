@@ -28,7 +28,7 @@ struct notebook_config {
 	const char		*cmd;		/* inside the image; split on blanks, no shell */
 	const char		*app;		/* config class: NotebookApp, ServerApp */
 	const char		*workdir;
-	const char		*token_out;	/* 0600 file the token is written to */
+	const char		*token_out;	/* 0600 file the token is written to, or NULL */
 	int			 start_timeout;	/* seconds until it must answer */
 	int			 as_root;	/* pass --allow-root (tests run as root) */
 };
@@ -53,6 +53,7 @@ struct notebook *notebook_start(struct event_base *, const struct notebook_confi
 void	 notebook_stop(struct notebook *);
 const char *notebook_sock(struct notebook *);	/* borrowed; NULL with tcp */
 int	 notebook_port(struct notebook *);	/* 0 unless tcp */
+const char *notebook_token(struct notebook *);	/* borrowed, secret */
 void	 notebook_free(struct notebook *);
 
 #endif

@@ -765,7 +765,7 @@ notebook_start(struct event_base *base, const struct notebook_config *cfg,
 	if (cfg->tcp ? (nb->port = nb_free_port(cause)) == -1 :
 	    nb_make_dir(nb, cause) != 0)
 		goto fail;
-	if (nb_write_token(nb, cause) != 0)
+	if (nb->cfg->token_out != NULL && nb_write_token(nb, cause) != 0)
 		goto fail;
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		log_warn("agent: route %s: PR_SET_CHILD_SUBREAPER", cfg->route);
@@ -796,6 +796,13 @@ const char *
 notebook_sock(struct notebook *nb)
 {
 	return (nb->sock);
+}
+
+/* The notebook's token (secret; borrowed) for the gateway to present. */
+const char *
+notebook_token(struct notebook *nb)
+{
+	return (nb->token);
 }
 
 /* The loopback port the notebook listens on with tcp, else 0. */

@@ -85,7 +85,10 @@ struct tunclient_config {
 	int		 port;
 	const char	*user;		/* route name the agent serves, e.g. "alice" */
 	const char	*hostkey_pin;	/* "SHA256:..." fingerprint of the gateway host key */
-	const char	*key_file;	/* agent private key (OpenSSH format) */
+	const char	*key_file;	/* agent private key (OpenSSH format), or NULL to enroll */
+	const char	*enroll_secret;	/* one-time secret: the agent makes its own key */
+	const char	*job_id;	/* batch job the agent runs in (enrollment), or NULL */
+	const char	*notebook_token; /* handed to the gateway at enrollment, or NULL */
 	const char	*target_host;	/* local notebook: host:port ... */
 	int		 target_port;
 	const char	*target_unix;	/* ... or a Unix socket path */

@@ -50,6 +50,8 @@ struct tunclient {
 	int			 backoff;	/* seconds before the next retry */
 	int			 keepalive;
 	ssh_key			 key;
+	char			*enroll;	/* the enrollment "password" until used */
+	int			 enroll_denied;	/* refused: the gateway may know our key */
 	ssh_session		 s;
 	struct sshio		*io;
 	struct bufferevent	*tcp;		/* TCP connect in progress */
@@ -331,16 +333,60 @@ tc_step_kex(struct tunclient *tc)
 		tc->phase = TC_AUTH;
 }
 
+/*
+ * Enrollment (tunnel/PROTOCOL section 7): the first login presents the
+ * one-time secret and our new public key as a password.  If that answer
+ * is lost, the gateway may already know our key: later logins use the key.
+ */
+static int
+tc_step_enroll(struct tunclient *tc)
+{
+	char	*why;
+	int	 rc;
+
+	if ((rc = ssh_userauth_password(tc->s, NULL, tc->enroll)) == SSH_AUTH_AGAIN)
+		return (0);
+	if (rc == SSH_AUTH_SUCCESS) {
+		freestr(tc->enroll);
+		tc->enroll = NULL;
+		log_info("agent: route %s: enrolled with the gateway", tc->cfg.user);
+		tc->phase = TC_FWD;
+		return (0);
+	}
+	if (rc == SSH_AUTH_ERROR) {	/* the link, not the answer: enroll again later */
+		xasprintf(&why, "ssh: %s", ssh_get_error(tc->s));
+		tc_lost(tc, TUNCLIENT_DOWN, why);
+		free(why);
+		return (0);
+	}
+	tc->enroll_denied = 1;
+	return (1);
+}
+
 static void
 tc_step_auth(struct tunclient *tc)
 {
 	char	*why;
 	int	 rc;
 
+	if (tc->enroll != NULL && !tc->enroll_denied && tc_step_enroll(tc) == 0)
+		return;
 	if ((rc = ssh_userauth_publickey(tc->s, NULL, tc->key)) == SSH_AUTH_AGAIN)
 		return;
 	if (rc == SSH_AUTH_SUCCESS) {
+		if (tc->enroll != NULL) {
+			freestr(tc->enroll);	/* the gateway had our key */
+			tc->enroll = NULL;
+		}
 		tc->phase = TC_FWD;
+		return;
+	}
+	if (tc->enroll != NULL) {
+		xasprintf(&why, "the gateway refused the enrollment for route %s "
+		    "(the one-time secret was already used or is wrong: if this agent "
+		    "did not use it, someone else may have)", tc->cfg.user);
+		tc_lost(tc, TUNCLIENT_FAILED, why);
+		free(why);
 		return;
 	}
 	if (rc == SSH_AUTH_ERROR)
@@ -494,11 +540,28 @@ tc_copy_config(struct tunclient *tc, const struct tunclient_config *cfg)
 	tc->cfg.host = xstrdup(cfg->host);
 	tc->cfg.user = xstrdup(cfg->user);
 	tc->cfg.hostkey_pin = xstrdup(cfg->hostkey_pin);
-	tc->cfg.key_file = xstrdup(cfg->key_file);
+	tc->cfg.key_file = cfg->key_file != NULL ? xstrdup(cfg->key_file) : NULL;
+	tc->cfg.enroll_secret = tc->cfg.job_id = tc->cfg.notebook_token = NULL;
 	tc->cfg.target_host = cfg->target_host ? xstrdup(cfg->target_host) : NULL;
 	tc->cfg.target_unix = cfg->target_unix ? xstrdup(cfg->target_unix) : NULL;
 	if (tc->cfg.backoff_max < 1)
 		tc->cfg.backoff_max = 60;
+}
+
+/* "nbgate-enroll/1 SECRET KEYTYPE KEY64 JOB TOKEN", "-" for what is absent. */
+static char *
+tc_enroll_line(ssh_key key, const struct tunclient_config *cfg)
+{
+	char	*b64 = NULL, *line;
+
+	if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK)
+		fatalx("cannot export the agent's public key");
+	xasprintf(&line, "nbgate-enroll/1 %s %s %s %s %s", cfg->enroll_secret,
+	    ssh_key_type_to_char(ssh_key_type(key)), b64,
+	    cfg->job_id != NULL ? cfg->job_id : "-",
+	    cfg->notebook_token != NULL ? cfg->notebook_token : "-");
+	ssh_string_free_char(b64);
+	return (line);
 }
 
 /* Starts dialling now; @cb hears every state change.  NULL + @cause if misconfigured. */
@@ -509,7 +572,8 @@ tunclient_new(struct event_base *base, const struct tunclient_config *cfg,
 	struct tunclient	*tc;
 	ssh_key			 key = NULL;
 
-	if (cfg->host == NULL || cfg->user == NULL || cfg->key_file == NULL ||
+	if (cfg->host == NULL || cfg->user == NULL ||
+	    (cfg->key_file == NULL && cfg->enroll_secret == NULL) ||
 	    cfg->hostkey_pin == NULL ||
 	    (cfg->target_host == NULL) == (cfg->target_unix == NULL)) {
 		xasprintf(cause, "incomplete tunnel configuration");
@@ -519,9 +583,14 @@ tunclient_new(struct event_base *base, const struct tunclient_config *cfg,
 		xasprintf(cause, "host key fingerprint must look like SHA256:...");
 		return (NULL);
 	}
-	if (ssh_pki_import_privkey_file(cfg->key_file, NULL, NULL, NULL,
-	    &key) != SSH_OK) {
+	if (cfg->key_file != NULL && ssh_pki_import_privkey_file(cfg->key_file,
+	    NULL, NULL, NULL, &key) != SSH_OK) {
 		xasprintf(cause, "%s: cannot read the private key", cfg->key_file);
+		return (NULL);
+	}
+	if (cfg->key_file == NULL && (cfg->enroll_secret == NULL ||
+	    ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK)) {
+		xasprintf(cause, "no key file, and no enrollment secret to enroll a new key");
 		return (NULL);
 	}
 	tc = xcalloc(1, sizeof *tc);
@@ -529,6 +598,8 @@ tunclient_new(struct event_base *base, const struct tunclient_config *cfg,
 	tc->cb = cb;
 	tc->arg = arg;
 	tc->key = key;
+	if (cfg->enroll_secret != NULL)
+		tc->enroll = tc_enroll_line(key, cfg);
 	tc->backoff = 1;
 	tc_copy_config(tc, cfg);
 	tc->keepalive = cfg->keepalive > 0 ? cfg->keepalive : TC_KEEPALIVE;
@@ -564,6 +635,7 @@ tunclient_free(struct tunclient *tc)
 	free((char *)tc->cfg.user);
 	free((char *)tc->cfg.hostkey_pin);
 	free((char *)tc->cfg.key_file);
+	freestr(tc->enroll);
 	free((char *)tc->cfg.target_host);
 	free((char *)tc->cfg.target_unix);
 	free(tc);

@@ -77,13 +77,15 @@ api_route_json(struct route *r, void *arg)
 	unsigned char *hash = NULL;
 	size_t	 hlen;
 
-	if (ssh_get_publickey_hash(route_key(r), SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == 0) {
+	if (route_key(r) != NULL && ssh_get_publickey_hash(route_key(r),
+	    SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == 0) {
 		fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
 		ssh_clean_pubkey_hash(&hash);
 	}
-	json_array_append_new(list, json_pack("{s:s,s:s,s:b,s:s?,s:I}",
+	json_array_append_new(list, json_pack("{s:s,s:s,s:b,s:b,s:s?,s:I}",
 	    "name", route_name(r), "owner", route_owner(r),
 	    "connected", route_tunnel(r) != NULL,
+	    "enrolling", route_enroll_hex(r) != NULL,
 	    "key_fingerprint", fp,
 	    "created", (json_int_t)route_created(r)));
 	ssh_string_free_char(fp);
@@ -112,19 +114,28 @@ static void
 api_route_add(const struct api_req *ar, struct api_resp *rs, const char *name)
 {
 	json_t		*j;
-	const char	*keytext, *token = NULL;
-	char		*cause = NULL, *text = NULL, *owner;
+	const char	*keytext = NULL, *token = NULL, *job = NULL;
+	char		*cause = NULL, *text = NULL, *owner = NULL, *secret = NULL;
 	struct route	*r;
 	ssh_key		 key = NULL;
+	int		 enroll = 0;
 
 	if ((j = api_body_object(ar, rs)) == NULL)
 		return;
-	if (json_unpack(j, "{s:s,s?s}", "key", &keytext, "token", &token) != 0) {
-		api_error(rs, 400, "fields: \"key\" (the agent's OpenSSH public key line) "
-		    "is required; \"token\" (the notebook's token) is optional");
+	if (json_unpack(j, "{s?s,s?s,s?b,s?s}", "key", &keytext, "token", &token,
+	    "enroll", &enroll, "job_id", &job) != 0 || (keytext == NULL) == !enroll) {
+		api_error(rs, 400, "fields: either \"key\" (the agent's OpenSSH public key "
+		    "line) or \"enroll\": true (the agent enrolls with a one-time secret, "
+		    "optionally bound to \"job_id\"); \"token\" (the notebook's token) is "
+		    "optional");
 		goto out;
 	}
-	if ((key = route_key_parse(keytext, &cause)) == NULL) {
+	if (job != NULL && (*job == '\0' || strlen(job) > 64 || job[strspn(job,
+	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._-[]")] != '\0')) {
+		api_error(rs, 400, "job_id: letters, digits, '.', '_', '-', '[', ']' only");
+		goto out;
+	}
+	if (keytext != NULL && (key = route_key_parse(keytext, &cause)) == NULL) {
 		xasprintf(&text, "key: %s", cause);
 		api_error(rs, 400, text);
 		goto out;
@@ -132,16 +143,21 @@ api_route_add(const struct api_req *ar, struct api_resp *rs, const char *name)
 	owner = xstrndup(name, strcspn(name, "/"));
 	if ((r = route_add(name, owner, key, token, &cause)) == NULL) {	/* key transferred */
 		api_error(rs, 400, cause);
-		free(owner);
 		goto out;
 	}
+	if (enroll)
+		secret = route_enroll_begin(r, job);
+	store_route_put(r);
 	text = route_key_text(route_key(r));
-	store_route_put(name, owner, text, token);
-	store_audit(ar->actor, "route-add", name, text);
-	log_info("admin: route %s added for %s by %s", name, owner, ar->actor);
-	api_json(rs, 201, json_pack("{s:s,s:s}", "name", name, "owner", owner));
-	free(owner);
+	store_audit(ar->actor, enroll ? "route-add-enroll" : "route-add", name,
+	    enroll ? job : text);
+	log_info("admin: route %s added for %s by %s%s", name, owner, ar->actor,
+	    enroll ? " (waiting for its agent to enroll)" : "");
+	api_json(rs, 201, json_pack("{s:s,s:s,s:s?}", "name", name, "owner", owner,
+	    "enrollment", secret));
 out:
+	freestr(secret);
+	free(owner);
 	free(cause);
 	free(text);
 	json_decref(j);

@@ -185,6 +185,12 @@ int		 route_dead(struct route *);
 int		 route_name_valid(const char *);
 ssh_key		 route_key_parse(const char *, char **);
 char		*route_key_text(ssh_key);
+char		*route_enroll_begin(struct route *, const char *);
+void		 route_enroll_restore(struct route *, const char *, const char *);
+const char	*route_enroll_hex(struct route *);
+const char	*route_job(struct route *);
+int		 route_enroll(struct route *, const char *, const char *, ssh_key,
+		     const char *, char **);
 
 /* auth.c: who is asking — login cookies, API tokens, one-time login codes */
 #define AUTH_COOKIE	"nbgate-session"
@@ -257,9 +263,10 @@ char		*api_request_user(const struct http_msg *);
 /* store.c: durable state in SQLite */
 int		 store_open(const char *, char **);
 void		 store_close(void);
-int		 store_route_put(const char *, const char *, const char *, const char *);
+int		 store_route_put(struct route *);
 int		 store_route_del(const char *);
-int		 store_route_load(void (*)(const char *, const char *, const char *, const char *));
+int		 store_route_load(void (*)(const char *, const char *, const char *,
+		     const char *, const char *, const char *));
 int		 store_token_put(const char *, const char *, time_t);
 int		 store_token_del_user(const char *);
 int		 store_token_load(void (*)(const char *, const char *, time_t));

@@ -31,9 +31,34 @@ gate_ssh_auth(const char *user, ssh_key key, void *arg)
 {
 	struct route	*r = route_find(user);
 
-	if (r == NULL || route_dead(r) ||
+	if (r == NULL || route_dead(r) || route_key(r) == NULL ||
 	    ssh_key_cmp(route_key(r), key, SSH_KEY_CMP_PUBLIC) != 0)
 		return (NULL);
+	route_ref(r);
+	return (r);
+}
+
+/* An agent enrolls: its secret is used up and its key bound to the route. */
+static void *
+gate_ssh_enroll(const struct sshd_enroll *e, char **why, void *arg)
+{
+	struct route	*r = route_find(e->user);
+	char		*fp;
+
+	if (r == NULL || route_dead(r)) {
+		xasprintf(why, "no such route");
+		return (NULL);
+	}
+	if (route_enroll(r, e->secret, e->job, e->key, e->token, why) == -1) {
+		store_audit(e->user, "enroll-refused", route_name(r), *why);
+		return (NULL);
+	}
+	store_route_put(r);
+	fp = route_key_text(route_key(r));
+	store_audit(e->user, "enroll", route_name(r), fp);
+	free(fp);
+	log_info("route %s: agent enrolled%s%s", route_name(r),
+	    e->job != NULL ? " from job " : "", e->job != NULL ? e->job : "");
 	route_ref(r);
 	return (r);
 }
@@ -75,6 +100,7 @@ gate_ssh_release(void *route, void *arg)
 
 static const struct sshd_hooks gate_ssh_hooks = {
 	.auth = gate_ssh_auth,
+	.enroll = gate_ssh_enroll,
 	.up = gate_ssh_up,
 	.down = gate_ssh_down,
 	.release = gate_ssh_release,
@@ -206,16 +232,21 @@ gate_tls(const struct config *cfg, void **ctx, char **cause)
 }
 
 static void
-gate_load_route(const char *name, const char *owner, const char *keytext, const char *token)
+gate_load_route(const char *name, const char *owner, const char *keytext,
+    const char *token, const char *enroll, const char *job)
 {
-	char	*cause = NULL;
-	ssh_key	 key;
+	char		*cause = NULL;
+	ssh_key		 key = NULL;
+	struct route	*r;
 
-	if ((key = route_key_parse(keytext, &cause)) == NULL ||
-	    route_add(name, owner, key, token, &cause) == NULL) {
+	if ((keytext != NULL && *keytext != '\0' &&
+	    (key = route_key_parse(keytext, &cause)) == NULL) ||
+	    (r = route_add(name, owner, key, token, &cause)) == NULL) {
 		log_warnx("store: route %s not loaded: %s", name, cause);
 		free(cause);
+		return;
 	}
+	route_enroll_restore(r, enroll, job);
 }
 
 /* Opens the database and reloads routes and API tokens. */

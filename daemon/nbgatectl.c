@@ -31,6 +31,9 @@ usage(void)
 	    "  route list                              routes and whether their agent is connected\n"
 	    "  route add NAME --key FILE.pub [--token-file FILE]\n"
 	    "                                          route /user/NAME/ to the agent with that key\n"
+	    "  route add NAME --enroll [--enroll-out FILE] [--job-id ID] [--token-file FILE]\n"
+	    "                                          route to the agent that enrolls with the printed\n"
+	    "                                          (or written) one-time secret\n"
 	    "  route del NAME                          remove a route (kicks its agent)\n"
 	    "  token issue USER                        print a new API token for USER\n"
 	    "  token revoke USER                       revoke all of USER's API tokens\n"
@@ -188,35 +191,55 @@ ctl_route_add(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "key", required_argument, NULL, 'k' },
 		{ "token-file", required_argument, NULL, 't' },
+		{ "enroll", no_argument, NULL, 'e' },
+		{ "enroll-out", required_argument, NULL, 'o' },
+		{ "job-id", required_argument, NULL, 'J' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char	*key = NULL, *token = NULL, *path;
-	json_t	*body, *j;
-	int	 ch, rv;
-	long	 code;
+	char		*key = NULL, *token = NULL, *path, *cause = NULL, *line;
+	const char	*job = NULL, *out = NULL, *secret;
+	json_t		*body, *j;
+	int		 ch, rv, enroll = 0;
+	long		 code;
 
 	optind = 0;	/* GNU getopt: full re-initialisation */
-	while ((ch = getopt_long(argc, argv, "k:t:", opts, NULL)) != -1) {
-		if (ch == 'k')
-			key = ctl_read_line(optarg);
-		else if (ch == 't')
-			token = ctl_read_line(optarg);
-		else
-			usage();
+	while ((ch = getopt_long(argc, argv, "k:t:eo:J:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'k': key = ctl_read_line(optarg); break;
+		case 't': token = ctl_read_line(optarg); break;
+		case 'e': enroll = 1; break;
+		case 'o': enroll = 1; out = optarg; break;
+		case 'J': job = optarg; break;
+		default: usage();
+		}
 	}
-	if (optind + 1 != argc || key == NULL)
+	if (optind + 1 != argc || (key == NULL) == !enroll)
 		usage();
-	body = json_pack("{s:s}", "key", key);
+	body = key != NULL ? json_pack("{s:s}", "key", key) :
+	    json_pack("{s:b}", "enroll", 1);
 	if (token != NULL)
 		json_object_set_new(body, "token", json_string(token));
+	if (job != NULL)
+		json_object_set_new(body, "job_id", json_string(job));
 	xasprintf(&path, "/hub/api/routes/%s", argv[optind]);
 	code = ctl_call("POST", path, body, &j);
+	secret = json_string_value(json_object_get(j, "enrollment"));
+	if (code == 201 && secret != NULL && out != NULL) {
+		xasprintf(&line, "%s\n", secret);
+		if (util_write_file(out, line, strlen(line), 0600, &cause) != 0) {
+			fprintf(stderr, "nbgatectl: %s\n", cause);
+			code = 0;
+		}
+		freestr(line);
+	} else if (code == 201 && secret != NULL && !ctl_json)
+		printf("%s\n", secret);
 	rv = ctl_print(code, j, NULL);
-	if (rv == 0 && !ctl_json)
+	if (rv == 0 && !ctl_json && secret == NULL)
 		printf("route %s added\n", argv[optind]);
 	json_decref(body);
 	free(path);
 	free(key);
+	free(cause);
 	freestr(token);
 	return (rv);
 }

@@ -7,9 +7,13 @@
 
 #include <ctype.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "daemon/daemon.h"
 
@@ -20,6 +24,9 @@ struct route {
 	char		*token;		/* the notebook's token: secret */
 	struct tunnel	*tunnel;	/* borrowed from the sshd while up */
 	time_t		 created;
+	unsigned char	 enroll[32];	/* SHA-256 of the one-time enrollment secret */
+	int		 enroll_pending;
+	char		*job;		/* batch job the enrolling agent must run in */
 	int		 references;	/* the table's, plus one per agent connection */
 	int		 dead;		/* removed from the table */
 	struct route	*next;		/* hash chain */
@@ -102,6 +109,8 @@ route_key_text(ssh_key key)
 {
 	char	*b64 = NULL, *out;
 
+	if (key == NULL)
+		return (xstrdup(""));
 	if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK)
 		fatalx("cannot export a public key");
 	xasprintf(&out, "%s %s", ssh_key_type_to_char(ssh_key_type(key)), b64);
@@ -193,6 +202,8 @@ route_unref(struct route *r)
 	free(r->owner);
 	ssh_key_free(r->key);
 	freestr(r->token);
+	free(r->job);
+	explicit_bzero(r->enroll, sizeof r->enroll);
 	free(r);
 }
 
@@ -297,6 +308,111 @@ const char *route_token(struct route *r) { return (r->token); }
 ssh_key route_key(struct route *r) { return (r->key); }
 struct tunnel *route_tunnel(struct route *r) { return (r->tunnel); }
 time_t route_created(struct route *r) { return (r->created); }
+
+static void
+route_digest(const char *secret, unsigned char md[32])
+{
+	unsigned int	len = 32;
+
+	if (EVP_Digest(secret, strlen(secret), md, &len, EVP_sha256(), NULL) != 1)
+		fatalx("EVP_Digest failed");
+}
+
+/*
+ * Makes @r wait for an agent to enroll with a new one-time secret (bound to
+ * batch job @job if not NULL); returns the secret, shown once (freestr).
+ */
+char *
+route_enroll_begin(struct route *r, const char *job)
+{
+	char	*secret = util_random_token(32);
+
+	route_digest(secret, r->enroll);
+	r->enroll_pending = 1;
+	free(r->job);
+	r->job = job != NULL ? xstrdup(job) : NULL;
+	return (secret);
+}
+
+/* Restores a pending enrollment from the store (hex digest). */
+void
+route_enroll_restore(struct route *r, const char *hex, const char *job)
+{
+	unsigned int	b, i;
+
+	if (hex == NULL || strlen(hex) != 64)
+		return;
+	for (i = 0; i < 32; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return;
+		r->enroll[i] = (unsigned char)b;
+	}
+	r->enroll_pending = 1;
+	free(r->job);
+	r->job = job != NULL && *job != '\0' ? xstrdup(job) : NULL;
+}
+
+/* The pending enrollment's digest as hex (static buffer), or NULL. */
+const char *
+route_enroll_hex(struct route *r)
+{
+	static char	hex[65];
+	int		i;
+
+	if (!r->enroll_pending)
+		return (NULL);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", r->enroll[i]);
+	return (hex);
+}
+
+/* The batch job an enrolling agent must be in, or NULL. */
+const char *
+route_job(struct route *r)
+{
+	return (r->job);
+}
+
+/*
+ * An agent presents @secret, its own public key @key (copied), its job id
+ * and its notebook's token: on success the route is bound to that key and
+ * the secret is dead.  -1 with *why otherwise.
+ */
+int
+route_enroll(struct route *r, const char *secret, const char *job, ssh_key key,
+    const char *token, char **why)
+{
+	unsigned char	 md[32];
+	char		*text, *cause = NULL;
+	ssh_key		 copy;
+
+	route_digest(secret, md);
+	if (!r->enroll_pending || CRYPTO_memcmp(md, r->enroll, sizeof md) != 0) {
+		xasprintf(why, "no such enrollment (already used, or wrong secret)");
+		return (-1);
+	}
+	if (r->job != NULL && (job == NULL || strcmp(job, r->job) != 0)) {
+		xasprintf(why, "the agent is not in batch job %s", r->job);
+		return (-1);
+	}
+	text = route_key_text(key);
+	copy = route_key_parse(text, &cause);
+	free(text);
+	if (copy == NULL) {
+		xasprintf(why, "%s", cause);
+		free(cause);
+		return (-1);
+	}
+	ssh_key_free(r->key);
+	r->key = copy;
+	if (token != NULL) {
+		freestr(r->token);
+		r->token = xstrdup(token);
+	}
+	r->enroll_pending = 0;
+	explicit_bzero(r->enroll, sizeof r->enroll);
+	return (0);
+}
 
 /* Binds (or with NULL unbinds) the live tunnel of a route. */
 void

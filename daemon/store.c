@@ -28,6 +28,9 @@ static const char *store_migrations[] = {
 	" created INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE audit (id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
 	" actor TEXT NOT NULL, action TEXT NOT NULL, object TEXT, detail TEXT);",
+	/* 2: agents enroll with a one-time secret (only its digest is kept) */
+	"ALTER TABLE routes ADD COLUMN enroll TEXT;"
+	"ALTER TABLE routes ADD COLUMN job TEXT;",
 };
 
 static int
@@ -143,13 +146,19 @@ store_run(const char *sql, const char *types, ...)
 	return (0);
 }
 
-/* Records a route (replacing one of the same name). */
+/* Records a route as it is now (replacing one of the same name). */
 int
-store_route_put(const char *name, const char *owner, const char *key, const char *token)
+store_route_put(struct route *r)
 {
-	return (store_run("INSERT OR REPLACE INTO routes (name, owner, key, token, created)"
-	    " VALUES (?, ?, ?, ?, ?)", "tttti", name, owner, key, token,
-	    (long long)time(NULL)) == 0 ? 0 : -1);
+	char	*key = route_key_text(route_key(r));
+	int	 rv;
+
+	rv = store_run("INSERT OR REPLACE INTO routes (name, owner, key, token, created,"
+	    " enroll, job) VALUES (?, ?, ?, ?, ?, ?, ?)", "ttttitt", route_name(r),
+	    route_owner(r), key, route_token(r), (long long)route_created(r),
+	    route_enroll_hex(r), route_job(r));
+	free(key);
+	return (rv);
 }
 
 /* Forgets a route. */
@@ -159,20 +168,23 @@ store_route_del(const char *name)
 	return (store_run("DELETE FROM routes WHERE name = ?", "t", name));
 }
 
-/* Calls @fn(name, owner, key, token) for every stored route. */
+/* Calls @fn(name, owner, key, token, enroll, job) for every stored route. */
 int
-store_route_load(void (*fn)(const char *, const char *, const char *, const char *))
+store_route_load(void (*fn)(const char *, const char *, const char *, const char *,
+    const char *, const char *))
 {
 	sqlite3_stmt	*st;
 
-	if (sqlite3_prepare_v2(store_db, "SELECT name, owner, key, token FROM routes"
-	    " ORDER BY name", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store_db, "SELECT name, owner, key, token, enroll, job"
+	    " FROM routes ORDER BY name", -1, &st, NULL) != SQLITE_OK)
 		return (-1);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		fn((const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
 		    (const char *)sqlite3_column_text(st, 2),
-		    (const char *)sqlite3_column_text(st, 3));
+		    (const char *)sqlite3_column_text(st, 3),
+		    (const char *)sqlite3_column_text(st, 4),
+		    (const char *)sqlite3_column_text(st, 5));
 	sqlite3_finalize(st);
 	return (0);
 }

@@ -32,6 +32,7 @@ TESTS += \
 	tests/integration/test_badinput.py \
 	tests/integration/test_jupyter.py \
 	tests/integration/test_agent.py \
+	tests/integration/test_enroll.py \
 	tests/integration/test_transfer.py \
 	tests/integration/test_faults.py
 

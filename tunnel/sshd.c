@@ -335,6 +335,31 @@ conn_auth_refused(struct sshd_conn *c, const char *user, ssh_key key,
 	return (SSH_AUTH_DENIED);
 }
 
+/* The agent proved who it is: bind its route and start the keepalives. */
+static void
+conn_authed(struct sshd_conn *c, void *route, const char *user, ssh_key key,
+    const char *how)
+{
+	struct sshd	*sd = c->sshd;
+	char		*u, *fp;
+
+	c->route = route;
+	c->state = CONN_AUTHED;
+	sd->nunauth--;
+	evtimer_del(c->login_timer);
+	u = sshd_clean(user);
+	fp = sshd_key_fp(key);
+	free(c->name);
+	xasprintf(&c->name, "%s: route %s", c->peer, u);
+	log_info("ssh: %s: %s (key %s)", c->name, how, fp);
+	free(u);
+	free(fp);
+	if (sd->settings.keepalive > 0) {
+		struct timeval tv = { sd->settings.keepalive, 0 };
+		evtimer_add(c->ka_timer, &tv);
+	}
+}
+
 static int
 conn_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
     char state, void *arg)
@@ -342,7 +367,6 @@ conn_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
 	struct sshd_conn	*c = arg;
 	struct sshd		*sd = c->sshd;
 	void			*route;
-	char			*u, *fp;
 
 	if (c->closing || c->state == CONN_AUTHED)
 		return (SSH_AUTH_DENIED);
@@ -356,22 +380,57 @@ conn_auth_pubkey(ssh_session s, const char *user, struct ssh_key_struct *key,
 		return (SSH_AUTH_SUCCESS);
 	}
 
-	c->route = route;
-	c->state = CONN_AUTHED;
-	sd->nunauth--;
-	evtimer_del(c->login_timer);
-	u = sshd_clean(user);
-	fp = sshd_key_fp(key);
-	free(c->name);
-	xasprintf(&c->name, "%s: route %s", c->peer, u);
-	log_info("ssh: %s: authenticated (key %s)", c->name, fp);
-	free(u);
-	free(fp);
-	if (sd->settings.keepalive > 0) {
-		struct timeval tv = { sd->settings.keepalive, 0 };
-		evtimer_add(c->ka_timer, &tv);
-	}
+	conn_authed(c, route, user, key, "authenticated");
 	return (SSH_AUTH_SUCCESS);
+}
+
+/*
+ * Enrollment: the "password" is one line, "nbgate-enroll/1 SECRET KEYTYPE
+ * KEYBASE64 JOB TOKEN" (JOB and TOKEN are "-" when absent).  Any other
+ * password is refused like a wrong key.
+ */
+static int
+conn_auth_password(ssh_session s, const char *user, const char *password, void *arg)
+{
+	struct sshd_conn	*c = arg;
+	struct sshd		*sd = c->sshd;
+	struct sshd_enroll	 e;
+	char			*copy, *f[7], *save = NULL, *why = NULL, *what;
+	ssh_key			 key = NULL;
+	void			*route = NULL;
+	int			 n = 0, rv;
+
+	if (c->closing || c->state == CONN_AUTHED || sd->hooks.enroll == NULL)
+		return (SSH_AUTH_DENIED);
+	copy = xstrdup(password);
+	for (f[n] = strtok_r(copy, " ", &save); f[n] != NULL && n < 6;
+	    f[n] = strtok_r(NULL, " ", &save))
+		n++;
+	if (n != 6 || strcmp(f[0], "nbgate-enroll/1") != 0 ||
+	    ssh_pki_import_pubkey_base64(f[3], ssh_key_type_from_name(f[2]),
+	    &key) != SSH_OK) {
+		freezero(copy, strlen(password));
+		return (conn_auth_refused(c, user, NULL, "password refused"));
+	}
+	memset(&e, 0, sizeof e);
+	e.user = user;
+	e.secret = f[1];
+	e.key = key;
+	e.job = strcmp(f[4], "-") == 0 ? NULL : f[4];
+	e.token = strcmp(f[5], "-") == 0 ? NULL : f[5];
+	route = sd->hooks.enroll(&e, &why, sd->arg);
+	freezero(copy, strlen(password));
+	if (route == NULL) {
+		xasprintf(&what, "enrollment refused (%s)", why != NULL ? why : "?");
+		rv = conn_auth_refused(c, user, key, what);
+		free(what);
+	} else {
+		conn_authed(c, route, user, key, "enrolled");
+		rv = SSH_AUTH_SUCCESS;
+	}
+	free(why);
+	ssh_key_free(key);
+	return (rv);
 }
 
 static void
@@ -506,6 +565,7 @@ conn_new(struct sshd *sd, char *peer)
 
 	c->scb.userdata = c;
 	c->scb.auth_pubkey_function = conn_auth_pubkey;
+	c->scb.auth_password_function = conn_auth_password;
 	ssh_callbacks_init(&c->scb);
 	c->cb.userdata = c;
 	c->cb.global_request_function = conn_global_request;
@@ -532,7 +592,9 @@ conn_start(struct sshd_conn *c, int fd, char **cause)
 	}
 	ssh_set_server_callbacks(c->s, &c->scb);
 	ssh_set_callbacks(c->s, &c->cb);
-	ssh_set_auth_methods(c->s, SSH_AUTH_METHOD_PUBLICKEY);
+	ssh_set_auth_methods(c->s, sd->hooks.enroll != NULL ?
+	    SSH_AUTH_METHOD_PUBLICKEY | SSH_AUTH_METHOD_PASSWORD :
+	    SSH_AUTH_METHOD_PUBLICKEY);
 	ssh_set_blocking(c->s, 0);
 	if (ssh_handle_key_exchange(c->s) == SSH_ERROR) {
 		xasprintf(cause, "key exchange: %s", ssh_get_error(c->s));

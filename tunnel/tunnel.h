@@ -25,6 +25,15 @@ struct sshd_settings {
 	size_t		 stream_buffer;	/* bytes buffered per stream direction */
 };
 
+/* What an agent presents to enroll (tunnel/PROTOCOL section 7). */
+struct sshd_enroll {
+	const char	*user;		/* route name */
+	const char	*secret;	/* the one-time enrollment secret */
+	ssh_key		 key;		/* the agent's own new public key */
+	const char	*job;		/* batch job id the agent runs in, or NULL */
+	const char	*token;		/* the notebook's token, or NULL */
+};
+
 struct sshd_hooks {
 	/*
 	 * May the agent logging in as @user (a route name, "alice" or
@@ -35,6 +44,12 @@ struct sshd_hooks {
 	 * for a bad signature.  @key is borrowed for the call.
 	 */
 	void	*(*auth)(const char *user, ssh_key key, void *arg);
+	/*
+	 * Optional: an agent enrolls with a one-time secret instead of a key.
+	 * Returns the route (as auth does, released the same way) after
+	 * binding the agent's key to it, or NULL with *why (allocated).
+	 */
+	void	*(*enroll)(const struct sshd_enroll *, char **why, void *arg);
 	/* The agent for @route was granted its forward: the tunnel is live. */
 	void	 (*up)(struct tunnel *, void *route, void *arg);
 	/* The tunnel is gone (agent left, died, or was kicked). */
