@@ -1,0 +1,273 @@
+"""sched_bench.py: the scheduler bridge's benchmark, run by bench/sched.sh (see bench/README.md).
+
+Drives tests/unit/sched-cli (the scheduler library in its own event loop) as the unix user
+nbcommunity against the real SLURM of scripts/testenv.sh (SLURM_CONF etc. in the environment).
+
+  1. calls per minute: N held jobs (1, 100, 1,000; sbatch -H, separate job ids) tracked for a fixed
+     window; the library's call counter, the tracker's polls and slurmctld's RPC counters (sdiag,
+     before/after) over the window.
+  2. submit-to-RUNNING: jobs submitted and tracked through the library; the wall clock at which
+     sched-cli's "running" line arrives minus slurmctld's own allocation time (slurmctld.log,
+     millisecond timestamps) and sacct's Start (second precision, a cross-check).
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+USER = "nbcommunity"
+ACCOUNT = "community"
+JOBNAME = "nbbench-held"
+HELD = "#!/bin/sh\n#SBATCH -p debug -t 5 -A %s -H -J %s -o /dev/null\nsleep 30\n" % (ACCOUNT, JOBNAME)
+REAL = "#!/bin/sh\n#SBATCH -p debug -t 1 -A %s -J nbbench-lat -o /dev/null\nsleep %d\n"
+
+
+def log(msg):
+    sys.stderr.write("%s %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def as_user(argv):
+    return ["runuser", "-u", USER, "--"] + argv
+
+
+def sdiag():
+    """{'type': {name: count}, 'user': {name: count}} from sdiag."""
+    out = subprocess.run(["sdiag"], capture_output=True, text=True, timeout=30).stdout
+    res = {"type": {}, "user": {}}
+    sect = None
+    for line in out.splitlines():
+        if line.startswith("Remote Procedure Call statistics by message type"):
+            sect = "type"
+        elif line.startswith("Remote Procedure Call statistics by user"):
+            sect = "user"
+        elif line and not line[0].isspace():
+            sect = None
+        m = re.match(r"^\s+(\S+)\s+\(\s*\d+\)\s+count:(\d+)", line)
+        if sect and m:
+            res[sect][m.group(1)] = int(m.group(2))
+    return res
+
+
+def sdiag_delta(a, b):
+    d = {}
+    for sect in ("type", "user"):
+        d[sect] = {k: v - a[sect].get(k, 0) for k, v in b[sect].items() if v - a[sect].get(k, 0)}
+    return d
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.conf = os.environ["SLURM_CONF"]
+        self.ctld_log = os.path.join(os.environ.get("NB_TESTENV_LOGS",
+                                                    os.path.join(os.environ["NB_TESTENV"], "log")),
+                                     "slurmctld.log")
+        self.work = tempfile.mkdtemp(prefix="nbbench-sched-")
+        shutil.chown(self.work, USER)
+        os.chmod(self.work, 0o755)
+        self.cli = os.path.join(self.work, "sched-cli")
+        shutil.copy(args.cli, self.cli)
+        os.chmod(self.cli, 0o755)
+        self.held = []
+        self.logf = open(os.path.join(args.out, "logs", "sched-cli.log"), "a")
+
+    def file(self, name, text):
+        p = os.path.join(self.work, name)
+        with open(p, "w") as f:
+            f.write(text)
+        os.chmod(p, 0o644)
+        return p
+
+    def cli_argv(self, interval, fast, total, args):
+        return as_user([self.cli, "-b", "slurm", "-c", self.conf, "-w", self.work,
+                        "-i", str(interval), "-f", str(fast), "-t", "15000", "-T", str(total)]
+                       + list(args))
+
+    # ------------------------------------------------------------ held jobs
+    def submit_held(self, count):
+        """Submits count held jobs with a few parallel sbatch loops (plain sbatch, not the library)."""
+        if count <= 0:
+            return
+        script = self.file("held.sh", HELD)
+        par = min(self.a.parallel, count)
+        per = [count // par + (1 if i < count % par else 0) for i in range(par)]
+        t0 = time.time()
+        procs = [subprocess.Popen(as_user(["sh", "-c", "for i in $(seq %d); do sbatch --parsable %s "
+                                           "|| echo FAIL; done" % (k, script)]),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=dict(os.environ, SLURM_CONF=self.conf))
+                 for k in per if k > 0]
+        fails = 0
+        for p in procs:
+            out, err = p.communicate()
+            for line in out.split():
+                if line == "FAIL":
+                    fails += 1
+                else:
+                    self.held.append(line.split(";")[0])
+            if err.strip():
+                self.logf.write("sbatch: %s\n" % err.strip()[:2000])
+        log("submitted %d held jobs in %.1f s (%d failed)" % (count - fails, time.time() - t0, fails))
+        if fails:
+            raise RuntimeError("%d sbatch failed, see logs/sched-cli.log" % fails)
+
+    def track(self, n):
+        ids = self.held[:n]
+        a = self.a
+        before = sdiag()
+        t0 = time.time()
+        r = subprocess.run(self.cli_argv(a.interval, a.interval, a.window, ["track"] + ids),
+                           capture_output=True, text=True, timeout=a.window + 120)
+        wall = time.time() - t0
+        after = sdiag()
+        self.logf.write("$ track %d ids (%d s)\n%s%s\n" % (n, a.window, r.stdout, r.stderr))
+        ev = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+        done = [e for e in ev if e["event"] == "done"]
+        done = done[-1] if done else {}
+        pending = sum(1 for e in ev if e["event"] == "change" and e["status"]["state"] == "pending")
+        d = sdiag_delta(before, after)
+        ji = d["type"].get("REQUEST_JOB_INFO", 0) + d["type"].get("REQUEST_JOB_INFO_SINGLE", 0)
+        calls = done.get("calls")
+        row = {"n": n, "window_s": a.window, "wall_s": round(wall, 2), "interval_ms": a.interval,
+               "calls": calls, "polls": done.get("polls"), "active": done.get("active"),
+               "seen_pending": pending,
+               "calls_per_min": round(calls * 60.0 / a.window, 1) if calls is not None else None,
+               "ctld_job_info": ji,
+               "ctld_job_info_per_min": round(ji * 60.0 / a.window, 1),
+               "ctld_rpcs_by_user": d["user"].get(USER, 0),
+               "ctld_rpc_delta": d}
+        row["ctld_job_info_per_job_min"] = round(row["ctld_job_info_per_min"] / n, 4)
+        row["calls_per_job_min"] = round(row["calls_per_min"] / n, 4) if calls is not None else None
+        log("N=%d: %s calls, %s polls, %d REQUEST_JOB_INFO, %d pending seen"
+            % (n, calls, done.get("polls"), ji, pending))
+        return row
+
+    def cancel_held(self):
+        r = subprocess.run(as_user(["scancel", "-u", USER, "-n", JOBNAME]), capture_output=True,
+                           text=True, timeout=120)
+        log("scancel -u %s -n %s: rc %d %s" % (USER, JOBNAME, r.returncode, r.stderr.strip()))
+
+    # ------------------------------------------------------------ latency
+    def ctld_times(self, ids):
+        """JobId -> epoch of slurmctld's allocation log line (local-time ms timestamps)."""
+        want = set(ids)
+        res = {}
+        pat = re.compile(r"^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)\] "
+                         r"(?:sched: Allocate JobId=|sched/backfill: _start_job: Started JobId=)"
+                         r"(\d+)")
+        with open(self.ctld_log, errors="replace") as f:
+            for line in f:
+                m = pat.match(line)
+                if m and m.group(2) in want and m.group(2) not in res:
+                    ts = m.group(1)
+                    fmt = "%Y-%m-%dT%H:%M:%S.%f" if "." in ts else "%Y-%m-%dT%H:%M:%S"
+                    res[m.group(2)] = datetime.datetime.strptime(ts, fmt).timestamp()
+        return res
+
+    def sacct_times(self, ids):
+        r = subprocess.run(["sacct", "-n", "-P", "-X", "-o", "JobID,Submit,Start", "-j", ",".join(ids)],
+                           capture_output=True, text=True, timeout=60)
+        res = {}
+        for line in r.stdout.splitlines():
+            f = line.split("|")
+            if len(f) == 3 and f[0] in ids:
+                try:
+                    res[f[0]] = (datetime.datetime.strptime(f[1], "%Y-%m-%dT%H:%M:%S").timestamp(),
+                                 datetime.datetime.strptime(f[2], "%Y-%m-%dT%H:%M:%S").timestamp())
+                except ValueError:
+                    pass
+        return res
+
+    def latency(self):
+        a = self.a
+        files = [self.file("lat%d.sh" % i, REAL % (ACCOUNT, a.job_sleep)) for i in range(a.jobs)]
+        argv = self.cli_argv(a.lat_interval, a.lat_fast, 300, ["run"] + files)
+        t_start = time.time()
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+        seen = {}     # id -> wall clock of the "running" line
+        lines = []
+        for line in p.stdout:
+            now = time.time()
+            lines.append(line)
+            if not line.startswith("{"):
+                continue
+            e = json.loads(line)
+            if e["event"] == "change" and e["status"]["state"] == "running" and e["id"] not in seen:
+                seen[e["id"]] = now
+        err = p.stderr.read()
+        p.wait()
+        self.logf.write("$ run %d jobs\n%s%s\n" % (a.jobs, "".join(lines), err))
+        ev = [json.loads(l) for l in lines if l.startswith("{")]
+        ids = [e["id"] for e in ev if e["event"] == "submitted"]
+        ended = {e["id"] for e in ev if e["event"] == "change" and e["status"]["state"] == "ended"}
+        done = [e for e in ev if e["event"] == "done"]
+        time.sleep(1)   # slurmctld's log and slurmdbd's records
+        ctld = self.ctld_times(ids)
+        sacct = self.sacct_times(ids)
+        jobs = []
+        for jid in ids:
+            j = {"id": jid, "nbgate_running": seen.get(jid), "ctld_start": ctld.get(jid),
+                 "sacct_submit": sacct.get(jid, (None, None))[0],
+                 "sacct_start": sacct.get(jid, (None, None))[1], "ended_seen": jid in ended}
+            if j["nbgate_running"] and j["ctld_start"]:
+                j["lat_ctld_s"] = round(j["nbgate_running"] - j["ctld_start"], 3)
+            if j["nbgate_running"] and j["sacct_start"]:
+                j["lat_sacct_s"] = round(j["nbgate_running"] - j["sacct_start"], 3)
+            jobs.append(j)
+        lat = [j["lat_ctld_s"] for j in jobs if "lat_ctld_s" in j]
+        lat_s = [j["lat_sacct_s"] for j in jobs if "lat_sacct_s" in j]
+        res = {"jobs": jobs, "submitted": len(ids), "measured": len(lat),
+               "interval_ms": a.lat_interval, "fast_ms": a.lat_fast, "job_sleep_s": a.job_sleep,
+               "wall_s": round(time.time() - t_start, 1),
+               "calls": done[-1].get("calls") if done else None,
+               "p50_s": round(statistics.median(lat), 3) if lat else None,
+               "max_s": round(max(lat), 3) if lat else None,
+               "min_s": round(min(lat), 3) if lat else None,
+               "sacct_p50_s": round(statistics.median(lat_s), 3) if lat_s else None,
+               "sacct_max_s": round(max(lat_s), 3) if lat_s else None}
+        log("latency: %d/%d measured, p50 %s s, max %s s" % (len(lat), len(ids), res["p50_s"], res["max_s"]))
+        return res
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cli", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--ns", default="1 100 1000")
+    ap.add_argument("--window", type=int, default=60)
+    ap.add_argument("--interval", type=int, default=5000)
+    ap.add_argument("--parallel", type=int, default=4)
+    ap.add_argument("--jobs", type=int, default=10)
+    ap.add_argument("--job-sleep", type=int, default=4)
+    ap.add_argument("--lat-interval", type=int, default=10000)
+    ap.add_argument("--lat-fast", type=int, default=500)
+    ap.add_argument("--skip-calls", action="store_true")
+    ap.add_argument("--skip-latency", action="store_true")
+    a = ap.parse_args()
+    b = Bench(a)
+    res = {"calls": [], "latency": None, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    try:
+        if not a.skip_calls:
+            for n in sorted(int(x) for x in a.ns.split()):
+                b.submit_held(n - len(b.held))
+                res["calls"].append(b.track(n))
+    finally:
+        if b.held:
+            b.cancel_held()
+    if not a.skip_latency:
+        res["latency"] = b.latency()
+    shutil.rmtree(b.work, ignore_errors=True)
+    with open(os.path.join(a.out, "sched.json"), "w") as f:
+        json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
