@@ -146,7 +146,7 @@ struct sched_queue {
 void		 sched_queues_free(struct sched_queue *, size_t);
 void		 sched_strings_free(char **, size_t);
 
-#define SCHED_BATCH_MAX	256	/* job ids per query command */
+#define SCHED_BATCH_MAX	4096	/* job ids per query command (~40 KB of argv) */
 /*
  * A backend. Builders fill an argv and return 0, or -1 with *cause (bad id, ...).
  * Parsers read one command's output and return 0, or -1 with *cause (the
