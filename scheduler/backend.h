@@ -197,6 +197,8 @@ typedef void (*sched_done_cb)(const char *, void *);			/* NULL or cause */
 typedef void (*sched_query_cb)(struct sched_job *, size_t, const char *, void *);
 typedef void (*sched_queues_cb)(const struct sched_queue *, size_t, const char *, void *);
 typedef void (*sched_strings_cb)(char *const *, size_t, const char *, void *);
+const char	*sched_name(struct sched *);
+struct event_base *sched_base(struct sched *);
 struct sched	*sched_new(struct event_base *, const struct sched_ops *, struct transport *,
 		     const char *);
 void		 sched_free(struct sched *);	/* cancels requests without callbacks */

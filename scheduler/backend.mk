@@ -6,6 +6,7 @@ libnbbackend_a_SOURCES = \
 	scheduler/proc.c \
 	scheduler/transport.c \
 	scheduler/sched.c \
+	scheduler/sched-track.c \
 	scheduler/sched-slurm.c \
 	scheduler/sched-pbs.c \
 	scheduler/sched-slurmlib.c
