@@ -8,7 +8,7 @@ build="autoconf automake libtool pkg-config make gcc libc6-dev
        libevent-dev libssl-dev libssh-dev libjansson-dev libyaml-dev libhttp-parser-dev
        libsqlite3-dev libcurl4-openssl-dev openssl ca-certificates"
 test="openssh-server openssh-client jupyter-notebook python3-websocket python3-requests
-      curl procps iproute2 psmisc clang libclang-rt-14-dev bubblewrap"
+      curl procps iproute2 psmisc clang libclang-rt-14-dev bubblewrap chromium"
 slurm="munge slurmctld slurmd slurm-client slurmdbd mariadb-server mariadb-client
        libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd"
 demo="openssh-client jupyter-notebook python3 openssl passwd util-linux"
@@ -24,11 +24,24 @@ for g in $groups; do
 	*) echo "deps.sh: unknown group '$g' (build, test, slurm, demo, bench)" >&2; exit 2 ;;
 	esac
 done
+# Test-only browser tooling from npm (playwright-core drives Debian's chromium).
+browser_tools() {
+	top=$(cd "$(dirname "$0")/.." && pwd)
+	[ -d "$top/tests/browser/node_modules/playwright-core" ] && return 0
+	# Debian's nodejs/npm only where no node is installed (this image ships its own).
+	command -v npm >/dev/null 2>&1 ||
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+	(cd "$top/tests/browser" && npm install --no-audit --no-fund --loglevel=error)
+}
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+case " $groups " in *" test "*|*" bench "*) want_browser=1 ;; *) want_browser=0 ;; esac
+if [ -z "$missing" ]; then
+	[ "$want_browser" = 1 ] && browser_tools
+	exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
 	echo "deps.sh: need root to install:$missing" >&2; exit 1
 fi
@@ -36,3 +49,5 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+[ "$want_browser" = 1 ] && browser_tools
+exit 0

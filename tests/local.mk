@@ -16,7 +16,8 @@ tests_unit_test_config_LDADD = libnbtest.a $(DAEMON_LIBS)
 
 TESTS += tests/unit/test-util tests/unit/test-config
 
-EXTRA_DIST += tests/integration tests/unit/data tests/standin
+EXTRA_DIST += tests/integration tests/unit/data tests/standin \
+	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js
 
 check_PROGRAMS += tests/unit/test-tunnel
 tests_unit_test_tunnel_SOURCES = tests/unit/test-tunnel.c
@@ -33,6 +34,7 @@ TESTS += \
 	tests/integration/test_jupyter.py \
 	tests/integration/test_agent.py \
 	tests/integration/test_enroll.py \
+	tests/integration/test_browser.py \
 	tests/integration/test_transfer.py \
 	tests/integration/test_faults.py
 
