@@ -59,6 +59,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ops->queues_parse(&o, &q, &n, &cause);
 		sched_queues_free(q, n);
 		n = 0;
+		free(cause);
+		cause = NULL;
 		if (ops->accounts_parse != NULL)
 			ops->accounts_parse(&o, &v, &n, &cause);
 		sched_strings_free(v, n);
