@@ -24,17 +24,29 @@ fi
 status=0
 make check || status=$?
 log=test-suite.log
-pass=0 fail=0
+pass=0 fail=0 skip=0
 if [ -f "$log" ]; then
 	for f in $(find tests -name '*.trs'); do
 		p=$(grep -c '^:test-result: \(PASS\|XFAIL\)' "$f" || true)
 		x=$(grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\)' "$f" || true)
-		pass=$((pass + p)); fail=$((fail + x))
+		k=$(grep -c '^:test-result: SKIP' "$f" || true)
+		pass=$((pass + p)); fail=$((fail + x)); skip=$((skip + k))
 	done
+fi
+# The release tarball must build and pass the unit tests on its own (make distcheck).
+if [ "$status" -eq 0 ]; then
+	unit=$(cd "$top" && ls tests/unit/test-*.c | sed 's/\.c$//' | tr '\n' ' ')
+	if make distcheck TESTS="$unit" >distcheck.log 2>&1; then
+		pass=$((pass + 1))
+		echo "PASS: make distcheck"
+	else
+		fail=$((fail + 1)); status=1
+		echo "FAIL: make distcheck (see $top/_build/distcheck.log)"
+	fi
 fi
 if [ "$status" -ne 0 ]; then
 	echo "make check failed: see $top/_build/test-suite.log and $top/_build/test-artifacts/"
 	[ "$fail" -eq 0 ] && fail=1
 fi
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skip skipped"
 [ "$status" -eq 0 ] && [ "$fail" -eq 0 ]
