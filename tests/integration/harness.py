@@ -435,3 +435,24 @@ def sha256_file(path):
         for b in iter(lambda: f.read(1 << 20), b""):
             h.update(b)
     return h.hexdigest()
+
+
+TESTENV = os.path.join(SRCDIR, "scripts", "testenv.sh")
+
+
+def testenv(*args, timeout=600):
+    """Runs scripts/testenv.sh (start|stop|status|env) for the shared SLURM environment."""
+    return subprocess.run(["bash", TESTENV] + list(args), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def parse_env(text):
+    """The KEY='value' lines that `testenv.sh env` prints, as a dict."""
+    import re
+    import shlex
+    vals = {}
+    for line in text.splitlines():
+        m = re.match(r"^([A-Z_][A-Z0-9_]*)=(.*)$", line)
+        if m:
+            vals[m.group(1)] = shlex.split(m.group(2))[0] if m.group(2) else ""
+    return vals

@@ -11,9 +11,7 @@ The walltime-expiry test needs 60+ s (SLURM's granularity is a minute): it
 runs only with NB_SLOW_TESTS=1 and is reported as a TAP SKIP otherwise."""
 import json
 import os
-import re
 import select
-import shlex
 import shutil
 import signal
 import subprocess
@@ -22,9 +20,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, SRCDIR, binary  # noqa: E402
+from harness import Env, binary, testenv, parse_env  # noqa: E402
 
-SCRIPT = os.path.join(SRCDIR, "scripts", "testenv.sh")
 OK = "#!/bin/sh\n#SBATCH -p debug -t 1 -A community\nsleep 2; echo hi\n"
 FAIL = "#!/bin/sh\n#SBATCH -p debug -t 1 -A community\nexit 3\n"
 LONG = "#!/bin/sh\n#SBATCH -p debug -t 2 -A community\nsleep 90\n"
@@ -34,18 +31,6 @@ PBS = "#!/bin/sh\n#PBS -q debug -l walltime=00:01:00 -A community\nsleep 2\n"
 PBSLONG = "#!/bin/sh\n#PBS -q debug -l walltime=00:02:00 -A community\nsleep 60\n"
 
 
-def testenv(*args):
-    return subprocess.run(["bash", SCRIPT] + list(args), capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL)
-
-
-def parse_env(text):
-    vals = {}
-    for line in text.splitlines():
-        m = re.match(r"^([A-Z_][A-Z0-9_]*)=(.*)$", line)
-        if m:
-            vals[m.group(1)] = shlex.split(m.group(2))[0] if m.group(2) else ""
-    return vals
 
 
 class Cli:

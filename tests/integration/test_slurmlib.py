@@ -16,7 +16,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BUILDDIR, Env  # noqa: E402
-from test_sched import final, ids, done, parse_env, testenv  # noqa: E402
+from harness import parse_env, testenv  # noqa: E402
+from test_sched import final, ids, done  # noqa: E402
 
 TEMPLATE = """#!/bin/sh
 #SBATCH --job-name=nbgate-nbcommunity

@@ -8,7 +8,6 @@ scripts/test.sh stops it at the end."""
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -16,27 +15,14 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, SRCDIR, wait_for  # noqa: E402
-
-SCRIPT = os.path.join(SRCDIR, "scripts", "testenv.sh")
+from harness import Env, wait_for, testenv, parse_env  # noqa: E402
 
 
-def testenv(*args, timeout=600):
-    return subprocess.run(["bash", SCRIPT] + list(args), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def out(r):
     return "rc=%s\nstdout:\n%s\nstderr:\n%s" % (r.returncode, r.stdout, r.stderr)
 
-
-def parse_env(text):
-    vals = {}
-    for line in text.splitlines():
-        m = re.match(r"^([A-Z_][A-Z0-9_]*)=(.*)$", line)
-        if m:
-            vals[m.group(1)] = shlex.split(m.group(2))[0] if m.group(2) else ""
-    return vals
 
 
 class Cluster:
