@@ -145,6 +145,15 @@ struct sched_queue {
 };
 void		 sched_queues_free(struct sched_queue *, size_t);
 void		 sched_strings_free(char **, size_t);
+/* One job of a listing (sched_list): strings owned, freed by sched_listed_free(). */
+struct sched_listed {
+	char		*id;		/* job id as the scheduler prints it */
+	char		*name;		/* job name, or NULL */
+	char		*comment;	/* job comment (SLURM), or NULL */
+	char		*user;		/* owner, or NULL */
+	struct sched_status st;		/* PENDING / RUNNING (ENDED jobs may be left out) */
+};
+void		 sched_listed_free(struct sched_listed *, size_t);
 
 #define SCHED_BATCH_MAX	4096	/* job ids per query command (~40 KB of argv) */
 /*
@@ -177,6 +186,15 @@ struct sched_ops {
 	int		(*estimate_argv)(struct sched_argv *, const char *, char **);
 	int		(*estimate_parse)(const struct sched_output *, const char *, time_t *,
 			    char **);
+	/*
+	 * The unfinished jobs of one user (NULL: the submitting account's own).
+	 * PBS cannot filter by user in `qstat -f`: it lists every job qstat shows,
+	 * user set from Job_Owner; sched_list() drops other users' jobs when given
+	 * a user, and with NULL the caller filters on user.
+	 */
+	int		(*list_argv)(struct sched_argv *, const char *, char **);
+	int		(*list_parse)(const struct sched_output *, struct sched_listed **,
+			    size_t *, char **);
 };
 const struct sched_ops *sched_find(const char *);	/* "slurm", "pbs"; NULL if none */
 int		 sched_id_valid(const char *);		/* [0-9A-Za-z._[]-], 1-64 */
@@ -197,6 +215,8 @@ typedef void (*sched_done_cb)(const char *, void *);			/* NULL or cause */
 typedef void (*sched_query_cb)(struct sched_job *, size_t, const char *, void *);
 typedef void (*sched_queues_cb)(const struct sched_queue *, size_t, const char *, void *);
 typedef void (*sched_strings_cb)(char *const *, size_t, const char *, void *);
+typedef void (*sched_list_cb)(const struct sched_listed *, size_t, const char *,
+		     void *);						/* jobs, or cause */
 const char	*sched_name(struct sched *);
 struct event_base *sched_base(struct sched *);
 struct sched	*sched_new(struct event_base *, const struct sched_ops *, struct transport *,
@@ -212,6 +232,8 @@ struct sched_req *sched_query(struct sched *, const char *const *, size_t, sched
 		     void *);
 struct sched_req *sched_queues(struct sched *, sched_queues_cb, void *);
 struct sched_req *sched_accounts(struct sched *, const char *, sched_strings_cb, void *);
+/* Unfinished jobs of a user (NULL: see list_argv); jobs borrowed for the callback. */
+struct sched_req *sched_list(struct sched *, const char *, sched_list_cb, void *);
 void		 sched_req_cancel(struct sched_req *);	/* no callback afterwards */
 
 /* Tracking: every job of a cluster polled with one batched query per interval. */

@@ -1,7 +1,8 @@
 /*
  * sched-pbs.c: the PBS command-line backend (PBS Pro/OpenPBS, Torque, and
  * the slurm-wlm-torque wrappers): qsub/qstat -f/qstat -x -f/qdel argv
- * builders and a parser of the `qstat -f` attribute format.
+ * builders and a parser of the `qstat -f` attribute format (status queries
+ * and job listings).
  */
 #include "config.h"
 
@@ -30,6 +31,7 @@
 #define PBS_PRO_KILL_WALLTIME	-29
 #define TORQUE_OVERLIMIT_MEM	-10
 #define TORQUE_OVERLIMIT_WT	-11
+#define PBS_VALUE_MAX		4096	/* bytes kept of a wrapped attribute value */
 
 /* One-letter job_state to the common status; exit_status refines ENDED later. */
 void
@@ -190,41 +192,46 @@ pbs_time(const char *s)
 
 /* One job's attributes as they are collected. */
 struct pbs_block {
-	struct sched_job	*job;
-	char			*state;
-	char			*exec_host;
-	char			*comment;
-	char			*start;
-	char			*estimate;
-	int			 has_exit;
-	int			 exit;
+	char		*id;
+	char		*name;		/* Job_Name */
+	char		*owner;		/* Job_Owner: user@host */
+	char		*state;
+	char		*exec_host;
+	char		*comment;
+	char		*start;
+	char		*estimate;
+	int		 has_exit;
+	int		 exit;
 };
+/* Runs for each block that has both an id and a job_state. */
+typedef void (*pbs_block_cb)(const struct pbs_block *, void *);
+
+/* A block's attributes as the common status. */
+static void
+pbs_block_status(const struct pbs_block *b, struct sched_status *st)
+{
+	sched_status_clear(st);
+	sched_pbs_map(b->state, st);
+	if (st->state == SCHED_ENDED && b->has_exit)
+		pbs_exit(b->exit, st);
+	if (b->exec_host != NULL)	/* node01/0+node02/1 -> node01 */
+		st->node = xstrndup(b->exec_host, strcspn(b->exec_host, "/"));
+	if (b->comment != NULL)
+		st->reason = xstrdup(b->comment);
+	if (st->state == SCHED_RUNNING && b->start != NULL)
+		st->start = pbs_time(b->start);
+	if (st->state == SCHED_PENDING && b->estimate != NULL)
+		st->start = pbs_time(b->estimate);
+}
 
 static void
-pbs_block_finish(struct pbs_block *b)
+pbs_block_end(struct pbs_block *b, pbs_block_cb cb, void *arg)
 {
-	struct sched_status	*st;
-	char			*slash;
-
-	if (b->job != NULL && b->state != NULL) {
-		st = &b->job->st;
-		sched_status_clear(st);
-		sched_pbs_map(b->state, st);
-		b->job->found = 1;
-		if (st->state == SCHED_ENDED && b->has_exit)
-			pbs_exit(b->exit, st);
-		if (b->exec_host != NULL) {	/* node01/0+node02/1 -> node01 */
-			if ((slash = strchr(b->exec_host, '/')) != NULL)
-				*slash = '\0';
-			st->node = xstrdup(b->exec_host);
-		}
-		if (b->comment != NULL)
-			st->reason = xstrdup(b->comment);
-		if (st->state == SCHED_RUNNING && b->start != NULL)
-			st->start = pbs_time(b->start);
-		if (st->state == SCHED_PENDING && b->estimate != NULL)
-			st->start = pbs_time(b->estimate);
-	}
+	if (b->id != NULL && b->state != NULL)
+		cb(b, arg);
+	free(b->id);
+	free(b->name);
+	free(b->owner);
 	free(b->state);
 	free(b->exec_host);
 	free(b->comment);
@@ -233,29 +240,18 @@ pbs_block_finish(struct pbs_block *b)
 	memset(b, 0, sizeof *b);
 }
 
-static struct sched_job *
-pbs_job(struct sched_job *jobs, size_t n, const char *id)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++) {
-		if (strcmp(jobs[i].id, id) == 0)
-			return (&jobs[i]);
-	}
-	for (i = 0; i < n; i++) {
-		if (sched_id_match(jobs[i].id, id))
-			return (&jobs[i]);
-	}
-	return (NULL);
-}
-
-static void
+/* Stores the attributes we read; returns where the value went (for continuations) or NULL. */
+static char **
 pbs_attr(struct pbs_block *b, const char *key, const char *val)
 {
 	char	**dst = NULL;
 
 	if (strcmp(key, "job_state") == 0)
 		dst = &b->state;
+	else if (strcmp(key, "Job_Name") == 0)
+		dst = &b->name;
+	else if (strcmp(key, "Job_Owner") == 0)
+		dst = &b->owner;
 	else if (strcmp(key, "exec_host") == 0)
 		dst = &b->exec_host;
 	else if (strcmp(key, "comment") == 0)
@@ -272,6 +268,20 @@ pbs_attr(struct pbs_block *b, const char *key, const char *val)
 		free(*dst);
 		*dst = xstrdup(val);
 	}
+	return (dst);
+}
+
+/* PBS wraps long values at ~80 columns: the rest follows on tab-led lines, joined as is. */
+static void
+pbs_continue(char **dst, const char *more)
+{
+	char	*s;
+
+	if (strlen(*dst) + strlen(more) > PBS_VALUE_MAX)
+		return;
+	xasprintf(&s, "%s%s", *dst, more);
+	free(*dst);
+	*dst = s;
 }
 
 /* "key = value" after leading whitespace; continuation lines do not match. */
@@ -292,13 +302,17 @@ pbs_split_attr(const char *line, char **key, char **val)
 	return (0);
 }
 
-/* Parses `qstat -f` blocks: "Job Id: ID", indented attributes, tab continuations. */
-static int
-pbs_parse_blocks(const struct sched_output *o, struct sched_job *jobs, size_t n)
+/*
+ * Parses `qstat -f` blocks: "Job Id: ID", then attributes indented with spaces
+ * (PBS Pro, Torque; long values continue on tab-led lines) or with a tab (the
+ * slurm-wlm-torque wrappers, which never wrap). cb sees each finished block.
+ */
+static void
+pbs_parse_blocks(const struct sched_output *o, pbs_block_cb cb, void *arg)
 {
 	const char		*p = o->out, *line, *end = o->out + o->outlen, *id;
 	struct pbs_block	 b;
-	char			*s, *key, *val;
+	char			*s, *key, *val, **dst = NULL;
 	size_t			 len;
 	int			 indent = 0;
 
@@ -306,25 +320,61 @@ pbs_parse_blocks(const struct sched_output *o, struct sched_job *jobs, size_t n)
 	while ((line = sched_next_line(&p, end, &len)) != NULL) {
 		s = xstrndup(line, len);
 		if (strncmp(s, "Job Id:", 7) == 0) {
-			pbs_block_finish(&b);
+			pbs_block_end(&b, cb, arg);
 			id = s + 7 + strspn(s + 7, " \t");
-			b.job = pbs_job(jobs, n, id);
+			len = strlen(id);
+			while (len > 0 && (id[len - 1] == ' ' || id[len - 1] == '\t'))
+				len--;
+			b.id = xstrndup(id, len);
 			indent = 0;
+			dst = NULL;
 		} else if (s[0] == '\t' && indent == ' ') {
-			/* PBS indents attributes with spaces, continuations with a tab */
+			if (dst != NULL)
+				pbs_continue(dst, s + 1);
 		} else if ((s[0] == ' ' || s[0] == '\t') && pbs_split_attr(s, &key, &val) == 0) {
 			if (indent == 0)
-				indent = s[0];	/* the wrappers indent attributes with a tab */
-			if (b.job != NULL)
-				pbs_attr(&b, key, val);
+				indent = s[0];
+			dst = b.id != NULL ? pbs_attr(&b, key, val) : NULL;
 			free(key);
 			free(val);
-		}
-		/* anything else (continuations, blank lines) carries nothing we read */
+		} else
+			dst = NULL;	/* a blank or foreign line ends any value */
 		free(s);
 	}
-	pbs_block_finish(&b);
-	return (0);
+	pbs_block_end(&b, cb, arg);
+}
+
+static struct sched_job *
+pbs_job(struct sched_job *jobs, size_t n, const char *id)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(jobs[i].id, id) == 0)
+			return (&jobs[i]);
+	}
+	for (i = 0; i < n; i++) {
+		if (sched_id_match(jobs[i].id, id))
+			return (&jobs[i]);
+	}
+	return (NULL);
+}
+
+struct pbs_query {
+	struct sched_job	*jobs;
+	size_t			 n;
+};
+
+static void
+pbs_query_block(const struct pbs_block *b, void *arg)
+{
+	struct pbs_query	*q = arg;
+	struct sched_job	*j;
+
+	if ((j = pbs_job(q->jobs, q->n, b->id)) != NULL) {
+		pbs_block_status(b, &j->st);
+		j->found = 1;
+	}
 }
 
 /* stderr holds only "Unknown Job Id" lines (or nothing): an answer, not a failure. */
@@ -342,15 +392,27 @@ pbs_only_unknown(const struct sched_output *o)
 	return (1);
 }
 
+/* qstat answered: exit 0, or "Unknown Job Id" (153; 35 on some), or nothing to show (153). */
 static int
-pbs_query_parse(const struct sched_output *o, struct sched_job *jobs, size_t n, char **cause)
+pbs_answered(const struct sched_output *o, char **cause)
 {
 	if (o->status != 0 && !(o->status == PBS_UNKNOWN_JOB && pbs_only_unknown(o)) &&
 	    !(o->status == 35 && pbs_only_unknown(o) && o->errlen > 0)) {
 		*cause = pbs_cause(o, "qstat");
-		return (-1);
+		return (0);
 	}
-	return (pbs_parse_blocks(o, jobs, n));
+	return (1);
+}
+
+static int
+pbs_query_parse(const struct sched_output *o, struct sched_job *jobs, size_t n, char **cause)
+{
+	struct pbs_query	q = { jobs, n };
+
+	if (!pbs_answered(o, cause))
+		return (-1);
+	pbs_parse_blocks(o, pbs_query_block, &q);
+	return (0);
 }
 
 /* qstat -x: history where the server keeps it; "unknown option" means none is kept. */
@@ -387,6 +449,68 @@ pbs_cancel_parse(const struct sched_output *o, const char *id, char **cause)
 	return (0);
 }
 
+/*
+ * `qstat -f` with no ids: every job the server shows (all users' unless it
+ * hides them). `-u` is no help: qstat's synopsis pairs it with the one-line
+ * formats, not -f, and the wrappers do switch format. So the owner is parsed
+ * from Job_Owner and sched_list() filters.
+ */
+static int
+pbs_list_argv(struct sched_argv *a, const char *user, char **cause)
+{
+	if (user != NULL && !sched_name_valid(user)) {
+		xasprintf(cause, "invalid user name");
+		return (-1);
+	}
+	sched_argv_add(a, "qstat");
+	sched_argv_add(a, "-f");
+	return (0);
+}
+
+struct pbs_list {
+	struct sched_listed	*l;
+	size_t			 n;
+};
+
+/* Keeps unfinished jobs (Torque and the wrappers show finished ones as C for a while). */
+static void
+pbs_list_block(const struct pbs_block *b, void *arg)
+{
+	struct pbs_list		*pl = arg;
+	struct sched_listed	*e;
+	struct sched_status	 st;
+
+	memset(&st, 0, sizeof st);
+	pbs_block_status(b, &st);
+	if (st.state == SCHED_ENDED || !sched_id_valid(b->id)) {
+		sched_status_clear(&st);
+		return;
+	}
+	pl->l = xreallocarray(pl->l, pl->n + 1, sizeof *pl->l);
+	e = &pl->l[pl->n++];
+	memset(e, 0, sizeof *e);
+	e->id = xstrdup(b->id);
+	if (b->name != NULL && *b->name != '\0')
+		e->name = xstrdup(b->name);
+	if (b->owner != NULL && b->owner[0] != '@' && b->owner[0] != '\0')
+		e->user = xstrndup(b->owner, strcspn(b->owner, "@"));
+	e->st = st;	/* transferred */
+}
+
+static int
+pbs_list_parse(const struct sched_output *o, struct sched_listed **lp, size_t *np,
+    char **cause)
+{
+	struct pbs_list	pl = { NULL, 0 };
+
+	if (!pbs_answered(o, cause))
+		return (-1);
+	pbs_parse_blocks(o, pbs_list_block, &pl);
+	*lp = pl.l;
+	*np = pl.n;
+	return (0);
+}
+
 const struct sched_ops sched_pbs_ops = {
 	.name = "pbs",
 	.submit_needs_file = 1,
@@ -398,6 +522,8 @@ const struct sched_ops sched_pbs_ops = {
 	.history_parse = pbs_history_parse,
 	.cancel_argv = pbs_cancel_argv,
 	.cancel_parse = pbs_cancel_parse,
+	.list_argv = pbs_list_argv,
+	.list_parse = pbs_list_parse,
 	/* queues (qstat -Q), accounts and estimates: not offered by every PBS */
 	.queues_argv = NULL,
 	.accounts_argv = NULL,

@@ -13,6 +13,16 @@
 
 #define SLURM_SQUEUE_FORMAT	"%i|%T|%r|%S|%N"
 #define SLURM_SACCT_FORMAT	"JobID,State,ExitCode,Reason,NodeList,Start"
+/*
+ * Job names and comments are free text: SLURM takes '|' and even control
+ * characters in both. The fields are split at ASCII's unit separator, the
+ * fixed-shape ones first and the comment last, so that a separator inside it
+ * stays part of it; only a name holding \037 itself would spill into the comment.
+ */
+#define SLURM_LIST_SEP		'\037'
+#define SLURM_LIST_FORMAT	"%i\037%u\037%T\037%r\037%S\037%N\037%j\037%k"
+#define SLURM_LIST_FIELDS	8
+#define SLURM_LIST_STATES	"PENDING,RUNNING,SUSPENDED,CONFIGURING,COMPLETING"
 
 static const struct {
 	const char	*word;
@@ -439,6 +449,89 @@ slurm_estimate_parse(const struct sched_output *o, const char *id, time_t *t, ch
 	return (0);
 }
 
+static int
+slurm_list_argv(struct sched_argv *a, const char *user, char **cause)
+{
+	if (user != NULL && !sched_name_valid(user)) {
+		xasprintf(cause, "invalid user name");
+		return (-1);
+	}
+	sched_argv_add(a, "squeue");
+	sched_argv_add(a, "-h");
+	sched_argv_add(a, "--noconvert");
+	sched_argv_add(a, "-t");
+	sched_argv_add(a, SLURM_LIST_STATES);
+	sched_argv_add(a, "-o");
+	sched_argv_add(a, SLURM_LIST_FORMAT);
+	if (user != NULL) {
+		sched_argv_add(a, "-u");
+		sched_argv_add(a, user);
+	} else
+		sched_argv_add(a, "--me");	/* SLURM >= 20.11 */
+	return (0);
+}
+
+/* One line of SLURM_LIST_FORMAT; 0 if it is not one (short, bad id) or the job ended. */
+static int
+slurm_list_line(const char *line, size_t len, struct sched_listed *e)
+{
+	char	*f[SLURM_LIST_FIELDS];
+	size_t	 nf, i;
+	int	 ok;
+
+	memset(e, 0, sizeof *e);
+	sched_status_clear(&e->st);
+	nf = sched_split(line, len, SLURM_LIST_SEP, f, nitems(f));
+	if (nf == nitems(f) && sched_id_valid(f[0]))
+		sched_slurm_map(f[2], &e->st);
+	/* -t asked for unfinished jobs only: an ended one is left out all the same */
+	ok = e->st.raw != NULL && e->st.state != SCHED_ENDED;
+	if (!ok)
+		sched_status_clear(&e->st);
+	else {
+		e->id = xstrdup(f[0]);
+		e->user = slurm_field(f[1], "(null)", NULL);
+		if (e->st.state == SCHED_PENDING)
+			e->st.reason = slurm_field(f[3], "None", NULL);
+		if (sched_parse_time(f[4], &e->st.start) == -1)
+			e->st.start = 0;
+		e->st.node = slurm_field(f[5], "(null)", "None assigned");
+		e->name = slurm_field(f[6], "(null)", NULL);
+		e->comment = slurm_field(f[7], "(null)", NULL);
+	}
+	for (i = 0; i < nf; i++)
+		free(f[i]);
+	return (ok);
+}
+
+/*
+ * squeue -o SLURM_LIST_FORMAT lines; others are skipped. squeue exits 0 after
+ * "error: Invalid user", so an error on stderr fails the listing: an empty
+ * list must mean no jobs.
+ */
+static int
+slurm_list_parse(const struct sched_output *o, struct sched_listed **lp, size_t *np,
+    char **cause)
+{
+	const char		*p = o->out, *line, *end = o->out + o->outlen;
+	struct sched_listed	*l = NULL, e;
+	size_t			 len, n = 0;
+
+	if (o->status != 0 || (o->errlen > 0 && memmem(o->err, o->errlen, "error:", 6))) {
+		*cause = slurm_cause(o, "squeue");
+		return (-1);
+	}
+	while ((line = sched_next_line(&p, end, &len)) != NULL) {
+		if (len == 0 || !slurm_list_line(line, len, &e))
+			continue;
+		l = xreallocarray(l, n + 1, sizeof *l);
+		l[n++] = e;	/* transferred */
+	}
+	*lp = l;
+	*np = n;
+	return (0);
+}
+
 const struct sched_ops sched_slurm_ops = {
 	.name = "slurm",
 	.submit_argv = slurm_submit_argv,
@@ -455,4 +548,6 @@ const struct sched_ops sched_slurm_ops = {
 	.accounts_parse = slurm_accounts_parse,
 	.estimate_argv = slurm_estimate_argv,
 	.estimate_parse = slurm_estimate_parse,
+	.list_argv = slurm_list_argv,
+	.list_parse = slurm_list_parse,
 };

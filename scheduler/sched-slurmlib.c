@@ -307,6 +307,57 @@ slurmlib_accounts_parse(const struct sched_output *o, char ***vp, size_t *np, ch
 	return (sched_slurm_ops.accounts_parse(o, vp, np, cause));
 }
 
+static int
+slurmlib_list_argv(struct sched_argv *a, const char *user, char **cause)
+{
+	if (user != NULL && !sched_name_valid(user)) {
+		xasprintf(cause, "invalid user name");
+		return (-1);
+	}
+	slurmlib_cmd(a, "list");
+	if (user != NULL)
+		sched_argv_add(a, user);
+	return (0);
+}
+
+/* The same job lines as a query, each with "user", "name" and "comment"; ended ones left out. */
+static int
+slurmlib_list_parse(const struct sched_output *o, struct sched_listed **lp, size_t *np,
+    char **cause)
+{
+	const char		*p = o->out;
+	struct sched_listed	*l = NULL, *e;
+	size_t			 n = 0;
+	json_t			*j;
+	json_int_t		 id;
+
+	if (o->status != 0) {
+		*cause = slurmlib_cause(o);
+		return (-1);
+	}
+	while ((j = slurmlib_next(o, &p)) != NULL) {
+		if (slurmlib_int(j, "id", 1, UINT32_MAX, &id) == 0) {
+			l = xreallocarray(l, n + 1, sizeof *l);
+			e = &l[n];
+			memset(e, 0, sizeof *e);
+			slurmlib_job(j, &e->st);
+			if (e->st.state == SCHED_ENDED)
+				sched_status_clear(&e->st);
+			else {
+				xasprintf(&e->id, "%lld", (long long)id);
+				e->user = slurmlib_string(j, "user", NULL);
+				e->name = slurmlib_string(j, "name", NULL);
+				e->comment = slurmlib_string(j, "comment", NULL);
+				n++;
+			}
+		}
+		json_decref(j);
+	}
+	*lp = l;
+	*np = n;
+	return (0);
+}
+
 const struct sched_ops sched_slurmlib_ops = {
 	.name = "slurm-lib",
 	.submit_argv = slurmlib_submit_argv,
@@ -321,4 +372,6 @@ const struct sched_ops sched_slurmlib_ops = {
 	.queues_parse = slurmlib_queues_parse,
 	.accounts_argv = slurmlib_accounts_argv,
 	.accounts_parse = slurmlib_accounts_parse,
+	.list_argv = slurmlib_list_argv,
+	.list_parse = slurmlib_list_parse,
 };

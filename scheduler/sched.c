@@ -1,7 +1,7 @@
 /*
  * sched.c: the backend table, the common job status, and a cluster's bridge:
- * one-shot requests (submit, cancel, batched query, queues, accounts) run
- * through a transport.  The tracker is in sched-track.c.
+ * one-shot requests (submit, cancel, batched query, queues, accounts, job
+ * listings) run through a transport.  The tracker is in sched-track.c.
  */
 #include "config.h"
 
@@ -278,6 +278,26 @@ sched_queues_free(struct sched_queue *q, size_t n)
 	free(q);
 }
 
+static void
+sched_listed_clear(struct sched_listed *l)
+{
+	free(l->id);
+	free(l->name);
+	free(l->comment);
+	free(l->user);
+	sched_status_clear(&l->st);
+}
+
+void
+sched_listed_free(struct sched_listed *l, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		sched_listed_clear(&l[i]);
+	free(l);
+}
+
 void
 sched_strings_free(char **v, size_t n)
 {
@@ -292,7 +312,7 @@ static void sched_fail_cb(evutil_socket_t, short, void *);
 
 /* --- a cluster's bridge ------------------------------------------------------------------ */
 
-enum sched_req_kind { REQ_SUBMIT, REQ_CANCEL, REQ_QUERY, REQ_QUEUES, REQ_ACCOUNTS };
+enum sched_req_kind { REQ_SUBMIT, REQ_CANCEL, REQ_QUERY, REQ_QUEUES, REQ_ACCOUNTS, REQ_LIST };
 
 struct sched_req {
 	struct sched		*s;
@@ -302,6 +322,7 @@ struct sched_req {
 	void			*arg;
 	char			*tmpfile;	/* PBS submit, local: removed when done */
 	char			*id;		/* cancel */
+	char			*user;		/* list: keep only this user's jobs, or NULL */
 	struct sched_job	*jobs;		/* query */
 	char			**ids;
 	size_t			 n;
@@ -359,6 +380,7 @@ sched_req_free(struct sched_req *r)
 		free(r->tmpfile);
 	}
 	free(r->id);
+	free(r->user);
 	free(r->fail);
 	if (r->ev_fail != NULL)
 		event_free(r->ev_fail);
@@ -806,6 +828,68 @@ sched_accounts(struct sched *s, const char *user, sched_strings_cb cb, void *arg
 	return (r);
 }
 
+/* --- job listings ---------------------------------------------------------------------- */
+
+/* Keeps only want's jobs (PBS lists everyone's); an unknown owner is not want. */
+static size_t
+sched_list_filter(struct sched_listed *l, size_t n, const char *want)
+{
+	size_t	i, kept = 0;
+
+	for (i = 0; i < n; i++) {
+		if (want == NULL || (l[i].user != NULL && strcmp(l[i].user, want) == 0))
+			l[kept++] = l[i];	/* transferred */
+		else
+			sched_listed_clear(&l[i]);
+	}
+	return (kept);
+}
+
+static void
+sched_list_done(const struct transport_result *tr, void *arg)
+{
+	struct sched_req	*r = arg;
+	struct sched_output	 o;
+	struct sched_listed	*l = NULL;
+	size_t			 n = 0;
+	char			*cause = NULL;
+	sched_list_cb		 cb = (sched_list_cb)r->cb;
+
+	if (sched_output(tr, &o, &cause) == 0 &&
+	    r->s->ops->list_parse(&o, &l, &n, &cause) == 0)
+		n = sched_list_filter(l, n, r->user);
+	else {
+		log_warnx("%s: job list failed: %s", r->s->name, cause);
+		sched_listed_free(l, n);
+		l = NULL;
+		n = 0;
+	}
+	cb(l, n, cause, r->arg);
+	sched_listed_free(l, n);
+	free(cause);
+	sched_req_free(r);
+}
+
+/* Unfinished jobs of user, or NULL: the submitting account's (PBS: all qstat shows). */
+struct sched_req *
+sched_list(struct sched *s, const char *user, sched_list_cb cb, void *arg)
+{
+	struct sched_req	*r = sched_req_new(s, REQ_LIST, cb, arg);
+	struct sched_argv	 a = { NULL, 0 };
+	char			*cause = NULL;
+
+	if (s->ops->list_argv == NULL || s->ops->list_parse == NULL)
+		return (sched_fail(r, xstrdup("this scheduler cannot list jobs")));
+	if (user != NULL)
+		r->user = xstrdup(user);
+	if (s->ops->list_argv(&a, user, &cause) == -1 ||
+	    sched_exec(r, &a, NULL, 0, sched_list_done, &cause) == -1) {
+		sched_argv_clear(&a);
+		return (sched_fail(r, cause));
+	}
+	return (r);
+}
+
 static void
 sched_fail_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -826,6 +910,9 @@ sched_fail_cb(evutil_socket_t fd, short events, void *arg)
 		break;
 	case REQ_ACCOUNTS:
 		((sched_strings_cb)r->cb)(NULL, 0, r->fail, r->arg);
+		break;
+	case REQ_LIST:
+		((sched_list_cb)r->cb)(NULL, 0, r->fail, r->arg);
 		break;
 	}
 	sched_req_free(r);

@@ -3,7 +3,8 @@
  * helper run off nbgated's loop (sched-slurmlib.c): libslurm may exit() or block
  * this process, never the daemon. Prints JSON lines on stdout and nothing else.
  *
- *   nbgate-slurmlib query ID[,ID...] | submit (script on stdin) | cancel ID | queues
+ *   nbgate-slurmlib query ID[,ID...] | submit (script on stdin) | cancel ID | queues |
+ *                   list [USER]
  *
  * Exit status 0: done; 1: failed, with one {"error": "..."} line.
  */
@@ -542,6 +543,40 @@ cmd_query(const char *list)
 	return (0);
 }
 
+/* A job that has not finished: pending, running, suspended, or still completing. */
+static int
+job_unfinished(const slurm_job_info_t *j)
+{
+	return ((j->job_state & JOB_STATE_BASE) < JOB_COMPLETE ||
+	    (j->job_state & JOB_COMPLETING) != 0);
+}
+
+/* One slurm_load_job_user RPC (the controller filters): user's unfinished jobs, or ours. */
+static int
+cmd_list(const char *user)
+{
+	struct passwd	*pw;
+	job_info_msg_t	*msg = NULL;
+	uid_t		 uid = getuid();
+	uint32_t	 i;
+	json_t		*o;
+
+	if (user != NULL) {
+		if ((pw = getpwnam(user)) == NULL)
+			return (fail("unknown user %s", user));
+		uid = pw->pw_uid;
+	}
+	if (slurm_load_job_user(&msg, uid, SHOW_ALL) != SLURM_SUCCESS)
+		return (fail("%s", slurm_strerror(errno)));
+	for (i = 0; i < msg->record_count; i++) {
+		if (job_unfinished(&msg->job_array[i]) &&
+		    (o = job_json(&msg->job_array[i])) != NULL)
+			emit(o);
+	}
+	slurm_free_job_info_msg(msg);
+	return (0);
+}
+
 /* Like scancel without --signal: SIGKILL to the whole job, which cancels it. */
 static int
 cmd_cancel(const char *id)
@@ -614,6 +649,8 @@ run(int argc, char **argv)
 		rc = cmd_query(argv[2]);
 	else if (argc == 3 && strcmp(argv[1], "cancel") == 0)
 		rc = cmd_cancel(argv[2]);
+	else if (strcmp(argv[1], "list") == 0)
+		rc = cmd_list(argc == 3 ? argv[2] : NULL);
 	else
 		rc = cmd_queues();
 	slurm_fini();
@@ -621,6 +658,26 @@ out:
 	desc_free(&desc);
 	free(script);
 	return (rc);
+}
+
+/* A known subcommand with as many words after it as it takes. */
+static int
+usage_ok(int argc, char **argv)
+{
+	static const struct {
+		const char	*name;
+		int		 min, max;	/* words after the name */
+	} cmds[] = {
+		{ "submit", 0, 0 }, { "queues", 0, 0 }, { "query", 1, 1 }, { "cancel", 1, 1 },
+		{ "list", 0, 1 },
+	};
+	size_t	i;
+
+	for (i = 0; argc >= 2 && i < nitems(cmds); i++) {
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return (argc - 2 >= cmds[i].min && argc - 2 <= cmds[i].max);
+	}
+	return (0);
 }
 
 int
@@ -634,9 +691,9 @@ main(int argc, char **argv)
 	if ((fd = dup(STDOUT_FILENO)) == -1 || dup2(STDERR_FILENO, STDOUT_FILENO) == -1 ||
 	    (out = fdopen(fd, "w")) == NULL)
 		return (1);
-	if (!((argc == 2 && (strcmp(argv[1], "submit") == 0 || strcmp(argv[1], "queues") == 0)) ||
-	    (argc == 3 && (strcmp(argv[1], "query") == 0 || strcmp(argv[1], "cancel") == 0)))) {
-		fail("usage: nbgate-slurmlib query ID[,ID...] | submit | cancel ID | queues");
+	if (!usage_ok(argc, argv)) {
+		fail("usage: nbgate-slurmlib query ID[,ID...] | submit | cancel ID | queues | "
+		    "list [USER]");
 		fclose(out);
 		return (1);
 	}

@@ -1,7 +1,7 @@
 /*
  * fuzz-sched.c: libFuzzer target for the scheduler output parsers (SLURM
- * squeue/sacct/sbatch/sinfo/sacctmgr, PBS qsub/qstat -f). The first byte
- * picks the parser and the exit status; the rest is stdout (and stderr).
+ * squeue/sacct/sbatch/sinfo/sacctmgr, PBS qsub/qstat -f, job listings). The
+ * first byte picks the parser and the exit status; the rest is stdout (and stderr).
  */
 #include "config.h"
 
@@ -24,6 +24,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sched_output	 o;
 	struct sched_job	 jobs[nitems(ids)];
 	struct sched_queue	*q = NULL;
+	struct sched_listed	*l = NULL;
 	char			*text, *cause = NULL, *id = NULL, **v = NULL;
 	size_t			 i, n = 0;
 	time_t			 t;
@@ -68,6 +69,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cause = NULL;
 		if (ops->estimate_parse != NULL)
 			ops->estimate_parse(&o, "7706400", &t, &cause);
+		free(cause);
+		cause = NULL;
+		n = 0;
+		ops->list_parse(&o, &l, &n, &cause);
+		sched_listed_free(l, n);
 		break;
 	}
 	for (i = 0; i < nitems(ids); i++)

@@ -29,6 +29,9 @@ HELD = "#!/bin/sh\n#SBATCH -p debug -t 1 -A community -H\nsleep 30\n"
 BADACCT = "#!/bin/sh\n#SBATCH -p debug -t 1 -A alloc_alice\nsleep 1\n"
 PBS = "#!/bin/sh\n#PBS -q debug -l walltime=00:01:00 -A community\nsleep 2\n"
 PBSLONG = "#!/bin/sh\n#PBS -q debug -l walltime=00:02:00 -A community\nsleep 60\n"
+# A held job named and commented the way nbgate does; '|' in the comment on purpose.
+LISTED = ("#!/bin/sh\n#SBATCH -p debug -t 1 -A community -H -J nbgate-nbcommunity-%s\n"
+          "#SBATCH --comment=nbgate:user=nbcommunity:session=%s|x\nsleep 30\n")
 
 
 
@@ -167,6 +170,68 @@ def t_bad_account(env, c):
           "cause carries SLURM's message")
 
 
+def listed(events):
+    """The jobs of a `list` run by id, and the list event's cause."""
+    jobs = {e["id"]: e for e in events if e["event"] == "listed"}
+    end = [e for e in events if e["event"] == "list"]
+    return jobs, (end[0].get("cause") if end else "no list event")
+
+
+def t_list(env, c):
+    t = env.tap
+    tag = "%d-%d" % (os.getpid(), int(time.time()))
+    ev, r = c.run("ssh", "submit", c.script(LISTED % (tag + "a", tag)),
+                  c.script(LISTED % (tag + "b", tag)))
+    jid = ids(ev)
+    t.eq(len(jid), 2, "two held nbgate-style jobs submitted")
+    if len(jid) != 2:
+        return
+    try:
+        for transport, user in (("local", None), ("ssh", None), ("ssh", "nbcommunity")):
+            ev, r = c.run(transport, "list", *([user] if user else []))
+            jobs, cause = listed(ev)
+            mine = [jobs.get(j, {}) for j in jid]
+            t.ok(cause is None and all(mine), "squeue list (%s, %s): both jobs listed"
+                 % (transport, user or "--me"), r.stdout + r.stderr)
+            t.ok(all(m.get("name", "").startswith("nbgate-nbcommunity-" + tag) and
+                     m.get("comment") == "nbgate:user=nbcommunity:session=%s|x" % tag and
+                     m.get("user") == "nbcommunity" and m["status"]["state"] == "pending" and
+                     m["status"]["reason"] == "JobHeldUser" for m in mine),
+                 "name, comment (with '|'), user, pending (JobHeldUser)", mine)
+        ev, r = c.run("ssh", "list", "alice")
+        jobs, cause = listed(ev)
+        t.ok(cause is None and not set(jid) & set(jobs) and
+             all(j.get("user") == "alice" for j in jobs.values()),
+             "list alice: none of nbcommunity's jobs", r.stdout)
+        ev, r = c.run("ssh", "list", "nosuchuser")
+        jobs, cause = listed(ev)
+        t.ok(not jobs and cause and "Invalid user" in cause,
+             "unknown user: squeue's own words (%s)" % cause, r.stdout)
+        for user in (None, "nbcommunity"):
+            ev, r = c.run("local", "list", *([user] if user else []), backend="pbs")
+            jobs, cause = listed(ev)
+            mine = [jobs.get(j, {}) for j in jid]
+            t.ok(cause is None and all(m.get("user") == "nbcommunity" and
+                                       m.get("name", "").startswith("nbgate-nbcommunity-") and
+                                       m["status"]["raw"] == "Q" for m in mine),
+                 "PBS wrappers qstat -f list (%s): both jobs, Q, owner nbcommunity"
+                 % (user or "everyone"), r.stdout + r.stderr)
+            t.ok(all(j["status"]["state"] != "ended" for j in jobs.values()),
+                 "no finished (C) job listed", jobs)
+        ev, r = c.run("local", "list", "alice", backend="pbs")
+        jobs, cause = listed(ev)
+        t.ok(cause is None and not set(jid) & set(jobs), "PBS list alice: filtered by owner",
+             r.stdout)
+    finally:
+        for j in jid:
+            c.run("ssh", "cancel", j)
+    for transport, backend in (("ssh", "slurm"), ("local", "pbs")):
+        ev, r = c.run(transport, "list", backend=backend)
+        jobs, cause = listed(ev)
+        t.ok(cause is None and not set(jid) & set(jobs),
+             "after scancel: gone from the %s list" % backend, r.stdout)
+
+
 def t_pbs(env, c):
     t = env.tap
     ev, r = c.run("ssh", "run", c.script(PBS), backend="pbs")
@@ -262,7 +327,7 @@ def main():
     vals.setdefault("NB_TESTENV", d)
     c = Cli(env, vals)
     for fn in (t_queues_accounts, t_local_submit, t_ssh_batch, t_cancel, t_bad_account,
-               t_pbs, t_controller_down, t_timeout):
+               t_list, t_pbs, t_controller_down, t_timeout):
         env.run(fn, c)
     shutil.rmtree(c.work, ignore_errors=True)
     env.finish()

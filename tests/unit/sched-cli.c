@@ -8,7 +8,7 @@
  *             [-i POLL_MS] [-f FAST_MS] [-T SECONDS]
  *             [-s HOST:PORT -u USER -k KEY -H 'HOSTKEY LINE']
  *             submit FILE... | run FILE... | track ID... | cancel ID |
- *             query ID... | queues | accounts USER
+ *             query ID... | queues | accounts USER | list [USER]
  */
 #include "config.h"
 
@@ -147,6 +147,21 @@ accounts_cb(char *const *v, size_t n, const char *cause, void *arg)
 	one_done();
 }
 
+/* One {"event": "listed"} object per job, then {"event": "list"} with the count or cause. */
+static void
+list_cb(const struct sched_listed *l, size_t n, const char *cause, void *arg)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		emit(json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:o}", "event", "listed",
+		    "id", l[i].id, "name", l[i].name, "comment", l[i].comment, "user", l[i].user,
+		    "status", status_json(&l[i].st)));
+	emit(json_pack("{s:s, s:s?, s:I}", "event", "list", "cause", cause, "count",
+	    (json_int_t)n));
+	one_done();
+}
+
 static char *
 slurp(const char *path, size_t *len)
 {
@@ -281,6 +296,9 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "accounts") == 0 && argc == 2) {
 		outstanding++;
 		sched_accounts(sched, argv[1], accounts_cb, NULL);
+	} else if (strcmp(cmd, "list") == 0 && argc <= 2) {
+		outstanding++;
+		sched_list(sched, argc == 2 ? argv[1] : NULL, list_cb, NULL);
 	} else
 		usage();
 	tv.tv_sec = total;

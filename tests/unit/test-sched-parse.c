@@ -1,14 +1,19 @@
 /*
  * test-sched-parse.c: the SLURM and PBS backends' argv builders and output
  * parsers against captured real output (tests/unit/data/sched/), the state
- * mapping tables, id validation and the SSH transport's quoting.
+ * mapping tables, id validation, the SSH transport's quoting, and job
+ * listings (every backend's list parser, and sched_list() over a stand-in qstat).
  */
 #include "config.h"
+
+#include <sys/stat.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "common/common.h"
 #include "scheduler/backend.h"
@@ -457,6 +462,470 @@ test_pbs(void)
 	free(buf);
 }
 
+/* The listed job with this id, or NULL. */
+static const struct sched_listed *
+listed(const struct sched_listed *l, size_t n, const char *id)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(l[i].id, id) == 0)
+			return (&l[i]);
+	}
+	return (NULL);
+}
+
+/* Captured from squeue 22.05 -o SLURM_LIST_FORMAT (fields split at \037), plus junk. */
+static const char slurm_list_out[] =
+    "8176903\037nbcommunity\037PENDING\037JobHeldUser\037N/A\037\037nbgate-alice|x\037"
+    "nbgate:user=alice:session=3|y\n"
+    "8176904\037nbcommunity\037RUNNING\037None\0372026-11-27T12:19:44\037vm\037nbgate-alice\037"
+    "nbgate:user=alice:session=4\n"
+    "\n"
+    "8176905\037nbcommunity\037COMPLETING\037None\0372026-11-27T12:19:50\037vm\037"
+    "nbgate-bob-lab\037nbgate:user=bob:session=9\037and\037more\n"
+    "8176906\037nbcommunity\037CANCELLED\037None\037N/A\037\037nbgate-carol\037(null)\n"
+    "8176907\037nbcommunity\037PENDING\037Priority\037N/A\037\037plain\037(null)\n"
+    "squeue: this line is not a job\n"
+    "1;rm -rf /\037nbcommunity\037PENDING\037None\037N/A\037\037x\037y\n"
+    "8176908\037nbcommunity\037PENDING\n"
+    "8176909|nbcommunity|PENDING|None|N/A||pipes|only\n";
+
+static void
+test_slurm_list(void)
+{
+	const struct sched_ops		*ops = &sched_slurm_ops;
+	const struct sched_listed	*e;
+	struct sched_listed		*l = NULL;
+	struct sched_output		 o;
+	struct sched_argv		 a = { NULL, 0 };
+	char				*cause = NULL, *s;
+	size_t				 n = 0;
+
+	ok(ops->list_argv(&a, "alice", &cause) == 0, "squeue list argv for a user");
+	is_str(s = argv_str(&a), "'squeue' '-h' '--noconvert' '-t' "
+	    "'PENDING,RUNNING,SUSPENDED,CONFIGURING,COMPLETING' '-o' "
+	    "'%i\037%u\037%T\037%r\037%S\037%N\037%j\037%k' '-u' 'alice'",
+	    "unfinished states, comment last, -u USER");
+	free(s);
+	ok(ops->list_argv(&a, NULL, &cause) == 0, "squeue list argv without a user");
+	s = argv_str(&a);
+	ok(strlen(s) > 7 && strcmp(s + strlen(s) - 7, " '--me'") == 0 && strstr(s, "'-u'") == NULL,
+	    "no user: --me, no -u");
+	free(s);
+	ok(ops->list_argv(&a, "alice,bob", &cause) == -1, "a user list is refused");
+	has_str(cause, "invalid user name", "cause says so");
+	free(cause);
+	cause = NULL;
+	sched_argv_clear(&a);
+	ok(ops->list_argv(&a, "-ualice", &cause) == -1 && a.n == 0, "option-like user refused, "
+	    "nothing built");
+	free(cause);
+	cause = NULL;
+	sched_argv_clear(&a);
+
+	output(&o, 0, slurm_list_out, "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == 0, "squeue listing parsed");
+	is_int(n, 4, "4 unfinished jobs; ended, short, bad-id and foreign lines left out");
+	e = listed(l, n, "8176903");
+	ok(e != NULL && e->st.state == SCHED_PENDING, "held job: pending");
+	is_str(e != NULL ? e->name : NULL, "nbgate-alice|x", "'|' in a name kept");
+	is_str(e != NULL ? e->comment : NULL, "nbgate:user=alice:session=3|y",
+	    "'|' in a comment kept");
+	is_str(e != NULL ? e->user : NULL, "nbcommunity", "user");
+	is_str(e != NULL ? e->st.reason : NULL, "JobHeldUser", "pending reason");
+	ok(e != NULL && e->st.node == NULL && e->st.start == 0, "no node, N/A start");
+	e = listed(l, n, "8176904");
+	ok(e != NULL && e->st.state == SCHED_RUNNING && e->st.reason == NULL &&
+	    e->st.start > 0, "running: start parsed, 'None' is no reason");
+	is_str(e != NULL ? e->st.node : NULL, "vm", "node");
+	e = listed(l, n, "8176905");
+	ok(e != NULL && e->st.state == SCHED_RUNNING, "COMPLETING is still running");
+	is_str(e != NULL ? e->comment : NULL, "nbgate:user=bob:session=9\037and\037more",
+	    "separators inside the last field (the comment) are harmless");
+	ok(listed(l, n, "8176906") == NULL, "a CANCELLED line is left out");
+	e = listed(l, n, "8176907");
+	ok(e != NULL && e->comment == NULL, "'(null)' comment is none");
+	ok(listed(l, n, "8176908") == NULL && listed(l, n, "8176909|nbcommunity|PENDING|None|N/A||"
+	    "pipes|only") == NULL, "short lines left out");
+	sched_listed_free(l, n);
+
+	l = (struct sched_listed *)1;
+	output(&o, 0, "", "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == 0 && n == 0 && l == NULL,
+	    "empty output: no jobs");
+	output(&o, 1, "", "squeue: error: Unable to contact slurm controller (connect failure)\n");
+	ok(ops->list_parse(&o, &l, &n, &cause) == -1, "controller down: listing fails");
+	has_str(cause, "Unable to contact slurm controller", "cause in SLURM's words");
+	free(cause);
+	cause = NULL;
+	output(&o, 0, "", "squeue: error: Invalid user: nosuch\n");
+	ok(ops->list_parse(&o, &l, &n, &cause) == -1, "unknown user (squeue exits 0) fails");
+	is_str(cause, "squeue: error: Invalid user: nosuch", "cause");
+	free(cause);
+}
+
+/* PBS Pro: a job name wrapped onto a continuation line, and a finished job. */
+static const char pbspro_wrapped[] =
+    "Job Id: 4400.pbs01.example.org\n"
+    "    Job_Name = nbgate-averyveryverylongusername-with-a-server-name-that-does-not-fi\n"
+    "\tt-in-one-line\n"
+    "    Job_Owner = averyveryverylongusername@login01.example.org\n"
+    "    job_state = H\n"
+    "    Variable_List = PBS_O_HOME=/home/x,\n"
+    "\tJob_Owner = mallory@evil\n"
+    "\n"
+    "Job Id: 4401.pbs01.example.org\n"
+    "    Job_Name = nbgate-erin\n"
+    "    Job_Owner = erin@login01.example.org\n"
+    "    job_state = F\n"
+    "    Exit_status = 0\n"
+    "\n"
+    "Job Id: 1;rm\n"
+    "    job_state = R\n";
+
+/* Captured from Debian's slurm-wlm-torque qstat -f (22.05): finished jobs stay as C. */
+static const char wrapper_list[] =
+    "Job Id:\t8176901\n"
+    "\tJob_Name = ctl\037name\n"
+    "\tJob_Owner = nbcommunity@localhost\n"
+    "\tjob_state = C\n"
+    "\tqueue = debug\n"
+    "\tqtime = Fri Nov 27 12:16:25 2026\n"
+    "\texec_host = vm/1\n"
+    "\teuser = nbcommunity(1003)\n"
+    "\n"
+    "Job Id:\t8176903\n"
+    "\tJob_Name = nbgate-alice|x\n"
+    "\tJob_Owner = nbcommunity@localhost\n"
+    "\tjob_state = Q\n"
+    "\tqueue = debug\n"
+    "\tqtime = Fri Nov 27 12:19:44 2026\n"
+    "\tAccount_Name = community\n"
+    "\tPriority = 0\n"
+    "\teuser = nbcommunity(1003)\n"
+    "\tegroup = nbcommunity(1003)\n"
+    "\tResource_List.walltime = 00:01:00\n"
+    "\n"
+    "Job Id:\t8176904\n"
+    "\tJob_Name = nbgate-alice\n"
+    "\tJob_Owner = nbcommunity@localhost\n"
+    "\tjob_state = R\n"
+    "\tqueue = debug\n"
+    "\tqtime = Fri Nov 27 12:19:44 2026\n"
+    "\tmtime = Fri Nov 27 12:19:44 2026\n"
+    "\tctime = Fri Nov 27 12:20:44 2026\n"
+    "\tAccount_Name = community\n"
+    "\texec_host = vm/1\n"
+    "\tPriority = 4294901757\n"
+    "\teuser = nbcommunity(1003)\n"
+    "\tegroup = nbcommunity(1003)\n"
+    "\n";
+
+static void
+test_pbs_list(void)
+{
+	const struct sched_ops		*ops = &sched_pbs_ops;
+	const struct sched_listed	*e;
+	struct sched_listed		*l = NULL;
+	struct sched_output		 o;
+	struct sched_argv		 a = { NULL, 0 };
+	char				*buf, *cause = NULL, *s;
+	size_t				 len, n = 0, i;
+
+	ok(ops->list_argv(&a, NULL, &cause) == 0, "qstat list argv");
+	is_str(s = argv_str(&a), "'qstat' '-f'", "qstat -f, every job");
+	free(s);
+	ok(ops->list_argv(&a, "alice", &cause) == 0, "with a user");
+	is_str(s = argv_str(&a), "'qstat' '-f'", "still qstat -f (-u drops the full format)");
+	free(s);
+	ok(ops->list_argv(&a, "alice bob", &cause) == -1, "bad user name refused");
+	has_str(cause, "invalid user name", "cause");
+	free(cause);
+	cause = NULL;
+	sched_argv_clear(&a);
+
+	buf = fixture("pbspro-qstat-f.txt", &len);
+	output(&o, 0, buf, "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == 0, "PBS Pro qstat -f listing parsed");
+	is_int(n, 2, "two jobs");
+	e = listed(l, n, "4321.pbs01.example.org");
+	ok(e != NULL && e->st.state == SCHED_RUNNING, "4321 running");
+	is_str(e != NULL ? e->name : NULL, "nbgate-alice", "Job_Name");
+	is_str(e != NULL ? e->user : NULL, "alice", "user from Job_Owner alice@login01...");
+	is_str(e != NULL ? e->st.node : NULL, "node07", "node");
+	ok(e != NULL && e->comment == NULL, "no SLURM comment");
+	e = listed(l, n, "4322.pbs01.example.org");
+	ok(e != NULL && e->st.state == SCHED_PENDING, "4322 queued; the continuation "
+	    "'job_state = R' is not an attribute");
+	is_str(e != NULL ? e->user : NULL, "bob", "bob");
+	has_str(e != NULL ? e->st.reason : NULL, "(R: 64 A: 12 T: 48)",
+	    "the wrapped comment is joined with its continuation");
+	sched_listed_free(l, n);
+	free(buf);
+
+	output(&o, 0, pbspro_wrapped, "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == 0, "wrapped PBS Pro listing parsed");
+	is_int(n, 1, "the F job and the bad id left out");
+	is_str(n > 0 ? l[0].name : NULL, "nbgate-averyveryverylongusername-with-a-server-name-"
+	    "that-does-not-fit-in-one-line", "a wrapped Job_Name joined");
+	is_str(n > 0 ? l[0].user : NULL, "averyveryverylongusername",
+	    "a continuation 'Job_Owner = ...' changes nothing");
+	ok(n > 0 && l[0].st.state == SCHED_PENDING, "H: pending");
+	sched_listed_free(l, n);
+
+	buf = fixture("pbspro-qstat-xf.txt", &len);
+	output(&o, 0, buf, "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == 0 && n == 0, "only finished (F) jobs: none");
+	sched_listed_free(l, n);
+	free(buf);
+
+	buf = fixture("torque-qstat-f.txt", &len);
+	output(&o, 0, buf, "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == 0, "Torque listing parsed");
+	is_int(n, 1, "Torque C job left out");
+	e = listed(l, n, "813.torque-srv.example.org");
+	ok(e != NULL && e->st.state == SCHED_PENDING && e->user == NULL,
+	    "held job without Job_Owner: pending, no user");
+	is_str(e != NULL ? e->name : NULL, "nbgate-dave", "its name");
+	sched_listed_free(l, n);
+	free(buf);
+
+	output(&o, 0, wrapper_list, "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == 0, "slurm-wlm-torque listing parsed");
+	is_int(n, 2, "wrapper: C left out, Q and R kept");
+	e = listed(l, n, "8176903");
+	ok(e != NULL && e->st.state == SCHED_PENDING, "wrapper Q");
+	is_str(e != NULL ? e->name : NULL, "nbgate-alice|x", "wrapper name with '|'");
+	is_str(e != NULL ? e->user : NULL, "nbcommunity", "wrapper owner nbcommunity@localhost");
+	e = listed(l, n, "8176904");
+	ok(e != NULL && e->st.state == SCHED_RUNNING, "wrapper R");
+	is_str(e != NULL ? e->st.node : NULL, "vm", "wrapper node");
+	sched_listed_free(l, n);
+
+	buf = xmalloc(64 + 2000 * 5 + 1);
+	len = snprintf(buf, 64, "Job Id: 7.srv\n    job_state = Q\n    comment = a\n");
+	for (i = 0; i < 2000; i++, len += 5)
+		memcpy(buf + len, "\txyz\n", 5);	/* 6000 bytes of continuation */
+	buf[len] = '\0';
+	output(&o, 0, buf, "");
+	ops->list_parse(&o, &l, &n, &cause);
+	ok(n == 1 && l[0].st.reason[0] == 'a' && strlen(l[0].st.reason) <= 4096 &&
+	    strlen(l[0].st.reason) > 4000, "a wrapped value stops growing at 4 KB");
+	sched_listed_free(l, n);
+	free(buf);
+
+	l = (struct sched_listed *)1;
+	output(&o, 153, "", "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == 0 && n == 0 && l == NULL,
+	    "wrapper with no jobs (exit 153, silent): an empty list");
+	output(&o, 0, "", "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == 0 && n == 0, "PBS Pro with no jobs");
+	output(&o, 1, "", "qstat: cannot connect to server pbs01 (errno=111)\n");
+	ok(ops->list_parse(&o, &l, &n, &cause) == -1, "server down: listing fails");
+	is_str(cause, "qstat: cannot connect to server pbs01 (errno=111)", "cause in qstat's words");
+	free(cause);
+}
+
+static void
+test_slurmlib_list(void)
+{
+	const struct sched_ops		*ops = sched_find("slurm-lib");
+	struct sched_listed		*l = NULL;
+	struct sched_output		 o;
+	struct sched_argv		 a = { NULL, 0 };
+	char				*cause = NULL;
+	size_t				 n = 0;
+
+	setenv("NBGATE_SLURMLIB", "/opt/x/nbgate-slurmlib", 1);
+	ok(ops != NULL && ops->list_argv(&a, "alice", &cause) == 0 && a.n == 3 &&
+	    strcmp(a.v[0], "/opt/x/nbgate-slurmlib") == 0 && strcmp(a.v[1], "list") == 0 &&
+	    strcmp(a.v[2], "alice") == 0, "helper: list USER");
+	sched_argv_clear(&a);
+	ok(ops->list_argv(&a, NULL, &cause) == 0 && a.n == 2 && strcmp(a.v[1], "list") == 0,
+	    "helper: list (our own jobs)");
+	sched_argv_clear(&a);
+	ok(ops->list_argv(&a, "$(id)", &cause) == -1, "bad user name refused");
+	free(cause);
+	cause = NULL;
+	sched_argv_clear(&a);
+	unsetenv("NBGATE_SLURMLIB");
+
+	output(&o, 0, "{\"id\":8176903,\"state\":\"PENDING\",\"reason\":\"JobHeldUser\","
+	    "\"name\":\"nbgate-alice|x\",\"comment\":\"nbgate:user=alice:session=3\","
+	    "\"user\":\"nbcommunity\",\"start_time\":0}\n"
+	    "not json\n[1,2]\n{\"state\":\"RUNNING\"}\n"
+	    "{\"id\":8176904,\"state\":\"RUNNING\",\"nodes\":\"vm\",\"name\":\"nbgate-alice\","
+	    "\"user\":\"nbcommunity\",\"start_time\":1795781984}\n"
+	    "{\"id\":8176905,\"state\":\"COMPLETED\",\"exit_code\":0,\"signal\":0}\n", "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == 0, "helper's job lines parsed");
+	is_int(n, 2, "ended job and junk lines left out");
+	if (n == 2) {
+		is_str(l[0].id, "8176903", "id as text");
+		is_str(l[0].comment, "nbgate:user=alice:session=3", "comment");
+		is_str(l[0].name, "nbgate-alice|x", "name");
+		ok(l[0].st.state == SCHED_PENDING && strcmp(l[0].st.reason, "JobHeldUser") == 0,
+		    "pending, reason");
+		ok(l[1].st.state == SCHED_RUNNING && l[1].comment == NULL &&
+		    strcmp(l[1].user, "nbcommunity") == 0, "running, no comment, user");
+	}
+	sched_listed_free(l, n);
+	output(&o, 1, "{\"error\":\"unknown user nosuch\"}\n", "");
+	ok(ops->list_parse(&o, &l, &n, &cause) == -1, "helper failure fails the listing");
+	is_str(cause, "unknown user nosuch", "cause from the helper's error line");
+	free(cause);
+}
+
+/* --- sched_list() over a local transport and a stand-in qstat ------------------------- */
+
+struct list_result {
+	int		 calls;
+	size_t		 n;
+	char		*ids;		/* space-separated */
+	char		*cause;
+};
+
+static void
+list_cb(const struct sched_listed *l, size_t n, const char *cause, void *arg)
+{
+	struct list_result	*r = arg;
+	char			*s;
+	size_t			 i;
+
+	r->calls++;
+	r->n = n;
+	r->cause = cause != NULL ? xstrdup(cause) : NULL;
+	r->ids = xstrdup("");
+	for (i = 0; i < n; i++) {
+		xasprintf(&s, "%s%s%s", r->ids, i > 0 ? " " : "", l[i].id);
+		free(r->ids);
+		r->ids = s;
+	}
+}
+
+/* Runs sched_list(user) until its callback, with qstat printing out (exit status rc). */
+static void
+list_run(struct event_base *base, struct sched *s, const char *dir, const char *out, int rc,
+    const char *user, struct list_result *r)
+{
+	struct timeval	 tv = { 0, 10000 };
+	char		*path;
+	FILE		*f;
+	int		 i;
+
+	memset(r, 0, sizeof *r);
+	xasprintf(&path, "%s/out", dir);
+	if ((f = fopen(path, "w")) != NULL) {
+		fputs(out, f);
+		fclose(f);
+	}
+	free(path);
+	xasprintf(&path, "%s/qstat", dir);
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "#!/bin/sh\ncat '%s/out'\n[ %d = 0 ] || echo 'qstat: the stand-in "
+		    "failed' >&2\nexit %d\n", dir, rc, rc);
+		fclose(f);
+	}
+	chmod(path, 0755);
+	free(path);
+	sched_list(s, user, list_cb, r);
+	for (i = 0; i < 500 && r->calls == 0; i++) {
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+	}
+}
+
+static void
+list_result_clear(struct list_result *r)
+{
+	free(r->ids);
+	free(r->cause);
+}
+
+static void
+test_sched_list(void)
+{
+	static const char mixed[] =
+	    "Job Id: 10.srv\n    Job_Owner = alice@login\n    job_state = R\n\n"
+	    "Job Id: 11.srv\n    Job_Owner = bob@login\n    job_state = Q\n\n"
+	    "Job Id: 12.srv\n    job_state = Q\n\n"
+	    "Job Id: 13.srv\n    Job_Owner = alice@login\n    job_state = C\n\n"
+	    "Job Id: 14.srv\n    Job_Owner = alice2@login\n    job_state = Q\n\n"
+	    "Job Id: 15.srv\n    Job_Owner = alice@other\n    job_state = H\n";
+	struct sched_ops		 nolist = sched_pbs_ops;
+	struct transport_config		 cfg;
+	struct event_base		*base = util_event_base_new();
+	struct transport		*tr;
+	struct sched			*s, *s2;
+	struct list_result		 r;
+	char				 dir[] = "/tmp/nbgate-test-list.XXXXXX", *cause = NULL;
+	char				*path, *cmd;
+
+	if (mkdtemp(dir) == NULL) {
+		ok(0, "mkdtemp");
+		event_base_free(base);
+		return;
+	}
+	memset(&cfg, 0, sizeof cfg);
+	cfg.kind = TRANSPORT_LOCAL;
+	cfg.name = "test";
+	xasprintf(&path, "%s:/usr/bin:/bin", dir);
+	cfg.path = path;
+	if (!ok((tr = transport_new(base, &cfg, &cause)) != NULL, "local transport")) {
+		tap_diag("%s", cause);
+		free(cause);
+		free(path);
+		event_base_free(base);
+		return;
+	}
+	s = sched_new(base, &sched_pbs_ops, tr, "pbs-test");
+
+	list_run(base, s, dir, mixed, 0, "alice", &r);
+	is_int(r.calls, 1, "one callback");
+	ok(r.cause == NULL, "no cause");
+	is_str(r.ids, "10.srv 15.srv", "sched_list(alice) keeps alice's unfinished jobs only "
+	    "(not bob's, the owner-less one, the C one, or alice2's)");
+	list_result_clear(&r);
+	list_run(base, s, dir, mixed, 0, NULL, &r);
+	is_str(r.ids, "10.srv 11.srv 12.srv 14.srv 15.srv", "no user: every unfinished job");
+	list_result_clear(&r);
+	list_run(base, s, dir, "", 1, NULL, &r);
+	ok(r.calls == 1 && r.n == 0, "failed qstat: no jobs");
+	is_str(r.cause, "qstat: the stand-in failed", "cause is qstat's own stderr line");
+	list_result_clear(&r);
+	is_int(sched_calls(s), 3, "three commands so far");
+	list_run(base, s, dir, mixed, 0, "alice;id", &r);
+	has_str(r.cause, "invalid user name", "bad user name: refused from the loop");
+	is_int(sched_calls(s), 3, "and no command ran");
+	list_result_clear(&r);
+
+	nolist.list_argv = NULL;
+	nolist.list_parse = NULL;
+	s2 = sched_new(base, &nolist, tr, "nolist");
+	memset(&r, 0, sizeof r);
+	sched_list(s2, NULL, list_cb, &r);
+	is_int(r.calls, 0, "unsupported: no callback under the caller's feet");
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	is_int(r.calls, 1, "then one from the loop");
+	has_str(r.cause, "cannot list jobs", "unsupported backend says so");
+	list_result_clear(&r);
+
+	memset(&r, 0, sizeof r);
+	sched_req_cancel(sched_list(s, NULL, list_cb, &r));
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	is_int(r.calls, 0, "a cancelled listing calls nobody");
+
+	sched_free(s2);
+	sched_free(s);
+	transport_free(tr);
+	event_base_free(base);
+	xasprintf(&cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", dir);
+	free(cmd);
+	free(path);
+}
+
 static void
 test_ids(void)
 {
@@ -540,6 +1009,10 @@ main(void)
 	test_slurm_misc();
 	test_mapping();
 	test_pbs();
+	test_slurm_list();
+	test_pbs_list();
+	test_slurmlib_list();
+	test_sched_list();
 	test_ids();
 	test_durations();
 	test_quote();
