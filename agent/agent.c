@@ -2,6 +2,7 @@
  * agent.c: nbgate-agent: keeps a reverse tunnel from the gateway to one
  * notebook (TCP or Unix socket) up until SIGTERM/SIGINT; with --notebook it
  * first starts that notebook (notebook.c) and dials only once it answers.
+ * When it goes on purpose it tells the gateway why (tunnel/PROTOCOL 8).
  */
 #include "config.h"
 
@@ -17,6 +18,9 @@
 #include "common/common.h"
 #include "agent/agent.h"
 
+#define AGENT_JOB_CHARS	"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+			"abcdefghijklmnopqrstuvwxyz._-[]"
+
 struct agent {
 	struct event_base	*base;
 	struct tunclient	*tc;
@@ -29,6 +33,8 @@ struct agent {
 	struct notebook		*nb;
 	char			*base_url;
 	const char		*stop_why;	/* set once we are stopping */
+	char			*secret;	/* enrollment secret (cfg borrows) */
+	const char		*job_from;	/* where the job id came from */
 };
 
 static __dead void
@@ -38,7 +44,9 @@ agent_usage(const char *why)
 		fprintf(stderr, "nbgate-agent: %s\n", why);
 	fprintf(stderr, "usage: nbgate-agent --gateway HOST:PORT --route NAME "
 	    "--hostkey-fingerprint SHA256:...\n"
-	    "                    (--key FILE | --enroll-file FILE [--job-id ID])\n"
+	    "                    (--key FILE |\n"
+	    "                     (--enroll-file FILE | --enroll-env NAME) "
+	    "[--job-id ID])\n"
 	    "                    [--backoff-max SECONDS] [-v]\n"
 	    "                    (--target HOST:PORT | --target-unix PATH |\n"
 	    "                     --notebook [--token-out FILE] "
@@ -46,7 +54,9 @@ agent_usage(const char *why)
 	    "                     [--image PATH] [--bind SPEC]... [--gpus] "
 	    "[--base-url /user/NAME/[SERVER/]]\n"
 	    "                     [--notebook-cmd CMD] [--notebook-app NotebookApp|ServerApp]\n"
-	    "                     [--workdir DIR] [--tcp] [--start-timeout SECONDS])\n");
+	    "                     [--workdir DIR] [--tcp] [--start-timeout SECONDS])\n"
+	    "--enroll-env NAME reads the one-time secret from $NAME and unsets it.\n"
+	    "Enrolling, --job-id defaults to $SLURM_JOB_ID, else $PBS_JOBID.\n");
 	exit(2);
 }
 
@@ -63,6 +73,19 @@ agent_seconds(const char *s, const char *opt)
 	return ((int)v);
 }
 
+/* Cuts @s at its first line end; exits if that is no enrollment secret. */
+static void
+agent_check_secret(char *s, const char *opt)
+{
+	char	*why;
+
+	s[strcspn(s, "\r\n")] = '\0';
+	if (s[0] == '\0' || strpbrk(s, " \t") != NULL) {
+		xasprintf(&why, "%s: not an enrollment secret", opt);
+		agent_usage(why);
+	}
+}
+
 /* Reads a one-time enrollment secret (first line of a private file). */
 static char *
 agent_read_secret(const char *path)
@@ -74,10 +97,85 @@ agent_read_secret(const char *path)
 	if ((f = fopen(path, "r")) == NULL || getline(&line, &cap, f) <= 0)
 		agent_usage("--enroll-file: cannot read the secret");
 	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
-	if (line[0] == '\0' || strpbrk(line, " \t") != NULL)
-		agent_usage("--enroll-file: not an enrollment secret");
+	agent_check_secret(line, "--enroll-file");
 	return (line);
+}
+
+/*
+ * Takes the one-time enrollment secret out of environment variable @name:
+ * a copy for us, the original wiped (it stays in /proc/PID/environ
+ * otherwise) and unset, so that nothing we start inherits it.
+ */
+static char *
+agent_env_secret(const char *name)
+{
+	char	*v, *secret, *why;
+
+	if (*name == '\0' || strchr(name, '=') != NULL)
+		agent_usage("--enroll-env wants an environment variable's name");
+	if ((v = getenv(name)) == NULL) {
+		xasprintf(&why, "--enroll-env: $%s is not set", name);
+		agent_usage(why);
+	}
+	secret = xstrdup(v);
+	explicit_bzero(v, strlen(v));
+	if (unsetenv(name) != 0)
+		fatal("unsetenv %s", name);
+	agent_check_secret(secret, "--enroll-env");
+	return (secret);
+}
+
+static int
+agent_job_id_valid(const char *s)
+{
+	return (s[0] != '\0' && strlen(s) <= 64 &&
+	    s[strspn(s, AGENT_JOB_CHARS)] == '\0');
+}
+
+/*
+ * The batch job we run in, for enrollment: --job-id, else the first valid
+ * one of $SLURM_JOB_ID and $PBS_JOBID (tunnel/PROTOCOL section 7).
+ */
+static void
+agent_job_id(struct agent *a)
+{
+	static const char	*vars[] = { "SLURM_JOB_ID", "PBS_JOBID" };
+	const char		*v;
+	size_t			 i;
+
+	if (a->cfg.job_id != NULL) {
+		if (!agent_job_id_valid(a->cfg.job_id))
+			agent_usage("--job-id: letters, digits, '.', '_', '-', "
+			    "'[', ']' only");
+		a->job_from = "--job-id";
+		return;
+	}
+	if (a->cfg.enroll_secret == NULL)
+		return;
+	for (i = 0; i < nitems(vars); i++) {
+		if ((v = getenv(vars[i])) == NULL)
+			continue;
+		if (agent_job_id_valid(v)) {
+			a->cfg.job_id = v;
+			a->job_from = vars[i];
+			return;
+		}
+		log_warnx("agent: route %s: ignoring $%s: not a batch job id",
+		    a->cfg.user, vars[i]);
+	}
+}
+
+/* Exactly one of --key, --enroll-file and --enroll-env. */
+static void
+agent_credential(struct agent *a, int ncred)
+{
+	if (ncred > 1)
+		agent_usage("--key, --enroll-file and --enroll-env exclude "
+		    "each other");
+	if (ncred == 0)
+		agent_usage("one of --key, --enroll-file and --enroll-env is "
+		    "required");
+	a->cfg.enroll_secret = a->secret;
 }
 
 static void
@@ -103,8 +201,8 @@ agent_notebook_options(struct agent *a, int runtime_set)
 	if (a->cfg.key_file != NULL && access(a->cfg.key_file, R_OK) != 0)
 		agent_usage("--key: cannot read the key file");	/* before a notebook starts */
 	if (nc->token_out == NULL && a->cfg.enroll_secret == NULL)
-		agent_usage("--notebook needs --token-out FILE, or --enroll-file (the "
-		    "gateway needs the notebook's token)");
+		agent_usage("--notebook needs --token-out FILE, or --enroll-file or "
+		    "--enroll-env (the gateway needs the notebook's token)");
 	if (!runtime_set)
 		nc->runtime = NOTEBOOK_RUNTIME_SINGULARITY;
 	if (nc->runtime == NOTEBOOK_RUNTIME_NONE &&
@@ -171,11 +269,13 @@ agent_options(struct agent *a, int argc, char **argv)
 		{ "token-out", required_argument, NULL, 'O' },
 		{ "start-timeout", required_argument, NULL, 'S' },
 		{ "enroll-file", required_argument, NULL, 'E' },
+		{ "enroll-env", required_argument, NULL, 'V' },
 		{ "job-id", required_argument, NULL, 'J' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct notebook_config	*nc = &a->nbcfg;
 	int			 ch, runtime_set = 0, nbonly = 0;
+	int			 key = 0, file = 0, env = 0;
 
 	a->cfg.backoff_max = 60;
 	nc->start_timeout = 300;
@@ -188,8 +288,20 @@ agent_options(struct agent *a, int argc, char **argv)
 			a->cfg.host = a->gw_host;
 			break;
 		case 'r': a->cfg.user = optarg; break;
-		case 'k': a->cfg.key_file = optarg; break;
-		case 'E': a->cfg.enroll_secret = agent_read_secret(optarg); break;
+		case 'k':
+			a->cfg.key_file = optarg;
+			key = 1;
+			break;
+		case 'E':
+		case 'V':
+			freestr(a->secret);
+			a->secret = ch == 'E' ? agent_read_secret(optarg) :
+			    agent_env_secret(optarg);
+			if (ch == 'E')
+				file = 1;
+			else
+				env = 1;
+			break;
 		case 'J': a->cfg.job_id = optarg; break;
 		case 'f': a->cfg.hostkey_pin = optarg; break;
 		case 't':
@@ -225,16 +337,12 @@ agent_options(struct agent *a, int argc, char **argv)
 	}
 	if (optind != argc)
 		agent_usage("unexpected arguments");
-	if (a->cfg.host == NULL || a->cfg.user == NULL || a->cfg.hostkey_pin == NULL ||
-	    (a->cfg.key_file == NULL) == (a->cfg.enroll_secret == NULL))
-		agent_usage("--gateway, --route, --hostkey-fingerprint and one of --key "
-		    "and --enroll-file are required");
-	if (a->cfg.job_id == NULL && (a->cfg.job_id = getenv("SLURM_JOB_ID")) == NULL)
-		a->cfg.job_id = getenv("PBS_JOBID");
-	if (a->cfg.job_id != NULL && (a->cfg.job_id[0] == '\0' ||
-	    strlen(a->cfg.job_id) > 64 || a->cfg.job_id[strspn(a->cfg.job_id,
-	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._-[]")] != '\0'))
-		agent_usage("--job-id: letters, digits, '.', '_', '-', '[', ']' only");
+	if (a->cfg.host == NULL || a->cfg.user == NULL ||
+	    a->cfg.hostkey_pin == NULL)
+		agent_usage("--gateway, --route and --hostkey-fingerprint are "
+		    "required");
+	agent_credential(a, key + file + env);
+	agent_job_id(a);
 	if (a->notebook)
 		agent_notebook_options(a, runtime_set);
 	else if (nbonly)
@@ -282,6 +390,15 @@ agent_dial(struct agent *a)
 	return (0);
 }
 
+/* Tells the gateway why we go, if the tunnel is up, and hangs up for good. */
+static void
+agent_leave(struct agent *a, const char *why)
+{
+	if (a->tc == NULL)
+		return;
+	tunclient_leave(a->tc, why);	/* at most about a second */
+}
+
 static void
 agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *why,
     void *arg)
@@ -303,6 +420,7 @@ agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *wh
 	case NOTEBOOK_EXITED:
 		log_warnx("agent: route %s: %s", a->cfg.user, why);
 		a->exitcode = 1;
+		agent_leave(a, why);	/* status and last output line */
 		event_base_loopexit(a->base, NULL);
 		break;
 	case NOTEBOOK_STOPPED:
@@ -313,10 +431,15 @@ agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *wh
 	}
 }
 
-/* Stops everything (the notebook first, if we run one) and exits @code. */
+/*
+ * Stops everything and exits @code: leaves the gateway first, saying why
+ * (the notebook is about to go), then stops the notebook if we run one.
+ */
 static void
 agent_stop(struct agent *a, int code, const char *why)
 {
+	char	*reason;
+
 	if (a->stop_why != NULL) {
 		log_info("agent: route %s: already stopping (%s)", a->cfg.user,
 		    a->stop_why);
@@ -324,6 +447,9 @@ agent_stop(struct agent *a, int code, const char *why)
 	}
 	a->stop_why = why;
 	a->exitcode = code;
+	xasprintf(&reason, "stopped by %s", why);
+	agent_leave(a, reason);
+	free(reason);
 	if (a->nb == NULL) {
 		log_info("agent: route %s: %s, closing", a->cfg.user, why);
 		event_base_loopexit(a->base, NULL);
@@ -350,6 +476,9 @@ main(int argc, char **argv)
 	memset(&a, 0, sizeof a);
 	log_init("nbgate-agent", LOG_INFO);
 	agent_options(&a, argc, argv);
+	if (a.cfg.enroll_secret != NULL && a.cfg.job_id != NULL)
+		log_info("agent: route %s: enrolling from batch job %s (%s)",
+		    a.cfg.user, a.cfg.job_id, a.job_from);
 	signal(SIGPIPE, SIG_IGN);
 	a.base = util_event_base_new();
 	sigterm = evsignal_new(a.base, SIGTERM, agent_signal, &a);
@@ -375,5 +504,6 @@ main(int argc, char **argv)
 	free(a.target_host);
 	free(a.base_url);
 	free(a.nbcfg.binds);
+	freestr(a.secret);
 	return (a.exitcode);
 }

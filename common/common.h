@@ -99,6 +99,9 @@ struct tunclient;
 typedef void (*tunclient_state_cb)(struct tunclient *, enum tunclient_state, const char *, void *);
 struct tunclient *tunclient_new(struct event_base *, const struct tunclient_config *,
 	    tunclient_state_cb, void *, char **);
+#define TUNCLIENT_LEAVE_MAX	900	/* bytes of a leaving reason sent */
+void	 tunclient_leave(struct tunclient *, const char *);	/* blocks <= ~1 s */
+char	*tunclient_reason_clean(const char *, size_t);	/* caller frees */
 void	 tunclient_free(struct tunclient *);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * tunclient.c: the agent's half of the tunnel: a non-blocking libssh client
  * that dials the gateway, checks its pinned host key, logs in as the route,
- * asks for one forward, and pumps each forwarded channel to the notebook.
+ * asks for one forward, pumps each forwarded channel to the notebook, and
+ * says why when it leaves.
  */
 #include "config.h"
 
@@ -9,9 +10,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/bufferevent.h>
@@ -25,6 +30,8 @@
 
 #define TC_STREAM_BUFFER	(256 * 1024)
 #define TC_KEEPALIVE		30	/* seconds, when the config says 0 */
+#define TC_LEAVE_MS		1000	/* to say why we leave, at most */
+#define TC_LEAVE_TAG		"nbgate-exit/1 "	/* tunnel/PROTOCOL 8 */
 
 enum tc_phase { TC_IDLE, TC_TCP, TC_KEX, TC_AUTH, TC_FWD, TC_UP };
 
@@ -616,6 +623,185 @@ tunclient_new(struct event_base *base, const struct tunclient_config *cfg,
 		fatalx("libevent setup failed");
 	tc_connect(tc);
 	return (tc);
+}
+
+/* The valid UTF-8 character at @p: its length (1-4) and code point, or 0. */
+static size_t
+tc_utf8(const unsigned char *p, uint32_t *cp)
+{
+	size_t	n, i;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return (1);
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return (0);
+	*cp = p[0] & (0x7f >> n);
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)	/* also stops at the NUL */
+			return (0);
+		*cp = (*cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (*cp < 0x800 || (*cp >= 0xd800 && *cp <= 0xdfff))) ||
+	    (n == 4 && (*cp < 0x10000 || *cp > 0x10ffff)))
+		return (0);	/* overlong, surrogate, beyond Unicode */
+	return (n);
+}
+
+/*
+ * A leaving reason (tunnel/PROTOCOL section 8) made safe to send, log or
+ * show: valid UTF-8 (a '?' for each invalid byte), no control characters
+ * but newline and tab, no trailing blanks, at most @max bytes, cut between
+ * characters.  Both halves use it: the agent before sending, the gateway
+ * on what it received.  Caller frees.
+ */
+char *
+tunclient_reason_clean(const char *in, size_t max)
+{
+	const unsigned char	*p = (const unsigned char *)in;
+	char			*out = xmalloc(max + 1);
+	size_t			 len = 0, n;
+	uint32_t		 cp;
+
+	while (*p != '\0') {
+		if ((n = tc_utf8(p, &cp)) == 0) {
+			if (len + 1 > max)
+				break;
+			out[len++] = '?';
+			p++;
+			continue;
+		}
+		if ((cp < 0x20 && cp != '\n' && cp != '\t') ||
+		    (cp >= 0x7f && cp < 0xa0)) {
+			p += n;
+			continue;
+		}
+		if (len + n > max)
+			break;
+		memcpy(out + len, p, n);
+		len += n;
+		p += n;
+	}
+	while (len > 0 && strchr(" \t\n", out[len - 1]) != NULL)
+		len--;
+	out[len] = '\0';
+	return (out);
+}
+
+static long
+tc_ms_left(const struct timespec *t0)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (TC_LEAVE_MS - (now.tv_sec - t0->tv_sec) * 1000L -
+	    (now.tv_nsec - t0->tv_nsec) / 1000000L);
+}
+
+/*
+ * After our SSH_MSG_DISCONNECT: half-close, then read until the gateway
+ * hangs up (it has read the reason) or time is up, so that closing with
+ * unread input cannot become a reset that loses what we sent.  Closes @fd.
+ */
+static void
+tc_drain(int fd, const struct timespec *t0)
+{
+	struct pollfd	pfd;
+	char		buf[4096];
+	long		left;
+	ssize_t		n;
+	int		rc;
+
+	shutdown(fd, SHUT_WR);
+	while ((left = tc_ms_left(t0)) > 0) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		if ((rc = poll(&pfd, 1, (int)left)) == -1 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			break;
+		n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+			break;
+	}
+	close(fd);
+}
+
+/*
+ * libssh 0.10 writes a packet at once only if it has seen the socket
+ * writable since its last write; otherwise it queues it, and
+ * ssh_disconnect() throws the queue away.  So poll, on an event of our
+ * own, until everything is out and that has been seen (no POLLOUT wanted).
+ */
+static void
+tc_flush(ssh_session s, const struct timespec *t0)
+{
+	ssh_event	ev;
+	long		left;
+
+	if ((ev = ssh_event_new()) == NULL)
+		fatalx("ssh_event_new failed");
+	if (ssh_event_add_session(ev, s) == SSH_OK) {
+		while ((ssh_get_poll_flags(s) & SSH_WRITE_PENDING) &&
+		    ssh_is_connected(s) && (left = tc_ms_left(t0)) > 0)
+			ssh_event_dopoll(ev, left < 100 ? (int)left : 100);
+		ssh_event_remove_session(ev, s);
+	}
+	ssh_event_free(ev);
+}
+
+/* Sends the reason with our SSH_MSG_DISCONNECT, within TC_LEAVE_MS. */
+static void
+tc_goodbye(struct tunclient *tc, const char *why)
+{
+	struct tc_stream	*st;
+	struct timespec		 t0;
+	char			*text, *line;
+	socket_t		 fd = ssh_get_fd(tc->s);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((st = TAILQ_FIRST(&tc->streams)) != NULL)
+		tc_stream_free(st);	/* no channel callbacks from here */
+	sshio_free(tc->io);		/* the session polls on our event now */
+	tc->io = NULL;
+	text = tunclient_reason_clean(why, TUNCLIENT_LEAVE_MAX);
+	xasprintf(&line, "%s%s", TC_LEAVE_TAG, text);
+	ssh_session_set_disconnect_message(tc->s, line);
+	tc_flush(tc->s, &t0);
+	ssh_disconnect(tc->s);	/* the fd stays open (SSH_OPTIONS_FD) */
+	if (fd != SSH_INVALID_SOCKET)
+		tc_drain(fd, &t0);
+	log_debug("agent: route %s: told the gateway why we leave (%ld ms): %s",
+	    tc->cfg.user, TC_LEAVE_MS - tc_ms_left(&t0), text);
+	free(line);
+	free(text);
+}
+
+/*
+ * Leaves on purpose: if the tunnel is up, tells the gateway @why
+ * (tunnel/PROTOCOL section 8) and hangs up; never dials again and reports
+ * no more states.  Blocks at most about TC_LEAVE_MS.  Free with
+ * tunclient_free() afterwards.  NULL is a no-op.
+ */
+void
+tunclient_leave(struct tunclient *tc, const char *why)
+{
+	if (tc == NULL)
+		return;
+	evtimer_del(tc->retry);
+	event_del(tc->reap);	/* a pending teardown would report DOWN */
+	if (tc->phase == TC_UP && tc->why == NULL && sshio_fd_alive(tc->io))
+		tc_goodbye(tc, why);
+	tc_teardown(tc);
+	free(tc->why);
+	tc->why = NULL;
 }
 
 /* Hangs up (no state callback) and frees. */

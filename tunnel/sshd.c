@@ -1,7 +1,8 @@
 /*
  * sshd.c: the SSH server embedded in the gateway that agents dial: host key,
  * listener, per-connection key exchange, publickey auth, the one
- * tcpip-forward request per connection, limits, keepalive and teardown.
+ * tcpip-forward request per connection, limits, keepalive, the reason an
+ * agent gives for leaving, and teardown.
  */
 #include "config.h"
 
@@ -28,6 +29,11 @@
 
 #define SSHD_MAX_REFUSALS	10	/* auth attempts before we hang up */
 #define SSHD_NAME_MAX		64	/* logged bytes of a peer-chosen name */
+#define SSHD_WHY_MAX		256	/* bytes of a disconnect reason logged */
+#define SSHD_EXIT_MAX		2048	/* bytes of a leaving reason kept */
+/* How libssh 0.10 reports the peer's SSH_MSG_DISCONNECT in ssh_get_error(). */
+#define SSHD_DISCONNECT		"Received SSH_MSG_DISCONNECT: "
+#define SSHD_EXIT_TAG		"nbgate-exit/1 "	/* tunnel/PROTOCOL 8 */
 
 enum conn_state { CONN_KEX, CONN_AUTH, CONN_AUTHED };
 
@@ -46,6 +52,7 @@ struct sshd_conn {
 	int			 refusals;
 	int			 closing;
 	char			*why;
+	char			*exit_why;	/* the agent's reason (protocol 3) */
 	struct event		*login_timer;
 	struct event		*ka_timer;
 	struct event		*reap;
@@ -102,6 +109,19 @@ sshd_clean(const char *s)
 	for (i = 0; i < n; i++) {
 		if (out[i] < 0x20 || out[i] > 0x7e || out[i] == '\'')
 			out[i] = '?';
+	}
+	return (out);
+}
+
+/* Peer-supplied text as one safe log line of at most @max bytes; caller frees. */
+static char *
+sshd_line(const char *s, size_t max)
+{
+	char	*out = tunclient_reason_clean(s, max), *p;
+
+	for (p = out; *p != '\0'; p++) {
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
 	}
 	return (out);
 }
@@ -510,13 +530,55 @@ conn_service(void *arg)
 		tunnel_service(c->tun);
 }
 
+/*
+ * Protocol 3 (tunnel/PROTOCOL section 8): an agent leaving on purpose puts
+ * its reason in its SSH_MSG_DISCONNECT, which libssh 0.10 hands over only
+ * inside the session's error text (at most 1023 bytes of it).  Keeps the
+ * reason, cleaned, if there is one.
+ */
+static void
+conn_note_exit(struct sshd_conn *c)
+{
+	const char	*err = ssh_get_error(c->s), *p;
+	char		*why;
+
+	if (c->exit_why != NULL || err == NULL ||
+	    strncmp(err, SSHD_DISCONNECT, strlen(SSHD_DISCONNECT)) != 0)
+		return;
+	p = err + strlen(SSHD_DISCONNECT);
+	p += strspn(p, "0123456789");
+	if (*p++ != ':' ||
+	    strncmp(p, SSHD_EXIT_TAG, strlen(SSHD_EXIT_TAG)) != 0)
+		return;
+	why = tunclient_reason_clean(p + strlen(SSHD_EXIT_TAG), SSHD_EXIT_MAX);
+	if (*why == '\0') {
+		free(why);
+		return;
+	}
+	c->exit_why = why;
+}
+
 static void
 conn_dead(void *arg)
 {
 	struct sshd_conn	*c = arg;
 	const char		*err = ssh_get_error(c->s);
+	char			*first, *line, *why;
 
-	conn_close(c, err != NULL && *err != '\0' ? err : "connection closed");
+	if (c->tun != NULL)
+		conn_note_exit(c);	/* no tunnel yet: nobody to tell */
+	if (c->exit_why != NULL) {
+		first = xstrndup(c->exit_why, strcspn(c->exit_why, "\n"));
+		line = sshd_line(first, SSHD_WHY_MAX);
+		xasprintf(&why, "the agent left: %s", line);
+		free(first);
+		free(line);
+	} else if (err != NULL && *err != '\0')
+		why = sshd_line(err, SSHD_WHY_MAX);	/* may quote the peer */
+	else
+		why = xstrdup("connection closed");
+	conn_close(c, why);
+	free(why);
 }
 
 static void
@@ -527,6 +589,8 @@ conn_destroy(struct sshd_conn *c)
 
 	if (c->tun != NULL) {
 		tunnel_abort(c->tun);
+		if (c->up_sent && c->exit_why != NULL && sd->hooks.exit != NULL)
+			sd->hooks.exit(c->tun, c->route, c->exit_why, sd->arg);
 		if (c->up_sent)
 			sd->hooks.down(c->tun, c->route, why, sd->arg);
 		tunnel_free(c->tun);
@@ -545,6 +609,7 @@ conn_destroy(struct sshd_conn *c)
 	free(c->peer);
 	free(c->name);
 	free(c->why);
+	free(c->exit_why);
 	free(c);
 }
 

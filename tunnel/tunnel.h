@@ -55,6 +55,15 @@ struct sshd_hooks {
 	/* The tunnel is gone (agent left, died, or was kicked). */
 	void	 (*down)(struct tunnel *, void *route, const char *why, void *arg);
 	/*
+	 * Optional.  The agent said why it is leaving (protocol 3): text,
+	 * sanitized, NUL-terminated.  Called at most once per tunnel, just
+	 * before its down hook, and only for a tunnel the up hook saw.  @why
+	 * is borrowed for the call: not empty, valid UTF-8, at most 2048
+	 * bytes, no control characters but newline and tab.  It is the
+	 * agent's word, to show its user, never to act on.
+	 */
+	void	 (*exit)(struct tunnel *, void *route, const char *why, void *arg);
+	/*
 	 * Optional: the sshd is done with a route auth() returned: at once
 	 * for the key query's answer, or when the connection that logged in
 	 * with it is freed (after down).  Once per non-NULL auth() result,

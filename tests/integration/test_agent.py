@@ -6,6 +6,10 @@ Route registration: the agent writes the notebook's token (0600) to --token-out
 before it starts the notebook; the test waits for that file and then runs
 `nbgatectl route add NAME --key KEY.pub --token-file THAT_FILE`. The agent keeps
 retrying with backoff until the route exists, so the order does not matter.
+
+Leaving (tunnel/PROTOCOL section 8): when an agent goes on purpose it tells the
+gateway why; the gateway's SSH server logs "route NAME: disconnected: the agent
+left: WHY" (tunnel/sshd.c), which is what these tests read in nbgated's log.
 """
 import json
 import os
@@ -137,6 +141,15 @@ def record_for(env, route):
         if "--NotebookApp.base_url=/user/%s/" % route in r.get("argv", []):
             return r
     return None
+
+
+def left_line(env, route):
+    """The reason nbgated's SSH server logged for @route's agent leaving, or None."""
+    m = None
+    for m in re.finditer(r"route %s: disconnected: the agent left: (.*)" % re.escape(route),
+                         env.procs.log("nbgated")):
+        pass
+    return m.group(1) if m else None
 
 
 def test_slow_start(env):
@@ -288,6 +301,8 @@ def test_notebook_dies(env):
     pid = notebook_pid("/user/bob/")
     if not env.tap.ok(pid is not None, "dies: found bob's notebook"):
         return
+    # Only a connected agent can say why it leaves (after the restart above).
+    env.tap.ok(a.connected(30), "dies: bob's agent is connected", a.log()[-1500:])
     os.kill(pid, signal.SIGTERM)
     try:
         rc = a.proc.wait(20)
@@ -302,6 +317,9 @@ def test_notebook_dies(env):
         tail = re.findall(r"notebook: (.*)", log[:m.start()])
         env.tap.ok(tail and tail[-1] == m.group(2) and "NotebookApp]" in m.group(2),
                    "dies: the exit line carries the notebook's last output line", m.group(0))
+        # sshd.c logs the reason's first line, cut to 256 bytes.
+        env.tap.eq(wait_for(lambda: left_line(env, "bob"), 5), m.group(0)[:256],
+                   "dies: the agent told the gateway why: the same status and last line")
     env.procs.procs.pop(a.name, None)
 
 
@@ -309,6 +327,8 @@ def test_sigterm(env):
     """(6) SIGTERM (walltime, scancel): notebook gone within 10 s, exit 0."""
     a = env.alice
     pid = notebook_pid("/user/alice/")
+    # Only a connected agent can say why it leaves (after the restart above).
+    env.tap.ok(env.frank.connected(30), "sigterm: frank's agent is connected", env.frank.log()[-1500:])
     env.frank_t0 = time.time()
     os.kill(env.frank.proc.pid, signal.SIGTERM)
     t0 = time.time()
@@ -325,6 +345,12 @@ def test_sigterm(env):
     env.tap.ok(sock and not os.path.exists(os.path.dirname(sock)),
                "sigterm: the socket directory is removed")
     env.tap.ok(wait_for(lambda: not route_connected(env.gw, "alice"), 10), "sigterm: the route is down")
+    env.tap.eq(left_line(env, "alice"), "stopped by SIGTERM (walltime, scancel or stop)",
+               "sigterm: the agent told the gateway why it left")
+    # frank's notebook ignores SIGTERM for 10 s; its agent said goodbye at once.
+    said = wait_for(lambda: left_line(env, "frank"), 5)
+    env.tap.ok(env.frank.proc.poll() is None and said == "stopped by SIGTERM (walltime, scancel or stop)",
+               "sigterm: the agent leaves the gateway first, before its notebook has stopped", said)
     env.procs.procs.pop(a.name, None)
 
 
@@ -359,6 +385,8 @@ def test_notebook_killed(env):
         rc = None
     env.tap.eq(rc, 1, "kill -9: the agent exits 1")
     env.tap.has(a.log(), "notebook was killed by signal 9: ", "kill -9: the agent says so")
+    env.tap.has(wait_for(lambda: left_line(env, "carol"), 5), "notebook was killed by signal 9: ",
+                "kill -9: and tells the gateway")
     env.procs.procs.pop(a.name, None)
 
 

@@ -1,7 +1,8 @@
 /*
  * test-tunnel.c: the tunnel end to end in one event loop: the embedded sshd,
  * the libssh agent (tunclient) and plain OpenSSH as agents, an in-process
- * notebook stand-in, bulk transfer, back-pressure, refusals, tunnel death.
+ * notebook stand-in, bulk transfer, back-pressure, refusals, tunnel death,
+ * and the reasons agents give when they leave (protocol 3).
  */
 #include "config.h"
 
@@ -55,6 +56,10 @@ struct route {
 	int		 ups;
 	int		 downs;
 	char		*down_why;
+	int		 exits;
+	int		 downs_at_exit;	/* down hooks seen when exit last ran */
+	struct tunnel	*exit_t;	/* the tunnel exit last ran for */
+	char		*exit_why;
 };
 
 struct client {
@@ -102,7 +107,7 @@ static enum target_mode		 target_mode = TARGET_ECHO;
 static int			 target_port;
 static const char		*target_unix;	/* next agents: Unix socket target */
 static int			 target_conns;
-static pid_t			 children[8];
+static pid_t			 children[32];
 static int			 nchildren;
 
 const char *__lsan_default_suppressions(void);
@@ -218,6 +223,18 @@ hook_release(void *route, void *arg)
 	struct route	*r = route;
 
 	r->refs--;
+}
+
+static void
+hook_exit(struct tunnel *t, void *route, const char *why, void *arg)
+{
+	struct route	*r = route;
+
+	r->exits++;
+	r->downs_at_exit = r->downs;
+	r->exit_t = t;
+	free(r->exit_why);
+	r->exit_why = xstrdup(why);
 }
 
 static void
@@ -593,6 +610,8 @@ spawn(char *const argv[], const char *logname)
 	pid_t	 pid;
 	int	 fd;
 
+	if (nchildren == (int)nitems(children))
+		fatalx("too many children");
 	if ((pid = fork()) == -1)
 		fatal("fork");
 	if (pid == 0) {
@@ -647,7 +666,7 @@ test_server(void)
 	};
 	struct sshd_hooks	 hooks = {
 		.auth = hook_auth, .up = hook_up, .down = hook_down,
-		.release = hook_release
+		.exit = hook_exit, .release = hook_release
 	};
 	struct sshd		*sd;
 	struct stat		 st;
@@ -1052,7 +1071,7 @@ test_agent_program(struct sshd *sd)
 	char		*prog, *gw, *tgt, *key = path("alice_key");
 	char		*argv[16];
 	pid_t		 pid;
-	int		 rc, ups = alice.ups, downs = alice.downs;
+	int		 rc, ups = alice.ups, downs = alice.downs, exits = alice.exits;
 
 	xasprintf(&prog, "%s/nbgate-agent", bdir != NULL ? bdir : ".");
 	if (access(prog, X_OK) != 0) {
@@ -1092,10 +1111,345 @@ test_agent_program(struct sshd *sd)
 	rc = wait_child(pid, 5);
 	is_int(rc, 0, "nbgate-agent exits 0 on SIGTERM");
 	ok(WAIT_FOR(alice.downs > downs, 3), "down hook after nbgate-agent left");
+	is_int(alice.exits, exits + 1, "SIGTERM: the exit hook ran once");
+	is_str(alice.exit_why, "stopped by SIGTERM (walltime, scancel or stop)",
+	    "SIGTERM: nbgate-agent told the gateway why it left");
+	is_int(alice.downs_at_exit, downs, "SIGTERM: the exit hook ran before down");
+	has_str(alice.down_why, "the agent left: stopped by SIGTERM",
+	    "SIGTERM: the down hook's reason says so too");
 	free(prog);
 	free(gw);
 	free(tgt);
 	free(key);
+}
+
+/* A notebook for nbgate-agent --notebook --tcp: answers 200, dies on SIGTERM. */
+static const char fake_notebook[] =
+    "import http.server, os, signal, sys\n"
+    "port = int([a.split('=', 1)[1] for a in sys.argv\n"
+    "            if a.startswith('--NotebookApp.port=')][0])\n"
+    "def bye(sig, frame):\n"
+    "    print('fake notebook: caught SIGTERM', flush=True)\n"
+    "    print('fake notebook: last words \\x1b[1mbold\\x1b[0m\\r', flush=True)\n"
+    "    os._exit(3)\n"
+    "signal.signal(signal.SIGTERM, bye)\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200)\n"
+    "        self.send_header('Content-Length', '2')\n"
+    "        self.end_headers()\n"
+    "        self.wfile.write(b'{}')\n"
+    "    def log_message(self, *a):\n"
+    "        pass\n"
+    "with open(sys.argv[1], 'w') as f:\n"
+    "    f.write(str(os.getpid()))\n"
+    "print('fake notebook: serving', flush=True)\n"
+    "http.server.HTTPServer(('127.0.0.1', port), H).serve_forever()\n";
+
+static pid_t
+read_pid(const char *p)
+{
+	FILE	*f;
+	long	 pid = 0;
+
+	if ((f = fopen(p, "r")) == NULL)
+		return (0);
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return ((pid_t)pid);
+}
+
+/* (h) nbgate-agent --notebook: its notebook dies; the gateway hears why. */
+static void
+test_agent_notebook(struct sshd *sd)
+{
+	const char	*bdir = getenv("NB_BUILDDIR");
+	char		*prog, *gw, *key = path("alice_key");
+	char		*script = path("fakenb.py"), *pidfile = path("fakenb.pid");
+	char		*tok = path("fakenb.token");
+	char		*cmd, *argv[24];
+	FILE		*f;
+	pid_t		 pid, nbpid;
+	int		 rc, i = 0, ups = alice.ups, downs = alice.downs;
+	int		 exits = alice.exits;
+
+	xasprintf(&prog, "%s/nbgate-agent", bdir != NULL ? bdir : ".");
+	xasprintf(&gw, "127.0.0.1:%d", sshd_port(sd));
+	xasprintf(&cmd, "/usr/bin/python3 %s %s", script, pidfile);
+	if (access(prog, X_OK) != 0 || access("/usr/bin/python3", X_OK) != 0) {
+		ok(1, "# SKIP %s or /usr/bin/python3 missing", prog);
+		goto out;
+	}
+	if ((f = fopen(script, "w")) == NULL)
+		fatal("%s", script);
+	fputs(fake_notebook, f);
+	fclose(f);
+	argv[i++] = prog;
+	argv[i++] = "--gateway";
+	argv[i++] = gw;
+	argv[i++] = "--route";
+	argv[i++] = "alice";
+	argv[i++] = "--key";
+	argv[i++] = key;
+	argv[i++] = "--hostkey-fingerprint";
+	argv[i++] = (char *)sshd_fingerprint(sd);
+	argv[i++] = "--notebook";
+	argv[i++] = "--runtime";
+	argv[i++] = "none";
+	argv[i++] = "--tcp";
+	argv[i++] = "--token-out";
+	argv[i++] = tok;
+	argv[i++] = "--workdir";
+	argv[i++] = tmpdir;
+	argv[i++] = "--notebook-cmd";
+	argv[i++] = cmd;
+	argv[i] = NULL;
+	pid = spawn(argv, "agent-notebook.log");
+	ok(WAIT_FOR(alice.ups > ups && alice.t != NULL, 20),
+	    "notebook agent: up once its notebook answers");
+	nbpid = read_pid(pidfile);
+	ok(nbpid > 0 && kill(nbpid, SIGTERM) == 0,
+	    "notebook agent: killed its notebook");
+	rc = wait_child(pid, 10);
+	is_int(rc, 1, "notebook agent: exits 1 when its notebook died");
+	ok(WAIT_FOR(alice.downs > downs, 3), "notebook agent: down hook");
+	is_int(alice.exits, exits + 1, "notebook agent: the exit hook ran once");
+	is_str(alice.exit_why, "notebook exited with status 3: fake notebook: last "
+	    "words [1mbold[0m", "notebook agent: the gateway got the notebook's "
+	    "status and last output, control characters stripped");
+	is_int(alice.downs_at_exit, downs, "notebook agent: exit before down");
+	has_str(alice.down_why, "the agent left: notebook exited with status 3",
+	    "notebook agent: down's reason");
+out:
+	free(prog);
+	free(gw);
+	free(key);
+	free(script);
+	free(pidfile);
+	free(tok);
+	free(cmd);
+}
+
+/* tunclient_reason_clean(): what both halves make of a leaving reason. */
+static void
+test_reason_clean(void)
+{
+	static const struct {
+		const char	*in;
+		size_t		 max;
+		const char	*want;
+	} t[] = {
+		{ "plain", 100, "plain" },
+		{ "two\nlines\tand a tab", 100, "two\nlines\tand a tab" },
+		{ "cr\r\nlf, esc \x1b[31mred\x1b[0m, del \x7f, bell \a", 100,
+		    "cr\nlf, esc [31mred[0m, del , bell" },
+		{ "C1 \xc2\x85 gone, NBSP \xc2\xa0 kept", 100,
+		    "C1  gone, NBSP \xc2\xa0 kept" },
+		{ "bad \xff\xfe, overlong \xc0\xaf, surrogate \xed\xa0\x80", 100,
+		    "bad ??, overlong ??, surrogate ???" },
+		{ "cut \xc3\xa9", 5, "cut" },			/* not in the middle */
+		{ "cut \xc3\xa9", 6, "cut \xc3\xa9" },
+		{ "emoji \xf0\x9f\x98\x80!", 100, "emoji \xf0\x9f\x98\x80!" },
+		{ "beyond \xf4\x90\x80\x80", 100, "beyond ????" },
+		{ "truncated \xe2\x82", 100, "truncated ??" },
+		{ "trailing  \n\t\n", 100, "trailing" },
+		{ "\x01\x02\x03", 100, "" },
+		{ "abcdef", 3, "abc" },
+		{ "abc", 0, "" },
+	};
+	size_t	 i;
+	char	*out;
+
+	for (i = 0; i < nitems(t); i++) {
+		out = tunclient_reason_clean(t[i].in, t[i].max);
+		is_str(out, t[i].want, "reason_clean case %zu", i);
+		free(out);
+	}
+}
+
+/* (i) tunclient_leave(): the reason arrives, bounded in time and size. */
+static void
+test_leave(struct sshd *sd)
+{
+	struct client	 c;
+	struct xfer	 x;
+	char		*key = path("alice_key"), *bobkey = path("bob_key");
+	char		 big[3000], *want;
+	int		 exits, downs, i;
+	double		 t0, dt;
+	const unsigned char *p;
+
+	client_start(&c, "alice", key, sshd_fingerprint(sd), sd);
+	ok(WAIT_FOR(alice.t != NULL && c.state == TUNCLIENT_UP, 5), "leave: up");
+	exits = alice.exits;
+	downs = alice.downs;
+	t0 = now_s();
+	tunclient_leave(c.tc, "going\r\naway\x1b now");
+	dt = now_s() - t0;
+	/* The gateway is this very loop: it cannot answer while we wait. */
+	ok(dt < 1.5, "leave: waits at most about a second (%.2f s)", dt);
+	ok(WAIT_FOR(alice.downs > downs, 3), "leave: the tunnel is down");
+	is_int(alice.exits, exits + 1, "leave: the exit hook ran");
+	is_str(alice.exit_why, "going\naway now", "leave: the reason, cleaned");
+	has_str(alice.down_why, "the agent left: going",
+	    "leave: down names its first line");
+	WAIT_FOR(0, 2.5);
+	ok(c.ups == 1 && c.downs == 0 && c.failed == 0 && alice.t == NULL,
+	    "leave: no state callback and no new dial afterwards");
+	client_stop(&c);
+
+	for (i = 0; i < (int)sizeof big - 1; i++)
+		big[i] = "\xc3\xa9xyz"[i % 5];	/* 2-byte characters mixed in */
+	big[sizeof big - 1] = '\0';
+	client_start(&c, "alice", key, sshd_fingerprint(sd), sd);
+	ok(WAIT_FOR(alice.t != NULL && c.state == TUNCLIENT_UP, 5), "leave: up again");
+	exits = alice.exits;
+	tunclient_leave(c.tc, big);
+	ok(WAIT_FOR(alice.exits > exits, 3), "leave: a long reason arrives");
+	want = tunclient_reason_clean(big, TUNCLIENT_LEAVE_MAX);
+	is_str(alice.exit_why, want, "leave: cut to %d bytes between characters",
+	    TUNCLIENT_LEAVE_MAX);
+	ok(alice.exit_why != NULL && strlen(alice.exit_why) <= TUNCLIENT_LEAVE_MAX &&
+	    strlen(alice.exit_why) > TUNCLIENT_LEAVE_MAX - 4, "leave: %zu bytes",
+	    alice.exit_why != NULL ? strlen(alice.exit_why) : 0);
+	free(want);
+	client_stop(&c);
+	WAIT_FOR(alice.t == NULL, 3);
+
+	/* Mid-transfer: libssh has just written, and more is queued. */
+	client_start(&c, "alice", key, sshd_fingerprint(sd), sd);
+	ok(WAIT_FOR(alice.t != NULL && c.state == TUNCLIENT_UP, 5), "busy leave: up");
+	xfer_init(&x, 64 * 1024 * 1024);
+	x.finish = 0;
+	if (alice.t != NULL)
+		tunnel_connect(alice.t, "127.0.0.1", 40030, xfer_connected, &x);
+	WAIT_FOR(x.got_cb && x.received > 2 * 1024 * 1024, 5);
+	ok(x.bev != NULL && x.received > 0, "busy leave: a stream is flowing");
+	exits = alice.exits;
+	tunclient_leave(c.tc, "busy, but leaving");
+	ok(WAIT_FOR(alice.exits > exits, 3), "busy leave: the reason still arrives");
+	is_str(alice.exit_why, "busy, but leaving", "busy leave: intact");
+	ok(WAIT_FOR(x.error || x.eof, 3), "busy leave: the stream was cut");
+	xfer_free(&x);
+	client_stop(&c);
+	WAIT_FOR(alice.t == NULL, 3);
+
+	/* Not up (refused, retrying): nothing to say, and no waiting. */
+	client_start(&c, "alice", bobkey, sshd_fingerprint(sd), sd);
+	WAIT_FOR(c.downs > 0, 5);
+	exits = alice.exits;
+	t0 = now_s();
+	tunclient_leave(c.tc, "never sent");
+	ok(now_s() - t0 < 0.1, "leave: without a tunnel it returns at once");
+	WAIT_FOR(0, 0.3);
+	is_int(alice.exits, exits, "leave: without a tunnel no exit hook");
+	client_stop(&c);
+
+	/* Version 2 behaviour: a plain hang-up is no reason. */
+	client_start(&c, "alice", key, sshd_fingerprint(sd), sd);
+	ok(WAIT_FOR(alice.t != NULL, 5), "hang-up: up");
+	exits = alice.exits;
+	downs = alice.downs;
+	client_stop(&c);
+	ok(WAIT_FOR(alice.downs > downs, 3), "hang-up: down");
+	is_int(alice.exits, exits, "hang-up: no exit hook");
+	for (p = (const unsigned char *)alice.down_why; p != NULL && *p != '\0'; p++)
+		if (*p < 0x20)
+			break;
+	ok(p != NULL && *p == '\0', "hang-up: down's reason is one clean line: '%s'",
+	    alice.down_why != NULL ? alice.down_why : "(null)");
+	free(key);
+	free(bobkey);
+}
+
+/*
+ * A libssh client that says goodbye with any bytes it likes: logged in
+ * with @forward or not, or not even logged in (@auth 0).  Runs blocking
+ * in a child; returns its pid.
+ */
+static pid_t
+raw_goodbye(struct sshd *sd, int auth, int forward, const char *text)
+{
+	ssh_session	 s;
+	ssh_key		 key = NULL;
+	char		*kp = path("alice_key");
+	int		 port = sshd_port(sd), verbosity = 0;
+	pid_t		 pid;
+
+	if (nchildren == (int)nitems(children))
+		fatalx("too many children");
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid > 0) {
+		free(kp);
+		children[nchildren++] = pid;
+		return (pid);
+	}
+	if ((s = ssh_new()) == NULL)
+		_exit(10);
+	ssh_options_set(s, SSH_OPTIONS_HOST, "127.0.0.1");
+	ssh_options_set(s, SSH_OPTIONS_PORT, &port);
+	ssh_options_set(s, SSH_OPTIONS_USER, "alice");
+	ssh_options_set(s, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
+	if (ssh_connect(s) != SSH_OK)
+		_exit(11);
+	if (auth && (ssh_pki_import_privkey_file(kp, NULL, NULL, NULL,
+	    &key) != SSH_OK ||
+	    ssh_userauth_publickey(s, NULL, key) != SSH_AUTH_SUCCESS))
+		_exit(12);
+	if (forward && ssh_channel_listen_forward(s, "localhost", 0, NULL) != SSH_OK)
+		_exit(13);
+	ssh_session_set_disconnect_message(s, text);
+	ssh_disconnect(s);
+	usleep(200 * 1000);	/* the fd was libssh's: closing it was its job */
+	_exit(0);
+}
+
+/* (j) hostile goodbyes: cleaned, bounded, ignored without a tunnel, no crash. */
+static void
+test_exit_hostile(struct sshd *sd)
+{
+	char		 text[4096];
+	const char	*head = "nbgate-exit/1 evil\x1b]0;title\a\r\n"
+			    "[fake] log line\xff\xfe \xc0\xaf\x7f ";
+	size_t		 n;
+	int		 exits = alice.exits, downs = alice.downs, ups = alice.ups;
+	const unsigned char *p;
+	int		 clean = 1;
+
+	n = strlen(head);
+	memcpy(text, head, n);
+	memset(text + n, 'x', sizeof text - n - 1);
+	text[sizeof text - 1] = '\0';
+	is_int(wait_child(raw_goodbye(sd, 1, 1, text), 10), 0,
+	    "hostile: the raw client logged in, forwarded, left");
+	ok(WAIT_FOR(alice.downs > downs && alice.ups > ups, 3),
+	    "hostile: up, then down");
+	is_int(alice.exits, exits + 1, "hostile: the exit hook ran");
+	has_str(alice.exit_why, "evil]0;title\n[fake] log line?? ?? xxx",
+	    "hostile: control characters stripped, invalid bytes replaced");
+	for (p = (const unsigned char *)alice.exit_why; p != NULL && *p != '\0'; p++)
+		if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
+			clean = 0;
+	ok(alice.exit_why != NULL && clean && strlen(alice.exit_why) <= 2048,
+	    "hostile: no control characters, %zu bytes (<= 2048)",
+	    alice.exit_why != NULL ? strlen(alice.exit_why) : 0);
+	ok(alice.down_why != NULL && strchr(alice.down_why, '\n') == NULL &&
+	    strlen(alice.down_why) < 300, "hostile: down's reason is one short line");
+
+	exits = alice.exits;
+	is_int(wait_child(raw_goodbye(sd, 1, 0, "nbgate-exit/1 no forward yet"), 10),
+	    0, "hostile: logged in without a forward, left");
+	is_int(wait_child(raw_goodbye(sd, 0, 0, "nbgate-exit/1 not logged in"), 10),
+	    0, "hostile: not logged in, left");
+	is_int(wait_child(raw_goodbye(sd, 1, 1, "nbgate-exit/1 \x01\x02\r\n\t "), 10),
+	    0, "hostile: an empty reason");
+	WAIT_FOR(sshd_count(sd) == 0, 3);
+	is_int(alice.exits, exits,
+	    "hostile: no exit hook without a tunnel or a reason");
+	is_int(sshd_count(sd), 0,
+	    "hostile: every connection is gone, the server lives");
 }
 
 /* Limits: connections beyond max_unauth are dropped; silent ones time out. */
@@ -1175,6 +1529,13 @@ main(void)
 	client_stop(&c2);
 	WAIT_FOR(alice.t == NULL, 3);
 	test_agent_program(sd);
+	WAIT_FOR(alice.t == NULL, 3);
+	test_agent_notebook(sd);
+	WAIT_FOR(alice.t == NULL, 3);
+	test_reason_clean();
+	test_leave(sd);
+	WAIT_FOR(alice.t == NULL, 3);
+	test_exit_hostile(sd);
 	test_unix_target(sd);
 	test_notebook_down(sd);
 	test_openssh(sd);
@@ -1193,6 +1554,8 @@ main(void)
 	ssh_key_free(bob.keys[0]);
 	free(alice.down_why);
 	free(bob.down_why);
+	free(alice.exit_why);
+	free(bob.exit_why);
 	failed = tap_done();
 	if (failed || getenv("NB_TEST_KEEP") != NULL) {
 		printf("# logs and keys kept in %s (ssh-*.log: OpenSSH stderr; "
