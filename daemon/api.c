@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "daemon/daemon.h"
+#include "scheduler/scheduler.h"
 
 static void
 api_json(struct api_resp *rs, int code, json_t *j)
@@ -183,6 +184,199 @@ api_login_url(const struct api_req *ar, struct api_resp *rs, const char *user)
 	freestr(code);
 }
 
+struct api_user_acc {
+	const char	*user;
+	json_t		*servers;
+};
+
+/* JupyterHub lists only servers that are not stopped in "servers". */
+static void
+api_user_server(const struct session *s, void *arg)
+{
+	struct api_user_acc	*acc = arg;
+
+	if (strcmp(session_user(s), acc->user) != 0 ||
+	    session_state(s) == SESSION_ENDED)
+		return;
+	json_object_set_new(acc->servers, session_server(s), session_json(s, 0));
+}
+
+/* JupyterHub's user model: name, admin, server, pending, servers. */
+static json_t *
+api_user_model(const char *user)
+{
+	struct api_user_acc	 acc = { user, json_object() };
+	json_t		*def, *j;
+	const char	*pending = NULL;
+
+	session_foreach(api_user_server, &acc);
+	def = json_object_get(acc.servers, "");
+	if (def != NULL && json_is_string(json_object_get(def, "pending")))
+		pending = json_string_value(json_object_get(def, "pending"));
+	j = json_pack("{s:s,s:s,s:b,s:s?,s:s?,s:O,s:o}",
+	    "kind", "user", "name", user,
+	    "admin", config_is_admin(gate->cfg, user),
+	    "server", def != NULL && json_is_true(json_object_get(def, "ready")) ?
+	    json_string_value(json_object_get(def, "url")) : NULL,
+	    "pending", pending,
+	    "last_activity", def != NULL ? json_object_get(def, "last_activity") :
+	    json_null(),
+	    "servers", acc.servers);
+	return (j);
+}
+
+static void
+api_user_name(const struct session *s, void *arg)
+{
+	json_t	*names = arg;
+
+	json_object_set_new(names, session_user(s), json_true());
+}
+
+struct api_filter {
+	const char	*user;
+	const char	*state;
+	json_t		*list;
+};
+
+static void
+api_session_filter(const struct session *s, void *arg)
+{
+	struct api_filter	*f = arg;
+
+	if ((f->user != NULL && strcmp(f->user, session_user(s)) != 0) ||
+	    (f->state != NULL && strcmp(f->state, session_state_name(
+	    session_state(s))) != 0))
+		return;
+	json_array_append_new(f->list, session_json(s, 0));
+}
+
+/* A query parameter's value (owned), or NULL. */
+static char *
+api_query_get(const char *q, const char *name)
+{
+	size_t	 n = strlen(name), len;
+
+	while (q != NULL && *q != '\0') {
+		len = strcspn(q, "&");
+		if (len > n && strncmp(q, name, n) == 0 && q[n] == '=')
+			return (xstrndup(q + n + 1, len - n - 1));
+		q += len + (q[len] == '&');
+	}
+	return (NULL);
+}
+
+static void
+api_sessions(const struct api_req *ar, struct api_resp *rs, const char *p)
+{
+	struct api_filter	 f;
+	const struct session	*s;
+	char			*user, *state, *end;
+	long long		 id;
+
+	if (*p == '\0') {
+		user = api_query_get(ar->query, "user");
+		state = api_query_get(ar->query, "state");
+		f.user = user;
+		f.state = state;
+		f.list = json_array();
+		session_foreach(api_session_filter, &f);
+		api_json(rs, 200, json_pack("{s:o}", "sessions", f.list));
+		free(user);
+		free(state);
+		return;
+	}
+	id = strtoll(p + 1, &end, 10);
+	if (*p != '/' || *end != '\0' || id <= 0)
+		api_error(rs, 404, "no such API endpoint");
+	else if ((s = session_by_id(id)) == NULL)
+		api_error(rs, 404, "no such session in memory (ended sessions are "
+		    "kept in the database's journal)");
+	else
+		api_json(rs, 200, session_json(s, 1));
+}
+
+/*
+ * POST/DELETE /hub/api/users/{user}/server and .../servers/{server};
+ * GET .../server(s/{server}) shows one. The body of a POST is the spawn
+ * options, either as {"user_options": {...}} or as the object itself.
+ */
+static void
+api_server(const struct api_req *ar, struct api_resp *rs, const char *user,
+    const char *server)
+{
+	const struct session	*s;
+	json_t			*j = NULL, *opts = NULL;
+	char			*field = NULL, *msg = NULL;
+	int			 code;
+
+	if (!jobreq_server_valid(server) || (*server == '\0' &&
+	    strstr(ar->path, "/servers/") != NULL)) {
+		api_error(rs, 400, "invalid server name (lowercase letters, digits, "
+		    "'_', '.', '-'; at most 64)");
+		return;
+	}
+	if (strcmp(ar->method, "POST") == 0) {
+		if (evbuffer_get_length(ar->body) > 0) {
+			if ((j = api_body_object(ar, rs)) == NULL)
+				return;
+			opts = json_object_get(j, "user_options");
+			if (opts == NULL)
+				opts = j;
+			else if (!json_is_object(opts)) {
+				api_error(rs, 400, "user_options must be an object");
+				json_decref(j);
+				return;
+			}
+		}
+		if ((s = session_start(ar->actor, user, server, opts, &code, &field,
+		    &msg)) == NULL) {
+			api_json(rs, code, json_pack("{s:i,s:s,s:s?}", "status", code,
+			    "message", msg, "field", field));
+		} else
+			api_json(rs, code, session_json(s, 0));
+		free(field);
+		free(msg);
+		json_decref(j);
+	} else if (strcmp(ar->method, "DELETE") == 0) {
+		if (session_stop(ar->actor, user, server, &code, &msg) == -1)
+			api_error(rs, code, msg);
+		else
+			rs->code = code;
+		free(msg);
+	} else if (strcmp(ar->method, "GET") == 0) {
+		if ((s = session_find(user, server)) == NULL)
+			api_error(rs, 404, "no such server");
+		else
+			api_json(rs, 200, session_json(s, 1));
+	} else
+		api_error(rs, 405, "use GET, POST or DELETE");
+}
+
+/* /hub/api/users/{user}/...: what a user may do for themself (and admins for anyone). */
+static int
+api_user_self(const struct api_req *ar, struct api_resp *rs, const char *user,
+    const char *p)
+{
+	char	*server;
+
+	if (*p == '\0' && strcmp(ar->method, "GET") == 0) {
+		api_json(rs, 200, api_user_model(user));
+		return (1);
+	}
+	if (strcmp(p, "/server") == 0) {
+		api_server(ar, rs, user, "");
+		return (1);
+	}
+	if (strncmp(p, "/servers/", 9) == 0 && strchr(p + 9, '/') == NULL) {
+		server = xstrdup(p + 9);
+		api_server(ar, rs, user, server);
+		free(server);
+		return (1);
+	}
+	return (0);
+}
+
 /* The admin REST API: /hub/api/...; the caller checked admin rights. */
 static void
 api_admin(const struct api_req *ar, struct api_resp *rs)
@@ -214,13 +408,28 @@ api_admin(const struct api_req *ar, struct api_resp *rs)
 				api_error(rs, 404, "no such route");
 		} else
 			api_error(rs, 405, "use POST or DELETE");
+	} else if (strcmp(p, "users") == 0 && strcmp(m, "GET") == 0) {
+		json_t *names = json_object(), *list = json_array(), *v;
+		const char *k;
+		session_foreach(api_user_name, names);
+		json_object_foreach(names, k, v)
+			json_array_append_new(list, api_user_model(k));
+		json_decref(names);
+		api_json(rs, 200, list);
+	} else if (strncmp(p, "sessions", 8) == 0 && strcmp(m, "GET") == 0) {
+		api_sessions(ar, rs, p + 8);
+	} else if (strcmp(p, "orphans") == 0 && strcmp(m, "POST") == 0) {
+		session_orphan_sweep();
+		rs->code = 202;
 	} else if (strncmp(p, "users/", 6) == 0) {
 		p += 6;
 		n = strcspn(p, "/");
 		user = xstrndup(p, n);
 		p += n;
-		if (!route_name_valid(user) || strchr(user, '/') != NULL)
+		if (!jobreq_user_valid(user))
 			api_error(rs, 400, "invalid user name");
+		else if (api_user_self(ar, rs, user, p))
+			;
 		else if (strcmp(p, "/tokens") == 0 && strcmp(m, "POST") == 0) {
 			tok = auth_token_issue(user);
 			store_audit(ar->actor, "token-issue", user, NULL);
@@ -285,6 +494,19 @@ api_home(const struct api_req *ar, struct api_resp *rs)
 	free(text);
 }
 
+/* A user's own servers: /hub/api/users/<self>[/server[s/NAME]]; 1 if answered. */
+static int
+api_own(const struct api_req *ar, struct api_resp *rs)
+{
+	const char	*p = ar->path + strlen("/hub/api/users/");
+	size_t		 n = strlen(ar->user);
+
+	if (strncmp(ar->path, "/hub/api/users/", 15) != 0 ||
+	    strncmp(p, ar->user, n) != 0 || (p[n] != '\0' && p[n] != '/'))
+		return (0);
+	return (api_user_self(ar, rs, ar->user, p + n));
+}
+
 /* Answers a request nbgated serves itself. */
 void
 api_dispatch(const struct api_req *ar, struct api_resp *rs)
@@ -295,6 +517,8 @@ api_dispatch(const struct api_req *ar, struct api_resp *rs)
 		if (ar->admin_socket || (ar->user != NULL &&
 		    config_is_admin(gate->cfg, ar->user)))
 			api_admin(ar, rs);
+		else if (ar->user != NULL && api_own(ar, rs))
+			;
 		else if (ar->user == NULL)
 			api_error(rs, 401, "authentication required: send "
 			    "'Authorization: token <token>'");

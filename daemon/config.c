@@ -221,6 +221,32 @@ static const struct cfg_key cfg_auth_keys[] = {
 };
 static const struct cfg_section cfg_auth = SECTION(cfg_auth_keys);
 
+static const char *const cfg_orphan_actions[] = { "report", "cancel", NULL };
+static const struct cfg_key cfg_sessions_keys[] = {
+	{ .name = "gateway_address", .type = CFG_HOSTPORT,
+	  .off = OFF(sess_gateway) },
+	{ .name = "max_per_user", .type = CFG_INT, .off = OFF(sess_max_per_user),
+	  .min = 1, .max = 1000, .def = "3" },
+	{ .name = "named_servers", .type = CFG_INT, .off = OFF(sess_named),
+	  .min = 0, .max = 1000, .def = "2" },
+	{ .name = "max_total", .type = CFG_INT, .off = OFF(sess_max_total),
+	  .min = 1, .max = 1000000, .def = "1000" },
+	{ .name = "start_timeout", .type = CFG_DURATION,
+	  .off = OFF(sess_start_timeout), .min = 10, .max = DAY, .def = "10m" },
+	{ .name = "unknown_grace", .type = CFG_DURATION,
+	  .off = OFF(sess_unknown_grace), .min = 10, .max = 7 * DAY,
+	  .def = "30m" },
+	{ .name = "walltime_warning", .type = CFG_DURATION,
+	  .off = OFF(sess_walltime_warning), .min = 0, .max = DAY,
+	  .def = "10m" },
+	{ .name = "orphans", .type = CFG_ENUM, .off = OFF(sess_orphans),
+	  .choices = cfg_orphan_actions, .def = "report" },
+	{ .name = "orphan_interval", .type = CFG_DURATION,
+	  .off = OFF(sess_orphan_interval), .min = 10, .max = DAY,
+	  .def = "10m" },
+};
+static const struct cfg_section cfg_sessions = SECTION(cfg_sessions_keys);
+
 /*
  * clusters: { NAME: { ..., queues: { NAME: { walltime: {min, default, max},
  * ... } }, containers: { NAME: {...} } } }. A limit table is always min,
@@ -349,6 +375,7 @@ static const struct cfg_key cfg_top_keys[] = {
 	{ .name = "ssh", .type = CFG_SECTION, .sub = &cfg_ssh },
 	{ .name = "proxy", .type = CFG_SECTION, .sub = &cfg_proxy },
 	{ .name = "auth", .type = CFG_SECTION, .sub = &cfg_auth },
+	{ .name = "sessions", .type = CFG_SECTION, .sub = &cfg_sessions },
 	{ .name = "clusters", .type = CFG_MAPOF, .off = OFF(clusters),
 	  .count_off = OFF(nclusters), .sub = &cfg_cluster,
 	  .elem_size = sizeof(struct config_cluster), .max = 64,

@@ -19,6 +19,7 @@ enum config_scheduler { CONFIG_SLURM, CONFIG_PBS };
 enum config_transport { CONFIG_LOCAL, CONFIG_SSH };
 enum config_charging { CONFIG_COMMUNITY, CONFIG_USER };
 enum config_runtime { CONFIG_SINGULARITY, CONFIG_APPTAINER, CONFIG_NO_RUNTIME };
+enum config_orphans { CONFIG_ORPHANS_REPORT, CONFIG_ORPHANS_CANCEL };
 
 /*
  * clusters: a map of clusters, each with maps of queues and containers.
@@ -109,6 +110,16 @@ struct config {
 	size_t		 nadmins;
 	int		 cookie_max_age;	/* seconds */
 
+	char		*sess_gateway;	/* host:port agents dial; NULL: hostname:ssh port */
+	int		 sess_max_per_user;	/* concurrent sessions of one user */
+	int		 sess_named;	/* named servers per user (0: none) */
+	int		 sess_max_total;	/* concurrent sessions in all */
+	int		 sess_start_timeout;	/* s from job start to tunnel up */
+	int		 sess_unknown_grace;	/* s a session may stay unknown */
+	int		 sess_walltime_warning;	/* s before the end: warn */
+	int		 sess_orphans;	/* enum config_orphans */
+	int		 sess_orphan_interval;	/* s between orphan sweeps */
+
 	struct config_cluster *clusters;	/* in file order; first is the default */
 	size_t		 nclusters;
 };
@@ -189,6 +200,9 @@ char		*route_enroll_begin(struct route *, const char *);
 void		 route_enroll_restore(struct route *, const char *, const char *);
 const char	*route_enroll_hex(struct route *);
 const char	*route_job(struct route *);
+void		 route_set_job(struct route *, const char *);
+long long	 route_session(struct route *);
+void		 route_set_session(struct route *, long long);
 int		 route_enroll(struct route *, const char *, const char *, ssh_key,
 		     const char *, char **);
 
@@ -266,11 +280,54 @@ void		 store_close(void);
 int		 store_route_put(struct route *);
 int		 store_route_del(const char *);
 int		 store_route_load(void (*)(const char *, const char *, const char *,
-		     const char *, const char *, const char *));
+		     const char *, const char *, const char *, long long));
 int		 store_token_put(const char *, const char *, time_t);
 int		 store_token_del_user(const char *);
 int		 store_token_load(void (*)(const char *, const char *, time_t));
 void		 store_audit(const char *, const char *, const char *, const char *);
+int		 store_run(const char *, const char *, ...);
+long long	 store_last_id(void);
+struct sqlite3_stmt;
+struct sqlite3_stmt *store_prepare(const char *);
+
+/* session.c: notebook sessions: start -> batch job -> agent -> route */
+enum session_state {
+	SESSION_REQUESTED,	/* recorded; the job is being prepared */
+	SESSION_SUBMITTED,	/* the scheduler has the job */
+	SESSION_QUEUED,		/* pending in its queue */
+	SESSION_STARTING,	/* the job runs; the notebook is not up yet */
+	SESSION_RUNNING,	/* the agent's tunnel is up */
+	SESSION_STOPPING,	/* cancel sent */
+	SESSION_ENDED,
+	SESSION_UNKNOWN,	/* the scheduler cannot be asked */
+	SESSION_NSTATES
+};
+struct session;
+struct session_counts {
+	unsigned long	 by_state[SESSION_NSTATES];
+};
+struct json_t;
+int		 session_init(char **);
+void		 session_reload(const struct config *);
+void		 session_shutdown(void);
+const char	*session_state_name(enum session_state);
+struct session	*session_start(const char *, const char *, const char *,
+		     struct json_t *, int *, char **, char **);
+int		 session_stop(const char *, const char *, const char *, int *,
+		     char **);
+const struct session *session_find(const char *, const char *);
+const struct session *session_by_id(long long);
+void		 session_foreach(void (*)(const struct session *, void *), void *);
+const char	*session_user(const struct session *);
+const char	*session_server(const struct session *);
+enum session_state session_state(const struct session *);
+struct json_t	*session_json(const struct session *, int);
+const struct session_counts *session_counts(void);
+void		 session_orphan_sweep(void);
+void		 session_enrolled(struct route *, const char *);
+void		 session_tunnel_up(struct route *, const char *);
+void		 session_tunnel_down(struct route *, const char *);
+void		 session_agent_exit(struct route *, const char *);
 
 /* tls.c */
 void		*tls_ctx_new(const char *, const char *, char **);

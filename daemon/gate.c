@@ -54,6 +54,7 @@ gate_ssh_enroll(const struct sshd_enroll *e, char **why, void *arg)
 		return (NULL);
 	}
 	store_route_put(r);
+	session_enrolled(r, e->job);
 	fp = route_key_text(route_key(r));
 	store_audit(e->user, "enroll", route_name(r), fp);
 	free(fp);
@@ -79,6 +80,7 @@ gate_ssh_up(struct tunnel *t, void *route, void *arg)
 	}
 	route_set_tunnel(r, t);
 	log_info("route %s: tunnel up from %s", route_name(r), tunnel_peer(t));
+	session_tunnel_up(r, tunnel_peer(t));
 }
 
 static void
@@ -89,7 +91,15 @@ gate_ssh_down(struct tunnel *t, void *route, const char *why, void *arg)
 	if (route_tunnel(r) == t) {
 		route_set_tunnel(r, NULL);
 		log_info("route %s: tunnel down: %s", route_name(r), why != NULL ? why : "closed");
+		session_tunnel_down(r, why != NULL ? why : "closed");
 	}
+}
+
+/* The agent said why it leaves (protocol 3): the session keeps it as the reason. */
+static void
+gate_ssh_exit(struct tunnel *t, void *route, const char *why, void *arg)
+{
+	session_agent_exit(route, why);
 }
 
 static void
@@ -103,6 +113,7 @@ static const struct sshd_hooks gate_ssh_hooks = {
 	.enroll = gate_ssh_enroll,
 	.up = gate_ssh_up,
 	.down = gate_ssh_down,
+	.exit = gate_ssh_exit,
 	.release = gate_ssh_release,
 };
 
@@ -233,7 +244,7 @@ gate_tls(const struct config *cfg, void **ctx, char **cause)
 
 static void
 gate_load_route(const char *name, const char *owner, const char *keytext,
-    const char *token, const char *enroll, const char *job)
+    const char *token, const char *enroll, const char *job, long long session)
 {
 	char		*cause = NULL;
 	ssh_key		 key = NULL;
@@ -247,6 +258,7 @@ gate_load_route(const char *name, const char *owner, const char *keytext,
 		return;
 	}
 	route_enroll_restore(r, enroll, job);
+	route_set_session(r, session);
 }
 
 /* Opens the database and reloads routes and API tokens. */
@@ -295,7 +307,7 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 	log_info("listening: https %s (port %d), ssh %s (port %d, host key %s), admin %s",
 	    cfg->https_listen, gate->https_port, cfg->ssh_listen, gate->ssh_port,
 	    sshd_fingerprint(gate->sshd), cfg->admin_socket);
-	return (0);
+	return (session_init(cause));
 }
 
 /* Applies a new config (owned on success): TLS, limits, log level; listeners stay. */
@@ -319,6 +331,7 @@ gate_reload(struct config *cfg, char **cause)
 	sshd_set_settings(gate->sshd, &ss);
 	log_set_level(cfg->log_level);
 	gate->cfg = cfg;
+	session_reload(cfg);
 	config_free(old);
 	log_info("reload: configuration %s applied", cfg->path != NULL ? cfg->path : "(built-in)");
 	return (0);
@@ -336,6 +349,7 @@ gate_stop(void)
 	}
 	gate_https = gate_admin = NULL;
 	conn_close_all();
+	session_shutdown();
 	if (gate->sshd != NULL)
 		sshd_free(gate->sshd);
 	gate->sshd = NULL;

@@ -10,8 +10,9 @@ libnbdaemon_a_SOURCES = \
 	daemon/api.c \
 	daemon/conn.c \
 	daemon/gate.c \
+	daemon/session.c \
 	daemon/store.c
-DAEMON_LIBS = libnbsched.a libnbdaemon.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
+DAEMON_LIBS = libnbdaemon.a libnbsched.a libnbbackend.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS)
 
 sbin_PROGRAMS += nbgated

@@ -38,6 +38,15 @@ usage(void)
 	    "  token issue USER                        print a new API token for USER\n"
 	    "  token revoke USER                       revoke all of USER's API tokens\n"
 	    "  login-url USER                          print a one-time login link for USER\n"
+	    "  server list [--user USER] [--state STATE]\n"
+	    "                                          notebook sessions (active, and the last ended\n"
+	    "                                          one of each server)\n"
+	    "  server start USER[/SERVER] [-o KEY=VALUE]... [--wait]\n"
+	    "                                          start a notebook (keys: cluster, queue,\n"
+	    "                                          walltime, cores, memory, gpus, container,\n"
+	    "                                          account); --wait until it runs or fails\n"
+	    "  server stop USER[/SERVER]               stop it (cancels its job)\n"
+	    "  server show USER[/SERVER]               state, job, reason and the journal\n"
 	    "The socket is $NBGATE_SOCKET or %s unless -s is given.\n", CTL_DEFAULT_SOCKET);
 	exit(2);
 }
@@ -262,6 +271,178 @@ ctl_simple(const char *method, const char *prefix, const char *arg,
 	return (rv);
 }
 
+/* "alice" or "alice/lab" as an API path: /hub/api/users/alice/server(s/lab). */
+static char *
+ctl_server_path(const char *route)
+{
+	const char	*slash = strchr(route, '/');
+	char		*path;
+
+	if (slash == NULL)
+		xasprintf(&path, "/hub/api/users/%s/server", route);
+	else
+		xasprintf(&path, "/hub/api/users/%.*s/servers/%s", (int)(slash - route),
+		    route, slash + 1);
+	return (path);
+}
+
+static const char *
+ctl_str(json_t *j, const char *key)
+{
+	const char	*s = json_string_value(json_object_get(j, key));
+
+	return (s != NULL ? s : "-");
+}
+
+static void
+ctl_server_line(json_t *m)
+{
+	json_t		*st = json_object_get(m, "state");
+	char		 left[32] = "-";
+
+	if (json_is_integer(json_object_get(st, "time_left")))
+		snprintf(left, sizeof left, "%lldm", (long long)json_integer_value(
+		    json_object_get(st, "time_left")) / 60);
+	printf("%-6lld %-24s %-10s %-10s %-10s %-8s %-6s %s\n",
+	    (long long)json_integer_value(json_object_get(st, "session")),
+	    ctl_str(st, "route"), ctl_str(st, "phase"), ctl_str(st, "cluster"),
+	    ctl_str(st, "job_id"), ctl_str(st, "queue"), left, ctl_str(st, "reason"));
+}
+
+static int
+ctl_server_list(int argc, char **argv)
+{
+	json_t	*j, *m;
+	char	*path, *q = xstrdup("");
+	char	*old;
+	size_t	 i;
+	long	 code;
+	int	 k;
+
+	for (k = 0; k < argc; k += 2) {
+		if (k + 1 >= argc || (strcmp(argv[k], "--user") != 0 &&
+		    strcmp(argv[k], "--state") != 0))
+			usage();
+		old = q;
+		xasprintf(&q, "%s%s%s=%s", old, *old == '\0' ? "?" : "&", argv[k] + 2,
+		    argv[k + 1]);
+		free(old);
+	}
+	xasprintf(&path, "/hub/api/sessions%s", q);
+	code = ctl_call("GET", path, NULL, &j);
+	free(path);
+	free(q);
+	if (code == 200 && !ctl_json) {
+		printf("%-6s %-24s %-10s %-10s %-10s %-8s %-6s %s\n", "ID", "SERVER", "STATE",
+		    "CLUSTER", "JOB", "QUEUE", "LEFT", "REASON");
+		json_array_foreach(json_object_get(j, "sessions"), i, m)
+			ctl_server_line(m);
+	}
+	return (ctl_print(code, j, NULL));
+}
+
+/* -o key=value: numbers stay numbers, everything else is a string. */
+static void
+ctl_option(json_t *opts, const char *kv)
+{
+	const char	*eq = strchr(kv, '=');
+	char		*key, *end;
+	long long	 n;
+
+	if (eq == NULL || eq == kv)
+		fatalx("-o wants KEY=VALUE, not '%s'", kv);
+	key = xstrndup(kv, (size_t)(eq - kv));
+	n = strtoll(eq + 1, &end, 10);
+	if (eq[1] != '\0' && *end == '\0')
+		json_object_set_new(opts, key, json_integer(n));
+	else
+		json_object_set_new(opts, key, json_string(eq + 1));
+	free(key);
+}
+
+static int
+ctl_server_start(int argc, char **argv)
+{
+	json_t		*opts = json_object(), *j, *st;
+	char		*path = ctl_server_path(argv[0]);
+	const char	*phase;
+	long		 code;
+	int		 k, wait = 0;
+	time_t		 end;
+
+	for (k = 1; k < argc; k++) {
+		if (strcmp(argv[k], "--wait") == 0)
+			wait = 1;
+		else if (strcmp(argv[k], "-o") == 0 && k + 1 < argc)
+			ctl_option(opts, argv[++k]);
+		else
+			usage();
+	}
+	code = ctl_call("POST", path, json_pack("{s:o}", "user_options", opts), &j);
+	if (code != 202 || !wait) {
+		if (code == 202 && !ctl_json)
+			printf("%s: session %lld %s\n", argv[0], (long long)json_integer_value(
+			    json_object_get(json_object_get(j, "state"), "session")),
+			    ctl_str(json_object_get(j, "state"), "phase"));
+		free(path);
+		if (code >= 400 && json_string_value(json_object_get(j, "field")) != NULL)
+			fprintf(stderr, "nbgatectl: field %s\n", ctl_str(j, "field"));
+		return (ctl_print(code, j, NULL));
+	}
+	json_decref(j);
+	for (end = time(NULL) + 3600; time(NULL) < end; sleep(1)) {
+		code = ctl_call("GET", path, NULL, &j);
+		st = json_object_get(j, "state");
+		phase = ctl_str(st, "phase");
+		if (code != 200 || strcmp(phase, "running") == 0 ||
+		    strcmp(phase, "ended") == 0)
+			break;
+		json_decref(j);
+	}
+	free(path);
+	if (code == 200 && !ctl_json) {
+		if (strcmp(phase, "running") == 0)
+			printf("%s: running at %s (job %s on %s)\n", argv[0],
+			    ctl_str(j, "url"), ctl_str(st, "job_id"), ctl_str(st, "node"));
+		else {
+			printf("%s: %s: %s\n", argv[0], phase, ctl_str(st, "reason"));
+			if (json_string_value(json_object_get(st, "error_output")) != NULL)
+				printf("--- the job's error output (end) ---\n%s\n",
+				    ctl_str(st, "error_output"));
+			json_decref(j);
+			return (1);
+		}
+	}
+	return (ctl_print(code, j, NULL));
+}
+
+static int
+ctl_server_show(const char *route)
+{
+	json_t	*j, *st, *e;
+	char	*path = ctl_server_path(route);
+	long	 code = ctl_call("GET", path, NULL, &j);
+	size_t	 i;
+
+	free(path);
+	if (code == 200 && !ctl_json) {
+		st = json_object_get(j, "state");
+		printf("session %lld, %s: %s\n", (long long)json_integer_value(
+		    json_object_get(st, "session")), route, ctl_str(st, "phase"));
+		printf("  cluster %s, queue %s, job %s, node %s, container %s\n",
+		    ctl_str(st, "cluster"), ctl_str(st, "queue"), ctl_str(st, "job_id"),
+		    ctl_str(st, "node"), ctl_str(st, "container"));
+		printf("  reason: %s\n", ctl_str(st, "reason"));
+		json_array_foreach(json_object_get(j, "events"), i, e)
+			printf("  %s  %-16s %s\n", ctl_str(e, "time"), ctl_str(e, "event"),
+			    ctl_str(e, "cause"));
+		if (json_string_value(json_object_get(st, "error_output")) != NULL)
+			printf("--- the job's error output (end) ---\n%s\n",
+			    ctl_str(st, "error_output"));
+	}
+	return (ctl_print(code, j, NULL));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -306,6 +487,23 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], "revoke") == 0)
 			return (ctl_simple("DELETE", "/hub/api/users/", argv[2],
 			    "/tokens", NULL, "tokens revoked"));
+	}
+	if (strcmp(argv[0], "server") == 0 && argc >= 2) {
+		if (strcmp(argv[1], "list") == 0)
+			return (ctl_server_list(argc - 2, argv + 2));
+		if (strcmp(argv[1], "start") == 0 && argc >= 3)
+			return (ctl_server_start(argc - 2, argv + 2));
+		if (strcmp(argv[1], "stop") == 0 && argc == 3) {
+			char *path = ctl_server_path(argv[2]);
+			json_t *j;
+			long code = ctl_call("DELETE", path, NULL, &j);
+			free(path);
+			if (code >= 200 && code < 300 && !ctl_json)
+				printf("%s: %s\n", argv[2], code == 202 ? "stopping" : "stopped");
+			return (ctl_print(code, j, NULL));
+		}
+		if (strcmp(argv[1], "show") == 0 && argc == 3)
+			return (ctl_server_show(argv[2]));
 	}
 	if (strcmp(argv[0], "login-url") == 0 && argc == 2)
 		return (ctl_simple("POST", "/hub/api/users/", argv[1], "/login-url",

@@ -27,6 +27,7 @@ struct route {
 	unsigned char	 enroll[32];	/* SHA-256 of the one-time enrollment secret */
 	int		 enroll_pending;
 	char		*job;		/* batch job the enrolling agent must run in */
+	long long	 session;	/* the session that owns it, 0: an admin's */
 	int		 references;	/* the table's, plus one per agent connection */
 	int		 dead;		/* removed from the table */
 	struct route	*next;		/* hash chain */
@@ -332,6 +333,27 @@ route_enroll_begin(struct route *r, const char *job)
 	free(r->job);
 	r->job = job != NULL ? xstrdup(job) : NULL;
 	return (secret);
+}
+
+/* Binds a pending enrollment to the batch job once the scheduler named it. */
+void
+route_set_job(struct route *r, const char *job)
+{
+	free(r->job);
+	r->job = job != NULL ? xstrdup(job) : NULL;
+}
+
+/* The session that owns the route (0: an administrator's route). */
+long long
+route_session(struct route *r)
+{
+	return (r->session);
+}
+
+void
+route_set_session(struct route *r, long long id)
+{
+	r->session = id;
 }
 
 /* Restores a pending enrollment from the store (hex digest). */

@@ -31,6 +31,22 @@ static const char *store_migrations[] = {
 	/* 2: agents enroll with a one-time secret (only its digest is kept) */
 	"ALTER TABLE routes ADD COLUMN enroll TEXT;"
 	"ALTER TABLE routes ADD COLUMN job TEXT;",
+	/* 3: notebook sessions and their journal */
+	"ALTER TABLE routes ADD COLUMN session INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE sessions (id INTEGER PRIMARY KEY, user TEXT NOT NULL,"
+	" server TEXT NOT NULL, cluster TEXT NOT NULL, queue TEXT NOT NULL,"
+	" account TEXT NOT NULL, container TEXT NOT NULL, walltime INTEGER NOT NULL,"
+	" cores INTEGER NOT NULL, memory INTEGER NOT NULL, gpus INTEGER NOT NULL,"
+	" options TEXT, actor TEXT, state TEXT NOT NULL, reason TEXT, job TEXT,"
+	" job_dir TEXT, node TEXT, error_output TEXT, created REAL NOT NULL,"
+	" started REAL,"
+	" ready REAL, ended REAL);"
+	"CREATE INDEX sessions_state ON sessions (state);"
+	"CREATE INDEX sessions_user ON sessions (user);"
+	"CREATE TABLE session_events (id INTEGER PRIMARY KEY,"
+	" session INTEGER NOT NULL REFERENCES sessions (id), time REAL NOT NULL,"
+	" state TEXT NOT NULL, cause TEXT);"
+	"CREATE INDEX session_events_session ON session_events (session);",
 };
 
 static int
@@ -115,8 +131,11 @@ store_close(void)
 	store_db = NULL;
 }
 
-/* Runs one statement with text/int64 parameters ("t" or "i" per '?'); 0 or -1 (logged). */
-static int
+/*
+ * Runs one statement with parameters, one letter per '?': "t" text (NULL
+ * binds NULL), "i" long long, "d" double; 0 or -1 (logged).
+ */
+int
 store_run(const char *sql, const char *types, ...)
 {
 	sqlite3_stmt	*st;
@@ -133,6 +152,8 @@ store_run(const char *sql, const char *types, ...)
 	for (i = 0; types[i] != '\0'; i++) {
 		if (types[i] == 't')
 			sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+		else if (types[i] == 'd')
+			sqlite3_bind_double(st, i + 1, va_arg(ap, double));
 		else
 			sqlite3_bind_int64(st, i + 1, va_arg(ap, long long));
 	}
@@ -154,9 +175,10 @@ store_route_put(struct route *r)
 	int	 rv;
 
 	rv = store_run("INSERT OR REPLACE INTO routes (name, owner, key, token, created,"
-	    " enroll, job) VALUES (?, ?, ?, ?, ?, ?, ?)", "ttttitt", route_name(r),
-	    route_owner(r), key, route_token(r), (long long)route_created(r),
-	    route_enroll_hex(r), route_job(r));
+	    " enroll, job, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "ttttitti",
+	    route_name(r), route_owner(r), key, route_token(r),
+	    (long long)route_created(r), route_enroll_hex(r), route_job(r),
+	    route_session(r));
 	free(key);
 	return (rv);
 }
@@ -168,15 +190,15 @@ store_route_del(const char *name)
 	return (store_run("DELETE FROM routes WHERE name = ?", "t", name));
 }
 
-/* Calls @fn(name, owner, key, token, enroll, job) for every stored route. */
+/* Calls @fn(name, owner, key, token, enroll, job, session) for every stored route. */
 int
 store_route_load(void (*fn)(const char *, const char *, const char *, const char *,
-    const char *, const char *))
+    const char *, const char *, long long))
 {
 	sqlite3_stmt	*st;
 
-	if (sqlite3_prepare_v2(store_db, "SELECT name, owner, key, token, enroll, job"
-	    " FROM routes ORDER BY name", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store_db, "SELECT name, owner, key, token, enroll, job,"
+	    " session FROM routes ORDER BY name", -1, &st, NULL) != SQLITE_OK)
 		return (-1);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		fn((const char *)sqlite3_column_text(st, 0),
@@ -184,7 +206,8 @@ store_route_load(void (*fn)(const char *, const char *, const char *, const char
 		    (const char *)sqlite3_column_text(st, 2),
 		    (const char *)sqlite3_column_text(st, 3),
 		    (const char *)sqlite3_column_text(st, 4),
-		    (const char *)sqlite3_column_text(st, 5));
+		    (const char *)sqlite3_column_text(st, 5),
+		    (long long)sqlite3_column_int64(st, 6));
 	sqlite3_finalize(st);
 	return (0);
 }
@@ -229,4 +252,26 @@ store_audit(const char *actor, const char *action, const char *object, const cha
 {
 	store_run("INSERT INTO audit (time, actor, action, object, detail) VALUES (?, ?, ?, ?, ?)",
 	    "itttt", (long long)time(NULL), actor, action, object, detail);
+}
+
+/* The rowid of the last INSERT. */
+long long
+store_last_id(void)
+{
+	return (store_db != NULL ? (long long)sqlite3_last_insert_rowid(store_db) : 0);
+}
+
+/* Prepares a query for the caller to step and finalize; NULL if it fails (logged). */
+sqlite3_stmt *
+store_prepare(const char *sql)
+{
+	sqlite3_stmt	*st;
+
+	if (store_db == NULL)
+		return (NULL);
+	if (sqlite3_prepare_v2(store_db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_warnx("store: %s", sqlite3_errmsg(store_db));
+		return (NULL);
+	}
+	return (st);
 }

@@ -714,7 +714,7 @@ jr_vars_job(struct template_vars *vars, const struct jobreq *req,
 /* What runs: container, agent, and the admin's trusted text. */
 static void
 jr_vars_run(struct template_vars *vars, const struct config_cluster *c,
-    const struct config_container *ct, const struct jobreq_env *env)
+    const struct config_container *ct, const struct jobreq_env *env, int gpus)
 {
 	const char	*prefix = c->scheduler == CONFIG_PBS ? "#PBS " :
 			    "#SBATCH ";
@@ -723,9 +723,13 @@ jr_vars_run(struct template_vars *vars, const struct config_cluster *c,
 	jr_setf(vars, "container", "%s", ct->name);
 	jr_setf(vars, "image", "%s", ct->image);
 	jr_setf(vars, "runtime", "%s", config_runtime_name(ct->runtime));
-	s = jr_join(c->binds, c->nbinds, "", ",");
+	/* binds and --nv mean something only inside a container */
+	s = ct->runtime == CONFIG_NO_RUNTIME ? xstrdup("") :
+	    jr_join(c->binds, c->nbinds, "", ",");
 	template_vars_set(vars, "binds", s, TEMPLATE_USER);
 	free(s);
+	jr_setf(vars, "container_gpus", "%s", gpus > 0 &&
+	    ct->runtime != CONFIG_NO_RUNTIME ? "yes" : "");
 	jr_setf(vars, "agent", "%s", c->agent);
 	jr_setf(vars, "gateway", "%s", env == NULL || env->gateway == NULL ?
 	    "" : env->gateway);
@@ -733,6 +737,10 @@ jr_vars_run(struct template_vars *vars, const struct config_cluster *c,
 	    env->hostkey_fp == NULL ? "" : env->hostkey_fp);
 	jr_setf(vars, "base_url", "%s", env == NULL || env->base_url == NULL ?
 	    "" : env->base_url);
+	jr_setf(vars, "route", "%s", env == NULL || env->route == NULL ?
+	    "" : env->route);
+	jr_setf(vars, "enroll", "%s", env == NULL || env->enroll == NULL ?
+	    "" : env->enroll);
 	template_vars_set(vars, "prologue", c->prologue, TEMPLATE_TRUSTED);
 	template_vars_set(vars, "epilogue", c->epilogue, TEMPLATE_TRUSTED);
 	s = jr_join(c->extra_directives, c->nextra_directives, prefix, "\n");
@@ -759,7 +767,7 @@ jobreq_template_vars(const struct jobreq *req,
 	}
 	vars = template_vars_new();
 	jr_vars_job(vars, req, c, q);
-	jr_vars_run(vars, c, ct, env);
+	jr_vars_run(vars, c, ct, env, req->gpus);
 	return (vars);
 }
 

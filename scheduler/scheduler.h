@@ -34,6 +34,8 @@ struct jobreq_env {
 	const char	*gateway;	/* host:port the agent dials */
 	const char	*hostkey_fp;	/* gateway host key, "SHA256:..." */
 	const char	*base_url;	/* notebook base URL, e.g. /user/alice/ */
+	const char	*route;		/* "alice" or "alice/lab" */
+	const char	*enroll;	/* one-time enrollment secret (in the script only) */
 };
 /*
  * jobreq_from_options() returns 0 and an owned request (jobreq_free()), or

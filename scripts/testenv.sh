@@ -294,6 +294,12 @@ start_all() {
 	host=$(hostname -s)
 	node=$(slurmd -C | head -n 1)
 	case "$node" in NodeName=*) ;; *) die "slurmd -C printed: $node" ;; esac
+	# Notebooks are mostly idle: like a shared interactive partition, the one
+	# node offers 8 cores however many it has (SlurmdParameters=config_overrides),
+	# so that tests can keep several notebook jobs running at once.
+	node=$(printf '%s\n' "$node" | sed -e 's/CPUs=[0-9]*/CPUs=8/' \
+	    -e 's/Boards=[0-9]* //' -e 's/SocketsPerBoard=[0-9]*/Sockets=1/' \
+	    -e 's/CoresPerSocket=[0-9]*/CoresPerSocket=8/' -e 's/ThreadsPerCore=[0-9]*/ThreadsPerCore=1/')
 	first_jobid=$(( ($(date +%s) % 100000) * 100 + 1000 ))
 	pick_port ctld_port
 	pick_port slurmd_port
@@ -408,6 +414,7 @@ start_all() {
 		EnforcePartLimits=ALL
 		SchedulerType=sched/backfill
 		SchedulerParameters=batch_sched_delay=0
+		SlurmdParameters=config_overrides
 		MailProg=/bin/true
 		ReturnToService=2
 		MinJobAge=600

@@ -33,6 +33,9 @@
 {{!   container    image  runtime  binds   the chosen container            }}
 {{!   agent        nbgate-agent command on the compute node                }}
 {{!   gateway      hostkey_fp  base_url   where and how the agent dials    }}
+{{!   route        USER or USER/SERVER: the tunnel the agent serves        }}
+{{!   enroll       one-time enrollment secret for the agent (see below)    }}
+{{!   container_gpus  "yes" when GPUs were asked for inside a container    }}
 {{!   prologue     epilogue  extra_directives   trusted, from the config   }}
 {{! ===================================================================== }}
 {{! ---------------------------------------------------------------------- }}
@@ -90,14 +93,23 @@ trap nbgate_epilogue EXIT
 nbgate_exec=
 {{/epilogue}}
 
-# No secrets here: the agent gets its tunnel credential another way.
-$nbgate_exec {{agent}} \
-    --session {{session}} \
+# NBGATE_ENROLL: the one-time enrollment secret, worthless once the agent
+# has used it (it then holds its own key) and only valid from inside this
+# job. It is handed over in the agent's environment only (not the shell's,
+# so an epilogue does not see it), never on a command line.
+NBGATE_ENROLL={{enroll}} $nbgate_exec {{agent}} --notebook \
     --gateway {{gateway}} \
+    --route {{route}} \
     --hostkey-fingerprint {{hostkey_fp}} \
-    --container {{image}} \
+    --enroll-env NBGATE_ENROLL \
     --runtime {{runtime}} \
+{{#image}}
+    --image {{image}} \
+{{/image}}
 {{#binds}}
     --bind {{binds}} \
 {{/binds}}
+{{#container_gpus}}
+    --gpus \
+{{/container_gpus}}
     --base-url {{base_url}}

@@ -213,7 +213,7 @@ test_unknown(void)
 	    "(did you mean 'certificate'?)", "misspelt key: file, line, "
 	    "path, suggestion");
 	has_str(cause, "unknown-key.yaml:8: colour: unknown key (known keys: "
-	    "state_dir, public_url, log, listen, tls, ssh, proxy, auth, "
+	    "state_dir, public_url, log, listen, tls, ssh, proxy, auth, sessions, "
 	    "clusters)",
 	    "no close match: lists the known keys");
 	is_int(nlines(cause), 2, "two errors");

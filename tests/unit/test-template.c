@@ -248,7 +248,8 @@ static struct template_vars *
 job_vars(const char *cluster, const char *options)
 {
 	const struct jobreq_env	 env = { "gw.example.org:2222",
-				    "SHA256:abcdEFGH/+0123", "/user/alice/" };
+				    "SHA256:abcdEFGH/+0123", "/user/alice/", "alice",
+				    "c2VjcmV0LXNlY3JldA" };
 	struct jobreq		*req = NULL;
 	struct template_vars	*vars;
 	json_t			*opts;
@@ -439,23 +440,31 @@ run_script(const char *script, char **rec, size_t *reclen)
 static char *
 want_argv(const struct template_vars *vars, size_t *lenp)
 {
-	static const char *args[] = { "--session", "session", "--gateway",
-				    "gateway", "--hostkey-fingerprint",
-				    "hostkey_fp", "--container", "image",
-				    "--runtime", "runtime", "--bind", "binds",
+	/* option, variable ("" for a bare flag; optional ones only when set) */
+	static const char *args[] = { "--notebook", "", "--gateway",
+				    "gateway", "--route", "route",
+				    "--hostkey-fingerprint", "hostkey_fp",
+				    "--enroll-env", "=NBGATE_ENROLL",
+				    "--runtime", "runtime", "--image", "image",
+				    "--bind", "binds", "--gpus", "container_gpus",
 				    "--base-url", "base_url" };
 	const char	*v;
 	char		*out = xmalloc(8 * TEMPLATE_MAX_VALUE);
 	size_t		 len = 0, i, n;
+	int		 flag;
 
 	for (i = 0; i < nitems(args); i += 2) {
-		if (strcmp(args[i + 1], "binds") == 0 &&
-		    *template_vars_get(vars, "binds") == '\0')
-			continue;
+		flag = strcmp(args[i], "--gpus") == 0 || *args[i + 1] == '\0';
+		if (*args[i + 1] != '\0' && *args[i + 1] != '=' &&
+		    *template_vars_get(vars, args[i + 1]) == '\0')
+			continue;	/* an empty section */
 		n = strlen(args[i]) + 1;
 		memcpy(out + len, args[i], n);
 		len += n;
-		v = template_vars_get(vars, args[i + 1]);
+		if (flag)
+			continue;
+		v = *args[i + 1] == '=' ? args[i + 1] + 1 :
+		    template_vars_get(vars, args[i + 1]);
 		n = strlen(v) + 1;
 		memcpy(out + len, v, n);
 		len += n;
@@ -531,11 +540,14 @@ test_templates(void)
 	    "#SBATCH --qos=normal\n#SBATCH --constraint=lustre\n",
 	    "NBGATE_USER='alice'\n",
 	    "\nmodule load singularity\n",
-	    "$nbgate_exec '/opt/nbgate/bin/nbgate-agent' \\\n"
-	    "    --session '42' \\\n    --gateway 'gw.example.org:2222' \\\n"
+	    "NBGATE_ENROLL='c2VjcmV0LXNlY3JldA' "
+	    "$nbgate_exec '/opt/nbgate/bin/nbgate-agent' --notebook \\\n"
+	    "    --gateway 'gw.example.org:2222' \\\n"
+	    "    --route 'alice' \\\n"
 	    "    --hostkey-fingerprint 'SHA256:abcdEFGH/+0123' \\\n"
-	    "    --container '/shared/images/scipy.sif' \\\n"
+	    "    --enroll-env NBGATE_ENROLL \\\n"
 	    "    --runtime 'singularity' \\\n"
+	    "    --image '/shared/images/scipy.sif' \\\n"
 	    "    --bind '/home,/scratch:/scratch:rw' \\\n"
 	    "    --base-url '/user/alice/'\n", NULL };
 	static const char *slurm_no[] = { "--gres", "--reservation", "TOKEN",
@@ -577,7 +589,8 @@ static const char *directive_vars[] = { "user", "session", "cluster",
     "queue", "walltime", "cores", "memory_mb", "gpus", "account",
     "reservation", "qos", "job_name", "comment", "pbs_name", "job_dir" };
 static const char *quoted_vars[] = { "agent", "gateway", "hostkey_fp",
-    "image", "runtime", "base_url", "binds" };
+    "image", "runtime", "base_url", "binds", "route", "enroll",
+    "container_gpus" };
 
 /* Would a quoted value refuse this payload (line breaks, controls, ...)? */
 static int

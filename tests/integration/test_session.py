@@ -1,0 +1,463 @@
+"""test_session.py: notebook sessions end to end (daemon/session.c): a REST
+"start" becomes a real SLURM (or PBS command line) job, rendered from
+templates/, submitted over SSH to the test login node as the community user;
+in the job nbgate-agent starts a real Jupyter Notebook (directly, or inside
+the Singularity stand-in), enrolls with the one-time secret, dials back, and
+the notebook is reached through nbgated's HTTPS proxy.
+
+Where things are: nbgated's artifacts are in the printed directory; the jobs'
+own output (job.out, job.err) is copied there as job-<session>.log at the
+end. The jobs run as nbcommunity, so what they need (the agent binary, the
+stand-in, job directories) lives in a world-readable scratch directory,
+removed at the end unless a test failed.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (SRCDIR, Env, Gateway, binary, parse_env, testenv,  # noqa: E402
+                     wait_for, ws_execute)
+
+IMAGE = "/images/scipy.sif"
+
+
+def scontrol(*args):
+    return subprocess.run(["scontrol"] + list(args), capture_output=True, text=True,
+                          timeout=30, env=dict(os.environ))
+
+
+def squeue_field(job, fmt):
+    r = subprocess.run(["squeue", "-h", "-j", job, "-o", fmt], capture_output=True, text=True,
+                       timeout=30)
+    return r.stdout.strip()
+
+
+def sacct_state(job):
+    r = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job, "-o", "State,User,Account,Comment"],
+                       capture_output=True, text=True, timeout=30)
+    return r.stdout.strip()
+
+
+class World:
+    def __init__(self, env, vals):
+        self.env, self.v = env, vals
+        self.dir = tempfile.mkdtemp(prefix="nbgate-sessions-")
+        os.chmod(self.dir, 0o755)
+        self.jobs = os.path.join(self.dir, "jobs")
+        os.makedirs(self.jobs)
+        shutil.chown(self.jobs, "nbcommunity")
+        self.agent = os.path.join(self.dir, "nbgate-agent")
+        shutil.copy(binary("nbgate-agent"), self.agent)
+        os.chmod(self.agent, 0o755)
+        self.standin = os.path.join(self.dir, "standin")
+        shutil.copytree(os.path.join(SRCDIR, "tests", "standin"), self.standin, symlinks=True)
+        self.standin_log = os.path.join(self.dir, "standin.jsonl")
+        with open(self.standin_log, "w"):
+            pass
+        shutil.chown(self.standin_log, "nbcommunity")
+        os.chmod(self.standin_log, 0o644)
+        for root, dirs, files in os.walk(self.dir):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755 if d != "jobs" else 0o700)
+        env.tap.diag("job scratch directory: %s" % self.dir)
+
+    def cluster(self, name, scheduler):
+        v = self.v
+        return """  %s:
+    scheduler: %s
+    transport: ssh
+    login_host: 127.0.0.1:%s
+    login_host_key: "%s"
+    login_user: nbcommunity
+    login_key: %s
+    slurm_conf: %s
+    charging: community
+    community_account: community
+    accounts: [community]
+    poll_interval: 2s
+    prologue: "PATH=%s:$PATH; NB_STANDIN_LOG=%s; export PATH NB_STANDIN_LOG"
+    output_dir: %s
+    agent: %s
+    template: %s/templates/%s.sh
+    default_queue: debug
+    queues:
+      debug:
+        walltime: {default: 20m, max: 1h}
+        cores: {default: 1, max: 2}
+        memory: {default: 256MiB, max: 1GiB}
+      compute:
+        walltime: {default: 20m, max: 2h}
+        cores: {default: 1, max: 2}
+        memory: {default: 256MiB, max: 1GiB}
+    containers:
+      base: {image: "", runtime: none, description: "No container"}
+      scipy: {image: %s, runtime: singularity}
+    default_container: base
+    binds: ["/tmp"]
+""" % (name, scheduler, v["NB_LOGIN_SSH_PORT"], v["NB_LOGIN_HOSTKEY"], v["NB_KEY_COMMUNITY"],
+            v["SLURM_CONF"], self.standin, self.standin_log, self.jobs, self.agent, SRCDIR,
+            scheduler, IMAGE)
+
+    def config(self, ssh_port):
+        return ("auth:\n  admins: [admin]\n"
+                "sessions:\n  gateway_address: 127.0.0.1:%d\n  max_per_user: 3\n"
+                "  named_servers: 1\n  start_timeout: 3m\n  orphans: report\n"
+                "clusters:\n%s%s" % (ssh_port, self.cluster("hpc", "slurm"),
+                                     self.cluster("pbs", "pbs")))
+
+    def keep_logs(self):
+        """Copies every job's output into the artifacts (sanitizer reports are checked there)."""
+        for sid in sorted(os.listdir(self.jobs)):
+            out = []
+            for f in ("job.out", "job.err"):
+                p = os.path.join(self.jobs, sid, f)
+                if os.path.exists(p):
+                    with open(p, errors="replace") as fh:
+                        out.append("==> %s <==\n%s" % (f, fh.read()))
+            with open(self.env.path("job-%s.log" % sid), "w") as fh:
+                fh.write("\n".join(out))
+
+
+class Api:
+    def __init__(self, gw, token):
+        self.gw, self.token = gw, token
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        h = {"Content-Type": "application/json"} if data is not None else {}
+        st, hd, out = self.gw.request(method, "/hub/api" + path, token=self.token, body=data,
+                                      headers=h)
+        try:
+            j = json.loads(out) if out else None
+        except ValueError:
+            j = out
+        return st, j
+
+    def server(self, user, name=""):
+        path = "/users/%s/server%s" % (user, "s/" + name if name else "")
+        return self.call("GET", path)
+
+    def wait(self, user, name="", phases=("running",), timeout=120):
+        """Polls the server until its phase is one of @phases; returns (model, phases seen)."""
+        seen = []
+        end = time.time() + timeout
+        m = None
+        while time.time() < end:
+            st, m = self.server(user, name)
+            if st == 200:
+                ph = m["state"]["phase"]
+                if not seen or seen[-1] != ph:
+                    seen.append(ph)
+                if ph in phases:
+                    return m, seen
+            time.sleep(0.3)
+        return m, seen
+
+
+def proxied(env, route, path="api/status"):
+    st, _, out = env.gw.request("GET", "/user/%s/%s" % (route, path), token=env.user_tokens[
+        route.split("/")[0]])
+    return st, out
+
+
+def test_full_path(env):
+    t = env.tap
+    st, m = env.api.call("POST", "/users/alice/server", {"user_options": {"container": "base"}})
+    t.eq(st, 202, "POST /hub/api/users/alice/server: 202 Accepted")
+    t.ok(m and m.get("pending") == "spawn" and m["state"]["session"] > 0,
+         "the answer is a pending server with its session id", m)
+    m, seen = env.api.wait("alice", timeout=150)
+    t.ok(m is not None and m["ready"], "alice's notebook becomes ready", (seen, m))
+    t.diag("phases seen: %s" % seen)
+    t.ok("running" in seen and seen.index("running") > 0, "phases go through the queue to running",
+         seen)
+    job = m["state"]["job_id"]
+    env.alice_job = job
+    t.ok(job and re.match(r"^\d+$", job), "the job id is recorded", job)
+    t.eq(squeue_field(job, "%u|%a|%k|%j"),
+         "nbcommunity|community|nbgate:user=alice:session=%d|nbgate-alice" % m["state"]["session"],
+         "SLURM: runs as nbcommunity, charged to community, names alice")
+    st, out = proxied(env, "alice")
+    t.eq(st, 200, "the notebook's REST API answers through the proxy")
+    st, out = proxied(env, "alice", "tree")
+    t.ok(st == 200 and b"Jupyter" in out, "tree page through the proxy", (st, out[:200]))
+    st, _, out = env.gw.request("POST", "/user/alice/api/kernels", token=env.user_tokens["alice"],
+                                body=b"{}", headers={"Content-Type": "application/json"})
+    t.eq(st, 201, "a kernel starts")
+    if st == 201:
+        kid = json.loads(out)["id"]
+        t.eq(ws_execute(env.gw, "/user/alice/", kid, "1+1", token=env.user_tokens["alice"]), "2",
+             "kernel: 1+1 over the WebSocket through the tunnel")
+    # The job script holds the one-time secret; it is used up and bound to the job.
+    r = scontrol("write", "batch_script", job, "-")
+    sec = re.search(r"NBGATE_ENROLL='([^']+)'", r.stdout)
+    t.ok(sec is not None, "the job script carries an enrollment secret (in its environment "
+         "assignment, not on a command line)", r.stdout[-600:] + r.stderr)
+    if sec:
+        secret = sec.group(1)
+        leaked = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open("/proc/%s/cmdline" % pid, "rb") as f:
+                        if secret.encode() in f.read():
+                            leaked.append(pid)
+                except OSError:
+                    pass
+        t.eq(leaked, [], "the secret is in no process's command line")
+        sf = env.path("stolen.secret")
+        with open(sf, "w") as f:
+            f.write(secret + "\n")
+        os.chmod(sf, 0o600)
+        r = subprocess.run([binary("nbgate-agent"), "--gateway", "127.0.0.1:%d" % env.gw.ssh_port,
+                            "--route", "alice", "--hostkey-fingerprint", env.gw.fingerprint,
+                            "--enroll-file", sf, "--job-id", job, "--target", "127.0.0.1:9"],
+                           capture_output=True, text=True, timeout=60)
+        t.ok(r.returncode != 0 and "refused the enrollment" in r.stderr,
+             "replaying the secret from the job script is refused", r.stderr[-500:])
+        st, out = proxied(env, "alice")
+        t.eq(st, 200, "alice's notebook still answers after the replay attempt")
+
+
+def test_named_container(env):
+    t = env.tap
+    st, m = env.api.call("POST", "/users/alice/servers/lab", {"container": "scipy", "cores": 2})
+    t.eq(st, 202, "named server lab with the scipy container: 202")
+    m, seen = env.api.wait("alice", "lab", timeout=150)
+    t.ok(m is not None and m["ready"], "alice/lab becomes ready", (seen, m))
+    st, out = proxied(env, "alice/lab")
+    t.eq(st, 200, "alice/lab answers through the proxy")
+    recs = []
+    with open(env.w.standin_log) as f:
+        recs = [json.loads(l) for l in f if l.strip()]
+    rec = [r for r in recs if r.get("image") == IMAGE]
+    t.ok(rec, "the container runtime (stand-in) was asked to run the image", recs[-1:])
+    if rec:
+        r = rec[-1]
+        t.ok(r["subcommand"] == "exec" and r["cleanenv"] and "/tmp" in ",".join(r["binds"]) and
+             not r["nv"], "singularity exec --cleanenv with the configured binds, no --nv", r)
+        t.ok(any("/user/alice/lab/" in a for a in r["command"]),
+             "the notebook's base URL is /user/alice/lab/", r["command"])
+    st, m = env.api.call("POST", "/users/alice/servers/second", {})
+    t.ok(st == 400 and "named server" in m["message"], "the named-server limit (1) is enforced",
+         (st, m))
+    st, m = env.api.call("GET", "/users/alice")
+    t.ok(st == 200 and set(m["servers"]) == {"", "lab"} and m["server"] == "/user/alice/",
+         "GET /hub/api/users/alice lists both servers (JupyterHub's shape)", m)
+    st, _ = env.api.call("DELETE", "/users/alice/servers/lab")
+    t.eq(st, 202, "DELETE alice/lab: 202 (stopping)")
+    m, seen = env.api.wait("alice", "lab", phases=("ended",), timeout=90)
+    t.ok(m is not None and m["stopped"] and "stopped by admin" in (m["state"]["reason"] or ""),
+         "alice/lab ends, stopped by admin", m and m["state"])
+    job = m and m["state"]["job_id"]
+    t.ok(job and wait_for(lambda: "CANCELLED" in sacct_state(job), 20),
+         "SLURM shows the job cancelled", job and sacct_state(job))
+    st, _ = proxied(env, "alice/lab")
+    t.ok(st in (404, 503), "alice/lab's route is gone (404/503)", st)
+
+
+def test_bad_requests(env):
+    t = env.tap
+    st, m = env.api.call("POST", "/users/bob/server", {"walltime": "5h"})
+    t.ok(st == 400 and m.get("field") == "walltime" and "1h" in m["message"],
+         "walltime above the queue's max: 400 naming the field and the range", m)
+    st, m = env.api.call("POST", "/users/bob/server", {"queue": "nope"})
+    t.ok(st == 400 and m.get("field") == "queue", "unknown queue: 400 naming the field", m)
+    st, m = env.api.call("POST", "/users/bob/server", {"container": "$(id)"})
+    t.ok(st == 400 and m.get("field") == "container", "injection in container: 400", m)
+    st, m = env.api.call("POST", "/users/Bad;User/server", {})
+    t.eq(st, 400, "a bad user name: 400")
+    st, m = env.api.call("DELETE", "/users/nobody/server")
+    t.eq(st, 404, "stopping a server that does not exist: 404")
+    # A user may manage their own server, not someone else's.
+    bob = Api(env.gw, env.user_tokens["bob"])
+    st, m = bob.call("POST", "/users/alice/servers/x", {})
+    t.eq(st, 403, "bob cannot start a server for alice")
+    st, m = bob.call("GET", "/users/bob")
+    t.ok(st == 200 and m["name"] == "bob" and m["servers"] == {},
+         "bob reads his own user model", m)
+    st, m = bob.call("GET", "/sessions")
+    t.eq(st, 403, "bob cannot list every session")
+    # The scheduler refuses: an account the community user has no association for.
+    st, m = env.api.call("POST", "/users/bob/server", {"account": "alloc_bob"})
+    t.ok(st == 400 and m.get("field") == "account", "an account not offered: 400", m)
+
+
+def test_pbs(env):
+    t = env.tap
+    st, m = env.api.call("POST", "/users/bob/server", {"cluster": "pbs"})
+    t.eq(st, 202, "bob's server on the PBS cluster (qsub): 202")
+    m, seen = env.api.wait("bob", timeout=150)
+    t.ok(m is not None and m["ready"], "bob's notebook via qsub becomes ready", (seen, m))
+    st, out = proxied(env, "bob")
+    t.eq(st, 200, "bob's notebook answers through the proxy")
+    env.bob_job = m and m["state"]["job_id"]
+
+
+def partition(state):
+    """compute DOWN: jobs are accepted and wait (PartitionDown), a real 'queued'."""
+    return scontrol("update", "PartitionName=compute", "State=" + state)
+
+
+def test_restart(env):
+    """One queued and two running sessions survive SIGTERM and kill -9."""
+    t = env.tap
+    r = partition("DOWN")
+    t.ok(r.returncode == 0, "partition compute is down (jobs wait in it)", r.stderr)
+    st, m = env.api.call("POST", "/users/carol/server", {"queue": "compute"})
+    t.eq(st, 202, "carol's server requested in queue compute")
+    m, seen = env.api.wait("carol", phases=("queued",), timeout=60)
+    job = m and m["state"]["job_id"]
+    t.ok(m and m["state"]["phase"] == "queued" and job is not None,
+         "carol is queued (%s)" % (m and m["state"]["scheduler_reason"]), m and m["state"])
+    if job is None:
+        return
+    before = {u: env.api.server(u)[1]["state"]["job_id"] for u in ("alice", "bob", "carol")}
+    for how in (signal.SIGTERM, signal.SIGKILL):
+        env.gw.stop(how)
+        env.gw.start()
+        after = {}
+        for u in ("alice", "bob", "carol"):
+            st, m = env.api.server(u)
+            after[u] = (st, m and m["state"]["job_id"], m and m["state"]["phase"])
+        t.ok(all(after[u][1] == before[u] for u in before),
+             "after %s: all three sessions are back with their jobs" % how.name, after)
+        ok = wait_for(lambda: proxied(env, "alice")[0] == 200 and proxied(env, "bob")[0] == 200,
+                      60)
+        t.ok(ok, "after %s: alice and bob are reached again (agents reconnected)" % how.name)
+        t.eq(env.api.server("carol")[1]["state"]["phase"], "queued",
+             "after %s: carol is still queued" % how.name)
+    states = {u: squeue_field(before[u], "%T") for u in before}
+    t.ok(states["alice"] == "RUNNING" and states["bob"] == "RUNNING" and
+         states["carol"] == "PENDING", "no job was cancelled by the restarts", states)
+    partition("UP")
+    m, seen = env.api.wait("carol", timeout=150)
+    t.ok(m is not None and m["ready"], "the queued one still starts after the restarts",
+         (seen, m and m["state"]))
+
+
+def test_notebook_killed(env):
+    t = env.tap
+    st, m = env.api.server("carol")
+    sid = m["state"]["session"]
+    t.ok(wait_for(lambda: proxied(env, "carol")[0] == 200, 60), "carol's notebook answers")
+    r = subprocess.run(["pkill", "-KILL", "-u", "nbcommunity", "-f",
+                        "jupyter-notebook.*base_url=/user/carol/"], capture_output=True)
+    t.eq(r.returncode, 0, "killed carol's notebook process")
+    m, seen = env.api.wait("carol", phases=("ended",), timeout=90)
+    reason = m and m["state"]["reason"] or ""
+    t.ok(m is not None and m["stopped"] and "notebook" in reason,
+         "the session ends and says the notebook died", m and m["state"])
+    t.diag("reason: %s" % reason)
+    st, full = env.api.call("GET", "/sessions/%d" % sid)
+    evs = [e["event"] for e in (full or {}).get("events", [])] if st == 200 else []
+    t.ok("requested" in evs and "running" in evs and "ended" in evs,
+         "the journal has every transition", evs)
+
+
+def test_pbs_stop(env):
+    t = env.tap
+    st, _ = env.api.call("DELETE", "/users/bob/server")
+    t.eq(st, 202, "stop bob's PBS server: 202")
+    m, seen = env.api.wait("bob", phases=("ended",), timeout=90)
+    t.ok(m is not None and "stopped by admin" in (m["state"]["reason"] or ""),
+         "bob's PBS session ends, stopped by admin", m and m["state"])
+    t.ok(wait_for(lambda: squeue_field(env.bob_job, "%T") == "", 30),
+         "qdel took bob's job out of the queue", env.bob_job)
+
+
+def test_scancel(env):
+    t = env.tap
+    job = env.alice_job
+    r = subprocess.run(["scancel", job], capture_output=True, text=True)
+    t.eq(r.returncode, 0, "scancel alice's job from outside")
+    m, seen = env.api.wait("alice", phases=("ended",), timeout=90)
+    t.ok(m is not None and "cancelled outside nbgate" in (m["state"]["reason"] or ""),
+         "alice's session ends: cancelled outside nbgate", m and m["state"])
+
+
+def test_walltime(env):
+    t = env.tap
+    m, seen = env.api.wait("dave", phases=("ended",), timeout=200)
+    t.ok(m is not None and "walltime" in (m["state"]["reason"] or ""),
+         "dave's 1-minute session ends: walltime ran out", m and m["state"])
+
+
+def test_stop_queued(env):
+    t = env.tap
+    partition("DOWN")
+    st, m = env.api.call("POST", "/users/erin/server", {"queue": "compute"})
+    m, seen = env.api.wait("erin", phases=("queued",), timeout=60)
+    job = m and m["state"]["job_id"]
+    t.ok(job is not None, "erin's job is queued", m and m["state"])
+    st, _ = env.api.call("DELETE", "/users/erin/server")
+    t.eq(st, 202, "stop erin's queued server: 202")
+    m, seen = env.api.wait("erin", phases=("ended",), timeout=60)
+    t.ok(m is not None and m["stopped"] and "stopped by admin" in (m["state"]["reason"] or ""),
+         "a queued session is cancelled", m and m["state"])
+    t.ok(job and wait_for(lambda: squeue_field(job, "%T") == "", 30),
+         "the queued job is gone from the queue", job)
+    partition("UP")
+
+
+def test_ctl(env):
+    t = env.tap
+    r = env.gw.ctl("--json", "server", "list")
+    t.ok(r.returncode == 0 and "sessions" in r.stdout, "nbgatectl server list", r.stderr)
+    r = env.gw.ctl("server", "list")
+    t.ok(r.returncode == 0 and "alice" in r.stdout, "nbgatectl server list (table) shows alice",
+         r.stdout + r.stderr)
+
+
+def main():
+    env = Env("test_session")
+    r = testenv("start")
+    if r.returncode != 0:
+        env.tap.ok(False, "the SLURM test environment starts", r.stderr[-2000:])
+        env.finish()
+    vals = parse_env(testenv("env").stdout)
+    os.environ.update({k: v for k, v in vals.items()})
+    env.w = World(env, vals)
+    env.gw = Gateway(env)
+    with open(env.gw.config, "a") as f:
+        f.write(env.w.config(env.gw.ssh_port))
+    try:
+        env.gw.start()
+    except Exception as e:
+        env.tap.ok(False, "nbgated starts with two clusters", e)
+        env.finish()
+    env.api = Api(env.gw, env.gw.token("admin"))
+    env.user_tokens = {u: env.gw.token(u) for u in ("alice", "bob", "carol")}
+    # dave's session runs out of walltime (SLURM counts in minutes) while the rest goes on.
+    st, m = env.api.call("POST", "/users/dave/server", {"walltime": "1m"})
+    env.tap.eq(st, 202, "dave's 1-minute server requested")
+    try:
+        for fn in (test_full_path, test_named_container, test_bad_requests, test_pbs,
+                   test_restart, test_notebook_killed, test_pbs_stop, test_stop_queued,
+                   test_walltime, test_ctl, test_scancel):
+            env.run(fn)
+        env.tap.ok(env.gw.alive(), "nbgated is still running")
+    finally:
+        partition("UP")
+        for u in ("alice", "bob", "carol", "dave", "erin"):
+            env.api.call("DELETE", "/users/%s/server" % u)
+        env.api.call("DELETE", "/users/alice/servers/lab")
+        wait_for(lambda: subprocess.run(["squeue", "-h", "-u", "nbcommunity", "-n",
+                                         "nbgate-alice,nbgate-bob,nbgate-carol,nbgate-dave,"
+                                         "nbgate-erin,nbgate-alice-lab"],
+                                        capture_output=True, text=True).stdout.strip() == "", 60)
+        env.w.keep_logs()
+        if env.tap.failed == 0:
+            shutil.rmtree(env.w.dir, ignore_errors=True)
+    env.finish()
+
+
+if __name__ == "__main__":
+    main()
