@@ -320,7 +320,8 @@ test_injection(void)
 static void
 test_vars(void)
 {
-	const struct jobreq_env	 env = { "gw:2222", "SHA256:x", "/user/alice/" };
+	const struct jobreq_env	 env = { "gw:2222", "SHA256:x", "/user/alice/",
+				    "alice", "secret" };
 	struct template_vars	*vars;
 	struct jobreq		*req;
 	json_t			*opts;
