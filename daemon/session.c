@@ -1105,7 +1105,7 @@ session_start(const char *actor, const char *user, const char *server,
 	const struct config	*cfg = gate->cfg;
 	struct session		*s, *o;
 	struct jobreq		*req = NULL;
-	char			*route, *opts = NULL;
+	char			*route, *opts = NULL, *why;
 	struct cluster		*cl;
 	struct route		*r;
 	int			 mine = 0, named = 0, total = 0;
@@ -1202,7 +1202,9 @@ ok:
 	xasprintf(&s->job_dir, "%s/%lld", config_cluster_find(cfg,
 	    req->cluster)->output_dir, s->id);
 	TAILQ_INSERT_TAIL(&sess_list, s, entry);
-	sess_set(s, SESSION_REQUESTED, actor);
+	xasprintf(&why, "requested by %s", actor);
+	sess_set(s, SESSION_REQUESTED, why);
+	free(why);
 	store_audit(actor, "session-start", route, opts);
 	s->kick = evtimer_new(gate->base, sess_step_prepare, s);
 	evtimer_add(s->kick, &now);

@@ -36,11 +36,24 @@ chmod 0755 "$work"
 pids=""
 slurm=no
 cleanup() {
-	trap - INT TERM EXIT
-	[ "$slurm" = yes ] && ctl server stop demo >/dev/null 2>&1 && sleep 2
+	trap '' INT TERM	# a second Ctrl-C must not cut the cleanup short
+	trap - EXIT
+	if [ "$slurm" = yes ]; then
+		# every notebook the demo runs (demo's, and any started since)
+		for r in $(ctl --json server list 2>/dev/null | python3 -c '
+import json, sys
+for s in json.load(sys.stdin)["sessions"]:
+    if not s["stopped"]:
+        print(s["state"]["route"])' 2>/dev/null); do
+			ctl server stop "$r" >/dev/null 2>&1 || true
+		done
+		sleep 2
+	fi
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
-	[ "$slurm" = yes ] && scripts/testenv.sh stop "$SLURMDIR" >/dev/null 2>&1
+	if [ "$slurm" = yes ]; then
+		scripts/testenv.sh stop "$SLURMDIR" >/dev/null 2>&1 || true
+	fi
 	rm -rf "$work"
 	echo "demo stopped"
 }
@@ -107,6 +120,15 @@ until ctl status >/dev/null 2>&1; do
 done
 
 if [ "$slurm" = yes ]; then
+	# A route or session left by an earlier demo run goes first.
+	if ctl server stop demo >/dev/null 2>&1; then
+		i=0
+		until ctl --json server show demo | grep -q '"phase": "ended"'; do
+			i=$((i + 1)); [ $i -lt 60 ] || break
+			sleep 1
+		done
+	fi
+	ctl route del demo >/dev/null 2>&1 || true
 	echo "== starting demo's notebook as a SLURM job (nbgatectl server start demo --wait)"
 	ctl server start demo --wait
 else
