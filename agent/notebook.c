@@ -33,7 +33,7 @@
 
 #define NB_TAIL_LINES	20		/* lines of output kept for the exit report */
 #define NB_LINE_MAX	1024		/* longer lines are cut */
-#define NB_PROBE_MS	200		/* between readiness probes */
+#define NB_PROBE_MS	50		/* between readiness probes (a connect + GET) */
 #define NB_PROBE_TIMEOUT 5		/* seconds for one probe */
 #define NB_STOP_MS	100		/* polling while stopping */
 #define NB_STOP_KILL	10		/* seconds from SIGTERM to SIGKILL */
@@ -427,7 +427,7 @@ nb_ready(struct notebook *nb)
 {
 	nb->state = NB_READY;
 	evtimer_del(nb->probe_timer);
-	log_info("agent: route %s: notebook answers on %s after %.1f s", nb->cfg->route,
+	log_info("agent: route %s: notebook answers on %s after %.2f s", nb->cfg->route,
 	    nb->sock != NULL ? nb->sock : "127.0.0.1", nb_since(&nb->started));
 	nb->cb(nb, NOTEBOOK_READY, "ready", nb->arg);
 }

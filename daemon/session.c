@@ -40,7 +40,7 @@
 	    (var) = (tvar))
 #endif
 
-#define SESS_TICK		5	/* s between housekeeping rounds */
+#define SESS_TICK		1	/* s between housekeeping rounds */
 #define SESS_CMD_TIMEOUT	30000	/* ms for mkdir/tail on the cluster */
 #define SESS_TAIL_BYTES		"3000"	/* of job.err shown when a job fails */
 #define SESS_CANCEL_RETRY	30	/* s between scancel attempts while stopping */
@@ -307,11 +307,11 @@ sess_set(struct session *s, enum session_state st, const char *cause)
 		s->ended = sess_now();
 	sess_save(s);
 	sess_journal(s, session_state_name(st), cause);
-	log_info("session %lld (%s on %s%s%s): %s -> %s%s%s", s->id,
+	log_info("session %lld (%s on %s%s%s): %s%s%s%s%s", s->id,
 	    s->route, s->req->cluster, s->job != NULL ? ", job " : "",
-	    s->job != NULL ? s->job : "", session_state_name(old),
-	    session_state_name(st), cause != NULL ? ": " : "",
-	    cause != NULL ? cause : "");
+	    s->job != NULL ? s->job : "", old != st ? session_state_name(old) : "",
+	    old != st ? " -> " : "", session_state_name(st),
+	    cause != NULL ? ": " : "", cause != NULL ? cause : "");
 	if (st == SESSION_ENDED)
 		store_audit(s->user, "session-end", s->route, cause);
 }
@@ -776,6 +776,10 @@ sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 			/* keep the last ended session of a route for the pages */
 			continue;
 		}
+		/* a cancelled job ends within seconds: look (batched) until it has */
+		if (s->state == SESSION_STOPPING && s->sreq == NULL && s->job != NULL &&
+		    now - s->last_cancel >= 1 && now - s->last_cancel < 60)
+			sched_tracker_poll_now(s->cl->trk);
 		if (s->state == SESSION_UNKNOWN &&
 		    now - s->unknown_since > cfg->sess_unknown_grace) {
 			xasprintf(&why, "the scheduler could not be asked about job %s "
@@ -840,6 +844,22 @@ sess_by_id(long long id)
 	return (NULL);
 }
 
+/*
+ * Is @job any active session's job, on any cluster? (Two cluster entries
+ * may front one scheduler, e.g. its SLURM and its PBS command line.)
+ */
+static int
+sess_any_job(const char *job)
+{
+	struct session	*s;
+
+	TAILQ_FOREACH(s, &sess_list, entry) {
+		if (sess_active(s) && s->job != NULL && sched_id_match(s->job, job))
+			return (1);
+	}
+	return (0);
+}
+
 static void
 sess_orphans_done(const struct sched_listed *jobs, size_t n, const char *cause,
     void *arg)
@@ -863,7 +883,7 @@ sess_orphans_done(const struct sched_listed *jobs, size_t n, const char *cause,
 		id = sess_comment_session(jobs[i].comment);
 		ours = id != 0 || (jobs[i].name != NULL &&
 		    strncmp(jobs[i].name, "nbgate-", 7) == 0);
-		if (!ours || sess_by_job(cl, jobs[i].id) != NULL ||
+		if (!ours || sess_any_job(jobs[i].id) ||
 		    ((s = sess_by_id(id)) != NULL && sess_active(s)))
 			continue;
 		log_warnx("cluster %s: job %s (%s) carries nbgate's tag but belongs to "

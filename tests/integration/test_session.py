@@ -407,6 +407,36 @@ def test_stop_queued(env):
     partition("UP")
 
 
+def test_orphans(env):
+    """A job carrying nbgate's tag that no session owns is reported (orphans: report)."""
+    t = env.tap
+    v = env.w.v
+    script = ("#!/bin/sh\n#SBATCH -p debug -t 5 -A community -J nbgate-zed "
+              "--comment=nbgate:user=zed:session=999999\n"
+              "#SBATCH -o /dev/null\nsleep 300\n")
+    r = subprocess.run(["ssh", "-i", v["NB_KEY_COMMUNITY"], "-p", v["NB_LOGIN_SSH_PORT"],
+                        "-o", "UserKnownHostsFile=" + v["NB_LOGIN_KNOWN_HOSTS"],
+                        "-o", "BatchMode=yes", "nbcommunity@127.0.0.1",
+                        "SLURM_CONF=%s sbatch --parsable" % v["SLURM_CONF"]],
+                       input=script, capture_output=True, text=True, timeout=60)
+    job = r.stdout.strip().split(";")[0]
+    t.ok(r.returncode == 0 and job.isdigit(), "an nbgate-tagged job no session owns is submitted",
+         r.stderr)
+    if not job.isdigit():
+        return
+    st, _ = env.api.call("POST", "/orphans")
+    t.eq(st, 202, "POST /hub/api/orphans starts a sweep")
+    line = "job %s (nbgate:user=zed:session=999999) carries nbgate's tag" % job
+    t.ok(wait_for(lambda: line in env.procs.log("nbgated"), 30),
+         "nbgated reports the orphan (cluster, job id, its tag)")
+    t.eq(squeue_field(job, "%T") in ("RUNNING", "PENDING"), True,
+         "orphans: report leaves the job alone")
+    mine = [l for l in env.procs.log("nbgated").splitlines()
+            if "belongs to no session" in l and "job %s " % job not in l]
+    t.eq(mine, [], "no session's own job is reported as an orphan")
+    subprocess.run(["scancel", job], capture_output=True)
+
+
 def test_ctl(env):
     t = env.tap
     r = env.gw.ctl("--json", "server", "list")
@@ -441,7 +471,7 @@ def main():
     try:
         for fn in (test_full_path, test_named_container, test_bad_requests, test_pbs,
                    test_restart, test_notebook_killed, test_pbs_stop, test_stop_queued,
-                   test_walltime, test_ctl, test_scancel):
+                   test_walltime, test_orphans, test_ctl, test_scancel):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
