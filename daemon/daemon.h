@@ -318,7 +318,11 @@ int		 session_stop(const char *, const char *, const char *, int *,
 const struct session *session_find(const char *, const char *);
 const struct session *session_by_id(long long);
 void		 session_foreach(void (*)(const struct session *, void *), void *);
+long long	 session_id(const struct session *);
 const char	*session_user(const struct session *);
+typedef void	(*session_watch_cb)(const struct session *, void *);
+void		 session_watch(session_watch_cb, void *);
+void		 session_unwatch(session_watch_cb, void *);
 const char	*session_server(const struct session *);
 enum session_state session_state(const struct session *);
 struct json_t	*session_json(const struct session *, int);

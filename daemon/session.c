@@ -89,6 +89,12 @@ struct session {
 	TAILQ_ENTRY(session)	 entry;
 };
 
+struct sess_watcher {
+	session_watch_cb		 fn;
+	void				*arg;
+	TAILQ_ENTRY(sess_watcher)	 entry;
+};
+static TAILQ_HEAD(, sess_watcher) sess_watchers = TAILQ_HEAD_INITIALIZER(sess_watchers);
 static TAILQ_HEAD(, cluster)	 sess_clusters = TAILQ_HEAD_INITIALIZER(sess_clusters);
 static TAILQ_HEAD(, session)	 sess_list = TAILQ_HEAD_INITIALIZER(sess_list);
 static struct event		*sess_tick, *sess_orphan_timer;
@@ -288,6 +294,45 @@ sess_journal(struct session *s, const char *what, const char *cause)
 	    " VALUES (?, ?, ?, ?)", "idtt", s->id, sess_now(), what, cause);
 }
 
+/* Tells every watcher (progress streams, metrics) that s changed. */
+static void
+sess_notify(const struct session *s)
+{
+	struct sess_watcher	*w, *next;
+
+	TAILQ_FOREACH_SAFE(w, &sess_watchers, entry, next)
+		w->fn(s, w->arg);
+}
+
+/*
+ * Calls @fn(session, arg) after every state change of any session (and
+ * when the scheduler's reason for a queued one changes). @fn may call
+ * session_unwatch() on itself, not on others.
+ */
+void
+session_watch(session_watch_cb fn, void *arg)
+{
+	struct sess_watcher	*w = xcalloc(1, sizeof *w);
+
+	w->fn = fn;
+	w->arg = arg;
+	TAILQ_INSERT_TAIL(&sess_watchers, w, entry);
+}
+
+void
+session_unwatch(session_watch_cb fn, void *arg)
+{
+	struct sess_watcher	*w;
+
+	TAILQ_FOREACH(w, &sess_watchers, entry) {
+		if (w->fn == fn && w->arg == arg) {
+			TAILQ_REMOVE(&sess_watchers, w, entry);
+			free(w);
+			return;
+		}
+	}
+}
+
 /* Moves s to @st because of @cause: journaled first, then logged. */
 static void
 sess_set(struct session *s, enum session_state st, const char *cause)
@@ -307,6 +352,7 @@ sess_set(struct session *s, enum session_state st, const char *cause)
 		s->ended = sess_now();
 	sess_save(s);
 	sess_journal(s, session_state_name(st), cause);
+	sess_notify(s);
 	log_info("session %lld (%s on %s%s%s): %s%s%s%s%s", s->id,
 	    s->route, s->req->cluster, s->job != NULL ? ", job " : "",
 	    s->job != NULL ? s->job : "", old != st ? session_state_name(old) : "",
@@ -700,8 +746,10 @@ sess_tracked(const char *id, const struct sched_status *old,
 			    st->reason != NULL ? ": " : "", st->reason != NULL ?
 			    st->reason : "");
 			sess_set(s, SESSION_QUEUED, why);
-		} else if (s->state == SESSION_QUEUED)
+		} else if (s->state == SESSION_QUEUED) {
 			sess_save(s);
+			sess_notify(s);		/* reason or estimate changed */
+		}
 		break;
 	case SCHED_RUNNING:
 		if (s->started == 0)
@@ -1467,6 +1515,12 @@ session_foreach(void (*fn)(const struct session *, void *), void *arg)
 
 	TAILQ_FOREACH(s, &sess_list, entry)
 		fn(s, arg);
+}
+
+long long
+session_id(const struct session *s)
+{
+	return (s->id);
 }
 
 const char *
