@@ -463,6 +463,8 @@ api_login_once(const struct api_req *ar, struct api_resp *rs)
 	user = auth_code_redeem(code);
 	freestr(code);
 	if (user == NULL) {
+		gate->stats.login_failures++;
+		log_info("login: a login link was refused (used, expired or wrong)");
 		api_page(rs, 403, "Login link not valid",
 		    "This login link was already used or has expired. Ask your "
 		    "administrator for a new one.");
@@ -524,8 +526,19 @@ api_dispatch(const struct api_req *ar, struct api_resp *rs)
 			    "'Authorization: token <token>'");
 		else
 			api_error(rs, 403, "this needs an administrator's token");
+	} else if (strcmp(path, "/hub/metrics") == 0) {
+		if (!ar->admin_socket && ar->user == NULL)
+			api_error(rs, 401, "authentication required: send "
+			    "'Authorization: token <an admin's token>'");
+		else if (!ar->admin_socket && !config_is_admin(gate->cfg, ar->user))
+			api_error(rs, 403, "metrics need an administrator's token");
+		else {
+			rs->code = 200;
+			rs->ctype = "text/plain; version=0.0.4; charset=utf-8";
+			rs->body = metrics_render();
+		}
 	} else if (ar->admin_socket)
-		api_error(rs, 404, "the admin socket serves /hub/api/ only");
+		api_error(rs, 404, "the admin socket serves /hub/api/ and /hub/metrics only");
 	else if (strcmp(path, "/hub/health") == 0) {
 		rs->code = 200;
 		rs->ctype = "text/plain";

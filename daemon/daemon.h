@@ -228,6 +228,7 @@ struct gate_stats {
 	unsigned long long	 bad_requests;	/* 400-class parse errors */
 	unsigned long		 websockets;	/* open now */
 	unsigned long		 conns;		/* browser connections open now */
+	unsigned long long	 login_failures;	/* bad or used login links, bad tokens */
 };
 struct gate {
 	struct config		*cfg;
@@ -319,6 +320,10 @@ const struct session *session_find(const char *, const char *);
 const struct session *session_by_id(long long);
 void		 session_foreach(void (*)(const struct session *, void *), void *);
 long long	 session_id(const struct session *);
+void		 session_times(const struct session *, double *, double *, double *,
+		     double *);
+void		 session_cluster_stats(void (*)(const char *, unsigned long long,
+		     unsigned long long, double, size_t, void *), void *);
 const char	*session_user(const struct session *);
 typedef void	(*session_watch_cb)(const struct session *, void *);
 void		 session_watch(session_watch_cb, void *);
@@ -332,6 +337,11 @@ void		 session_enrolled(struct route *, const char *);
 void		 session_tunnel_up(struct route *, const char *);
 void		 session_tunnel_down(struct route *, const char *);
 void		 session_agent_exit(struct route *, const char *);
+
+/* metrics.c: Prometheus text at /hub/metrics */
+void		 metrics_init(void);
+void		 metrics_shutdown(void);
+struct evbuffer	*metrics_render(void);
 
 /* tls.c */
 void		*tls_ctx_new(const char *, const char *, char **);

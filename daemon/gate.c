@@ -307,7 +307,10 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 	log_info("listening: https %s (port %d), ssh %s (port %d, host key %s), admin %s",
 	    cfg->https_listen, gate->https_port, cfg->ssh_listen, gate->ssh_port,
 	    sshd_fingerprint(gate->sshd), cfg->admin_socket);
-	return (session_init(cause));
+	if (session_init(cause) == -1)
+		return (-1);
+	metrics_init();
+	return (0);
 }
 
 /* Applies a new config (owned on success): TLS, limits, log level; listeners stay. */
@@ -349,6 +352,7 @@ gate_stop(void)
 	}
 	gate_https = gate_admin = NULL;
 	conn_close_all();
+	metrics_shutdown();
 	session_shutdown();
 	if (gate->sshd != NULL)
 		sshd_free(gate->sshd);

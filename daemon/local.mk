@@ -11,6 +11,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/conn.c \
 	daemon/gate.c \
 	daemon/session.c \
+	daemon/metrics.c \
 	daemon/store.c
 DAEMON_LIBS = libnbdaemon.a libnbsched.a libnbbackend.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS)

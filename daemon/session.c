@@ -1517,6 +1517,29 @@ session_foreach(void (*fn)(const struct session *, void *), void *arg)
 		fn(s, arg);
 }
 
+/* When it was requested, its job started, its notebook came up, it ended (0: not yet). */
+void
+session_times(const struct session *s, double *created, double *started,
+    double *ready, double *ended)
+{
+	*created = s->created;
+	*started = s->started;
+	*ready = s->ready;
+	*ended = s->ended;
+}
+
+/* Each cluster's scheduler traffic, for metrics. */
+void
+session_cluster_stats(void (*fn)(const char *, unsigned long long,
+    unsigned long long, double, size_t, void *), void *arg)
+{
+	struct cluster	*cl;
+
+	TAILQ_FOREACH(cl, &sess_clusters, entry)
+		fn(cl->name, sched_calls(cl->sched), sched_errors(cl->sched),
+		    sched_seconds(cl->sched), sched_tracker_active(cl->trk), arg);
+}
+
 long long
 session_id(const struct session *s)
 {

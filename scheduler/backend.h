@@ -224,6 +224,8 @@ struct sched	*sched_new(struct event_base *, const struct sched_ops *, struct tr
 void		 sched_free(struct sched *);	/* cancels requests without callbacks */
 const struct sched_ops *sched_ops_of(const struct sched *);
 unsigned long long sched_calls(const struct sched *);	/* scheduler commands run */
+unsigned long long sched_errors(const struct sched *);	/* could not run, timed out */
+double		 sched_seconds(const struct sched *);	/* time in commands, summed */
 void		 sched_set_timeout(struct sched *, int);	/* ms per command; default 30 s */
 struct sched_req *sched_submit(struct sched *, const char *, size_t, sched_submit_cb, void *);
 struct sched_req *sched_cancel(struct sched *, const char *, sched_done_cb, void *);

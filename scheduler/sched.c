@@ -328,6 +328,8 @@ struct sched_req {
 	size_t			 n;
 	struct event		*ev_fail;	/* reports a failure before any command ran */
 	char			*fail;
+	transport_cb		 tcb;		/* the command's own callback */
+	struct timespec		 t0;		/* when it was started */
 	LIST_ENTRY(sched_req)	 entry;
 };
 
@@ -338,6 +340,8 @@ struct sched {
 	char			*name;
 	int			 timeout;
 	unsigned long long	 calls;
+	unsigned long long	 errors;	/* commands that could not run or timed out */
+	double			 seconds;	/* spent in commands, all together */
 	LIST_HEAD(, sched_req)	 reqs;
 };
 
@@ -425,6 +429,19 @@ sched_calls(const struct sched *s)
 	return (s->calls);
 }
 
+/* Commands that failed to run or timed out, and the seconds all commands took. */
+unsigned long long
+sched_errors(const struct sched *s)
+{
+	return (s->errors);
+}
+
+double
+sched_seconds(const struct sched *s)
+{
+	return (s->seconds);
+}
+
 void
 sched_set_timeout(struct sched *s, int ms)
 {
@@ -468,14 +485,31 @@ sched_output(const struct transport_result *tr, struct sched_output *o, char **c
 	return (0);
 }
 
+/* Counts what every command cost, then hands its result on. */
+static void
+sched_exec_done(const struct transport_result *tr, void *arg)
+{
+	struct sched_req	*r = arg;
+	struct timespec		 t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r->s->seconds += (double)(t1.tv_sec - r->t0.tv_sec) +
+	    (double)(t1.tv_nsec - r->t0.tv_nsec) / 1e9;
+	if (tr->error != NULL || tr->timed_out || tr->status < 0)
+		r->s->errors++;
+	r->tcb(tr, r);
+}
+
 static int
 sched_exec(struct sched_req *r, struct sched_argv *a, const char *in, size_t len,
     transport_cb cb, char **cause)
 {
 	r->s->calls++;
 	log_debug("%s: running %s%s", r->s->name, a->v[0], a->n > 1 ? " ..." : "");
+	r->tcb = cb;
+	clock_gettime(CLOCK_MONOTONIC, &r->t0);
 	r->treq = transport_run(r->s->tr, (const char *const *)a->v, in, len, r->s->timeout,
-	    cb, r, cause);
+	    sched_exec_done, r, cause);
 	sched_argv_clear(a);
 	return (r->treq == NULL ? -1 : 0);
 }

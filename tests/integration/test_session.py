@@ -263,6 +263,35 @@ def test_named_container(env):
     t.ok(st in (404, 503), "alice/lab's route is gone (404/503)", st)
 
 
+def metric(text, name):
+    """The value of one sample line (name with labels, exactly), or None."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_metrics(env):
+    t = env.tap
+    st, hd, out = env.gw.request("GET", "/hub/metrics", token=env.api.token)
+    text = out.decode()
+    t.ok(st == 200 and hd.get("content-type", "").startswith("text/plain; version=0.0.4"),
+         "GET /hub/metrics with an admin's token: Prometheus text", (st, hd))
+    t.ok((metric(text, 'nbgate_sessions{state="running"}') or 0) >= 1,
+         "sessions by state: at least one running", text[:600])
+    t.ok((metric(text, 'nbgate_spawn_duration_seconds_count{outcome="success"}') or 0) >= 2,
+         "spawn duration histogram counts the successful starts")
+    t.ok((metric(text, 'nbgate_scheduler_commands_total{cluster="hpc"}') or 0) > 0 and
+         metric(text, 'nbgate_scheduler_command_errors_total{cluster="hpc"}') is not None,
+         "scheduler commands and errors per cluster")
+    t.ok((metric(text, "nbgate_tunnels_connected") or 0) >= 1, "tunnels connected")
+    t.ok((metric(text, "nbgate_proxy_requests_total") or 0) > 0, "proxied requests counted")
+    st, _, _ = env.gw.request("GET", "/hub/metrics", token=env.user_tokens["bob"])
+    t.eq(st, 403, "/hub/metrics refuses a user's token")
+    st, _, _ = env.gw.request("GET", "/hub/metrics")
+    t.eq(st, 401, "/hub/metrics refuses no token")
+
+
 def test_bad_requests(env):
     t = env.tap
     st, m = env.api.call("POST", "/users/bob/server", {"walltime": "5h"})
@@ -469,7 +498,7 @@ def main():
     st, m = env.api.call("POST", "/users/dave/server", {"walltime": "1m"})
     env.tap.eq(st, 202, "dave's 1-minute server requested")
     try:
-        for fn in (test_full_path, test_named_container, test_bad_requests, test_pbs,
+        for fn in (test_full_path, test_named_container, test_metrics, test_bad_requests, test_pbs,
                    test_restart, test_notebook_killed, test_pbs_stop, test_stop_queued,
                    test_walltime, test_orphans, test_ctl, test_scancel):
             env.run(fn)
