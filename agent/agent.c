@@ -47,7 +47,7 @@ agent_usage(const char *why)
 	    "                    (--key FILE |\n"
 	    "                     (--enroll-file FILE | --enroll-env NAME) "
 	    "[--job-id ID])\n"
-	    "                    [--backoff-max SECONDS] [-v]\n"
+	    "                    [--backoff-max SECONDS] [--keepalive SECONDS] [-v]\n"
 	    "                    (--target HOST:PORT | --target-unix PATH |\n"
 	    "                     --notebook [--token-out FILE] "
 	    "[--runtime singularity|apptainer|none]\n"
@@ -255,6 +255,7 @@ agent_options(struct agent *a, int argc, char **argv)
 		{ "target", required_argument, NULL, 't' },
 		{ "target-unix", required_argument, NULL, 'u' },
 		{ "backoff-max", required_argument, NULL, 'b' },
+		{ "keepalive", required_argument, NULL, 'K' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "notebook", no_argument, NULL, 'N' },
 		{ "runtime", required_argument, NULL, 'R' },
@@ -310,6 +311,9 @@ agent_options(struct agent *a, int argc, char **argv)
 			a->cfg.target_host = a->target_host;
 			break;
 		case 'u': a->cfg.target_unix = optarg; break;
+		case 'K':	/* a dead link is noticed after ~4 of these */
+			a->cfg.keepalive = agent_seconds(optarg, "--keepalive");
+			break;
 		case 'b':
 			a->cfg.backoff_max = agent_seconds(optarg, "--backoff-max");
 			break;

@@ -46,6 +46,7 @@
 #define SESS_CANCEL_RETRY	30	/* s between scancel attempts while stopping */
 #define SESS_CANCEL_MAX		5
 #define SESS_FAST_POLL		1000	/* ms, while some job waits to start */
+#define SESS_WINDDOWN		300	/* s an ended session's job may still be listed */
 
 /* One cluster's scheduler bridge: a transport, a backend, a tracker. */
 struct cluster {
@@ -621,8 +622,12 @@ sess_step_submit(struct session *s)
 	env.route = s->route;
 	env.enroll = secret;
 	path = jobreq_template_path(s->req, c);
-	if ((vars = jobreq_template_vars(s->req, c, &env, &cause)) == NULL ||
-	    (text = template_load(path, &len, &cause)) == NULL ||
+	if ((vars = jobreq_template_vars(s->req, c, &env, &cause)) != NULL) {
+		/* the agent probes the link as often as nbgated does */
+		snprintf(host, sizeof host, "%d", gate->cfg->ssh_keepalive);
+		template_vars_set(vars, "keepalive", host, TEMPLATE_USER);
+	}
+	if (vars == NULL || (text = template_load(path, &len, &cause)) == NULL ||
 	    (script = template_render(text, len, vars, &cause)) == NULL) {
 		xasprintf(&why, "the batch script cannot be made (template %s): %s",
 		    path, cause);
@@ -892,6 +897,13 @@ sess_by_id(long long id)
 	return (NULL);
 }
 
+/* Does s still own its job: active, or ended so recently that the job may be winding down? */
+static int
+sess_owned(const struct session *s)
+{
+	return (sess_active(s) || sess_now() - s->ended < SESS_WINDDOWN);
+}
+
 /*
  * Is @job any active session's job, on any cluster? (Two cluster entries
  * may front one scheduler, e.g. its SLURM and its PBS command line.)
@@ -902,7 +914,7 @@ sess_any_job(const char *job)
 	struct session	*s;
 
 	TAILQ_FOREACH(s, &sess_list, entry) {
-		if (sess_active(s) && s->job != NULL && sched_id_match(s->job, job))
+		if (s->job != NULL && sched_id_match(s->job, job) && sess_owned(s))
 			return (1);
 	}
 	return (0);
@@ -932,7 +944,7 @@ sess_orphans_done(const struct sched_listed *jobs, size_t n, const char *cause,
 		ours = id != 0 || (jobs[i].name != NULL &&
 		    strncmp(jobs[i].name, "nbgate-", 7) == 0);
 		if (!ours || sess_any_job(jobs[i].id) ||
-		    ((s = sess_by_id(id)) != NULL && sess_active(s)))
+		    ((s = sess_by_id(id)) != NULL && sess_owned(s)))
 			continue;
 		log_warnx("cluster %s: job %s (%s) carries nbgate's tag but belongs to "
 		    "no session%s", cl->name, jobs[i].id, jobs[i].comment != NULL ?

@@ -741,6 +741,7 @@ jr_vars_run(struct template_vars *vars, const struct config_cluster *c,
 	    "" : env->route);
 	jr_setf(vars, "enroll", "%s", env == NULL || env->enroll == NULL ?
 	    "" : env->enroll);
+	jr_setf(vars, "keepalive", "%s", "");	/* the session manager sets it */
 	template_vars_set(vars, "prologue", c->prologue, TEMPLATE_TRUSTED);
 	template_vars_set(vars, "epilogue", c->epilogue, TEMPLATE_TRUSTED);
 	s = jr_join(c->extra_directives, c->nextra_directives, prefix, "\n");

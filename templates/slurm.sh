@@ -36,6 +36,7 @@
 {{!   route        USER or USER/SERVER: the tunnel the agent serves        }}
 {{!   enroll       one-time enrollment secret for the agent (see below)    }}
 {{!   container_gpus  "yes" when GPUs were asked for inside a container    }}
+{{!   keepalive    seconds between keepalives (nbgated's ssh.keepalive)    }}
 {{!   prologue     epilogue  extra_directives   trusted, from the config   }}
 {{! ===================================================================== }}
 #SBATCH --job-name={{job_name}}
@@ -93,6 +94,9 @@ NBGATE_ENROLL={{enroll}} $nbgate_exec {{agent}} --notebook \
     --route {{route}} \
     --hostkey-fingerprint {{hostkey_fp}} \
     --enroll-env NBGATE_ENROLL \
+{{#keepalive}}
+    --keepalive {{keepalive}} \
+{{/keepalive}}
     --runtime {{runtime}} \
 {{#image}}
     --image {{image}} \

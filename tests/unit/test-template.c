@@ -445,6 +445,7 @@ want_argv(const struct template_vars *vars, size_t *lenp)
 				    "gateway", "--route", "route",
 				    "--hostkey-fingerprint", "hostkey_fp",
 				    "--enroll-env", "=NBGATE_ENROLL",
+				    "--keepalive", "keepalive",
 				    "--runtime", "runtime", "--image", "image",
 				    "--bind", "binds", "--gpus", "container_gpus",
 				    "--base-url", "base_url" };
@@ -589,7 +590,7 @@ static const char *directive_vars[] = { "user", "session", "cluster",
     "queue", "walltime", "cores", "memory_mb", "gpus", "account",
     "reservation", "qos", "job_name", "comment", "pbs_name", "job_dir" };
 static const char *quoted_vars[] = { "agent", "gateway", "hostkey_fp",
-    "image", "runtime", "base_url", "binds", "route", "enroll",
+    "image", "runtime", "base_url", "binds", "route", "enroll", "keepalive",
     "container_gpus" };
 
 /* Would a quoted value refuse this payload (line breaks, controls, ...)? */
