@@ -353,6 +353,141 @@ api_server(const struct api_req *ar, struct api_resp *rs, const char *user,
 		api_error(rs, 405, "use GET, POST or DELETE");
 }
 
+/* A string field of @j, or NULL. */
+static const char *
+api_str(const json_t *j, const char *key)
+{
+	return (json_string_value(json_object_get(j, key)));
+}
+
+/* The progress message for phase @st, from the server model's "state" @v (owned). */
+static char *
+api_progress_message(enum session_state st, const json_t *v, const char *url)
+{
+	const char	*job = api_str(v, "job_id"), *why = api_str(v, "reason");
+	const char	*cl = api_str(v, "cluster"), *node = api_str(v, "node");
+	const char	*sr = api_str(v, "scheduler_reason");
+	const char	*eta = api_str(v, "estimated_start");
+	char		*m;
+
+	if (job == NULL)
+		job = "";
+	if (cl == NULL)
+		cl = "the cluster";
+	switch (st) {
+	case SESSION_REQUESTED:
+		xasprintf(&m, "Preparing the job for %s", cl);
+		break;
+	case SESSION_SUBMITTED:
+		xasprintf(&m, "Job %s submitted to %s", job, cl);
+		break;
+	case SESSION_QUEUED:
+		xasprintf(&m, "Job %s is queued on %s%s%s%s%s", job, cl,
+		    sr != NULL ? ": " : "", sr != NULL ? sr : "",
+		    eta != NULL ? "; estimated start " : "", eta != NULL ? eta : "");
+		break;
+	case SESSION_STARTING:
+		xasprintf(&m, "Job %s runs on %s; the notebook is starting", job,
+		    node != NULL ? node : "a compute node");
+		break;
+	case SESSION_RUNNING:
+		xasprintf(&m, "Server ready at %s", url);
+		break;
+	case SESSION_STOPPING:
+		xasprintf(&m, "The server is stopping%s%s", why != NULL ? ": " : "",
+		    why != NULL ? why : "");
+		break;
+	case SESSION_ENDED:
+		xasprintf(&m, "The server ended%s%s", why != NULL ? ": " : "",
+		    why != NULL ? why : "");
+		break;
+	default:
+		xasprintf(&m, "the scheduler cannot be reached%s%s",
+		    why != NULL ? ": " : "", why != NULL ? why : "");
+		break;
+	}
+	return (m);
+}
+
+/*
+ * One event of a progress stream (JupyterHub's shape, plus phase, session
+ * and job_id) for @s now, owned; *final says the stream ends with it.
+ */
+json_t *
+api_progress_event(const struct session *s, int *final)
+{
+	static const int pct[SESSION_NSTATES] = {
+		[SESSION_REQUESTED] = 10, [SESSION_SUBMITTED] = 20,
+		[SESSION_QUEUED] = 30, [SESSION_STARTING] = 60,
+		[SESSION_RUNNING] = 100, [SESSION_STOPPING] = 90,
+		[SESSION_ENDED] = 100, [SESSION_UNKNOWN] = 30,
+	};
+	enum session_state	 st = session_state(s);
+	json_t			*m = session_json(s, 0), *v, *ev;
+	const char		*url = api_str(m, "url"), *err;
+	char			*msg;
+
+	if (url == NULL)	/* session_json() failed: say what is known */
+		url = "";
+	v = json_object_get(m, "state");
+	msg = api_progress_message(st, v, url);
+	ev = json_pack("{s:i,s:s,s:s,s:I,s:O}", "progress", pct[st], "message", msg,
+	    "phase", session_state_name(st), "session", (json_int_t)session_id(s),
+	    "job_id", json_object_get(v, "job_id") != NULL ?
+	    json_object_get(v, "job_id") : json_null());
+	*final = st == SESSION_RUNNING || st == SESSION_ENDED;
+	if (st == SESSION_RUNNING) {
+		json_object_set_new(ev, "ready", json_true());
+		json_object_set_new(ev, "url", json_string(url));
+	} else if (st == SESSION_ENDED) {
+		json_object_set_new(ev, "failed", json_true());
+		err = api_str(v, "error_output");
+		json_object_set_new(ev, "error_output", err != NULL ?
+		    json_string(err) : json_null());
+	}
+	free(msg);
+	json_decref(m);
+	return (ev);
+}
+
+/* ".../server/progress" or ".../servers/NAME/progress": the name (owned), or NULL. */
+static char *
+api_progress_server(const char *p)
+{
+	size_t	n;
+
+	if (strcmp(p, "/server/progress") == 0)
+		return (xstrdup(""));
+	if (strncmp(p, "/servers/", 9) != 0)
+		return (NULL);
+	p += 9;
+	n = strcspn(p, "/");
+	if (n == 0 || strcmp(p + n, "/progress") != 0)
+		return (NULL);
+	return (xstrndup(p, n));
+}
+
+/* GET .../progress: checks what conn.c then streams (Server-Sent Events). */
+static void
+api_progress(const struct api_req *ar, struct api_resp *rs, const char *user,
+    const char *server)
+{
+	const struct session	*s;
+
+	if (strcmp(ar->method, "GET") != 0)
+		api_error(rs, 405, "use GET");
+	else if (!jobreq_server_valid(server))
+		api_error(rs, 400, "invalid server name (lowercase letters, digits, "
+		    "'_', '.', '-'; at most 64)");
+	else if ((s = session_find(user, server)) == NULL)
+		api_error(rs, 404, "no such server");
+	else {
+		rs->code = 200;
+		rs->ctype = "text/event-stream";
+		rs->progress = session_id(s);
+	}
+}
+
 /* /hub/api/users/{user}/...: what a user may do for themself (and admins for anyone). */
 static int
 api_user_self(const struct api_req *ar, struct api_resp *rs, const char *user,
@@ -362,6 +497,11 @@ api_user_self(const struct api_req *ar, struct api_resp *rs, const char *user,
 
 	if (*p == '\0' && strcmp(ar->method, "GET") == 0) {
 		api_json(rs, 200, api_user_model(user));
+		return (1);
+	}
+	if ((server = api_progress_server(p)) != NULL) {
+		api_progress(ar, rs, user, server);
+		free(server);
 		return (1);
 	}
 	if (strcmp(p, "/server") == 0) {

@@ -26,6 +26,7 @@
 
 #define CONN_LOCAL_BODY_MAX	(1024 * 1024)
 #define CONN_RESP_HEAD_MAX	(64 * 1024)
+#define CONN_SSE_BEAT		15	/* s between keepalive comments of a progress stream */
 
 enum conn_phase {
 	PH_HEAD,	/* reading a request head */
@@ -33,6 +34,7 @@ enum conn_phase {
 	PH_PROXY,	/* request body up, response down */
 	PH_LOCAL,	/* collecting a body for a /hub/ handler */
 	PH_UPGRADED,	/* raw bytes both ways (WebSocket) */
+	PH_SSE,		/* a progress stream (Server-Sent Events) until close */
 };
 
 struct conn {
@@ -66,6 +68,12 @@ struct conn {
 	int			 resp_close;	/* close-delimited, or must close after */
 	int			 resp_done;
 	int			 up_reusable;
+
+	long long		 sse_session;	/* the session a progress stream follows */
+	int			 sse_watching;	/* registered with session_watch() */
+	int			 sse_pct;	/* progress sent so far: never goes back */
+	char			*sse_last;	/* last event's JSON, to skip repeats */
+	struct event		*sse_beat;	/* keepalive comments */
 	TAILQ_ENTRY(conn)	 entry;
 };
 static TAILQ_HEAD(, conn) conn_list = TAILQ_HEAD_INITIALIZER(conn_list);
@@ -84,6 +92,8 @@ static void	conn_client_event(struct bufferevent *, short, void *);
 static void	conn_parse_up_cb(struct bufferevent *, void *);
 static void	conn_up_write(struct bufferevent *, void *);
 static void	conn_up_event(struct bufferevent *, short, void *);
+static void	conn_sse_stop(struct conn *);
+static void	conn_sse_watch(const struct session *, void *);
 
 static size_t
 conn_limit(void)
@@ -163,6 +173,7 @@ static void
 conn_free(struct conn *c)
 {
 	conn_up_drop(c);
+	conn_sse_stop(c);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	http_msg_reset(&c->req);
@@ -542,6 +553,130 @@ out:
 	free(second);
 }
 
+/*
+ * Progress streams (GET .../progress, api.c checked it): Server-Sent Events,
+ * one "data:" line per state change of the session, close-delimited, ended
+ * by the server after the ready or failed event.
+ */
+
+/* The stream writes nothing more: no watcher, no heartbeat. */
+static void
+conn_sse_stop(struct conn *c)
+{
+	if (c->sse_watching) {
+		session_unwatch(conn_sse_watch, c);
+		c->sse_watching = 0;
+	}
+	if (c->sse_beat != NULL) {
+		event_free(c->sse_beat);
+		c->sse_beat = NULL;
+	}
+	free(c->sse_last);
+	c->sse_last = NULL;
+}
+
+/* Queues @len bytes for the client; one that stopped reading is dropped (-1). */
+static int
+conn_sse_write(struct conn *c, const char *text, size_t len)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->bev);
+
+	if (evbuffer_get_length(out) + len > conn_limit()) {
+		log_info("%s: progress of session %lld: the client does not read; "
+		    "dropped", c->peer, c->sse_session);
+		conn_sse_stop(c);
+		conn_free_later(c);
+		return (-1);
+	}
+	evbuffer_add(out, text, len);
+	return (0);
+}
+
+/* Sends @s's state as one event unless it repeats the last; closes after the last. */
+static void
+conn_sse_send(struct conn *c, const struct session *s)
+{
+	json_t	*ev;
+	char	*line, *text;
+	int	 final, pct;
+
+	ev = api_progress_event(s, &final);
+	pct = (int)json_integer_value(json_object_get(ev, "progress"));
+	if (pct < c->sse_pct)
+		json_object_set_new(ev, "progress", json_integer(c->sse_pct));
+	else
+		c->sse_pct = pct;
+	line = json_dumps(ev, JSON_COMPACT);	/* one line: newlines are escaped */
+	json_decref(ev);
+	if (line == NULL)
+		return;
+	if (!final && c->sse_last != NULL && strcmp(line, c->sse_last) == 0) {
+		free(line);
+		return;
+	}
+	xasprintf(&text, "data: %s\n\n", line);
+	free(c->sse_last);
+	c->sse_last = line;	/* transferred */
+	if (conn_sse_write(c, text, strlen(text)) == 0 && final) {
+		log_debug("%s: progress of session %lld: final event sent", c->peer,
+		    c->sse_session);
+		conn_sse_stop(c);
+		conn_close(c);
+	}
+	free(text);
+}
+
+static void
+conn_sse_watch(const struct session *s, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (!c->closing && session_id(s) == c->sse_session)
+		conn_sse_send(c, s);
+}
+
+static void
+conn_sse_beat(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c = arg;
+	static const char beat[] = ": keepalive\n\n";
+
+	if (!c->closing)
+		conn_sse_write(c, beat, sizeof beat - 1);
+}
+
+/* Answers with the stream's head and the current state, then follows @id. */
+static void
+conn_sse_start(struct conn *c, long long id)
+{
+	const struct session	*s = session_by_id(id);
+	struct timeval		 beat = { CONN_SSE_BEAT, 0 };
+	struct timeval		 wr = { gate->cfg->proxy_idle_timeout, 0 };
+
+	if (s == NULL) {
+		conn_fail(c, 404, "No such server", "The server is gone.");
+		return;
+	}
+	evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n");
+	c->phase = PH_SSE;
+	c->resp_started = 1;
+	c->sse_session = id;
+	http_msg_reset(&c->req);
+	/* No idle timeout: only a client that stops taking bytes times out. */
+	bufferevent_set_timeouts(c->bev, NULL, &wr);
+	bufferevent_enable(c->bev, EV_READ);
+	log_debug("%s: progress of session %lld: stream opened", c->peer, id);
+	c->sse_beat = event_new(gate->base, -1, EV_PERSIST, conn_sse_beat, c);
+	if (c->sse_beat == NULL)
+		fatalx("event_new failed");
+	event_add(c->sse_beat, &beat);
+	session_watch(conn_sse_watch, c);
+	c->sse_watching = 1;
+	conn_sse_send(c, s);
+}
+
 /* Runs the /hub/ handler once the whole local request is in. */
 static void
 conn_local(struct conn *c)
@@ -568,7 +703,13 @@ conn_local(struct conn *c)
 	ar.actor = c->admin ? c->peer : user != NULL ? user : "anonymous";
 	api_dispatch(&ar, &rs);
 	c->phase = PH_HEAD;
-	conn_reply(c, rs.code, rs.ctype, rs.headers, rs.body, keepalive);
+	if (rs.progress != 0 && rs.code == 200) {
+		keepalive = 0;		/* the stream is close-delimited */
+		conn_sse_start(c, rs.progress);
+		if (rs.body != NULL)
+			evbuffer_free(rs.body);
+	} else
+		conn_reply(c, rs.code, rs.ctype, rs.headers, rs.body, keepalive);
 	free(rs.headers);
 	free(path);
 	free(user);
@@ -875,6 +1016,11 @@ conn_client_read(struct bufferevent *bev, void *arg)
 
 	if (c->phase == PH_UPGRADED)
 		gate->stats.bytes_up += evbuffer_get_length(bufferevent_get_input(bev));
+	if (c->phase == PH_SSE) {	/* nothing more is read: only EOF matters */
+		evbuffer_drain(bufferevent_get_input(bev),
+		    evbuffer_get_length(bufferevent_get_input(bev)));
+		return;
+	}
 	conn_parse(c);
 }
 

@@ -271,8 +271,12 @@ struct api_resp {
 	const char		*ctype;
 	char			*headers;	/* extra header lines, allocated */
 	struct evbuffer		*body;		/* allocated by the handler */
+	long long		 progress;	/* not 0: stream this session's progress (SSE) */
 };
+struct session;
+struct json_t;
 void		 api_dispatch(const struct api_req *, struct api_resp *);
+struct json_t	*api_progress_event(const struct session *, int *);
 char		*api_request_user(const struct http_msg *);
 
 /* store.c: durable state in SQLite */
