@@ -83,6 +83,7 @@ struct session {
 	time_t			 last_cancel;
 	int			 warned;	/* walltime warning given */
 	int			 tunnel_up;
+	int			 adopting;	/* reloaded without a job id: looking */
 	struct cluster		*cl;
 	struct transport_req	*treq;
 	struct sched_req	*sreq;
@@ -986,11 +987,65 @@ sess_col(sqlite3_stmt *st, int i)
 	return (t != NULL ? xstrdup((const char *)t) : NULL);
 }
 
+/*
+ * Sessions reloaded without a job id: nbgated may have died between the
+ * scheduler's answer and recording it. Their job, if any, carries the
+ * session id in its comment; adopt it, or end the session.
+ */
+static void
+sess_adopt_done(const struct sched_listed *jobs, size_t n, const char *cause,
+    void *arg)
+{
+	struct cluster	*cl = arg;
+	struct session	*s, *next;
+	struct route	*r;
+	char		*why, *tcause = NULL;
+	size_t		 i;
+
+	TAILQ_FOREACH_SAFE(s, &sess_list, entry, next) {
+		if (s->cl != cl || !s->adopting)
+			continue;
+		s->adopting = 0;
+		for (i = 0; cause == NULL && i < n; i++) {
+			if (sess_comment_session(jobs[i].comment) == s->id)
+				break;
+		}
+		if (cause != NULL || i == n) {
+			if (cause != NULL)
+				xasprintf(&why, "nbgated stopped before the job was recorded, "
+				    "and the scheduler could not be asked (%s); start the "
+				    "notebook again", cause);
+			else
+				xasprintf(&why, "nbgated stopped before the job was "
+				    "submitted; start the notebook again");
+			sess_finish(s, why);
+			free(why);
+			continue;
+		}
+		s->job = xstrdup(jobs[i].id);
+		if ((r = route_find(s->route)) != NULL && route_session(r) == s->id &&
+		    route_enroll_hex(r) != NULL) {
+			route_set_job(r, s->job);
+			store_route_put(r);
+		}
+		xasprintf(&why, "job %s adopted after a restart (found by its comment)",
+		    s->job);
+		sess_set(s, SESSION_SUBMITTED, why);
+		free(why);
+		if (sched_tracker_add(cl->trk, s->job, &tcause) == -1) {
+			log_warnx("session %lld: %s", s->id, tcause);
+			free(tcause);
+			tcause = NULL;
+		}
+	}
+}
+
 /* Reloads every session that had not ended, and re-follows its job. */
 static void
 sess_reload(void)
 {
 	sqlite3_stmt	*st;
+	struct cluster	*cl;
 	struct session	*s;
 	struct jobreq	*jr;
 	char		*state, *cause = NULL;
@@ -1048,6 +1103,11 @@ sess_reload(void)
 		if (!sess_active(s))
 			continue;
 		sess_journal(s, "reloaded", "nbgated started");
+		if (s->job == NULL && s->cl != NULL &&
+		    sched_ops_of(s->cl->sched)->list_argv != NULL) {
+			s->adopting = 1;	/* sbatch may have answered as we died */
+			continue;
+		}
 		if (s->job == NULL) {
 			sess_finish(s, "nbgated stopped before the job was submitted; "
 			    "start the notebook again");
@@ -1067,6 +1127,14 @@ sess_reload(void)
 	}
 	if (n > 0)
 		log_info("sessions: %zu reloaded; their jobs are being re-queried", n);
+	TAILQ_FOREACH(cl, &sess_clusters, entry) {
+		TAILQ_FOREACH(s, &sess_list, entry) {
+			if (s->cl == cl && s->adopting) {
+				sched_list(cl->sched, NULL, sess_adopt_done, cl);
+				break;
+			}
+		}
+	}
 }
 
 /* Routes made for sessions that have since ended go (their agents with them). */

@@ -372,6 +372,40 @@ def test_restart(env):
          (seen, m and m["state"]))
 
 
+def test_adopt(env):
+    """nbgated dies after sbatch answered but before it recorded the job id
+    (simulated: kill -9, then the journal is put back to that moment): on
+    restart the job is found by its comment and adopted, not orphaned."""
+    import sqlite3
+    t = env.tap
+    st, m = env.api.call("POST", "/users/frank/server", {})
+    t.eq(st, 202, "frank's server requested")
+    m, seen = env.api.wait("frank", phases=("submitted", "queued", "starting", "running"),
+                           timeout=60)
+    job, sid = m and m["state"]["job_id"], m and m["state"]["session"]
+    t.ok(job is not None, "frank's job was submitted", m and m["state"])
+    if job is None:
+        return
+    env.gw.stop(signal.SIGKILL)
+    db = sqlite3.connect(os.path.join(env.gw.dir, "nbgate.db"))
+    db.execute("UPDATE sessions SET state = 'requested', job = NULL WHERE id = ?", (sid,))
+    db.commit()
+    db.close()
+    env.gw.start()
+    m, seen = env.api.wait("frank", timeout=150)
+    t.ok(m is not None and m["ready"] and m["state"]["job_id"] == job,
+         "after the restart frank's job %s is adopted and the notebook runs" % job,
+         (seen, m and m["state"]))
+    st, full = env.api.call("GET", "/sessions/%d" % sid)
+    causes = [e.get("cause") or "" for e in (full or {}).get("events", [])]
+    t.ok(any("adopted" in c for c in causes), "the journal says the job was adopted", causes)
+    t.eq(squeue_field(job, "%T"), "RUNNING", "the job was neither cancelled nor duplicated")
+    r = subprocess.run(["squeue", "-h", "-n", "nbgate-frank", "-o", "%i"], capture_output=True,
+                       text=True)
+    t.eq(r.stdout.split(), [job], "exactly one job for frank")
+    env.api.call("DELETE", "/users/frank/server")
+
+
 def test_notebook_killed(env):
     t = env.tap
     st, m = env.api.server("carol")
@@ -499,18 +533,18 @@ def main():
     env.tap.eq(st, 202, "dave's 1-minute server requested")
     try:
         for fn in (test_full_path, test_named_container, test_metrics, test_bad_requests, test_pbs,
-                   test_restart, test_notebook_killed, test_pbs_stop, test_stop_queued,
+                   test_restart, test_adopt, test_notebook_killed, test_pbs_stop, test_stop_queued,
                    test_walltime, test_orphans, test_ctl, test_scancel):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
         partition("UP")
-        for u in ("alice", "bob", "carol", "dave", "erin"):
+        for u in ("alice", "bob", "carol", "dave", "erin", "frank"):
             env.api.call("DELETE", "/users/%s/server" % u)
         env.api.call("DELETE", "/users/alice/servers/lab")
         wait_for(lambda: subprocess.run(["squeue", "-h", "-u", "nbcommunity", "-n",
                                          "nbgate-alice,nbgate-bob,nbgate-carol,nbgate-dave,"
-                                         "nbgate-erin,nbgate-alice-lab"],
+                                         "nbgate-erin,nbgate-frank,nbgate-alice-lab"],
                                         capture_output=True, text=True).stdout.strip() == "", 60)
         env.w.keep_logs()
         if env.tap.failed == 0:
