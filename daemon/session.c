@@ -46,6 +46,7 @@
 #define SESS_CANCEL_RETRY	30	/* s between scancel attempts while stopping */
 #define SESS_CANCEL_MAX		5
 #define SESS_FAST_POLL		1000	/* ms, while some job waits to start */
+#define SESS_REASON_MAX		4096	/* bytes of a transition's cause */
 #define SESS_WINDDOWN		300	/* s an ended session's job may still be listed */
 
 /* One cluster's scheduler bridge: a transport, a backend, a tracker. */
@@ -347,7 +348,10 @@ sess_set(struct session *s, enum session_state st, const char *cause)
 	}
 	s->state = st;
 	freestr(s->reason);
-	s->reason = cause != NULL ? xstrdup(cause) : NULL;
+	/* scheduler and job output may be any bytes: keep valid UTF-8 (JSON) */
+	s->reason = cause != NULL ? tunclient_reason_clean(cause, SESS_REASON_MAX) :
+	    NULL;
+	cause = s->reason;
 	if (st == SESSION_RUNNING && s->ready == 0)
 		s->ready = sess_now();
 	if (st == SESSION_ENDED)
@@ -463,7 +467,7 @@ sess_tail_done(const struct transport_result *tr, void *arg)
 	s->stop_cause = NULL;
 	if (tr->error == NULL && tr->status == 0 && tr->outlen > 0) {
 		free(s->error_output);
-		s->error_output = xstrdup(tr->out);
+		s->error_output = tunclient_reason_clean(tr->out, tr->outlen + 1);
 		if (s->agent_said == NULL)	/* the job's last words, in the reason */
 			cause = sess_last_words(cause, s->error_output, s->route);
 	}
@@ -658,11 +662,18 @@ out:
 static void
 sess_note_status(struct session *s, const struct sched_status *st)
 {
+	char	*clean;
+
 	sched_status_clear(&s->st);
 	sched_status_copy(&s->st, st);
+	if (s->st.reason != NULL) {	/* the scheduler's words: any bytes */
+		clean = tunclient_reason_clean(s->st.reason, SESS_REASON_MAX);
+		free(s->st.reason);
+		s->st.reason = clean;
+	}
 	if (st->node != NULL && (s->node == NULL || strcmp(s->node, st->node) != 0)) {
 		free(s->node);
-		s->node = xstrdup(st->node);
+		s->node = tunclient_reason_clean(st->node, 1024);
 	}
 }
 
