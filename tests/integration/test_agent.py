@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SRCDIR, Env, Gateway, binary, route_connected, ssh_keygen,  # noqa: E402
+from harness import (BUILDDIR, SRCDIR, Env, Gateway, binary, route_connected, ssh_keygen,  # noqa: E402
                      wait_for, ws_execute)
 
 STANDIN = os.path.join(SRCDIR, "tests", "standin")
@@ -92,9 +92,13 @@ def all_cmdlines():
 
 
 def notebook_pid(base_url):
-    """The Python process serving @base_url (not bwrap, not the stand-in)."""
+    """The Python process serving @base_url (not bwrap, not the stand-in), among this
+    test's notebooks (their notebook_dir is in its artifacts: other tests may run a
+    notebook for the same user name)."""
+    mine = os.path.join(BUILDDIR, "test-artifacts", "test_agent") + "/"
     for pid, c in all_cmdlines().items():
-        if c[0].endswith("python3") and "--NotebookApp.base_url=" + base_url in c:
+        if (c[0].endswith("python3") and "--NotebookApp.base_url=" + base_url in c and
+                any(mine in a for a in c)):
             return pid
     return None
 

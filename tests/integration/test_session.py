@@ -411,9 +411,22 @@ def test_notebook_killed(env):
     st, m = env.api.server("carol")
     sid = m["state"]["session"]
     t.ok(wait_for(lambda: proxied(env, "carol")[0] == 200, 60), "carol's notebook answers")
-    r = subprocess.run(["pkill", "-KILL", "-u", "nbcommunity", "-f",
-                        "jupyter-notebook.*base_url=/user/carol/"], capture_output=True)
-    t.eq(r.returncode, 0, "killed carol's notebook process")
+    # carol's agent is the one dialling THIS gateway (other tests may run a carol too);
+    # its notebook is its own child (runtime none).
+    agent = None
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if (argv[0].endswith(b"nbgate-agent") and b"carol" in argv and
+                ("127.0.0.1:%d" % env.gw.ssh_port).encode() in argv):
+            agent = pid
+    r = subprocess.run(["pkill", "-KILL", "-P", str(agent), "-f", "jupyter-notebook"],
+                       capture_output=True) if agent else None
+    t.ok(r is not None and r.returncode == 0, "killed carol's notebook process (child of agent "
+         "%s)" % agent)
     m, seen = env.api.wait("carol", phases=("ended",), timeout=90)
     reason = m and m["state"]["reason"] or ""
     t.ok(m is not None and m["stopped"] and "notebook" in reason,
