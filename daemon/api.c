@@ -1,7 +1,7 @@
 /*
  * api.c: what nbgated answers itself under /hub/: the admin REST API (JSON,
  * over the local admin socket or with an admin's token), one-time login
- * links, logout, and a small home page.
+ * links and logout; the HTML pages are pages.c's.
  */
 #include "config.h"
 
@@ -620,22 +620,6 @@ api_login_once(const struct api_req *ar, struct api_resp *rs)
 	free(user);
 }
 
-static void
-api_home(const struct api_req *ar, struct api_resp *rs)
-{
-	char	*text;
-
-	if (ar->user == NULL) {
-		api_page(rs, 200, "nbgate", "You are not logged in. Use the login link "
-		    "your gateway or administrator gave you.");
-		return;
-	}
-	xasprintf(&text, "Logged in as %s. Your notebook is at /user/%s/.",
-	    ar->user, ar->user);
-	api_page(rs, 200, "nbgate", text);
-	free(text);
-}
-
 /* A user's own servers: /hub/api/users/<self>[/server[s/NAME]]; 1 if answered. */
 static int
 api_own(const struct api_req *ar, struct api_resp *rs)
@@ -690,13 +674,12 @@ api_dispatch(const struct api_req *ar, struct api_resp *rs)
 		xasprintf(&rs->headers, "Set-Cookie: %s=; Path=/; Max-Age=0; HttpOnly; "
 		    "Secure; SameSite=Lax\r\n", AUTH_COOKIE);
 		api_page(rs, 200, "Logged out", "You are logged out.");
-	} else if (strcmp(path, "/") == 0 || strcmp(path, "/hub") == 0 ||
-	    strcmp(path, "/hub/") == 0 || strcmp(path, "/hub/home") == 0) {
-		if (strcmp(path, "/hub/home") != 0) {
-			xasprintf(&rs->headers, "Location: /hub/home\r\n");
-			api_page(rs, 302, "nbgate", "Moved to /hub/home.");
-		} else
-			api_home(ar, rs);
+	} else if (pages_dispatch(ar, rs))
+		;
+	else if (strcmp(path, "/") == 0 || strcmp(path, "/hub") == 0 ||
+	    strcmp(path, "/hub/") == 0) {
+		xasprintf(&rs->headers, "Location: /hub/home\r\n");
+		api_page(rs, 302, "nbgate", "Moved to /hub/home.");
 	} else
 		api_page(rs, 404, "Not found", "There is no page at this address.");
 }

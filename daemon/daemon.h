@@ -279,6 +279,10 @@ void		 api_dispatch(const struct api_req *, struct api_resp *);
 struct json_t	*api_progress_event(const struct session *, int *);
 char		*api_request_user(const struct http_msg *);
 
+/* pages.c: HTML pages under /hub/: home, spawn[/S], spawn-pending[/S], stop[/S] */
+int		 pages_dispatch(const struct api_req *, struct api_resp *);
+struct json_t	*pages_form_parse(const char *, size_t, char **);
+
 /* store.c: durable state in SQLite */
 int		 store_open(const char *, char **);
 void		 store_close(void);
@@ -313,6 +317,7 @@ struct session_counts {
 };
 struct json_t;
 int		 session_init(char **);
+int		 session_check_templates(const struct config *, char **);
 void		 session_reload(const struct config *);
 void		 session_shutdown(void);
 const char	*session_state_name(enum session_state);

@@ -285,6 +285,8 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 {
 	struct sshd_settings	 ss;
 
+	if (session_check_templates(cfg, cause) == -1)
+		return (-1);
 	gate = &gate_state;
 	memset(gate, 0, sizeof *gate);
 	gate->cfg = cfg;
@@ -321,7 +323,8 @@ gate_reload(struct config *cfg, char **cause)
 	void			*ctx;
 	struct config		*old = gate->cfg;
 
-	if (gate_tls(cfg, &ctx, cause) == -1)
+	if (session_check_templates(cfg, cause) == -1 ||
+	    gate_tls(cfg, &ctx, cause) == -1)
 		return (-1);
 	if (strcmp(cfg->https_listen, old->https_listen) != 0 ||
 	    strcmp(cfg->ssh_listen, old->ssh_listen) != 0 ||

@@ -12,6 +12,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/gate.c \
 	daemon/session.c \
 	daemon/metrics.c \
+	daemon/pages.c \
 	daemon/store.c
 DAEMON_LIBS = libnbdaemon.a libnbsched.a libnbbackend.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS)
@@ -23,3 +24,4 @@ nbgated_LDADD = $(DAEMON_LIBS)
 bin_PROGRAMS += nbgatectl
 nbgatectl_SOURCES = daemon/nbgatectl.c
 nbgatectl_LDADD = libnbcommon.a $(JANSSON_LIBS) $(LIBCURL_LIBS) $(OPENSSL_LIBS) $(LIBEVENT_LIBS) $(LIBSSH_LIBS)
+EXTRA_DIST += daemon/openapi.yaml

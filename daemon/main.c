@@ -31,9 +31,11 @@ main_check_config(const char *path)
 	struct config	*cfg;
 	char		*cause = NULL;
 
-	if ((cfg = config_load(path, &cause)) == NULL) {
+	if ((cfg = config_load(path, &cause)) == NULL ||
+	    session_check_templates(cfg, &cause) == -1) {
 		fprintf(stderr, "%s\n", cause);
 		free(cause);
+		config_free(cfg);
 		return (1);
 	}
 	printf("%s: configuration OK\n", path);

@@ -1169,6 +1169,70 @@ sess_route_check(struct route *r, void *arg)
 
 /* ---- public ------------------------------------------------------------ */
 
+/*
+ * Renders every cluster's and queue's template with its defaults, so that
+ * a template that cannot be read or rendered is found at start, reload and
+ * --check-config, not at a user's first click. 0, or -1 and *cause (one
+ * line per problem).
+ */
+int
+session_check_templates(const struct config *cfg, char **cause)
+{
+	struct jobreq_env	 env = { "gateway.invalid:2222", "SHA256:check",
+				    "/user/nbgate/", "nbgate", "check" };
+	struct evbuffer		*errs = evbuffer_new();
+	struct template_vars	*vars;
+	struct jobreq		*req;
+	json_t			*opts;
+	char			*field = NULL, *msg = NULL, *path, *text, *out;
+	size_t			 i, j, len;
+	int			 rv;
+
+	for (i = 0; i < cfg->nclusters; i++) {
+		const struct config_cluster *c = &cfg->clusters[i];
+
+		for (j = 0; j < c->nqueues; j++) {
+			opts = json_pack("{s:s,s:s}", "cluster", c->name, "queue",
+			    c->queues[j].name);
+			req = NULL;
+			path = text = out = NULL;
+			vars = NULL;
+			if (jobreq_from_options(cfg, "nbgate", "", opts, &req, &field,
+			    &msg) == -1) {
+				evbuffer_add_printf(errs, "clusters.%s.queues.%s: the defaults "
+				    "are refused: %s\n", c->name, c->queues[j].name, msg);
+				goto next;
+			}
+			req->session = 1;
+			path = jobreq_template_path(req, c);
+			if ((vars = jobreq_template_vars(req, c, &env, &msg)) == NULL ||
+			    (text = template_load(path, &len, &msg)) == NULL ||
+			    (out = template_render(text, len, vars, &msg)) == NULL)
+				evbuffer_add_printf(errs, "clusters.%s.queues.%s: template %s: "
+				    "%s\n", c->name, c->queues[j].name, path, msg);
+next:
+			free(out);
+			free(text);
+			free(path);
+			if (vars != NULL)
+				template_vars_free(vars);
+			jobreq_free(req);
+			json_decref(opts);
+			free(field);
+			free(msg);
+			field = msg = NULL;
+		}
+	}
+	if ((rv = evbuffer_get_length(errs) > 0 ? -1 : 0) == -1) {
+		evbuffer_add(errs, "", 1);
+		*cause = xstrdup((const char *)evbuffer_pullup(errs, -1));
+		if ((len = strlen(*cause)) > 0 && (*cause)[len - 1] == '\n')
+			(*cause)[len - 1] = '\0';
+	}
+	evbuffer_free(errs);
+	return (rv);
+}
+
 int
 session_init(char **cause)
 {

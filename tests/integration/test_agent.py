@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILDDIR, SRCDIR, Env, Gateway, binary, route_connected, ssh_keygen,  # noqa: E402
+from harness import (SRCDIR, Env, Gateway, binary, route_connected, ssh_keygen,  # noqa: E402
                      wait_for, ws_execute)
 
 STANDIN = os.path.join(SRCDIR, "tests", "standin")
@@ -48,6 +48,7 @@ class Agent:
         e = {"PATH": STANDIN + ":/usr/bin:/bin", "HOME": self.home,
              "NB_STANDIN_LOG": self.env.path("standin.jsonl")}
         self.proc = self.env.procs.start(self.name, self.argv, env=e)
+        AGENT_PIDS.add(self.proc.pid)
         return self
 
     def register(self):
@@ -91,14 +92,35 @@ def all_cmdlines():
     return out
 
 
+AGENT_PIDS = set()     # agents this test started: their notebooks are ours
+
+
+def parent(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(") ", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def ours(pid):
+    """Does @pid descend from an agent this test started (not another test's, nor a
+    leftover of an earlier run, serving the same user name)?"""
+    for _ in range(32):
+        pid = parent(pid)
+        if pid in AGENT_PIDS:
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
 def notebook_pid(base_url):
-    """The Python process serving @base_url (not bwrap, not the stand-in), among this
-    test's notebooks (their notebook_dir is in its artifacts: other tests may run a
-    notebook for the same user name)."""
-    mine = os.path.join(BUILDDIR, "test-artifacts", "test_agent") + "/"
+    """The Python process serving @base_url (not bwrap, not the stand-in), among the
+    notebooks of this test's agents."""
     for pid, c in all_cmdlines().items():
         if (c[0].endswith("python3") and "--NotebookApp.base_url=" + base_url in c and
-                any(mine in a for a in c)):
+                ours(pid)):
             return pid
     return None
 

@@ -164,7 +164,7 @@ def test_failed_start(env):
     for user, server in (("alice", ""), ("alice", "lab")):
         st, m = env.api.call("POST", "/users/%s/server%s" % (user, "s/" + server if server
                                                               else ""), {"queue": "broken"})
-        t.ok(st in (201, 202) or st >= 400, "start with a template that does not exist: %d" % st,
+        t.ok(st in (201, 202) or st >= 400, "start in a queue the scheduler does not have: %d" % st,
              m)
         sv = "%s%s" % (user, "/" + server if server else "")
         ok = wait_for(lambda: env.api.server(user, server)[1].get("state", {}).get("phase") ==
@@ -320,7 +320,7 @@ def main():
     env.gw = Gateway(env, extra="proxy:\n  idle_timeout: 10s\n")
     cfg = env.w.config(env.gw.ssh_port).replace(
         "    queues:\n",
-        "    queues:\n      broken:\n        template: /nonexistent/nbgate/template.sh\n"
+        "    queues:\n      broken:\n"
         "        walltime: {default: 20m, max: 1h}\n        cores: {default: 1, max: 2}\n"
         "        memory: {default: 256MiB, max: 1GiB}\n"
         "      %s:\n        walltime: {default: 20m, max: 1h}\n        cores: {default: 1, max: 2}\n"

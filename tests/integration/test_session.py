@@ -167,6 +167,33 @@ def proxied(env, route, path="api/status"):
     return st, out
 
 
+def test_check_templates(env):
+    """A template that cannot be read or rendered is found by --check-config (and at start)."""
+    t = env.tap
+    with open(env.gw.config) as f:
+        good = f.read()
+    bad_tpl = env.path("broken.sh")
+    with open(bad_tpl, "w") as f:
+        f.write("#!/bin/sh\n#SBATCH --time={{walltime}}\necho {{no_such_variable}}\n")
+    for what, text, want in (
+            ("missing", good.replace("%s/templates/slurm.sh" % SRCDIR, "/nonexistent/slurm.sh"),
+             "clusters.hpc.queues.debug: template /nonexistent/slurm.sh:"),
+            ("broken", good.replace("%s/templates/pbs.sh" % SRCDIR, bad_tpl),
+             "clusters.pbs.queues.debug: template %s: line 3: unknown variable "
+             "'no_such_variable'" % bad_tpl)):
+        p = env.path("check-%s.yaml" % what)
+        with open(p, "w") as f:
+            f.write(text)
+        r = subprocess.run([binary("nbgated"), "--check-config", p], capture_output=True,
+                           text=True, timeout=30)
+        t.ok(r.returncode == 1 and want in r.stderr,
+             "--check-config finds a %s template and names cluster, queue, path" % what,
+             r.stdout + r.stderr)
+    r = subprocess.run([binary("nbgated"), "--check-config", env.gw.config], capture_output=True,
+                       text=True, timeout=30)
+    t.ok(r.returncode == 0, "--check-config passes the test's own configuration", r.stderr)
+
+
 def test_full_path(env):
     t = env.tap
     st, m = env.api.call("POST", "/users/alice/server", {"user_options": {"container": "base"}})
@@ -545,7 +572,7 @@ def main():
     st, m = env.api.call("POST", "/users/dave/server", {"walltime": "1m"})
     env.tap.eq(st, 202, "dave's 1-minute server requested")
     try:
-        for fn in (test_full_path, test_named_container, test_metrics, test_bad_requests, test_pbs,
+        for fn in (test_check_templates, test_full_path, test_named_container, test_metrics, test_bad_requests, test_pbs,
                    test_restart, test_adopt, test_notebook_killed, test_pbs_stop, test_stop_queued,
                    test_walltime, test_orphans, test_ctl, test_scancel):
             env.run(fn)
