@@ -244,6 +244,10 @@ static const struct cfg_key cfg_sessions_keys[] = {
 	{ .name = "orphan_interval", .type = CFG_DURATION,
 	  .off = OFF(sess_orphan_interval), .min = 10, .max = DAY,
 	  .def = "10m" },
+	{ .name = "idle_timeout", .type = CFG_DURATION,
+	  .off = OFF(sess_idle_timeout), .min = 0, .max = 30 * DAY, .def = "0" },
+	{ .name = "queued_timeout", .type = CFG_DURATION,
+	  .off = OFF(sess_queued_timeout), .min = 0, .max = 30 * DAY, .def = "0" },
 };
 static const struct cfg_section cfg_sessions = SECTION(cfg_sessions_keys);
 

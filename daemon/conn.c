@@ -59,6 +59,7 @@ struct conn {
 	struct evbuffer		*local_body;
 
 	char			*route;		/* route name the stream serves */
+	time_t			 touched;	/* last conn_touch() */
 	struct tunnel_req	*treq;
 	struct bufferevent	*up;		/* stream to the notebook */
 	http_parser		 sp;		/* response parser */
@@ -406,6 +407,20 @@ conn_stream_ready(struct bufferevent *bev, const char *err, void *arg)
 	conn_send_head(c);
 }
 
+/* Notes traffic on the connection's route, at most once a second (idle culling). */
+static void
+conn_touch(struct conn *c)
+{
+	struct route	*r;
+	time_t		 now;
+
+	if (c->route == NULL || (now = time(NULL)) == c->touched)
+		return;
+	c->touched = now;
+	if ((r = route_find(c->route)) != NULL)
+		route_touch(r, now);
+}
+
 /* Proxies the request head just parsed to route @r. */
 static void
 conn_proxy(struct conn *c, struct route *r)
@@ -414,6 +429,7 @@ conn_proxy(struct conn *c, struct route *r)
 
 	c->phase = PH_PROXY;
 	gate->stats.requests++;
+	route_touch(r, time(NULL));
 	if (c->up != NULL && c->up_reusable && strcmp(c->route, route_name(r)) == 0) {
 		conn_send_head(c);
 		return;
@@ -926,6 +942,7 @@ conn_parse_up(struct conn *c)
 		}
 		if (c->phase == PH_UPGRADED) {
 			gate->stats.bytes_down += evbuffer_get_length(in);
+			conn_touch(c);
 			evbuffer_add_buffer(out, in);
 			break;
 		}
@@ -1014,8 +1031,10 @@ conn_client_read(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (c->phase == PH_UPGRADED)
+	if (c->phase == PH_UPGRADED) {
 		gate->stats.bytes_up += evbuffer_get_length(bufferevent_get_input(bev));
+		conn_touch(c);
+	}
 	if (c->phase == PH_SSE) {	/* nothing more is read: only EOF matters */
 		evbuffer_drain(bufferevent_get_input(bev),
 		    evbuffer_get_length(bufferevent_get_input(bev)));

@@ -119,6 +119,8 @@ struct config {
 	int		 sess_walltime_warning;	/* s before the end: warn */
 	int		 sess_orphans;	/* enum config_orphans */
 	int		 sess_orphan_interval;	/* s between orphan sweeps */
+	int		 sess_idle_timeout;	/* s without proxied traffic: stop; 0 off */
+	int		 sess_queued_timeout;	/* s queued: give up; 0 off */
 
 	struct config_cluster *clusters;	/* in file order; first is the default */
 	size_t		 nclusters;
@@ -202,6 +204,8 @@ const char	*route_enroll_hex(struct route *);
 const char	*route_job(struct route *);
 void		 route_set_job(struct route *, const char *);
 long long	 route_session(struct route *);
+void		 route_touch(struct route *, time_t);
+time_t		 route_activity(struct route *);
 void		 route_set_session(struct route *, long long);
 int		 route_enroll(struct route *, const char *, const char *, ssh_key,
 		     const char *, char **);

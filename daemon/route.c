@@ -28,6 +28,7 @@ struct route {
 	int		 enroll_pending;
 	char		*job;		/* batch job the enrolling agent must run in */
 	long long	 session;	/* the session that owns it, 0: an admin's */
+	time_t		 activity;	/* last byte or request proxied through it */
 	int		 references;	/* the table's, plus one per agent connection */
 	int		 dead;		/* removed from the table */
 	struct route	*next;		/* hash chain */
@@ -341,6 +342,19 @@ route_set_job(struct route *r, const char *job)
 {
 	free(r->job);
 	r->job = job != NULL ? xstrdup(job) : NULL;
+}
+
+/* Proxied traffic was seen at @now (idle culling). */
+void
+route_touch(struct route *r, time_t now)
+{
+	r->activity = now;
+}
+
+time_t
+route_activity(struct route *r)
+{
+	return (r->activity);
 }
 
 /* The session that owns the route (0: an administrator's route). */

@@ -827,6 +827,20 @@ sess_cancel(struct session *s, const char *cause)
 
 /* ---- housekeeping ------------------------------------------------------ */
 
+/* Seconds since the notebook was last used through the proxy (or came up). */
+static time_t
+sess_idle(struct session *s, time_t now)
+{
+	struct route	*r = route_find(s->route);
+	time_t		 last = (time_t)s->ready;
+
+	if (gate->started > last)	/* activity is not kept across restarts */
+		last = gate->started;
+	if (r != NULL && route_activity(r) > last)
+		last = route_activity(r);
+	return (now - last);
+}
+
 static void
 sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
@@ -870,6 +884,20 @@ sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 				s->sreq = sched_cancel(s->cl->sched, s->job,
 				    sess_cancel_done, s);
 			}
+		} else if (s->state == SESSION_RUNNING && cfg->sess_idle_timeout > 0 &&
+		    sess_idle(s, now) > cfg->sess_idle_timeout) {
+			xasprintf(&why, "stopped after %d s without use (sessions."
+			    "idle_timeout)", cfg->sess_idle_timeout);
+			sess_cancel(s, why);
+			free(why);
+		} else if ((s->state == SESSION_QUEUED || s->state == SESSION_SUBMITTED) &&
+		    cfg->sess_queued_timeout > 0 && s->job != NULL &&
+		    now - (time_t)s->created > cfg->sess_queued_timeout) {
+			xasprintf(&why, "still waiting in queue %s after %d s (sessions."
+			    "queued_timeout): cancelled", s->req->queue,
+			    cfg->sess_queued_timeout);
+			sess_cancel(s, why);
+			free(why);
 		} else if (s->state == SESSION_RUNNING && s->started > 0 &&
 		    !s->warned && cfg->sess_walltime_warning > 0) {
 			left = s->started + s->req->walltime - sess_now();

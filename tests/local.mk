@@ -35,6 +35,7 @@ TESTS += \
 	tests/integration/test_agent.py \
 	tests/integration/test_session.py \
 	tests/integration/test_progress.py \
+	tests/integration/test_culling.py \
 	tests/integration/test_pages.py \
 	tests/integration/test_netns.py \
 	tests/integration/test_enroll.py \
