@@ -397,10 +397,17 @@ conn_stream_ready(struct bufferevent *bev, const char *err, void *arg)
 	c->treq = NULL;
 	if (bev == NULL) {
 		log_info("%s: route %s: stream refused: %s", c->peer, c->route, err);
-		conn_fail(c, 502, "The notebook did not answer",
-		    "The tunnel to your notebook is up, but the notebook refused "
-		    "the connection. It may be starting or have stopped; try again "
-		    "in a moment.");
+		if (err != NULL && strstr(err, "tunnel closed") != NULL)
+			conn_fail(c, 502, "The connection to your notebook was lost",
+			    "The link between the gateway and the compute node running "
+			    "your notebook went down while this request waited. The "
+			    "notebook keeps running and reconnects by itself; try again "
+			    "in a moment.");
+		else
+			conn_fail(c, 502, "The notebook did not answer",
+			    "The tunnel to your notebook is up, but the notebook refused "
+			    "the connection. It may be starting or have stopped; try "
+			    "again in a moment.");
 		return;
 	}
 	c->up = bev;

@@ -21,7 +21,7 @@ struct sshd_settings {
 	int		 login_timeout;	/* seconds from TCP accept to authenticated */
 	int		 max_conns;	/* all agent connections */
 	int		 max_unauth;	/* connections not yet authenticated */
-	int		 keepalive;	/* seconds; dead agent noticed after ~3x */
+	int		 keepalive;	/* seconds; dead agent noticed after ~4x */
 	size_t		 stream_buffer;	/* bytes buffered per stream direction */
 };
 
