@@ -254,6 +254,146 @@ def test_failed(env):
     t.ok('id="cancel"' not in out, "no Cancel button once it has ended")
 
 
+def html_esc(s):
+    """What http_html_escape makes of @s."""
+    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#39;"))
+
+
+def admin_rows(page):
+    """The admin table's rows as lists of cell texts (user first)."""
+    body = page.split("<tbody>", 1)[-1].split("</tbody>", 1)[0]
+    rows = []
+    for tr in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        rows.append(re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", tr, re.S))
+    return rows
+
+
+def test_admin_access(env):
+    """Only administrators see /hub/admin; others get 403, strangers 401."""
+    t = env.tap
+    st, _, out = get(env, "/hub/home", env.admin)
+    t.has(out, '<a href="/hub/admin">', "an admin's home links to /hub/admin")
+    st, _, out = get(env, "/hub/home", env.alice)
+    t.ok("/hub/admin" not in out, "a user's home does not link to /hub/admin")
+    st, _, out = get(env, "/hub/admin", env.alice)
+    t.ok(st == 403 and "Administrators only" in out, "GET /hub/admin as pgalice: 403 page",
+         (st, out[-400:]))
+    tok = xsrf(get(env, "/hub/spawn", env.alice)[2])
+    st, _, out = post(env, "/hub/admin/stop", {"_xsrf": tok, "session": "1"}, env.alice)
+    t.eq(st, 403, "POST /hub/admin/stop as pgalice: 403")
+    st, _, out = get(env, "/hub/admin")
+    t.ok(st == 401 and "not logged in" in out, "GET /hub/admin without a cookie: 401 page", st)
+    st, _, _ = post(env, "/hub/admin/stop", {"session": "1"}, None)
+    t.eq(st, 401, "POST /hub/admin/stop without a cookie: 401")
+    st, _, _ = env.gw.request("GET", "/hub/admin", token=env.gw.token("admin"))
+    t.eq(st, 200, "an admin's API token also opens the page (GET only; POST needs the cookie)")
+    st, _, _ = get(env, "/hub/admin/stop", env.admin)
+    t.eq(st, 405, "GET /hub/admin/stop: 405")
+    st, _, _ = get(env, "/hub/admin/nosuch", env.admin)
+    t.eq(st, 404, "/hub/admin/nosuch: 404")
+
+
+def test_admin_table(env):
+    """The admin sees everyone's sessions, filters them, and bad filters are 400."""
+    t = env.tap
+    tok = xsrf(get(env, "/hub/spawn", env.bob)[2])
+    st, hd, _ = post(env, "/hub/spawn", {"_xsrf": tok, "_action": "start", "queue": "debug",
+                                         "walltime": "20m"}, env.bob)
+    t.ok(st == 303, "pgbob starts his default server", (st, hd))
+    m, seen = env.api.wait("pgbob", phases=("queued", "starting", "running"), timeout=90)
+    t.ok(m is not None and m["state"].get("job_id"), "pgbob's server has a job", (seen, m))
+    env.bob_job = m["state"].get("job_id") if m else None
+    st, _, out = get(env, "/hub/admin", env.admin)
+    t.eq(st, 200, "GET /hub/admin as admin: 200")
+    rows = admin_rows(out)
+    users = set(r[0] for r in rows)
+    t.ok({"pgalice", "pgbob"} <= users, "the admin sees pgalice's and pgbob's sessions",
+         rows)
+    bob = [r for r in rows if r[0] == "pgbob" and r[1] == "default"]
+    t.ok(bob and bob[0][2] == "hpc" and bob[0][3] == "debug" and bob[0][4] == env.bob_job and
+         bob[0][5] in ("queued", "starting", "running") and re.match(r"^\d+[dhms]", bob[0][6]),
+         "pgbob's row: cluster, queue, job id, state, age", bob)
+    t.ok(bob and "Stop</button>" in bob[0][10], "an active session has a Stop button", bob)
+    lab = [r for r in rows if r[0] == "pgbob" and r[1] == "lab"]
+    t.ok(lab and lab[0][5] == "ended" and "<details><summary>Why</summary>" in lab[0][10] and
+         "<pre>" in lab[0][10], "the failed 'lab' has a Why details element with a <pre>", lab)
+    t.has(out, "<th scope=\"col\">Account</th><th scope=\"col\">Node</th>",
+          "the table has account and node columns")
+    st, _, out = get(env, "/hub/admin?user=pgbob", env.admin)
+    rows = admin_rows(out)
+    t.ok(st == 200 and rows and all(r[0] == "pgbob" for r in rows), "?user=pgbob: his only",
+         rows)
+    t.has(out, '<input id="f-user" name="user" maxlength="64" value="pgbob">',
+          "the filter form keeps the user")
+    st, _, out = get(env, "/hub/admin?state=ended", env.admin)
+    rows = admin_rows(out)
+    t.ok(st == 200 and rows and all(r[5] == "ended" for r in rows) and
+         "Stop</button>" not in out, "?state=ended: ended ones only, no Stop buttons", rows)
+    t.has(out, '<option value="ended" selected>', "the filter form keeps the state")
+    st, _, out = get(env, "/hub/admin?user=pgalice&state=running", env.admin)
+    t.ok(st == 200 and "No sessions match." in out, "a filter that matches nothing says so")
+    for q, name in (("state=bogus", "state"), ("user=Bad!", "user"),
+                    ("state=%3Cscript%3E", "state"), ("foo=1", "foo"),
+                    ("user=a&user=b", "user")):
+        st, _, out = get(env, "/hub/admin?" + q, env.admin)
+        t.ok(st == 400 and name in out and "<script>" not in out,
+             "?%s: 400 naming %s" % (q, name), (st, out[-300:]))
+
+
+def test_admin_escaping(env):
+    """Reasons and error output (the scheduler's words) are shown escaped."""
+    t = env.tap
+    st, j = env.api.call("GET", "/sessions?user=pgbob&state=ended")
+    lab = [s for s in (j or {}).get("sessions", []) if s["name"] == "lab"]
+    t.ok(st == 200 and lab and lab[0]["state"].get("reason"), "the failed start has a reason",
+         (st, j))
+    if not lab:
+        return
+    reason = lab[0]["state"]["reason"]
+    err = lab[0]["state"].get("error_output") or "(no error output)"
+    st, _, out = get(env, "/hub/admin?user=pgbob&state=ended", env.admin)
+    t.has(out, "<td>%s</td>" % html_esc(reason), "the reason is in its cell, escaped")
+    t.has(out, "<pre>%s</pre>" % html_esc(err), "the error output is in the <pre>, escaped")
+    t.ok("<script" not in out and "<pre>" in out,
+         "no raw script tags on the page")
+
+
+def test_admin_stop(env):
+    """The admin stops pgbob's server: 303 back with the filters; the job is cancelled."""
+    t = env.tap
+    st, _, out = get(env, "/hub/admin?user=pgbob&state=%s" % env.api.server("pgbob")[1][
+        "state"]["phase"], env.admin)
+    m = re.search(r'name="session" value="(\d+)"><input type="hidden" name="user" '
+                  r'value="pgbob"><input type="hidden" name="state" value="(\w+)">', out)
+    t.ok(m is not None, "the Stop form carries the session id and the filters", out[-1500:])
+    if m is None:
+        return
+    sid, state, tok = m.group(1), m.group(2), xsrf(out)
+    st, _, _ = post(env, "/hub/admin/stop", {"session": sid, "user": "pgbob"}, env.admin)
+    t.eq(st, 403, "admin stop without _xsrf: 403")
+    st, _, _ = post(env, "/hub/admin/stop", {"_xsrf": tok, "session": sid}, env.admin,
+                    {"Origin": "https://evil.example"})
+    t.eq(st, 403, "admin stop from another origin: 403")
+    st, _, _ = post(env, "/hub/admin/stop", {"_xsrf": tok, "session": "x"}, env.admin)
+    t.eq(st, 400, "admin stop with a bad session number: 400")
+    st, hd, _ = post(env, "/hub/admin/stop", {"_xsrf": tok, "session": sid,
+                                              "user": "pgbob", "state": state}, env.admin)
+    want = "/hub/admin?user=pgbob&state=%s" % state
+    t.ok(st == 303 and hd.get("location") == want, "admin stop: 303 to %s" % want, (st, hd))
+    m, seen = env.api.wait("pgbob", phases=("ended",), timeout=90)
+    t.ok(m is not None and m["state"]["phase"] == "ended", "pgbob's server ends", (seen, m))
+    gone = wait_for(lambda: subprocess.run(["squeue", "-h", "-j", env.bob_job or "0"],
+                                           capture_output=True, text=True).stdout.strip() == "",
+                    60)
+    t.ok(gone, "job %s is no longer in squeue" % env.bob_job)
+    st, _, out = post(env, "/hub/admin/stop", {"_xsrf": tok, "session": sid}, env.admin)
+    t.ok(st == 409 and "already" in out, "stopping it again: 409", st)
+    st, _, out = get(env, "/hub/admin?user=pgbob", env.admin)
+    t.ok(any(r[1] == "default" and r[5] == "ended" for r in admin_rows(out)),
+         "the admin page shows it ended")
+
+
 def main():
     env = Env("test_pages")
     if testenv("status").returncode != 0:
@@ -289,11 +429,17 @@ def main():
         env.run(test_hostile_forms)
         env.run(test_spawn_flow)
         env.run(test_failed)
+        env.admin = login(env, "admin")
+        env.run(test_admin_access)
+        env.run(test_admin_table)
+        env.run(test_admin_escaping)
+        env.run(test_admin_stop)
         r = env.gw.ctl("status")
         env.tap.ok(env.gw.alive() and r.returncode == 0, "nbgated is still running", r.stderr)
     finally:
         env.api.call("DELETE", "/users/pgalice/server")
         env.api.call("DELETE", "/users/pgbob/servers/lab")
+        env.api.call("DELETE", "/users/pgbob/server")
         wait_for(lambda: subprocess.run(["squeue", "-h", "-u", "nbcommunity", "-n",
                                          "nbgate-pgalice,nbgate-pgbob"],
                                         capture_output=True, text=True).stdout.strip() == "", 60)
