@@ -17,7 +17,8 @@ tests_unit_test_config_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-util tests/unit/test-config
 
 EXTRA_DIST += tests/integration tests/unit/data tests/standin \
-	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js
+	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js \
+	tests/browser/spawn.js
 
 check_PROGRAMS += tests/unit/test-tunnel
 tests_unit_test_tunnel_SOURCES = tests/unit/test-tunnel.c
@@ -37,6 +38,7 @@ TESTS += \
 	tests/integration/test_progress.py \
 	tests/integration/test_culling.py \
 	tests/integration/test_pages.py \
+	tests/integration/test_browser_spawn.py \
 	tests/integration/test_netns.py \
 	tests/integration/test_enroll.py \
 	tests/integration/test_browser.py \

@@ -1,0 +1,120 @@
+"""test_browser_spawn.py: a person starts a notebook as a SLURM job from the
+pages, in Debian's Chromium (playwright-core, tests/browser/spawn.js): a
+walltime above the queue's max is refused next to its field, the fixed form
+goes through the pending page into the notebook tree, a cell runs in a new
+notebook, Stop on the home page ends the server (the job leaves squeue), and a
+second user is refused at the notebook. Runs on the shared SLURM test
+environment (the World of test_session.py) with its own user names (brspawn,
+brother). Screenshots stay in the test's artifacts directory.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Env, Gateway, SRCDIR, parse_env, testenv, wait_for  # noqa: E402
+from test_session import Api, World  # noqa: E402
+
+USER, OTHER = "brspawn", "brother"
+
+
+def login_path(gw, user):
+    url = gw.ctl("login-url", user).stdout.strip()
+    return url[url.index("/hub/"):]
+
+
+def run_browser(env):
+    gw = env.gw
+    shots = env.path("screenshots")
+    os.makedirs(shots, exist_ok=True)
+    script = os.path.join(SRCDIR, "tests", "browser", "spawn.js")
+    p = subprocess.run(["node", script, "https://127.0.0.1:%d" % gw.https_port, USER,
+                        login_path(gw, USER), login_path(gw, OTHER), shots],
+                       capture_output=True, text=True, timeout=420,
+                       env=dict(os.environ, NODE_PATH=os.path.join(SRCDIR, "tests", "browser",
+                                                                   "node_modules")))
+    with open(env.path("browser.log"), "w") as f:
+        f.write(p.stdout + p.stderr)
+    try:
+        res = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        res = {"error": p.stderr[-2000:], "steps": {}}
+    return res, shots
+
+
+def test_browser_spawn(env):
+    t = env.tap
+    res, shots = run_browser(env)
+    steps = res.get("steps", {})
+    t.ok("error" not in res, "the browser walk completes", res.get("error"))
+    bad = steps.get("invalid", {})
+    t.ok("longer than queue debug allows" in bad.get("error", "") and
+         bad.get("invalid") == "true" and bad.get("value") == "3h",
+         "walltime 3h: the message is next to the field, which is marked invalid", bad)
+    pend = steps.get("pending", {})
+    t.ok("/hub/spawn-pending" in pend.get("url", "") and pend.get("phase") in
+         ("requested", "submitted", "queued", "starting", "running"),
+         "the fixed form goes to the pending page, which shows the phase", pend)
+    tree = steps.get("tree", {})
+    t.ok("/user/%s/tree" % USER in tree.get("url", ""),
+         "the pending page lands in the notebook tree", tree)
+    t.ok(len(tree.get("phases", [])) >= 1, "phases seen on the pending page: %s" %
+         " -> ".join(tree.get("phases", [])))
+    cell = steps.get("cell", {})
+    t.ok(cell.get("created") == 201 and cell.get("output", "").strip() == "42",
+         "a cell in a new notebook prints 42", cell)
+    other = steps.get("other", {})
+    t.ok(other.get("status") == 403 and "belongs to another user" in other.get("text", ""),
+         "%s is refused at %s's notebook with a page saying why" % (OTHER, USER), other)
+    stop = steps.get("stop", {})
+    t.ok(stop.get("url", "").endswith("/hub/home") and "ended" in stop.get("row", ""),
+         "Stop on the home page: the server ends", stop)
+    m, seen = env.api.wait(USER, phases=("ended",), timeout=60)
+    t.ok(m is not None and m["state"]["phase"] == "ended", "the API says it ended", (seen, m))
+    job = (m or {}).get("state", {}).get("job_id") or "0"
+    t.ok(wait_for(lambda: subprocess.run(["squeue", "-h", "-j", job], capture_output=True,
+                                         text=True).stdout.strip() == "", 60),
+         "job %s has left squeue" % job)
+    for name in ("01-walltime-refused", "02-pending", "03-tree", "04-cell", "05-stopped",
+                 "06-other-refused"):
+        png = os.path.join(shots, name + ".png")
+        t.ok(os.path.exists(png) and os.path.getsize(png) > 2000, "screenshot %s kept" % name)
+
+
+def main():
+    env = Env("test_browser_spawn")
+    if testenv("status").returncode != 0:
+        r = testenv("start")
+        if r.returncode != 0:
+            env.tap.ok(False, "the SLURM test environment starts", r.stderr[-2000:])
+            env.finish()
+    vals = parse_env(testenv("env").stdout)
+    os.environ.update({k: v for k, v in vals.items()})
+    env.w = World(env, vals)
+    env.gw = Gateway(env)
+    with open(env.gw.config, "a") as f:
+        f.write(env.w.config(env.gw.ssh_port))
+    try:
+        env.gw.start()
+    except Exception as e:
+        env.tap.ok(False, "nbgated starts", e)
+        env.finish()
+    env.api = Api(env.gw, env.gw.token("admin"))
+    try:
+        env.run(test_browser_spawn)
+        env.tap.ok(env.gw.alive(), "nbgated is still running")
+    finally:
+        env.api.call("DELETE", "/users/%s/server" % USER)
+        wait_for(lambda: subprocess.run(["squeue", "-h", "-u", "nbcommunity", "-n",
+                                         "nbgate-" + USER], capture_output=True,
+                                        text=True).stdout.strip() == "", 60)
+        env.w.keep_logs()
+        if env.tap.failed == 0:
+            shutil.rmtree(env.w.dir, ignore_errors=True)
+    env.finish()
+
+
+if __name__ == "__main__":
+    main()
