@@ -9,13 +9,12 @@ brother). Screenshots stay in the test's artifacts directory.
 """
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, Gateway, SRCDIR, parse_env, testenv, wait_for  # noqa: E402
-from test_session import Api, World  # noqa: E402
+from harness import Env, SRCDIR, wait_for  # noqa: E402
+from test_session import session_cleanup, session_world  # noqa: E402
 
 USER, OTHER = "brspawn", "brother"
 
@@ -85,34 +84,12 @@ def test_browser_spawn(env):
 
 def main():
     env = Env("test_browser_spawn")
-    if testenv("status").returncode != 0:
-        r = testenv("start")
-        if r.returncode != 0:
-            env.tap.ok(False, "the SLURM test environment starts", r.stderr[-2000:])
-            env.finish()
-    vals = parse_env(testenv("env").stdout)
-    os.environ.update({k: v for k, v in vals.items()})
-    env.w = World(env, vals)
-    env.gw = Gateway(env)
-    with open(env.gw.config, "a") as f:
-        f.write(env.w.config(env.gw.ssh_port))
-    try:
-        env.gw.start()
-    except Exception as e:
-        env.tap.ok(False, "nbgated starts", e)
-        env.finish()
-    env.api = Api(env.gw, env.gw.token("admin"))
+    session_world(env)
     try:
         env.run(test_browser_spawn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
-        env.api.call("DELETE", "/users/%s/server" % USER)
-        wait_for(lambda: subprocess.run(["squeue", "-h", "-u", "nbcommunity", "-n",
-                                         "nbgate-" + USER], capture_output=True,
-                                        text=True).stdout.strip() == "", 60)
-        env.w.keep_logs()
-        if env.tap.failed == 0:
-            shutil.rmtree(env.w.dir, ignore_errors=True)
+        session_cleanup(env, (USER,))
     env.finish()
 
 

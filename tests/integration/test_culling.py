@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Env, Gateway, parse_env, testenv, wait_for  # noqa: E402
-from test_session import Api, World, scontrol  # noqa: E402
+from test_session import Api, World, scontrol, session_cleanup, session_world  # noqa: E402
 
 PART = "nbcull"
 IDLE = 12
@@ -95,11 +95,24 @@ def test_concurrent(env):
 
 def main():
     env = Env("test_culling")
-    if testenv("status").returncode != 0:
-        r = testenv("start")
-        if r.returncode != 0:
-            env.tap.ok(False, "the SLURM test environment starts", r.stderr[-2000:])
-            env.finish()
+    session_world(env, edit=lambda cfg: cfg.replace(
+        "sessions:\n", "sessions:\n  idle_timeout: %ds\n  queued_timeout: %ds\n"
+        % (IDLE, QUEUED), 1).replace(
+        "    queues:\n",
+        "    queues:\n      %s:\n        walltime: {default: 20m, max: 1h}\n"
+        "        cores: {default: 1, max: 2}\n        memory: {default: 256MiB, max: 1GiB}\n"
+        % PART, 1))
+    scontrol("delete", "PartitionName=" + PART)
+    r = scontrol("create", "PartitionName=" + PART, "Nodes=ALL", "State=DOWN", "MaxTime=2:00:00")
+    env.tap.ok(r.returncode == 0, "partition %s created, down" % PART, r.stderr)
+    try:
+        for fn in (test_concurrent, test_queued, test_idle):
+            env.run(fn)
+        env.tap.ok(env.gw.alive(), "nbgated is still running")
+    finally:
+        session_cleanup(env, ("cidle", "cqueued", "cconc"))
+        scontrol("delete", "PartitionName=" + PART)
+    env.finish()
     vals = parse_env(testenv("env").stdout)
     os.environ.update({k: v for k, v in vals.items()})
     env.w = World(env, vals)

@@ -7,14 +7,13 @@ pgbob) so other tests sharing the environment are never touched.
 """
 import os
 import re
-import shutil
 import subprocess
 import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, Gateway, parse_env, testenv, wait_for  # noqa: E402
-from test_session import Api, World  # noqa: E402
+from harness import Env, wait_for  # noqa: E402
+from test_session import session_cleanup, session_world  # noqa: E402
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -396,28 +395,11 @@ def test_admin_stop(env):
 
 def main():
     env = Env("test_pages")
-    if testenv("status").returncode != 0:
-        r = testenv("start")
-        if r.returncode != 0:
-            env.tap.ok(False, "the SLURM test environment starts", r.stderr[-2000:])
-            env.finish()
-    vals = parse_env(testenv("env").stdout)
-    os.environ.update({k: v for k, v in vals.items()})
-    env.w = World(env, vals)
-    env.gw = Gateway(env)
-    cfg = env.w.config(env.gw.ssh_port).replace(
+    session_world(env, edit=lambda cfg: cfg.replace(
         "    queues:\n",
         "    queues:\n      nbpagesnone:\n"
         "        walltime: {default: 20m, max: 1h}\n        cores: {default: 1, max: 2}\n"
-        "        memory: {default: 256MiB, max: 1GiB}\n", 1)
-    with open(env.gw.config, "a") as f:
-        f.write(cfg)
-    try:
-        env.gw.start()
-    except Exception as e:
-        env.tap.ok(False, "nbgated starts", e)
-        env.finish()
-    env.api = Api(env.gw, env.gw.token("admin"))
+        "        memory: {default: 256MiB, max: 1GiB}\n", 1))
     try:
         env.alice = login(env, "pgalice")
         env.bob = login(env, "pgbob")
@@ -437,15 +419,7 @@ def main():
         r = env.gw.ctl("status")
         env.tap.ok(env.gw.alive() and r.returncode == 0, "nbgated is still running", r.stderr)
     finally:
-        env.api.call("DELETE", "/users/pgalice/server")
-        env.api.call("DELETE", "/users/pgbob/servers/lab")
-        env.api.call("DELETE", "/users/pgbob/server")
-        wait_for(lambda: subprocess.run(["squeue", "-h", "-u", "nbcommunity", "-n",
-                                         "nbgate-pgalice,nbgate-pgbob"],
-                                        capture_output=True, text=True).stdout.strip() == "", 60)
-        env.w.keep_logs()
-        if env.tap.failed == 0:
-            shutil.rmtree(env.w.dir, ignore_errors=True)
+        session_cleanup(env, ("pgalice", "pgbob/lab", "pgbob"))
     env.finish()
 
 

@@ -13,17 +13,15 @@ this test's own too: test_session.py kills notebooks by their base URL.
 """
 import json
 import os
-import shutil
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, Gateway, parse_env, testenv, wait_for  # noqa: E402
-from test_session import Api, World, scontrol  # noqa: E402
+from harness import Env, wait_for  # noqa: E402
+from test_session import Api, scontrol, session_cleanup, session_world  # noqa: E402
 
 N_STREAMS = 200
 PART = "nbprogress"
@@ -309,29 +307,13 @@ def test_full_start(env):
 
 def main():
     env = Env("test_progress")
-    if testenv("status").returncode != 0:
-        r = testenv("start")
-        if r.returncode != 0:
-            env.tap.ok(False, "the SLURM test environment starts", r.stderr[-2000:])
-            env.finish()
-    vals = parse_env(testenv("env").stdout)
-    os.environ.update({k: v for k, v in vals.items()})
-    env.w = World(env, vals)
-    env.gw = Gateway(env, extra="proxy:\n  idle_timeout: 10s\n")
-    cfg = env.w.config(env.gw.ssh_port).replace(
+    session_world(env, gw_extra="proxy:\n  idle_timeout: 10s\n", edit=lambda cfg: cfg.replace(
         "    queues:\n",
         "    queues:\n      broken:\n"
         "        walltime: {default: 20m, max: 1h}\n        cores: {default: 1, max: 2}\n"
         "        memory: {default: 256MiB, max: 1GiB}\n"
         "      %s:\n        walltime: {default: 20m, max: 1h}\n        cores: {default: 1, max: 2}\n"
-        "        memory: {default: 256MiB, max: 1GiB}\n" % PART, 1)
-    with open(env.gw.config, "a") as f:
-        f.write(cfg)
-    try:
-        env.gw.start()
-    except Exception as e:
-        env.tap.ok(False, "nbgated starts", e)
-        env.finish()
+        "        memory: {default: 256MiB, max: 1GiB}\n" % PART, 1))
     env.tok = {u: env.gw.token(u) for u in ("admin", "alice", "bob", "pcarol", "perin")}
     env.api = Api(env.gw, env.tok["admin"])
     scontrol("delete", "PartitionName=" + PART)
@@ -346,16 +328,8 @@ def main():
         env.tap.ok(env.gw.alive() and r.returncode == 0, "nbgatectl status answers; nbgated is "
                    "still running", r.stderr)
     finally:
-        for u in ("alice", "pcarol", "perin"):
-            env.api.call("DELETE", "/users/%s/server" % u)
-        env.api.call("DELETE", "/users/alice/servers/lab")
-        wait_for(lambda: subprocess.run(["squeue", "-h", "-u", "nbcommunity", "-n",
-                                         "nbgate-alice,nbgate-pcarol,nbgate-perin"],
-                                        capture_output=True, text=True).stdout.strip() == "", 60)
+        session_cleanup(env, ("alice", "alice/lab", "pcarol", "perin"))
         scontrol("delete", "PartitionName=" + PART)
-        env.w.keep_logs()
-        if env.tap.failed == 0:
-            shutil.rmtree(env.w.dir, ignore_errors=True)
     env.finish()
 
 

@@ -549,24 +549,53 @@ def test_ctl(env):
          r.stdout + r.stderr)
 
 
-def main():
-    env = Env("test_session")
-    r = testenv("start")
-    if r.returncode != 0:
-        env.tap.ok(False, "the SLURM test environment starts", r.stderr[-2000:])
-        env.finish()
+def session_world(env, edit=None, gw_extra=""):
+    """The shared SLURM test environment (started if it is down), a World for the
+    jobs, and a started nbgated with the two clusters of World.config(); @edit may
+    rewrite that YAML first. Sets env.w, env.gw, env.api (an admin's token); a
+    failure is reported and ends the test."""
+    if testenv("status").returncode != 0:
+        r = testenv("start")
+        if r.returncode != 0:
+            env.tap.ok(False, "the SLURM test environment starts", r.stderr[-2000:])
+            env.finish()
     vals = parse_env(testenv("env").stdout)
-    os.environ.update({k: v for k, v in vals.items()})
+    os.environ.update(vals)
     env.w = World(env, vals)
-    env.gw = Gateway(env)
+    env.gw = Gateway(env, extra=gw_extra)
+    cfg = env.w.config(env.gw.ssh_port)
     with open(env.gw.config, "a") as f:
-        f.write(env.w.config(env.gw.ssh_port))
+        f.write(edit(cfg) if edit is not None else cfg)
     try:
         env.gw.start()
     except Exception as e:
-        env.tap.ok(False, "nbgated starts with two clusters", e)
+        env.tap.ok(False, "nbgated starts with its clusters", e)
         env.finish()
     env.api = Api(env.gw, env.gw.token("admin"))
+
+
+def session_cleanup(env, servers):
+    """Stops @servers ("user" or "user/name"), waits until their jobs have left the
+    queue, keeps the jobs' output in the artifacts, and removes the scratch
+    directory if nothing failed."""
+    names = []
+    for s in servers:
+        user, _, name = s.partition("/")
+        try:
+            env.api.call("DELETE", "/users/%s/server%s" % (user, "s/" + name if name else ""))
+        except Exception:
+            pass
+        names.append("nbgate-%s%s" % (user, "-" + name if name else ""))
+    wait_for(lambda: subprocess.run(["squeue", "-h", "-u", "nbcommunity", "-n", ",".join(names)],
+                                    capture_output=True, text=True).stdout.strip() == "", 60)
+    env.w.keep_logs()
+    if env.tap.failed == 0:
+        shutil.rmtree(env.w.dir, ignore_errors=True)
+
+
+def main():
+    env = Env("test_session")
+    session_world(env)
     env.user_tokens = {u: env.gw.token(u) for u in ("alice", "bob", "carol")}
     # dave's session runs out of walltime (SLURM counts in minutes) while the rest goes on.
     st, m = env.api.call("POST", "/users/dave/server", {"walltime": "1m"})
@@ -579,16 +608,7 @@ def main():
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
         partition("UP")
-        for u in ("alice", "bob", "carol", "dave", "erin", "frank"):
-            env.api.call("DELETE", "/users/%s/server" % u)
-        env.api.call("DELETE", "/users/alice/servers/lab")
-        wait_for(lambda: subprocess.run(["squeue", "-h", "-u", "nbcommunity", "-n",
-                                         "nbgate-alice,nbgate-bob,nbgate-carol,nbgate-dave,"
-                                         "nbgate-erin,nbgate-frank,nbgate-alice-lab"],
-                                        capture_output=True, text=True).stdout.strip() == "", 60)
-        env.w.keep_logs()
-        if env.tap.failed == 0:
-            shutil.rmtree(env.w.dir, ignore_errors=True)
+        session_cleanup(env, ("alice", "bob", "carol", "dave", "erin", "frank", "alice/lab"))
     env.finish()
 
 
