@@ -674,7 +674,7 @@ api_dispatch(const struct api_req *ar, struct api_resp *rs)
 		xasprintf(&rs->headers, "Set-Cookie: %s=; Path=/; Max-Age=0; HttpOnly; "
 		    "Secure; SameSite=Lax\r\n", AUTH_COOKIE);
 		api_page(rs, 200, "Logged out", "You are logged out.");
-	} else if (pages_dispatch(ar, rs))
+	} else if (login_dispatch(ar, rs) || pages_dispatch(ar, rs))
 		;
 	else if (strcmp(path, "/") == 0 || strcmp(path, "/hub") == 0 ||
 	    strcmp(path, "/hub/") == 0) {

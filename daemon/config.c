@@ -125,6 +125,7 @@ static int	cfg_check_hostkey(const char *, char **);
 static int	cfg_check_directive(const char *, char **);
 static int	cfg_check_bind(const char *, char **);
 static int	cfg_check_output_dir(const char *, char **);
+static int	cfg_check_pam_service(const char *, char **);
 static void	cfg_check_limit(struct cfg_ctx *, const struct cfg_section *,
 		    void *, const char *, size_t, const size_t *);
 static void	cfg_check_container(struct cfg_ctx *,
@@ -218,6 +219,9 @@ static const struct cfg_key cfg_auth_keys[] = {
 	{ .name = "cookie_max_age", .type = CFG_DURATION,
 	  .off = OFF(cookie_max_age), .min = MINUTE, .max = 30 * DAY,
 	  .def = "12h" },
+	{ .name = "pam", .type = CFG_BOOL, .off = OFF(auth_pam), .def = "false" },
+	{ .name = "pam_service", .type = CFG_STRING, .off = OFF(auth_pam_service),
+	  .def = "nbgate", .check = cfg_check_pam_service },
 };
 static const struct cfg_section cfg_auth = SECTION(cfg_auth_keys);
 
@@ -730,6 +734,18 @@ cfg_check_sched_name(const char *s, char **problem)
 		return (0);
 	xasprintf(problem, "'%s' is not a scheduler name (letters, digits, "
 	    "'_', '.', '-'; at most 64; not starting with '-' or '.')", s);
+	return (-1);
+}
+
+/* A PAM service: a file name in /etc/pam.d. */
+static int
+cfg_check_pam_service(const char *s, char **problem)
+{
+	if (*s != '\0' && cfg_charset(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-",
+	    64) && *s != '.')
+		return (0);
+	xasprintf(problem, "'%s' is not a PAM service name (lowercase letters, "
+	    "digits, '_', '.', '-'; at most 64; not starting with '.')", s);
 	return (-1);
 }
 

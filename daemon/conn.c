@@ -35,6 +35,12 @@ enum conn_phase {
 	PH_LOCAL,	/* collecting a body for a /hub/ handler */
 	PH_UPGRADED,	/* raw bytes both ways (WebSocket) */
 	PH_SSE,		/* a progress stream (Server-Sent Events) until close */
+	PH_DEFER,	/* a /hub/ handler answers later (conn_defer_answer) */
+};
+
+/* The handler's handle on a deferred answer; c is NULL once the browser left. */
+struct conn_defer {
+	struct conn	*c;
 };
 
 struct conn {
@@ -75,6 +81,7 @@ struct conn {
 	int			 sse_pct;	/* progress sent so far: never goes back */
 	char			*sse_last;	/* last event's JSON, to skip repeats */
 	struct event		*sse_beat;	/* keepalive comments */
+	struct conn_defer	*defer;		/* PH_DEFER: owned by the handler */
 	TAILQ_ENTRY(conn)	 entry;
 };
 static TAILQ_HEAD(, conn) conn_list = TAILQ_HEAD_INITIALIZER(conn_list);
@@ -175,6 +182,8 @@ conn_free(struct conn *c)
 {
 	conn_up_drop(c);
 	conn_sse_stop(c);
+	if (c->defer != NULL)
+		c->defer->c = NULL;	/* the handler frees it when it answers */
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	http_msg_reset(&c->req);
@@ -724,7 +733,20 @@ conn_local(struct conn *c)
 	ar.admin_socket = c->admin;
 	ar.host = http_msg_get(&c->req, "host");
 	ar.actor = c->admin ? c->peer : user != NULL ? user : "anonymous";
+	ar.peer = c->peer;
+	ar.conn = c;
 	api_dispatch(&ar, &rs);
+	if (c->defer != NULL) {
+		/* The parser stays paused; only EOF or an error matters now. */
+		c->phase = PH_DEFER;
+		bufferevent_set_timeouts(c->bev, NULL, NULL);
+		free(rs.headers);
+		if (rs.body != NULL)
+			evbuffer_free(rs.body);
+		free(path);
+		free(user);
+		return;
+	}
 	c->phase = PH_HEAD;
 	if (rs.progress != 0 && rs.code == 200) {
 		keepalive = 0;		/* the stream is close-delimited */
@@ -740,6 +762,45 @@ conn_local(struct conn *c)
 		conn_set_read_timeout(c, gate->cfg->proxy_header_timeout);
 		http_parser_pause(&c->rp, 0);
 	}
+}
+
+/* The current /hub/ handler will answer later; see daemon.h. */
+struct conn_defer *
+conn_defer(struct conn *c)
+{
+	if (c->defer != NULL)
+		fatalx("conn_defer twice");
+	c->defer = xcalloc(1, sizeof *c->defer);
+	c->defer->c = c;
+	return (c->defer);
+}
+
+/* Sends a deferred response if its browser is still there; frees @d. */
+void
+conn_defer_answer(struct conn_defer *d, struct api_resp *rs)
+{
+	struct conn	*c = d->c;
+	int		 keepalive;
+
+	if (c != NULL)
+		c->defer = NULL;
+	if (c != NULL && !c->closing) {
+		keepalive = c->req_keepalive;
+		c->phase = PH_HEAD;
+		conn_reply(c, rs->code, rs->ctype, rs->headers, rs->body, keepalive);
+		rs->body = NULL;	/* transferred */
+		if (keepalive && !c->closing) {
+			conn_set_read_timeout(c, gate->cfg->proxy_header_timeout);
+			http_parser_pause(&c->rp, 0);
+			conn_parse(c);
+		}
+	}
+	if (rs->body != NULL)
+		evbuffer_free(rs->body);
+	rs->body = NULL;
+	free(rs->headers);
+	rs->headers = NULL;
+	free(d);
 }
 
 /* Feeds browser bytes to the request parser while the far side has room. */

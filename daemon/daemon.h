@@ -109,6 +109,8 @@ struct config {
 	char		**admins;	/* user names with admin rights */
 	size_t		 nadmins;
 	int		 cookie_max_age;	/* seconds */
+	int		 auth_pam;	/* password login at /hub/login */
+	char		*auth_pam_service;	/* /etc/pam.d/<this> */
 
 	char		*sess_gateway;	/* host:port agents dial; NULL: hostname:ssh port */
 	int		 sess_max_per_user;	/* concurrent sessions of one user */
@@ -257,6 +259,17 @@ typedef struct tunnel_req *(*conn_connector_fn)(struct tunnel *, const char *, i
 		     tunnel_connect_cb, void *);
 void		 conn_set_connector(conn_connector_fn);
 void		 conn_close_all(void);
+/*
+ * A /hub/ handler that answers later (PAM) calls conn_defer(ar->conn) and
+ * leaves the response empty; it owns the handle and gives it back, once,
+ * to conn_defer_answer(), which sends the response if the browser is still
+ * there (and frees what the response holds either way).
+ */
+struct conn;
+struct conn_defer;
+struct api_resp;
+struct conn_defer *conn_defer(struct conn *);
+void		 conn_defer_answer(struct conn_defer *, struct api_resp *);
 
 /* api.c: what nbgated answers itself under /hub/ */
 struct api_req {
@@ -269,6 +282,8 @@ struct api_req {
 	int			 admin_socket;	/* came over the local admin socket */
 	const char		*host;		/* Host header */
 	const char		*actor;		/* for the audit log */
+	const char		*peer;		/* client address */
+	struct conn		*conn;		/* for conn_defer() */
 };
 struct api_resp {
 	int			 code;
@@ -286,6 +301,27 @@ char		*api_request_user(const struct http_msg *);
 /* pages.c: HTML pages under /hub/: home, spawn[/S], spawn-pending[/S], stop[/S] */
 int		 pages_dispatch(const struct api_req *, struct api_resp *);
 struct json_t	*pages_form_parse(const char *, size_t, char **);
+/* Helpers for login.c: a page is pages_begin() .. pages_reply(). */
+struct evbuffer	*pages_begin(const char *, const char *);
+void		 pages_reply(struct api_resp *, int, struct evbuffer *, const char *);
+int		 pages_same_origin(const struct api_req *);
+void		 pages_xsrf(const char *, char [65]);
+
+/* login.c: password login at /hub/login (auth.pam), rate-limited */
+int		 login_dispatch(const struct api_req *, struct api_resp *);
+void		 login_shutdown(void);
+
+/* pam.c: PAM checks in a child process, off the event loop */
+#define PAM_CHECK_OK	0	/* authenticated, account valid */
+#define PAM_CHECK_DENIED 1	/* wrong password, unknown user, locked account */
+#define PAM_CHECK_ERROR	2	/* PAM itself failed */
+struct pam_attempt;
+typedef void	(*pam_attempt_cb)(int, const char *, void *);
+int		 pam_check(const char *, const char *, const char *, char **);
+struct pam_attempt *pam_attempt_start(const char *, const char *, const char *,
+		     pam_attempt_cb, void *, char **);
+unsigned int	 pam_attempts(void);
+void		 pam_attempt_kill_all(void);
 
 /* store.c: durable state in SQLite */
 int		 store_open(const char *, char **);

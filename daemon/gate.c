@@ -354,6 +354,7 @@ gate_stop(void)
 		unlink(gate->cfg->admin_socket);
 	}
 	gate_https = gate_admin = NULL;
+	login_shutdown();
 	conn_close_all();
 	metrics_shutdown();
 	session_shutdown();

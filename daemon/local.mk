@@ -13,9 +13,11 @@ libnbdaemon_a_SOURCES = \
 	daemon/session.c \
 	daemon/metrics.c \
 	daemon/pages.c \
+	daemon/login.c \
+	daemon/pam.c \
 	daemon/store.c
 DAEMON_LIBS = libnbdaemon.a libnbsched.a libnbbackend.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
-	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS)
+	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS)
 
 sbin_PROGRAMS += nbgated
 nbgated_SOURCES = daemon/main.c

@@ -184,7 +184,7 @@ fail:
 }
 
 /* The form token for login cookie value @cookie: hex HMAC-SHA256. */
-static void
+void
 pages_xsrf(const char *cookie, char hex[65])
 {
 	unsigned char	md[32];
@@ -254,7 +254,7 @@ pages_xsrf_check(const struct api_req *ar, const char *token)
 }
 
 /* -1 if Origin (or else Referer) names another host than Host; 0 if same or absent. */
-static int
+int
 pages_same_origin(const struct api_req *ar)
 {
 	const char	*o = http_msg_get(ar->head, "origin"), *src;
@@ -281,7 +281,7 @@ pages_same_origin(const struct api_req *ar)
 }
 
 /* Starts a page: head, the shared stylesheet, the header bar, <h1>. */
-static struct evbuffer *
+struct evbuffer *
 pages_begin(const char *title, const char *user)
 {
 	struct evbuffer	*b = evbuffer_new();
@@ -313,7 +313,7 @@ pages_begin(const char *title, const char *user)
 }
 
 /* Ends page @b and makes it the response, with @location if not NULL. */
-static void
+void
 pages_reply(struct api_resp *rs, int code, struct evbuffer *b,
     const char *location)
 {
@@ -1262,6 +1262,18 @@ pages_admin_dispatch(const struct api_req *ar, struct api_resp *rs,
 		    ar->user);
 }
 
+/* /hub/home for a visitor when password login is on: a link to it. */
+static void
+pages_login_link(struct api_resp *rs)
+{
+	struct evbuffer	*b = pages_begin("nbgate", NULL);
+
+	evbuffer_add_printf(b, "<p>You are not logged in. <a class=\"button\" "
+	    "href=\"/hub/login\">Log in</a> with your cluster user name and "
+	    "password, or use a login link your administrator gave you.</p>\n");
+	pages_reply(rs, 200, b, NULL);
+}
+
 /* @path minus @prefix if it is that prefix, alone or followed by '/'. */
 static const char *
 pages_prefix(const char *path, const char *prefix)
@@ -1282,7 +1294,9 @@ pages_dispatch(const struct api_req *ar, struct api_resp *rs)
 	int		 post = strcmp(m, "POST") == 0, kind;
 
 	if (strcmp(ar->path, "/hub/home") == 0) {
-		if (ar->user == NULL)
+		if (ar->user == NULL && gate->cfg->auth_pam)
+			pages_login_link(rs);
+		else if (ar->user == NULL)
 			pages_message(rs, 200, "nbgate", "You are not logged in. Use the "
 			    "login link your gateway or administrator gave you.", NULL);
 		else if (!get)

@@ -38,6 +38,7 @@ TESTS += \
 	tests/integration/test_progress.py \
 	tests/integration/test_culling.py \
 	tests/integration/test_pages.py \
+	tests/integration/test_login_pam.py \
 	tests/integration/test_browser_spawn.py \
 	tests/integration/test_netns.py \
 	tests/integration/test_enroll.py \

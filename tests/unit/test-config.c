@@ -103,6 +103,8 @@ check_defaults(const struct config *cfg, const char *what)
 	is_int(cfg->proxy_max_conns, 18000, "%s: proxy.max_connections", what);
 	is_int(cfg->nadmins, 0, "%s: no admins", what);
 	is_int(cfg->cookie_max_age, 12 * 3600, "%s: auth.cookie_max_age", what);
+	is_int(cfg->auth_pam, 0, "%s: auth.pam", what);
+	is_str(cfg->auth_pam_service, "nbgate", "%s: auth.pam_service", what);
 	is_int(cfg->nclusters, 0, "%s: no clusters", what);
 }
 
