@@ -10,7 +10,7 @@ of a fresh user benchN through the REST API and follows it:
   t_running    slurmctld.log "sched: Allocate JobId=N" (or backfill's "Started JobId=N")
   t_ready_api  GET .../server says ready (polled every 50 ms)       client clock
   t_answer     GET /user/benchN/api/status through the proxy: 200  client clock (polled 20 ms)
-  nb_startup   the agent's "notebook answers on ... after X s" in job.err (0.1 s, 200 ms probes)
+  nb_startup   the agent's "notebook answers on ... after X s" in job.err (0.01 s, 50 ms probes)
 
 overhead = (t_answer - t_running) - nb_startup. Where the time goes in between comes from
 slurmd.log ("Launching batch job", ms), a marker the cluster's prologue writes into job.err when
@@ -578,10 +578,9 @@ clusters:
         q = [r["nb_startup"] - r["raw_startup"] for r in ok
              if r.get("nb_startup") is not None and r.get("raw_startup")]
         if nbs:
-            m02 = sum(1 for x in nbs if abs(x / 0.2 - round(x / 0.2)) < 1e-6)
-            L.append("note: %d of %d agent start-up values are multiples of 0.2 s (the agent probes "
-                     "every 200 ms); agent-seen minus raw start-up: median %s s" % (
-                         m02, len(nbs), fmt(statistics.median(q) if q else None, 0)))
+            L.append("note: the agent probes the notebook every 50 ms (agent/notebook.c "
+                     "NB_PROBE_MS); agent-seen minus raw start-up: median %s s over %d runs" % (
+                         fmt(statistics.median(q) if q else None, 0), len(nbs)))
         L.append("")
         L.append("Timestamp sources and resolution:")
         L.append("  t_click, t_ready_api, t_answer: this client's clock (time.time(), us); "
@@ -597,8 +596,8 @@ clusters:
                  "one fork of date in the job)")
         L.append("  nbgated journal (enrolled, running): microseconds; the agent's own log lines: "
                  "1 s (UTC, no fraction)")
-        L.append("  notebook start-up: 0.1 s as printed, and it includes the agent's 200 ms probe "
-                 "interval (so up to +0.2 s over the raw start-up)")
+        L.append("  notebook start-up: 0.01 s as printed, and it includes the agent's 50 ms probe "
+                 "interval (so up to +0.05 s over the raw start-up)")
         L.append("  raw notebook start-up: the same command run directly as %s, polled every "
                  "%d ms (median %.3f s)" % (USER, RAW_POLL_S * 1000, raw_med))
         d = [abs(r["t_running"] - r["sacct_start"]) for r in ok
