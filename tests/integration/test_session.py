@@ -319,6 +319,51 @@ def test_metrics(env):
     t.eq(st, 401, "/hub/metrics refuses no token")
 
 
+def test_cut(env):
+    """The agent's TCP connection is killed and new ones are dropped for 30 s: the
+    session stays running, the notebook keeps its kernel, traffic resumes."""
+    t = env.tap
+    port = env.gw.ssh_port
+    st, m = env.api.server("alice")
+    t.ok(m and m["state"]["phase"] == "running", "alice is running before the cut", m and m["state"])
+    st, _, out = env.gw.request("POST", "/user/alice/api/kernels", token=env.user_tokens["alice"],
+                                body=b"{}", headers={"Content-Type": "application/json"})
+    kid = json.loads(out)["id"] if st == 201 else None
+    table = "nbsess%d" % os.getpid()
+    nft = ["nft", "-f", "-"]
+    rules = ("table inet %s {\n chain in {\n  type filter hook input priority 0;\n"
+             "  tcp dport %d ct state new drop\n }\n}\n" % (table, port))
+    try:
+        r = subprocess.run(nft, input=rules, capture_output=True, text=True)
+        t.ok(r.returncode == 0, "new connections to the gateway's SSH port are dropped", r.stderr)
+        r = subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", str(port)],
+                           capture_output=True, text=True)
+        def status():
+            try:
+                return env.gw.request("GET", "/user/alice/api/status",
+                                      token=env.user_tokens["alice"], timeout=5)[0]
+            except OSError:
+                return 0
+        t.ok(r.returncode == 0 and wait_for(lambda: status() != 200, 20),
+             "the agent's connection is killed: the notebook is unreachable (%d)" % status(),
+             r.stderr)
+        time.sleep(30)
+        st, m = env.api.server("alice")
+        t.eq(m["state"]["phase"], "running", "after 30 s without a tunnel the session is still running")
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
+    t0 = time.time()
+    ok = wait_for(lambda: proxied(env, "alice")[0] == 200, 90)
+    t.ok(ok, "traffic resumes when the agent can reconnect (%.1f s)" % (time.time() - t0))
+    if kid:
+        t.eq(ws_execute(env.gw, "/user/alice/", kid, "1+1", token=env.user_tokens["alice"]), "2",
+             "the same kernel answers: the notebook was not restarted")
+    st, full = env.api.call("GET", "/sessions/%d" % m["state"]["session"])
+    evs = [e["event"] for e in (full or {}).get("events", [])]
+    t.ok("tunnel-down" in evs and evs.count("tunnel-up") >= 1,
+         "the journal records the tunnel going down and up again", evs)
+
+
 def test_bad_requests(env):
     t = env.tap
     st, m = env.api.call("POST", "/users/bob/server", {"walltime": "5h"})
@@ -601,7 +646,7 @@ def main():
     st, m = env.api.call("POST", "/users/dave/server", {"walltime": "1m"})
     env.tap.eq(st, 202, "dave's 1-minute server requested")
     try:
-        for fn in (test_check_templates, test_full_path, test_named_container, test_metrics, test_bad_requests, test_pbs,
+        for fn in (test_check_templates, test_full_path, test_named_container, test_metrics, test_cut, test_bad_requests, test_pbs,
                    test_restart, test_adopt, test_notebook_killed, test_pbs_stop, test_stop_queued,
                    test_walltime, test_orphans, test_ctl, test_scancel):
             env.run(fn)
