@@ -1,4 +1,8 @@
 /* tap.c: numbered ok/not ok lines, a diagnostic helper, and the closing plan. */
+#define _XOPEN_SOURCE 700
+#include <sys/stat.h>
+
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -50,4 +54,17 @@ tap_done(void)
 {
 	printf("1..%d\n", tap_n);
 	return (tap_failed != 0 || tap_n == 0);
+}
+
+static int
+tap_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return (remove(path) == -1 ? -1 : 0);
+}
+
+/* Removes a test's scratch directory and everything in it (no shell); 0 or -1. */
+int
+tap_rmtree(const char *dir)
+{
+	return (nftw(dir, tap_rm_one, 16, FTW_DEPTH | FTW_PHYS));
 }

@@ -859,7 +859,7 @@ test_sched_list(void)
 	struct sched			*s, *s2;
 	struct list_result		 r;
 	char				 dir[] = "/tmp/nbgate-test-list.XXXXXX", *cause = NULL;
-	char				*path, *cmd;
+	char				*path;
 
 	if (mkdtemp(dir) == NULL) {
 		ok(0, "mkdtemp");
@@ -919,10 +919,8 @@ test_sched_list(void)
 	sched_free(s);
 	transport_free(tr);
 	event_base_free(base);
-	xasprintf(&cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
+	if (tap_rmtree(dir) != 0)
 		tap_diag("could not remove %s", dir);
-	free(cmd);
 	free(path);
 }
 

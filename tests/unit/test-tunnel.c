@@ -1498,7 +1498,6 @@ main(void)
 	struct client		 c, c2;
 	struct timeval		 tv = { 0, 20000 };
 	int			 failed;
-	char			*p;
 
 	log_init("test-tunnel", getenv("NB_TEST_DEBUG") ? LOG_DEBUG : LOG_WARN);
 	signal(SIGPIPE, SIG_IGN);
@@ -1561,10 +1560,8 @@ main(void)
 		printf("# logs and keys kept in %s (ssh-*.log: OpenSSH stderr; "
 		    "gateway log: this test's stderr)\n", tmpdir);
 	} else {
-		xasprintf(&p, "rm -rf %s", tmpdir);
-		if (system(p) != 0)
+		if (tap_rmtree(tmpdir) != 0)
 			printf("# could not remove %s\n", tmpdir);
-		free(p);
 	}
 	return (failed);
 }
