@@ -55,24 +55,7 @@ CLI="$B/tests/unit/sched-cli"
 [ -x "$CLI" ] || { log "no $CLI (build it: make -C $B tests/unit/sched-cli)"; exit 1; }
 
 # ---------------------------------------------------------------- the SLURM test environment
-STARTED_ENV=0
-cleanup() {
-	trap - EXIT INT TERM
-	if [ "$STARTED_ENV" = 1 ]; then
-		log "stopping the testenv this run started"
-		bash "$TOP/scripts/testenv.sh" stop >>"$OUT/logs/testenv.log" 2>&1
-	fi
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
-
-if ! bash "$TOP/scripts/testenv.sh" status >/dev/null 2>&1; then
-	log "starting the testenv (scripts/testenv.sh start)"
-	STARTED_ENV=1
-	bash "$TOP/scripts/testenv.sh" start >>"$OUT/logs/testenv.log" 2>&1 ||
-		{ log "testenv did not start, see $OUT/logs/testenv.log"; exit 1; }
-fi
-eval "$(bash "$TOP/scripts/testenv.sh" env)"
+. "$TOP/bench/testenv.sh"
 if [ -n "$(squeue -h -u nbcommunity -n nbbench-held 2>/dev/null)" ]; then
 	log "cancelling nbbench-held jobs left by an earlier run"
 	runuser -u nbcommunity -- scancel -u nbcommunity -n nbbench-held

@@ -54,24 +54,7 @@ if grep -E '^(CFLAGS|NB_CFLAGS|LDFLAGS|NB_LDFLAGS) =' "$B/Makefile" 2>/dev/null 
 fi
 
 # ---------------------------------------------------------------- the SLURM test environment
-STARTED_ENV=0
-cleanup() {
-	trap - EXIT INT TERM
-	if [ "$STARTED_ENV" = 1 ]; then
-		log "stopping the testenv this run started"
-		bash "$TOP/scripts/testenv.sh" stop >>"$OUT/logs/testenv.log" 2>&1
-	fi
-}
-trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
-
-if ! bash "$TOP/scripts/testenv.sh" status >/dev/null 2>&1; then
-	log "starting the testenv (scripts/testenv.sh start)"
-	STARTED_ENV=1
-	bash "$TOP/scripts/testenv.sh" start >>"$OUT/logs/testenv.log" 2>&1 ||
-		{ log "testenv did not start, see $OUT/logs/testenv.log"; exit 1; }
-fi
-eval "$(bash "$TOP/scripts/testenv.sh" env)"
+. "$TOP/bench/testenv.sh"
 
 log "out dir: $OUT; $RUNS runs; binaries from $B"
 # The python side starts nbgated and the raw notebooks and stops them by PID before it returns
