@@ -18,6 +18,12 @@
 #endif
 #define NB_PRINTF(a, b) __attribute__((__format__(__printf__, a, b)))
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef TAILQ_FOREACH_SAFE	/* BSD's; glibc's sys/queue.h lacks it */
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
+	    (var) = (tvar))
+#endif
 
 /* log.c */
 enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };

@@ -33,13 +33,6 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/backend.h"
 
-#ifndef TAILQ_FOREACH_SAFE	/* glibc's sys/queue.h lacks it */
-#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
-	for ((var) = TAILQ_FIRST(head);					\
-	    (var) != NULL && ((tvar) = TAILQ_NEXT(var, field), 1);	\
-	    (var) = (tvar))
-#endif
-
 #define SESS_TICK		1	/* s between housekeeping rounds */
 #define SESS_CMD_TIMEOUT	30000	/* ms for mkdir/tail on the cluster */
 #define SESS_TAIL_BYTES		"3000"	/* of job.err shown when a job fails */
@@ -147,6 +140,16 @@ sess_now(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return ((double)ts.tv_sec + ts.tv_nsec / 1e9);
+}
+
+/* "alice" for the default server, "alice/lab" for a named one; caller frees. */
+static char *
+sess_route_name(const char *user, const char *server)
+{
+	char	*route;
+
+	xasprintf(&route, "%s%s%s", user, *server != '\0' ? "/" : "", server);
+	return (route);
 }
 
 static int
@@ -1103,8 +1106,7 @@ sess_reload(void)
 		s->id = sqlite3_column_int64(st, 0);
 		s->user = sess_col(st, 1);
 		s->server = sess_col(st, 2);
-		xasprintf(&s->route, "%s%s%s", s->user, *s->server != '\0' ? "/" : "",
-		    s->server);
+		s->route = sess_route_name(s->user, s->server);
 		jr = s->req = xcalloc(1, sizeof *jr);
 		jr->user = xstrdup(s->user);
 		jr->server = xstrdup(s->server);
@@ -1373,7 +1375,7 @@ session_start(const char *actor, const char *user, const char *server,
 		xasprintf(msg, "invalid user or server name");
 		return (NULL);
 	}
-	xasprintf(&route, "%s%s%s", user, *server != '\0' ? "/" : "", server);
+	route = sess_route_name(user, server);
 	if ((o = sess_find_route(route, 1)) != NULL) {
 		*code = 400;
 		xasprintf(msg, "%s's server%s%s is already %s", user, *server != '\0' ?
@@ -1471,7 +1473,7 @@ session_stop(const char *actor, const char *user, const char *server, int *code,
 	struct session	*s;
 	char		*route, *why;
 
-	xasprintf(&route, "%s%s%s", user, *server != '\0' ? "/" : "", server);
+	route = sess_route_name(user, server);
 	s = sess_find_route(route, 1);
 	free(route);
 	if (s == NULL) {
@@ -1678,7 +1680,7 @@ session_find(const char *user, const char *server)
 	char			*route;
 	const struct session	*s;
 
-	xasprintf(&route, "%s%s%s", user, *server != '\0' ? "/" : "", server);
+	route = sess_route_name(user, server);
 	s = sess_find_route(route, 0);
 	free(route);
 	return (s);
