@@ -255,6 +255,26 @@ static const struct cfg_key cfg_sessions_keys[] = {
 };
 static const struct cfg_section cfg_sessions = SECTION(cfg_sessions_keys);
 
+/* credentials: how users prove who they are for clusters with charging: user. */
+static const struct cfg_key cfg_credentials_keys[] = {
+	{ .name = "ca_dir", .type = CFG_PATH, .off = OFF(cred_ca_dir),
+	  .def = "/etc/grid-security/certificates" },
+	{ .name = "gridmap", .type = CFG_PATH, .off = OFF(cred_gridmap),
+	  .def = "/etc/grid-security/grid-mapfile" },
+	{ .name = "require_crl", .type = CFG_BOOL, .off = OFF(cred_require_crl),
+	  .def = "false" },
+	{ .name = "myproxy", .type = CFG_HOSTPORT, .off = OFF(cred_myproxy) },
+	{ .name = "myproxy_lifetime", .type = CFG_DURATION,
+	  .off = OFF(cred_myproxy_lifetime), .min = MINUTE, .max = 7 * DAY,
+	  .def = "12h" },
+	{ .name = "certificate_lifetime", .type = CFG_DURATION,
+	  .off = OFF(cred_cert_lifetime), .min = MINUTE, .max = 7 * DAY,
+	  .def = "12h" },
+	{ .name = "from_login", .type = CFG_BOOL, .off = OFF(cred_from_login),
+	  .def = "false" },
+};
+static const struct cfg_section cfg_credentials = SECTION(cfg_credentials_keys);
+
 /*
  * clusters: { NAME: { ..., queues: { NAME: { walltime: {min, default, max},
  * ... } }, containers: { NAME: {...} } } }. A limit table is always min,
@@ -329,6 +349,7 @@ static const struct cfg_key cfg_cluster_keys[] = {
 	{ .name = "login_user", .type = CFG_STRING, .off = KOFF(login_user),
 	  .check = cfg_check_user },
 	{ .name = "login_key", .type = CFG_PATH, .off = KOFF(login_key) },
+	{ .name = "user_ca_key", .type = CFG_PATH, .off = KOFF(user_ca_key) },
 	{ .name = "slurm_conf", .type = CFG_PATH, .off = KOFF(slurm_conf) },
 	{ .name = "template", .type = CFG_PATH, .off = KOFF(template) },
 	{ .name = "charging", .type = CFG_ENUM, .off = KOFF(charging),
@@ -384,6 +405,7 @@ static const struct cfg_key cfg_top_keys[] = {
 	{ .name = "proxy", .type = CFG_SECTION, .sub = &cfg_proxy },
 	{ .name = "auth", .type = CFG_SECTION, .sub = &cfg_auth },
 	{ .name = "sessions", .type = CFG_SECTION, .sub = &cfg_sessions },
+	{ .name = "credentials", .type = CFG_SECTION, .sub = &cfg_credentials },
 	{ .name = "clusters", .type = CFG_MAPOF, .off = OFF(clusters),
 	  .count_off = OFF(nclusters), .sub = &cfg_cluster,
 	  .elem_size = sizeof(struct config_cluster), .max = 64,
@@ -1480,7 +1502,19 @@ cfg_check_charging(struct cfg_ctx *ctx, const struct cfg_section *sec,
 			    "community_account",
 			    "only used with charging: community");
 		}
+		if (c->transport != CONFIG_SSH) {
+			cfg_key_error(ctx, sec, seen, prefix, cline != 0 ? cline :
+			    line, "charging", "user needs transport: ssh (jobs "
+			    "are submitted by logging in as each user)");
+		} else if (c->user_ca_key == NULL) {
+			cfg_key_error(ctx, sec, seen, prefix, cline != 0 ? cline :
+			    line, "user_ca_key", "required with charging: user");
+		}
 		return;
+	}
+	if (c->user_ca_key != NULL) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "user_ca_key",
+		    "only used with charging: user");
 	}
 	if (*c->community_account == '\0') {
 		cfg_key_error(ctx, sec, seen, prefix, cline != 0 ? cline : line,

@@ -55,6 +55,7 @@ struct config_cluster {
 	char		*login_host_key;	/* ssh: pinned "type base64" */
 	char		*login_user;	/* ssh + community */
 	char		*login_key;	/* ssh + community: private key path */
+	char		*user_ca_key;	/* ssh + user: SSH CA key for user certificates */
 	char		*slurm_conf;	/* exported as SLURM_CONF; NULL: unset */
 	char		*template;	/* NULL: PKGDATADIR/templates/<scheduler>.sh */
 	int		 charging;	/* enum config_charging */
@@ -123,6 +124,14 @@ struct config {
 	int		 sess_orphan_interval;	/* s between orphan sweeps */
 	int		 sess_idle_timeout;	/* s without proxied traffic: stop; 0 off */
 	int		 sess_queued_timeout;	/* s queued: give up; 0 off */
+
+	char		*cred_ca_dir;	/* hashed directory of trusted CAs (+ CRLs) */
+	char		*cred_gridmap;	/* grid-mapfile: DN -> account */
+	int		 cred_require_crl;	/* refuse if a CA has no CRL */
+	char		*cred_myproxy;	/* MyProxy server "host:port", NULL: none */
+	int		 cred_myproxy_lifetime;	/* s asked of MyProxy */
+	int		 cred_cert_lifetime;	/* s: longest SSH certificate */
+	int		 cred_from_login;	/* a login alone gets a certificate */
 
 	struct config_cluster *clusters;	/* in file order; first is the default */
 	size_t		 nclusters;

@@ -57,6 +57,8 @@ struct transport_config {
 	int		 port;
 	const char	*user;
 	const char	*key_file;	/* private key; KEY-cert.pub beside it is used if present */
+	const char	*key_text;	/* or the private key itself (OpenSSH text), kept in memory */
+	const char	*cert_line;	/* with key_text: its certificate "type base64 [comment]" */
 	const char	*hostkey;	/* pinned "type base64 [comment]" OpenSSH public key line */
 	int		 connect_timeout; /* seconds; 0: 10 */
 };
@@ -80,6 +82,7 @@ struct transport_req *transport_run(struct transport *, const char *const *, con
 		     size_t, int, transport_cb, void *, char **);
 void		 transport_cancel(struct transport_req *);	/* no callback afterwards */
 enum transport_kind transport_kind(const struct transport *);
+void		 transport_rekey(struct transport *, const char *, const char *);
 char		*transport_quote(const char *);		/* one shell word; caller frees */
 char		*transport_join(const char *const *);	/* argv as a quoted command line */
 

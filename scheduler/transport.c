@@ -58,6 +58,9 @@ struct transport {
 	int			 port;
 	char			*user;
 	char			*key_file;
+	char			*key_mem;	/* OpenSSH private key text (under lock) */
+	char			*cert_mem;	/* "type base64 [comment]" (under lock) */
+	int			 rekeyed;	/* new key: reconnect before the next command */
 	char			*hostkey;	/* "type base64" */
 	int			 connect_timeout;
 	struct transport_reqs	 local;		/* LOCAL: running children */
@@ -245,35 +248,78 @@ out:
 	return (rc);
 }
 
-/* Loads the private key and, when KEY-cert.pub exists, attaches the certificate. */
+/* A certificate line "type base64 [comment]" attached to priv. */
+static int
+transport_cert_attach(const char *line, ssh_key priv)
+{
+	ssh_key		 cert = NULL;
+	char		*type, *b64;
+	int		 rc = -1;
+
+	type = xstrndup(line, strcspn(line, " "));
+	b64 = xstrdup(line + strlen(type) + (line[strlen(type)] == ' '));
+	b64[strcspn(b64, " \n")] = '\0';
+	if (ssh_pki_import_cert_base64(b64, ssh_key_type_from_name(type), &cert) == SSH_OK &&
+	    ssh_pki_copy_cert_to_privkey(cert, priv) == SSH_OK)
+		rc = 0;
+	ssh_key_free(cert);
+	free(type);
+	free(b64);
+	return (rc);
+}
+
+/*
+ * Loads the private key: the one given in memory (with its certificate), or
+ * the key file and, when KEY-cert.pub exists, the certificate beside it.
+ */
 static int
 transport_ssh_auth(struct transport *t, char **cause)
 {
 	ssh_key		 priv = NULL, cert = NULL;
-	char		*certpath = NULL;
+	char		*certpath = NULL, *key = NULL, *certline = NULL;
 	struct stat	 sb;
 	int		 rc = -1;
 
-	if (ssh_pki_import_privkey_file(t->key_file, NULL, NULL, NULL, &priv) != SSH_OK) {
-		xasprintf(cause, "cannot load the key %s", t->key_file);
-		goto out;
+	pthread_mutex_lock(&t->lock);
+	if (t->key_mem != NULL) {
+		key = xstrdup(t->key_mem);
+		certline = t->cert_mem != NULL ? xstrdup(t->cert_mem) : NULL;
 	}
-	xasprintf(&certpath, "%s-cert.pub", t->key_file);
-	if (stat(certpath, &sb) == 0) {
-		if (ssh_pki_import_cert_file(certpath, &cert) != SSH_OK ||
-		    ssh_pki_copy_cert_to_privkey(cert, priv) != SSH_OK) {
-			xasprintf(cause, "cannot use the certificate %s", certpath);
+	t->rekeyed = 0;
+	pthread_mutex_unlock(&t->lock);
+	if (key != NULL) {
+		if (ssh_pki_import_privkey_base64(key, NULL, NULL, NULL, &priv) != SSH_OK) {
+			xasprintf(cause, "cannot load the key given for %s", t->user);
 			goto out;
+		}
+		if (certline != NULL && transport_cert_attach(certline, priv) == -1) {
+			xasprintf(cause, "cannot use the certificate given for %s", t->user);
+			goto out;
+		}
+	} else {
+		if (ssh_pki_import_privkey_file(t->key_file, NULL, NULL, NULL, &priv) != SSH_OK) {
+			xasprintf(cause, "cannot load the key %s", t->key_file);
+			goto out;
+		}
+		xasprintf(&certpath, "%s-cert.pub", t->key_file);
+		if (stat(certpath, &sb) == 0) {
+			if (ssh_pki_import_cert_file(certpath, &cert) != SSH_OK ||
+			    ssh_pki_copy_cert_to_privkey(cert, priv) != SSH_OK) {
+				xasprintf(cause, "cannot use the certificate %s", certpath);
+				goto out;
+			}
 		}
 	}
 	if (ssh_userauth_publickey(t->session, NULL, priv) != SSH_AUTH_SUCCESS) {
-		xasprintf(cause, "%s@%s refused the key: %s", t->user, t->host,
-		    ssh_get_error(t->session));
+		xasprintf(cause, "%s@%s refused the %s: %s", t->user, t->host,
+		    certline != NULL ? "certificate" : "key", ssh_get_error(t->session));
 		goto out;
 	}
 	rc = 0;
 out:
 	free(certpath);
+	freestr(key);
+	free(certline);
 	ssh_key_free(cert);
 	ssh_key_free(priv);
 	return (rc);
@@ -433,6 +479,7 @@ transport_ssh_worker(void *arg)
 	struct transport	*t = arg;
 	struct transport_req	*r;
 	char			 c = 0;
+	int			 rekeyed;
 
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
@@ -443,7 +490,10 @@ transport_ssh_worker(void *arg)
 		r = TAILQ_FIRST(&t->pending);
 		TAILQ_REMOVE(&t->pending, r, entry);
 		t->current = r;
+		rekeyed = t->rekeyed;
 		pthread_mutex_unlock(&t->lock);
+		if (rekeyed)		/* a new key or certificate: log in afresh */
+			transport_ssh_close(t);
 		transport_ssh_one(t, r);
 		pthread_mutex_lock(&t->lock);
 		t->current = NULL;
@@ -508,9 +558,9 @@ transport_check(const struct transport_config *cfg, char **cause)
 {
 	if (cfg->kind == TRANSPORT_LOCAL)
 		return (0);
-	if (cfg->host == NULL || cfg->user == NULL || cfg->key_file == NULL ||
-	    cfg->hostkey == NULL) {
-		xasprintf(cause, "ssh transport needs host, user, key file and host key");
+	if (cfg->host == NULL || cfg->user == NULL ||
+	    (cfg->key_file == NULL && cfg->key_text == NULL) || cfg->hostkey == NULL) {
+		xasprintf(cause, "ssh transport needs host, user, a key and host key");
 		return (-1);
 	}
 	if (strchr(cfg->hostkey, ' ') == NULL || cfg->port <= 0 || cfg->port > 65535) {
@@ -539,6 +589,8 @@ transport_new(struct event_base *base, const struct transport_config *cfg, char 
 	t->port = cfg->port;
 	t->user = cfg->user != NULL ? xstrdup(cfg->user) : NULL;
 	t->key_file = cfg->key_file != NULL ? xstrdup(cfg->key_file) : NULL;
+	t->key_mem = cfg->key_text != NULL ? xstrdup(cfg->key_text) : NULL;
+	t->cert_mem = cfg->cert_line != NULL ? xstrdup(cfg->cert_line) : NULL;
 	if (cfg->hostkey != NULL) {		/* keep "type base64", drop the comment */
 		sp = strchr(cfg->hostkey, ' ');
 		t->hostkey = xstrndup(cfg->hostkey, sp - cfg->hostkey + 1 + strcspn(sp + 1, " "));
@@ -553,6 +605,21 @@ transport_new(struct event_base *base, const struct transport_config *cfg, char 
 		return (NULL);
 	}
 	return (t);
+}
+
+/* SSH with an in-memory key: replaces key and certificate; used from the next login on. */
+void
+transport_rekey(struct transport *t, const char *key, const char *cert)
+{
+	if (t->kind != TRANSPORT_SSH || t->key_mem == NULL)
+		return;
+	pthread_mutex_lock(&t->lock);
+	freestr(t->key_mem);
+	free(t->cert_mem);
+	t->key_mem = xstrdup(key);
+	t->cert_mem = cert != NULL ? xstrdup(cert) : NULL;
+	t->rekeyed = 1;
+	pthread_mutex_unlock(&t->lock);
 }
 
 enum transport_kind
@@ -604,6 +671,8 @@ transport_free(struct transport *t)
 	free(t->host);
 	free(t->user);
 	free(t->key_file);
+	freestr(t->key_mem);
+	free(t->cert_mem);
 	free(t->hostkey);
 	free(t);
 }

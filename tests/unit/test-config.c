@@ -216,7 +216,7 @@ test_unknown(void)
 	    "path, suggestion");
 	has_str(cause, "unknown-key.yaml:8: colour: unknown key (known keys: "
 	    "state_dir, public_url, log, listen, tls, ssh, proxy, auth, sessions, "
-	    "clusters)",
+	    "credentials, clusters)",
 	    "no close match: lists the known keys");
 	is_int(nlines(cause), 2, "two errors");
 	free(cause);
@@ -532,9 +532,12 @@ test_clusters_full(void)
 
 	c = config_cluster_find(cfg, "comet");
 	ok(c != NULL && c->scheduler == CONFIG_PBS && c->transport ==
-	    CONFIG_LOCAL && c->charging == CONFIG_USER, "comet: pbs, local, "
+	    CONFIG_SSH && c->charging == CONFIG_USER, "comet: pbs, ssh, "
 	    "user charging");
-	ok(c != NULL && c->login_host == NULL && c->slurm_conf == NULL &&
+	is_str(c == NULL ? NULL : c->user_ca_key, "/etc/nbgate/user_ca",
+	    "comet: user_ca_key");
+	ok(c != NULL && c->login_user == NULL && c->login_key == NULL &&
+	    c->slurm_conf == NULL &&
 	    c->template == NULL && *c->community_account == '\0' &&
 	    c->naccounts == 0 && *c->prologue == '\0', "comet: unset keys");
 	ok(c != NULL && c->poll_interval == 10 && strcmp(c->output_dir,
@@ -611,8 +614,15 @@ test_clusters_cross(void)
 		    "required with charging: community",
 		"clusters-cross.yaml:62: clusters.notlisted.community_account: "
 		    "'c' is not one of the accounts (a, b)",
+		"clusters-cross.yaml:72: clusters.useracct.charging: user needs "
+		    "transport: ssh (jobs are submitted by logging in as each "
+		    "user)",
 		"clusters-cross.yaml:73: clusters.useracct.community_account: "
 		    "only used with charging: community",
+		"clusters-cross.yaml:108: clusters.usernoca.user_ca_key: "
+		    "required with charging: user",
+		"clusters-cross.yaml:117: clusters.commca.user_ca_key: only "
+		    "used with charging: user",
 		"clusters-cross.yaml:86: clusters.limits.queues.q.walltime."
 		    "default: 3h is more than max 2h",
 		"clusters-cross.yaml:87: clusters.limits.queues.q.cores.max: 4 "
