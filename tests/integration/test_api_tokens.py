@@ -27,7 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, wait_for  # noqa: E402
+from harness import Env, Gateway  # noqa: E402
 from test_session import Api, session_cleanup, session_world  # noqa: E402
 
 SCOPE_ALL = ["servers", "read:servers"]
@@ -476,6 +476,43 @@ def test_concurrent(env, n=10):
          m and m["state"])
 
 
+def test_migration(env):
+    """A schema-3 database (before service tokens) with a user's token is
+    brought to schema 4 by a second nbgated, and the token keeps working."""
+    t = env.tap
+    gw2 = Gateway(env, name="nbgated-v3")
+    src = db(env)
+    dst = sqlite3.connect(os.path.join(gw2.dir, "nbgate.db"))
+    src.backup(dst)
+    src.close()
+    dst.execute("DELETE FROM tokens WHERE kind != 'user'")
+    for col in ("kind", "scopes", "users", "last_used"):
+        dst.execute("ALTER TABLE tokens DROP COLUMN %s" % col)
+    dst.execute("DELETE FROM sessions")
+    dst.execute("DELETE FROM routes")
+    dst.execute("PRAGMA user_version = 3")
+    dst.commit()
+    cols = [r[1] for r in dst.execute("PRAGMA table_info(tokens)")]
+    dst.close()
+    t.eq(cols, ["digest", "user", "created", "expires"], "a schema-3 tokens table is made")
+    gw2.start()
+    try:
+        st, m = Api(gw2, env.ustok).call("GET", "/users/svcu4")
+        t.eq(st, 200, "after the migration svcu4's token (issued under schema 3) works")
+        st, m = Api(gw2, env.ustok).call("GET", "/user")
+        t.ok(st == 200 and m["kind"] == "user" and m["name"] == "svcu4",
+             "... and is a user's token", m)
+        st, _ = Api(gw2, env.svc).call("GET", "/user")
+        t.eq(st, 401, "the service tokens removed from that copy are unknown there")
+        log = env.procs.log("nbgated-v3")
+        t.ok("schema now at version 4" in log, "nbgated logs the migration to schema 4")
+        r = gw2.ctl("token", "issue", "--service", "gw", "--scope", "read:users", "--all-users")
+        t.ok(r.returncode == 0 and Api(gw2, r.stdout.strip()).call("GET", "/user")[0] == 200,
+             "a service token can be issued on the migrated database")
+    finally:
+        gw2.stop()
+
+
 def test_no_secrets_logged(env):
     t = env.tap
     log = env.procs.log("nbgated")
@@ -492,7 +529,7 @@ def main():
     try:
         for fn in (test_issue_and_list, test_whoami, test_service_flow, test_revoke_expire,
                    test_restart, test_bad_tokens, test_malformed, test_concurrent,
-                   test_no_secrets_logged):
+                   test_migration, test_no_secrets_logged):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
