@@ -593,36 +593,15 @@ api_expires_in(json_t *j, time_t *expires, struct api_resp *rs)
 	return (0);
 }
 
-/* POST /hub/api/users/NAME/tokens [{"expires_in": S}] or .../services/NAME/tokens. */
-static void
-api_token_issue(const struct api_req *ar, struct api_resp *rs, const char *name,
-    int service)
+/* "scopes" of a token request: a list or a comma string; -1 with a 400 set. */
+static int
+api_token_scopes(json_t *j, unsigned int *scopes, struct api_resp *rs)
 {
-	json_t		*j = NULL, *v, *sc, *ul;
-	char		*tok, *cause = NULL, *users = NULL, *old, *text;
-	char		 id[AUTH_TOKEN_ID_LEN + 1];
-	unsigned int	 scopes = 0;
-	time_t		 expires;
-	size_t		 i;
-	int		 all = 0;
+	json_t	*sc = json_object_get(j, "scopes"), *v;
+	char	*text = NULL, *old, *cause = NULL;
+	size_t	 i;
+	int	 rv = -1;
 
-	if (evbuffer_get_length(ar->body) > 0 || service) {
-		if ((j = api_body_object(ar, rs)) == NULL)
-			return;
-	}
-	if (api_expires_in(j, &expires, rs) == -1)
-		goto out;
-	if (!service) {
-		tok = auth_token_issue(name, expires, id);
-		store_audit(ar->actor, "token-issue", name, id);
-		log_info("admin: API token %s issued for %s by %s", id, name, ar->actor);
-		api_json(rs, 201, json_pack("{s:s,s:s,s:s,s:o}", "user", name,
-		    "token", tok, "id", id, "expires",
-		    api_time_json(expires)));
-		freestr(tok);
-		goto out;
-	}
-	sc = json_object_get(j, "scopes");
 	if (json_is_string(sc))
 		text = xstrdup(json_string_value(sc));
 	else if (json_is_array(sc) && json_array_size(sc) > 0) {
@@ -638,60 +617,105 @@ api_token_issue(const struct api_req *ar, struct api_resp *rs, const char *name,
 			    json_string_value(v));
 			free(old);
 		}
-	} else
-		text = NULL;
-	if (text == NULL) {
+	}
+	if (text == NULL)
 		api_error(rs, 400, "scopes: a list of scopes (servers, read:servers, "
 		    "read:users)");
-		goto out;
-	}
-	if (auth_scopes_parse(text, &scopes, &cause) == -1) {
+	else if (auth_scopes_parse(text, scopes, &cause) == -1) {
 		free(text);
 		xasprintf(&text, "scopes: %s", cause);
 		api_error(rs, 400, text);
-		free(text);
-		goto out;
-	}
+	} else
+		rv = 0;
 	free(text);
-	v = json_object_get(j, "all_users");
+	free(cause);
+	return (rv);
+}
+
+/*
+ * "users" (a list of valid names, as a comma list in *users) or
+ * "all_users": true (*users NULL) of a service token request; -1 with a 400 set.
+ */
+static int
+api_token_users(json_t *j, char **users, struct api_resp *rs)
+{
+	json_t	*v = json_object_get(j, "all_users"), *ul = json_object_get(j, "users");
+	char	*old, *msg;
+	size_t	 i;
+	int	 all;
+
+	*users = NULL;
 	if (v != NULL && !json_is_boolean(v)) {
 		api_error(rs, 400, "all_users: true or false");
-		goto out;
+		return (-1);
 	}
 	all = json_is_true(v);
-	ul = json_object_get(j, "users");
 	if (all == (ul != NULL) || (ul != NULL && (!json_is_array(ul) ||
 	    json_array_size(ul) == 0 || json_array_size(ul) > 10000))) {
 		api_error(rs, 400, "users: the list of users the service may act for, "
 		    "or \"all_users\": true (one of the two)");
+		return (-1);
+	}
+	if (all)
+		return (0);
+	*users = xstrdup("");
+	json_array_foreach(ul, i, v) {
+		if (!json_is_string(v) || !jobreq_user_valid(json_string_value(v))) {
+			xasprintf(&msg, "users[%zu]: not a valid user name", i);
+			api_error(rs, 400, msg);
+			free(msg);
+			free(*users);
+			*users = NULL;
+			return (-1);
+		}
+		old = *users;
+		xasprintf(users, "%s%s%s", old, i > 0 ? "," : "", json_string_value(v));
+		free(old);
+	}
+	return (0);
+}
+
+/* POST /hub/api/users/NAME/tokens [{"expires_in": S}] or .../services/NAME/tokens. */
+static void
+api_token_issue(const struct api_req *ar, struct api_resp *rs, const char *name,
+    int service)
+{
+	json_t		*j = NULL;
+	char		*tok, *users = NULL, *text;
+	char		 id[AUTH_TOKEN_ID_LEN + 1];
+	unsigned int	 scopes = 0;
+	time_t		 expires;
+
+	if (evbuffer_get_length(ar->body) > 0 || service) {
+		if ((j = api_body_object(ar, rs)) == NULL)
+			return;
+	}
+	if (api_expires_in(j, &expires, rs) == -1)
+		goto out;
+	if (!service) {
+		tok = auth_token_issue(name, expires, id);
+		store_audit(ar->actor, "token-issue", name, id);
+		log_info("admin: API token %s issued for %s by %s", id, name, ar->actor);
+		api_json(rs, 201, json_pack("{s:s,s:s,s:s,s:o}", "user", name,
+		    "token", tok, "id", id, "expires", api_time_json(expires)));
+		freestr(tok);
 		goto out;
 	}
-	if (!all) {
-		users = xstrdup("");
-		json_array_foreach(ul, i, v) {
-			if (!json_is_string(v) || !jobreq_user_valid(json_string_value(v))) {
-				xasprintf(&cause, "users[%zu]: not a valid user name", i);
-				api_error(rs, 400, cause);
-				goto out;
-			}
-			old = users;
-			xasprintf(&users, "%s%s%s", old, i > 0 ? "," : "",
-			    json_string_value(v));
-			free(old);
-		}
-	}
+	if (api_token_scopes(j, &scopes, rs) == -1 ||
+	    api_token_users(j, &users, rs) == -1)
+		goto out;
 	tok = auth_service_issue(name, scopes, users, expires, id);
 	text = auth_scopes_text(scopes);
 	store_audit(ar->actor, "service-token-issue", name, text);
 	log_info("admin: token %s issued for service %s (scopes %s, users %s) by %s",
-	    id, name, text, all ? "all" : users, ar->actor);
+	    id, name, text, users == NULL ? "all" : users, ar->actor);
 	free(text);
 	api_json(rs, 201, json_pack("{s:s,s:s,s:s,s:o,s:b,s:O,s:o}", "service", name,
-	    "token", tok, "id", id, "scopes", api_scopes_json(scopes), "all_users", all,
-	    "users", all ? json_array() : ul, "expires", api_time_json(expires)));
+	    "token", tok, "id", id, "scopes", api_scopes_json(scopes), "all_users",
+	    users == NULL, "users", users == NULL ? json_array() :
+	    json_object_get(j, "users"), "expires", api_time_json(expires)));
 	freestr(tok);
 out:
-	free(cause);
 	free(users);
 	json_decref(j);
 }
@@ -801,6 +825,29 @@ api_scope_missing(struct api_resp *rs, const struct auth_token *tok, unsigned in
 	free(have);
 }
 
+/* GET /hub/api/users for a service: the users it may act for. */
+static void
+api_service_users(struct api_resp *rs, const struct auth_token *tok)
+{
+	json_t		*list = json_array(), *names, *v;
+	const char	*k;
+	size_t		 i;
+
+	if (tok->all_users) {
+		names = json_object();
+		session_foreach(api_user_name, names);
+		json_object_foreach(names, k, v)
+			json_array_append_new(list, api_user_model(k));
+		json_decref(names);
+	} else
+		for (i = 0; i < tok->nusers; i++)
+			json_array_append_new(list, api_user_model(tok->users[i]));
+	if ((tok->scopes & AUTH_SCOPE_READ_SERVERS) == 0)
+		json_array_foreach(list, i, v)
+			json_object_del(v, "servers");
+	api_json(rs, 200, list);
+}
+
 /*
  * A service token's request: /hub/api/users[/NAME[/server[s/S][/progress]]],
  * within its scopes and for the users it may act for; every action is
@@ -811,31 +858,16 @@ api_service(const struct api_req *ar, struct api_resp *rs, const struct auth_tok
 {
 	const char	*p = ar->path + strlen("/hub/api/"), *m = ar->method;
 	struct api_req	 sar;
-	json_t		*list, *model;
+	json_t		*model;
 	char		*user, *server, *msg;
-	size_t		 n, i;
+	size_t		 n;
 	unsigned int	 need;
 
 	if (strcmp(p, "users") == 0 && strcmp(m, "GET") == 0) {
-		if ((tok->scopes & AUTH_SCOPE_READ_USERS) == 0) {
+		if ((tok->scopes & AUTH_SCOPE_READ_USERS) == 0)
 			api_scope_missing(rs, tok, AUTH_SCOPE_READ_USERS);
-			return;
-		}
-		list = json_array();
-		if (tok->all_users) {
-			json_t *names = json_object(), *v;
-			const char *k;
-			session_foreach(api_user_name, names);
-			json_object_foreach(names, k, v)
-				json_array_append_new(list, api_user_model(k));
-			json_decref(names);
-		} else
-			for (i = 0; i < tok->nusers; i++)
-				json_array_append_new(list, api_user_model(tok->users[i]));
-		if ((tok->scopes & AUTH_SCOPE_READ_SERVERS) == 0)
-			json_array_foreach(list, i, model)
-				json_object_del(model, "servers");
-		api_json(rs, 200, list);
+		else
+			api_service_users(rs, tok);
 		return;
 	}
 	if (strncmp(p, "users/", 6) != 0) {

@@ -16,6 +16,11 @@ tests_unit_test_config_LDADD = libnbtest.a $(DAEMON_LIBS)
 
 TESTS += tests/unit/test-util tests/unit/test-config
 
+check_PROGRAMS += tests/unit/test-auth
+tests_unit_test_auth_SOURCES = tests/unit/test-auth.c
+tests_unit_test_auth_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-auth
+
 EXTRA_DIST += tests/integration tests/unit/data tests/standin \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js \
 	tests/browser/spawn.js
