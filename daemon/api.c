@@ -710,10 +710,10 @@ api_token_issue(const struct api_req *ar, struct api_resp *rs, const char *name,
 	log_info("admin: token %s issued for service %s (scopes %s, users %s) by %s",
 	    id, name, text, users == NULL ? "all" : users, ar->actor);
 	free(text);
-	api_json(rs, 201, json_pack("{s:s,s:s,s:s,s:o,s:b,s:O,s:o}", "service", name,
+	api_json(rs, 201, json_pack("{s:s,s:s,s:s,s:o,s:b,s:o,s:o}", "service", name,
 	    "token", tok, "id", id, "scopes", api_scopes_json(scopes), "all_users",
 	    users == NULL, "users", users == NULL ? json_array() :
-	    json_object_get(j, "users"), "expires", api_time_json(expires)));
+	    json_incref(json_object_get(j, "users")), "expires", api_time_json(expires)));
 	freestr(tok);
 out:
 	free(users);
