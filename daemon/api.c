@@ -910,7 +910,10 @@ api_service(const struct api_req *ar, struct api_resp *rs, const struct auth_tok
 		sar.user = user;
 		if (!api_user_self(&sar, rs, user, p))
 			api_error(rs, 404, "no such API endpoint");
-		log_info("api: %s %s by %s: %d", m, ar->path, msg, rs->code);
+		if (strcmp(m, "GET") == 0)	/* gateways poll */
+			log_debug("api: %s %s by %s: %d", m, ar->path, msg, rs->code);
+		else
+			log_info("api: %s %s by %s: %d", m, ar->path, msg, rs->code);
 		free(msg);
 	}
 	free(user);
