@@ -517,12 +517,440 @@ api_user_self(const struct api_req *ar, struct api_resp *rs, const char *user,
 	return (0);
 }
 
+/* ---- API tokens: users' and services' (auth.c keeps them) ------------- */
+
+static json_t *
+api_time_json(time_t t)
+{
+	struct tm	tm;
+	char		buf[32];
+
+	if (t == 0)
+		return (json_null());
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return (json_string(buf));
+}
+
+static json_t *
+api_scopes_json(unsigned int scopes)
+{
+	json_t		*a = json_array();
+	unsigned int	 bit;
+
+	for (bit = 1; bit <= AUTH_SCOPES_ALL; bit <<= 1)
+		if (scopes & bit)
+			json_array_append_new(a, json_string(auth_scope_name(bit)));
+	return (a);
+}
+
+/* A token as the API shows it: never the secret (nbgated does not keep it). */
+static json_t *
+api_token_json(const struct auth_token *t)
+{
+	json_t	*j, *users;
+	size_t	 i;
+
+	j = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:b}", "id", t->id,
+	    "kind", t->service ? "service" : "user", "name", t->name,
+	    "scopes", api_scopes_json(t->scopes),
+	    "created", api_time_json(t->created),
+	    "expires", api_time_json(t->expires),
+	    "last_used", api_time_json(t->last_used),
+	    "expired", t->expires != 0 && t->expires < time(NULL));
+	if (t->service) {
+		json_object_set_new(j, "all_users", json_boolean(t->all_users));
+		users = json_array();
+		for (i = 0; i < t->nusers; i++)
+			json_array_append_new(users, json_string(t->users[i]));
+		json_object_set_new(j, "users", users);
+	}
+	return (j);
+}
+
+static void
+api_token_list_one(const struct auth_token *t, void *arg)
+{
+	json_array_append_new(arg, api_token_json(t));
+}
+
+/* "expires_in" of a token request: seconds (1 .. 10 years); 0 if absent. */
+static int
+api_expires_in(json_t *j, time_t *expires, struct api_resp *rs)
+{
+	json_t		*v = json_object_get(j, "expires_in");
+	json_int_t	 n;
+
+	*expires = 0;
+	if (v == NULL || json_is_null(v))
+		return (0);
+	n = json_is_integer(v) ? json_integer_value(v) : -1;
+	if (n <= 0 || n > 10LL * 366 * 86400) {
+		api_error(rs, 400, "expires_in: a number of seconds, 1 to 10 years");
+		return (-1);
+	}
+	*expires = time(NULL) + (time_t)n;
+	return (0);
+}
+
+/* "scopes" of a token request: a list or a comma string; -1 with a 400 set. */
+static int
+api_token_scopes(json_t *j, unsigned int *scopes, struct api_resp *rs)
+{
+	json_t	*sc = json_object_get(j, "scopes"), *v;
+	char	*text = NULL, *old, *cause = NULL;
+	size_t	 i;
+	int	 rv = -1;
+
+	if (json_is_string(sc))
+		text = xstrdup(json_string_value(sc));
+	else if (json_is_array(sc) && json_array_size(sc) > 0) {
+		text = xstrdup("");
+		json_array_foreach(sc, i, v) {
+			if (!json_is_string(v)) {
+				free(text);
+				text = NULL;
+				break;
+			}
+			old = text;
+			xasprintf(&text, "%s%s%s", old, i > 0 ? "," : "",
+			    json_string_value(v));
+			free(old);
+		}
+	}
+	if (text == NULL)
+		api_error(rs, 400, "scopes: a list of scopes (servers, read:servers, "
+		    "read:users)");
+	else if (auth_scopes_parse(text, scopes, &cause) == -1) {
+		free(text);
+		xasprintf(&text, "scopes: %s", cause);
+		api_error(rs, 400, text);
+	} else
+		rv = 0;
+	free(text);
+	free(cause);
+	return (rv);
+}
+
+/*
+ * "users" (a list of valid names, as a comma list in *users) or
+ * "all_users": true (*users NULL) of a service token request; -1 with a 400 set.
+ */
+static int
+api_token_users(json_t *j, char **users, struct api_resp *rs)
+{
+	json_t	*v = json_object_get(j, "all_users"), *ul = json_object_get(j, "users");
+	char	*old, *msg;
+	size_t	 i;
+	int	 all;
+
+	*users = NULL;
+	if (v != NULL && !json_is_boolean(v)) {
+		api_error(rs, 400, "all_users: true or false");
+		return (-1);
+	}
+	all = json_is_true(v);
+	if (all == (ul != NULL) || (ul != NULL && (!json_is_array(ul) ||
+	    json_array_size(ul) == 0 || json_array_size(ul) > 10000))) {
+		api_error(rs, 400, "users: the list of users the service may act for, "
+		    "or \"all_users\": true (one of the two)");
+		return (-1);
+	}
+	if (all)
+		return (0);
+	*users = xstrdup("");
+	json_array_foreach(ul, i, v) {
+		if (!json_is_string(v) || !jobreq_user_valid(json_string_value(v))) {
+			xasprintf(&msg, "users[%zu]: not a valid user name", i);
+			api_error(rs, 400, msg);
+			free(msg);
+			free(*users);
+			*users = NULL;
+			return (-1);
+		}
+		old = *users;
+		xasprintf(users, "%s%s%s", old, i > 0 ? "," : "", json_string_value(v));
+		free(old);
+	}
+	return (0);
+}
+
+/* POST /hub/api/users/NAME/tokens [{"expires_in": S}] or .../services/NAME/tokens. */
+static void
+api_token_issue(const struct api_req *ar, struct api_resp *rs, const char *name,
+    int service)
+{
+	json_t		*j = NULL;
+	char		*tok, *users = NULL, *text;
+	char		 id[AUTH_TOKEN_ID_LEN + 1];
+	unsigned int	 scopes = 0;
+	time_t		 expires;
+
+	if (evbuffer_get_length(ar->body) > 0 || service) {
+		if ((j = api_body_object(ar, rs)) == NULL)
+			return;
+	}
+	if (api_expires_in(j, &expires, rs) == -1)
+		goto out;
+	if (!service) {
+		tok = auth_token_issue(name, expires, id);
+		store_audit(ar->actor, "token-issue", name, id);
+		log_info("admin: API token %s issued for %s by %s", id, name, ar->actor);
+		api_json(rs, 201, json_pack("{s:s,s:s,s:s,s:o}", "user", name,
+		    "token", tok, "id", id, "expires", api_time_json(expires)));
+		freestr(tok);
+		goto out;
+	}
+	if (api_token_scopes(j, &scopes, rs) == -1 ||
+	    api_token_users(j, &users, rs) == -1)
+		goto out;
+	tok = auth_service_issue(name, scopes, users, expires, id);
+	text = auth_scopes_text(scopes);
+	store_audit(ar->actor, "service-token-issue", name, text);
+	log_info("admin: token %s issued for service %s (scopes %s, users %s) by %s",
+	    id, name, text, users == NULL ? "all" : users, ar->actor);
+	free(text);
+	api_json(rs, 201, json_pack("{s:s,s:s,s:s,s:o,s:b,s:o,s:o}", "service", name,
+	    "token", tok, "id", id, "scopes", api_scopes_json(scopes), "all_users",
+	    users == NULL, "users", users == NULL ? json_array() :
+	    json_incref(json_object_get(j, "users")), "expires", api_time_json(expires)));
+	freestr(tok);
+out:
+	free(users);
+	json_decref(j);
+}
+
+/* GET /hub/api/tokens, DELETE /hub/api/tokens/ID, /hub/api/services/NAME/tokens. */
+static void
+api_tokens_admin(const struct api_req *ar, struct api_resp *rs, const char *p)
+{
+	const char	*m = ar->method;
+	char		*name;
+	size_t		 n;
+	json_t		*list;
+
+	if (strcmp(p, "tokens") == 0) {
+		if (strcmp(m, "GET") != 0) {
+			api_error(rs, 405, "use GET");
+			return;
+		}
+		list = json_array();
+		auth_token_foreach(api_token_list_one, list);
+		api_json(rs, 200, json_pack("{s:o}", "tokens", list));
+	} else if (strncmp(p, "tokens/", 7) == 0) {
+		if (strcmp(m, "DELETE") != 0)
+			api_error(rs, 405, "use DELETE");
+		else if (auth_token_revoke_id(p + 7) == 0)
+			api_error(rs, 404, "no token with this id");
+		else {
+			store_audit(ar->actor, "token-revoke-id", p + 7, NULL);
+			log_info("admin: token %s revoked by %s", p + 7, ar->actor);
+			rs->code = 204;
+		}
+	} else {
+		p += 9;
+		n = strcspn(p, "/");
+		name = xstrndup(p, n);
+		if (!jobreq_user_valid(name))
+			api_error(rs, 400, "invalid service name (lowercase letters, "
+			    "digits, '_', '-', '.')");
+		else if (strcmp(p + n, "/tokens") != 0)
+			api_error(rs, 404, "no such API endpoint");
+		else if (strcmp(m, "POST") == 0)
+			api_token_issue(ar, rs, name, 1);
+		else if (strcmp(m, "DELETE") == 0) {
+			store_audit(ar->actor, "service-token-revoke", name, NULL);
+			log_info("admin: the tokens of service %s revoked by %s", name,
+			    ar->actor);
+			api_json(rs, 200, json_pack("{s:s,s:i}", "service", name,
+			    "revoked", auth_token_revoke_service(name)));
+		} else
+			api_error(rs, 405, "use POST or DELETE");
+		free(name);
+	}
+}
+
+/* The bearer token of a request ("Authorization: token X"), or NULL. */
+static const char *
+api_bearer(const struct api_req *ar)
+{
+	const char	*auth = http_msg_get(ar->head, "authorization");
+
+	if (auth == NULL || strncasecmp(auth, "token ", 6) != 0)
+		return (NULL);
+	return (auth + 6);
+}
+
+/* GET /hub/api/user: who the token (or cookie) is. */
+static void
+api_whoami(const struct api_req *ar, struct api_resp *rs,
+    const struct auth_token *tok)
+{
+	json_t	*j, *users;
+	size_t	 i;
+	int	 admin;
+
+	if (tok != NULL && tok->service) {
+		users = json_array();
+		for (i = 0; i < tok->nusers; i++)
+			json_array_append_new(users, json_string(tok->users[i]));
+		j = json_pack("{s:s,s:s,s:o,s:b,s:o,s:s,s:o}", "kind", "service",
+		    "name", tok->name, "scopes", api_scopes_json(tok->scopes),
+		    "all_users", tok->all_users, "users", users, "token_id", tok->id,
+		    "expires", api_time_json(tok->expires));
+	} else if (ar->admin_socket) {
+		j = json_pack("{s:s,s:s,s:b,s:[s]}", "kind", "admin-socket", "name",
+		    ar->actor, "admin", 1, "scopes", "admin");
+	} else {
+		admin = config_is_admin(gate->cfg, ar->user);
+		j = json_pack("{s:s,s:s,s:b,s:o}", "kind", "user", "name", ar->user,
+		    "admin", admin, "scopes", admin ? json_pack("[s]", "admin") :
+		    api_scopes_json(AUTH_SCOPES_ALL));
+		if (tok != NULL)
+			json_object_set_new(j, "token_id", json_string(tok->id));
+	}
+	api_json(rs, 200, j);
+}
+
+/* 403 naming the scope @tok lacks. */
+static void
+api_scope_missing(struct api_resp *rs, const struct auth_token *tok, unsigned int need)
+{
+	char	*have = auth_scopes_text(tok->scopes), *msg;
+
+	xasprintf(&msg, "this token lacks the scope '%s' (it has: %s)",
+	    auth_scope_name(need), *have != '\0' ? have : "none");
+	api_error(rs, 403, msg);
+	free(msg);
+	free(have);
+}
+
+/* GET /hub/api/users for a service: the users it may act for. */
+static void
+api_service_users(struct api_resp *rs, const struct auth_token *tok)
+{
+	json_t		*list = json_array(), *names, *v;
+	const char	*k;
+	size_t		 i;
+
+	if (tok->all_users) {
+		names = json_object();
+		session_foreach(api_user_name, names);
+		json_object_foreach(names, k, v)
+			json_array_append_new(list, api_user_model(k));
+		json_decref(names);
+	} else
+		for (i = 0; i < tok->nusers; i++)
+			json_array_append_new(list, api_user_model(tok->users[i]));
+	if ((tok->scopes & AUTH_SCOPE_READ_SERVERS) == 0)
+		json_array_foreach(list, i, v)
+			json_object_del(v, "servers");
+	api_json(rs, 200, list);
+}
+
+/*
+ * A service token's request: /hub/api/users[/NAME[/server[s/S][/progress]]],
+ * within its scopes and for the users it may act for; every action is
+ * done (and audited) as "service:NAME for USER".
+ */
+static void
+api_service(const struct api_req *ar, struct api_resp *rs, const struct auth_token *tok)
+{
+	const char	*p = ar->path + strlen("/hub/api/"), *m = ar->method;
+	struct api_req	 sar;
+	json_t		*model;
+	char		*user, *server, *msg;
+	size_t		 n;
+	unsigned int	 need;
+
+	if (strcmp(p, "users") == 0 && strcmp(m, "GET") == 0) {
+		if ((tok->scopes & AUTH_SCOPE_READ_USERS) == 0)
+			api_scope_missing(rs, tok, AUTH_SCOPE_READ_USERS);
+		else
+			api_service_users(rs, tok);
+		return;
+	}
+	if (strncmp(p, "users/", 6) != 0) {
+		api_error(rs, 403, "this needs an administrator's token");
+		return;
+	}
+	p += 6;
+	n = strcspn(p, "/");
+	user = xstrndup(p, n);
+	p += n;
+	need = 0;
+	if (*p == '\0' && strcmp(m, "GET") == 0)
+		need = AUTH_SCOPE_READ_USERS;
+	else if ((server = api_progress_server(p)) != NULL) {
+		free(server);
+		need = AUTH_SCOPE_READ_SERVERS;
+	} else if (strcmp(p, "/server") == 0 || (strncmp(p, "/servers/", 9) == 0 &&
+	    strchr(p + 9, '/') == NULL))
+		need = strcmp(m, "GET") == 0 ? AUTH_SCOPE_READ_SERVERS :
+		    AUTH_SCOPE_SERVERS;
+	if (!jobreq_user_valid(user))
+		api_error(rs, 400, "invalid user name");
+	else if (need == 0)
+		api_error(rs, 403, "this needs an administrator's token");
+	else if (!auth_token_may_act(tok, user)) {
+		xasprintf(&msg, "this token may not act for %s", user);
+		api_error(rs, 403, msg);
+		free(msg);
+	} else if ((tok->scopes & need) == 0)
+		api_scope_missing(rs, tok, need);
+	else if (need == AUTH_SCOPE_READ_USERS) {
+		model = api_user_model(user);
+		if ((tok->scopes & AUTH_SCOPE_READ_SERVERS) == 0)
+			json_object_del(model, "servers");
+		api_json(rs, 200, model);
+	} else {
+		sar = *ar;
+		xasprintf(&msg, "service:%s for %s", tok->name, user);
+		sar.actor = msg;
+		sar.user = user;
+		if (!api_user_self(&sar, rs, user, p))
+			api_error(rs, 404, "no such API endpoint");
+		if (strcmp(m, "GET") == 0)	/* gateways poll */
+			log_debug("api: %s %s by %s: %d", m, ar->path, msg, rs->code);
+		else
+			log_info("api: %s %s by %s: %d", m, ar->path, msg, rs->code);
+		free(msg);
+	}
+	free(user);
+}
+
+/* An API request without a user: a service's token, or a 401 saying why. */
+static void
+api_no_user(const struct api_req *ar, struct api_resp *rs)
+{
+	const char		*secret = api_bearer(ar);
+	const struct auth_token	*tok;
+	int			 st;
+
+	if (secret == NULL) {
+		api_error(rs, 401, "authentication required: send "
+		    "'Authorization: token <token>'");
+		return;
+	}
+	st = auth_token_lookup(secret, &tok);
+	if (st != AUTH_TOKEN_OK) {
+		gate->stats.login_failures++;
+		api_error(rs, 401, st == AUTH_TOKEN_EXPIRED ? "this token has expired" :
+		    "this token is not valid (unknown or revoked)");
+	} else if (!tok->service)	/* a user's, but api_request_user() refused it */
+		api_error(rs, 401, "this token is not valid");
+	else if (strcmp(ar->path, "/hub/api/user") == 0 && strcmp(ar->method, "GET") == 0)
+		api_whoami(ar, rs, tok);
+	else
+		api_service(ar, rs, tok);
+}
+
 /* The admin REST API: /hub/api/...; the caller checked admin rights. */
 static void
 api_admin(const struct api_req *ar, struct api_resp *rs)
 {
 	const char	*p = ar->path + strlen("/hub/api/"), *m = ar->method;
-	char		*user = NULL, *tok;
+	char		*user = NULL;
 	size_t		 n;
 
 	if (strcmp(p, "status") == 0 && strcmp(m, "GET") == 0) {
@@ -561,6 +989,9 @@ api_admin(const struct api_req *ar, struct api_resp *rs)
 	} else if (strcmp(p, "orphans") == 0 && strcmp(m, "POST") == 0) {
 		session_orphan_sweep();
 		rs->code = 202;
+	} else if (strcmp(p, "tokens") == 0 || strncmp(p, "tokens/", 7) == 0 ||
+	    strncmp(p, "services/", 9) == 0) {
+		api_tokens_admin(ar, rs, p);
 	} else if (strncmp(p, "users/", 6) == 0) {
 		p += 6;
 		n = strcspn(p, "/");
@@ -571,11 +1002,7 @@ api_admin(const struct api_req *ar, struct api_resp *rs)
 		else if (api_user_self(ar, rs, user, p))
 			;
 		else if (strcmp(p, "/tokens") == 0 && strcmp(m, "POST") == 0) {
-			tok = auth_token_issue(user);
-			store_audit(ar->actor, "token-issue", user, NULL);
-			log_info("admin: API token issued for %s by %s", user, ar->actor);
-			api_json(rs, 201, json_pack("{s:s,s:s}", "user", user, "token", tok));
-			freestr(tok);
+			api_token_issue(ar, rs, user, 0);
 		} else if (strcmp(p, "/tokens") == 0 && strcmp(m, "DELETE") == 0) {
 			store_audit(ar->actor, "token-revoke", user, NULL);
 			api_json(rs, 200, json_pack("{s:s,s:i}", "user", user,
@@ -637,21 +1064,29 @@ api_own(const struct api_req *ar, struct api_resp *rs)
 void
 api_dispatch(const struct api_req *ar, struct api_resp *rs)
 {
-	const char	*path = ar->path;
+	const char		*path = ar->path;
+	const struct auth_token	*tok = NULL;
 
 	if (strncmp(path, "/hub/api/", 9) == 0) {
-		if (ar->admin_socket || (ar->user != NULL &&
+		if (strcmp(path, "/hub/api/user") == 0 && strcmp(ar->method, "GET") == 0 &&
+		    (ar->admin_socket || ar->user != NULL))
+			api_whoami(ar, rs, api_bearer(ar) != NULL &&
+			    auth_token_lookup(api_bearer(ar), &tok) == AUTH_TOKEN_OK ?
+			    tok : NULL);
+		else if (ar->admin_socket || (ar->user != NULL &&
 		    config_is_admin(gate->cfg, ar->user)))
 			api_admin(ar, rs);
 		else if (ar->user != NULL && api_own(ar, rs))
 			;
 		else if (ar->user == NULL)
-			api_error(rs, 401, "authentication required: send "
-			    "'Authorization: token <token>'");
+			api_no_user(ar, rs);
 		else
 			api_error(rs, 403, "this needs an administrator's token");
 	} else if (strcmp(path, "/hub/metrics") == 0) {
-		if (!ar->admin_socket && ar->user == NULL)
+		if (!ar->admin_socket && ar->user == NULL && api_bearer(ar) != NULL &&
+		    auth_token_lookup(api_bearer(ar), &tok) == AUTH_TOKEN_OK)
+			api_error(rs, 403, "metrics need an administrator's token");
+		else if (!ar->admin_socket && ar->user == NULL)
 			api_error(rs, 401, "authentication required: send "
 			    "'Authorization: token <an admin's token>'");
 		else if (!ar->admin_socket && !config_is_admin(gate->cfg, ar->user))

@@ -1,7 +1,9 @@
 /*
  * auth.c: who is asking.  Signed login cookies (HMAC-SHA256 with a secret
  * kept in the state directory), API tokens (only their SHA-256 is kept),
- * and one-time login codes an admin hands out.
+ * and one-time login codes an admin hands out.  An API token is a user's
+ * (it may do what the user may) or a service's: a science gateway acting
+ * for a listed set of users (or all), limited to its scopes.
  */
 #include "config.h"
 
@@ -27,8 +29,10 @@
 
 struct auth_entry {
 	unsigned char		 digest[32];	/* SHA-256 of the token or code */
-	char			*user;
+	char			*user;		/* the user, or the service */
+	time_t			 created;
 	time_t			 expires;	/* 0: never */
+	struct auth_token	 tok;		/* API tokens: what it may do */
 	struct auth_entry	*next;
 };
 
@@ -143,35 +147,49 @@ auth_add(struct auth_entry **list, const char *user, int ttl)
 
 	auth_digest(secret, e->digest);
 	e->user = xstrdup(user);
+	e->created = time(NULL);
 	e->expires = ttl > 0 ? time(NULL) + ttl : 0;
 	e->next = *list;
 	*list = e;
 	return (secret);
 }
 
+/* The entry for @secret, expired or not. */
 static struct auth_entry **
-auth_find(struct auth_entry **list, const char *secret)
+auth_find_any(struct auth_entry **list, const char *secret)
 {
 	unsigned char		  md[32];
 	struct auth_entry	**ep;
-	time_t			  now = time(NULL);
 
 	auth_digest(secret, md);
 	for (ep = list; *ep != NULL; ep = &(*ep)->next) {
-		if (CRYPTO_memcmp((*ep)->digest, md, sizeof md) == 0 &&
-		    ((*ep)->expires == 0 || (*ep)->expires >= now))
+		if (CRYPTO_memcmp((*ep)->digest, md, sizeof md) == 0)
 			return (ep);
 	}
 	return (NULL);
+}
+
+static struct auth_entry **
+auth_find(struct auth_entry **list, const char *secret)
+{
+	struct auth_entry	**ep = auth_find_any(list, secret);
+
+	if (ep != NULL && (*ep)->expires != 0 && (*ep)->expires < time(NULL))
+		return (NULL);
+	return (ep);
 }
 
 static void
 auth_unlink(struct auth_entry **ep)
 {
 	struct auth_entry	*e = *ep;
+	size_t			 i;
 
 	*ep = e->next;
 	free(e->user);
+	for (i = 0; i < e->tok.nusers; i++)
+		free(e->tok.users[i]);
+	free(e->tok.users);
 	free(e);
 }
 
@@ -184,25 +202,167 @@ auth_hex(const unsigned char md[32], char hex[65])
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
-/* Issues an API token for @user; the caller shows it once and frees it (freestr). */
+static const struct {
+	const char	*name;
+	unsigned int	 bit;
+} auth_scope_names[] = {
+	{ "servers", AUTH_SCOPE_SERVERS },
+	{ "read:servers", AUTH_SCOPE_READ_SERVERS },
+	{ "read:users", AUTH_SCOPE_READ_USERS },
+};
+
+/* The name of one scope bit. */
+const char *
+auth_scope_name(unsigned int bit)
+{
+	size_t	i;
+
+	for (i = 0; i < nitems(auth_scope_names); i++)
+		if (auth_scope_names[i].bit == bit)
+			return (auth_scope_names[i].name);
+	return ("?");
+}
+
+/*
+ * Parses "servers,read:users" into scope bits ("servers" implies
+ * "read:servers", as in JupyterHub); -1 with *cause naming the bad one.
+ */
+int
+auth_scopes_parse(const char *list, unsigned int *scopes, char **cause)
+{
+	const char	*p = list;
+	size_t		 n, i;
+
+	*scopes = 0;
+	while (*p != '\0') {
+		n = strcspn(p, ", ");
+		for (i = 0; i < nitems(auth_scope_names); i++)
+			if (strlen(auth_scope_names[i].name) == n &&
+			    strncmp(auth_scope_names[i].name, p, n) == 0)
+				break;
+		if (n > 0 && i == nitems(auth_scope_names)) {
+			xasprintf(cause, "unknown scope '%.*s' (known: servers, "
+			    "read:servers, read:users)", (int)(n > 64 ? 64 : n), p);
+			return (-1);
+		}
+		if (n > 0)
+			*scopes |= auth_scope_names[i].bit;
+		p += n;
+		p += strspn(p, ", ");
+	}
+	if (*scopes == 0) {
+		xasprintf(cause, "no scope given (servers, read:servers, read:users)");
+		return (-1);
+	}
+	if (*scopes & AUTH_SCOPE_SERVERS)
+		*scopes |= AUTH_SCOPE_READ_SERVERS;
+	return (0);
+}
+
+/* The scope bits as a comma list (owned). */
 char *
-auth_token_issue(const char *user)
+auth_scopes_text(unsigned int scopes)
+{
+	char	*s = xstrdup(""), *old;
+	size_t	 i;
+
+	for (i = 0; i < nitems(auth_scope_names); i++) {
+		if ((scopes & auth_scope_names[i].bit) == 0)
+			continue;
+		old = s;
+		xasprintf(&s, "%s%s%s", old, *old != '\0' ? "," : "",
+		    auth_scope_names[i].name);
+		free(old);
+	}
+	return (s);
+}
+
+/* Splits a comma list of users into @e (NULL or "*": every user). */
+static void
+auth_set_users(struct auth_entry *e, const char *users)
+{
+	const char	*p;
+	size_t		 n;
+
+	e->tok.all_users = users == NULL || strcmp(users, "*") == 0;
+	if (e->tok.all_users)
+		return;
+	for (p = users; *p != '\0'; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		if (n == 0)
+			continue;
+		e->tok.users = xreallocarray(e->tok.users, e->tok.nusers + 1,
+		    sizeof *e->tok.users);
+		e->tok.users[e->tok.nusers++] = xstrndup(p, n);
+	}
+}
+
+static void
+auth_entry_finish(struct auth_entry *e)
+{
+	char	hex[65];
+
+	auth_hex(e->digest, hex);
+	memcpy(e->tok.id, hex, AUTH_TOKEN_ID_LEN);
+	e->tok.id[AUTH_TOKEN_ID_LEN] = '\0';
+	e->tok.name = e->user;
+	e->tok.created = e->created;
+	e->tok.expires = e->expires;
+}
+
+/*
+ * Issues an API token for @user (expiring at @expires, 0: never), its id to
+ * @id; the caller shows it once and frees it (freestr).
+ */
+char *
+auth_token_issue(const char *user, time_t expires, char id[AUTH_TOKEN_ID_LEN + 1])
 {
 	char	*token = auth_add(&auth_tokens, user, 0), hex[65];
 
+	auth_tokens->expires = expires;
+	auth_tokens->tok.scopes = AUTH_SCOPES_ALL;
+	auth_entry_finish(auth_tokens);
 	auth_hex(auth_tokens->digest, hex);
-	store_token_put(hex, user, 0);
+	store_token_put(hex, "user", user, NULL, NULL, auth_tokens->created, expires);
+	memcpy(id, auth_tokens->tok.id, AUTH_TOKEN_ID_LEN + 1);
 	return (token);
 }
 
-/* Loads a stored token digest (hex) at startup. */
+/*
+ * Issues a token for service @name with @scopes, acting for the users in
+ * the comma list @users (NULL: every user); its id goes to @id.
+ */
+char *
+auth_service_issue(const char *name, unsigned int scopes, const char *users,
+    time_t expires, char id[AUTH_TOKEN_ID_LEN + 1])
+{
+	char	*token = auth_add(&auth_tokens, name, 0), hex[65], *sc;
+
+	auth_tokens->expires = expires;
+	auth_tokens->tok.service = 1;
+	auth_tokens->tok.scopes = scopes;
+	auth_set_users(auth_tokens, users);
+	auth_entry_finish(auth_tokens);
+	auth_hex(auth_tokens->digest, hex);
+	sc = auth_scopes_text(scopes);
+	store_token_put(hex, "service", name, sc, users != NULL ? users : "*",
+	    auth_tokens->created, expires);
+	free(sc);
+	memcpy(id, auth_tokens->tok.id, AUTH_TOKEN_ID_LEN + 1);
+	return (token);
+}
+
+/* Loads a stored token (digest in hex) at startup. */
 void
-auth_token_load(const char *hex, const char *user, time_t expires)
+auth_token_load(const char *hex, const char *kind, const char *name,
+    const char *scopes, const char *users, time_t created, time_t expires,
+    time_t last_used)
 {
 	struct auth_entry	*e;
 	unsigned int		 b, i;
+	char			*cause = NULL;
 
-	if (strlen(hex) != 64)
+	if (hex == NULL || strlen(hex) != 64 || name == NULL)
 		return;
 	e = xcalloc(1, sizeof *e);
 	for (i = 0; i < 32; i++) {
@@ -212,37 +372,142 @@ auth_token_load(const char *hex, const char *user, time_t expires)
 		}
 		e->digest[i] = (unsigned char)b;
 	}
-	e->user = xstrdup(user);
+	e->user = xstrdup(name);
+	e->created = created;
 	e->expires = expires;
+	e->tok.last_used = last_used;
+	if (kind != NULL && strcmp(kind, "service") == 0) {
+		e->tok.service = 1;
+		if (scopes == NULL || auth_scopes_parse(scopes, &e->tok.scopes,
+		    &cause) == -1) {
+			log_warnx("store: service %s: a token with bad scopes is "
+			    "ignored: %s", name, cause != NULL ? cause : "none");
+			free(cause);
+			free(e->user);
+			free(e);
+			return;
+		}
+		auth_set_users(e, users);
+	} else
+		e->tok.scopes = AUTH_SCOPES_ALL;
+	auth_entry_finish(e);
 	e->next = auth_tokens;
 	auth_tokens = e;
 }
 
-/* Returns (allocated) the user an API token belongs to, or NULL. */
+/*
+ * What @secret proves: AUTH_TOKEN_OK with *tok set (valid until the next
+ * issue/revoke), AUTH_TOKEN_EXPIRED, or AUTH_TOKEN_UNKNOWN.  Notes its use.
+ */
+int
+auth_token_lookup(const char *secret, const struct auth_token **tok)
+{
+	struct auth_entry	**ep;
+	time_t			  now = time(NULL);
+	char			  hex[65];
+
+	*tok = NULL;
+	if (secret == NULL || *secret == '\0' || strlen(secret) > 512 ||
+	    (ep = auth_find_any(&auth_tokens, secret)) == NULL)
+		return (AUTH_TOKEN_UNKNOWN);
+	if ((*ep)->expires != 0 && (*ep)->expires < now)
+		return (AUTH_TOKEN_EXPIRED);
+	if ((*ep)->tok.last_used + 60 <= now) {	/* at most one write a minute */
+		auth_hex((*ep)->digest, hex);
+		store_token_used(hex, now);
+	}
+	(*ep)->tok.last_used = now;
+	*tok = &(*ep)->tok;
+	return (AUTH_TOKEN_OK);
+}
+
+/* Returns (allocated) the user a user's API token belongs to, or NULL. */
 char *
 auth_token_check(const char *token)
 {
-	struct auth_entry	**ep = auth_find(&auth_tokens, token);
+	const struct auth_token	*tok;
 
-	return (ep != NULL ? xstrdup((*ep)->user) : NULL);
+	if (auth_token_lookup(token, &tok) != AUTH_TOKEN_OK || tok->service)
+		return (NULL);
+	return (xstrdup(tok->name));
+}
+
+/* May @tok act for @user? */
+int
+auth_token_may_act(const struct auth_token *tok, const char *user)
+{
+	size_t	i;
+
+	if (!tok->service)
+		return (strcmp(tok->name, user) == 0);
+	if (tok->all_users)
+		return (1);
+	for (i = 0; i < tok->nusers; i++)
+		if (strcmp(tok->users[i], user) == 0)
+			return (1);
+	return (0);
+}
+
+/* Revokes every user token of @user (@service 0) or token of service @name; how many. */
+static int
+auth_revoke_name(int service, const char *name)
+{
+	struct auth_entry	**ep = &auth_tokens;
+	int			  n = 0;
+
+	while (*ep != NULL) {
+		if ((*ep)->tok.service == service && strcmp((*ep)->user, name) == 0) {
+			auth_unlink(ep);
+			n++;
+		} else
+			ep = &(*ep)->next;
+	}
+	store_token_del(service ? "service" : "user", name, NULL);
+	return (n);
 }
 
 /* Revokes every API token of @user; returns how many. */
 int
 auth_token_revoke_user(const char *user)
 {
-	struct auth_entry	**ep = &auth_tokens;
-	int			  n = 0;
+	return (auth_revoke_name(0, user));
+}
 
-	while (*ep != NULL) {
-		if (strcmp((*ep)->user, user) == 0) {
+/* Revokes every token of service @name; returns how many. */
+int
+auth_token_revoke_service(const char *name)
+{
+	return (auth_revoke_name(1, name));
+}
+
+/* Revokes the token with id @id; 1, or 0 if there is none. */
+int
+auth_token_revoke_id(const char *id)
+{
+	struct auth_entry	**ep;
+	char			  hex[65];
+
+	if (strlen(id) != AUTH_TOKEN_ID_LEN)
+		return (0);
+	for (ep = &auth_tokens; *ep != NULL; ep = &(*ep)->next) {
+		if (strcmp((*ep)->tok.id, id) == 0) {
+			auth_hex((*ep)->digest, hex);
+			store_token_del(NULL, NULL, hex);
 			auth_unlink(ep);
-			n++;
-		} else
-			ep = &(*ep)->next;
+			return (1);
+		}
 	}
-	store_token_del_user(user);
-	return (n);
+	return (0);
+}
+
+/* Calls @fn for every token (never its secret, which is not kept). */
+void
+auth_token_foreach(void (*fn)(const struct auth_token *, void *), void *arg)
+{
+	struct auth_entry	*e;
+
+	for (e = auth_tokens; e != NULL; e = e->next)
+		fn(&e->tok, arg);
 }
 
 /* Issues a one-time login code for @user, valid a few minutes. */

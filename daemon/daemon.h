@@ -226,10 +226,39 @@ int		 route_enroll(struct route *, const char *, const char *, ssh_key,
 int		 auth_init(const char *, char **);
 char		*auth_cookie_make(const char *, int);
 char		*auth_cookie_check(const char *);
-char		*auth_token_issue(const char *);
+#define AUTH_SCOPE_SERVERS	0x1	/* start and stop servers */
+#define AUTH_SCOPE_READ_SERVERS	0x2	/* server models and progress */
+#define AUTH_SCOPE_READ_USERS	0x4	/* user models */
+#define AUTH_SCOPES_ALL		0x7
+#define AUTH_TOKEN_ID_LEN	12	/* the id: the digest's first hex digits */
+#define AUTH_TOKEN_OK		0
+#define AUTH_TOKEN_UNKNOWN	1
+#define AUTH_TOKEN_EXPIRED	2
+struct auth_token {			/* what an API token may do (no secret) */
+	char		 id[AUTH_TOKEN_ID_LEN + 1];
+	int		 service;	/* 0: a user's own token */
+	const char	*name;		/* the user, or the service */
+	unsigned int	 scopes;	/* AUTH_SCOPE_* */
+	int		 all_users;	/* service: may act for every user */
+	char		**users;	/* service: else for these */
+	size_t		 nusers;
+	time_t		 created, expires, last_used;	/* expires 0: never */
+};
+char		*auth_token_issue(const char *, time_t, char [AUTH_TOKEN_ID_LEN + 1]);
+char		*auth_service_issue(const char *, unsigned int, const char *, time_t,
+		     char [AUTH_TOKEN_ID_LEN + 1]);
 char		*auth_token_check(const char *);
-void		 auth_token_load(const char *, const char *, time_t);
+int		 auth_token_lookup(const char *, const struct auth_token **);
+int		 auth_token_may_act(const struct auth_token *, const char *);
+void		 auth_token_load(const char *, const char *, const char *, const char *,
+		     const char *, time_t, time_t, time_t);
 int		 auth_token_revoke_user(const char *);
+int		 auth_token_revoke_service(const char *);
+int		 auth_token_revoke_id(const char *);
+void		 auth_token_foreach(void (*)(const struct auth_token *, void *), void *);
+int		 auth_scopes_parse(const char *, unsigned int *, char **);
+char		*auth_scopes_text(unsigned int);
+const char	*auth_scope_name(unsigned int);
 char		*auth_code_issue(const char *);
 char		*auth_code_redeem(const char *);
 void		 auth_clear(void);
@@ -339,9 +368,12 @@ int		 store_route_put(struct route *);
 int		 store_route_del(const char *);
 int		 store_route_load(void (*)(const char *, const char *, const char *,
 		     const char *, const char *, const char *, long long));
-int		 store_token_put(const char *, const char *, time_t);
-int		 store_token_del_user(const char *);
-int		 store_token_load(void (*)(const char *, const char *, time_t));
+int		 store_token_put(const char *, const char *, const char *, const char *,
+		     const char *, time_t, time_t);
+int		 store_token_del(const char *, const char *, const char *);
+int		 store_token_used(const char *, time_t);
+int		 store_token_load(void (*)(const char *, const char *, const char *,
+		     const char *, const char *, time_t, time_t, time_t));
 void		 store_audit(const char *, const char *, const char *, const char *);
 int		 store_run(const char *, const char *, ...);
 long long	 store_last_id(void);

@@ -35,8 +35,15 @@ usage(void)
 	    "                                          route to the agent that enrolls with the printed\n"
 	    "                                          (or written) one-time secret\n"
 	    "  route del NAME                          remove a route (kicks its agent)\n"
-	    "  token issue USER                        print a new API token for USER\n"
-	    "  token revoke USER                       revoke all of USER's API tokens\n"
+	    "  token issue USER [--expires DURATION]   print a new API token for USER\n"
+	    "  token issue --service NAME --scope SCOPE[,SCOPE...] (--users U1[,U2...] |\n"
+	    "              --all-users) [--expires DURATION]\n"
+	    "                                          print a new token for a service acting for\n"
+	    "                                          those users; scopes: servers, read:servers,\n"
+	    "                                          read:users; DURATION: N[smhdw]\n"
+	    "  token list                              tokens: id, owner, scopes, users, times\n"
+	    "  token revoke ID|USER|--service NAME     revoke one token, all of USER's, or all of\n"
+	    "                                          the service's\n"
 	    "  login-url USER                          print a one-time login link for USER\n"
 	    "  server list [--user USER] [--state STATE]\n"
 	    "                                          notebook sessions (active, and the last ended\n"
@@ -294,6 +301,234 @@ ctl_str(json_t *j, const char *key)
 	return (s != NULL ? s : "-");
 }
 
+/* "30d", "12h", "90m", "3600s", "2w", "3600": seconds, or -1. */
+static long long
+ctl_duration(const char *s)
+{
+	char		*end;
+	long long	 n;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	n = strtoll(s, &end, 10);
+	if (n <= 0 || n > 10LL * 366 * 86400)
+		return (-1);
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		return (n);
+	if (strcmp(end, "m") == 0)
+		return (n * 60);
+	if (strcmp(end, "h") == 0)
+		return (n * 3600);
+	if (strcmp(end, "d") == 0)
+		return (n * 86400);
+	if (strcmp(end, "w") == 0)
+		return (n * 7 * 86400);
+	return (-1);
+}
+
+/* "a,b,c" as a JSON array of strings. */
+static json_t *
+ctl_list(const char *s)
+{
+	json_t	*a = json_array();
+	size_t	 n;
+	char	*one;
+
+	for (; *s != '\0'; s += n + (s[n] == ',')) {
+		n = strcspn(s, ",");
+		if (n == 0)
+			continue;
+		one = xstrndup(s, n);
+		json_array_append_new(a, json_string(one));
+		free(one);
+	}
+	return (a);
+}
+
+static int
+ctl_token_issue(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "service", required_argument, NULL, 'S' },
+		{ "scope", required_argument, NULL, 'c' },
+		{ "scopes", required_argument, NULL, 'c' },
+		{ "users", required_argument, NULL, 'u' },
+		{ "all-users", no_argument, NULL, 'a' },
+		{ "expires", required_argument, NULL, 'e' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char	*service = NULL, *scope = NULL, *users = NULL, *tok;
+	long long	 expires = 0;
+	json_t		*body, *j, *v;
+	char		*path, *sc;
+	int		 ch, all = 0, rv;
+	long		 code;
+	size_t		 i;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'S': service = optarg; break;
+		case 'c': scope = optarg; break;
+		case 'u': users = optarg; break;
+		case 'a': all = 1; break;
+		case 'j': ctl_json = 1; break;
+		case 'e':
+			if ((expires = ctl_duration(optarg)) == -1) {
+				fprintf(stderr, "nbgatectl: --expires: N[smhdw], at most "
+				    "10 years, not '%s'\n", optarg);
+				return (2);
+			}
+			break;
+		default: usage();
+		}
+	}
+	if (service == NULL) {
+		if (optind + 1 != argc || scope != NULL || users != NULL || all)
+			usage();
+		body = json_object();
+	} else {
+		if (optind != argc || scope == NULL || (users == NULL) == !all) {
+			fprintf(stderr, "nbgatectl: a service token needs --scope and one "
+			    "of --users or --all-users\n");
+			return (2);
+		}
+		body = json_pack("{s:o}", "scopes", ctl_list(scope));
+		if (all)
+			json_object_set_new(body, "all_users", json_true());
+		else
+			json_object_set_new(body, "users", ctl_list(users));
+	}
+	if (expires > 0)
+		json_object_set_new(body, "expires_in", json_integer(expires));
+	if (service != NULL)
+		xasprintf(&path, "/hub/api/services/%s/tokens", service);
+	else
+		xasprintf(&path, "/hub/api/users/%s/tokens", argv[optind]);
+	code = ctl_call("POST", path, body, &j);
+	free(path);
+	json_decref(body);
+	tok = json_string_value(json_object_get(j, "token"));
+	if (code == 201 && tok != NULL && !ctl_json) {
+		printf("%s\n", tok);	/* the only time it is shown */
+		fflush(stdout);
+		sc = xstrdup("");
+		json_array_foreach(json_object_get(j, "scopes"), i, v) {
+			path = sc;
+			xasprintf(&sc, "%s%s%s", path, i > 0 ? "," : "",
+			    json_string_value(v));
+			free(path);
+		}
+		if (service != NULL)
+			fprintf(stderr, "token %s for service %s: scopes %s, users %s, "
+			    "expires %s\n", ctl_str(j, "id"), service, sc, all ? "all" :
+			    users, ctl_str(j, "expires"));
+		else
+			fprintf(stderr, "token %s for %s, expires %s\n", ctl_str(j, "id"),
+			    argv[optind], ctl_str(j, "expires"));
+		free(sc);
+	}
+	/* --json prints the whole answer, token included, once */
+	rv = ctl_print(code, j, NULL);
+	return (rv);
+}
+
+static char *
+ctl_join(json_t *a)
+{
+	char	*s = xstrdup(""), *old;
+	json_t	*v;
+	size_t	 i;
+
+	json_array_foreach(a, i, v) {
+		old = s;
+		xasprintf(&s, "%s%s%s", old, i > 0 ? "," : "", json_string_value(v));
+		free(old);
+	}
+	if (*s == '\0') {
+		free(s);
+		s = xstrdup("-");
+	}
+	return (s);
+}
+
+static int
+ctl_token_list(int argc, char **argv)
+{
+	json_t	*j, *t;
+	char	*sc, *us;
+	size_t	 i;
+	long	 code;
+	int	 k;
+
+	for (k = 1; k < argc; k++) {
+		if (strcmp(argv[k], "--json") == 0)
+			ctl_json = 1;
+		else
+			usage();
+	}
+	code = ctl_call("GET", "/hub/api/tokens", NULL, &j);
+	if (code == 200 && !ctl_json) {
+		printf("%-12s %-8s %-16s %-32s %-20s %-20s %-20s %s\n", "ID", "KIND", "NAME",
+		    "SCOPES", "USERS", "CREATED", "EXPIRES", "LAST USED");
+		json_array_foreach(json_object_get(j, "tokens"), i, t) {
+			sc = ctl_join(json_object_get(t, "scopes"));
+			us = json_is_true(json_object_get(t, "all_users")) ? xstrdup("*all*") :
+			    ctl_join(json_object_get(t, "users"));
+			printf("%-12s %-8s %-16s %-32s %-20s %-20s %-20s %s%s\n",
+			    ctl_str(t, "id"), ctl_str(t, "kind"), ctl_str(t, "name"), sc,
+			    strcmp(ctl_str(t, "kind"), "user") == 0 ? "(self)" : us,
+			    ctl_str(t, "created"), ctl_str(t, "expires"),
+			    ctl_str(t, "last_used"),
+			    json_is_true(json_object_get(t, "expired")) ? " (expired)" : "");
+			free(sc);
+			free(us);
+		}
+	}
+	return (ctl_print(code, j, NULL));
+}
+
+/* An id as nbgated makes them: 12 lowercase hex digits. */
+static int
+ctl_is_token_id(const char *s)
+{
+	return (strlen(s) == 12 && strspn(s, "0123456789abcdef") == 12);
+}
+
+static int
+ctl_token_revoke(int argc, char **argv)
+{
+	json_t	*j;
+	long	 code;
+	char	*path;
+
+	if (argc == 3 && strcmp(argv[1], "--service") == 0)
+		return (ctl_simple("DELETE", "/hub/api/services/", argv[2], "/tokens",
+		    NULL, "service tokens revoked"));
+	if (argc == 3 && strcmp(argv[1], "--user") == 0)
+		return (ctl_simple("DELETE", "/hub/api/users/", argv[2], "/tokens",
+		    NULL, "tokens revoked"));
+	if (argc == 3 && strcmp(argv[1], "--id") == 0)
+		return (ctl_simple("DELETE", "/hub/api/tokens/", argv[2], "", NULL,
+		    "token revoked"));
+	if (argc != 2 || argv[1][0] == '-')
+		usage();
+	if (ctl_is_token_id(argv[1])) {
+		xasprintf(&path, "/hub/api/tokens/%s", argv[1]);
+		code = ctl_call("DELETE", path, NULL, &j);
+		free(path);
+		if (code != 404) {
+			if (code == 204 && !ctl_json)
+				printf("%s: token revoked\n", argv[1]);
+			return (ctl_print(code, j, NULL));
+		}
+		json_decref(j);	/* no such id: a user's name then */
+	}
+	return (ctl_simple("DELETE", "/hub/api/users/", argv[1], "/tokens", NULL,
+	    "tokens revoked"));
+}
+
 static void
 ctl_server_line(json_t *m)
 {
@@ -480,13 +715,13 @@ main(int argc, char **argv)
 			return (ctl_simple("DELETE", "/hub/api/routes/", argv[2], "", NULL,
 			    "route removed"));
 	}
-	if (strcmp(argv[0], "token") == 0 && argc == 3) {
+	if (strcmp(argv[0], "token") == 0 && argc >= 2) {
 		if (strcmp(argv[1], "issue") == 0)
-			return (ctl_simple("POST", "/hub/api/users/", argv[2],
-			    "/tokens", "token", NULL));
+			return (ctl_token_issue(argc - 1, argv + 1));
+		if (strcmp(argv[1], "list") == 0)
+			return (ctl_token_list(argc - 1, argv + 1));
 		if (strcmp(argv[1], "revoke") == 0)
-			return (ctl_simple("DELETE", "/hub/api/users/", argv[2],
-			    "/tokens", NULL, "tokens revoked"));
+			return (ctl_token_revoke(argc - 1, argv + 1));
 	}
 	if (strcmp(argv[0], "server") == 0 && argc >= 2) {
 		if (strcmp(argv[1], "list") == 0)

@@ -47,6 +47,11 @@ static const char *store_migrations[] = {
 	" session INTEGER NOT NULL REFERENCES sessions (id), time REAL NOT NULL,"
 	" state TEXT NOT NULL, cause TEXT);"
 	"CREATE INDEX session_events_session ON session_events (session);",
+	/* 4: service tokens: scopes, the users they act for, last use */
+	"ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'user';"
+	"ALTER TABLE tokens ADD COLUMN scopes TEXT;"
+	"ALTER TABLE tokens ADD COLUMN users TEXT;"
+	"ALTER TABLE tokens ADD COLUMN last_used INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int
@@ -212,36 +217,63 @@ store_route_load(void (*fn)(const char *, const char *, const char *, const char
 	return (0);
 }
 
-/* Records an API token's digest (never the token). */
+/*
+ * Records an API token's digest (never the token): @kind "user" or
+ * "service", its @name, and for a service its @scopes and @users (comma
+ * lists; users "*": every user).
+ */
 int
-store_token_put(const char *digest, const char *user, time_t expires)
+store_token_put(const char *digest, const char *kind, const char *name,
+    const char *scopes, const char *users, time_t created, time_t expires)
 {
-	return (store_run("INSERT OR REPLACE INTO tokens (digest, user, created, expires)"
-	    " VALUES (?, ?, ?, ?)", "ttii", digest, user, (long long)time(NULL),
-	    (long long)expires));
+	return (store_run("INSERT OR REPLACE INTO tokens (digest, user, created, expires,"
+	    " kind, scopes, users) VALUES (?, ?, ?, ?, ?, ?, ?)", "ttiittt", digest, name,
+	    (long long)created, (long long)expires, kind, scopes, users));
 }
 
-/* Forgets every token of @user. */
+/* Forgets the tokens of @kind named @name, or the one with @digest. */
 int
-store_token_del_user(const char *user)
+store_token_del(const char *kind, const char *name, const char *digest)
 {
-	return (store_run("DELETE FROM tokens WHERE user = ?", "t", user));
+	if (digest != NULL)
+		return (store_run("DELETE FROM tokens WHERE digest = ?", "t", digest));
+	return (store_run("DELETE FROM tokens WHERE kind = ? AND user = ?", "tt", kind,
+	    name));
 }
 
-/* Calls @fn(digest, user, expires) for every stored token that has not expired. */
+/* Notes when a token was last used. */
 int
-store_token_load(void (*fn)(const char *, const char *, time_t))
+store_token_used(const char *digest, time_t when)
+{
+	return (store_run("UPDATE tokens SET last_used = ? WHERE digest = ?", "it",
+	    (long long)when, digest));
+}
+
+/*
+ * Calls @fn(digest, kind, name, scopes, users, created, expires, last_used)
+ * for every stored token; expired ones too (they answer "expired") until
+ * they are a week past it.
+ */
+int
+store_token_load(void (*fn)(const char *, const char *, const char *, const char *,
+    const char *, time_t, time_t, time_t))
 {
 	sqlite3_stmt	*st;
 
-	if (sqlite3_prepare_v2(store_db, "SELECT digest, user, expires FROM tokens"
-	    " WHERE expires = 0 OR expires > ?", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store_db, "SELECT digest, kind, user, scopes, users,"
+	    " created, expires, last_used FROM tokens WHERE expires = 0 OR expires > ?",
+	    -1, &st, NULL) != SQLITE_OK)
 		return (-1);
-	sqlite3_bind_int64(st, 1, (long long)time(NULL));
+	sqlite3_bind_int64(st, 1, (long long)time(NULL) - 7 * 86400);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		fn((const char *)sqlite3_column_text(st, 0),
 		    (const char *)sqlite3_column_text(st, 1),
-		    (time_t)sqlite3_column_int64(st, 2));
+		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    (const char *)sqlite3_column_text(st, 4),
+		    (time_t)sqlite3_column_int64(st, 5),
+		    (time_t)sqlite3_column_int64(st, 6),
+		    (time_t)sqlite3_column_int64(st, 7));
 	sqlite3_finalize(st);
 	return (0);
 }

@@ -16,6 +16,11 @@ tests_unit_test_config_LDADD = libnbtest.a $(DAEMON_LIBS)
 
 TESTS += tests/unit/test-util tests/unit/test-config
 
+check_PROGRAMS += tests/unit/test-auth
+tests_unit_test_auth_SOURCES = tests/unit/test-auth.c
+tests_unit_test_auth_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-auth
+
 EXTRA_DIST += tests/integration tests/unit/data tests/standin \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js \
 	tests/browser/spawn.js
@@ -44,7 +49,8 @@ TESTS += \
 	tests/integration/test_enroll.py \
 	tests/integration/test_browser.py \
 	tests/integration/test_transfer.py \
-	tests/integration/test_faults.py
+	tests/integration/test_faults.py \
+	tests/integration/test_api_tokens.py
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.

@@ -60,6 +60,7 @@ static void
 fz_init(void)
 {
 	char		 dir[] = "/tmp/nbgate-fuzz.XXXXXX", *cause = NULL;
+	char		 id[AUTH_TOKEN_ID_LEN + 1];
 	ssh_key		 key = NULL;
 	struct route	*r;
 
@@ -75,7 +76,7 @@ fz_init(void)
 		abort();
 	route_set_tunnel(r, (struct tunnel *)&fz_dummy_tunnel);	/* never dereferenced */
 	conn_set_connector(fz_connect);
-	fz_token = auth_token_issue("alice");
+	fz_token = auth_token_issue("alice", 0, id);
 }
 
 /* Sends @data on a new connection of @kind and runs the loop until it is gone. */
