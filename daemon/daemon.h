@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <openssl/types.h>
 
 #include "common/common.h"
 #include "tunnel/tunnel.h"
@@ -396,5 +397,35 @@ struct evbuffer	*metrics_render(void);
 void		*tls_ctx_new(const char *, const char *, char **);
 void		 tls_ctx_free(void *);
 int		 tls_self_signed(const char *, const char *, char **);
+
+/*
+ * x509.c: a user's X.509 credential (chain + key) checked against a hashed CA
+ * directory (HASH.0, HASH.rN CRLs) and mapped to an account by a grid-mapfile.
+ */
+enum x509_crl_mode {
+	X509_CRL_IF_PRESENT = 0,	/* check CRLs of CAs that have a HASH.rN file */
+	X509_CRL_REQUIRE,		/* every CA must have a CRL */
+	X509_CRL_OFF			/* never check CRLs */
+};
+struct x509_policy {
+	const char	*ca_dir;	/* grid-style hashed CA directory */
+	const char	*gridmap;	/* grid-mapfile path */
+	int		 check_crl;	/* enum x509_crl_mode */
+	int		 refuse_proxy;	/* 1: RFC 3820 proxies are refused */
+};
+struct x509_ident {
+	char		*dn;		/* end-entity subject, /C=US/O=.../CN=... form */
+	char		*account;	/* mapped local account */
+	time_t		 not_after;	/* earliest notAfter along the chain */
+	int		 proxy;		/* 1 if the leaf is an RFC 3820 proxy */
+	EVP_PKEY	*key;		/* the user's key, matches the leaf */
+};
+/* 0 and *out (free with x509_ident_free()), or -1 and *cause (caller frees). */
+int		 x509_verify(const char *, size_t, const char *, size_t, const char *,
+		    const struct x509_policy *, struct x509_ident *, char **);
+void		 x509_ident_free(struct x509_ident *);
+/* 1 and *account (caller frees) if mapped, 0 if not, -1 and *cause. */
+int		 x509_gridmap_lookup(const char *, const char *, char **, char **);
+char		*x509_name_oneline(const X509_NAME *);	/* caller frees */
 
 #endif

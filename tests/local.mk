@@ -64,3 +64,10 @@ tests_fuzz_fuzz_config_SOURCES += tests/fuzz/driver.c
 TESTS += $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += tests/fuzz/corpus
+
+# Credentials for user credential mode: X.509 (grid-mapfile), MyProxy, SSH certificates.
+check_PROGRAMS += tests/unit/test-x509
+tests_unit_test_x509_SOURCES = tests/unit/test-x509.c
+tests_unit_test_x509_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-x509
+EXTRA_DIST += tests/pki
