@@ -428,4 +428,16 @@ void		 x509_ident_free(struct x509_ident *);
 int		 x509_gridmap_lookup(const char *, const char *, char **, char **);
 char		*x509_name_oneline(const X509_NAME *);	/* caller frees */
 
+/*
+ * sshcert.c: short-lived OpenSSH user certificates (ed25519) for a fresh user key,
+ * signed by an unencrypted openssh-key-v1 ed25519 CA key.
+ */
+/* 0 with *privkey_b64 (OpenSSH PEM text, caller freestr()s) and *cert_line
+ * ("ssh-ed25519-cert-v01@openssh.com BASE64 KEYID", caller frees), or -1 and *cause. */
+int		 sshcert_mint(const char *, const char *, const char *, time_t, time_t,
+		    char **, char **, char **);
+/* An unencrypted openssh-key-v1 ed25519 key's seed and public key; -1 and *cause. */
+int		 sshcert_parse_privkey(const char *, size_t, unsigned char[32],
+		    unsigned char[32], char **);
+
 #endif

@@ -44,7 +44,8 @@ TESTS += \
 	tests/integration/test_enroll.py \
 	tests/integration/test_browser.py \
 	tests/integration/test_transfer.py \
-	tests/integration/test_faults.py
+	tests/integration/test_faults.py \
+	tests/integration/test_sshcert.py
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
@@ -71,3 +72,10 @@ tests_unit_test_x509_SOURCES = tests/unit/test-x509.c
 tests_unit_test_x509_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-x509
 EXTRA_DIST += tests/pki
+check_PROGRAMS += tests/unit/cred-cli
+tests_unit_cred_cli_SOURCES = tests/unit/cred-cli.c
+tests_unit_cred_cli_LDADD = $(DAEMON_LIBS)
+check_PROGRAMS += tests/unit/test-sshcert
+tests_unit_test_sshcert_SOURCES = tests/unit/test-sshcert.c
+tests_unit_test_sshcert_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-sshcert
