@@ -440,4 +440,22 @@ int		 sshcert_mint(const char *, const char *, const char *, time_t, time_t,
 int		 sshcert_parse_privkey(const char *, size_t, unsigned char[32],
 		    unsigned char[32], char **);
 
+/*
+ * myproxy.c: MyProxy GET (logon) over TLS, blocking: run it in a thread.
+ */
+#define MYPROXY_PORT	7512
+#define MYPROXY_TIMEOUT	30		/* seconds, connect to last byte */
+struct myproxy_opts {
+	const char	*host;
+	int		 port;		/* MYPROXY_PORT */
+	const char	*ca_dir;	/* hashed CA directory the server's cert must chain to */
+	const char	*server_dn;	/* exact server DN expected, or NULL */
+	const char	*server_name;	/* name the cert must carry (NAME, host/NAME,
+					   myproxy/NAME); NULL: host */
+	int		 timeout;	/* seconds for the whole logon; 0: MYPROXY_TIMEOUT */
+};
+/* 0 with *chain_pem (caller frees) and *key_pem (caller freestr()s), or -1, *cause. */
+int		 myproxy_logon(const struct myproxy_opts *, const char *, const char *, int,
+		    char **, char **, char **);
+
 #endif

@@ -3,15 +3,18 @@
  * test_myproxy.py). Secrets come on stdin, never in argv.
  *   cred-cli mint CAKEY PRINCIPAL KEYID AFTER BEFORE OUTDIR   -> OUTDIR/id, OUTDIR/id-cert.pub
  *   cred-cli login HOST PORT USER KNOWNHOSTS KEYFILE CERTFILE COMMAND   (libssh, prints output)
- *   cred-cli logon HOST PORT CADIR EXPECT USER LIFETIME OUTDIR GRIDMAP  (passphrase on stdin)
+ *   cred-cli logon HOST PORT CADIR SERVERDN|- USER LIFETIME OUTDIR GRIDMAP (passphrase on
+ *     stdin) -> OUTDIR/chain.pem, OUTDIR/key.pem; prints the x509_verify() identity
  * Exit 0 on success; 1 with "cred-cli: CAUSE" on stderr otherwise.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libssh/libssh.h>
@@ -139,14 +142,64 @@ out:
 	return (rv);
 }
 
+/* MyProxy logon (passphrase on stdin), then x509_verify() of what came back. */
+static int
+cmd_logon(char **av)
+{
+	struct myproxy_opts	 o = { 0 };
+	struct x509_policy	 pol = { 0 };
+	struct x509_ident	 id;
+	struct timespec		 t0, t1;
+	char			 pass[1024], *chain = NULL, *key = NULL, *cause = NULL;
+	int			 rv = 1;
+
+	if (fgets(pass, sizeof pass, stdin) == NULL)
+		return (fail("logon", "no passphrase on stdin"));
+	pass[strcspn(pass, "\n")] = '\0';
+	o.host = av[0];
+	o.port = atoi(av[1]);
+	o.ca_dir = av[2];
+	o.server_dn = strcmp(av[3], "-") == 0 ? NULL : av[3];
+	o.timeout = 20;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (myproxy_logon(&o, av[4], pass, atoi(av[5]), &chain, &key, &cause) != 0) {
+		fail("logon", cause);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("logon_ms=%ld\n", (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	if (write_out(av[6], "chain.pem", chain, 0644) || write_out(av[6], "key.pem", key, 0600))
+		goto out;
+	pol.ca_dir = av[2];
+	pol.gridmap = av[7];
+	if (x509_verify(chain, strlen(chain), key, strlen(key), NULL, &pol, &id, &cause) != 0) {
+		fail("x509_verify", cause);
+		goto out;
+	}
+	printf("dn=%s\naccount=%s\nproxy=%d\nnot_after=%lld\n", id.dn, id.account, id.proxy,
+	    (long long)id.not_after);
+	x509_ident_free(&id);
+	rv = 0;
+out:
+	explicit_bzero(pass, sizeof pass);
+	free(chain);
+	freestr(key);
+	free(cause);
+	return (rv);
+}
+
 int
 main(int argc, char **argv)
 {
 	log_init("cred-cli", LOG_WARN);
+	signal(SIGPIPE, SIG_IGN);	/* as nbgated does */
 	if (argc == 8 && strcmp(argv[1], "mint") == 0)
 		return (cmd_mint(argv + 2));
 	if (argc == 9 && strcmp(argv[1], "login") == 0)
 		return (cmd_login(argv + 2));
+	if (argc == 10 && strcmp(argv[1], "logon") == 0)
+		return (cmd_logon(argv + 2));
 	fprintf(stderr, "usage: cred-cli mint|login|logon ... (see cred-cli.c)\n");
 	return (2);
 }
