@@ -81,11 +81,24 @@ mp_arm(struct mp_conn *c, char **cause)
 		    c->opts->host, c->opts->port);
 		return (-1);
 	}
+	errno = 0;	/* so mp_timed_out() sees this operation's errno only */
 	tv.tv_sec = left;
 	tv.tv_usec = 0;
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	return (0);
+}
+
+/* After a failed socket operation: 1 and *cause if it was the deadline. */
+static int
+mp_timed_out(struct mp_conn *c, char **cause)
+{
+	if (errno != EAGAIN && errno != EWOULDBLOCK && mp_now() < c->deadline)
+		return (0);
+	ERR_clear_error();
+	xasprintf(cause, "timed out after %d s waiting for %s:%d", c->timeout, c->opts->host,
+	    c->opts->port);
+	return (1);
 }
 
 /* Connects one address within the deadline; the fd or -1 (errno set). */
@@ -209,7 +222,7 @@ mp_tls(struct mp_conn *c, char **cause)
 		if ((vr = SSL_get_verify_result(c->ssl)) != X509_V_OK)
 			xasprintf(cause, "the MyProxy server %s:%d is not trusted: %s",
 			    c->opts->host, c->opts->port, X509_verify_cert_error_string(vr));
-		else {
+		else if (mp_timed_out(c, cause) == 0) {
 			e = mp_ssl_error();
 			xasprintf(cause, "TLS with %s:%d failed: %s", c->opts->host,
 			    c->opts->port, e);
@@ -234,6 +247,8 @@ mp_write(struct mp_conn *c, const void *p, size_t n, char **cause)
 	if (mp_arm(c, cause) != 0)
 		return (-1);
 	if (n > INT_MAX || SSL_write(c->ssl, p, (int)n) != (int)n) {
+		if (mp_timed_out(c, cause) != 0)
+			return (-1);
 		e = mp_ssl_error();
 		xasprintf(cause, "sending to %s:%d failed: %s", c->opts->host, c->opts->port, e);
 		free(e);
@@ -256,10 +271,7 @@ mp_read_more(struct mp_conn *c, struct evbuffer *b, size_t max, char **cause)
 		return (-1);
 	}
 	if ((n = SSL_read(c->ssl, buf, sizeof buf)) <= 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			xasprintf(cause, "timed out after %d s waiting for %s:%d",
-			    c->timeout, c->opts->host, c->opts->port);
-		else
+		if (mp_timed_out(c, cause) == 0)
 			xasprintf(cause, "the MyProxy server %s:%d closed the connection",
 			    c->opts->host, c->opts->port);
 		ERR_clear_error();

@@ -20,9 +20,16 @@ def out(r):
     return "rc=%s\nstdout:\n%s\nstderr:\n%s" % (r.returncode, r.stdout, r.stderr)
 
 
+LOG = None  # cred-cli's stderr goes here too, so Env.finish() scans it for sanitizer reports
+
+
 def run(argv, timeout=30):
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    if LOG and argv[0].endswith("cred-cli"):
+        with open(LOG, "a") as f:
+            f.write(r.stderr)
+    return r
 
 
 def mint(env, v, keydir, principal, after, before):
@@ -97,7 +104,9 @@ def test_all(env, v, tmp):
 
 
 def main():
+    global LOG
     env = Env("test_sshcert")
+    LOG = env.path("cred-cli.log")
     r = testenv("start")
     if not env.tap.ok(r.returncode == 0, "testenv.sh start", out(r)):
         env.finish()

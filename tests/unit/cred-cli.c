@@ -160,7 +160,7 @@ cmd_logon(char **av)
 	o.port = atoi(av[1]);
 	o.ca_dir = av[2];
 	o.server_dn = strcmp(av[3], "-") == 0 ? NULL : av[3];
-	o.timeout = 20;
+	o.timeout = getenv("CRED_TIMEOUT") != NULL ? atoi(getenv("CRED_TIMEOUT")) : 20;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (myproxy_logon(&o, av[4], pass, atoi(av[5]), &chain, &key, &cause) != 0) {
 		fail("logon", cause);
