@@ -50,19 +50,23 @@ TESTS += \
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
-FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config
+FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509
 tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c
 tests_fuzz_fuzz_http_LDADD = $(DAEMON_LIBS)
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz-config.c
 tests_fuzz_fuzz_config_LDADD = $(DAEMON_LIBS)
+tests_fuzz_fuzz_x509_SOURCES = tests/fuzz/fuzz-x509.c
+tests_fuzz_fuzz_x509_LDADD = $(DAEMON_LIBS)
 if FUZZING
 noinst_PROGRAMS += $(FUZZ_TARGETS)
 tests_fuzz_fuzz_http_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_x509_LDFLAGS = -fsanitize=fuzzer
 else
 check_PROGRAMS += $(FUZZ_TARGETS)
 tests_fuzz_fuzz_http_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_config_SOURCES += tests/fuzz/driver.c
+tests_fuzz_fuzz_x509_SOURCES += tests/fuzz/driver.c
 TESTS += $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += tests/fuzz/corpus

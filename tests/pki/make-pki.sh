@@ -6,6 +6,7 @@
 #   alice.pem alice.key alice-enc.key (passphrase "alice-pass")   /C=US/O=Example/CN=Alice Smith
 #   proxy.pem proxy.key   RFC 3820 proxy of alice, chain proxy.pem = proxy + alice
 #   badproxy.pem          a "proxy" whose subject is not alice's + one CN
+#   proxy0.pem, deepproxy.pem   a pathlen:0 proxy and a proxy under it (too deep)
 #   expired.pem/.key  revoked.pem/.key  unmapped.pem/.key  wrongca-alice.pem/.key
 #   tampered.pem          alice.pem with one signature byte flipped
 #   host.pem host.key     host cert for 127.0.0.1/localhost (myproxy-server), wronghost.* from wrongca
@@ -84,22 +85,29 @@ issue wrongca wronghost "$subj_base/CN=localhost" host
 openssl ca -batch -config ca/ca.cnf -revoke revoked.pem -crl_reason keyCompromise 2>/dev/null
 openssl ca -batch -config ca/ca.cnf -gencrl -out ca/ca.crl 2>/dev/null
 
-# RFC 3820 proxies signed by alice's key: a good one and one with a wrong subject.
+# RFC 3820 proxies: a good one, one with a wrong subject, one limited to no further
+# proxies (pathlen:0) and a proxy under that one (violates the limit).
 cat >proxy.cnf <<CNF
 [proxy]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 proxyCertInfo = critical,language:id-ppl-inheritAll
+[proxy0]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+proxyCertInfo = critical,language:id-ppl-inheritAll,pathlen:0
 CNF
-mkproxy() {	# mkproxy NAME SUBJECT SERIAL
+mkproxy() {	# mkproxy NAME SUBJECT SERIAL ISSUER EXT: NAME.pem = the proxy + ISSUER.pem
 	openssl req -new -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
-	openssl x509 -req -in "$1.csr" -CA alice.pem -CAkey alice.key -set_serial "$3" \
-	    -days 1 -extfile proxy.cnf -extensions proxy -out "$1.cert" 2>/dev/null
-	cat "$1.cert" alice.pem >"$1.pem"
+	openssl x509 -req -in "$1.csr" -CA "$4.pem" -CAkey "$4.key" -set_serial "$3" \
+	    -days 1 -extfile proxy.cnf -extensions "$5" -out "$1.cert" 2>/dev/null
+	cat "$1.cert" "$4.pem" >"$1.pem"
 	rm -f "$1.csr" "$1.cert"
 }
-mkproxy proxy "$subj_base/CN=Alice Smith/CN=4711" 4711
-mkproxy badproxy "$subj_base/CN=Bob Other/CN=4712" 4712
+mkproxy proxy "$subj_base/CN=Alice Smith/CN=4711" 4711 alice proxy
+mkproxy badproxy "$subj_base/CN=Bob Other/CN=4712" 4712 alice proxy
+mkproxy proxy0 "$subj_base/CN=Alice Smith/CN=4713" 4713 alice proxy0
+mkproxy deepproxy "$subj_base/CN=Alice Smith/CN=4713/CN=4714" 4714 proxy0 proxy
 
 # tampered.pem: alice.pem with the last byte of its signature changed.
 openssl x509 -in alice.pem -outform DER -out tampered.der

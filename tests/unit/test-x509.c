@@ -191,6 +191,13 @@ test_refuse(struct x509_policy *pol)
 	    "proxy with a foreign subject refused");
 	has_str(cause, "the chain is not valid: proxy subject name violation", "proxy naming rule");
 
+	ok(try("proxy0.pem", "proxy0.key", NULL, pol, &id, &cause) == 0, "pathlen:0 proxy accepted");
+	x509_ident_free(&id);
+	ok(try("deepproxy.pem", "deepproxy.key", NULL, pol, &id, &cause) == -1,
+	    "proxy below a pathlen:0 proxy refused");
+	has_str(cause, "the chain is not valid: proxy path length constraint exceeded",
+	    "proxy path length");
+
 	pol->refuse_proxy = 1;
 	ok(try("proxy.pem", "proxy.key", NULL, pol, &id, &cause) == -1, "proxy refused by policy");
 	has_str(cause, "the chain is not valid: proxy certificates are not accepted", "says so");
