@@ -43,6 +43,7 @@ struct mp_conn {
 	int		 fd;
 	SSL_CTX		*ctx;
 	SSL		*ssl;
+	struct evbuffer	*in;		/* bytes read, not yet consumed */
 	time_t		 deadline;	/* monotonic seconds */
 	int		 timeout;	/* seconds, for messages */
 };
@@ -257,16 +258,16 @@ mp_write(struct mp_conn *c, const void *p, size_t n, char **cause)
 	return (0);
 }
 
-/* Reads more bytes into @b (at most @max in all); 0, or -1 and *cause. */
+/* Reads more bytes into c->in (at most @max buffered); 0, or -1 and *cause. */
 static int
-mp_read_more(struct mp_conn *c, struct evbuffer *b, size_t max, char **cause)
+mp_read_more(struct mp_conn *c, size_t max, char **cause)
 {
 	char	 buf[16384];
 	int	 n;
 
 	if (mp_arm(c, cause) != 0)
 		return (-1);
-	if (evbuffer_get_length(b) >= max) {
+	if (evbuffer_get_length(c->in) >= max) {
 		xasprintf(cause, "the MyProxy server sent more than %zu bytes", max);
 		return (-1);
 	}
@@ -277,7 +278,7 @@ mp_read_more(struct mp_conn *c, struct evbuffer *b, size_t max, char **cause)
 		ERR_clear_error();
 		return (-1);
 	}
-	evbuffer_add(b, buf, n);
+	evbuffer_add(c->in, buf, n);
 	explicit_bzero(buf, sizeof buf);
 	return (0);
 }
@@ -289,47 +290,45 @@ mp_read_more(struct mp_conn *c, struct evbuffer *b, size_t max, char **cause)
 static int
 mp_response(struct mp_conn *c, char **cause)
 {
-	struct evbuffer	*b = evbuffer_new();
-	char		*msg, *line, *save, *err = NULL, *t;
-	int		 rv = -1, code = -1;
-	size_t		 len;
+	struct evbuffer_ptr	 nul;
+	char			*msg, *line, *save, *err = NULL, *t, *q;
+	int			 code = -1;
 
-	if (b == NULL)
-		fatalx("out of memory");
 	for (;;) {
 		/* Empty messages (a lone NUL the server sends first) carry nothing. */
-		while (evbuffer_get_length(b) > 0 && *evbuffer_pullup(b, 1) == '\0')
-			evbuffer_drain(b, 1);
-		len = evbuffer_get_length(b);
-		msg = (char *)evbuffer_pullup(b, -1);
-		if (len > 0 && memchr(msg, '\0', len) != NULL)
+		while (evbuffer_get_length(c->in) > 0 && *evbuffer_pullup(c->in, 1) == '\0')
+			evbuffer_drain(c->in, 1);
+		nul = evbuffer_search(c->in, "", 1, NULL);
+		if (nul.pos != -1)
 			break;
-		if (mp_read_more(c, b, MYPROXY_MAX_MSG, cause) != 0)
-			goto out;
+		if (mp_read_more(c, MYPROXY_MAX_MSG, cause) != 0)
+			return (-1);
 	}
+	msg = xmalloc(nul.pos + 1);
+	evbuffer_remove(c->in, msg, nul.pos + 1);
+	for (q = msg; *q != '\0'; q++)		/* the server's words reach people */
+		if ((*q < 0x20 && *q != '\n') || *q == 0x7f)
+			*q = '?';
 	for (line = strtok_r(msg, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "RESPONSE=", 9) == 0)
 			code = atoi(line + 9);
-		else if (strncmp(line, "ERROR=", 6) == 0) {
+		else if (strncmp(line, "ERROR=", 6) == 0 && (err == NULL || strlen(err) < 1024)) {
 			t = err;
 			xasprintf(&err, "%s%s%s", t ? t : "", t ? " " : "", line + 6);
 			free(t);
 		}
 	}
-	if (code == 0)
-		rv = 0;
-	else if (code == 1)
+	free(msg);
+	if (code == 1)
 		xasprintf(cause, "the MyProxy server refused: %s",
 		    err != NULL ? err : "(no reason given)");
 	else if (code == 2)
 		*cause = xstrdup("the MyProxy server wants another authorization method "
 		    "(not supported)");
-	else
+	else if (code != 0)
 		*cause = xstrdup("the MyProxy server sent no RESPONSE line");
-out:
 	free(err);
-	evbuffer_free(b);
-	return (rv);
+	return (code == 0 ? 0 : -1);
 }
 
 /* A fresh RSA key and a DER certificate request for it. */
@@ -355,12 +354,15 @@ mp_csr(u_char **der, int *derlen)
 	return (k);
 }
 
-/* Parses "count byte + count DER certificates"; 1 done, 0 need more, -1 bad. */
+/*
+ * Parses "count byte + count DER certificates" from c->in, consuming them; 1 done,
+ * 0 need more, -1 bad.
+ */
 static int
-mp_parse_chain(struct evbuffer *b, STACK_OF(X509) **out, char **cause)
+mp_parse_chain(struct mp_conn *c, STACK_OF(X509) **out, char **cause)
 {
-	size_t		 len = evbuffer_get_length(b);
-	const u_char	*p = evbuffer_pullup(b, -1), *end = p + len;
+	size_t		 len = evbuffer_get_length(c->in);
+	const u_char	*p = evbuffer_pullup(c->in, -1), *start = p, *end = p + len;
 	STACK_OF(X509)	*sk;
 	X509		*x;
 	int		 n, i;
@@ -382,6 +384,7 @@ mp_parse_chain(struct evbuffer *b, STACK_OF(X509) **out, char **cause)
 		if (sk_X509_push(sk, x) == 0)
 			fatalx("out of memory");
 	}
+	evbuffer_drain(c->in, p - start);
 	*out = sk;
 	return (1);
 }
@@ -422,7 +425,6 @@ static int
 mp_get(struct mp_conn *c, const char *user, const char *pass, int lifetime,
     char **chain_pem, char **key_pem, char **cause)
 {
-	struct evbuffer	*b;
 	STACK_OF(X509)	*sk = NULL;
 	EVP_PKEY	*k = NULL;
 	u_char		*der = NULL;
@@ -441,12 +443,9 @@ mp_get(struct mp_conn *c, const char *user, const char *pass, int lifetime,
 	k = mp_csr(&der, &derlen);
 	if (mp_write(c, der, derlen, cause) != 0)
 		goto out;
-	if ((b = evbuffer_new()) == NULL)
-		fatalx("out of memory");
-	while ((r = mp_parse_chain(b, &sk, cause)) == 0)
-		if (mp_read_more(c, b, MYPROXY_MAX_CHAIN, cause) != 0)
+	while ((r = mp_parse_chain(c, &sk, cause)) == 0)
+		if (mp_read_more(c, MYPROXY_MAX_CHAIN, cause) != 0)
 			break;
-	evbuffer_free(b);
 	if (r != 1)
 		goto out;
 	if (X509_check_private_key(sk_X509_value(sk, 0), k) != 1) {
@@ -491,6 +490,8 @@ myproxy_logon(const struct myproxy_opts *opts, const char *user, const char *pas
 		return (-1);
 	}
 	c.name = opts->server_name != NULL ? opts->server_name : opts->host;
+	if ((c.in = evbuffer_new()) == NULL)
+		fatalx("out of memory");
 	c.timeout = opts->timeout > 0 ? opts->timeout : MYPROXY_TIMEOUT;
 	c.deadline = mp_now() + c.timeout;
 	if (mp_connect(&c, cause) == 0 && mp_tls(&c, cause) == 0 &&
@@ -501,6 +502,7 @@ myproxy_logon(const struct myproxy_opts *opts, const char *user, const char *pas
 		SSL_free(c.ssl);
 	}
 	SSL_CTX_free(c.ctx);
+	evbuffer_free(c.in);
 	if (c.fd != -1)
 		close(c.fd);
 	ERR_clear_error();

@@ -296,10 +296,14 @@ x509_verify_chain(STACK_OF(X509) *certs, const struct x509_policy *pol, char **c
 	struct stat		 sb;
 	int			 i;
 
-	if (pol->ca_dir == NULL || stat(pol->ca_dir, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
-		xasprintf(cause, "the CA directory %s cannot be read: %s",
-		    pol->ca_dir ? pol->ca_dir : "(none)",
-		    pol->ca_dir == NULL ? "not set" : errno ? strerror(errno) : "not a directory");
+	if (pol->ca_dir == NULL) {
+		*cause = xstrdup("no CA directory is set");
+		return (NULL);
+	}
+	errno = 0;
+	if (stat(pol->ca_dir, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+		xasprintf(cause, "the CA directory %s cannot be read: %s", pol->ca_dir,
+		    errno != 0 ? strerror(errno) : "not a directory");
 		return (NULL);
 	}
 	if ((store = X509_STORE_new()) == NULL || (ctx = X509_STORE_CTX_new()) == NULL ||
