@@ -5,7 +5,9 @@ request, stopped by PID). alice's credential is stored with the real myproxy-ini
 (passphrase on stdin). Then: the right passphrase gives a proxy chain that x509_verify
 accepts and maps to alice; a wrong passphrase, an unknown user, a server certificate
 from another CA, an unexpected server DN and a server that never answers are refused
-with clear messages."""
+with clear messages. A stand-in server (named so, recording what it was sent) gives the
+malformed answers no real server gives: empty chain, a chain for another key, no
+RESPONSE line, ERROR lines with control characters, RESPONSE=2."""
 import os
 import shutil
 import socket
@@ -163,10 +165,106 @@ def test_refusals(env, w):
                "a silent server times out after 2 s (took %.2f s)" % took, out(r))
 
 
+class StandIn:
+    """A STAND-IN MyProxy server (Python ssl, test-CA host certificate) for the malformed
+    answers no real server gives. It records what the client sent: self.record."""
+
+    def __init__(self, w, answer):
+        import ssl
+        import threading
+        self.answer = answer
+        self.record = {}
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(w.p("host.pem"), w.p("host.key"))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def read_until(self, conn, buf, done):
+        while not done(buf):
+            d = conn.recv(65536)
+            if not d:
+                break
+            buf += d
+        return buf
+
+    def serve(self):
+        try:
+            raw, _ = self.sock.accept()
+            raw.settimeout(10)
+            conn = self.ctx.wrap_socket(raw, server_side=True)
+            buf = self.read_until(conn, b"", lambda b: b"\0" in b[1:])
+            self.record["flag"] = buf[:1]
+            self.record["request"] = buf[1:buf.index(b"\0", 1)].decode()
+            conn.sendall(b"\0")
+            conn.sendall(self.answer["response"])
+            if "chain" in self.answer:
+                der = self.read_until(conn, b"", lambda b: len(b) >= 4 and len(b) >= 4 + (b[2] << 8 | b[3]))
+                self.record["csr"] = der
+                conn.sendall(self.answer["chain"])
+            conn.close()
+        except Exception as e:  # recorded, and the test's checks of the record fail
+            self.record["error"] = repr(e)
+        finally:
+            self.sock.close()
+
+    def close(self):
+        self.thread.join(15)
+
+
+def der(path):
+    return subprocess.run(["openssl", "x509", "-in", path, "-outform", "DER"], capture_output=True,
+                          check=True).stdout
+
+
+def test_standin(env, w):
+    ok = b"VERSION=MYPROXYv2\nRESPONSE=0\n\0"
+    s = StandIn(w, {"response": ok, "chain": b"\x00"})
+    r, _, _ = w.logon(s.port, timeout=5)
+    s.close()
+    env.tap.has(r.stderr, "the MyProxy server sent a chain of 0 certificates", "stand-in: empty chain refused")
+    rec = s.record
+    env.tap.eq(rec.get("flag"), b"0", "stand-in record: the client sent the '0' flag first")
+    env.tap.eq(rec.get("request"), "VERSION=MYPROXYv2\nCOMMAND=0\nUSERNAME=alice\nPASSPHRASE=%s\n"
+               "LIFETIME=3600\n" % PASS, "stand-in record: the GET request, NUL-terminated")
+    csr = env.path("standin.csr")
+    with open(csr, "wb") as f:
+        f.write(rec.get("csr", b""))
+    v = subprocess.run(["openssl", "req", "-inform", "DER", "-in", csr, "-noout", "-verify", "-text"],
+                       capture_output=True, text=True)
+    env.tap.ok(v.returncode == 0 and "Public-Key: (2048 bit)" in v.stdout,
+               "stand-in record: a self-signed DER CSR for a 2048-bit key", out(v))
+
+    s = StandIn(w, {"response": ok, "chain": b"\x01" + der(w.p("alice.pem"))})
+    r, _, _ = w.logon(s.port, timeout=5)
+    s.close()
+    env.tap.has(r.stderr, "the MyProxy server returned a certificate for another key",
+                "stand-in: a chain that does not certify the new key is refused")
+
+    s = StandIn(w, {"response": b"HELLO\n\0"})
+    r, _, _ = w.logon(s.port, timeout=5)
+    s.close()
+    env.tap.has(r.stderr, "the MyProxy server sent no RESPONSE line", "stand-in: no RESPONSE line")
+
+    s = StandIn(w, {"response": b"VERSION=MYPROXYv2\nRESPONSE=1\nERROR=line one\nERROR=two\x1b[31m\n\0"})
+    r, _, _ = w.logon(s.port, timeout=5)
+    s.close()
+    env.tap.has(r.stderr, "the MyProxy server refused: line one two?[31m\n",
+                "stand-in: ERROR lines joined, control characters replaced")
+
+    s = StandIn(w, {"response": b"VERSION=MYPROXYv2\nRESPONSE=2\nAUTHORIZATION_DATA=x\n\0"})
+    r, _, _ = w.logon(s.port, timeout=5)
+    s.close()
+    env.tap.has(r.stderr, "wants another authorization method (not supported)", "stand-in: RESPONSE=2")
+
+
 def main():
     env = Env("test_myproxy")
     w = World(env)
-    for fn in (test_store, test_logon, test_refusals):
+    for fn in (test_store, test_logon, test_refusals, test_standin):
         before = env.tap.failed
         env.run(fn, w)
         if fn is test_store and env.tap.failed != before:
