@@ -441,7 +441,8 @@ int		 sshcert_parse_privkey(const char *, size_t, unsigned char[32],
 		    unsigned char[32], char **);
 
 /*
- * myproxy.c: MyProxy GET (logon) over TLS, blocking: run it in a thread.
+ * myproxy.c: MyProxy GET (logon) over TLS, blocking: run it in a thread (it keeps
+ * no global state). Writes to a closed peer need SIGPIPE ignored, as nbgated does.
  */
 #define MYPROXY_PORT	7512
 #define MYPROXY_TIMEOUT	30		/* seconds, connect to last byte */
