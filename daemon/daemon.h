@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <openssl/types.h>
 
 #include "common/common.h"
 #include "tunnel/tunnel.h"
@@ -437,5 +438,66 @@ struct evbuffer	*metrics_render(void);
 void		*tls_ctx_new(const char *, const char *, char **);
 void		 tls_ctx_free(void *);
 int		 tls_self_signed(const char *, const char *, char **);
+
+/*
+ * x509.c: a user's X.509 credential (chain + key) checked against a hashed CA
+ * directory (HASH.0, HASH.rN CRLs) and mapped to an account by a grid-mapfile.
+ */
+enum x509_crl_mode {
+	X509_CRL_IF_PRESENT = 0,	/* check CRLs of CAs that have a HASH.rN file */
+	X509_CRL_REQUIRE,		/* every CA must have a CRL */
+	X509_CRL_OFF			/* never check CRLs */
+};
+struct x509_policy {
+	const char	*ca_dir;	/* grid-style hashed CA directory */
+	const char	*gridmap;	/* grid-mapfile path */
+	int		 check_crl;	/* enum x509_crl_mode */
+	int		 refuse_proxy;	/* 1: RFC 3820 proxies are refused */
+};
+struct x509_ident {
+	char		*dn;		/* end-entity subject, /C=US/O=.../CN=... form */
+	char		*account;	/* mapped local account */
+	time_t		 not_after;	/* earliest notAfter along the chain */
+	int		 proxy;		/* 1 if the leaf is an RFC 3820 proxy */
+	EVP_PKEY	*key;		/* the user's key, matches the leaf */
+};
+/* 0 and *out (free with x509_ident_free()), or -1 and *cause (caller frees). */
+int		 x509_verify(const char *, size_t, const char *, size_t, const char *,
+		    const struct x509_policy *, struct x509_ident *, char **);
+void		 x509_ident_free(struct x509_ident *);
+/* 1 and *account (caller frees) if mapped, 0 if not, -1 and *cause. */
+int		 x509_gridmap_lookup(const char *, const char *, char **, char **);
+char		*x509_name_oneline(const X509_NAME *);	/* caller frees */
+
+/*
+ * sshcert.c: short-lived OpenSSH user certificates (ed25519) for a fresh user key,
+ * signed by an unencrypted openssh-key-v1 ed25519 CA key.
+ */
+/* 0 with *privkey_b64 (OpenSSH PEM text, caller freestr()s) and *cert_line
+ * ("ssh-ed25519-cert-v01@openssh.com BASE64 KEYID", caller frees), or -1 and *cause. */
+int		 sshcert_mint(const char *, const char *, const char *, time_t, time_t,
+		    char **, char **, char **);
+/* An unencrypted openssh-key-v1 ed25519 key's seed and public key; -1 and *cause. */
+int		 sshcert_parse_privkey(const char *, size_t, unsigned char[32],
+		    unsigned char[32], char **);
+
+/*
+ * myproxy.c: MyProxy GET (logon) over TLS, blocking: run it in a thread (it keeps
+ * no global state). Writes to a closed peer need SIGPIPE ignored, as nbgated does.
+ */
+#define MYPROXY_PORT	7512
+#define MYPROXY_TIMEOUT	30		/* seconds, connect to last byte */
+struct myproxy_opts {
+	const char	*host;
+	int		 port;		/* MYPROXY_PORT */
+	const char	*ca_dir;	/* hashed CA directory the server's cert must chain to */
+	const char	*server_dn;	/* exact server DN expected, or NULL */
+	const char	*server_name;	/* name the cert must carry (NAME, host/NAME,
+					   myproxy/NAME); NULL: host */
+	int		 timeout;	/* seconds for the whole logon; 0: MYPROXY_TIMEOUT */
+};
+/* 0 with *chain_pem (caller frees) and *key_pem (caller freestr()s), or -1, *cause. */
+int		 myproxy_logon(const struct myproxy_opts *, const char *, const char *, int,
+		    char **, char **, char **);
 
 #endif

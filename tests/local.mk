@@ -50,23 +50,43 @@ TESTS += \
 	tests/integration/test_browser.py \
 	tests/integration/test_transfer.py \
 	tests/integration/test_faults.py \
-	tests/integration/test_api_tokens.py
+	tests/integration/test_api_tokens.py \
+	tests/integration/test_sshcert.py \
+	tests/integration/test_myproxy.py
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
-FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config
+FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509
 tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c
 tests_fuzz_fuzz_http_LDADD = $(DAEMON_LIBS)
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz-config.c
 tests_fuzz_fuzz_config_LDADD = $(DAEMON_LIBS)
+tests_fuzz_fuzz_x509_SOURCES = tests/fuzz/fuzz-x509.c
+tests_fuzz_fuzz_x509_LDADD = $(DAEMON_LIBS)
 if FUZZING
 noinst_PROGRAMS += $(FUZZ_TARGETS)
 tests_fuzz_fuzz_http_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_x509_LDFLAGS = -fsanitize=fuzzer
 else
 check_PROGRAMS += $(FUZZ_TARGETS)
 tests_fuzz_fuzz_http_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_config_SOURCES += tests/fuzz/driver.c
+tests_fuzz_fuzz_x509_SOURCES += tests/fuzz/driver.c
 TESTS += $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += tests/fuzz/corpus
+
+# Credentials for user credential mode: X.509 (grid-mapfile), MyProxy, SSH certificates.
+check_PROGRAMS += tests/unit/test-x509
+tests_unit_test_x509_SOURCES = tests/unit/test-x509.c
+tests_unit_test_x509_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-x509
+EXTRA_DIST += tests/pki
+check_PROGRAMS += tests/unit/cred-cli
+tests_unit_cred_cli_SOURCES = tests/unit/cred-cli.c
+tests_unit_cred_cli_LDADD = $(DAEMON_LIBS)
+check_PROGRAMS += tests/unit/test-sshcert
+tests_unit_test_sshcert_SOURCES = tests/unit/test-sshcert.c
+tests_unit_test_sshcert_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-sshcert
