@@ -489,11 +489,158 @@ api_progress(const struct api_req *ar, struct api_resp *rs, const char *user,
 }
 
 /* /hub/api/users/{user}/...: what a user may do for themself (and admins for anyone). */
+/* ---- credentials (charging: user) -------------------------------------- */
+
+/* The identity and, per user-mode cluster, the accounts it may charge. */
+static json_t *
+api_cred_json(const struct cred *c)
+{
+	const struct config	*cfg = gate->cfg;
+	const char *const	*acc;
+	json_t			*j = cred_json(c), *cl = json_object(), *a;
+	size_t			 i;
+
+	for (i = 0; i < cfg->nclusters; i++) {
+		if (cfg->clusters[i].charging != CONFIG_USER)
+			continue;
+		if ((acc = session_accounts(cfg->clusters[i].name, c->account)) != NULL) {
+			a = json_array();
+			for (; *acc != NULL; acc++)
+				json_array_append_new(a, json_string(*acc));
+		} else
+			a = json_null();
+		json_object_set_new(cl, cfg->clusters[i].name, json_pack("{s:o}",
+		    "accounts", a));
+	}
+	json_object_set_new(j, "clusters", cl);
+	return (j);
+}
+
+struct api_myproxy {
+	struct conn_defer	*d;	/* set once the logon has started */
+};
+
+static void
+api_myproxy_done(const struct cred *c, const char *cause, void *arg)
+{
+	struct api_myproxy	*mp = arg;
+	struct conn_defer	*d = mp->d;
+	struct api_resp		 rs;
+
+	free(mp);
+
+	memset(&rs, 0, sizeof rs);
+	if (c == NULL)
+		api_error(&rs, 400, cause);
+	else {
+		session_credential(c);
+		api_json(&rs, 200, api_cred_json(c));
+	}
+	conn_defer_answer(d, &rs);
+}
+
+/* A string member of at most @max bytes; NULL (and 400 set) if wrong, *v NULL if absent. */
+static int
+api_cred_str(json_t *j, const char *key, size_t max, int required, const char **v,
+    struct api_resp *rs)
+{
+	json_t	*m = json_object_get(j, key);
+	char	*msg;
+
+	*v = NULL;
+	if (m == NULL && !required)
+		return (0);
+	if (m == NULL || !json_is_string(m) || json_string_length(m) == 0 ||
+	    json_string_length(m) > max || strlen(json_string_value(m)) !=
+	    json_string_length(m)) {
+		xasprintf(&msg, "%s: %s (a string of 1 to %zu bytes)", key,
+		    m == NULL ? "missing" : "not valid", max);
+		api_error(rs, 400, msg);
+		free(msg);
+		return (-1);
+	}
+	*v = json_string_value(m);
+	return (0);
+}
+
+/* /hub/api/users/NAME/credential: GET, POST {certificate, key?, passphrase?} or
+ * {myproxy: {username, passphrase}}, DELETE. */
+static void
+api_credential(const struct api_req *ar, struct api_resp *rs, const char *user)
+{
+	const struct cred	*c;
+	json_t			*j, *mp;
+	const char		*chain, *key, *pass, *mpuser;
+	char			*cause = NULL;
+	struct api_myproxy	*amp;
+
+	if (strcmp(ar->method, "GET") == 0) {
+		if ((c = cred_get(user)) == NULL)
+			api_error(rs, 404, "no credential: upload one (POST with "
+			    "certificate and key) or use a MyProxy logon");
+		else
+			api_json(rs, 200, api_cred_json(c));
+		return;
+	}
+	if (strcmp(ar->method, "DELETE") == 0) {
+		if (cred_drop(ar->actor, user) == -1)
+			api_error(rs, 404, "no credential");
+		else
+			rs->code = 204;
+		return;
+	}
+	if (strcmp(ar->method, "POST") != 0) {
+		api_error(rs, 405, "use GET, POST or DELETE");
+		return;
+	}
+	if ((j = api_body_object(ar, rs)) == NULL)
+		return;
+	if ((mp = json_object_get(j, "myproxy")) != NULL) {
+		if (!json_is_object(mp))
+			api_error(rs, 400, "myproxy: an object {username, passphrase}");
+		else if (api_cred_str(mp, "username", 256, 1, &mpuser, rs) == 0 &&
+		    api_cred_str(mp, "passphrase", 1024, 1, &pass, rs) == 0) {
+			/* the callback always comes later, from the loop */
+			amp = xcalloc(1, sizeof *amp);
+			if (ar->conn == NULL) {
+				api_error(rs, 503, "cannot wait for MyProxy here");
+				free(amp);
+			} else if (cred_myproxy(user, mpuser, pass, api_myproxy_done,
+			    amp, &cause) == -1) {
+				api_error(rs, 400, cause);
+				free(amp);
+				free(cause);
+			} else
+				amp->d = conn_defer(ar->conn);
+		}
+		json_decref(j);
+		return;
+	}
+	if (api_cred_str(j, "certificate", 256 * 1024, 1, &chain, rs) == 0 &&
+	    api_cred_str(j, "key", 64 * 1024, 0, &key, rs) == 0 &&
+	    api_cred_str(j, "passphrase", 1024, 0, &pass, rs) == 0) {
+		if ((c = cred_set_x509(ar->actor, user, chain, strlen(chain), key,
+		    key != NULL ? strlen(key) : 0, pass, NULL, &cause)) == NULL) {
+			api_error(rs, 400, cause);
+			free(cause);
+		} else {
+			session_credential(c);
+			api_json(rs, 200, api_cred_json(c));
+		}
+	}
+	json_decref(j);
+}
+
 static int
 api_user_self(const struct api_req *ar, struct api_resp *rs, const char *user,
     const char *p)
 {
 	char	*server;
+
+	if (strcmp(p, "/credential") == 0) {
+		api_credential(ar, rs, user);
+		return (1);
+	}
 
 	if (*p == '\0' && strcmp(ar->method, "GET") == 0) {
 		api_json(rs, 200, api_user_model(user));
@@ -884,8 +1031,8 @@ api_service(const struct api_req *ar, struct api_resp *rs, const struct auth_tok
 	else if ((server = api_progress_server(p)) != NULL) {
 		free(server);
 		need = AUTH_SCOPE_READ_SERVERS;
-	} else if (strcmp(p, "/server") == 0 || (strncmp(p, "/servers/", 9) == 0 &&
-	    strchr(p + 9, '/') == NULL))
+	} else if (strcmp(p, "/server") == 0 || strcmp(p, "/credential") == 0 ||
+	    (strncmp(p, "/servers/", 9) == 0 && strchr(p + 9, '/') == NULL))
 		need = strcmp(m, "GET") == 0 ? AUTH_SCOPE_READ_SERVERS :
 		    AUTH_SCOPE_SERVERS;
 	if (!jobreq_user_valid(user))

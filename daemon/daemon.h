@@ -274,6 +274,9 @@ struct gate_stats {
 	unsigned long		 websockets;	/* open now */
 	unsigned long		 conns;		/* browser connections open now */
 	unsigned long long	 login_failures;	/* bad or used login links, bad tokens */
+	unsigned long long	 cred_verified;	/* X.509 credentials accepted */
+	unsigned long long	 cred_refused;	/* and refused (MyProxy failures too) */
+	unsigned long long	 certs_minted;	/* SSH user certificates signed */
 };
 struct gate {
 	struct config		*cfg;
@@ -381,6 +384,33 @@ long long	 store_last_id(void);
 struct sqlite3_stmt;
 struct sqlite3_stmt *store_prepare(const char *);
 
+/*
+ * cred.c: verified identities of users for clusters with charging: user (the
+ * DN, the account it maps to, the expiry; never a key). Borrowed pointers stay
+ * valid until the next cred_* call that changes the user's identity.
+ */
+struct cred {
+	char		*user;		/* gateway user */
+	char		*dn;		/* certificate subject, or "login:NAME" */
+	char		*account;	/* local account jobs run as */
+	char		*source;	/* x509, x509-proxy, myproxy, login */
+	time_t		 not_after;	/* the credential's expiry */
+	time_t		 verified;
+};
+struct json_t;
+typedef void (*cred_done_cb)(const struct cred *, const char *, void *);
+int		 cred_init(char **);
+void		 cred_shutdown(void);
+const struct cred *cred_get(const char *);
+const struct cred *cred_for_account(const char *);
+const struct cred *cred_from_login(const char *);
+const struct cred *cred_set_x509(const char *, const char *, const char *, size_t,
+		    const char *, size_t, const char *, const char *, char **);
+int		 cred_myproxy(const char *, const char *, const char *, cred_done_cb,
+		    void *, char **);
+int		 cred_drop(const char *, const char *);
+struct json_t	*cred_json(const struct cred *);
+
 /* session.c: notebook sessions: start -> batch job -> agent -> route */
 enum session_state {
 	SESSION_REQUESTED,	/* recorded; the job is being prepared */
@@ -401,6 +431,9 @@ struct json_t;
 int		 session_init(char **);
 int		 session_check_templates(const struct config *, char **);
 void		 session_reload(const struct config *);
+/* charging: user: bridges for a new identity; the accounts one may charge. */
+void		 session_credential(const struct cred *);
+const char *const *session_accounts(const char *, const char *);
 void		 session_shutdown(void);
 const char	*session_state_name(enum session_state);
 struct session	*session_start(const char *, const char *, const char *,

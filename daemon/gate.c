@@ -309,7 +309,7 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 	log_info("listening: https %s (port %d), ssh %s (port %d, host key %s), admin %s",
 	    cfg->https_listen, gate->https_port, cfg->ssh_listen, gate->ssh_port,
 	    sshd_fingerprint(gate->sshd), cfg->admin_socket);
-	if (session_init(cause) == -1)
+	if (cred_init(cause) == -1 || session_init(cause) == -1)
 		return (-1);
 	metrics_init();
 	return (0);
@@ -358,6 +358,7 @@ gate_stop(void)
 	conn_close_all();
 	metrics_shutdown();
 	session_shutdown();
+	cred_shutdown();
 	if (gate->sshd != NULL)
 		sshd_free(gate->sshd);
 	gate->sshd = NULL;

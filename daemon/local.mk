@@ -18,7 +18,8 @@ libnbdaemon_a_SOURCES = \
 	daemon/store.c \
 	daemon/x509.c \
 	daemon/sshcert.c \
-	daemon/myproxy.c
+	daemon/myproxy.c \
+	daemon/cred.c
 DAEMON_LIBS = libnbdaemon.a libnbsched.a libnbbackend.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS)
 

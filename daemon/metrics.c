@@ -178,5 +178,13 @@ metrics_render(void)
 	HELP(b, "nbgate_login_failures_total", "counter",
 	    "Login links that were used, expired or wrong.");
 	evbuffer_add_printf(b, "nbgate_login_failures_total %llu\n", st->login_failures);
+	HELP(b, "nbgate_credentials_total", "counter",
+	    "X.509 credentials checked (uploaded or from MyProxy), by result.");
+	evbuffer_add_printf(b, "nbgate_credentials_total{result=\"verified\"} %llu\n"
+	    "nbgate_credentials_total{result=\"refused\"} %llu\n", st->cred_verified,
+	    st->cred_refused);
+	HELP(b, "nbgate_ssh_certificates_total", "counter",
+	    "SSH user certificates signed to log in to clusters as users.");
+	evbuffer_add_printf(b, "nbgate_ssh_certificates_total %llu\n", st->certs_minted);
 	return (b);
 }

@@ -49,6 +49,13 @@ struct cluster {
 	struct sched		*sched;
 	struct sched_tracker	*trk;
 	struct sched_req	*orphans;	/* sweep in flight */
+	/* charging: user: a bridge per account, logging in with a minted certificate */
+	char			*account;	/* NULL: the cluster's own bridge */
+	time_t			 cert_until;	/* its certificate's end */
+	char			**accounts;	/* allocations it may charge; NULL: not known */
+	size_t			 naccounts;
+	struct transport_req	*acct_req;
+	time_t			 idle_since;	/* no active session uses it */
 	TAILQ_ENTRY(cluster)	 entry;
 };
 
@@ -65,6 +72,7 @@ struct session {
 	char			*reason;	/* cause of the last transition */
 	char			*job;
 	char			*job_dir;
+	char			*run_as;	/* charging: user: the account it runs as */
 	char			*node;
 	char			*error_output;	/* tail of job.err, when it failed */
 	double			 created, started, ready, ended;
@@ -166,7 +174,7 @@ sess_cluster(const char *name)
 	struct cluster	*cl;
 
 	TAILQ_FOREACH(cl, &sess_clusters, entry) {
-		if (strcmp(cl->name, name) == 0)
+		if (cl->account == NULL && strcmp(cl->name, name) == 0)
 			return (cl);
 	}
 	return (NULL);
@@ -188,9 +196,14 @@ sess_by_job(struct cluster *cl, const char *job)
 static void	sess_tracked(const char *, const struct sched_status *,
 		    const struct sched_status *, void *);
 
-/* A cluster's bridge from its configuration; NULL and *cause if it cannot be built. */
+/*
+ * A cluster's bridge from its configuration, or (account != NULL) one that logs
+ * in as that account with a key and certificate held in memory; NULL and
+ * *cause if it cannot be built.
+ */
 static struct cluster *
-sess_cluster_new(const struct config_cluster *c, char **cause)
+sess_cluster_new(const struct config_cluster *c, const char *account,
+    const char *key, const char *cert, char **cause)
 {
 	struct transport_config	 tc;
 	struct cluster		*cl;
@@ -221,8 +234,10 @@ sess_cluster_new(const struct config_cluster *c, char **cause)
 		}
 		tc.host = host;
 		tc.port = atoi(colon + 1);
-		tc.user = c->login_user;
-		tc.key_file = c->login_key;
+		tc.user = account != NULL ? account : c->login_user;
+		tc.key_file = account != NULL ? NULL : c->login_key;
+		tc.key_text = key;
+		tc.cert_line = cert;
 		tc.hostkey = c->login_host_key;
 	} else {
 		tc.kind = TRANSPORT_LOCAL;
@@ -232,6 +247,7 @@ sess_cluster_new(const struct config_cluster *c, char **cause)
 	}
 	cl = xcalloc(1, sizeof *cl);
 	cl->name = xstrdup(c->name);
+	cl->account = account != NULL ? xstrdup(account) : NULL;
 	cl->tr = transport_new(gate->base, &tc, cause);
 	free(host);
 	if (cl->tr == NULL) {
@@ -248,10 +264,18 @@ sess_cluster_new(const struct config_cluster *c, char **cause)
 static void
 sess_cluster_free(struct cluster *cl)
 {
+	size_t	i;
+
 	sched_req_cancel(cl->orphans);
+	if (cl->acct_req != NULL)
+		transport_cancel(cl->acct_req);
 	sched_tracker_free(cl->trk);
 	sched_free(cl->sched);
 	transport_free(cl->tr);
+	for (i = 0; i < cl->naccounts; i++)
+		free(cl->accounts[i]);
+	free(cl->accounts);
+	free(cl->account);
 	free(cl->name);
 	free(cl);
 }
@@ -267,7 +291,15 @@ sess_clusters_sync(const struct config *cfg)
 	for (i = 0; i < cfg->nclusters; i++) {
 		if (sess_cluster(cfg->clusters[i].name) != NULL)
 			continue;
-		if ((cl = sess_cluster_new(&cfg->clusters[i], &cause)) == NULL) {
+		if (cfg->clusters[i].charging == CONFIG_USER &&
+		    cfg->clusters[i].login_key == NULL) {
+			log_info("cluster %s: %s over %s, as each user (charging: "
+			    "user)", cfg->clusters[i].name, config_scheduler_name(
+			    cfg->clusters[i].scheduler), cfg->clusters[i].login_host);
+			continue;	/* bridges are made per account, on demand */
+		}
+		if ((cl = sess_cluster_new(&cfg->clusters[i], NULL, NULL, NULL,
+		    &cause)) == NULL) {
 			log_warnx("cluster %s: %s", cfg->clusters[i].name, cause);
 			free(cause);
 			cause = NULL;
@@ -278,6 +310,231 @@ sess_clusters_sync(const struct config *cfg)
 		    config_scheduler_name(cfg->clusters[i].scheduler),
 		    cfg->clusters[i].transport == CONFIG_SSH ?
 		    cfg->clusters[i].login_host : "local commands");
+	}
+}
+
+/* ---- charging: user: a bridge per account ------------------------------- */
+
+#define SESS_CERT_RENEW		300	/* s before a certificate ends: sign a new one */
+#define SESS_BRIDGE_IDLE	600	/* s a bridge no session uses is kept */
+
+/* Signs a certificate for cred's account; 0 with key, cert and until, or -1. */
+static int
+sess_mint(const struct config_cluster *c, const struct cred *cred, char **key,
+    char **cert, time_t *until, char **cause)
+{
+	time_t	 now = time(NULL), end;
+	char	*kid, *err = NULL;
+
+	end = now + gate->cfg->cred_cert_lifetime;
+	if (end > cred->not_after)
+		end = cred->not_after;
+	if (end <= now + 30) {
+		xasprintf(cause, "the credential for %s expires in under a minute",
+		    cred->account);
+		return (-1);
+	}
+	xasprintf(&kid, "%s (nbgate user %s)", cred->dn, cred->user);
+	if (sshcert_mint(c->user_ca_key, cred->account, kid, now - 60, end, key, cert,
+	    &err) == -1) {
+		log_warnx("cluster %s: cannot sign a certificate for %s: %s", c->name,
+		    cred->account, err);
+		xasprintf(cause, "the gateway cannot sign a login certificate for %s "
+		    "(see its log)", cred->account);
+		free(err);
+		free(kid);
+		return (-1);
+	}
+	gate->stats.certs_minted++;
+	log_info("cluster %s: certificate for %s signed, valid %lld s, key id \"%s\"",
+	    c->name, cred->account, (long long)(end - now), kid);
+	free(kid);
+	*until = end;
+	return (0);
+}
+
+/* sacctmgr's associations of the account: what it may charge (SLURM only). */
+static void
+sess_accounts_done(const struct transport_result *tr, void *arg)
+{
+	struct cluster	*cl = arg;
+	const char	*p, *nl;
+	char		*a;
+	size_t		 i, n;
+
+	cl->acct_req = NULL;
+	if (tr->status != 0 || tr->out == NULL) {
+		log_info("cluster %s: the associations of %s are not known (%s)",
+		    cl->name, cl->account, tr->error != NULL ? tr->error :
+		    "sacctmgr failed");
+		return;
+	}
+	for (i = 0; i < cl->naccounts; i++)
+		free(cl->accounts[i]);
+	free(cl->accounts);
+	cl->accounts = xcalloc(1, sizeof *cl->accounts);
+	cl->naccounts = 0;
+	for (p = tr->out; *p != '\0'; p = *nl != '\0' ? nl + 1 : nl) {
+		nl = p + strcspn(p, "\n");
+		n = strcspn(p, "|\n");
+		if (n == 0 || n > 64)
+			continue;
+		a = xstrndup(p, n);
+		for (i = 0; i < cl->naccounts && strcmp(cl->accounts[i], a) != 0; i++)
+			;
+		if (i < cl->naccounts || a[0] == '-' ||
+		    a[strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789_.-")] != '\0') {
+			free(a);
+			continue;
+		}
+		cl->accounts = xreallocarray(cl->accounts, cl->naccounts + 2,
+		    sizeof *cl->accounts);
+		cl->accounts[cl->naccounts++] = a;
+		cl->accounts[cl->naccounts] = NULL;
+	}
+	log_info("cluster %s: %s may charge %zu account%s", cl->name, cl->account,
+	    cl->naccounts, cl->naccounts == 1 ? "" : "s");
+}
+
+static void
+sess_accounts_ask(struct cluster *cl, const struct config_cluster *c)
+{
+	char		*who = NULL, *cause = NULL;
+	const char	*argv[] = { "sacctmgr", "-n", "-P", "show", "associations",
+			    "where", NULL, "format=account", NULL };
+
+	if (c->scheduler != CONFIG_SLURM || cl->acct_req != NULL)
+		return;
+	xasprintf(&who, "user=%s", cl->account);
+	argv[6] = who;
+	cl->acct_req = transport_run(cl->tr, argv, NULL, 0, SESS_CMD_TIMEOUT,
+	    sess_accounts_done, cl, &cause);
+	if (cl->acct_req == NULL) {
+		log_info("cluster %s: cannot ask for %s's associations: %s", cl->name,
+		    cl->account, cause);
+		free(cause);
+	}
+	free(who);
+}
+
+static struct cluster *
+sess_bridge_find(const char *name, const char *account)
+{
+	struct cluster	*cl;
+
+	TAILQ_FOREACH(cl, &sess_clusters, entry) {
+		if (cl->account != NULL && strcmp(cl->name, name) == 0 &&
+		    strcmp(cl->account, account) == 0)
+			return (cl);
+	}
+	return (NULL);
+}
+
+/* The bridge that logs in to cluster c as cred's account, made on first use. */
+static struct cluster *
+sess_bridge(const struct config_cluster *c, const struct cred *cred, char **cause)
+{
+	struct cluster	*cl;
+	char		*key = NULL, *cert = NULL;
+	time_t		 until;
+
+	if ((cl = sess_bridge_find(c->name, cred->account)) != NULL &&
+	    cl->cert_until > time(NULL) + SESS_CERT_RENEW)
+		return (cl);
+	if (sess_mint(c, cred, &key, &cert, &until, cause) == -1)
+		return (cl);	/* an older certificate may still serve */
+	if (cl != NULL) {
+		transport_rekey(cl->tr, key, cert);
+		cl->cert_until = until;
+	} else if ((cl = sess_cluster_new(c, cred->account, key, cert, cause)) != NULL) {
+		cl->cert_until = until;
+		TAILQ_INSERT_TAIL(&sess_clusters, cl, entry);
+		log_info("cluster %s: bridge as %s for %s (%s)", c->name, cred->account,
+		    cred->user, cred->dn);
+		sess_accounts_ask(cl, c);
+	}
+	freestr(key);
+	free(cert);
+	return (cl);
+}
+
+/* Every user-mode cluster gets cred's bridge (the pages then know its accounts). */
+void
+session_credential(const struct cred *cred)
+{
+	const struct config	*cfg = gate->cfg;
+	struct cluster		*cl;
+	char			*cause = NULL;
+	size_t			 i;
+
+	for (i = 0; i < cfg->nclusters; i++) {
+		if (cfg->clusters[i].charging != CONFIG_USER)
+			continue;
+		if ((cl = sess_bridge_find(cfg->clusters[i].name, cred->account)) != NULL)
+			cl->cert_until = 0;	/* a new credential: a new certificate */
+		if ((cl = sess_bridge(&cfg->clusters[i], cred, &cause)) == NULL) {
+			log_info("cluster %s: %s", cfg->clusters[i].name, cause);
+			free(cause);
+			cause = NULL;
+		} else
+			sess_accounts_ask(cl, &cfg->clusters[i]);
+	}
+}
+
+/* The accounts @account may charge on cluster @name; NULL if not known. */
+const char *const *
+session_accounts(const char *name, const char *account)
+{
+	struct cluster	*cl = sess_bridge_find(name, account);
+
+	return (cl != NULL ? (const char *const *)cl->accounts : NULL);
+}
+
+/* Renews certificates about to end; frees bridges no session has used for a while. */
+static void
+sess_bridges_tend(time_t now)
+{
+	const struct config_cluster *c;
+	const struct cred	*cred;
+	struct cluster		*cl, *next;
+	struct session		*s;
+	char			*cause = NULL;
+	int			 used;
+
+	TAILQ_FOREACH_SAFE(cl, &sess_clusters, entry, next) {
+		if (cl->account == NULL)
+			continue;
+		used = 0;
+		TAILQ_FOREACH(s, &sess_list, entry) {
+			if (s->cl == cl && sess_active(s))
+				used = 1;
+		}
+		c = config_cluster_find(gate->cfg, cl->name);
+		cred = cred_for_account(cl->account);
+		if (!used && (c == NULL || cred == NULL || (cl->idle_since != 0 &&
+		    now - cl->idle_since > SESS_BRIDGE_IDLE))) {
+			TAILQ_FOREACH(s, &sess_list, entry) {
+				if (s->cl == cl)
+					s->cl = NULL;	/* ended ones only */
+			}
+			log_info("cluster %s: bridge as %s closed (unused)", cl->name,
+			    cl->account);
+			TAILQ_REMOVE(&sess_clusters, cl, entry);
+			sess_cluster_free(cl);
+			continue;
+		}
+		if (!used && cl->idle_since == 0)
+			cl->idle_since = now;
+		else if (used)
+			cl->idle_since = 0;
+		if (c != NULL && cred != NULL && cl->cert_until - now < SESS_CERT_RENEW &&
+		    cred->not_after > cl->cert_until &&
+		    sess_bridge(c, cred, &cause) == NULL) {
+			log_warnx("cluster %s: %s", cl->name, cause);
+			free(cause);
+			cause = NULL;
+		}
 	}
 }
 
@@ -398,6 +655,7 @@ sess_free(struct session *s)
 	freestr(s->reason);
 	free(s->job);
 	free(s->job_dir);
+	free(s->run_as);
 	free(s->node);
 	free(s->error_output);
 	free(s->agent_said);
@@ -853,6 +1111,7 @@ sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 	double		 left;
 	char		*why;
 
+	sess_bridges_tend(now);
 	TAILQ_FOREACH_SAFE(s, &sess_list, entry, next) {
 		if (!sess_active(s)) {
 			/* keep the last ended session of a route for the pages */
@@ -1083,6 +1342,29 @@ sess_adopt_done(const struct sched_listed *jobs, size_t n, const char *cause,
 }
 
 /* Reloads every session that had not ended, and re-follows its job. */
+/* The bridge a reloaded session's job is reached through. */
+static struct cluster *
+sess_reload_bridge(struct session *s)
+{
+	const struct config_cluster *c = config_cluster_find(gate->cfg,
+	    s->req->cluster);
+	const struct cred	*cred;
+	struct cluster		*cl;
+	char			*cause = NULL;
+
+	if (s->run_as == NULL || c == NULL)
+		return (sess_cluster(s->req->cluster));
+	if (!sess_active(s))
+		return (NULL);
+	if ((cred = cred_for_account(s->run_as)) == NULL)
+		return (NULL);
+	if ((cl = sess_bridge(c, cred, &cause)) == NULL) {
+		log_warnx("session %lld: %s", s->id, cause);
+		free(cause);
+	}
+	return (cl);
+}
+
 static void
 sess_reload(void)
 {
@@ -1096,7 +1378,7 @@ sess_reload(void)
 	/* every active session, and the last ended one of each server (a week) */
 	if ((st = store_prepare("SELECT id, user, server, cluster, queue, account,"
 	    " container, walltime, cores, memory, gpus, options, actor, state, reason,"
-	    " job, job_dir, node, created, started, ready, ended, error_output"
+	    " job, job_dir, node, created, started, ready, ended, error_output, run_as"
 	    " FROM sessions WHERE state != 'ended' OR id IN (SELECT MAX(id) FROM"
 	    " sessions WHERE ended > ? GROUP BY user, server) ORDER BY id")) == NULL)
 		return;
@@ -1135,7 +1417,8 @@ sess_reload(void)
 		s->ready = sqlite3_column_double(st, 20);
 		s->ended = sqlite3_column_double(st, 21);
 		s->error_output = sess_col(st, 22);
-		s->cl = sess_cluster(jr->cluster);
+		s->run_as = sess_col(st, 23);
+		s->cl = sess_reload_bridge(s);
 		TAILQ_INSERT_TAIL(&sess_list, s, entry);
 		n += sess_active(s);
 	}
@@ -1152,6 +1435,15 @@ sess_reload(void)
 		if (s->job == NULL) {
 			sess_finish(s, "nbgated stopped before the job was submitted; "
 			    "start the notebook again");
+			continue;
+		}
+		if (s->cl == NULL && s->run_as != NULL) {
+			xasprintf(&cause, "nbgate holds no valid credential for %s any "
+			    "more, so it cannot ask about job %s; the job was not "
+			    "cancelled", s->run_as, s->job);
+			sess_set(s, SESSION_UNKNOWN, cause);
+			free(cause);
+			cause = NULL;
 			continue;
 		}
 		if (s->cl == NULL) {
@@ -1351,6 +1643,77 @@ sess_forget_ended(const char *route)
  * options, or NULL). Returns the session and sets *code to 202, or NULL with
  * *code (400, 403, 404, 409, 429, 503), *field (may be NULL) and *msg set.
  */
+static char *
+sess_span(long long t)
+{
+	char	*s;
+
+	if (t >= 3600 && t % 3600 / 60 == 0)
+		xasprintf(&s, "%lldh", t / 3600);
+	else if (t >= 3600)
+		xasprintf(&s, "%lldh %lldm", t / 3600, t % 3600 / 60);
+	else
+		xasprintf(&s, "%lldm", t / 60);
+	return (s);
+}
+
+/*
+ * charging: user: the user's verified identity, a walltime it covers, and an
+ * account it may charge; 0 and *cred, or -1 with code, field and message.
+ */
+static int
+sess_user_check(const struct config_cluster *c, const char *user,
+    const struct jobreq *req, const struct cred **cred, int *code, char **field,
+    char **msg)
+{
+	const char *const	*acc;
+	char			*a, *b, *list;
+	long long		 left;
+	size_t			 i;
+
+	if ((*cred = cred_from_login(user)) == NULL) {
+		*code = 403;
+		xasprintf(msg, "cluster %s runs notebooks as you, charged to your own "
+		    "allocation: give nbgate your X.509 credential first (the "
+		    "Credential page, or POST /hub/api/users/%s/credential)", c->name,
+		    user);
+		return (-1);
+	}
+	left = (long long)((*cred)->not_after - time(NULL));
+	if (req->walltime > left) {
+		*code = 400;
+		*field = xstrdup("walltime");
+		a = sess_span(req->walltime);
+		b = sess_span(left);
+		xasprintf(msg, "walltime %s is longer than your credential has left "
+		    "(%s, %s): renew it or choose a shorter walltime", a, b,
+		    (*cred)->dn);
+		free(a);
+		free(b);
+		return (-1);
+	}
+	acc = session_accounts(c->name, (*cred)->account);
+	if (acc == NULL || *req->account == '\0')
+		return (0);
+	for (i = 0; acc[i] != NULL; i++) {
+		if (strcmp(acc[i], req->account) == 0)
+			return (0);
+	}
+	list = xstrdup("");
+	for (i = 0; acc[i] != NULL; i++) {
+		xasprintf(&a, "%s%s%s", list, i > 0 ? ", " : "", acc[i]);
+		free(list);
+		list = a;
+	}
+	*code = 400;
+	*field = xstrdup("account");
+	xasprintf(msg, "account %s: %s may not charge it on %s (%s: %s)", req->account,
+	    (*cred)->account, c->name, i == 1 ? "its account is" : "its accounts are",
+	    i > 0 ? list : "none");
+	free(list);
+	return (-1);
+}
+
 struct session *
 session_start(const char *actor, const char *user, const char *server,
     json_t *options, int *code, char **field, char **msg)
@@ -1359,7 +1722,9 @@ session_start(const char *actor, const char *user, const char *server,
 	struct session		*s, *o;
 	struct jobreq		*req = NULL;
 	char			*route, *opts = NULL, *why;
-	struct cluster		*cl;
+	struct cluster		*cl = NULL;
+	const struct config_cluster *cc;
+	const struct cred	*cred = NULL;
 	struct route		*r;
 	int			 mine = 0, named = 0, total = 0;
 	struct timeval		 now = { 0, 0 };
@@ -1414,7 +1779,14 @@ session_start(const char *actor, const char *user, const char *server,
 	} else if (jobreq_from_options(cfg, user, server, options, &req, field,
 	    msg) == -1)
 		*code = 400;
-	else if ((cl = sess_cluster(req->cluster)) == NULL) {
+	else if ((cc = config_cluster_find(cfg, req->cluster)) != NULL &&
+	    cc->charging == CONFIG_USER) {
+		if (sess_user_check(cc, user, req, &cred, code, field, msg) == 0 &&
+		    (cl = sess_bridge(cc, cred, msg)) == NULL)
+			*code = 503;
+		else if (cl != NULL)
+			goto ok;
+	} else if ((cl = sess_cluster(req->cluster)) == NULL) {
 		*code = 503;
 		xasprintf(msg, "cluster %s cannot be reached from this gateway (see "
 		    "the gateway's log)", req->cluster);
@@ -1435,14 +1807,16 @@ ok:
 	s->options = opts;
 	s->actor = xstrdup(actor);
 	s->cl = cl;
+	s->run_as = cl->account != NULL ? xstrdup(cl->account) : NULL;
 	s->created = sess_now();
 	s->state = SESSION_REQUESTED;
 	if (store_run("INSERT INTO sessions (user, server, cluster, queue, account,"
-	    " container, walltime, cores, memory, gpus, options, actor, state, created)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "ttttttiiiitttd",
-	    user, server, req->cluster, req->queue, req->account, req->container,
-	    (long long)req->walltime, (long long)req->cores, (long long)req->memory,
-	    (long long)req->gpus, opts, actor, "requested", s->created) == -1) {
+	    " container, walltime, cores, memory, gpus, options, actor, state, created,"
+	    " run_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "ttttttiiiitttdt", user, server, req->cluster, req->queue, req->account,
+	    req->container, (long long)req->walltime, (long long)req->cores,
+	    (long long)req->memory, (long long)req->gpus, opts, actor, "requested",
+	    s->created, s->run_as) == -1) {
 		*code = 503;
 		xasprintf(msg, "the gateway cannot record the session (database error)");
 		s->req = NULL;
@@ -1621,7 +1995,7 @@ session_json(const struct session *s, int detail)
 	xasprintf(&progress, "/hub/api/users/%s/server%s%s/progress", s->user,
 	    *s->server != '\0' ? "s/" : "", s->server);
 	state = json_pack("{s:I,s:s,s:s?,s:s,s:s,s:s,s:s?,s:s,s:s?,s:s?,s:s?,"
-	    "s:i,s:i,s:I,s:i,s:o,s:o,s:o,s:s?,s:s?}",
+	    "s:i,s:i,s:I,s:i,s:o,s:o,s:o,s:s?,s:s?,s:s?}",
 	    "session", (json_int_t)s->id,
 	    "phase", session_state_name(s->state),
 	    "reason", s->reason,
@@ -1643,7 +2017,8 @@ session_json(const struct session *s, int detail)
 	    json_integer(left > 0 ? (json_int_t)left : 0) : json_null(),
 	    "ended", sess_time(s->ended),
 	    "error_output", s->error_output,
-	    "started_by", s->actor);
+	    "started_by", s->actor,
+	    "runs_as", s->run_as);
 	j = json_pack("{s:s,s:b,s:b,s:s?,s:s,s:s,s:o,s:o,s:o,s:o}",
 	    "name", s->server,
 	    "ready", s->state == SESSION_RUNNING,

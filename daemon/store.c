@@ -52,6 +52,11 @@ static const char *store_migrations[] = {
 	"ALTER TABLE tokens ADD COLUMN scopes TEXT;"
 	"ALTER TABLE tokens ADD COLUMN users TEXT;"
 	"ALTER TABLE tokens ADD COLUMN last_used INTEGER NOT NULL DEFAULT 0;",
+	/* 5: charging: user: verified identities, and the account a job ran as */
+	"CREATE TABLE credentials (user TEXT PRIMARY KEY, dn TEXT NOT NULL,"
+	" account TEXT NOT NULL, source TEXT NOT NULL, not_after INTEGER NOT NULL,"
+	" verified INTEGER NOT NULL);"
+	"ALTER TABLE sessions ADD COLUMN run_as TEXT;",
 };
 
 static int

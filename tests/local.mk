@@ -52,7 +52,8 @@ TESTS += \
 	tests/integration/test_faults.py \
 	tests/integration/test_api_tokens.py \
 	tests/integration/test_sshcert.py \
-	tests/integration/test_myproxy.py
+	tests/integration/test_myproxy.py \
+	tests/integration/test_charging.py
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.

@@ -1,0 +1,413 @@
+/*
+ * cred.c: who a user is on clusters with "charging: user".
+ *
+ * A user proves an identity once: an X.509 certificate chain + key (or an
+ * RFC 3820 proxy) uploaded, or fetched by a MyProxy logon, verified against
+ * credentials.ca_dir and mapped to a local account by credentials.gridmap;
+ * or, with credentials.from_login, the login alone names the account. What
+ * is kept (memory and SQLite) is the verified identity only: DN, account,
+ * source and expiry. The user's private key proves possession and is then
+ * dropped; nbgated never stores it. The SSH certificates that log in as the
+ * account are minted from the identity (session.c) and live in memory.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "daemon/daemon.h"
+
+struct cred_entry {
+	struct cred		 c;
+	TAILQ_ENTRY(cred_entry)	 entry;
+};
+static TAILQ_HEAD(, cred_entry) cred_list = TAILQ_HEAD_INITIALIZER(cred_list);
+
+/* A MyProxy logon running in its own thread. */
+struct cred_logon {
+	char			*user;		/* gateway user */
+	char			*mpuser;	/* MyProxy user name */
+	char			*pass;
+	char			*host;
+	int			 port;
+	int			 lifetime;
+	char			*ca_dir;
+	/* results, written by the thread before it signals */
+	char			*chain;
+	char			*key;
+	char			*cause;
+	int			 rc;
+	int			 pipe[2];
+	struct event		*ev;
+	cred_done_cb		 cb;
+	void			*arg;
+	int			 abandoned;
+	TAILQ_ENTRY(cred_logon)	 entry;
+};
+static TAILQ_HEAD(, cred_logon) cred_logons = TAILQ_HEAD_INITIALIZER(cred_logons);
+
+static void
+cred_clear(struct cred *c)
+{
+	free(c->user);
+	free(c->dn);
+	free(c->account);
+	free(c->source);
+	memset(c, 0, sizeof *c);
+}
+
+static struct cred_entry *
+cred_find(const char *user)
+{
+	struct cred_entry	*e;
+
+	TAILQ_FOREACH(e, &cred_list, entry) {
+		if (strcmp(e->c.user, user) == 0)
+			return (e);
+	}
+	return (NULL);
+}
+
+static void
+cred_remove(struct cred_entry *e)
+{
+	TAILQ_REMOVE(&cred_list, e, entry);
+	cred_clear(&e->c);
+	free(e);
+}
+
+/* Replaces the user's identity in memory. */
+static struct cred *
+cred_mem(const char *user, const char *dn, const char *account, const char *source,
+    time_t not_after, time_t verified)
+{
+	struct cred_entry	*e;
+
+	if ((e = cred_find(user)) != NULL)
+		cred_clear(&e->c);
+	else {
+		e = xcalloc(1, sizeof *e);
+		TAILQ_INSERT_TAIL(&cred_list, e, entry);
+	}
+	e->c.user = xstrdup(user);
+	e->c.dn = xstrdup(dn);
+	e->c.account = xstrdup(account);
+	e->c.source = xstrdup(source);
+	e->c.not_after = not_after;
+	e->c.verified = verified;
+	return (&e->c);
+}
+
+/* Replaces the user's identity (memory and SQLite). */
+static const struct cred *
+cred_put(const char *user, const char *dn, const char *account, const char *source,
+    time_t not_after, time_t verified)
+{
+	struct cred	*c = cred_mem(user, dn, account, source, not_after, verified);
+
+	store_run("INSERT OR REPLACE INTO credentials (user, dn, account, source,"
+	    " not_after, verified) VALUES (?, ?, ?, ?, ?, ?)", "ttttii", user, dn,
+	    account, source, (long long)not_after, (long long)verified);
+	return (c);
+}
+
+int
+cred_init(char **cause)
+{
+	sqlite3_stmt	*st;
+	time_t		 now = time(NULL);
+	const char	*v[4];
+	int		 i, n = 0;
+
+	store_run("DELETE FROM credentials WHERE not_after <= ?", "i", (long long)now);
+	if ((st = store_prepare("SELECT user, dn, account, source, not_after, verified"
+	    " FROM credentials")) == NULL) {
+		xasprintf(cause, "cannot read the credentials table");
+		return (-1);
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		for (i = 0; i < 4; i++) {
+			if ((v[i] = (const char *)sqlite3_column_text(st, i)) == NULL)
+				break;
+		}
+		if (i < 4)
+			continue;
+		/* memory only: writing the table would make this scan see it again */
+		cred_mem(v[0], v[1], v[2], v[3], (time_t)sqlite3_column_int64(st, 4),
+		    (time_t)sqlite3_column_int64(st, 5));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (n > 0)
+		log_info("credentials: %d verified identit%s reloaded", n, n == 1 ?
+		    "y" : "ies");
+	return (0);
+}
+
+void
+cred_shutdown(void)
+{
+	struct cred_entry	*e;
+	struct cred_logon	*l;
+
+	while ((e = TAILQ_FIRST(&cred_list)) != NULL) {
+		TAILQ_REMOVE(&cred_list, e, entry);
+		cred_clear(&e->c);
+		free(e);
+	}
+	/* A logon still running keeps its thread; it frees itself when done. */
+	TAILQ_FOREACH(l, &cred_logons, entry)
+		l->abandoned = 1;
+}
+
+/* The user's identity if it is still valid, else NULL (and it is forgotten). */
+const struct cred *
+cred_get(const char *user)
+{
+	struct cred_entry	*e;
+
+	if ((e = cred_find(user)) == NULL)
+		return (NULL);
+	if (e->c.not_after <= time(NULL)) {
+		log_info("credentials: %s's identity (%s) expired", user, e->c.dn);
+		store_run("DELETE FROM credentials WHERE user = ?", "t", user);
+		cred_remove(e);
+		return (NULL);
+	}
+	return (&e->c);
+}
+
+/* Any valid identity that logs in as @account (a reload finds its jobs' owner). */
+const struct cred *
+cred_for_account(const char *account)
+{
+	struct cred_entry	*e;
+	const struct cred	*best = NULL;
+	time_t			 now = time(NULL);
+
+	TAILQ_FOREACH(e, &cred_list, entry) {
+		if (strcmp(e->c.account, account) == 0 && e->c.not_after > now &&
+		    (best == NULL || e->c.not_after > best->not_after))
+			best = &e->c;
+	}
+	return (best);
+}
+
+/* credentials.from_login: the login names the account, for a certificate's lifetime. */
+const struct cred *
+cred_from_login(const char *user)
+{
+	const struct cred	*c;
+	char			*dn;
+	time_t			 now = time(NULL);
+
+	if ((c = cred_get(user)) != NULL || !gate->cfg->cred_from_login)
+		return (c);
+	xasprintf(&dn, "login:%s", user);
+	c = cred_put(user, dn, user, "login", now + gate->cfg->cred_cert_lifetime, now);
+	free(dn);
+	log_info("credentials: %s gets account %s from the login (from_login)", user,
+	    user);
+	store_audit(user, "credential", user, "from login");
+	return (c);
+}
+
+int
+cred_drop(const char *actor, const char *user)
+{
+	struct cred_entry	*e;
+
+	if ((e = cred_find(user)) == NULL)
+		return (-1);
+	log_info("credentials: %s's identity (%s) removed by %s", user, e->c.dn, actor);
+	store_audit(actor, "credential-drop", user, e->c.dn);
+	store_run("DELETE FROM credentials WHERE user = ?", "t", user);
+	cred_remove(e);
+	return (0);
+}
+
+static void
+cred_policy(struct x509_policy *p)
+{
+	memset(p, 0, sizeof *p);
+	p->ca_dir = gate->cfg->cred_ca_dir;
+	p->gridmap = gate->cfg->cred_gridmap;
+	p->check_crl = gate->cfg->cred_require_crl ? X509_CRL_REQUIRE :
+	    X509_CRL_IF_PRESENT;
+}
+
+/* Verifies chain + key (PEM) and keeps the identity; -1 and *cause if refused. */
+const struct cred *
+cred_set_x509(const char *actor, const char *user, const char *chain, size_t chainlen,
+    const char *key, size_t keylen, const char *pass, const char *source, char **cause)
+{
+	struct x509_policy	 pol;
+	struct x509_ident	 id;
+	const struct cred	*c;
+	char			 when[32];
+	struct tm		 tm;
+
+	cred_policy(&pol);
+	memset(&id, 0, sizeof id);
+	if (x509_verify(chain, chainlen, key, keylen, pass, &pol, &id, cause) == -1) {
+		log_info("credentials: %s's credential refused: %s", user, *cause);
+		gate->stats.cred_refused++;
+		return (NULL);
+	}
+	if (source == NULL)
+		source = id.proxy ? "x509-proxy" : "x509";
+	c = cred_put(user, id.dn, id.account, source, id.not_after, time(NULL));
+	gmtime_r(&c->not_after, &tm);
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	log_info("credentials: %s proved %s (%s) -> account %s, valid until %s", user,
+	    c->dn, c->source, c->account, when);
+	store_audit(actor, "credential", user, c->dn);
+	gate->stats.cred_verified++;
+	x509_ident_free(&id);
+	return (c);
+}
+
+/* ---- MyProxy logon, in a thread ----------------------------------------------- */
+
+static void
+cred_logon_free(struct cred_logon *l)
+{
+	free(l->user);
+	free(l->mpuser);
+	freestr(l->pass);
+	free(l->host);
+	free(l->ca_dir);
+	free(l->chain);
+	freestr(l->key);
+	free(l->cause);
+	if (l->ev != NULL)
+		event_free(l->ev);
+	if (l->pipe[0] != -1)
+		close(l->pipe[0]);
+	if (l->pipe[1] != -1)
+		close(l->pipe[1]);
+	free(l);
+}
+
+static void *
+cred_logon_thread(void *arg)
+{
+	struct cred_logon	*l = arg;
+	struct myproxy_opts	 o;
+	char			 c = 0;
+
+	memset(&o, 0, sizeof o);
+	o.host = l->host;
+	o.port = l->port;
+	o.ca_dir = l->ca_dir;
+	l->rc = myproxy_logon(&o, l->mpuser, l->pass, l->lifetime, &l->chain, &l->key,
+	    &l->cause);
+	/* the pipe is empty and ours: a one-byte write cannot block or fail */
+	(void)!write(l->pipe[1], &c, 1);
+	return (NULL);
+}
+
+static void
+cred_logon_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct cred_logon	*l = arg;
+	const struct cred	*c = NULL;
+	char			*cause = NULL, *actor;
+
+	TAILQ_REMOVE(&cred_logons, l, entry);
+	if (l->abandoned) {
+		cred_logon_free(l);
+		return;
+	}
+	if (l->rc == -1) {
+		xasprintf(&cause, "MyProxy logon failed: %s", l->cause != NULL ?
+		    l->cause : "no reason given");
+		log_info("credentials: %s: %s", l->user, cause);
+		gate->stats.cred_refused++;
+	} else {
+		xasprintf(&actor, "%s (MyProxy %s)", l->user, l->mpuser);
+		c = cred_set_x509(actor, l->user, l->chain, strlen(l->chain), l->key,
+		    strlen(l->key), NULL, "myproxy", &cause);
+		free(actor);
+	}
+	l->cb(c, cause, l->arg);
+	free(cause);
+	cred_logon_free(l);
+}
+
+/* Starts a MyProxy logon; the callback runs once, from the loop. -1 and *cause. */
+int
+cred_myproxy(const char *user, const char *mpuser, const char *pass, cred_done_cb cb,
+    void *arg, char **cause)
+{
+	struct cred_logon	*l;
+	const char		*hp = gate->cfg->cred_myproxy, *colon;
+	pthread_t		 th;
+	pthread_attr_t		 attr;
+
+	if (hp == NULL || (colon = strrchr(hp, ':')) == NULL) {
+		xasprintf(cause, "this gateway offers no MyProxy logon "
+		    "(credentials.myproxy is not set)");
+		return (-1);
+	}
+	l = xcalloc(1, sizeof *l);
+	l->pipe[0] = l->pipe[1] = -1;
+	l->user = xstrdup(user);
+	l->mpuser = xstrdup(mpuser);
+	l->pass = xstrdup(pass);
+	l->host = xstrndup(hp, (size_t)(colon - hp));
+	if (l->host[0] == '[' && l->host[strlen(l->host) - 1] == ']') {
+		memmove(l->host, l->host + 1, strlen(l->host));
+		l->host[strlen(l->host) - 1] = '\0';
+	}
+	l->port = atoi(colon + 1);
+	l->lifetime = gate->cfg->cred_myproxy_lifetime;
+	l->ca_dir = xstrdup(gate->cfg->cred_ca_dir);
+	l->cb = cb;
+	l->arg = arg;
+	if (pipe2(l->pipe, O_CLOEXEC) == -1) {
+		xasprintf(cause, "pipe: %s", strerror(errno));
+		cred_logon_free(l);
+		return (-1);
+	}
+	l->ev = event_new(gate->base, l->pipe[0], EV_READ, cred_logon_done, l);
+	event_add(l->ev, NULL);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, cred_logon_thread, l) != 0) {
+		pthread_attr_destroy(&attr);
+		xasprintf(cause, "cannot start the MyProxy logon");
+		cred_logon_free(l);
+		return (-1);
+	}
+	pthread_attr_destroy(&attr);
+	TAILQ_INSERT_TAIL(&cred_logons, l, entry);
+	log_info("credentials: %s: MyProxy logon as %s at %s", user, mpuser, hp);
+	return (0);
+}
+
+/* What the API and pages show: never a key, never a passphrase. */
+json_t *
+cred_json(const struct cred *c)
+{
+	char		 when[32];
+	struct tm	 tm;
+
+	gmtime_r(&c->not_after, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return (json_pack("{s:s,s:s,s:s,s:s,s:I}", "dn", c->dn, "account", c->account,
+	    "source", c->source, "expires", when, "seconds_left",
+	    (json_int_t)(c->not_after - time(NULL))));
+}
