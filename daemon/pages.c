@@ -118,8 +118,9 @@ fail:
  * object of strings, or NULL and *cause (caller frees). Strict: names are
  * [a-z_]{1,32}, values valid UTF-8 without NUL, no empty or repeated fields.
  */
-json_t *
-pages_form_parse(const char *s, size_t len, char **cause)
+static json_t *
+pages_form_parse_max(const char *s, size_t len, size_t formmax, size_t fieldmax,
+    char **cause)
 {
 	json_t		*form = json_object(), *v;
 	const char	*end = s + len, *amp, *eq;
@@ -127,8 +128,8 @@ pages_form_parse(const char *s, size_t len, char **cause)
 	size_t		 nlen, vlen;
 
 	*cause = NULL;
-	if (len > PAGES_FORM_MAX) {
-		xasprintf(cause, "the form is larger than %d bytes", PAGES_FORM_MAX);
+	if (len > formmax) {
+		xasprintf(cause, "the form is larger than %zu bytes", formmax);
 		goto fail;
 	}
 	while (s < end) {
@@ -153,7 +154,7 @@ pages_form_parse(const char *s, size_t len, char **cause)
 			xasprintf(cause, "the form has a field with a bad name");
 			goto fail;
 		}
-		if (vlen > PAGES_FIELD_MAX) {
+		if (vlen > fieldmax) {
 			xasprintf(cause, "field %s is too long", name);
 			goto fail;
 		}
@@ -181,6 +182,12 @@ fail:
 	free(value);
 	json_decref(form);
 	return (NULL);
+}
+
+json_t *
+pages_form_parse(const char *s, size_t len, char **cause)
+{
+	return (pages_form_parse_max(s, len, PAGES_FORM_MAX, PAGES_FIELD_MAX, cause));
 }
 
 /* The form token for login cookie value @cookie: hex HMAC-SHA256. */
@@ -378,8 +385,18 @@ pages_fmt_size(char *buf, size_t len, size_t v)
  * The POSTed form after the origin, encoding and token checks, owned; NULL
  * with the response set otherwise.
  */
+static json_t	*pages_post_form_max(const struct api_req *, struct api_resp *,
+		    size_t, size_t);
+
 static json_t *
 pages_post_form(const struct api_req *ar, struct api_resp *rs)
+{
+	return (pages_post_form_max(ar, rs, PAGES_FORM_MAX, PAGES_FIELD_MAX));
+}
+
+static json_t *
+pages_post_form_max(const struct api_req *ar, struct api_resp *rs, size_t formmax,
+    size_t fieldmax)
 {
 	const char	*ct = http_msg_get(ar->head, "content-type");
 	size_t		 len = evbuffer_get_length(ar->body), n = 33;
@@ -399,11 +416,11 @@ pages_post_form(const struct api_req *ar, struct api_resp *rs)
 		    "as application/x-www-form-urlencoded.", ar->user);
 		return (NULL);
 	}
-	form = pages_form_parse((const char *)evbuffer_pullup(ar->body, -1), len,
-	    &cause);
+	form = pages_form_parse_max((const char *)evbuffer_pullup(ar->body, -1), len,
+	    formmax, fieldmax, &cause);
 	if (form == NULL) {
 		xasprintf(&text, "The form could not be read: %s.", cause);
-		pages_message(rs, len > PAGES_FORM_MAX ? 413 : 400, "Bad form", text,
+		pages_message(rs, len > formmax ? 413 : 400, "Bad form", text,
 		    ar->user);
 		free(text);
 		free(cause);
@@ -514,6 +531,18 @@ pages_home_row(struct evbuffer *b, const struct api_req *ar, const char *name,
 }
 
 /* GET /hub/home: the user's servers, with Open, Stop and Start. */
+static int
+pages_user_charging(void)
+{
+	size_t	i;
+
+	for (i = 0; i < gate->cfg->nclusters; i++) {
+		if (gate->cfg->clusters[i].charging == CONFIG_USER)
+			return (1);
+	}
+	return (0);
+}
+
 static void
 pages_home(const struct api_req *ar, struct api_resp *rs)
 {
@@ -554,12 +583,244 @@ pages_home(const struct api_req *ar, struct api_resp *rs)
 		    "server%s.</span></div><button type=\"submit\">Choose options"
 		    "</button></form>\n", gate->cfg->sess_named,
 		    gate->cfg->sess_named == 1 ? "" : "s");
+	if (pages_user_charging())
+		evbuffer_add_printf(b, "<p><a href=\"/hub/credential\">Your "
+		    "credential</a> (for clusters that charge your own allocation)"
+		    "</p>\n");
 	if (config_is_admin(gate->cfg, ar->user))
 		evbuffer_add_printf(b, "<p><a href=\"/hub/admin\">All sessions "
 		    "(administration)</a></p>\n");
 	pages_reply(rs, 200, b, NULL);
 	free(names);
 	json_decref(acc.servers);
+}
+
+/* ---- /hub/credential: the user's X.509 identity (charging: user) ------- */
+
+#define PAGES_CRED_FORM_MAX	(256 * 1024)
+#define PAGES_CRED_FIELD_MAX	(128 * 1024)
+
+static void
+pages_cred_render(struct api_resp *rs, int code, const struct api_req *ar,
+    const char *user, const char *error, const char *notice)
+{
+	const struct config	*cfg = gate->cfg;
+	const struct cred	*c = cred_get(user);
+	const char *const	*acc;
+	struct evbuffer		*b = pages_begin("Your credential", user);
+	char			 when[40];
+	struct tm		 tm;
+	size_t			 i;
+
+	if (error != NULL) {
+		evbuffer_add_printf(b, "<p class=\"error\" role=\"alert\">");
+		pages_esc(b, error);
+		evbuffer_add_printf(b, "</p>\n");
+	} else if (notice != NULL) {
+		evbuffer_add_printf(b, "<p role=\"status\">");
+		pages_esc(b, notice);
+		evbuffer_add_printf(b, "</p>\n");
+	}
+	evbuffer_add_printf(b, "<p>Clusters that charge your own allocation run "
+	    "your notebooks as you. nbgate logs in for you with a short-lived "
+	    "certificate once you have shown who you are with your X.509 "
+	    "credential. Your private key is only used to check that the "
+	    "certificate is yours; nbgate does not keep it.</p>\n");
+	if (c != NULL) {
+		gmtime_r(&c->not_after, &tm);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+		evbuffer_add_printf(b, "<table><caption>Verified identity</caption>"
+		    "<tbody><tr><th scope=\"row\">Subject</th><td id=\"cred-dn\">");
+		pages_esc(b, c->dn);
+		evbuffer_add_printf(b, "</td></tr><tr><th scope=\"row\">Account"
+		    "</th><td id=\"cred-account\">");
+		pages_esc(b, c->account);
+		evbuffer_add_printf(b, "</td></tr><tr><th scope=\"row\">From</th>"
+		    "<td>");
+		pages_esc(b, c->source);
+		evbuffer_add_printf(b, "</td></tr><tr><th scope=\"row\">Valid until"
+		    "</th><td>%s</td></tr>", when);
+		for (i = 0; i < cfg->nclusters; i++) {
+			if (cfg->clusters[i].charging != CONFIG_USER)
+				continue;
+			evbuffer_add_printf(b, "<tr><th scope=\"row\">Allocations on ");
+			pages_esc(b, cfg->clusters[i].name);
+			evbuffer_add_printf(b, "</th><td>");
+			if ((acc = session_accounts(cfg->clusters[i].name,
+			    c->account)) == NULL)
+				evbuffer_add_printf(b, "not known yet");
+			for (; acc != NULL && *acc != NULL; acc++) {
+				pages_esc(b, *acc);
+				evbuffer_add_printf(b, "%s", acc[1] != NULL ? ", " : "");
+			}
+			evbuffer_add_printf(b, "</td></tr>");
+		}
+		evbuffer_add_printf(b, "</tbody></table>\n<form method=\"post\" "
+		    "action=\"/hub/credential\">");
+		pages_xsrf_field(b, ar);
+		evbuffer_add_printf(b, "<input type=\"hidden\" name=\"action\" "
+		    "value=\"remove\"><button type=\"submit\">Forget this "
+		    "credential</button></form>\n");
+	} else
+		evbuffer_add_printf(b, "<p id=\"cred-none\">You have not given a "
+		    "credential yet.</p>\n");
+	evbuffer_add_printf(b, "<h2>Upload a certificate</h2><form method=\"post\" "
+	    "action=\"/hub/credential\">");
+	pages_xsrf_field(b, ar);
+	evbuffer_add_printf(b, "<input type=\"hidden\" name=\"action\" value="
+	    "\"upload\"><div class=\"field\"><label for=\"f-certificate\">"
+	    "Certificate (PEM; a proxy certificate with its chain is fine)</label>"
+	    "<textarea id=\"f-certificate\" name=\"certificate\" rows=\"8\" "
+	    "cols=\"66\" required spellcheck=\"false\"></textarea></div>"
+	    "<div class=\"field\"><label for=\"f-key\">Private key (PEM; leave "
+	    "empty if it is in the box above)</label><textarea id=\"f-key\" "
+	    "name=\"key\" rows=\"6\" cols=\"66\" spellcheck=\"false\" "
+	    "autocomplete=\"off\"></textarea></div><div class=\"field\"><label "
+	    "for=\"f-passphrase\">Key passphrase (if the key is encrypted)"
+	    "</label><input id=\"f-passphrase\" name=\"passphrase\" type=\"password\" "
+	    "autocomplete=\"off\" maxlength=\"1024\"></div><button type=\"submit\">"
+	    "Verify and use</button></form>\n");
+	if (cfg->cred_myproxy != NULL) {
+		evbuffer_add_printf(b, "<h2>MyProxy logon</h2><form method=\"post\" "
+		    "action=\"/hub/credential\">");
+		pages_xsrf_field(b, ar);
+		evbuffer_add_printf(b, "<input type=\"hidden\" name=\"action\" "
+		    "value=\"myproxy\"><div class=\"field\"><label for=\"f-username\">"
+		    "MyProxy user name at ");
+		pages_esc(b, cfg->cred_myproxy);
+		evbuffer_add_printf(b, "</label><input id=\"f-username\" name="
+		    "\"username\" required maxlength=\"256\" autocomplete=\"username\">"
+		    "</div><div class=\"field\"><label for=\"f-mp-passphrase\">MyProxy "
+		    "passphrase</label><input id=\"f-mp-passphrase\" name=\"passphrase\" "
+		    "type=\"password\" required maxlength=\"1024\" autocomplete="
+		    "\"current-password\"></div><button type=\"submit\">Log on"
+		    "</button></form>\n");
+	}
+	evbuffer_add_printf(b, "<p><a href=\"/hub/home\">Back to your servers</a>"
+	    "</p>\n");
+	pages_reply(rs, code, b, NULL);
+}
+
+/* A form value without the CRs a textarea sends. */
+static char *
+pages_cred_text(json_t *form, const char *name)
+{
+	const char	*v = json_string_value(json_object_get(form, name));
+	char		*t, *p, *q;
+
+	if (v == NULL || *v == '\0')
+		return (NULL);
+	t = xstrdup(v);
+	for (p = q = t; *p != '\0'; p++) {
+		if (*p != '\r')
+			*q++ = *p;
+	}
+	*q = '\0';
+	return (t);
+}
+
+struct pages_cred_wait {
+	struct conn_defer	*d;
+	char			*user;
+};
+
+static void
+pages_cred_myproxy_done(const struct cred *c, const char *cause, void *arg)
+{
+	struct pages_cred_wait	*w = arg;
+	struct api_resp		 rs;
+	struct evbuffer		*b;
+
+	memset(&rs, 0, sizeof rs);
+	if (c != NULL) {
+		session_credential(c);
+		b = pages_begin("Moved", NULL);
+		evbuffer_add_printf(b, "<p><a href=\"/hub/credential\">Continue</a>"
+		    "</p>\n");
+		pages_reply(&rs, 303, b, "/hub/credential?verified=1");
+	} else {
+		b = pages_begin("MyProxy logon failed", w->user);
+		evbuffer_add_printf(b, "<p class=\"error\" role=\"alert\">");
+		pages_esc(b, cause);
+		evbuffer_add_printf(b, "</p><p><a href=\"/hub/credential\">Back to "
+		    "your credential</a></p>\n");
+		pages_reply(&rs, 400, b, NULL);
+	}
+	conn_defer_answer(w->d, &rs);
+	free(w->user);
+	free(w);
+}
+
+static void
+pages_credential(const struct api_req *ar, struct api_resp *rs, int get)
+{
+	const struct cred	*c;
+	json_t			*form;
+	const char		*action, *mpuser, *pass;
+	char			*chain = NULL, *key = NULL, *cause = NULL;
+	struct pages_cred_wait	*w;
+
+	if (get) {
+		pages_cred_render(rs, 200, ar, ar->user, NULL, ar->query != NULL &&
+		    strcmp(ar->query, "verified=1") == 0 ? "Your credential was "
+		    "verified." : NULL);
+		return;
+	}
+	if ((form = pages_post_form_max(ar, rs, PAGES_CRED_FORM_MAX,
+	    PAGES_CRED_FIELD_MAX)) == NULL)
+		return;
+	action = json_string_value(json_object_get(form, "action"));
+	pass = json_string_value(json_object_get(form, "passphrase"));
+	if (pass != NULL && *pass == '\0')
+		pass = NULL;
+	if (action != NULL && strcmp(action, "remove") == 0) {
+		if (cred_drop(ar->actor, ar->user) == -1)
+			pages_cred_render(rs, 404, ar, ar->user, "You have no "
+			    "credential to forget.", NULL);
+		else
+			pages_cred_render(rs, 200, ar, ar->user, NULL, "Your "
+			    "credential was forgotten.");
+	} else if (action != NULL && strcmp(action, "myproxy") == 0) {
+		mpuser = json_string_value(json_object_get(form, "username"));
+		if (mpuser == NULL || *mpuser == '\0' || strlen(mpuser) > 256 ||
+		    pass == NULL)
+			pages_cred_render(rs, 400, ar, ar->user, "MyProxy logon: "
+			    "give your MyProxy user name and passphrase.", NULL);
+		else {
+			w = xcalloc(1, sizeof *w);
+			w->user = xstrdup(ar->user);
+			if (cred_myproxy(ar->user, mpuser, pass,
+			    pages_cred_myproxy_done, w, &cause) == -1) {
+				pages_cred_render(rs, 400, ar, ar->user, cause, NULL);
+				free(cause);
+				free(w->user);
+				free(w);
+			} else
+				w->d = conn_defer(ar->conn);
+		}
+	} else if (action != NULL && strcmp(action, "upload") == 0) {
+		chain = pages_cred_text(form, "certificate");
+		key = pages_cred_text(form, "key");
+		if (chain == NULL)
+			pages_cred_render(rs, 400, ar, ar->user, "Certificate: paste "
+			    "your certificate (PEM).", NULL);
+		else if ((c = cred_set_x509(ar->actor, ar->user, chain,
+		    strlen(chain), key, key != NULL ? strlen(key) : 0, pass, NULL,
+		    &cause)) == NULL) {
+			xasprintf(&chain, "Your credential was not accepted: %s.",
+			    cause);
+			pages_cred_render(rs, 400, ar, ar->user, chain, NULL);
+			free(cause);
+		} else {
+			session_credential(c);
+			pages_redirect(rs, "/hub/credential?verified=1");
+		}
+	} else
+		pages_cred_render(rs, 400, ar, ar->user, "This form has no known "
+		    "action.", NULL);
+	free(chain);
+	freestr(key);
+	json_decref(form);
 }
 
 /* What the spawn form shows: entered values, and the field at fault. */
@@ -730,6 +991,8 @@ static void
 pages_spawn_choices(struct evbuffer *b, const struct pages_spawn *sp)
 {
 	const struct config_cluster	*c = sp->c;
+	const struct cred		*cred;
+	const char *const		*acc;
 	const char			*cur;
 	char				*text;
 	size_t				 i;
@@ -753,9 +1016,27 @@ pages_spawn_choices(struct evbuffer *b, const struct pages_spawn *sp)
 			pages_option(b, c->accounts[i], c->accounts[i], NULL, cur);
 		evbuffer_add_printf(b, "</select>");
 		pages_hint(b, sp, "account", "What the job is charged to.");
-	} else if (c->charging == CONFIG_USER)
-		pages_input(b, sp, "account", "Account", cur, "type=\"text\" "
-		    "maxlength=\"64\"", "Optional; empty for your default account.");
+	} else if (c->charging == CONFIG_USER) {
+		cred = cred_get(sp->ar->user);
+		acc = cred != NULL ? session_accounts(c->name, cred->account) : NULL;
+		if (cred == NULL) {
+			evbuffer_add_printf(b, "<p class=\"error\" id=\"no-cred\">"
+			    "Notebooks on this cluster run as you, charged to your "
+			    "own allocation: first give nbgate your <a href=\""
+			    "/hub/credential\">credential</a>.</p>");
+		} else if (acc != NULL) {
+			pages_select(b, sp, "account", "Allocation");
+			pages_option(b, "", "Your default", NULL, cur);
+			for (; *acc != NULL; acc++)
+				pages_option(b, *acc, *acc, NULL, cur);
+			evbuffer_add_printf(b, "</select>");
+			pages_hint(b, sp, "account", "The allocations your account may "
+			    "charge on this cluster.");
+		} else
+			pages_input(b, sp, "account", "Allocation", cur, "type=\"text\" "
+			    "maxlength=\"64\"", "Optional; empty for your default "
+			    "allocation.");
+	}
 }
 
 /* The spawn form for sp->server with status @code. */
@@ -1303,6 +1584,17 @@ pages_dispatch(const struct api_req *ar, struct api_resp *rs)
 			pages_message(rs, 405, "Method not allowed", "Use GET.", ar->user);
 		else
 			pages_home(ar, rs);
+		return (1);
+	}
+	if (strcmp(ar->path, "/hub/credential") == 0) {
+		if (ar->user == NULL)
+			pages_message(rs, 403, "Not logged in", "You are not logged "
+			    "in.", NULL);
+		else if (!get && !post)
+			pages_message(rs, 405, "Method not allowed", "Use the forms "
+			    "on this page.", ar->user);
+		else
+			pages_credential(ar, rs, get);
 		return (1);
 	}
 	if ((rest = pages_prefix(ar->path, "/hub/admin")) != NULL) {

@@ -281,6 +281,43 @@ def test_myproxy(env):
     st, _ = env.api.call("GET", "/users/bob/credential")
     t.eq(st, 404, "and it is gone")
 
+def test_pages(env):
+    """The credential page and the spawn form in a browser's terms (form posts with _xsrf)."""
+    from test_pages import get, login, post, xsrf
+    t = env.tap
+    ck = login(env, "alice")
+    st, _, page = get(env, "/hub/credential", ck)
+    t.ok(st == 200 and ALICE_DN in page and "alloc_alice" in page,
+         "the credential page shows alice's verified DN and her allocations on uhpc", page[-1500:])
+    tok = xsrf(page)
+    st, _, page = post(env, "/hub/credential", {"_xsrf": tok, "action": "remove"}, ck)
+    t.ok(st == 200 and 'id="cred-none"' in page, "'Forget this credential' forgets it")
+    st, _, page = get(env, "/hub/spawn?cluster=uhpc", ck)
+    t.ok('id="no-cred"' in page and 'href="/hub/credential"' in page,
+         "the spawn form for uhpc says to give a credential first", page[-1500:])
+    st, _, page = post(env, "/hub/credential", {"_xsrf": tok, "action": "upload",
+                                                 "certificate": pem(env, "expired.pem"),
+                                                 "key": pem(env, "expired.key")}, ck)
+    t.ok(st == 400 and "Your credential was not accepted: the certificate expired on" in page,
+         "an expired certificate uploaded through the page: 400 with the reason", page[-1500:])
+    # a textarea sends CRLF line ends; the page takes them
+    crlf = {k: pem(env, f).replace("\n", "\r\n") for k, f in (("certificate", "proxy.pem"),
+                                                                  ("key", "proxy.key"))}
+    st, hd, _ = post(env, "/hub/credential", dict(crlf, _xsrf=tok, action="upload"), ck)
+    t.ok(st == 303 and hd.get("location") == "/hub/credential?verified=1",
+         "alice's proxy certificate (CRLF line ends) uploaded through the page: 303", (st, hd))
+    st, _, page = get(env, "/hub/credential?verified=1", ck)
+    t.ok("Your credential was verified." in page and ALICE_DN in page and "x509-proxy" in page,
+         "the page says it was verified, from a proxy, alice's DN")
+    wait_for(lambda: "alloc_alice" in get(env, "/hub/credential", ck)[2], 30)
+    st, _, page = get(env, "/hub/spawn?cluster=uhpc", ck)
+    t.ok(re.search(r'<select[^>]*name="account".*<option value="alloc_alice"', page, re.S),
+         "the spawn form for uhpc offers alice's allocation (from sacctmgr)", page[-2000:])
+    st, _, page = post(env, "/hub/credential", {"action": "remove"}, ck)
+    t.eq(st, 403, "a credential form without _xsrf is refused")
+    st, _, _ = env.gw.request("GET", "/hub/credential")
+    t.eq(st, 403, "the credential page needs a login")
+
 
 def test_from_login(env):
     """credentials.from_login: a second nbgated gives bob a certificate from his login."""
@@ -347,7 +384,7 @@ def main():
     env.tok = {u: env.gw.token(u) for u in ("alice", "bob")}
     try:
         for fn in (test_no_credential, test_refused, test_upload, test_bob_account, test_user_job,
-                   test_community_side_by_side, test_restart, test_myproxy, test_from_login):
+                   test_community_side_by_side, test_restart, test_myproxy, test_pages, test_from_login):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
