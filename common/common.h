@@ -29,6 +29,9 @@
 enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void	 log_init(const char *, int);
 void	 log_set_level(int);
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+void	 log_set_format(int);
+void	 log_tag(const char *, long long, const char *, const char *);
 int	 log_get_level(void);
 int	 log_level_parse(const char *);
 void	 log_debug(const char *, ...) NB_PRINTF(1, 2);

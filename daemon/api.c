@@ -1057,6 +1057,7 @@ api_service(const struct api_req *ar, struct api_resp *rs, const struct auth_tok
 		sar.user = user;
 		if (!api_user_self(&sar, rs, user, p))
 			api_error(rs, 404, "no such API endpoint");
+		log_tag(user, 0, NULL, NULL);
 		if (strcmp(m, "GET") == 0)	/* gateways poll */
 			log_debug("api: %s %s by %s: %d", m, ar->path, msg, rs->code);
 		else
@@ -1188,6 +1189,7 @@ api_login_once(const struct api_req *ar, struct api_resp *rs)
 	xasprintf(&rs->headers, "Set-Cookie: %s=%s; Path=/; Max-Age=%d; HttpOnly; "
 	    "Secure; SameSite=Lax\r\nLocation: /user/%s/\r\n", AUTH_COOKIE, cookie,
 	    gate->cfg->cookie_max_age, user);
+	log_tag(user, 0, NULL, NULL);
 	log_info("login: %s logged in with a one-time link", user);
 	freestr(cookie);
 	api_page(rs, 302, "Logged in", "You are logged in; opening your notebook.");

@@ -153,9 +153,12 @@ static const char *const cfg_chargings[] = { "community", "user", NULL };
 static const char *const cfg_runtimes[] = { "singularity", "apptainer", "none",
     NULL };
 
+static const char *const cfg_log_formats[] = { "text", "json", NULL };
 static const struct cfg_key cfg_log_keys[] = {
 	{ .name = "level", .type = CFG_LOGLEVEL, .off = OFF(log_level),
 	  .def = "info" },
+	{ .name = "format", .type = CFG_ENUM, .off = OFF(log_format),
+	  .choices = cfg_log_formats, .def = "text" },
 };
 static const struct cfg_section cfg_log = SECTION(cfg_log_keys);
 

@@ -181,6 +181,7 @@ cred_get(const char *user)
 	if ((e = cred_find(user)) == NULL)
 		return (NULL);
 	if (e->c.not_after <= time(NULL)) {
+		log_tag(user, 0, NULL, NULL);
 		log_info("credentials: %s's identity (%s) expired", user, e->c.dn);
 		store_run("DELETE FROM credentials WHERE user = ?", "t", user);
 		cred_remove(e);
@@ -218,6 +219,7 @@ cred_from_login(const char *user)
 	xasprintf(&dn, "login:%s", user);
 	c = cred_put(user, dn, user, "login", now + gate->cfg->cred_cert_lifetime, now);
 	free(dn);
+	log_tag(user, 0, NULL, NULL);
 	log_info("credentials: %s gets account %s from the login (from_login)", user,
 	    user);
 	store_audit(user, "credential", user, "from login");
@@ -231,6 +233,7 @@ cred_drop(const char *actor, const char *user)
 
 	if ((e = cred_find(user)) == NULL)
 		return (-1);
+	log_tag(user, 0, NULL, NULL);
 	log_info("credentials: %s's identity (%s) removed by %s", user, e->c.dn, actor);
 	store_audit(actor, "credential-drop", user, e->c.dn);
 	store_run("DELETE FROM credentials WHERE user = ?", "t", user);
@@ -262,6 +265,7 @@ cred_set_x509(const char *actor, const char *user, const char *chain, size_t cha
 	cred_policy(&pol);
 	memset(&id, 0, sizeof id);
 	if (x509_verify(chain, chainlen, key, keylen, pass, &pol, &id, cause) == -1) {
+		log_tag(user, 0, NULL, NULL);
 		log_info("credentials: %s's credential refused: %s", user, *cause);
 		gate->stats.cred_refused++;
 		return (NULL);
@@ -271,6 +275,7 @@ cred_set_x509(const char *actor, const char *user, const char *chain, size_t cha
 	c = cred_put(user, id.dn, id.account, source, id.not_after, time(NULL));
 	gmtime_r(&c->not_after, &tm);
 	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	log_tag(user, 0, NULL, NULL);
 	log_info("credentials: %s proved %s (%s) -> account %s, valid until %s", user,
 	    c->dn, c->source, c->account, when);
 	store_audit(actor, "credential", user, c->dn);
@@ -334,6 +339,7 @@ cred_logon_done(evutil_socket_t fd, short what, void *arg)
 	if (l->rc == -1) {
 		xasprintf(&cause, "MyProxy logon failed: %s", l->cause != NULL ?
 		    l->cause : "no reason given");
+		log_tag(l->user, 0, NULL, NULL);
 		log_info("credentials: %s: %s", l->user, cause);
 		gate->stats.cred_refused++;
 	} else {
@@ -394,6 +400,7 @@ cred_myproxy(const char *user, const char *mpuser, const char *pass, cred_done_c
 	}
 	pthread_attr_destroy(&attr);
 	TAILQ_INSERT_TAIL(&cred_logons, l, entry);
+	log_tag(user, 0, NULL, NULL);
 	log_info("credentials: %s: MyProxy logon as %s at %s", user, mpuser, hp);
 	return (0);
 }

@@ -86,6 +86,7 @@ struct config {
 	char		*state_dir;	/* keys, secrets, database */
 	char		*public_url;	/* how browsers reach us, e.g. https://gw.example.org:8443 */
 	int		 log_level;	/* enum log_level */
+	int		 log_format;	/* enum log_format */
 
 	char		*https_listen;	/* "host:port" */
 	char		*ssh_listen;	/* "host:port" */

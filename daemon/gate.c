@@ -336,6 +336,7 @@ gate_reload(struct config *cfg, char **cause)
 	gate_ssh_settings(cfg, &ss);
 	sshd_set_settings(gate->sshd, &ss);
 	log_set_level(cfg->log_level);
+	log_set_format(cfg->log_format);
 	gate->cfg = cfg;
 	session_reload(cfg);
 	config_free(old);

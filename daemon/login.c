@@ -290,6 +290,7 @@ login_result(int code, const char *why, void *arg)
 	memset(&rs, 0, sizeof rs);
 	if (code == PAM_CHECK_OK) {
 		login_fail_reset(lp->user);
+		log_tag(lp->user, 0, NULL, NULL);
 		log_info("login: %s logged in with a password from %s", lp->user,
 		    lp->peer);
 		store_audit(lp->user, "login-password", lp->user, lp->peer);
@@ -309,10 +310,12 @@ login_result(int code, const char *why, void *arg)
 		gate->stats.login_failures++;
 		login_fail_add('u', lp->user, LOGIN_USER_FREE);
 		login_fail_add('p', lp->peer, LOGIN_PEER_FREE);
+		log_tag(lp->user, 0, NULL, NULL);
 		log_info("login: %s from %s: password login refused: %s", lp->user,
 		    lp->peer, why);
 		login_form(&rs, 401, lp->user, lp->next, lp->nonce, LOGIN_WRONG);
 	} else {
+		log_tag(lp->user, 0, NULL, NULL);
 		log_warnx("login: %s from %s: PAM failed: %s", lp->user, lp->peer,
 		    why);
 		login_message(&rs, 503, "Login not available", "Passwords cannot "
@@ -361,6 +364,7 @@ login_post_check(const struct api_req *ar, struct api_resp *rs, json_t *form,
 	if ((wait = login_fail_wait('u', lp->user)) == 0)
 		wait = login_fail_wait('p', lp->peer);
 	if (wait > 0) {
+		log_tag(lp->user, 0, NULL, NULL);
 		log_info("login: %s from %s: refused, too many failures (%ld s left)",
 		    lp->user, lp->peer, wait);
 		login_message(rs, 429, "Too many failed logins", "There were too "
@@ -425,6 +429,7 @@ login_post(const struct api_req *ar, struct api_resp *rs)
 	}
 	if (pam_attempt_start(gate->cfg->auth_pam_service, lp->user, pw,
 	    login_result, lp, &cause) == NULL) {
+		log_tag(lp->user, 0, NULL, NULL);
 		log_warnx("login: %s from %s: %s", lp->user, lp->peer, cause);
 		login_message(rs, 503, "Login not available", "Passwords cannot be "
 		    "checked right now. Try again in a minute.", 60);

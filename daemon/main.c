@@ -111,6 +111,7 @@ main(int argc, char **argv)
 	if (cfg == NULL)
 		fatalx("configuration errors:\n%s", cause);
 	log_set_level(debug ? LOG_DEBUG : cfg->log_level);
+	log_set_format(cfg->log_format);
 	if (geteuid() == 0)
 		log_warnx("running as root: run nbgated as an unprivileged user "
 		    "(see etc/nbgated.service)");

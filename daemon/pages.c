@@ -1507,6 +1507,7 @@ pages_admin_stop(const struct api_req *ar, struct api_resp *rs)
 	    &msg) == -1)
 		pages_message(rs, code, "Not stopped", msg, ar->user);
 	else {
+		log_tag(ar->user, 0, NULL, NULL);
 		log_info("pages: %s: stopped session %lld (%s)", ar->user, id,
 		    session_user(s));
 		where = pages_admin_url(&pa);

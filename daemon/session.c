@@ -119,6 +119,13 @@ static void	sess_step_submit(struct session *);
 static void	sess_cancel(struct session *, const char *);
 static void	sess_end(struct session *, const char *, int);
 
+/* Tags the next log line with the session's user, id, job and cluster. */
+static void
+sess_tag(const struct session *s)
+{
+	log_tag(s->user, s->id, s->job, s->req != NULL ? s->req->cluster : NULL);
+}
+
 const char *
 session_state_name(enum session_state st)
 {
@@ -619,6 +626,7 @@ sess_set(struct session *s, enum session_state st, const char *cause)
 	sess_save(s);
 	sess_journal(s, session_state_name(st), cause);
 	sess_notify(s);
+	sess_tag(s);
 	log_info("session %lld (%s on %s%s%s): %s%s%s%s%s", s->id,
 	    s->route, s->req->cluster, s->job != NULL ? ", job " : "",
 	    s->job != NULL ? s->job : "", old != st ? session_state_name(old) : "",
@@ -834,6 +842,7 @@ sess_submitted(const char *id, const char *cause, void *arg)
 	free(why);
 	store_audit(s->user, "job-submit", s->route, id);
 	if (sched_tracker_add(s->cl->trk, id, &tcause) == -1) {
+		sess_tag(s);
 		log_warnx("session %lld: cannot track job %s: %s", s->id, id, tcause);
 		free(tcause);
 	}
@@ -1059,6 +1068,7 @@ sess_cancel_done(const char *cause, void *arg)
 
 	s->sreq = NULL;
 	if (cause != NULL) {
+		sess_tag(s);
 		log_warnx("session %lld: cancelling job %s failed: %s (retrying)",
 		    s->id, s->job, cause);
 		sess_journal(s, "cancel-failed", cause);
@@ -1167,6 +1177,7 @@ sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 				s->warned = 1;
 				xasprintf(&why, "%.0f s of walltime left", left > 0 ? left : 0);
 				sess_journal(s, "walltime-warning", why);
+				sess_tag(s);
 				log_info("session %lld (%s): %s", s->id, s->route, why);
 				free(why);
 			}
@@ -1334,6 +1345,7 @@ sess_adopt_done(const struct sched_listed *jobs, size_t n, const char *cause,
 		sess_set(s, SESSION_SUBMITTED, why);
 		free(why);
 		if (sched_tracker_add(cl->trk, s->job, &tcause) == -1) {
+			sess_tag(s);
 			log_warnx("session %lld: %s", s->id, tcause);
 			free(tcause);
 			tcause = NULL;
@@ -1359,6 +1371,7 @@ sess_reload_bridge(struct session *s)
 	if ((cred = cred_for_account(s->run_as)) == NULL)
 		return (NULL);
 	if ((cl = sess_bridge(c, cred, &cause)) == NULL) {
+		sess_tag(s);
 		log_warnx("session %lld: %s", s->id, cause);
 		free(cause);
 	}
@@ -1453,6 +1466,7 @@ sess_reload(void)
 		if (s->state == SESSION_STOPPING)
 			s->stop_cause = xstrdup(s->reason != NULL ? s->reason : "stopped");
 		if (sched_tracker_add(s->cl->trk, s->job, &cause) == -1) {
+			sess_tag(s);
 			log_warnx("session %lld: %s", s->id, cause);
 			free(cause);
 			cause = NULL;

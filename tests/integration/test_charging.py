@@ -323,6 +323,10 @@ def test_from_login(env):
     """credentials.from_login: a second nbgated gives bob a certificate from his login."""
     t = env.tap
     gw2 = Gateway(env, name="nbgated-fromlogin")
+    with open(gw2.config) as f:
+        text = f.read()
+    with open(gw2.config, "w") as f:     # this one logs JSON lines
+        f.write(text.replace("log:\n  level: debug\n", "log:\n  level: debug\n  format: json\n"))
     with open(gw2.config, "a") as f:
         f.write("auth:\n  admins: [admin]\n"
                 "sessions:\n  gateway_address: 127.0.0.1:%d\n  start_timeout: 3m\n"
@@ -347,6 +351,26 @@ def test_from_login(env):
     api2.call("DELETE", "/users/bob/server")
     api2.wait("bob", phases=("ended",), timeout=90)
     gw2.stop()
+    # log.format: json: every line an object; session lines carry user, session, job, cluster
+    bad, running = [], None
+    for line in env.procs.log("nbgated-fromlogin").splitlines():
+        if not line.startswith("{"):
+            if "AddressSanitizer" not in line and line.strip():
+                bad.append(line)
+            continue
+        try:
+            o = json.loads(line)
+        except ValueError:
+            bad.append(line)
+            continue
+        if "-> running" in o.get("msg", "") and o.get("user") == "bob":
+            running = o
+    t.eq(bad[:3], [], "log.format json: every line nbgated wrote is a JSON object")
+    t.ok(running is not None and running.get("session", 0) > 0 and running.get("job") and
+         running.get("cluster") == "uhpc" and running.get("level") == "info" and
+         re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", running.get("time", "")),
+         "the 'running' line names user bob, the session, the job and the cluster as fields",
+         running)
 
 
 def keep_user_logs(env):

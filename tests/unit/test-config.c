@@ -81,6 +81,7 @@ check_defaults(const struct config *cfg, const char *what)
 	is_str(cfg->state_dir, "/var/lib/nbgate", "%s: state_dir", what);
 	is_str(cfg->public_url, "", "%s: public_url", what);
 	is_int(cfg->log_level, LOG_INFO, "%s: log.level", what);
+	is_int(cfg->log_format, LOG_FORMAT_TEXT, "%s: log.format", what);
 	is_str(cfg->https_listen, "0.0.0.0:8443", "%s: listen.https", what);
 	is_str(cfg->ssh_listen, "0.0.0.0:2222", "%s: listen.ssh", what);
 	is_str(cfg->admin_socket, "/var/lib/nbgate/admin.sock",
@@ -157,6 +158,7 @@ test_full(void)
 	is_str(cfg->state_dir, "/srv/nbgate", "trailing slash dropped");
 	is_str(cfg->public_url, "https://gw.example.org:9443", "public_url");
 	is_int(cfg->log_level, LOG_DEBUG, "log.level");
+	is_int(cfg->log_format, LOG_FORMAT_JSON, "log.format");
 	is_str(cfg->https_listen, "[::1]:9443", "listen.https v6");
 	is_str(cfg->ssh_listen, "127.0.0.1:0", "listen.ssh");
 	is_str(cfg->admin_socket, "/run/nbgate/admin.sock", "admin_socket");
