@@ -124,6 +124,14 @@ struct config {
 	int		 sess_idle_timeout;	/* s without proxied traffic: stop; 0 off */
 	int		 sess_queued_timeout;	/* s queued: give up; 0 off */
 
+	char		*acct_endpoint;	/* attribution POSTs go here; "": none */
+	char		*acct_token_file;	/* bearer token; NULL: none */
+	char		*acct_ca_file;	/* NULL: system CAs */
+	int		 acct_timeout;	/* s per request */
+	int		 acct_retry_initial;	/* s, first backoff */
+	int		 acct_retry_max;	/* s, backoff ceiling */
+	char		*acct_gateway_name;	/* "gateway" in each record */
+
 	struct config_cluster *clusters;	/* in file order; first is the default */
 	size_t		 nclusters;
 };
