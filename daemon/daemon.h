@@ -344,6 +344,7 @@ int		 store_token_load(void (*)(const char *, const char *, time_t));
 void		 store_audit(const char *, const char *, const char *, const char *);
 int		 store_run(const char *, const char *, ...);
 long long	 store_last_id(void);
+int		 store_changes(void);
 struct sqlite3_stmt;
 struct sqlite3_stmt *store_prepare(const char *);
 
@@ -431,6 +432,24 @@ int		 httpc_init(struct event_base *, char **);
 void		 httpc_shutdown(void);	/* cancels all, no callbacks */
 struct httpc_req *httpc_request(const struct httpc_opts *, httpc_cb, void *, char **);
 void		 httpc_cancel(struct httpc_req *);	/* no callback afterwards */
+
+/*
+ * outbox.c: community-account jobs recorded for attribution, and POSTed to
+ * accounting.endpoint (daemon/ATTRIBUTION.md) with retries.
+ */
+struct outbox_stats {
+	unsigned long long	 pending;	/* rows not yet delivered */
+	unsigned long long	 delivered;	/* rows the endpoint took (2xx) */
+	unsigned long long	 rejected;	/* rows it refused (4xx) */
+	unsigned long long	 failures;	/* failed attempts since start */
+};
+struct jobreq;
+int		 outbox_init(struct event_base *, const struct config *, char **);
+void		 outbox_reload(const struct config *);
+void		 outbox_shutdown(void);
+void		 outbox_record(long long, const char *, const struct jobreq *,
+		     const char *);
+const struct outbox_stats *outbox_stats(void);
 
 /* tls.c */
 void		*tls_ctx_new(const char *, const char *, char **);

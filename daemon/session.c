@@ -572,7 +572,10 @@ sess_submitted(const char *id, const char *cause, void *arg)
 		store_route_put(r);
 	}
 	xasprintf(&why, "job %s submitted to %s", id, s->cl->name);
+	store_run("BEGIN", "");		/* the job id and its attribution together */
 	sess_set(s, SESSION_SUBMITTED, why);
+	outbox_record(s->id, s->user, s->req, s->job);
+	store_run("COMMIT", "");
 	free(why);
 	store_audit(s->user, "job-submit", s->route, id);
 	if (sched_tracker_add(s->cl->trk, id, &tcause) == -1) {
@@ -1073,6 +1076,7 @@ sess_adopt_done(const struct sched_listed *jobs, size_t n, const char *cause,
 		xasprintf(&why, "job %s adopted after a restart (found by its comment)",
 		    s->job);
 		sess_set(s, SESSION_SUBMITTED, why);
+		outbox_record(s->id, s->user, s->req, s->job);
 		free(why);
 		if (sched_tracker_add(cl->trk, s->job, &tcause) == -1) {
 			log_warnx("session %lld: %s", s->id, tcause);

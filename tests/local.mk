@@ -44,7 +44,8 @@ TESTS += \
 	tests/integration/test_enroll.py \
 	tests/integration/test_browser.py \
 	tests/integration/test_transfer.py \
-	tests/integration/test_faults.py
+	tests/integration/test_faults.py \
+	tests/integration/test_attribution.py
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
