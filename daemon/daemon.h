@@ -383,6 +383,8 @@ void		 session_times(const struct session *, double *, double *, double *,
 void		 session_cluster_stats(void (*)(const char *, unsigned long long,
 		     unsigned long long, double, size_t, void *), void *);
 const char	*session_user(const struct session *);
+struct transport;
+struct transport *session_cluster_transport(const char *);
 typedef void	(*session_watch_cb)(const struct session *, void *);
 void		 session_watch(session_watch_cb, void *);
 void		 session_unwatch(session_watch_cb, void *);
@@ -450,6 +452,9 @@ void		 outbox_shutdown(void);
 void		 outbox_record(long long, const char *, const struct jobreq *,
 		     const char *);
 const struct outbox_stats *outbox_stats(void);
+
+/* usage.c: GET /hub/api/usage: per-user jobs and core-hours, nbgate vs sacct */
+void		 usage_api(const struct api_req *, struct api_resp *);
 
 /* tls.c */
 void		*tls_ctx_new(const char *, const char *, char **);

@@ -17,7 +17,8 @@ libnbdaemon_a_SOURCES = \
 	daemon/pam.c \
 	daemon/store.c \
 	daemon/httpc.c \
-	daemon/outbox.c
+	daemon/outbox.c \
+	daemon/usage.c
 DAEMON_LIBS = libnbdaemon.a libnbsched.a libnbbackend.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS)
 

@@ -1735,6 +1735,19 @@ session_id(const struct session *s)
 	return (s->id);
 }
 
+/* The transport of cluster @name (for usage.c's sacct), or NULL. */
+struct transport *
+session_cluster_transport(const char *name)
+{
+	struct cluster	*cl;
+
+	TAILQ_FOREACH(cl, &sess_clusters, entry) {
+		if (strcmp(cl->name, name) == 0)
+			return (cl->tr);
+	}
+	return (NULL);
+}
+
 const char *
 session_user(const struct session *s)
 {

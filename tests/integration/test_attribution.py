@@ -129,6 +129,7 @@ def test_delivered(env):
     t = env.tap
     job, sid = start(env, "ursula", {"cores": 2, "walltime": "30m"})
     env.ursula = (job, sid)
+    env.ursula_running = None
     if job is None:
         return
     t.ok(wait_for(lambda: env.standin.of("ursula"), 30), "the stand-in received ursula's record")
@@ -157,18 +158,21 @@ def test_delivered(env):
     t.ok(abs(sub - time.time()) < 120, "submit_time is RFC 3339 UTC and recent (%s)"
          % b["submit_time"])
     def sacct():
-        return subprocess.run(["sacct", "-n", "-X", "-P", "-j", job, "-o",
-                               "Account,User,Comment"], capture_output=True, text=True,
-                              timeout=30).stdout.strip()
+        return subprocess.run(["sacct", "-n", "-X", "-P", "-j", job, "-o", "Account,User"],
+                              capture_output=True, text=True, timeout=30).stdout.strip()
     wait_for(lambda: sacct() != "", 60, 1)     # slurmdbd may lag behind sbatch
-    acct = sacct()
-    t.eq(acct, "community|nbcommunity|nbgate:user=ursula:session=%d" % sid,
-         "SLURM charged the community account for the same job")
+    t.eq(sacct(), "community|nbcommunity", "SLURM charged the community account for the job")
+    comment = subprocess.run(["squeue", "-h", "-j", job, "-o", "%k"], capture_output=True,
+                             text=True, timeout=30).stdout.strip()
+    t.eq(comment, b["scheduler_comment"], "the job's comment in SLURM is scheduler_comment")
     t.ok(wait_for(lambda: metric(env, "nbgate_outbox_delivered_total") == 1, 10),
          "nbgate_outbox_delivered_total 1")
     rows = [x for x in outbox_rows(env) if x["user"] == "ursula"]
     t.ok(len(rows) == 1 and rows[0]["state"] == "sent" and rows[0]["job"] == job,
          "the outbox row is kept, marked sent", rows)
+    m, seen = env.api.wait("ursula", timeout=120)
+    if m is not None and m["ready"]:
+        env.ursula_running = time.time()    # the job started before this
 
 
 def test_down_restart(env):
@@ -185,6 +189,9 @@ def test_down_restart(env):
     env.gw.stop(signal.SIGTERM)
     env.gw.start()
     t.eq(metric(env, "nbgate_outbox_pending"), 1, "still pending after the restart")
+    t.ok(wait_for(lambda: "job %s): attempt 2 failed" % job in env.procs.log("nbgated"), 30),
+         "the restarted nbgated read it back and tried again (endpoint still down)")
+    t.eq(metric(env, "nbgate_outbox_pending"), 1, "so it is still pending")
     t.eq(env.standin.of("victor"), [], "nothing reached the stand-in meanwhile")
     env.standin.up()
     t.ok(wait_for(lambda: env.standin.of("victor"), 30),
@@ -219,6 +226,68 @@ def test_rejected(env):
     t.eq(metric(env, "nbgate_outbox_rejected_total"), 1, "nbgate_outbox_rejected_total 1")
 
 
+def sacct_job(job):
+    """AllocCPUS|ElapsedRaw|State of one job, as sacct says."""
+    return subprocess.run(["sacct", "-n", "-X", "-P", "-j", job, "-o",
+                           "AllocCPUS,ElapsedRaw,State"], capture_output=True, text=True,
+                          timeout=30).stdout.strip()
+
+
+def test_usage(env):
+    """ursula's 2-core job runs about a minute: usage agrees with sacct."""
+    t = env.tap
+    job, sid = getattr(env, "ursula", (None, None))
+    if job is None:
+        t.ok(False, "ursula's job exists for the usage test")
+        return
+    m, seen = env.api.wait("ursula", timeout=120)
+    t.ok(m is not None and m["ready"], "ursula's notebook runs", seen)
+    running = env.ursula_running or time.time()
+    time.sleep(max(0.0, 62 - (time.time() - running)))
+    env.api.call("DELETE", "/users/ursula/server")
+    m, seen = env.api.wait("ursula", phases=("ended", "stopped"), timeout=90)
+    t.ok(wait_for(lambda: "COMPLETED" in sacct_job(job) or "CANCELLED" in sacct_job(job),
+                  60, 1), "sacct knows ursula's job ended (%s)" % sacct_job(job))
+    f = sacct_job(job).split("|")
+    cpus, elapsed = int(f[0]), int(f[1])
+    t.ok(elapsed >= 60, "the job ran at least a minute (%d s)" % elapsed)
+    t.eq(cpus, 2, "SLURM allocated 2 CPUs")
+    r = env.gw.ctl("--json", "usage", "--user", "ursula")
+    t.ok(r.returncode == 0, "nbgatectl --json usage --user ursula", r.stderr)
+    try:
+        u = json.loads(r.stdout)
+    except ValueError:
+        u = {}
+    rows = u.get("usage", [])
+    t.eq([(x["user"], x["cluster"]) for x in rows], [("ursula", "hpc")],
+         "one row: ursula on hpc")
+    t.ok(u.get("sources", {}).get("hpc", "").startswith("ok"), "sacct answered for hpc",
+         u.get("sources"))
+    if len(rows) != 1:
+        return
+    x = rows[0]
+    want = 2 * elapsed / 3600.0
+    t.eq(x["jobs"], 1, "nbgate counts one job")
+    t.ok(abs(x["core_hours"] - want) <= 2 * 10 / 3600.0,
+         "nbgate core-hours %.4f within 10 s x 2 cores of sacct's %.4f"
+         % (x["core_hours"], want))
+    t.eq(x["sacct_jobs"], 1, "sacct column: one job")
+    t.ok(x["sacct_core_hours"] is not None and abs(x["sacct_core_hours"] - want) < 1e-6,
+         "sacct column: AllocCPUS x ElapsedRaw (%s)" % x["sacct_core_hours"])
+    r = env.gw.ctl("usage")
+    lines = r.stdout.splitlines()
+    t.ok(r.returncode == 0 and any(l.split()[:3] == ["ursula", "hpc", "1"] and
+                                   len(l.split()) == 6 for l in lines) and
+         any(l.startswith("USER") and "SACCT-CORE-H" in l for l in lines),
+         "nbgatectl usage prints both columns side by side", r.stdout + r.stderr)
+    r = env.gw.ctl("usage", "--since", "yesterday")
+    t.ok(r.returncode == 1 and "since" in r.stderr, "a bad --since is refused naming it",
+         r.stderr)
+    r = env.gw.ctl("--json", "usage", "--user", "nosuchuser")
+    t.ok(r.returncode == 0 and json.loads(r.stdout)["usage"] == [],
+         "a user without jobs: no rows", r.stdout)
+
+
 def test_token_secret(env):
     t = env.tap
     log = env.procs.log("nbgated")
@@ -244,7 +313,8 @@ def main():
     session_world(env, edit=lambda cfg: cfg + acct)
     env.gw.admin_token = env.gw.token("admin")
     try:
-        for fn in (test_delivered, test_down_restart, test_rejected, test_token_secret):
+        for fn in (test_delivered, test_down_restart, test_rejected, test_usage,
+                   test_token_secret):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
