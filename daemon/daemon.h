@@ -455,6 +455,8 @@ const struct outbox_stats *outbox_stats(void);
 
 /* usage.c: GET /hub/api/usage: per-user jobs and core-hours, nbgate vs sacct */
 void		 usage_api(const struct api_req *, struct api_resp *);
+int		 usage_sacct_parse(char *, const char **, char **, long long *,
+		     long long *);
 
 /* tls.c */
 void		*tls_ctx_new(const char *, const char *, char **);

@@ -148,33 +148,64 @@ usage_job_user(const char *cluster, const char *id)
 	return (user);
 }
 
-/* One line of sacct -P: JobID|User|Account|AllocCPUS|ElapsedRaw|Comment. */
-static void
-usage_sacct_line(struct usage_q *q, const char *cluster, char *line, int *by_id)
+/*
+ * Splits one line of sacct -P: JobID|User|Account|AllocCPUS|ElapsedRaw|Comment
+ * (in place). 0 with the job id (pointing into @line), the gateway user
+ * named by an "nbgate:user=U:session=N" comment (owned; NULL if the comment
+ * is empty), cores and seconds; -1 if the line is malformed or its comment
+ * is someone else's.
+ */
+int
+usage_sacct_parse(char *line, const char **job, char **user, long long *cpus,
+    long long *secs)
 {
-	char		*f[6], *user, *end;
-	long long	 cpus, secs;
-	size_t		 i;
+	char	*f[6], *end;
+	size_t	 i;
 
+	*user = NULL;
 	for (i = 0; i < 5; i++) {
 		f[i] = line;
 		if ((line = strchr(line, '|')) == NULL)
-			return;
+			return (-1);
 		*line++ = '\0';
 	}
 	f[5] = line;	/* the comment, which may itself hold '|' */
-	cpus = strtoll(f[3], &end, 10);
-	if (*f[3] == '\0' || *end != '\0' || cpus < 0)
+	*cpus = strtoll(f[3], &end, 10);
+	if (*f[3] == '\0' || *end != '\0' || *cpus < 0)
+		return (-1);
+	*secs = strtoll(f[4], &end, 10);
+	if (*f[4] == '\0' || *end != '\0' || *secs < 0)
+		return (-1);
+	if (*f[0] == '\0')
+		return (-1);
+	*job = f[0];
+	if (*f[5] == '\0')
+		return (0);
+	if ((*user = usage_comment_user(f[5], strlen(f[5]))) == NULL)
+		return (-1);
+	if (!jobreq_user_valid(*user)) {
+		free(*user);
+		*user = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+usage_sacct_line(struct usage_q *q, const char *cluster, char *line, int *by_id)
+{
+	const char	*job;
+	char		*user;
+	long long	 cpus, secs;
+
+	if (usage_sacct_parse(line, &job, &user, &cpus, &secs) == -1)
 		return;
-	secs = strtoll(f[4], &end, 10);
-	if (*f[4] == '\0' || *end != '\0' || secs < 0)
-		return;
-	if ((user = usage_comment_user(f[5], strlen(f[5]))) == NULL) {
-		if (*f[5] != '\0' || (user = usage_job_user(cluster, f[0])) == NULL)
+	if (user == NULL) {
+		if ((user = usage_job_user(cluster, job)) == NULL)
 			return;
 		(*by_id)++;
 	}
-	if (jobreq_user_valid(user) && (q->user == NULL || strcmp(user, q->user) == 0))
+	if (q->user == NULL || strcmp(user, q->user) == 0)
 		usage_add(usage_row(q, user, cluster), "sacct_jobs", "sacct_core_hours",
 		    1, (double)cpus * (double)secs / 3600);
 	free(user);

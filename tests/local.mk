@@ -70,3 +70,8 @@ check_PROGRAMS += tests/unit/test-httpc
 tests_unit_test_httpc_SOURCES = tests/unit/test-httpc.c
 tests_unit_test_httpc_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-httpc
+
+check_PROGRAMS += tests/unit/test-usage
+tests_unit_test_usage_SOURCES = tests/unit/test-usage.c
+tests_unit_test_usage_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-usage
