@@ -60,6 +60,7 @@ outbox_enabled(void)
 static int
 outbox_read_token(const char *path, char **token, char **cause)
 {
+	struct stat	 sb;
 	FILE		*f;
 	char		 buf[OUTBOX_TOKEN_MAX + 2];
 	size_t		 n, i;
@@ -71,6 +72,9 @@ outbox_read_token(const char *path, char **token, char **cause)
 		xasprintf(cause, "accounting.token_file: %s: %s", path, strerror(errno));
 		return (-1);
 	}
+	if (fstat(fileno(f), &sb) == 0 && (sb.st_mode & 077) != 0)
+		log_warnx("accounting.token_file: %s can be read by others than its "
+		    "owner (mode %04o); chmod 600 it", path, (u_int)(sb.st_mode & 07777));
 	n = fread(buf, 1, sizeof buf - 1, f);
 	fclose(f);
 	buf[n] = '\0';

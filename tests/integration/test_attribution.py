@@ -26,6 +26,7 @@ from harness import Env, free_port, wait_for  # noqa: E402
 from test_session import session_cleanup, session_world  # noqa: E402
 
 TOKEN = "attr-" + os.urandom(12).hex()
+TOKEN2 = "attr2-" + os.urandom(12).hex()
 
 
 class AllocationStandIn:
@@ -288,10 +289,30 @@ def test_usage(env):
          "a user without jobs: no rows", r.stdout)
 
 
+def test_reload_token(env):
+    """A new token in token_file is used after a reload (SIGHUP)."""
+    t = env.tap
+    with open(env.tokfile, "w") as f:
+        f.write(TOKEN2 + "\n")
+    n = env.procs.log("nbgated").count("reload: configuration")
+    env.gw.proc.send_signal(signal.SIGHUP)
+    t.ok(wait_for(lambda: env.procs.log("nbgated").count("reload: configuration") > n, 20),
+         "nbgated reloaded its configuration")
+    job, sid = start(env, "xavier", {})
+    if job is None:
+        return
+    t.ok(wait_for(lambda: env.standin.of("xavier"), 30), "xavier's record was delivered")
+    env.api.call("DELETE", "/users/xavier/server")
+    reqs = env.standin.of("xavier")
+    t.ok(reqs and reqs[0]["headers"].get("Authorization") == "Bearer " + TOKEN2,
+         "with the new token")
+
+
 def test_token_secret(env):
     t = env.tap
     log = env.procs.log("nbgated")
-    t.ok(TOKEN not in log, "the bearer token never appears in nbgated's log")
+    t.ok(TOKEN not in log and TOKEN2 not in log,
+         "the bearer tokens never appear in nbgated's log")
     with open(env.gw.config) as f:
         t.ok(TOKEN not in f.read(), "nor in its configuration")
 
@@ -301,7 +322,7 @@ def main():
     port = free_port()
     env.standin = AllocationStandIn(env, port)
     env.standin.up()
-    tokfile = env.path("accounting.token")
+    tokfile = env.tokfile = env.path("accounting.token")
     with open(tokfile, "w") as f:
         f.write(TOKEN + "\n")
     os.chmod(tokfile, 0o600)
@@ -314,12 +335,12 @@ def main():
     env.gw.admin_token = env.gw.token("admin")
     try:
         for fn in (test_delivered, test_down_restart, test_rejected, test_usage,
-                   test_token_secret):
+                   test_reload_token, test_token_secret):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
         env.standin.down()
-        session_cleanup(env, ("ursula", "victor", "wendy"))
+        session_cleanup(env, ("ursula", "victor", "wendy", "xavier"))
     env.finish()
 
 
