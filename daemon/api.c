@@ -1134,6 +1134,8 @@ api_admin(const struct api_req *ar, struct api_resp *rs)
 		api_json(rs, 200, list);
 	} else if (strncmp(p, "sessions", 8) == 0 && strcmp(m, "GET") == 0) {
 		api_sessions(ar, rs, p + 8);
+	} else if (strcmp(p, "usage") == 0 && strcmp(m, "GET") == 0) {
+		usage_api(ar, rs);
 	} else if (strcmp(p, "orphans") == 0 && strcmp(m, "POST") == 0) {
 		session_orphan_sweep();
 		rs->code = 202;

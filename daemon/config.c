@@ -133,6 +133,8 @@ static void	cfg_check_container(struct cfg_ctx *,
 		    const size_t *);
 static void	cfg_check_cluster(struct cfg_ctx *, const struct cfg_section *,
 		    void *, const char *, size_t, const size_t *);
+static void	cfg_check_retry(struct cfg_ctx *, const struct cfg_section *,
+		    void *, const char *, size_t, const size_t *);
 
 #define OFF(f)		offsetof(struct config, f)
 #define QOFF(f)		offsetof(struct config_queue, f)
@@ -277,6 +279,27 @@ static const struct cfg_key cfg_credentials_keys[] = {
 	  .def = "false" },
 };
 static const struct cfg_section cfg_credentials = SECTION(cfg_credentials_keys);
+/* accounting: where community-account jobs are reported (daemon/outbox.c) */
+static const struct cfg_key cfg_retry_keys[] = {
+	{ .name = "initial", .type = CFG_DURATION, .off = OFF(acct_retry_initial),
+	  .min = 1, .max = HOUR, .def = "5s" },
+	{ .name = "max", .type = CFG_DURATION, .off = OFF(acct_retry_max),
+	  .min = 1, .max = DAY, .def = "10m" },
+};
+static const struct cfg_section cfg_retry =
+    CHECKED(cfg_retry_keys, cfg_check_retry);
+static const struct cfg_key cfg_accounting_keys[] = {
+	{ .name = "endpoint", .type = CFG_STRING, .off = OFF(acct_endpoint),
+	  .def = "", .check = cfg_check_url },
+	{ .name = "token_file", .type = CFG_PATH, .off = OFF(acct_token_file) },
+	{ .name = "ca_file", .type = CFG_PATH, .off = OFF(acct_ca_file) },
+	{ .name = "timeout", .type = CFG_DURATION, .off = OFF(acct_timeout),
+	  .min = 1, .max = 5 * MINUTE, .def = "10s" },
+	{ .name = "retry", .type = CFG_SECTION, .sub = &cfg_retry },
+	{ .name = "gateway_name", .type = CFG_STRING, .off = OFF(acct_gateway_name),
+	  .def = "nbgate", .check = cfg_check_line },
+};
+static const struct cfg_section cfg_accounting = SECTION(cfg_accounting_keys);
 
 /*
  * clusters: { NAME: { ..., queues: { NAME: { walltime: {min, default, max},
@@ -409,6 +432,7 @@ static const struct cfg_key cfg_top_keys[] = {
 	{ .name = "auth", .type = CFG_SECTION, .sub = &cfg_auth },
 	{ .name = "sessions", .type = CFG_SECTION, .sub = &cfg_sessions },
 	{ .name = "credentials", .type = CFG_SECTION, .sub = &cfg_credentials },
+	{ .name = "accounting", .type = CFG_SECTION, .sub = &cfg_accounting },
 	{ .name = "clusters", .type = CFG_MAPOF, .off = OFF(clusters),
 	  .count_off = OFF(nclusters), .sub = &cfg_cluster,
 	  .elem_size = sizeof(struct config_cluster), .max = 64,
@@ -1361,6 +1385,22 @@ cfg_fmt_num(const struct cfg_key *k, long long v, char *buf, size_t len)
 		cfg_fmt_size(buf, len, v);
 	else
 		snprintf(buf, len, "%lld", v);
+}
+
+/* accounting.retry: initial <= max. */
+static void
+cfg_check_retry(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    void *base, const char *prefix, size_t line, const size_t *seen)
+{
+	const struct config	*cfg = base;
+	char			 a[32], b[32];
+
+	if (cfg->acct_retry_initial > cfg->acct_retry_max) {
+		cfg_fmt_duration(a, sizeof a, cfg->acct_retry_initial);
+		cfg_fmt_duration(b, sizeof b, cfg->acct_retry_max);
+		cfg_key_error(ctx, sec, seen, prefix, line, "max",
+		    "%s is less than initial %s", b, a);
+	}
 }
 
 /* walltime, cores, memory, gpus: min <= default <= max. */

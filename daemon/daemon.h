@@ -134,6 +134,13 @@ struct config {
 	int		 cred_myproxy_lifetime;	/* s asked of MyProxy */
 	int		 cred_cert_lifetime;	/* s: longest SSH certificate */
 	int		 cred_from_login;	/* a login alone gets a certificate */
+	char		*acct_endpoint;	/* attribution POSTs go here; "": none */
+	char		*acct_token_file;	/* bearer token; NULL: none */
+	char		*acct_ca_file;	/* NULL: system CAs */
+	int		 acct_timeout;	/* s per request */
+	int		 acct_retry_initial;	/* s, first backoff */
+	int		 acct_retry_max;	/* s, backoff ceiling */
+	char		*acct_gateway_name;	/* "gateway" in each record */
 
 	struct config_cluster *clusters;	/* in file order; first is the default */
 	size_t		 nclusters;
@@ -382,6 +389,7 @@ int		 store_token_load(void (*)(const char *, const char *, const char *,
 void		 store_audit(const char *, const char *, const char *, const char *);
 int		 store_run(const char *, const char *, ...);
 long long	 store_last_id(void);
+int		 store_changes(void);
 struct sqlite3_stmt;
 struct sqlite3_stmt *store_prepare(const char *);
 
@@ -450,6 +458,8 @@ void		 session_times(const struct session *, double *, double *, double *,
 void		 session_cluster_stats(void (*)(const char *, unsigned long long,
 		     unsigned long long, double, size_t, void *), void *);
 const char	*session_user(const struct session *);
+struct transport;
+struct transport *session_cluster_transport(const char *);
 typedef void	(*session_watch_cb)(const struct session *, void *);
 void		 session_watch(session_watch_cb, void *);
 void		 session_unwatch(session_watch_cb, void *);
@@ -467,6 +477,61 @@ void		 session_agent_exit(struct route *, const char *);
 void		 metrics_init(void);
 void		 metrics_shutdown(void);
 struct evbuffer	*metrics_render(void);
+
+/*
+ * httpc.c: asynchronous HTTP(S) requests on the event loop (libcurl multi).
+ * http:// and https:// only, no redirects followed, response bodies up to
+ * 1 MiB. The callback runs once, from the loop (never inside
+ * httpc_request()); the result and its strings are valid only during the
+ * callback, and the request is freed after it returns (do not cancel it
+ * there). httpc_cancel() and httpc_shutdown() free requests without calling
+ * back; neither may be called from inside libcurl.
+ */
+struct httpc_result {
+	long		 status;	/* HTTP status, 0 if none */
+	const char	*error;		/* could not talk to the server, or NULL */
+	const char	*body;		/* NUL-terminated, "" if none */
+	size_t		 bodylen;
+	const char	*content_type;	/* or NULL */
+};
+typedef void (*httpc_cb)(const struct httpc_result *, void *);
+struct httpc_opts {
+	const char		*method;	/* NULL: GET, or POST with a body */
+	const char		*url;
+	const char *const	*headers;	/* NULL-terminated "Name: value" */
+	const char		*body;		/* copied */
+	size_t			 bodylen;
+	int			 timeout_ms;	/* whole request; <= 0: 30 s */
+	const char		*cafile;	/* NULL: system CAs */
+};
+struct httpc_req;
+int		 httpc_init(struct event_base *, char **);
+void		 httpc_shutdown(void);	/* cancels all, no callbacks */
+struct httpc_req *httpc_request(const struct httpc_opts *, httpc_cb, void *, char **);
+void		 httpc_cancel(struct httpc_req *);	/* no callback afterwards */
+
+/*
+ * outbox.c: community-account jobs recorded for attribution, and POSTed to
+ * accounting.endpoint (daemon/ATTRIBUTION.md) with retries.
+ */
+struct outbox_stats {
+	unsigned long long	 pending;	/* rows not yet delivered */
+	unsigned long long	 delivered;	/* rows the endpoint took (2xx) */
+	unsigned long long	 rejected;	/* rows it refused (4xx) */
+	unsigned long long	 failures;	/* failed attempts since start */
+};
+struct jobreq;
+int		 outbox_init(struct event_base *, const struct config *, char **);
+void		 outbox_reload(const struct config *);
+void		 outbox_shutdown(void);
+void		 outbox_record(long long, const char *, const struct jobreq *,
+		     const char *);
+const struct outbox_stats *outbox_stats(void);
+
+/* usage.c: GET /hub/api/usage: per-user jobs and core-hours, nbgate vs sacct */
+void		 usage_api(const struct api_req *, struct api_resp *);
+int		 usage_sacct_parse(char *, const char **, char **, long long *,
+		     long long *);
 
 /* tls.c */
 void		*tls_ctx_new(const char *, const char *, char **);

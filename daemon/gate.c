@@ -309,7 +309,8 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 	log_info("listening: https %s (port %d), ssh %s (port %d, host key %s), admin %s",
 	    cfg->https_listen, gate->https_port, cfg->ssh_listen, gate->ssh_port,
 	    sshd_fingerprint(gate->sshd), cfg->admin_socket);
-	if (cred_init(cause) == -1 || session_init(cause) == -1)
+	if (cred_init(cause) == -1 || outbox_init(base, cfg, cause) == -1 ||
+	    session_init(cause) == -1)
 		return (-1);
 	metrics_init();
 	return (0);
@@ -339,6 +340,7 @@ gate_reload(struct config *cfg, char **cause)
 	log_set_format(cfg->log_format);
 	gate->cfg = cfg;
 	session_reload(cfg);
+	outbox_reload(cfg);
 	config_free(old);
 	log_info("reload: configuration %s applied", cfg->path != NULL ? cfg->path : "(built-in)");
 	return (0);
@@ -360,6 +362,7 @@ gate_stop(void)
 	metrics_shutdown();
 	session_shutdown();
 	cred_shutdown();
+	outbox_shutdown();
 	if (gate->sshd != NULL)
 		sshd_free(gate->sshd);
 	gate->sshd = NULL;

@@ -19,7 +19,10 @@ libnbdaemon_a_SOURCES = \
 	daemon/x509.c \
 	daemon/sshcert.c \
 	daemon/myproxy.c \
-	daemon/cred.c
+	daemon/cred.c \
+	daemon/httpc.c \
+	daemon/outbox.c \
+	daemon/usage.c
 DAEMON_LIBS = libnbdaemon.a libnbsched.a libnbbackend.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS)
 
@@ -30,4 +33,4 @@ nbgated_LDADD = $(DAEMON_LIBS)
 bin_PROGRAMS += nbgatectl
 nbgatectl_SOURCES = daemon/nbgatectl.c
 nbgatectl_LDADD = libnbcommon.a $(JANSSON_LIBS) $(LIBCURL_LIBS) $(OPENSSL_LIBS) $(LIBEVENT_LIBS) $(LIBSSH_LIBS)
-EXTRA_DIST += daemon/openapi.yaml
+EXTRA_DIST += daemon/openapi.yaml daemon/ATTRIBUTION.md

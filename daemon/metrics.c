@@ -118,6 +118,26 @@ metrics_cluster(const char *name, unsigned long long calls, unsigned long long e
 #define HELP(b, n, t, h) \
 	evbuffer_add_printf((b), "# HELP %s %s\n# TYPE %s %s\n", (n), (h), (n), (t))
 
+/* The attribution outbox (outbox.c). */
+static void
+metrics_outbox(struct evbuffer *b)
+{
+	const struct outbox_stats	*o = outbox_stats();
+
+	HELP(b, "nbgate_outbox_pending", "gauge",
+	    "Attribution records not yet delivered to accounting.endpoint.");
+	evbuffer_add_printf(b, "nbgate_outbox_pending %llu\n", o->pending);
+	HELP(b, "nbgate_outbox_delivered_total", "counter",
+	    "Attribution records the endpoint accepted (2xx), all time.");
+	evbuffer_add_printf(b, "nbgate_outbox_delivered_total %llu\n", o->delivered);
+	HELP(b, "nbgate_outbox_rejected_total", "counter",
+	    "Attribution records the endpoint refused for good (4xx), all time.");
+	evbuffer_add_printf(b, "nbgate_outbox_rejected_total %llu\n", o->rejected);
+	HELP(b, "nbgate_outbox_failed_attempts_total", "counter",
+	    "Delivery attempts that failed and will be retried, since start.");
+	evbuffer_add_printf(b, "nbgate_outbox_failed_attempts_total %llu\n", o->failures);
+}
+
 /* The whole exposition; the caller frees it. */
 struct evbuffer *
 metrics_render(void)
@@ -186,5 +206,6 @@ metrics_render(void)
 	HELP(b, "nbgate_ssh_certificates_total", "counter",
 	    "SSH user certificates signed to log in to clusters as users.");
 	evbuffer_add_printf(b, "nbgate_ssh_certificates_total %llu\n", st->certs_minted);
+	metrics_outbox(b);
 	return (b);
 }

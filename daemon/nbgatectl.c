@@ -54,6 +54,10 @@ usage(void)
 	    "                                          account); --wait until it runs or fails\n"
 	    "  server stop USER[/SERVER]               stop it (cancels its job)\n"
 	    "  server show USER[/SERVER]               state, job, reason and the journal\n"
+	    "  usage [--user USER] [--since DATE]      jobs and core-hours per gateway user and\n"
+	    "                                          cluster: nbgate's and sacct's side by side\n"
+	    "                                          (DATE: YYYY-MM-DD[THH:MM[:SS]], default 30\n"
+	    "                                          days ago)\n"
 	    "The socket is $NBGATE_SOCKET or %s unless -s is given.\n", CTL_DEFAULT_SOCKET);
 	exit(2);
 }
@@ -576,6 +580,65 @@ ctl_server_list(int argc, char **argv)
 	return (ctl_print(code, j, NULL));
 }
 
+/* One number of a usage row, or "-" when null (no sacct for it). */
+static void
+ctl_usage_num(char *buf, size_t len, json_t *v, int hours)
+{
+	if (json_is_null(v) || v == NULL)
+		snprintf(buf, len, "-");
+	else if (hours)
+		snprintf(buf, len, "%.3f", json_number_value(v));
+	else
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+}
+
+static int
+ctl_usage(int argc, char **argv)
+{
+	json_t		*j, *m, *v;
+	const char	*k;
+	char		*path, *q = xstrdup(""), *old, *esc;
+	char		 a[32], b[32], c[32], d[32];
+	size_t		 i;
+	long		 code;
+	int		 n;
+	CURL		*curl = curl_easy_init();
+
+	for (n = 0; n < argc; n += 2) {
+		if (n + 1 >= argc || (strcmp(argv[n], "--user") != 0 &&
+		    strcmp(argv[n], "--since") != 0))
+			usage();
+		esc = curl_easy_escape(curl, argv[n + 1], 0);
+		old = q;
+		xasprintf(&q, "%s%s%s=%s", old, *old == '\0' ? "?" : "&", argv[n] + 2,
+		    esc);
+		curl_free(esc);
+		free(old);
+	}
+	curl_easy_cleanup(curl);
+	xasprintf(&path, "/hub/api/usage%s", q);
+	code = ctl_call("GET", path, NULL, &j);
+	free(path);
+	free(q);
+	if (code == 200 && !ctl_json) {
+		printf("since %s\n", ctl_str(j, "since"));
+		printf("%-20s %-10s %8s %12s %10s %12s\n", "USER", "CLUSTER", "JOBS",
+		    "CORE-HOURS", "SACCT-JOBS", "SACCT-CORE-H");
+		json_array_foreach(json_object_get(j, "usage"), i, m) {
+			ctl_usage_num(a, sizeof a, json_object_get(m, "jobs"), 0);
+			ctl_usage_num(b, sizeof b, json_object_get(m, "core_hours"), 1);
+			ctl_usage_num(c, sizeof c, json_object_get(m, "sacct_jobs"), 0);
+			ctl_usage_num(d, sizeof d, json_object_get(m, "sacct_core_hours"), 1);
+			printf("%-20s %-10s %8s %12s %10s %12s\n", ctl_str(m, "user"),
+			    ctl_str(m, "cluster"), a, b, c, d);
+		}
+		json_object_foreach(json_object_get(j, "sources"), k, v)
+			printf("cluster %s: %s\n", k, json_string_value(v) != NULL ?
+			    json_string_value(v) : "?");
+	}
+	return (ctl_print(code, j, NULL));
+}
+
 /* -o key=value: numbers stay numbers, everything else is a string. */
 static void
 ctl_option(json_t *opts, const char *kv)
@@ -740,6 +803,8 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], "show") == 0 && argc == 3)
 			return (ctl_server_show(argv[2]));
 	}
+	if (strcmp(argv[0], "usage") == 0)
+		return (ctl_usage(argc - 1, argv + 1));
 	if (strcmp(argv[0], "login-url") == 0 && argc == 2)
 		return (ctl_simple("POST", "/hub/api/users/", argv[1], "/login-url",
 		    "url", NULL));

@@ -838,7 +838,10 @@ sess_submitted(const char *id, const char *cause, void *arg)
 		store_route_put(r);
 	}
 	xasprintf(&why, "job %s submitted to %s", id, s->cl->name);
+	store_run("BEGIN", "");		/* the job id and its attribution together */
 	sess_set(s, SESSION_SUBMITTED, why);
+	outbox_record(s->id, s->user, s->req, s->job);
+	store_run("COMMIT", "");
 	free(why);
 	store_audit(s->user, "job-submit", s->route, id);
 	if (sched_tracker_add(s->cl->trk, id, &tcause) == -1) {
@@ -1343,6 +1346,7 @@ sess_adopt_done(const struct sched_listed *jobs, size_t n, const char *cause,
 		xasprintf(&why, "job %s adopted after a restart (found by its comment)",
 		    s->job);
 		sess_set(s, SESSION_SUBMITTED, why);
+		outbox_record(s->id, s->user, s->req, s->job);
 		free(why);
 		if (sched_tracker_add(cl->trk, s->job, &tcause) == -1) {
 			sess_tag(s);
@@ -2118,6 +2122,19 @@ long long
 session_id(const struct session *s)
 {
 	return (s->id);
+}
+
+/* The transport of cluster @name (for usage.c's sacct), or NULL. */
+struct transport *
+session_cluster_transport(const char *name)
+{
+	struct cluster	*cl;
+
+	TAILQ_FOREACH(cl, &sess_clusters, entry) {
+		if (strcmp(cl->name, name) == 0)
+			return (cl->tr);
+	}
+	return (NULL);
 }
 
 const char *

@@ -1,6 +1,7 @@
 /*
  * store.c: nbgated's durable state in SQLite (state_dir/nbgate.db, 0600):
- * routes, API token digests, and the audit log.  Schema changes are
+ * routes, API token digests, the audit log, sessions and the attribution
+ * outbox.  Schema changes are
  * numbered migrations keyed on PRAGMA user_version.
  */
 #include "config.h"
@@ -57,6 +58,16 @@ static const char *store_migrations[] = {
 	" account TEXT NOT NULL, source TEXT NOT NULL, not_after INTEGER NOT NULL,"
 	" verified INTEGER NOT NULL);"
 	"ALTER TABLE sessions ADD COLUMN run_as TEXT;",
+	/* 6: attribution of community-account jobs (outbox.c) */
+	"CREATE TABLE outbox (id INTEGER PRIMARY KEY, session INTEGER NOT NULL,"
+	" user TEXT NOT NULL, cluster TEXT NOT NULL, job TEXT NOT NULL,"
+	" submitted REAL NOT NULL, account TEXT NOT NULL, queue TEXT NOT NULL,"
+	" cores INTEGER NOT NULL, memory INTEGER NOT NULL, gpus INTEGER NOT NULL,"
+	" walltime INTEGER NOT NULL, unix_user TEXT NOT NULL,"
+	" state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_try REAL NOT NULL DEFAULT 0, last_error TEXT, answer TEXT,"
+	" sent REAL, UNIQUE (session, job));"
+	"CREATE INDEX outbox_state ON outbox (state, next_try);",
 };
 
 static int
@@ -289,6 +300,13 @@ store_audit(const char *actor, const char *action, const char *object, const cha
 {
 	store_run("INSERT INTO audit (time, actor, action, object, detail) VALUES (?, ?, ?, ?, ?)",
 	    "itttt", (long long)time(NULL), actor, action, object, detail);
+}
+
+/* Rows changed by the last INSERT, UPDATE or DELETE. */
+int
+store_changes(void)
+{
+	return (store_db != NULL ? sqlite3_changes(store_db) : 0);
 }
 
 /* The rowid of the last INSERT. */

@@ -53,7 +53,8 @@ TESTS += \
 	tests/integration/test_api_tokens.py \
 	tests/integration/test_sshcert.py \
 	tests/integration/test_myproxy.py \
-	tests/integration/test_charging.py
+	tests/integration/test_charging.py \
+	tests/integration/test_attribution.py
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
@@ -91,3 +92,12 @@ check_PROGRAMS += tests/unit/test-sshcert
 tests_unit_test_sshcert_SOURCES = tests/unit/test-sshcert.c
 tests_unit_test_sshcert_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-sshcert
+check_PROGRAMS += tests/unit/test-httpc
+tests_unit_test_httpc_SOURCES = tests/unit/test-httpc.c
+tests_unit_test_httpc_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-httpc
+
+check_PROGRAMS += tests/unit/test-usage
+tests_unit_test_usage_SOURCES = tests/unit/test-usage.c
+tests_unit_test_usage_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-usage

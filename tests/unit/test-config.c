@@ -107,6 +107,13 @@ check_defaults(const struct config *cfg, const char *what)
 	is_int(cfg->auth_pam, 0, "%s: auth.pam", what);
 	is_str(cfg->auth_pam_service, "nbgate", "%s: auth.pam_service", what);
 	is_int(cfg->nclusters, 0, "%s: no clusters", what);
+	is_str(cfg->acct_endpoint, "", "%s: accounting.endpoint", what);
+	ok(cfg->acct_token_file == NULL, "%s: no accounting.token_file", what);
+	ok(cfg->acct_ca_file == NULL, "%s: no accounting.ca_file", what);
+	is_int(cfg->acct_timeout, 10, "%s: accounting.timeout", what);
+	is_int(cfg->acct_retry_initial, 5, "%s: accounting.retry.initial", what);
+	is_int(cfg->acct_retry_max, 600, "%s: accounting.retry.max", what);
+	is_str(cfg->acct_gateway_name, "nbgate", "%s: accounting.gateway_name", what);
 }
 
 static void
@@ -218,7 +225,7 @@ test_unknown(void)
 	    "path, suggestion");
 	has_str(cause, "unknown-key.yaml:8: colour: unknown key (known keys: "
 	    "state_dir, public_url, log, listen, tls, ssh, proxy, auth, sessions, "
-	    "credentials, clusters)",
+	    "credentials, accounting, clusters)",
 	    "no close match: lists the known keys");
 	is_int(nlines(cause), 2, "two errors");
 	free(cause);
@@ -742,6 +749,57 @@ test_clusters_hostile(void)
 	free(cause);
 }
 
+static void
+test_accounting(void)
+{
+	struct config	*cfg;
+	char		*cause = NULL;
+
+	cfg = mem("acct.yaml", "accounting:\n"
+	    "  endpoint: https://alloc.example.org/v1/attributes\n"
+	    "  token_file: /etc/nbgate/acct.token\n"
+	    "  ca_file: /etc/nbgate/ca.pem\n"
+	    "  timeout: 30s\n"
+	    "  retry: {initial: 2s, max: 1h}\n"
+	    "  gateway_name: Example Science Gateway\n", &cause);
+	ok(cfg != NULL, "accounting: loads");
+	if (cfg != NULL) {
+		is_str(cfg->acct_endpoint, "https://alloc.example.org/v1/attributes",
+		    "accounting.endpoint");
+		is_str(cfg->acct_token_file, "/etc/nbgate/acct.token",
+		    "accounting.token_file");
+		is_str(cfg->acct_ca_file, "/etc/nbgate/ca.pem", "accounting.ca_file");
+		is_int(cfg->acct_timeout, 30, "accounting.timeout");
+		is_int(cfg->acct_retry_initial, 2, "accounting.retry.initial");
+		is_int(cfg->acct_retry_max, 3600, "accounting.retry.max");
+		is_str(cfg->acct_gateway_name, "Example Science Gateway",
+		    "accounting.gateway_name");
+	}
+	config_free(cfg);
+	free(cause);
+	cause = NULL;
+
+	cfg = mem("acct.yaml", "accounting:\n"
+	    "  endpoint: ftp://x\n"
+	    "  token_file: token\n"
+	    "  timeout: 10m\n"
+	    "  retry:\n"
+	    "    initial: 1h\n"
+	    "    max: 1m\n"
+	    "  tokn: x\n", &cause);
+	ok(cfg == NULL, "bad accounting: refused");
+	has_str(cause, "acct.yaml:2: accounting.endpoint: 'ftp://x' is not an "
+	    "http:// or https:// URL", "endpoint must be http(s)");
+	has_str(cause, "acct.yaml:3: accounting.token_file: 'token' is not an "
+	    "absolute path", "token_file must be absolute");
+	has_str(cause, "acct.yaml:4: accounting.timeout:", "timeout range");
+	has_str(cause, "acct.yaml:7: accounting.retry.max: 1m is less than "
+	    "initial 1h", "retry: max >= initial, at max's line");
+	has_str(cause, "acct.yaml:8: accounting.tokn: unknown key", "unknown key");
+	config_free(cfg);
+	free(cause);
+}
+
 int
 main(void)
 {
@@ -766,5 +824,6 @@ main(void)
 	test_clusters_cross();
 	test_clusters_values();
 	test_clusters_hostile();
+	test_accounting();
 	return (tap_done());
 }
