@@ -428,6 +428,8 @@ start_all() {
 		# the munged that slurmdbd uses (sacctmgr/sacct ignore AuthInfo for slurmdbd connections)
 		AccountingStoragePass=$MUNGE_SOCK
 		AccountingStorageEnforce=associations,limits,qos
+		# sacct shows the job comment (nbgate:user=U:session=N): usage reports by gateway user
+		AccountingStoreFlags=job_comment
 		$node NodeAddr=127.0.0.1 State=UNKNOWN
 		PartitionName=debug Nodes=ALL Default=YES MaxTime=01:00:00 State=UP
 		PartitionName=compute Nodes=ALL Default=NO MaxTime=08:00:00 State=UP
