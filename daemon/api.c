@@ -20,8 +20,13 @@
 static void
 api_json(struct api_resp *rs, int code, json_t *j)
 {
-	char	*s = json_dumps(j, JSON_COMPACT);
+	char	*s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
 
+	if (s == NULL) {	/* e.g. text that is not UTF-8 */
+		code = 500;
+		s = xstrdup("{\"status\":500,\"message\":\"the answer could not be "
+		    "encoded as JSON\"}");
+	}
 	rs->code = code;
 	rs->ctype = "application/json";
 	rs->body = evbuffer_new();
@@ -95,7 +100,9 @@ api_route_json(struct route *r, void *arg)
 static void
 api_status(struct api_resp *rs)
 {
-	api_json(rs, 200, json_pack("{s:s,s:s?,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	json_t	*j;
+
+	j = json_pack("{s:s,s:s?,s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "version", PACKAGE_VERSION,
 	    "ssh_fingerprint", gate->sshd != NULL ? sshd_fingerprint(gate->sshd) : NULL,
 	    "https_port", gate->https_port,
@@ -108,7 +115,43 @@ api_status(struct api_resp *rs)
 	    "requests", (json_int_t)gate->stats.requests,
 	    "bytes_up", (json_int_t)gate->stats.bytes_up,
 	    "bytes_down", (json_int_t)gate->stats.bytes_down,
-	    "refused", (json_int_t)gate->stats.refused));
+	    "refused", (json_int_t)gate->stats.refused);
+	json_object_set_new(j, "config", gate->cfg->path != NULL ?
+	    json_string(gate->cfg->path) : json_null());
+	json_object_set_new(j, "last_reload", gate->reload_time == 0 ? json_null() :
+	    json_pack("{s:I,s:b,s:s?}", "time", (json_int_t)gate->reload_time,
+	    "ok", gate->reload_error == NULL, "errors", gate->reload_error));
+	api_json(rs, 200, j);
+}
+
+/* POST /hub/api/reload, GET /hub/api/config/check: the configuration file. */
+static void
+api_config(const struct api_req *ar, struct api_resp *rs, int apply)
+{
+	char		*path, *cause = NULL;
+
+	if (gate->cfg->path == NULL) {
+		api_error(rs, 409, "nbgated runs with its built-in configuration "
+		    "(no -c FILE): there is nothing to check or reload");
+		return;
+	}
+	path = xstrdup(gate->cfg->path);	/* a reload frees the running config */
+	if (apply) {
+		log_info("admin: reload asked by %s", ar->actor);
+		if (gate_reload_file(path, &cause) == -1)
+			api_json(rs, 400, json_pack("{s:i,s:s,s:s}", "status", 400,
+			    "message", "the configuration was not applied; the running "
+			    "one stays", "errors", cause));
+		else
+			api_json(rs, 200, json_pack("{s:s,s:b}", "config", path,
+			    "applied", 1));
+	} else if (gate_check_file(path, &cause) == -1)
+		api_json(rs, 200, json_pack("{s:s,s:b,s:s}", "config", path, "ok", 0,
+		    "errors", cause));
+	else
+		api_json(rs, 200, json_pack("{s:s,s:b}", "config", path, "ok", 1));
+	free(cause);
+	free(path);
 }
 
 static void
@@ -1103,6 +1146,10 @@ api_admin(const struct api_req *ar, struct api_resp *rs)
 
 	if (strcmp(p, "status") == 0 && strcmp(m, "GET") == 0) {
 		api_status(rs);
+	} else if (strcmp(p, "reload") == 0 && strcmp(m, "POST") == 0) {
+		api_config(ar, rs, 1);
+	} else if (strcmp(p, "config/check") == 0 && strcmp(m, "GET") == 0) {
+		api_config(ar, rs, 0);
 	} else if (strcmp(p, "routes") == 0 && strcmp(m, "GET") == 0) {
 		json_t *list = json_array();
 		route_foreach(api_route_json, list);

@@ -295,10 +295,16 @@ struct gate {
 	int			 ssh_port;
 	time_t			 started;
 	struct gate_stats	 stats;
+	time_t			 reload_time;	/* last reload attempt, 0: none */
+	char			*reload_error;	/* its errors, NULL if it applied */
 };
 extern struct gate	*gate;
 int		 gate_start(struct event_base *, struct config *, char **);
 int		 gate_reload(struct config *, char **);
+/* Loads and checks FILE (templates too) and applies it; -1 and *cause (kept running). */
+int		 gate_reload_file(const char *, char **);
+/* Loads and checks FILE without applying it: 0, or -1 and *cause. */
+int		 gate_check_file(const char *, char **);
 void		 gate_stop(void);
 
 /* conn.c: one browser (or admin socket) connection: parse, route, proxy */

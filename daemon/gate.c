@@ -316,6 +316,39 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 	return (0);
 }
 
+/* Loads and checks @path without applying it (config check, before a reload). */
+int
+gate_check_file(const char *path, char **cause)
+{
+	struct config	*cfg;
+
+	if ((cfg = config_load(path, cause)) == NULL ||
+	    session_check_templates(cfg, cause) == -1) {
+		config_free(cfg);
+		return (-1);
+	}
+	config_free(cfg);
+	return (0);
+}
+
+/* SIGHUP or POST /hub/api/reload: @path checked (templates too), then applied. */
+int
+gate_reload_file(const char *path, char **cause)
+{
+	struct config	*cfg;
+
+	gate->reload_time = time(NULL);
+	free(gate->reload_error);
+	gate->reload_error = NULL;
+	if ((cfg = config_load(path, cause)) == NULL || gate_reload(cfg, cause) == -1) {
+		log_warnx("reload failed, keeping the running configuration:\n%s", *cause);
+		gate->reload_error = xstrdup(*cause);
+		config_free(cfg);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Applies a new config (owned on success): TLS, limits, log level; listeners stay. */
 int
 gate_reload(struct config *cfg, char **cause)
@@ -362,6 +395,8 @@ gate_stop(void)
 	metrics_shutdown();
 	session_shutdown();
 	cred_shutdown();
+	free(gate->reload_error);
+	gate->reload_error = NULL;
 	outbox_shutdown();
 	if (gate->sshd != NULL)
 		sshd_free(gate->sshd);

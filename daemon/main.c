@@ -46,18 +46,13 @@ main_check_config(const char *path)
 static void
 main_sighup(evutil_socket_t sig, short what, void *arg)
 {
-	struct config	*cfg;
 	char		*cause = NULL;
 
 	if (main_config_path == NULL) {
 		log_info("reload: no configuration file; nothing to do");
 		return;
 	}
-	if ((cfg = config_load(main_config_path, &cause)) == NULL ||
-	    gate_reload(cfg, &cause) == -1) {
-		log_warnx("reload failed, keeping the running configuration:\n%s", cause);
-		config_free(cfg);
-	}
+	gate_reload_file(main_config_path, &cause);
 	free(cause);
 }
 

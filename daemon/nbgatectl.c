@@ -28,6 +28,11 @@ usage(void)
 	    "usage: nbgatectl [-s socket] [--json] command ...\n"
 	    "commands:\n"
 	    "  status                                  daemon state and counters\n"
+	    "  config check                            check the daemon's configuration file\n"
+	    "                                          (and templates) without applying it\n"
+	    "  reload                                  check and apply it (like SIGHUP), print\n"
+	    "                                          the errors if it is refused\n"
+	    "  credential show|forget USER             a user's verified identity (charging: user)\n"
 	    "  route list                              routes and whether their agent is connected\n"
 	    "  route add NAME --key FILE.pub [--token-file FILE]\n"
 	    "                                          route /user/NAME/ to the agent with that key\n"
@@ -181,6 +186,58 @@ ctl_status(void)
 		    (long long)json_integer_value(json_object_get(j, "connections")),
 		    (long long)json_integer_value(json_object_get(j, "websockets")),
 		    (long long)json_integer_value(json_object_get(j, "requests")));
+	}
+	return (ctl_print(code, j, NULL));
+}
+
+static char	*ctl_join(json_t *);
+
+/* config check / reload: prints the errors (FILE:LINE: key: problem) if any. */
+static int
+ctl_config(int apply)
+{
+	json_t		*j;
+	long		 code = ctl_call(apply ? "POST" : "GET", apply ? "/hub/api/reload" :
+			    "/hub/api/config/check", NULL, &j);
+	const char	*errors = json_string_value(json_object_get(j, "errors"));
+	const char	*path = json_string_value(json_object_get(j, "config"));
+	int		 ok = json_is_true(json_object_get(j, apply ? "applied" : "ok"));
+
+	if (ctl_json || (code != 200 && errors == NULL))
+		return (ctl_print(code, j, NULL));
+	if (ok)
+		printf("%s: configuration OK%s\n", path, apply ? ", applied" : "");
+	else
+		fprintf(stderr, "%s%s\n", apply ? "not applied; nbgated keeps its running "
+		    "configuration:\n" : "", errors != NULL ? errors : "refused");
+	json_decref(j);
+	return (ok ? 0 : 1);
+}
+
+/* credential show USER */
+static int
+ctl_credential(const char *user)
+{
+	json_t		*j, *c, *a;
+	const char	*k;
+	long		 code;
+	char		*path;
+
+	xasprintf(&path, "/hub/api/users/%s/credential", user);
+	code = ctl_call("GET", path, NULL, &j);
+	free(path);
+	if (code == 200 && !ctl_json) {
+		printf("%s: %s -> account %s (%s), expires %s\n", user,
+		    json_string_value(json_object_get(j, "dn")),
+		    json_string_value(json_object_get(j, "account")),
+		    json_string_value(json_object_get(j, "source")),
+		    json_string_value(json_object_get(j, "expires")));
+		json_object_foreach(json_object_get(j, "clusters"), k, c) {
+			a = json_object_get(c, "accounts");
+			path = json_is_array(a) ? ctl_join(a) : xstrdup("(not known yet)");
+			printf("  %s: may charge %s\n", k, path);
+			free(path);
+		}
 	}
 	return (ctl_print(code, j, NULL));
 }
@@ -769,6 +826,17 @@ main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (strcmp(argv[0], "status") == 0 && argc == 1)
 		return (ctl_status());
+	if (strcmp(argv[0], "config") == 0 && argc == 2 && strcmp(argv[1], "check") == 0)
+		return (ctl_config(0));
+	if (strcmp(argv[0], "reload") == 0 && argc == 1)
+		return (ctl_config(1));
+	if (strcmp(argv[0], "credential") == 0 && argc == 3 &&
+	    strcmp(argv[1], "show") == 0)
+		return (ctl_credential(argv[2]));
+	if (strcmp(argv[0], "credential") == 0 && argc == 3 &&
+	    strcmp(argv[1], "forget") == 0)
+		return (ctl_simple("DELETE", "/hub/api/users/", argv[2], "/credential",
+		    NULL, "credential forgotten"));
 	if (strcmp(argv[0], "route") == 0 && argc >= 2) {
 		if (strcmp(argv[1], "list") == 0 && argc == 2)
 			return (ctl_route_list());

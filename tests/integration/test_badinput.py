@@ -1,5 +1,6 @@
 """test_badinput.py: malformed and ambiguous HTTP, smuggling attempts, bad SSH
 logins and bad configuration each get a clear refusal, and nbgated keeps serving."""
+import json
 import os
 import signal
 import socket
@@ -216,8 +217,30 @@ def test_config(env):
     os.kill(gw.proc.pid, signal.SIGHUP)
     env.tap.ok(wait_for(lambda: "reload failed" in env.procs.log("nbgated"), 10), "a bad reload is logged")
     env.tap.ok(healthy(env), "and the daemon keeps serving with the old configuration")
+    # The same through nbgatectl: config check, reload, and status's record of the last reload.
+    line = good.count("\n") + 1
+    r = gw.ctl("config", "check")
+    env.tap.ok(r.returncode == 1 and "%s:%d: bogus_key: unknown key" % (gw.config, line) in r.stderr,
+               "nbgatectl config check names file, line and key", r.stdout + r.stderr)
+    r = gw.ctl("reload")
+    env.tap.ok(r.returncode == 1 and "not applied; nbgated keeps its running configuration" in r.stderr
+               and "bogus_key" in r.stderr, "nbgatectl reload of a bad file: refused, with the errors",
+               r.stderr)
+    st = json.loads(gw.ctl("--json", "status").stdout)
+    env.tap.ok(st["config"] == gw.config and st["last_reload"]["ok"] is False and
+               "bogus_key" in st["last_reload"]["errors"], "status records the refused reload",
+               st.get("last_reload"))
+    env.tap.ok(healthy(env), "the daemon still serves")
     with open(gw.config, "w") as f:
         f.write(good)
+    r = gw.ctl("config", "check")
+    env.tap.ok(r.returncode == 0 and "configuration OK" in r.stdout, "config check passes the fixed file",
+               r.stdout + r.stderr)
+    r = gw.ctl("reload")
+    env.tap.ok(r.returncode == 0 and "applied" in r.stdout, "nbgatectl reload applies it", r.stderr)
+    st = json.loads(gw.ctl("--json", "status").stdout)
+    env.tap.ok(st["last_reload"]["ok"] is True and st["last_reload"].get("errors") is None,
+               "status records the applied reload")
     os.kill(gw.proc.pid, signal.SIGHUP)
     env.tap.ok(wait_for(lambda: "configuration %s applied" % gw.config in env.procs.log("nbgated"), 10),
                "a good reload is applied")
