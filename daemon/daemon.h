@@ -392,6 +392,38 @@ void		 metrics_init(void);
 void		 metrics_shutdown(void);
 struct evbuffer	*metrics_render(void);
 
+/*
+ * httpc.c: asynchronous HTTP(S) requests on the event loop (libcurl multi).
+ * http:// and https:// only, no redirects followed, response bodies up to
+ * 1 MiB. The callback runs once, from the loop (never inside
+ * httpc_request()); the result and its strings are valid only during the
+ * callback, and the request is freed after it returns (do not cancel it
+ * there). httpc_cancel() and httpc_shutdown() free requests without calling
+ * back; neither may be called from inside libcurl.
+ */
+struct httpc_result {
+	long		 status;	/* HTTP status, 0 if none */
+	const char	*error;		/* could not talk to the server, or NULL */
+	const char	*body;		/* NUL-terminated, "" if none */
+	size_t		 bodylen;
+	const char	*content_type;	/* or NULL */
+};
+typedef void (*httpc_cb)(const struct httpc_result *, void *);
+struct httpc_opts {
+	const char		*method;	/* NULL: GET, or POST with a body */
+	const char		*url;
+	const char *const	*headers;	/* NULL-terminated "Name: value" */
+	const char		*body;		/* copied */
+	size_t			 bodylen;
+	int			 timeout_ms;	/* whole request; <= 0: 30 s */
+	const char		*cafile;	/* NULL: system CAs */
+};
+struct httpc_req;
+int		 httpc_init(struct event_base *, char **);
+void		 httpc_shutdown(void);	/* cancels all, no callbacks */
+struct httpc_req *httpc_request(const struct httpc_opts *, httpc_cb, void *, char **);
+void		 httpc_cancel(struct httpc_req *);	/* no callback afterwards */
+
 /* tls.c */
 void		*tls_ctx_new(const char *, const char *, char **);
 void		 tls_ctx_free(void *);

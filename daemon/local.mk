@@ -15,7 +15,8 @@ libnbdaemon_a_SOURCES = \
 	daemon/pages.c \
 	daemon/login.c \
 	daemon/pam.c \
-	daemon/store.c
+	daemon/store.c \
+	daemon/httpc.c
 DAEMON_LIBS = libnbdaemon.a libnbsched.a libnbbackend.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS)
 

@@ -116,6 +116,8 @@ main(int argc, char **argv)
 		    "(see etc/nbgated.service)");
 	signal(SIGPIPE, SIG_IGN);
 	base = util_event_base_new();
+	if (httpc_init(base, &cause) == -1)
+		fatalx("%s", cause);
 	if (gate_start(base, cfg, &cause) == -1)
 		fatalx("%s", cause);
 	ev_hup = evsignal_new(base, SIGHUP, main_sighup, base);
@@ -127,6 +129,7 @@ main(int argc, char **argv)
 	log_info("nbgated %s ready", PACKAGE_VERSION);
 	event_base_dispatch(base);
 	gate_stop();
+	httpc_shutdown();
 	event_free(ev_hup);
 	event_free(ev_term);
 	event_free(ev_int);

@@ -64,3 +64,8 @@ tests_fuzz_fuzz_config_SOURCES += tests/fuzz/driver.c
 TESTS += $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += tests/fuzz/corpus
+
+check_PROGRAMS += tests/unit/test-httpc
+tests_unit_test_httpc_SOURCES = tests/unit/test-httpc.c
+tests_unit_test_httpc_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-httpc
