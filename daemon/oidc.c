@@ -228,8 +228,12 @@ oidc_map_user(const char *value, const char *suffix, const char *map,
 		return (NULL);
 	}
 	if (!jobreq_user_valid(user)) {
-		xasprintf(cause, "gives '%.64s', which is not a valid user name",
-		    user);
+		if (strcmp(user, value) == 0)
+			xasprintf(cause, "is not a valid user name here (lowercase "
+			    "letters, digits, '_', '.', '-'; at most 32)");
+		else
+			xasprintf(cause, "maps to '%.64s', which is not a valid "
+			    "user name", user);
 		free(user);
 		return (NULL);
 	}
@@ -449,13 +453,29 @@ oidc_page(struct api_resp *rs, int code, const char *title, const char *text,
 	oidc_headers(rs, xstrdup("Cache-Control: no-store\r\n"));
 }
 
+/* A copy of remote text fit for a log line: control bytes as '?', cut short. */
+static char *
+oidc_clean(const char *s)
+{
+	char	*c = xstrndup(s != NULL ? s : "", 200), *p;
+
+	for (p = c; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+	return (c);
+}
+
 /* A failed login: counted, logged (no secrets), and a page. */
 static void
 oidc_fail(struct api_resp *rs, const char *peer, int code, const char *title,
     const char *text, const char *why)
 {
+	char	*clean = oidc_clean(why);
+
 	gate->stats.login_failures++;
-	log_info("login: from %s: OpenID Connect login failed: %s", peer, why);
+	log_info("login: from %s: OpenID Connect login failed: %s", peer, clean);
+	free(clean);
 	oidc_page(rs, code, title, text, NULL);
 }
 
@@ -804,11 +824,13 @@ oidc_flow_done(struct oidc_flow *fl, const char *user, const char *sub)
 {
 	struct api_resp	 rs;
 	struct evbuffer	*b;
-	char		*cookie, *h;
+	char		*cookie, *h, *clean;
 
 	memset(&rs, 0, sizeof rs);
-	log_info("login: %s logged in with OpenID Connect (sub %.128s) from %s",
-	    user, sub, fl->peer);
+	clean = oidc_clean(sub);
+	log_info("login: %s logged in with OpenID Connect (sub %s) from %s",
+	    user, clean, fl->peer);
+	free(clean);
 	store_audit(user, "login-oidc", user, fl->peer);
 	b = pages_begin("Logged in", NULL);
 	evbuffer_add_printf(b, "<p><a href=\"");
@@ -1040,7 +1062,7 @@ oidc_callback_check(const struct api_req *ar, struct api_resp *rs,
 	const char		*err = json_string_value(json_object_get(vals, "error"));
 	const char		*desc, *iss;
 	struct oidc_state	*st;
-	char			*bind, *why;
+	char			*bind, *why, *clean;
 	int			 same;
 
 	if (state == NULL || (st = oidc_state_take(state)) == NULL) {
@@ -1063,9 +1085,11 @@ oidc_callback_check(const struct api_req *ar, struct api_resp *rs,
 	if (err != NULL) {
 		desc = json_string_value(json_object_get(vals, "error_description"));
 		xasprintf(&why, "the provider said %.64s", err);
+		clean = oidc_clean(why);
 		gate->stats.login_failures++;
 		log_info("login: from %s: OpenID Connect login failed: %s", peer,
-		    why);
+		    clean);
+		free(clean);
 		oidc_page(rs, 403, "Sign-in not completed", strcmp(err,
 		    "access_denied") == 0 ? "The identity provider did not let "
 		    "you sign in to this gateway (access denied)." : "The identity "
