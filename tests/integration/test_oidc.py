@@ -4,7 +4,9 @@ over HTTPS with a certificate from a CA made here, trusted by nbgated through
 auth.oidc.ca_file. A scripted browser (urllib, cookies, redirects followed
 by hand) runs the whole authorization code flow: /hub/login's button,
 /hub/oauth_login, the provider's login form, /hub/oauth_callback, the login
-cookie. Then: alice lands on /hub/home and cannot reach /user/bob/, a
+cookie; and the same in Debian's Chromium (tests/browser/oidc-login.js,
+screenshots kept in the artifacts). Then: alice lands on /hub/home and cannot
+reach /user/bob/, a
 tampered state, a replayed callback and a callback from another browser are
 refused, next= never leaves the site, the provider's access_denied, a user
 whose name is not a Unix name, a wrong client secret (after a reload) and a
@@ -13,6 +15,7 @@ nbgate_login_failures_total, nbgated keeps serving, and its log holds no
 secret, code or cookie.
 """
 import http.cookiejar
+import json
 import os
 import re
 import shutil
@@ -226,6 +229,38 @@ def test_alice(env):
          (st, body[:400]))
 
 
+def test_browser(env):
+    """Chromium: click "Log in", "Sign in with Test IdP", log in at the provider."""
+    t = env.tap
+    shots = env.path("screenshots")
+    os.makedirs(shots, exist_ok=True)
+    p = subprocess.run(["node", os.path.join(BROWSER_DIR, "oidc-login.js"),
+                        "https://127.0.0.1:%d" % env.gw.https_port, "alice", "alice-pw", shots],
+                       capture_output=True, text=True, timeout=180,
+                       env=dict(os.environ, NODE_PATH=os.path.join(BROWSER_DIR, "node_modules")))
+    with open(env.path("browser.log"), "w") as f:
+        f.write(p.stdout + p.stderr)
+    try:
+        res = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        res = {"error": p.stderr[-2000:], "steps": {}}
+    steps = res.get("steps", {})
+    t.ok("error" not in res, "Chromium: the sign-in walk completes", res.get("error"))
+    t.eq(steps.get("login_page", {}).get("button"), "Sign in with " + LABEL,
+         "Chromium: /hub/login shows the sign-in button")
+    t.ok(steps.get("provider", {}).get("url", "").startswith(env.issuer + "/interaction/"),
+         "Chromium: the button leads to the provider's login form", steps.get("provider"))
+    t.has(steps.get("wrong", {}).get("error"), "Wrong login or password",
+          "Chromium: the provider refuses a wrong password")
+    home = steps.get("home", {})
+    t.ok(home.get("url") == "https://127.0.0.1:%d/hub/home" % env.gw.https_port and
+         home.get("who") == "Logged in as alice", "Chromium: lands on /hub/home as alice", home)
+    t.has(steps.get("logout", {}).get("text"), "You are not logged in",
+          "Chromium: after logging out, not logged in")
+    names = sorted(os.listdir(shots))
+    t.eq(len(names), 5, "Chromium: a screenshot of each step kept in %s" % shots)
+
+
 def test_bob(env):
     t = env.tap
     b = Browser(env)
@@ -387,6 +422,7 @@ def main():
     env.admin_token = env.gw.token("carol")
     env.run(test_login_page)
     env.run(test_alice)
+    env.run(test_browser)
     env.run(test_bob)
     env.run(test_state)
     env.run(test_next)
