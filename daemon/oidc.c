@@ -28,7 +28,7 @@
 #define OIDC_COOKIE		"nbgate-oidc"	/* binds a login to its browser */
 #define OIDC_STATE_TTL		600	/* s from the redirect to the callback */
 #define OIDC_STATES_MAX		4096	/* logins under way, all browsers */
-#define OIDC_STATES_PEER	32	/* ... from one address */
+#define OIDC_STATES_PEER	64	/* ... from one address: oldest go */
 #define OIDC_FLOWS_MAX		64	/* callbacks waiting for the provider */
 #define OIDC_META_TTL		3600	/* s a discovery document is reused */
 #define OIDC_KEYS_REFETCH	30	/* s between key set fetches for a new kid */
@@ -50,7 +50,8 @@ struct oidc_state {
 	time_t			 expires;
 	TAILQ_ENTRY(oidc_state)	 entry;
 };
-static TAILQ_HEAD(, oidc_state) oidc_states = TAILQ_HEAD_INITIALIZER(oidc_states);
+static TAILQ_HEAD(oidc_states, oidc_state) oidc_states =
+    TAILQ_HEAD_INITIALIZER(oidc_states);
 static size_t		 oidc_nstates;
 
 /* A browser waiting for the provider (deferred answer). */
@@ -383,24 +384,27 @@ oidc_state_free(struct oidc_state *st)
 	free(st);
 }
 
-/* Drops expired states; returns how many of @peer's are left. */
-static size_t
+/*
+ * Drops expired states, and @peer's oldest ones beyond OIDC_STATES_PEER - 1
+ * (so one address cannot fill the table; a browser abandoning logins only
+ * loses its own oldest ones).
+ */
+static void
 oidc_states_sweep(const char *peer)
 {
 	struct oidc_state	*st, *next;
 	time_t			 now = time(NULL);
 	size_t			 n = 0;
 
-	for (st = TAILQ_FIRST(&oidc_states); st != NULL; st = next) {
-		next = TAILQ_NEXT(st, entry);
-		if (st->expires < now) {
+	for (st = TAILQ_LAST(&oidc_states, oidc_states); st != NULL; st = next) {
+		next = TAILQ_PREV(st, oidc_states, entry);	/* newest first */
+		if (st->expires < now || (peer != NULL &&
+		    strcmp(st->peer, peer) == 0 && ++n >= OIDC_STATES_PEER)) {
 			TAILQ_REMOVE(&oidc_states, st, entry);
 			oidc_nstates--;
 			oidc_state_free(st);
-		} else if (peer != NULL && strcmp(st->peer, peer) == 0)
-			n++;
+		}
 	}
-	return (n);
 }
 
 /* Takes the state @s out of the table (single use); NULL if unknown. */
@@ -741,6 +745,11 @@ oidc_fetch(int kind, char **cause)
 
 	if (oidc.fetch[kind] != NULL)
 		return (0);
+	if (oidc.issuer == NULL || (kind == OIDC_KEYS &&
+	    oidc.meta.jwks_uri == NULL)) {
+		xasprintf(cause, "the provider's settings are not loaded");
+		return (-1);
+	}
 	if (kind == OIDC_META) {
 		xasprintf(&url, "%.*s/.well-known/openid-configuration",
 		    (int)(strlen(oidc.issuer) - (oidc.issuer[strlen(oidc.issuer)
@@ -791,8 +800,8 @@ oidc_login(const struct api_req *ar, struct api_resp *rs)
 	free(cause);
 	cause = NULL;
 	next = json_string_value(json_object_get(vals, "next"));
-	if (oidc_states_sweep(peer) >= OIDC_STATES_PEER ||
-	    oidc_nstates >= OIDC_STATES_MAX || oidc_nflows >= OIDC_FLOWS_MAX) {
+	oidc_states_sweep(peer);
+	if (oidc_nstates >= OIDC_STATES_MAX || oidc_nflows >= OIDC_FLOWS_MAX) {
 		log_info("login: from %s: too many OpenID Connect logins under "
 		    "way, refused for now", peer);
 		oidc_page(rs, 429, "Too many sign-ins", "Too many sign-ins are "
@@ -903,6 +912,10 @@ oidc_flow_verify(struct oidc_flow *fl)
 	char			*cause = NULL;
 	int			 rv;
 
+	if (!oidc_enabled()) {	/* turned off by a reload meanwhile */
+		oidc_flow_down(fl, "OpenID Connect login was turned off");
+		return;
+	}
 	if ((t = jwt_parse(fl->id_token, strlen(fl->id_token), &cause)) == NULL)
 		goto bad;
 	rv = oidc.keys != NULL ? jwt_verify(t, oidc.keys, &cause) : JWT_NOKEY;
@@ -1129,6 +1142,14 @@ oidc_callback(const struct api_req *ar, struct api_resp *rs)
 	json_t			*vals;
 	char			*cause = NULL;
 
+	if (oidc_nflows >= OIDC_FLOWS_MAX) {
+		log_info("login: from %s: %d sign-ins waiting for the provider, "
+		    "refused for now", ar->peer, OIDC_FLOWS_MAX);
+		oidc_page(rs, 503, "Busy", "Too many sign-ins are being checked "
+		    "right now. Reload this page in a moment.", NULL);
+		oidc_headers(rs, xstrdup("Retry-After: 2\r\n"));
+		return;
+	}
 	if ((vals = pages_form_parse(q, strlen(q), &cause)) == NULL) {
 		oidc_fail(rs, ar->peer != NULL ? ar->peer : "?", 400, "Sign-in "
 		    "failed", "The answer from the identity provider could not be "

@@ -309,6 +309,23 @@ def test_next(env):
              "next=%s: after login the browser goes to %s" % (nxt, want), (st, loc))
 
 
+def test_flood(env):
+    """One address starting many logins only pushes out its own oldest ones."""
+    t = env.tap
+    b = Browser(env)
+    cb = b.at_provider(b.start(), "alice")
+    env.codes.append(urllib.parse.parse_qs(urllib.parse.urlsplit(cb).query)["code"][0])
+    t0 = time.time()
+    for _ in range(70):
+        b.start()
+    t.ok(time.time() - t0 < 20, "70 more logins started in %.1f s" % (time.time() - t0))
+    st, _, body = b.req(cb)
+    t.ok(st == 400 and "Sign-in expired" in body,
+         "past 64 logins under way from one address, the oldest is forgotten", (st, body[:300]))
+    st, _, _ = Browser(env).login("alice")
+    t.eq(st, 303, "a new login still works")
+
+
 def test_denied(env):
     t = env.tap
     b = Browser(env)
@@ -426,6 +443,7 @@ def main():
     env.run(test_bob)
     env.run(test_state)
     env.run(test_next)
+    env.run(test_flood)
     env.run(test_denied)
     env.run(test_bad_name)
     env.run(test_wrong_secret)
