@@ -31,7 +31,7 @@
 #define OIDC_STATES_PEER	64	/* ... from one address: oldest go */
 #define OIDC_FLOWS_MAX		64	/* callbacks waiting for the provider */
 #define OIDC_META_TTL		3600	/* s a discovery document is reused */
-#define OIDC_KEYS_REFETCH	30	/* s between key set fetches for a new kid */
+#define OIDC_KEYS_REFETCH	10	/* s between key set fetches for a new kid */
 #define OIDC_TIMEOUT_MS		10000
 #define OIDC_SKEW		120	/* s of clock difference tolerated */
 #define OIDC_SECRET_MAX		1024

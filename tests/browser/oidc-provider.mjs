@@ -1,19 +1,22 @@
 // oidc-provider.mjs: a real OpenID provider (npm's certified oidc-provider) for
 // nbgate's OIDC tests, over HTTPS on 127.0.0.1.
 //
-//   node oidc-provider.mjs PORT CERT.pem KEY.pem SECRET_FILE REDIRECT_URI
+//   node oidc-provider.mjs PORT CERT.pem KEY.pem SECRET_FILE REDIRECT_URI [ALG:KID]
 //
+// With ALG:KID (RS256 or ES256) ID tokens are signed with a key of that kind
+// made at start, named KID; without it, with the package's quick-start key.
 // One confidential client "nbgate" (client_secret_basic, secret read from
 // SECRET_FILE, never from argv), redirect URI REDIRECT_URI, PKCE required.
 // Users (password = name + "-pw"): alice, bob, and mallory whose
 // preferred_username is not a Unix name. The login page is a plain form
 // (login, password; a "deny" button ends with access_denied); consent is
 // granted with the login. Prints "ready ISSUER" when listening.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import Provider from 'oidc-provider';
 
-const [port, certFile, keyFile, secretFile, redirectUri] = process.argv.slice(2);
+const [port, certFile, keyFile, secretFile, redirectUri, signing] = process.argv.slice(2);
 if (!redirectUri) {
   console.error('usage: oidc-provider.mjs PORT CERT KEY SECRET_FILE REDIRECT_URI');
   process.exit(2);
@@ -27,8 +30,21 @@ const users = {
   mallory: { preferred_username: 'Mallory Doe!', name: 'Mallory', email: 'm@evil.example' },
 };
 
+let jwks;
+let alg = 'RS256';
+if (signing) {
+  const [a, kid] = signing.split(':');
+  const pair = a === 'ES256'
+    ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  jwks = { keys: [{ ...pair.privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: a }] };
+  alg = a;
+}
+
 const provider = new Provider(issuer, {
+  ...(jwks ? { jwks } : {}),
   clients: [{
+    id_token_signed_response_alg: alg,
     client_id: 'nbgate',
     client_secret: secret,
     redirect_uris: [redirectUri],

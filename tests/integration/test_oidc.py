@@ -64,14 +64,16 @@ def write_secret(path, value):
     os.chmod(path, 0o600)
 
 
-def start_provider(env):
+def start_provider(env, signing=None):
     idp_secret = env.path("idp-secret")
     write_secret(idp_secret, SECRET)
+    n = env.procs.log("oidc-provider").count("ready ")
     p = env.procs.start("oidc-provider", [
         shutil.which("node") or "node", PROVIDER, str(env.idp_port),
         os.path.join(env.pki, "idp.pem"), os.path.join(env.pki, "idp.key"), idp_secret,
-        "https://127.0.0.1:%d/hub/oauth_callback" % env.gw.https_port], cwd=BROWSER_DIR)
-    if not wait_for(lambda: "ready " in env.procs.log("oidc-provider"), 30):
+        "https://127.0.0.1:%d/hub/oauth_callback" % env.gw.https_port] +
+        ([signing] if signing else []), cwd=BROWSER_DIR)
+    if not wait_for(lambda: env.procs.log("oidc-provider").count("ready ") > n, 30):
         raise RuntimeError("oidc-provider did not start:\n" + env.procs.log("oidc-provider"))
     env.idp_pid = p.pid
 
@@ -349,6 +351,24 @@ def test_bad_name(env):
          (st, body[:600]))
 
 
+def test_rotation(env):
+    """The provider comes back signing with a new ES256 key: one key set refetch."""
+    t = env.tap
+    env.procs.stop("oidc-provider")
+    start_provider(env, "ES256:rotated-ec")
+    time.sleep(10.5)  # nbgated refetches keys for a new kid at most every 10 s
+    n = env.procs.log("nbgated").count("signing keys from")
+    b = Browser(env)
+    st, loc, body = b.login("alice")
+    t.ok(st == 303 and b.cookie("nbgate-session") is not None,
+         "after a key rotation (new kid, ES256) login works", (st, body[:400]))
+    t.eq(env.procs.log("nbgated").count("signing keys from"), n + 1,
+         "... after exactly one key set refetch")
+    _, _, keys = b.req(env.issuer + "/jwks")
+    t.eq([(k.get("kty"), k.get("kid")) for k in json.loads(keys)["keys"]],
+         [("EC", "rotated-ec")], "... and the provider's only key is that EC key")
+
+
 def test_wrong_secret(env):
     t = env.tap
     write_secret(env.secret_file, "not-the-" + SECRET)
@@ -446,6 +466,7 @@ def main():
     env.run(test_flood)
     env.run(test_denied)
     env.run(test_bad_name)
+    env.run(test_rotation)
     env.run(test_wrong_secret)
     env.run(test_untrusted_ca)
     env.run(test_provider_down)
