@@ -334,6 +334,11 @@ oidc_init(const struct config *cfg, char **cause)
 	char	*secret = NULL, *map = NULL;
 
 	if (cfg->oidc_issuer != NULL) {
+		if (cfg->oidc_ca_file != NULL && access(cfg->oidc_ca_file, R_OK) == -1) {
+			xasprintf(cause, "auth.oidc: ca_file %s: %s", cfg->oidc_ca_file,
+			    strerror(errno));
+			return (-1);
+		}
 		if (oidc_load_secret(cfg->oidc_secret_file, &secret, cause) == -1)
 			return (-1);
 		if (cfg->oidc_map_file != NULL && oidc_read_file(cfg->oidc_map_file,

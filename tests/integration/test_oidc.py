@@ -29,7 +29,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SRCDIR, Env, Gateway, free_port, wait_for  # noqa: E402
+from harness import SRCDIR, Env, Gateway, binary, free_port, wait_for  # noqa: E402
 
 BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
 PROVIDER = os.path.join(BROWSER_DIR, "oidc-provider.mjs")
@@ -263,6 +263,36 @@ def test_browser(env):
     t.eq(len(names), 5, "Chromium: a screenshot of each step kept in %s" % shots)
 
 
+def test_both_methods(env):
+    """PAM and OIDC together: the button above the password form."""
+    t = env.tap
+    gw2 = Gateway(env, name="nbgated-both")
+    with open(gw2.config, "a") as f:
+        f.write(gw_config(env, os.path.join(env.pki, "ca.pem")).replace(
+            "public_url: https://127.0.0.1:%d" % env.gw.https_port,
+            "public_url: https://127.0.0.1:%d" % gw2.https_port).replace(
+            "auth:\n", "auth:\n  pam: true\n"))
+    gw2.start()
+    st, _, out = gw2.request("GET", "/hub/login")
+    out = out.decode()
+    t.ok(st == 200 and out.find('id="oidc-login"') < out.find('name="password"') and
+         out.find('id="oidc-login"') > 0, "with pam and oidc, /hub/login has the button "
+         "above the password form", out[:800])
+    gw2.stop()
+    bad = Gateway(env, name="nbgated-badca")
+    with open(bad.config, "a") as f:
+        f.write(gw_config(env, env.path("no-such-ca.pem")).replace(
+            "public_url: https://127.0.0.1:%d" % env.gw.https_port,
+            "public_url: https://127.0.0.1:%d" % bad.https_port))
+    p = env.procs.start("nbgated-badca", [binary("nbgated"), "-c", bad.config])
+    p.wait(20)
+    t.ok(p.returncode != 0 and "ca_file" in env.procs.log("nbgated-badca") and
+         "no-such-ca.pem" in env.procs.log("nbgated-badca"),
+         "a missing ca_file stops nbgated at start with a message naming it",
+         env.procs.log("nbgated-badca")[-500:])
+    env.procs.stop("nbgated-badca")
+
+
 def test_bob(env):
     t = env.tap
     b = Browser(env)
@@ -460,6 +490,7 @@ def main():
     env.run(test_login_page)
     env.run(test_alice)
     env.run(test_browser)
+    env.run(test_both_methods)
     env.run(test_bob)
     env.run(test_state)
     env.run(test_next)
