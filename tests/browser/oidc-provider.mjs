@@ -5,6 +5,9 @@
 //
 // With ALG:KID (RS256 or ES256) ID tokens are signed with a key of that kind
 // made at start, named KID; without it, with the package's quick-start key.
+// With OIDC_TEST_AUTH=client_secret_post in the environment the token
+// endpoint takes (and the discovery document offers) only client_secret_post.
+// Each token request logs whether it came with HTTP Basic authentication.
 // One confidential client "nbgate" (client_secret_basic, secret read from
 // SECRET_FILE, never from argv), redirect URI REDIRECT_URI, PKCE required.
 // Users (password = name + "-pw"): alice, bob, and mallory whose
@@ -41,8 +44,12 @@ if (signing) {
   alg = a;
 }
 
+const auth = process.env.OIDC_TEST_AUTH || 'client_secret_basic';
+
 const provider = new Provider(issuer, {
   ...(jwks ? { jwks } : {}),
+  clientAuthMethods: auth === 'client_secret_basic'
+    ? ['client_secret_basic', 'client_secret_post', 'none'] : [auth],
   clients: [{
     id_token_signed_response_alg: alg,
     client_id: 'nbgate',
@@ -50,7 +57,7 @@ const provider = new Provider(issuer, {
     redirect_uris: [redirectUri],
     response_types: ['code'],
     grant_types: ['authorization_code'],
-    token_endpoint_auth_method: 'client_secret_basic',
+    token_endpoint_auth_method: auth,
   }],
   claims: {
     openid: ['sub'],
@@ -125,6 +132,11 @@ const callback = provider.callback();
 const server = https.createServer({
   cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile),
 }, async (req, res) => {
+  if (new URL(req.url, issuer).pathname === '/token') {
+    // oidc-provider takes basic and post alike: say which one came.
+    const basic = /^Basic /i.test(req.headers.authorization || '');
+    console.log(`token request: ${basic ? 'client_secret_basic' : 'no Authorization header'}`);
+  }
   try {
     if (await interaction(req, res)) return;
   } catch (e) {

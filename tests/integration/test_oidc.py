@@ -64,7 +64,7 @@ def write_secret(path, value):
     os.chmod(path, 0o600)
 
 
-def start_provider(env, signing=None):
+def start_provider(env, signing=None, auth=None):
     idp_secret = env.path("idp-secret")
     write_secret(idp_secret, SECRET)
     n = env.procs.log("oidc-provider").count("ready ")
@@ -72,7 +72,8 @@ def start_provider(env, signing=None):
         shutil.which("node") or "node", PROVIDER, str(env.idp_port),
         os.path.join(env.pki, "idp.pem"), os.path.join(env.pki, "idp.key"), idp_secret,
         "https://127.0.0.1:%d/hub/oauth_callback" % env.gw.https_port] +
-        ([signing] if signing else []), cwd=BROWSER_DIR)
+        ([signing] if signing else []), cwd=BROWSER_DIR,
+        env={"OIDC_TEST_AUTH": auth} if auth else None)
     if not wait_for(lambda: env.procs.log("oidc-provider").count("ready ") > n, 30):
         raise RuntimeError("oidc-provider did not start:\n" + env.procs.log("oidc-provider"))
     env.idp_pid = p.pid
@@ -399,6 +400,27 @@ def test_rotation(env):
          [("EC", "rotated-ec")], "... and the provider's only key is that EC key")
 
 
+def test_client_post(env):
+    """A provider whose token endpoint takes only client_secret_post."""
+    t = env.tap
+    env.procs.stop("oidc-provider")
+    start_provider(env, auth="client_secret_post")
+    shutil.copy(os.path.join(env.pki, "ca.pem"), os.path.join(env.pki, "ca-post.pem"))
+    reload_gw(env, os.path.join(env.pki, "ca-post.pem"))  # forget the discovery document
+    log = env.procs.log("oidc-provider")
+    t.ok("token request: client_secret_basic" in log, "so far nbgated used client_secret_basic")
+    n = log.count("token request:")
+    st, _, body = Browser(env).login("bob")
+    t.ok(st == 303, "a provider offering only client_secret_post: bob logs in",
+         (st, body[:400]))
+    t.eq(env.procs.log("oidc-provider").count("token request: no Authorization header"), 1,
+         "... and nbgated sent the secret in the form, not with HTTP Basic")
+    t.eq(env.procs.log("oidc-provider").count("token request:"), n + 1, "... in one request")
+    env.procs.stop("oidc-provider")
+    start_provider(env)
+    reload_gw(env, os.path.join(env.pki, "ca.pem"))
+
+
 def test_wrong_secret(env):
     t = env.tap
     write_secret(env.secret_file, "not-the-" + SECRET)
@@ -498,6 +520,7 @@ def main():
     env.run(test_denied)
     env.run(test_bad_name)
     env.run(test_rotation)
+    env.run(test_client_post)
     env.run(test_wrong_secret)
     env.run(test_untrusted_ca)
     env.run(test_provider_down)
