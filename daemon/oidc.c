@@ -90,6 +90,7 @@ static struct {
 };
 
 static void	oidc_flow_verify(struct oidc_flow *);
+static int	oidc_fetch(int, char **);
 
 /* Frees what a discovery summary holds. */
 void
@@ -326,12 +327,13 @@ oidc_forget(const char *why)
 
 /*
  * Reads auth.oidc's secret and map files of @cfg (start and reload); on
- * failure nothing changes. A new issuer or CA drops the cached documents.
+ * failure nothing changes. A new issuer or CA drops the cached documents;
+ * the discovery document is then fetched in the background.
  */
 int
 oidc_init(const struct config *cfg, char **cause)
 {
-	char	*secret = NULL, *map = NULL;
+	char	*secret = NULL, *map = NULL, *why = NULL;
 
 	if (cfg->oidc_issuer != NULL) {
 		if (cfg->oidc_ca_file != NULL && access(cfg->oidc_ca_file, R_OK) == -1) {
@@ -361,9 +363,15 @@ oidc_init(const struct config *cfg, char **cause)
 	free(oidc.map);
 	oidc.secret = secret;
 	oidc.map = map;
-	if (oidc.issuer != NULL)
+	if (oidc.issuer != NULL) {
 		log_info("oidc: login with %s as client %s", oidc.issuer,
 		    cfg->oidc_client_id);
+		if (oidc.meta_at == 0 && oidc_fetch(OIDC_META, &why) == -1) {
+			log_warnx("oidc: discovery document of %s: %s", oidc.issuer,
+			    why);	/* tried again at the first login */
+			free(why);
+		}
+	}
 	return (0);
 }
 
