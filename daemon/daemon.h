@@ -320,6 +320,7 @@ void		 pages_xsrf(const char *, char [65]);
 
 /* login.c: password login at /hub/login (auth.pam), rate-limited */
 int		 login_dispatch(const struct api_req *, struct api_resp *);
+int		 login_next_valid(const char *);
 void		 login_shutdown(void);
 
 /* jwt.c: ID tokens (compact JWS) and key sets (JWKS), no I/O; fuzzed */

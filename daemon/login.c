@@ -128,8 +128,8 @@ login_fail_wait(int kind, const char *name)
 	return (f != NULL && f->until > now ? (long)(f->until - now) : 0);
 }
 
-/* 1 if @next is a path of this site to go to after login. */
-static int
+/* 1 if @next is a path of this site to go to after login (no open redirect). */
+int
 login_next_valid(const char *next)
 {
 	size_t	i;

@@ -588,24 +588,6 @@ oidc_bind_get(const struct api_req *ar)
 	return (v);
 }
 
-/* 1 if @next is a local path to go to after login (no other site). */
-static int
-oidc_next_valid(const char *next)
-{
-	size_t	i;
-
-	if (next == NULL || next[0] != '/' || next[1] == '/' || next[1] == '\\' ||
-	    strlen(next) > 512)
-		return (0);
-	for (i = 0; next[i] != '\0'; i++) {
-		if ((unsigned char)next[i] <= 0x20 || (unsigned char)next[i] >= 0x7f ||
-		    next[i] == '\\' || next[i] == '"' || next[i] == '<' ||
-		    next[i] == '>')
-			return (0);
-	}
-	return (1);
-}
-
 /* Makes a state for @fl and the 302 to the provider. */
 static void
 oidc_login_redirect(struct oidc_flow *fl, struct api_resp *rs)
@@ -822,7 +804,7 @@ oidc_login(const struct api_req *ar, struct api_resp *rs)
 		goto out;
 	}
 	fl = oidc_flow_new(ar, 0);
-	fl->next = xstrdup(oidc_next_valid(next) ? next : "/hub/home");
+	fl->next = xstrdup(login_next_valid(next) ? next : "/hub/home");
 	if ((fl->bind = oidc_bind_get(ar)) == NULL)
 		fl->bind = util_random_token(32);
 	if (oidc_meta_fresh()) {
