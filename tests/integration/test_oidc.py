@@ -212,7 +212,10 @@ def test_alice(env):
          "the login is bound to the browser by an HttpOnly Secure SameSite=Lax cookie", sc)
     cb = b.at_provider(auth, "alice")
     env.codes.append(urllib.parse.parse_qs(urllib.parse.urlsplit(cb).query)["code"][0])
+    t0 = time.time()
     st, loc, body = b.req(cb)
+    t.diag("callback (token request, key set fetch, verification): %.0f ms" %
+           (1000 * (time.time() - t0)))
     t.eq((st, loc and urllib.parse.urlsplit(loc).path), (303, "/hub/home"),
          "the callback logs alice in and sends her to /hub/home")
     c = b.cookie("nbgate-session")
@@ -355,8 +358,10 @@ def test_flood(env):
     st, _, body = b.req(cb)
     t.ok(st == 400 and "Sign-in expired" in body,
          "past 64 logins under way from one address, the oldest is forgotten", (st, body[:300]))
+    t0 = time.time()
     st, _, _ = Browser(env).login("alice")
     t.eq(st, 303, "a new login still works")
+    t.diag("one whole login, the provider's form included: %.0f ms" % (1000 * (time.time() - t0)))
 
 
 def test_denied(env):
