@@ -318,12 +318,17 @@ void		 pages_reply(struct api_resp *, int, struct evbuffer *, const char *);
 int		 pages_same_origin(const struct api_req *);
 void		 pages_xsrf(const char *, char [65]);
 
-/* login.c: password login at /hub/login (auth.pam), rate-limited */
+/* login.c: /hub/login: password login (auth.pam), rate-limited; the OIDC button */
 int		 login_dispatch(const struct api_req *, struct api_resp *);
 int		 login_next_valid(const char *);
 void		 login_shutdown(void);
 
-/* jwt.c: ID tokens (compact JWS) and key sets (JWKS), no I/O; fuzzed */
+/*
+ * jwt.c: ID tokens (compact JWS) and key sets (JWKS), no I/O; fuzzed.
+ * _parse() returns an owned object (_free()) or NULL and *cause (caller
+ * frees); jwt_verify() only after jwt_parse(), jwt_check() only after
+ * jwt_verify() said JWT_OK.
+ */
 #define JWT_OK		0
 #define JWT_BAD		(-1)
 #define JWT_NOKEY	(-2)	/* no key with the token's kid: refetch once */
@@ -349,7 +354,12 @@ struct jwt_keys	*jwt_keys_parse(const char *, size_t, char **);
 void		 jwt_keys_free(struct jwt_keys *);
 size_t		 jwt_keys_count(const struct jwt_keys *);
 
-/* oidc.c: OpenID Connect login (auth.oidc): /hub/oauth_login, /hub/oauth_callback */
+/*
+ * oidc.c: OpenID Connect login (auth.oidc): /hub/oauth_login and
+ * /hub/oauth_callback, answered through conn_defer() while the provider is
+ * asked. oidc_meta_parse() and oidc_map_user() are pure (tests, fuzzing);
+ * oidc_map_user() returns an owned name or NULL and *cause.
+ */
 struct oidc_meta {			/* what we use of the discovery document */
 	char		*authorization_endpoint;
 	char		*token_endpoint;
