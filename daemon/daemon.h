@@ -364,6 +364,7 @@ struct oidc_meta {			/* what we use of the discovery document */
 	char		*authorization_endpoint;
 	char		*token_endpoint;
 	char		*jwks_uri;
+	char		*userinfo_endpoint;	/* NULL if none */
 	int		 auth_post;	/* client_secret_post, not _basic */
 };
 int		 oidc_init(const struct config *, char **);

@@ -65,6 +65,8 @@ struct oidc_flow {
 	struct oidc_state	*st;		/* callback: the used state */
 	struct httpc_req	*req;		/* token request */
 	char			*id_token;
+	char			*access_token;	/* for userinfo, if asked */
+	char			*sub;		/* the verified ID token's */
 	int			 refetched;	/* key set refetched once */
 	TAILQ_ENTRY(oidc_flow)	 entry;		/* all flows */
 	TAILQ_ENTRY(oidc_flow)	 wentry;	/* waiters on a fetch */
@@ -99,6 +101,7 @@ oidc_meta_clear(struct oidc_meta *m)
 	free(m->authorization_endpoint);
 	free(m->token_endpoint);
 	free(m->jwks_uri);
+	free(m->userinfo_endpoint);
 	memset(m, 0, sizeof *m);
 }
 
@@ -167,7 +170,10 @@ oidc_meta_parse(const char *buf, size_t len, const char *issuer,
 	if (oidc_meta_url(j, "authorization_endpoint",
 	    &m->authorization_endpoint, cause) == -1 ||
 	    oidc_meta_url(j, "token_endpoint", &m->token_endpoint, cause) == -1 ||
-	    oidc_meta_url(j, "jwks_uri", &m->jwks_uri, cause) == -1)
+	    oidc_meta_url(j, "jwks_uri", &m->jwks_uri, cause) == -1 ||
+	    (json_object_get(j, "userinfo_endpoint") != NULL &&
+	    oidc_meta_url(j, "userinfo_endpoint", &m->userinfo_endpoint,
+	    cause) == -1))
 		goto out;
 	methods = json_object_get(j, "token_endpoint_auth_methods_supported");
 	if (methods == NULL || oidc_list_has(j,
@@ -633,6 +639,8 @@ oidc_flow_free(struct oidc_flow *fl)
 	freestr(fl->bind);
 	oidc_state_free(fl->st);
 	freestr(fl->id_token);
+	freestr(fl->access_token);
+	free(fl->sub);
 	free(fl);
 }
 
@@ -864,16 +872,15 @@ oidc_flow_fail(struct oidc_flow *fl, int code, const char *title,
 
 /* The ID token's user, mapped; or the refusal page. */
 static void
-oidc_flow_user(struct oidc_flow *fl, struct jwt *t)
+oidc_flow_user(struct oidc_flow *fl, const char *v)
 {
 	const char	*claim = gate->cfg->oidc_username_claim;
-	const char	*v = json_string_value(json_object_get(jwt_claims(t), claim));
-	const char	*sub = json_string_value(json_object_get(jwt_claims(t), "sub"));
 	struct evbuffer	*text;
 	char		*user, *cause = NULL, *msg, *why;
 
 	if (v == NULL) {
-		xasprintf(&why, "the ID token has no %s claim", claim);
+		xasprintf(&why, "neither the ID token nor userinfo has a %s claim",
+		    claim);
 		oidc_flow_fail(fl, 403, "No user name", "The identity provider "
 		    "did not tell this gateway your user name. Tell the gateway's "
 		    "administrators.", why);
@@ -894,8 +901,70 @@ oidc_flow_user(struct oidc_flow *fl, struct jwt *t)
 		free(cause);
 		return;
 	}
-	oidc_flow_done(fl, user, sub);
+	oidc_flow_done(fl, user, fl->sub);
 	free(user);
+}
+
+/* The userinfo endpoint's answer: same subject, then the user name claim. */
+static void
+oidc_userinfo_done(const struct httpc_result *res, void *arg)
+{
+	struct oidc_flow	*fl = arg;
+	json_t			*j = NULL;
+	const char		*sub;
+	char			*why = NULL;
+
+	fl->req = NULL;
+	if (res->error != NULL || res->status >= 500) {
+		xasprintf(&why, "userinfo endpoint: %s", res->error != NULL ?
+		    res->error : "server error");
+		oidc_flow_down(fl, why);
+		goto out;
+	}
+	j = json_loadb(res->body, res->bodylen, 0, NULL);
+	sub = json_string_value(json_object_get(j, "sub"));
+	if (res->status != 200 || sub == NULL || strcmp(sub, fl->sub) != 0) {
+		xasprintf(&why, "userinfo endpoint: HTTP %ld, %s", res->status,
+		    sub == NULL ? "no sub" : "another sub than the ID token's");
+		oidc_flow_fail(fl, 502, "Sign-in failed", "The identity "
+		    "provider's user information could not be used. Tell the "
+		    "gateway's administrators.", why);
+		goto out;
+	}
+	oidc_flow_user(fl, json_string_value(json_object_get(j,
+	    gate->cfg->oidc_username_claim)));
+out:
+	json_decref(j);
+	free(why);
+}
+
+/* Asks the userinfo endpoint for the claims the ID token lacks; -1 if not. */
+static int
+oidc_userinfo(struct oidc_flow *fl)
+{
+	struct httpc_opts	 o;
+	const char		*hdrs[3];
+	char			*auth, *cause = NULL;
+
+	if (oidc.meta.userinfo_endpoint == NULL || fl->access_token == NULL)
+		return (-1);
+	xasprintf(&auth, "Authorization: Bearer %s", fl->access_token);
+	hdrs[0] = "Accept: application/json";
+	hdrs[1] = auth;
+	hdrs[2] = NULL;
+	memset(&o, 0, sizeof o);
+	o.method = "GET";
+	o.url = oidc.meta.userinfo_endpoint;
+	o.headers = hdrs;
+	o.timeout_ms = OIDC_TIMEOUT_MS;
+	o.cafile = oidc.cafile;
+	fl->req = httpc_request(&o, oidc_userinfo_done, fl, &cause);
+	freestr(auth);
+	if (fl->req == NULL) {
+		oidc_flow_down(fl, cause);
+		free(cause);
+	}
+	return (0);
 }
 
 /* The ID token: signature (refetching keys once for a new kid), claims, user. */
@@ -904,6 +973,8 @@ oidc_flow_verify(struct oidc_flow *fl)
 {
 	struct jwt_expect	 x;
 	struct jwt		*t;
+	json_t			*claims;
+	const char		*v;
 	char			*cause = NULL;
 	int			 rv;
 
@@ -937,7 +1008,11 @@ oidc_flow_verify(struct oidc_flow *fl)
 	x.skew = OIDC_SKEW;
 	if (jwt_check(t, &x, &cause) == -1)
 		goto bad;
-	oidc_flow_user(fl, t);
+	claims = jwt_claims(t);
+	fl->sub = xstrdup(json_string_value(json_object_get(claims, "sub")));
+	if ((v = json_string_value(json_object_get(claims,
+	    gate->cfg->oidc_username_claim))) != NULL || oidc_userinfo(fl) == -1)
+		oidc_flow_user(fl, v);
 	jwt_free(t);
 	return;
 bad:
@@ -989,6 +1064,8 @@ oidc_token_done(const struct httpc_result *res, void *arg)
 		goto out;
 	}
 	fl->id_token = xstrdup(tok);
+	if ((tok = json_string_value(json_object_get(j, "access_token"))) != NULL)
+		fl->access_token = xstrdup(tok);
 	oidc_flow_verify(fl);
 out:
 	json_decref(j);

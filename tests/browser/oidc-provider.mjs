@@ -7,7 +7,8 @@
 // made at start, named KID; without it, with the package's quick-start key.
 // With OIDC_TEST_AUTH=client_secret_post in the environment the token
 // endpoint takes (and the discovery document offers) only client_secret_post.
-// Each token request logs whether it came with HTTP Basic authentication.
+// Each token request logs whether it came with HTTP Basic authentication,
+// each userinfo request that it came.
 // One confidential client "nbgate" (client_secret_basic, secret read from
 // SECRET_FILE, never from argv), redirect URI REDIRECT_URI, PKCE required.
 // Users (password = name + "-pw"): alice, bob, and mallory whose
@@ -64,7 +65,9 @@ const provider = new Provider(issuer, {
     profile: ['preferred_username', 'name'],
     email: ['email'],
   },
-  conformIdTokenClaims: false, // the scopes' claims go into the ID token too
+  // The scopes' claims go into the ID token too, unless OIDC_TEST_CONFORM=1:
+  // then only into userinfo (oidc-provider's default).
+  conformIdTokenClaims: process.env.OIDC_TEST_CONFORM === '1',
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -136,6 +139,8 @@ const server = https.createServer({
     // oidc-provider takes basic and post alike: say which one came.
     const basic = /^Basic /i.test(req.headers.authorization || '');
     console.log(`token request: ${basic ? 'client_secret_basic' : 'no Authorization header'}`);
+  } else if (new URL(req.url, issuer).pathname === '/me') {
+    console.log('userinfo request');
   }
   try {
     if (await interaction(req, res)) return;

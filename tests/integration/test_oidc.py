@@ -6,13 +6,15 @@ by hand) runs the whole authorization code flow: /hub/login's button,
 /hub/oauth_login, the provider's login form, /hub/oauth_callback, the login
 cookie; and the same in Debian's Chromium (tests/browser/oidc-login.js,
 screenshots kept in the artifacts). Then: alice lands on /hub/home and cannot
-reach /user/bob/, a
-tampered state, a replayed callback and a callback from another browser are
-refused, next= never leaves the site, the provider's access_denied, a user
-whose name is not a Unix name, a wrong client secret (after a reload) and a
-provider that is down each get a clear page and count in
-nbgate_login_failures_total, nbgated keeps serving, and its log holds no
-secret, code or cookie.
+reach /user/bob/; a tampered state, a replayed callback and a callback from
+another browser are refused; next= never leaves the site; one address's
+flood of logins only pushes out its own; the provider's access_denied, a
+user whose name is not a Unix name, a wrong client secret (after a reload),
+an untrusted CA and a provider that is down each get a clear page and count
+in nbgate_login_failures_total; a key rotation (new kid, ES256), a
+client_secret_post-only provider and a provider that keeps the user name in
+userinfo work; nbgated keeps serving, and its log holds no secret, code or
+cookie.
 """
 import http.cookiejar
 import json
@@ -64,7 +66,7 @@ def write_secret(path, value):
     os.chmod(path, 0o600)
 
 
-def start_provider(env, signing=None, auth=None):
+def start_provider(env, signing=None, auth=None, conform=False):
     idp_secret = env.path("idp-secret")
     write_secret(idp_secret, SECRET)
     n = env.procs.log("oidc-provider").count("ready ")
@@ -73,7 +75,8 @@ def start_provider(env, signing=None, auth=None):
         os.path.join(env.pki, "idp.pem"), os.path.join(env.pki, "idp.key"), idp_secret,
         "https://127.0.0.1:%d/hub/oauth_callback" % env.gw.https_port] +
         ([signing] if signing else []), cwd=BROWSER_DIR,
-        env={"OIDC_TEST_AUTH": auth} if auth else None)
+        env=dict([("OIDC_TEST_AUTH", auth)] if auth else []) |
+        ({"OIDC_TEST_CONFORM": "1"} if conform else {}))
     if not wait_for(lambda: env.procs.log("oidc-provider").count("ready ") > n, 30):
         raise RuntimeError("oidc-provider did not start:\n" + env.procs.log("oidc-provider"))
     env.idp_pid = p.pid
@@ -426,6 +429,28 @@ def test_client_post(env):
     reload_gw(env, os.path.join(env.pki, "ca.pem"))
 
 
+def test_userinfo(env):
+    """A provider that puts preferred_username only in userinfo."""
+    t = env.tap
+    env.procs.stop("oidc-provider")
+    start_provider(env, conform=True)
+    n = env.procs.log("oidc-provider").count("userinfo request")
+    b = Browser(env)
+    st, _, body = b.login("bob")
+    t.ok(st == 303 and b.cookie("nbgate-session") is not None and
+         b.cookie("nbgate-session").value.startswith("v1:bob:"),
+         "the user name claim only in userinfo: nbgated asks userinfo and bob logs in",
+         (st, body[:400]))
+    t.eq(env.procs.log("oidc-provider").count("userinfo request"), n + 1,
+         "... with one userinfo request")
+    env.procs.stop("oidc-provider")
+    start_provider(env)
+    n = env.procs.log("oidc-provider").count("userinfo request")
+    st, _, _ = Browser(env).login("alice")
+    t.ok(st == 303 and env.procs.log("oidc-provider").count("userinfo request") == n,
+         "with the claim in the ID token, userinfo is not asked")
+
+
 def test_wrong_secret(env):
     t = env.tap
     write_secret(env.secret_file, "not-the-" + SECRET)
@@ -526,6 +551,7 @@ def main():
     env.run(test_bad_name)
     env.run(test_rotation)
     env.run(test_client_post)
+    env.run(test_userinfo)
     env.run(test_wrong_secret)
     env.run(test_untrusted_ca)
     env.run(test_provider_down)

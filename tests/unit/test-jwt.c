@@ -401,6 +401,12 @@ test_discovery(void)
 	meta_case(DOC("", "https://idp.example", "http://idp.example/token"), -1,
 	    0, "token_endpoint", "plain http endpoint");
 	meta_case("[]", -1, 0, "not a JSON object", "not an object");
+	meta_case(DOC(",\"userinfo_endpoint\":\"http://idp.example/me\"",
+	    "https://idp.example", "https://idp.example/token"), -1, 0,
+	    "userinfo_endpoint", "plain http userinfo endpoint");
+	meta_case(DOC(",\"userinfo_endpoint\":\"https://idp.example/me\"",
+	    "https://idp.example", "https://idp.example/token"), 0, 0, NULL,
+	    "with a userinfo endpoint");
 }
 
 static void
