@@ -126,6 +126,14 @@ static int	cfg_check_directive(const char *, char **);
 static int	cfg_check_bind(const char *, char **);
 static int	cfg_check_output_dir(const char *, char **);
 static int	cfg_check_pam_service(const char *, char **);
+static int	cfg_check_https(const char *, char **);
+static int	cfg_check_word(const char *, char **);
+static int	cfg_check_word_opt(const char *, char **);
+static int	cfg_check_label(const char *, char **);
+static void	cfg_check_oidc(struct cfg_ctx *, const struct cfg_section *,
+		    void *, const char *, size_t, const size_t *);
+static void	cfg_check_top(struct cfg_ctx *, const struct cfg_section *,
+		    void *, const char *, size_t, const size_t *);
 static void	cfg_check_limit(struct cfg_ctx *, const struct cfg_section *,
 		    void *, const char *, size_t, const size_t *);
 static void	cfg_check_container(struct cfg_ctx *,
@@ -218,6 +226,33 @@ static const struct cfg_key cfg_proxy_keys[] = {
 };
 static const struct cfg_section cfg_proxy = SECTION(cfg_proxy_keys);
 
+static const struct cfg_key cfg_oidc_map_keys[] = {
+	{ .name = "strip_suffix", .type = CFG_STRING, .off = OFF(oidc_strip_suffix),
+	  .def = "", .check = cfg_check_word_opt },
+	{ .name = "file", .type = CFG_PATH, .off = OFF(oidc_map_file) },
+};
+static const struct cfg_section cfg_oidc_map = SECTION(cfg_oidc_map_keys);
+
+static const struct cfg_key cfg_oidc_keys[] = {
+	{ .name = "issuer", .type = CFG_STRING, .off = OFF(oidc_issuer),
+	  .check = cfg_check_https, .required = 1 },
+	{ .name = "client_id", .type = CFG_STRING, .off = OFF(oidc_client_id),
+	  .check = cfg_check_word, .required = 1 },
+	{ .name = "client_secret_file", .type = CFG_PATH,
+	  .off = OFF(oidc_secret_file), .required = 1 },
+	{ .name = "scopes", .type = CFG_STRLIST, .off = OFF(oidc_scopes),
+	  .count_off = OFF(noidc_scopes), .check = cfg_check_word },
+	{ .name = "username_claim", .type = CFG_STRING,
+	  .off = OFF(oidc_username_claim), .def = "preferred_username",
+	  .check = cfg_check_word },
+	{ .name = "username_map", .type = CFG_SECTION, .sub = &cfg_oidc_map },
+	{ .name = "ca_file", .type = CFG_PATH, .off = OFF(oidc_ca_file) },
+	{ .name = "button_label", .type = CFG_STRING,
+	  .off = OFF(oidc_button_label), .def = "your institution",
+	  .check = cfg_check_label },
+};
+static const struct cfg_section cfg_oidc = CHECKED(cfg_oidc_keys, cfg_check_oidc);
+
 static const struct cfg_key cfg_auth_keys[] = {
 	{ .name = "admins", .type = CFG_STRLIST, .off = OFF(admins),
 	  .count_off = OFF(nadmins), .check = cfg_check_user },
@@ -227,6 +262,7 @@ static const struct cfg_key cfg_auth_keys[] = {
 	{ .name = "pam", .type = CFG_BOOL, .off = OFF(auth_pam), .def = "false" },
 	{ .name = "pam_service", .type = CFG_STRING, .off = OFF(auth_pam_service),
 	  .def = "nbgate", .check = cfg_check_pam_service },
+	{ .name = "oidc", .type = CFG_SECTION, .sub = &cfg_oidc },
 };
 static const struct cfg_section cfg_auth = SECTION(cfg_auth_keys);
 
@@ -438,7 +474,7 @@ static const struct cfg_key cfg_top_keys[] = {
 	  .elem_size = sizeof(struct config_cluster), .max = 64,
 	  .check = cfg_check_cluster_name },
 };
-static const struct cfg_section cfg_top = SECTION(cfg_top_keys);
+static const struct cfg_section cfg_top = CHECKED(cfg_top_keys, cfg_check_top);
 
 #define FIELD(base, off, type)	((type *)((char *)(base) + (off)))
 
@@ -795,6 +831,54 @@ cfg_check_pam_service(const char *s, char **problem)
 		return (0);
 	xasprintf(problem, "'%s' is not a PAM service name (lowercase letters, "
 	    "digits, '_', '.', '-'; at most 64; not starting with '.')", s);
+	return (-1);
+}
+
+/* An https:// URL without spaces, query or fragment (an OIDC issuer). */
+static int
+cfg_check_https(const char *s, char **problem)
+{
+	if (strncmp(s, "https://", 8) == 0 && s[8] != '\0' && s[8] != '/' &&
+	    cfg_charset(s, CFG_ALNUM ":/._~%-", 512))
+		return (0);
+	xasprintf(problem, "'%s' is not an https:// URL without query (e.g. "
+	    "https://cilogon.org)", s);
+	return (-1);
+}
+
+/* One printable word: no spaces or control characters, at most 256. */
+static int
+cfg_check_word(const char *s, char **problem)
+{
+	size_t	i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if ((u_char)s[i] <= 0x20 || (u_char)s[i] == 0x7f)
+			break;
+	}
+	if (i > 0 && s[i] == '\0' && i <= 256)
+		return (0);
+	xasprintf(problem, "'%s' is not one word (printable, no spaces, at "
+	    "most 256 characters)", s);
+	return (-1);
+}
+
+/* The same, or empty for "none". */
+static int
+cfg_check_word_opt(const char *s, char **problem)
+{
+	return (*s == '\0' ? 0 : cfg_check_word(s, problem));
+}
+
+/* A button's label: one line, 1 to 64 bytes. */
+static int
+cfg_check_label(const char *s, char **problem)
+{
+	if (*s != '\0' && strlen(s) <= 64 && cfg_check_line(s, problem) == 0)
+		return (0);
+	free(*problem);
+	*problem = NULL;
+	xasprintf(problem, "must be one line of 1 to 64 characters");
 	return (-1);
 }
 
@@ -1574,6 +1658,39 @@ cfg_check_charging(struct cfg_ctx *ctx, const struct cfg_section *sec,
 	cfg_key_error(ctx, sec, seen, prefix, line, "community_account",
 	    "'%s' is not one of the accounts (%s)", c->community_account, list);
 	free(list);
+}
+
+/* auth.oidc: the scopes ask for openid. */
+static void
+cfg_check_oidc(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    void *base, const char *prefix, size_t line, const size_t *seen)
+{
+	struct config	*cfg = base;
+	size_t		 i;
+
+	if (cfg->noidc_scopes == 0)
+		return;
+	for (i = 0; i < cfg->noidc_scopes; i++) {
+		if (strcmp(cfg->oidc_scopes[i], "openid") == 0)
+			return;
+	}
+	cfg_key_error(ctx, sec, seen, prefix, line, "scopes",
+	    "must include openid");
+}
+
+/* Rules across sections: OIDC needs the public URL its redirect URI is on. */
+static void
+cfg_check_top(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    void *base, const char *prefix, size_t line, const size_t *seen)
+{
+	struct config	*cfg = base;
+	size_t		 at = cfg_seen(sec, seen, "auth");
+
+	(void)prefix;
+	if (cfg->oidc_issuer != NULL && *cfg->public_url == '\0')
+		cfg_error(ctx, at != 0 ? at : line, "public_url", "required with "
+		    "auth.oidc (the provider redirects browsers to "
+		    "PUBLIC_URL/hub/oauth_callback)");
 }
 
 /* A cluster's cross-field rules. */

@@ -114,6 +114,17 @@ struct config {
 	int		 cookie_max_age;	/* seconds */
 	int		 auth_pam;	/* password login at /hub/login */
 	char		*auth_pam_service;	/* /etc/pam.d/<this> */
+	/* auth.oidc: OpenID Connect login; off unless oidc_issuer is set */
+	char		*oidc_issuer;		/* https URL, as in the tokens' iss */
+	char		*oidc_client_id;
+	char		*oidc_secret_file;	/* path of the client secret */
+	char		**oidc_scopes;		/* none: openid profile email */
+	size_t		 noidc_scopes;
+	char		*oidc_username_claim;
+	char		*oidc_strip_suffix;	/* "" for none, e.g. "@example.org" */
+	char		*oidc_map_file;		/* "claim-value user" lines, or NULL */
+	char		*oidc_ca_file;		/* PEM bundle, NULL: system CAs */
+	char		*oidc_button_label;
 
 	char		*sess_gateway;	/* host:port agents dial; NULL: hostname:ssh port */
 	int		 sess_max_per_user;	/* concurrent sessions of one user */
@@ -363,9 +374,63 @@ void		 pages_reply(struct api_resp *, int, struct evbuffer *, const char *);
 int		 pages_same_origin(const struct api_req *);
 void		 pages_xsrf(const char *, char [65]);
 
-/* login.c: password login at /hub/login (auth.pam), rate-limited */
+/* login.c: /hub/login: password login (auth.pam), rate-limited; the OIDC button */
 int		 login_dispatch(const struct api_req *, struct api_resp *);
+int		 login_next_valid(const char *);
 void		 login_shutdown(void);
+
+/*
+ * jwt.c: ID tokens (compact JWS) and key sets (JWKS), no I/O; fuzzed.
+ * _parse() returns an owned object (_free()) or NULL and *cause (caller
+ * frees); jwt_verify() only after jwt_parse(), jwt_check() only after
+ * jwt_verify() said JWT_OK.
+ */
+#define JWT_OK		0
+#define JWT_BAD		(-1)
+#define JWT_NOKEY	(-2)	/* no key with the token's kid: refetch once */
+struct jwt;
+struct jwt_keys;
+struct jwt_expect {
+	const char	*issuer;
+	const char	*client_id;
+	const char	*nonce;		/* NULL: not checked */
+	time_t		 now;
+	int		 skew;		/* s of clock difference allowed */
+};
+int		 jwt_b64url_decode(const char *, size_t, unsigned char **, size_t *);
+char		*jwt_b64url_encode(const unsigned char *, size_t);
+struct jwt	*jwt_parse(const char *, size_t, char **);
+void		 jwt_free(struct jwt *);
+const char	*jwt_alg(const struct jwt *);
+const char	*jwt_kid(const struct jwt *);
+struct json_t	*jwt_claims(const struct jwt *);	/* borrowed */
+int		 jwt_verify(const struct jwt *, const struct jwt_keys *, char **);
+int		 jwt_check(const struct jwt *, const struct jwt_expect *, char **);
+struct jwt_keys	*jwt_keys_parse(const char *, size_t, char **);
+void		 jwt_keys_free(struct jwt_keys *);
+size_t		 jwt_keys_count(const struct jwt_keys *);
+
+/*
+ * oidc.c: OpenID Connect login (auth.oidc): /hub/oauth_login and
+ * /hub/oauth_callback, answered through conn_defer() while the provider is
+ * asked. oidc_meta_parse() and oidc_map_user() are pure (tests, fuzzing);
+ * oidc_map_user() returns an owned name or NULL and *cause.
+ */
+struct oidc_meta {			/* what we use of the discovery document */
+	char		*authorization_endpoint;
+	char		*token_endpoint;
+	char		*jwks_uri;
+	char		*userinfo_endpoint;	/* NULL if none */
+	int		 auth_post;	/* client_secret_post, not _basic */
+};
+int		 oidc_init(const struct config *, char **);
+void		 oidc_shutdown(void);
+int		 oidc_enabled(void);
+int		 oidc_dispatch(const struct api_req *, struct api_resp *);
+int		 oidc_meta_parse(const char *, size_t, const char *, struct oidc_meta *,
+		     char **);
+void		 oidc_meta_clear(struct oidc_meta *);
+char		*oidc_map_user(const char *, const char *, const char *, char **);
 
 /* pam.c: PAM checks in a child process, off the event loop */
 #define PAM_CHECK_OK	0	/* authenticated, account valid */

@@ -294,6 +294,7 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 	gate->started = time(NULL);
 	if (util_mkdir_p(cfg->state_dir, 0700, cause) == -1 ||
 	    auth_init(cfg->state_dir, cause) == -1 ||
+	    oidc_init(cfg, cause) == -1 ||
 	    gate_tls(cfg, &gate->ssl_ctx, cause) == -1)
 		return (-1);
 	if (gate_store(cfg, cause) == -1)
@@ -360,6 +361,10 @@ gate_reload(struct config *cfg, char **cause)
 	if (session_check_templates(cfg, cause) == -1 ||
 	    gate_tls(cfg, &ctx, cause) == -1)
 		return (-1);
+	if (oidc_init(cfg, cause) == -1) {
+		tls_ctx_free(ctx);
+		return (-1);
+	}
 	if (strcmp(cfg->https_listen, old->https_listen) != 0 ||
 	    strcmp(cfg->ssh_listen, old->ssh_listen) != 0 ||
 	    strcmp(cfg->admin_socket, old->admin_socket) != 0 ||
@@ -391,6 +396,7 @@ gate_stop(void)
 	}
 	gate_https = gate_admin = NULL;
 	login_shutdown();
+	oidc_shutdown();
 	conn_close_all();
 	metrics_shutdown();
 	session_shutdown();

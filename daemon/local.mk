@@ -14,6 +14,8 @@ libnbdaemon_a_SOURCES = \
 	daemon/metrics.c \
 	daemon/pages.c \
 	daemon/login.c \
+	daemon/jwt.c \
+	daemon/oidc.c \
 	daemon/pam.c \
 	daemon/store.c \
 	daemon/x509.c \

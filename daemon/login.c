@@ -1,7 +1,8 @@
 /*
  * login.c: password login at /hub/login when auth.pam is on: the form, its
  * pre-login CSRF token, failure counters with backoff per user name and per
- * address, and the deferred answer once pam.c has the result.
+ * address, and the deferred answer once pam.c has the result. With
+ * auth.oidc the page also has the "Sign in with ..." button (oidc.c).
  */
 #include "config.h"
 
@@ -127,8 +128,8 @@ login_fail_wait(int kind, const char *name)
 	return (f != NULL && f->until > now ? (long)(f->until - now) : 0);
 }
 
-/* 1 if @next is a path of this site to go to after login. */
-static int
+/* 1 if @next is a path of this site to go to after login (no open redirect). */
+int
 login_next_valid(const char *next)
 {
 	size_t	i;
@@ -204,6 +205,51 @@ login_message(struct api_resp *rs, int code, const char *title,
 	}
 }
 
+/* The "Sign in with ..." link to /hub/oauth_login, when OIDC is on. */
+static void
+login_oidc_button(struct evbuffer *b, const char *next)
+{
+	const char	*p;
+
+	if (!oidc_enabled())
+		return;
+	evbuffer_add_printf(b, "<p><a class=\"button\" id=\"oidc-login\" "
+	    "href=\"/hub/oauth_login");
+	if (next != NULL && strcmp(next, "/hub/home") != 0) {
+		evbuffer_add_printf(b, "?next=");
+		for (p = next; *p != '\0'; p++) {	/* login_next_valid() */
+			if (strchr("%&#+;=?", *p) != NULL)
+				evbuffer_add_printf(b, "%%%02X", (unsigned char)*p);
+			else
+				evbuffer_add(b, p, 1);
+		}
+	}
+	evbuffer_add_printf(b, "\">Sign in with ");
+	http_html_escape(b, gate->cfg->oidc_button_label);
+	evbuffer_add_printf(b, "</a></p>\n");
+	if (gate->cfg->auth_pam)
+		evbuffer_add_printf(b, "<p class=\"hint\">Or log in with your "
+		    "cluster user name and password:</p>\n");
+}
+
+/* The page with only the sign-in button (auth.oidc without auth.pam). */
+static void
+login_oidc_only(const struct api_req *ar, struct api_resp *rs)
+{
+	const char	*q = ar->query != NULL ? ar->query : "";
+	struct evbuffer	*b = pages_begin("Log in", NULL);
+	json_t		*vals;
+	const char	*next = NULL;
+	char		*cause = NULL;
+
+	if ((vals = pages_form_parse(q, strlen(q), &cause)) != NULL)
+		next = json_string_value(json_object_get(vals, "next"));
+	free(cause);
+	login_oidc_button(b, login_next_valid(next) ? next : NULL);
+	pages_reply(rs, 200, b, NULL);
+	json_decref(vals);
+}
+
 /* The login form; @error shown above it, @user kept, @nonce's token inside. */
 static void
 login_form(struct api_resp *rs, int code, const char *user, const char *next,
@@ -213,6 +259,7 @@ login_form(struct api_resp *rs, int code, const char *user, const char *next,
 	char		 tok[65];
 
 	login_token(nonce, tok);
+	login_oidc_button(b, next);
 	if (error != NULL) {
 		evbuffer_add_printf(b, "<p class=\"error\" role=\"alert\" "
 		    "id=\"e-login\">");
@@ -452,9 +499,14 @@ login_dispatch(const struct api_req *ar, struct api_resp *rs)
 {
 	const char	*m = ar->method;
 
+	if (oidc_dispatch(ar, rs))
+		return (1);
 	if (strcmp(ar->path, "/hub/login") != 0)
 		return (0);
-	if (!gate->cfg->auth_pam)
+	if (!gate->cfg->auth_pam && oidc_enabled() && (strcmp(m, "GET") == 0 ||
+	    strcmp(m, "HEAD") == 0))
+		login_oidc_only(ar, rs);
+	else if (!gate->cfg->auth_pam)
 		login_message(rs, 404, "Log in", "Password login is not enabled on "
 		    "this gateway. Use the login link your gateway or administrator "
 		    "gave you.", 0);

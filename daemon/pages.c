@@ -1551,8 +1551,9 @@ pages_login_link(struct api_resp *rs)
 	struct evbuffer	*b = pages_begin("nbgate", NULL);
 
 	evbuffer_add_printf(b, "<p>You are not logged in. <a class=\"button\" "
-	    "href=\"/hub/login\">Log in</a> with your cluster user name and "
-	    "password, or use a login link your administrator gave you.</p>\n");
+	    "href=\"/hub/login\">Log in</a>%s, or use a login link your "
+	    "administrator gave you.</p>\n", gate->cfg->auth_pam ? " with your "
+	    "cluster user name and password" : "");
 	pages_reply(rs, 200, b, NULL);
 }
 
@@ -1576,7 +1577,7 @@ pages_dispatch(const struct api_req *ar, struct api_resp *rs)
 	int		 post = strcmp(m, "POST") == 0, kind;
 
 	if (strcmp(ar->path, "/hub/home") == 0) {
-		if (ar->user == NULL && gate->cfg->auth_pam)
+		if (ar->user == NULL && (gate->cfg->auth_pam || oidc_enabled()))
 			pages_login_link(rs);
 		else if (ar->user == NULL)
 			pages_message(rs, 200, "nbgate", "You are not logged in. Use the "

@@ -25,10 +25,12 @@ for g in $groups; do
 	*) echo "deps.sh: unknown group '$g' (build, test, slurm, demo, bench)" >&2; exit 2 ;;
 	esac
 done
-# Test-only browser tooling from npm (playwright-core drives Debian's chromium).
+# Test-only tooling from npm: playwright-core drives Debian's chromium;
+# oidc-provider is the OpenID provider test_oidc logs in with.
 browser_tools() {
 	top=$(cd "$(dirname "$0")/.." && pwd)
-	[ -d "$top/tests/browser/node_modules/playwright-core" ] && return 0
+	[ -d "$top/tests/browser/node_modules/playwright-core" ] &&
+		[ -d "$top/tests/browser/node_modules/oidc-provider" ] && return 0
 	# Debian's nodejs/npm only where no node is installed (this image ships its own).
 	command -v npm >/dev/null 2>&1 ||
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm

@@ -23,7 +23,12 @@ TESTS += tests/unit/test-auth
 
 EXTRA_DIST += tests/integration tests/unit/data tests/standin \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js \
-	tests/browser/spawn.js
+	tests/browser/spawn.js tests/browser/oidc-provider.mjs tests/browser/oidc-login.js
+
+check_PROGRAMS += tests/unit/test-jwt
+tests_unit_test_jwt_SOURCES = tests/unit/test-jwt.c
+tests_unit_test_jwt_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-jwt
 
 check_PROGRAMS += tests/unit/test-tunnel
 tests_unit_test_tunnel_SOURCES = tests/unit/test-tunnel.c
@@ -44,6 +49,7 @@ TESTS += \
 	tests/integration/test_culling.py \
 	tests/integration/test_pages.py \
 	tests/integration/test_login_pam.py \
+	tests/integration/test_oidc.py \
 	tests/integration/test_browser_spawn.py \
 	tests/integration/test_netns.py \
 	tests/integration/test_enroll.py \
@@ -58,9 +64,11 @@ TESTS += \
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
-FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509
+FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509 tests/fuzz/fuzz-jwt
 tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c
 tests_fuzz_fuzz_http_LDADD = $(DAEMON_LIBS)
+tests_fuzz_fuzz_jwt_SOURCES = tests/fuzz/fuzz-jwt.c
+tests_fuzz_fuzz_jwt_LDADD = $(DAEMON_LIBS)
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz-config.c
 tests_fuzz_fuzz_config_LDADD = $(DAEMON_LIBS)
 tests_fuzz_fuzz_x509_SOURCES = tests/fuzz/fuzz-x509.c
@@ -70,11 +78,13 @@ noinst_PROGRAMS += $(FUZZ_TARGETS)
 tests_fuzz_fuzz_http_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_x509_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_jwt_LDFLAGS = -fsanitize=fuzzer
 else
 check_PROGRAMS += $(FUZZ_TARGETS)
 tests_fuzz_fuzz_http_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_config_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_x509_SOURCES += tests/fuzz/driver.c
+tests_fuzz_fuzz_jwt_SOURCES += tests/fuzz/driver.c
 TESTS += $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += tests/fuzz/corpus

@@ -800,6 +800,107 @@ test_accounting(void)
 	free(cause);
 }
 
+/* auth.oidc: defaults, a full block, and each refusal at its line. */
+static void
+test_oidc(void)
+{
+	struct config	*cfg;
+	char		*cause = NULL;
+
+	cfg = mem("o.yaml", "public_url: https://gw.example.org\n"
+	    "auth:\n  oidc:\n    issuer: https://cilogon.org\n"
+	    "    client_id: cilogon:/client_id/42\n"
+	    "    client_secret_file: /etc/nbgate/oidc-secret\n", &cause);
+	ok(cfg != NULL, "oidc: the three required keys are enough");
+	if (cause != NULL)
+		tap_diag("%s", cause);
+	is_str(cfg ? cfg->oidc_issuer : NULL, "https://cilogon.org", "issuer");
+	is_str(cfg ? cfg->oidc_client_id : NULL, "cilogon:/client_id/42",
+	    "client_id");
+	is_str(cfg ? cfg->oidc_username_claim : NULL, "preferred_username",
+	    "username_claim defaults to preferred_username");
+	is_str(cfg ? cfg->oidc_button_label : NULL, "your institution",
+	    "button_label default");
+	is_int(cfg ? (long long)cfg->noidc_scopes : -1, 0,
+	    "scopes: none given (openid profile email used)");
+	ok(cfg != NULL && cfg->oidc_map_file == NULL && cfg->oidc_ca_file == NULL &&
+	    *cfg->oidc_strip_suffix == '\0', "no map, no CA file");
+	config_free(cfg);
+	free(cause);
+	cause = NULL;
+
+	cfg = config_default();
+	ok(cfg->oidc_issuer == NULL, "oidc is off by default");
+	config_free(cfg);
+
+	cfg = mem("o.yaml", "public_url: https://gw.example.org\n"
+	    "auth:\n  oidc:\n    issuer: https://idp.example.org/realms/hpc\n"
+	    "    client_id: nbgate\n    client_secret_file: /s\n"
+	    "    scopes: [openid, email]\n    username_claim: email\n"
+	    "    username_map:\n      strip_suffix: \"@example.org\"\n"
+	    "      file: /etc/nbgate/users\n    ca_file: /etc/ca.pem\n"
+	    "    button_label: Example University\n", &cause);
+	ok(cfg != NULL, "oidc: a full block loads");
+	ok(cfg != NULL && cfg->noidc_scopes == 2 &&
+	    strcmp(cfg->oidc_scopes[1], "email") == 0, "scopes");
+	is_str(cfg ? cfg->oidc_strip_suffix : NULL, "@example.org",
+	    "username_map.strip_suffix");
+	is_str(cfg ? cfg->oidc_map_file : NULL, "/etc/nbgate/users",
+	    "username_map.file");
+	is_str(cfg ? cfg->oidc_ca_file : NULL, "/etc/ca.pem", "ca_file");
+	is_str(cfg ? cfg->oidc_button_label : NULL, "Example University",
+	    "button_label");
+	config_free(cfg);
+	free(cause);
+	cause = NULL;
+
+	cfg = mem("o.yaml", "auth:\n  oidc:\n    client_id: x\n", &cause);
+	ok(cfg == NULL, "oidc without issuer refused");
+	has_str(cause, "o.yaml:2: auth.oidc.issuer: required key is missing",
+	    "names the missing issuer");
+	has_str(cause, "o.yaml:2: auth.oidc.client_secret_file: required key "
+	    "is missing", "names the missing secret file");
+	free(cause);
+	cause = NULL;
+
+	cfg = mem("o.yaml", "auth:\n  oidc:\n    issuer: http://idp\n"
+	    "    client_id: a b\n    client_secret_file: rel\n"
+	    "    scopes: [profile]\n    button_label: \"\"\n"
+	    "    client_secret: hunter2\n", &cause);
+	ok(cfg == NULL, "bad oidc values refused");
+	has_str(cause, "o.yaml:3: auth.oidc.issuer: 'http://idp' is not an "
+	    "https:// URL", "issuer must be https");
+	has_str(cause, "o.yaml:4: auth.oidc.client_id: 'a b' is not one word",
+	    "client_id: one word");
+	has_str(cause, "o.yaml:5: auth.oidc.client_secret_file: 'rel' is not an "
+	    "absolute path", "secret file: absolute path");
+	has_str(cause, "o.yaml:7: auth.oidc.button_label: must be one line of "
+	    "1 to 64 characters", "empty label refused");
+	has_str(cause, "o.yaml:8: auth.oidc.client_secret: unknown key (known "
+	    "keys: issuer, client_id, client_secret_file,", "no secret in the "
+	    "YAML");
+	ok(cause != NULL && strstr(cause, "hunter2") == NULL,
+	    "the would-be secret is not echoed");
+	free(cause);
+	cause = NULL;
+
+	cfg = mem("o.yaml", "auth:\n  oidc:\n    issuer: https://idp\n"
+	    "    client_id: a\n    client_secret_file: /s\n"
+	    "    scopes: [profile]\n", &cause);
+	has_str(cause, "o.yaml:6: auth.oidc.scopes: must include openid",
+	    "scopes without openid refused");
+	free(cause);
+	cause = NULL;
+
+	cfg = mem("o.yaml", "auth:\n  oidc:\n    issuer: https://idp\n"
+	    "    client_id: a\n    client_secret_file: /s\n", &cause);
+	ok(cfg == NULL, "oidc without public_url refused");
+	has_str(cause, "o.yaml:1: public_url: required with auth.oidc",
+	    "names public_url");
+	free(cause);
+}
+
+
 int
 main(void)
 {
@@ -825,5 +926,6 @@ main(void)
 	test_clusters_values();
 	test_clusters_hostile();
 	test_accounting();
+	test_oidc();
 	return (tap_done());
 }
