@@ -1303,11 +1303,7 @@ api_dispatch(const struct api_req *ar, struct api_resp *rs)
 		evbuffer_add_printf(rs->body, "ok\n");
 	} else if (strcmp(path, "/hub/login/once") == 0)
 		api_login_once(ar, rs);
-	else if (strcmp(path, "/hub/logout") == 0) {
-		xasprintf(&rs->headers, "Set-Cookie: %s=; Path=/; Max-Age=0; HttpOnly; "
-		    "Secure; SameSite=Lax\r\n", AUTH_COOKIE);
-		api_page(rs, 200, "Logged out", "You are logged out.");
-	} else if (login_dispatch(ar, rs) || pages_dispatch(ar, rs))
+	else if (login_dispatch(ar, rs) || pages_dispatch(ar, rs))
 		;
 	else if (strcmp(path, "/") == 0 || strcmp(path, "/hub") == 0 ||
 	    strcmp(path, "/hub/") == 0) {

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <sqlite3.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -100,7 +101,84 @@ auth_cookie_make(const char *user, int max_age)
 	return (out);
 }
 
-/* Returns the user a cookie value proves, or NULL (bad, forged, or expired). */
+/* Cookies logged out before their expiry: their MAC, until then (memory + SQLite). */
+struct auth_revoked {
+	char			 mac[65];
+	long long		 expires;
+	struct auth_revoked	*next;
+};
+static struct auth_revoked *auth_revoked;
+
+static int
+auth_cookie_revoked(const char *mac)
+{
+	struct auth_revoked	**rp, *r;
+	long long		  now = (long long)time(NULL);
+
+	for (rp = &auth_revoked; (r = *rp) != NULL;) {
+		if (r->expires < now) {		/* it would be refused anyway */
+			*rp = r->next;
+			free(r);
+			continue;
+		}
+		if (CRYPTO_memcmp(r->mac, mac, 64) == 0)
+			return (1);
+		rp = &r->next;
+	}
+	return (0);
+}
+
+static void
+auth_revoked_add(const char *mac, long long expires)
+{
+	struct auth_revoked	*r = xcalloc(1, sizeof *r);
+
+	memcpy(r->mac, mac, 64);
+	r->expires = expires;
+	r->next = auth_revoked;
+	auth_revoked = r;
+}
+
+/* From SQLite at start: the logged-out cookies that have not expired. */
+void
+auth_revoked_load(void)
+{
+	sqlite3_stmt	*st;
+	const char	*mac;
+
+	store_run("DELETE FROM revoked_cookies WHERE expires < ?", "i",
+	    (long long)time(NULL));
+	if ((st = store_prepare("SELECT mac, expires FROM revoked_cookies")) == NULL)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if ((mac = (const char *)sqlite3_column_text(st, 0)) != NULL &&
+		    strlen(mac) == 64)
+			auth_revoked_add(mac, sqlite3_column_int64(st, 1));
+	}
+	sqlite3_finalize(st);
+}
+
+/* Logout: this cookie (a valid one) is refused from now on, even if replayed. */
+void
+auth_cookie_revoke(const char *value)
+{
+	const char	*last = strrchr(value, ':'), *colon;
+	char		*user;
+	long long	 expires;
+
+	if ((user = auth_cookie_check(value)) == NULL)
+		return;
+	free(user);
+	colon = last - 1;
+	while (colon > value && *colon != ':')
+		colon--;
+	expires = strtoll(colon + 1, NULL, 10);
+	auth_revoked_add(last + 1, expires);
+	store_run("INSERT OR IGNORE INTO revoked_cookies (mac, expires) VALUES (?, ?)",
+	    "ti", last + 1, expires);
+}
+
+/* Returns the user a cookie value proves, or NULL (bad, forged, expired, logged out). */
 char *
 auth_cookie_check(const char *value)
 {
@@ -114,7 +192,7 @@ auth_cookie_check(const char *value)
 		return (NULL);
 	msg = xstrndup(value, last - value);
 	auth_mac(msg, mac);
-	good = CRYPTO_memcmp(mac, last + 1, 64) == 0;
+	good = CRYPTO_memcmp(mac, last + 1, 64) == 0 && !auth_cookie_revoked(last + 1);
 	user = msg + 3;
 	if (!good || (colon = strrchr(user, ':')) == NULL || colon == user) {
 		free(msg);
@@ -539,6 +617,11 @@ auth_clear(void)
 		auth_unlink(&auth_tokens);
 	while (auth_codes != NULL)
 		auth_unlink(&auth_codes);
+	while (auth_revoked != NULL) {
+		struct auth_revoked *r = auth_revoked;
+		auth_revoked = r->next;
+		free(r);
+	}
 	explicit_bzero(auth_secret, sizeof auth_secret);
 	auth_ready = 0;
 }

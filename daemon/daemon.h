@@ -246,6 +246,8 @@ int		 route_enroll(struct route *, const char *, const char *, ssh_key,
 int		 auth_init(const char *, char **);
 char		*auth_cookie_make(const char *, int);
 char		*auth_cookie_check(const char *);
+void		 auth_cookie_revoke(const char *);	/* logout */
+void		 auth_revoked_load(void);
 #define AUTH_SCOPE_SERVERS	0x1	/* start and stop servers */
 #define AUTH_SCOPE_READ_SERVERS	0x2	/* server models and progress */
 #define AUTH_SCOPE_READ_USERS	0x4	/* user models */

@@ -275,6 +275,7 @@ gate_store(const struct config *cfg, char **cause)
 		return (-1);
 	store_route_load(gate_load_route);
 	store_token_load(auth_token_load);
+	auth_revoked_load();
 	log_info("store: %zu routes reloaded", route_count());
 	return (0);
 }

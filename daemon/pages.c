@@ -595,6 +595,58 @@ pages_home(const struct api_req *ar, struct api_resp *rs)
 	json_decref(acc.servers);
 }
 
+/*
+ * /hub/logout: GET asks (a form with the CSRF token), POST logs out. A GET
+ * alone never changes anything, so no other site can log a user out.
+ */
+static void
+pages_logout(const struct api_req *ar, struct api_resp *rs, int get, int post)
+{
+	struct evbuffer	*b;
+	json_t		*form;
+	char		*hdr;
+
+	if (ar->user == NULL) {
+		b = pages_begin("Logged out", NULL);
+		evbuffer_add_printf(b, "<p>You are not logged in.</p><p><a href="
+		    "\"/hub/login\">Log in</a></p>\n");
+		pages_reply(rs, 200, b, NULL);
+		return;
+	}
+	if (get) {
+		b = pages_begin("Log out", ar->user);
+		evbuffer_add_printf(b, "<form method=\"post\" action=\"/hub/logout\">");
+		pages_xsrf_field(b, ar);
+		evbuffer_add_printf(b, "<p>Log out of this gateway? Your notebooks keep "
+		    "running.</p><button type=\"submit\" id=\"logout\">Log out</button>"
+		    "</form><p><a href=\"/hub/home\">Back to your servers</a></p>\n");
+		pages_reply(rs, 200, b, NULL);
+		return;
+	}
+	if (!post) {
+		pages_message(rs, 405, "Method not allowed", "Use the Log out button.",
+		    ar->user);
+		return;
+	}
+	if ((form = pages_post_form(ar, rs)) == NULL)
+		return;
+	json_decref(form);
+	if ((hdr = pages_cookie(ar)) != NULL) {	/* replaying it no longer works */
+		auth_cookie_revoke(hdr);
+		freestr(hdr);
+	}
+	log_tag(ar->user, 0, NULL, NULL);
+	log_info("login: %s logged out", ar->user);
+	b = pages_begin("Logged out", NULL);
+	evbuffer_add_printf(b, "<p>You are logged out. Your notebooks keep running."
+	    "</p><p><a href=\"/hub/login\">Log in again</a></p>\n");
+	pages_reply(rs, 200, b, NULL);
+	hdr = rs->headers;
+	xasprintf(&rs->headers, "%sSet-Cookie: %s=; Path=/; Max-Age=0; HttpOnly; "
+	    "Secure; SameSite=Lax\r\n", hdr, AUTH_COOKIE);
+	free(hdr);
+}
+
 /* ---- /hub/credential: the user's X.509 identity (charging: user) ------- */
 
 #define PAGES_CRED_FORM_MAX	(256 * 1024)
@@ -1586,6 +1638,10 @@ pages_dispatch(const struct api_req *ar, struct api_resp *rs)
 			pages_message(rs, 405, "Method not allowed", "Use GET.", ar->user);
 		else
 			pages_home(ar, rs);
+		return (1);
+	}
+	if (strcmp(ar->path, "/hub/logout") == 0) {
+		pages_logout(ar, rs, get, post);
 		return (1);
 	}
 	if (strcmp(ar->path, "/hub/credential") == 0) {

@@ -68,6 +68,8 @@ static const char *store_migrations[] = {
 	" next_try REAL NOT NULL DEFAULT 0, last_error TEXT, answer TEXT,"
 	" sent REAL, UNIQUE (session, job));"
 	"CREATE INDEX outbox_state ON outbox (state, next_try);",
+	/* 7: login cookies ended by a logout before their expiry (their MAC) */
+	"CREATE TABLE revoked_cookies (mac TEXT PRIMARY KEY, expires INTEGER NOT NULL);",
 };
 
 static int

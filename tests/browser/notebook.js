@@ -46,6 +46,7 @@ async function main() {
 		await shot(bpage, '03-bob-refused');
 
 		await page.goto(base + '/hub/logout');
+		await Promise.all([page.waitForLoadState(), page.click('#logout')]);
 		const r401 = await page.goto(base + '/user/alice/tree');
 		out.steps.logout = { status: r401.status(), text: await page.innerText('body') };
 		await shot(page, '04-logged-out');

@@ -32,6 +32,7 @@ async function walk(page) {
 	out.steps.home = { url: page.url(), who: await page.innerText('header .who') };
 	await shot(page, '04-home');
 	await page.goto(base + '/hub/logout');
+	await Promise.all([page.waitForURL(/\/hub\/logout$/), page.click('#logout')]);
 	await page.goto(base + '/hub/home');
 	out.steps.logout = { text: await page.innerText('main') };
 	await shot(page, '05-logged-out');

@@ -393,6 +393,34 @@ def test_admin_stop(env):
          "the admin page shows it ended")
 
 
+def test_logout(env):
+    """Logout is a form with the CSRF token; a GET alone changes nothing; the old
+    cookie is refused afterwards, even replayed, and after a restart."""
+    t = env.tap
+    ck = login(env, "pgcarol")
+    st, hd, page = get(env, "/hub/logout", ck)
+    t.ok(st == 200 and 'id="logout"' in page and "set-cookie" not in hd,
+         "GET /hub/logout asks (a Log out button) and does not log out", (st, hd))
+    tok = xsrf(page)
+    st, _, page = get(env, "/hub/home", ck)
+    t.ok("pgcarol" in page, "still logged in after the GET")
+    st, _, _ = post(env, "/hub/logout", {"_xsrf": "0" * 64}, ck)
+    t.eq(st, 403, "POST /hub/logout with a wrong _xsrf: 403")
+    st, _, _ = post(env, "/hub/logout", {"_xsrf": tok}, ck, {"Origin": "https://evil.example"})
+    t.eq(st, 403, "POST /hub/logout from another site: 403")
+    st, hd, page = post(env, "/hub/logout", {"_xsrf": tok}, ck)
+    t.ok(st == 200 and "nbgate-session=;" in hd.get("set-cookie", "") and
+         "Max-Age=0" in hd.get("set-cookie", ""), "the form logs out and clears the cookie", (st, hd))
+    st, _, page = get(env, "/hub/home", ck)
+    t.ok("pgcarol" not in page, "the old cookie, replayed, is no longer a login")
+    env.gw.stop()
+    env.gw.start()
+    st, _, page = get(env, "/hub/home", ck)
+    t.ok("pgcarol" not in page, "... nor after nbgated restarts")
+    st, _, page = get(env, "/hub/home", env.alice)
+    t.ok("pgalice" in page, "other logins are not affected")
+
+
 def main():
     env = Env("test_pages")
     session_world(env, edit=lambda cfg: cfg.replace(
@@ -416,6 +444,7 @@ def main():
         env.run(test_admin_table)
         env.run(test_admin_escaping)
         env.run(test_admin_stop)
+        env.run(test_logout)
         r = env.gw.ctl("status")
         env.tap.ok(env.gw.alive() and r.returncode == 0, "nbgated is still running", r.stderr)
     finally:
