@@ -2,8 +2,11 @@
 // Chromium driven by playwright-core: the spawn form refuses a walltime above
 // the queue's max next to the field, the fixed form goes to the pending page,
 // which lands in the notebook; a cell runs; Stop on the home page ends it; a
-// second user is refused at the first one's notebook. Prints one JSON object.
-// usage: node spawn.js GATEWAY_URL USER USER_LOGIN_PATH OTHER_LOGIN_PATH SHOTS_DIR
+// second user is refused at the first one's notebook; Log out ends the login.
+// Prints one JSON object.
+// usage: node spawn.js GATEWAY_URL USER USER_LOGIN OTHER_LOGIN_PATH SHOTS_DIR
+// USER_LOGIN is a one-time login path, or "password": the /hub/login form (PAM)
+// with the password from $NB_TEST_PASSWORD (never on a command line).
 'use strict';
 const { chromium } = require('playwright-core');
 
@@ -108,8 +111,22 @@ async function main() {
 	try {
 		const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
 		const page = await ctx.newPage();
-		const resp = await page.goto(base + userLogin);
-		out.steps.login = { status: resp.status(), url: page.url() };
+		if (userLogin === 'password') {
+			await page.goto(base + '/hub/login');
+			await page.fill('#f-user', user);
+			await page.fill('#f-password', 'not-the-password');
+			await Promise.all([page.waitForLoadState(), page.click('button[type=submit]')]);
+			out.steps.wrong = { text: await page.innerText('main') };
+			await shot(page, '00-password-wrong');
+			await page.fill('#f-user', user);
+			await page.fill('#f-password', process.env.NB_TEST_PASSWORD || '');
+			await Promise.all([page.waitForURL(/\/hub\/home$/), page.click('button[type=submit]')]);
+			out.steps.login = { status: 200, url: page.url(), who: await page.innerText('header .who') };
+			await shot(page, '00-password-login');
+		} else {
+			const resp = await page.goto(base + userLogin);
+			out.steps.login = { status: resp.status(), url: page.url() };
+		}
 		await spawn(page);
 		try {
 			await cell(page);
@@ -125,6 +142,12 @@ async function main() {
 		await shot(opage, '06-other-refused');
 
 		await stop(page);
+
+		await Promise.all([page.waitForURL(/\/hub\/logout$/), page.click('header a[href="/hub/logout"]')]);
+		await Promise.all([page.waitForLoadState(), page.click('#logout')]);
+		const after = await page.goto(`${base}/user/${user}/tree`);
+		out.steps.logout = { status: after.status(), text: await page.innerText('body') };
+		await shot(page, '07-logged-out');
 	} finally {
 		await browser.close();
 	}

@@ -1,14 +1,17 @@
-"""test_browser_spawn.py: a person starts a notebook as a SLURM job from the
-pages, in Debian's Chromium (playwright-core, tests/browser/spawn.js): a
+"""test_browser_spawn.py: a person logs in with their password (PAM: a local
+test user and a PAM service file made here, removed at the end) and starts a
+notebook as a SLURM job from the pages, in Debian's Chromium (playwright-core,
+tests/browser/spawn.js): a wrong password is refused; a
 walltime above the queue's max is refused next to its field, the fixed form
 goes through the pending page into the notebook tree, a cell runs in a new
 notebook, Stop on the home page ends the server (the job leaves squeue), and a
-second user is refused at the notebook. Runs on the shared SLURM test
+second user is refused at the notebook; Log out ends the login. Runs on the shared SLURM test
 environment (the World of test_session.py) with its own user names (brspawn,
 brother). Screenshots stay in the test's artifacts directory.
 """
 import json
 import os
+import secrets
 import subprocess
 import sys
 
@@ -17,6 +20,28 @@ from harness import Env, SRCDIR, wait_for  # noqa: E402
 from test_session import session_cleanup, session_world  # noqa: E402
 
 USER, OTHER = "brspawn", "brother"
+SERVICE = "nbgate-brtest"
+PAMFILE = "/etc/pam.d/" + SERVICE
+
+
+def setup_pam(env):
+    """USER as a local account with a random password, and a PAM service for it."""
+    subprocess.run(["userdel", USER], capture_output=True)
+    env.password = "Pw-" + secrets.token_hex(12)
+    subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", USER], check=True,
+                   capture_output=True)
+    subprocess.run(["chpasswd"], input="%s:%s\n" % (USER, env.password), text=True, check=True,
+                   capture_output=True)
+    with open(PAMFILE, "w") as f:
+        f.write("auth required pam_unix.so\naccount required pam_unix.so\n")
+
+
+def cleanup_pam():
+    subprocess.run(["userdel", USER], capture_output=True)
+    try:
+        os.unlink(PAMFILE)
+    except FileNotFoundError:
+        pass
 
 
 def login_path(gw, user):
@@ -30,10 +55,10 @@ def run_browser(env):
     os.makedirs(shots, exist_ok=True)
     script = os.path.join(SRCDIR, "tests", "browser", "spawn.js")
     p = subprocess.run(["node", script, "https://127.0.0.1:%d" % gw.https_port, USER,
-                        login_path(gw, USER), login_path(gw, OTHER), shots],
+                        "password", login_path(gw, OTHER), shots],
                        capture_output=True, text=True, timeout=420,
-                       env=dict(os.environ, NODE_PATH=os.path.join(SRCDIR, "tests", "browser",
-                                                                   "node_modules")))
+                       env=dict(os.environ, NB_TEST_PASSWORD=env.password,
+                                NODE_PATH=os.path.join(SRCDIR, "tests", "browser", "node_modules")))
     with open(env.path("browser.log"), "w") as f:
         f.write(p.stdout + p.stderr)
     try:
@@ -48,6 +73,11 @@ def test_browser_spawn(env):
     res, shots = run_browser(env)
     steps = res.get("steps", {})
     t.ok("error" not in res, "the browser walk completes", res.get("error"))
+    t.has(steps.get("wrong", {}).get("text", ""), "Wrong user name or password.",
+          "a wrong password is refused on the login page")
+    login = steps.get("login", {})
+    t.ok(login.get("url", "").endswith("/hub/home") and USER in login.get("who", ""),
+         "the right password (PAM) logs in and lands on the home page", login)
     bad = steps.get("invalid", {})
     t.ok("longer than queue debug allows" in bad.get("error", "") and
          bad.get("invalid") == "true" and bad.get("value") == "3h",
@@ -76,20 +106,28 @@ def test_browser_spawn(env):
     t.ok(wait_for(lambda: subprocess.run(["squeue", "-h", "-j", job], capture_output=True,
                                          text=True).stdout.strip() == "", 60),
          "job %s has left squeue" % job)
-    for name in ("01-walltime-refused", "02-pending", "03-tree", "04-cell", "05-stopped",
-                 "06-other-refused"):
+    out = steps.get("logout", {})
+    t.ok(out.get("status") == 401 and "not logged in" in out.get("text", ""),
+         "after Log out the notebook asks to log in again", out)
+    t.ok(env.password not in env.procs.log("nbgated"), "the password is not in nbgated's log")
+    for name in ("00-password-wrong", "00-password-login", "01-walltime-refused", "02-pending",
+                 "03-tree", "04-cell", "05-stopped", "06-other-refused", "07-logged-out"):
         png = os.path.join(shots, name + ".png")
         t.ok(os.path.exists(png) and os.path.getsize(png) > 2000, "screenshot %s kept" % name)
 
 
 def main():
     env = Env("test_browser_spawn")
-    session_world(env)
+    setup_pam(env)
+    session_world(env, edit=lambda cfg: cfg.replace(
+        "auth:\n  admins: [admin]\n",
+        "auth:\n  admins: [admin]\n  pam: true\n  pam_service: %s\n" % SERVICE, 1))
     try:
         env.run(test_browser_spawn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
         session_cleanup(env, (USER,))
+        cleanup_pam()
     env.finish()
 
 
