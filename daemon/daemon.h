@@ -516,6 +516,8 @@ void		 session_reload(const struct config *);
 /* charging: user: bridges for a new identity; the accounts one may charge. */
 void		 session_credential(const struct cred *);
 const char *const *session_accounts(const char *, const char *);
+struct sched_queue;
+const struct sched_queue *session_queue_state(const char *, const char *);
 void		 session_shutdown(void);
 const char	*session_state_name(enum session_state);
 struct session	*session_start(const char *, const char *, const char *,

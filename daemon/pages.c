@@ -20,6 +20,7 @@
 
 #include "daemon/daemon.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/backend.h"
 
 #define PAGES_FORM_MAX		8192	/* bytes of a form body or query */
 #define PAGES_FORM_FIELDS	16	/* fields in one form */
@@ -968,6 +969,8 @@ static void
 pages_spawn_where(struct evbuffer *b, const struct pages_spawn *sp)
 {
 	const struct config	*cfg = gate->cfg;
+	const struct sched_queue *qs;
+	char			*text;
 	size_t			 i;
 
 	if (cfg->nclusters > 1) {
@@ -984,9 +987,22 @@ pages_spawn_where(struct evbuffer *b, const struct pages_spawn *sp)
 		evbuffer_add_printf(b, "\">");
 	}
 	pages_select(b, sp, "queue", "Queue");
-	for (i = 0; i < sp->c->nqueues; i++)
-		pages_option(b, sp->c->queues[i].name, sp->c->queues[i].name,
-		    sp->c->queues[i].description, sp->q->name);
+	for (i = 0; i < sp->c->nqueues; i++) {
+		qs = session_queue_state(sp->c->name, sp->c->queues[i].name);
+		if (qs == NULL)
+			text = xstrdup(sp->c->queues[i].description);
+		else if (!qs->available)
+			xasprintf(&text, "%s%sdown: jobs wait until it is up again",
+			    sp->c->queues[i].description, *sp->c->queues[i].description !=
+			    '\0' ? "; " : "");
+		else
+			xasprintf(&text, "%s%s%d of %d cores idle now",
+			    sp->c->queues[i].description, *sp->c->queues[i].description !=
+			    '\0' ? "; " : "", qs->cpus_idle, qs->cpus_total);
+		pages_option(b, sp->c->queues[i].name, sp->c->queues[i].name, text,
+		    sp->q->name);
+		free(text);
+	}
 	evbuffer_add_printf(b, "</select>");
 	pages_hint(b, sp, "queue", "The limits below are the chosen queue's; "
 	    "after changing cluster or queue, press \"Show limits\".");

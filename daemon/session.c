@@ -56,6 +56,11 @@ struct cluster {
 	size_t			 naccounts;
 	struct transport_req	*acct_req;
 	time_t			 idle_since;	/* no active session uses it */
+	/* what the scheduler says of its queues (sinfo), for the spawn form */
+	struct sched_queue	*queues;
+	size_t			 nqueues;
+	time_t			 queues_asked;
+	struct sched_req	*queues_req;
 	TAILQ_ENTRY(cluster)	 entry;
 };
 
@@ -274,6 +279,8 @@ sess_cluster_free(struct cluster *cl)
 	size_t	i;
 
 	sched_req_cancel(cl->orphans);
+	sched_req_cancel(cl->queues_req);
+	sched_queues_free(cl->queues, cl->nqueues);
 	if (cl->acct_req != NULL)
 		transport_cancel(cl->acct_req);
 	sched_tracker_free(cl->trk);
@@ -496,6 +503,63 @@ session_accounts(const char *name, const char *account)
 	struct cluster	*cl = sess_bridge_find(name, account);
 
 	return (cl != NULL ? (const char *const *)cl->accounts : NULL);
+}
+
+/* ---- queue states (sinfo), asked every SESS_QUEUES_EVERY seconds -------- */
+
+#define SESS_QUEUES_EVERY	60
+
+static void
+sess_queues_done(const struct sched_queue *q, size_t n, const char *cause, void *arg)
+{
+	struct cluster	*cl = arg;
+	size_t		 i;
+
+	cl->queues_req = NULL;
+	if (cause != NULL) {
+		log_debug("cluster %s: queue states not known: %s", cl->name, cause);
+		return;
+	}
+	sched_queues_free(cl->queues, cl->nqueues);
+	cl->queues = xcalloc(n + 1, sizeof *cl->queues);
+	for (i = 0; i < n; i++) {
+		cl->queues[i] = q[i];
+		cl->queues[i].name = xstrdup(q[i].name);
+	}
+	cl->nqueues = n;
+}
+
+static void
+sess_queues_tend(time_t now)
+{
+	struct cluster	*cl;
+
+	TAILQ_FOREACH(cl, &sess_clusters, entry) {
+		if (cl->account != NULL || cl->queues_req != NULL ||
+		    now - cl->queues_asked < SESS_QUEUES_EVERY ||
+		    sched_ops_of(cl->sched)->queues_argv == NULL)
+			continue;
+		cl->queues_asked = now;
+		cl->queues_req = sched_queues(cl->sched, sess_queues_done, cl);
+	}
+}
+
+/* What the scheduler last said of queue @q on cluster @c (NULL: not known). */
+const struct sched_queue *
+session_queue_state(const char *c, const char *q)
+{
+	struct cluster	*cl;
+	size_t		 i;
+
+	TAILQ_FOREACH(cl, &sess_clusters, entry) {
+		if (strcmp(cl->name, c) != 0 || cl->queues == NULL)
+			continue;
+		for (i = 0; i < cl->nqueues; i++) {
+			if (strcmp(cl->queues[i].name, q) == 0)
+				return (&cl->queues[i]);
+		}
+	}
+	return (NULL);
 }
 
 /* Renews certificates about to end; frees bridges no session has used for a while. */
@@ -1125,6 +1189,7 @@ sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 	char		*why;
 
 	sess_bridges_tend(now);
+	sess_queues_tend(now);
 	TAILQ_FOREACH_SAFE(s, &sess_list, entry, next) {
 		if (!sess_active(s)) {
 			/* keep the last ended session of a route for the pages */

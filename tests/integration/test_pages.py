@@ -92,6 +92,12 @@ def test_form(env):
     t.ok('name="gpus"' not in out, "no GPU field for a queue without GPUs")
     t.ok(re.search(r'<label for="f-walltime">', out) and 'aria-describedby="h-walltime"' in out,
          "inputs have labels and hints")
+    # what SLURM says of its partitions (sinfo, asked every minute) is shown with each queue
+    live = wait_for(lambda: re.search(r'<option value="debug"[^>]*>debug — (\d+) of (\d+) cores idle '
+                                      r'now</option>', get(env, "/hub/spawn", env.alice)[2]), 20)
+    t.ok(live is not None and int(live.group(2)) == 8,
+         "the queue list shows the partition's idle cores from sinfo (of the node's 8)",
+         live.group(0) if live else None)
     st, _, out = get(env, "/hub/spawn?cluster=hpc&queue=compute", env.alice)
     t.ok(st == 200 and 'data-max="7200"' in out and '<option value="compute" selected>' in out,
          "?queue=compute shows that queue's limits", out[:200])
