@@ -47,6 +47,7 @@ struct pump {
 };
 
 static void	pump_check(struct pump *);
+static void	pump_done(evutil_socket_t, short, void *);
 
 static void
 pump_finish(struct pump *p, const char *why)
@@ -58,6 +59,10 @@ pump_finish(struct pump *p, const char *why)
 	if (why != NULL)
 		p->why = xstrdup(why);
 	bufferevent_disable(p->bev, EV_READ);
+	/* Made only now: thousands of idle streams need none. */
+	p->doneev = event_new(bufferevent_get_base(p->bev), -1, 0, pump_done, p);
+	if (p->doneev == NULL)
+		fatalx("event_new failed");
 	event_active(p->doneev, EV_TIMEOUT, 0);
 }
 
@@ -67,6 +72,32 @@ pump_done(evutil_socket_t fd, short what, void *arg)
 	struct pump	*p = arg;
 
 	p->done(p, p->why, p->arg);	/* may free p */
+}
+
+/*
+ * Hands @n bytes to the bufferevent.  A socket with nothing queued gets them
+ * at once: the bufferevent would arm its write event, wait a loop turn for
+ * it and disarm it again (two epoll_ctl calls and a wakeup per small
+ * response).  What the socket does not take, and any error, is left to the
+ * bufferevent as before.
+ */
+static void
+pump_write(struct pump *p, const char *data, size_t n, size_t queued)
+{
+	evutil_socket_t	fd;
+	ssize_t		w;
+
+	if (!p->is_pair && queued == 0 && !p->shut_pending &&
+	    (fd = bufferevent_getfd(p->bev)) != -1 &&
+	    (bufferevent_get_enabled(p->bev) & EV_WRITE)) {
+		w = send(fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w > 0) {
+			data += w;
+			n -= (size_t)w;
+		}
+	}
+	if (n > 0)
+		bufferevent_write(p->bev, data, n);
 }
 
 static int
@@ -83,7 +114,7 @@ pump_ch_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
 	if (n > len)
 		n = len;
 	if (n > 0)
-		bufferevent_write(p->bev, data, n);
+		pump_write(p, data, n, olen);
 	p->stuck = len - n;	/* @len is everything libssh holds */
 	return ((int)n);
 }
@@ -314,9 +345,6 @@ pump_new(ssh_channel ch, struct bufferevent *bev, size_t limit,
 	p->is_pair = bufferevent_pair_get_partner(bev) != NULL;
 	p->done = done;
 	p->arg = arg;
-	p->doneev = event_new(bufferevent_get_base(bev), -1, 0, pump_done, p);
-	if (p->doneev == NULL)
-		fatalx("event_new failed");
 
 	p->cb.userdata = p;
 	p->cb.channel_data_function = pump_ch_data;
@@ -367,7 +395,8 @@ pump_free(struct pump *p)
 		    BEV_EVENT_ERROR | BEV_EVENT_READING, BEV_TRIG_DEFER_CALLBACKS);
 	}
 	bufferevent_free(p->bev);
-	event_free(p->doneev);
+	if (p->doneev != NULL)
+		event_free(p->doneev);
 	free(p->why);
 	free(p);
 }

@@ -13,10 +13,14 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event_struct.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <jansson.h>
@@ -26,6 +30,8 @@
 
 #define CONN_LOCAL_BODY_MAX	(1024 * 1024)
 #define CONN_RESP_HEAD_MAX	(64 * 1024)
+#define CONN_TRIM_CHURN		256	/* accepts + closes that make a burst */
+#define CONN_TRIM_QUIET		1	/* s without churn before trimming */
 #define CONN_SSE_BEAT		15	/* s between keepalive comments of a progress stream */
 
 enum conn_phase {
@@ -89,6 +95,9 @@ static TAILQ_HEAD(, conn) conn_list = TAILQ_HEAD_INITIALIZER(conn_list);
 static http_parser_settings conn_req_settings, conn_resp_settings;
 static conn_connector_fn conn_connector = tunnel_connect;
 static unsigned long conn_count;
+static unsigned long conn_churn;	/* accepts + frees since the last trim */
+static struct event conn_trim_ev;
+static struct event_base *conn_trim_base;
 
 static void	conn_close(struct conn *);
 static void	conn_parse(struct conn *);
@@ -178,6 +187,38 @@ conn_up_drop(struct conn *c)
 }
 
 static void
+conn_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_churn = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/*
+ * A TLS handshake allocates and frees far more than an idle connection
+ * keeps (record buffers, handshake hashes, key shares); after a burst of
+ * them glibc holds the freed pages between long-lived objects (thousands of
+ * idle WebSockets).  Once connections stop coming and going for a moment,
+ * give those pages back: at most once per quiet period, O(heap) each.
+ */
+static void
+conn_note_churn(void)
+{
+	struct timeval	tv = { CONN_TRIM_QUIET, 0 };
+
+	if (++conn_churn < CONN_TRIM_CHURN)
+		return;
+	if (conn_trim_base != gate->base) {
+		if (conn_trim_base != NULL)
+			event_del(&conn_trim_ev);
+		evtimer_assign(&conn_trim_ev, gate->base, conn_trim_cb, NULL);
+		conn_trim_base = gate->base;
+	}
+	evtimer_add(&conn_trim_ev, &tv);	/* re-armed: fires once it is quiet */
+}
+
+static void
 conn_free(struct conn *c)
 {
 	conn_up_drop(c);
@@ -195,6 +236,7 @@ conn_free(struct conn *c)
 	free(c);
 	conn_count--;
 	gate->stats.conns = conn_count;
+	conn_note_churn();
 }
 
 static void
@@ -456,6 +498,16 @@ conn_proxy(struct conn *c, struct route *r)
 	c->treq = conn_connector(t, c->peer, c->peer_port, conn_stream_ready, c);
 }
 
+/* Adds "name: value\r\n" (no printf: this runs for every header of every request). */
+static void
+conn_add_header(struct evbuffer *out, const char *name, const char *value)
+{
+	evbuffer_add(out, name, strlen(name));
+	evbuffer_add(out, ": ", 2);
+	evbuffer_add(out, value, strlen(value));
+	evbuffer_add(out, "\r\n", 2);
+}
+
 /* Writes the request head to the notebook, then lets the body flow. */
 static void
 conn_send_head(struct conn *c)
@@ -485,11 +537,11 @@ conn_send_head(struct conn *c)
 			continue;
 		if (strcasecmp(h->name, "cookie") == 0) {
 			if ((cookie = http_cookie_strip(v, AUTH_COOKIE)) != NULL)
-				evbuffer_add_printf(out, "Cookie: %s\r\n", cookie);
+				conn_add_header(out, "Cookie", cookie);
 			free(cookie);
 			continue;
 		}
-		evbuffer_add_printf(out, "%s: %s\r\n", h->name, v);
+		conn_add_header(out, h->name, v);
 	}
 	evbuffer_add_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n",
 	    c->peer, c->tls ? "https" : "http");
@@ -1180,6 +1232,7 @@ conn_accept(int fd, const char *peer, int port, enum conn_kind kind)
 	c->rp.data = c;
 	conn_count++;
 	gate->stats.conns = conn_count;
+	conn_note_churn();
 	TAILQ_INSERT_TAIL(&conn_list, c, entry);
 	bufferevent_setcb(c->bev, conn_client_read, conn_client_write, conn_client_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, conn_limit() / 2, 0);
@@ -1209,6 +1262,10 @@ conn_close_all(void)
 
 	while ((c = TAILQ_FIRST(&conn_list)) != NULL)
 		conn_free(c);
+	if (conn_trim_base != NULL)
+		event_del(&conn_trim_ev);
+	conn_trim_base = NULL;
+	conn_churn = 0;
 }
 
 /* Sets up the parser callbacks once. */
