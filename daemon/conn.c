@@ -74,6 +74,7 @@ struct conn {
 	time_t			 touched;	/* last conn_touch() */
 	struct tunnel_req	*treq;
 	struct bufferevent	*up;		/* stream to the notebook */
+	struct tunnel_stream	*ws;		/* or, a WebSocket, spliced onto bev */
 	http_parser		 sp;		/* response parser */
 	struct http_msg		 resp;
 	int			 resp_started;	/* head sent to the browser */
@@ -175,6 +176,10 @@ conn_up_drop(struct conn *c)
 		bufferevent_setcb(c->up, NULL, NULL, NULL, NULL);
 		tunnel_stream_close(c->up);
 		c->up = NULL;
+	}
+	if (c->ws != NULL) {
+		tunnel_splice_close(c->ws);
+		c->ws = NULL;
 	}
 	if (c->phase == PH_UPGRADED) {
 		if (gate->stats.websockets > 0)
@@ -864,6 +869,11 @@ conn_parse(struct conn *c)
 	enum http_errno		 e;
 	size_t			 n;
 
+	if (c->ws != NULL) {
+		if (!c->closing)
+			tunnel_splice_read(c->ws);
+		return;
+	}
 	while (!c->closing && evbuffer_get_length(in) > 0) {
 		if (c->up != NULL &&
 		    evbuffer_get_length(bufferevent_get_output(c->up)) >= conn_limit()) {
@@ -1042,6 +1052,46 @@ conn_up_on_complete(http_parser *p)
 	return (0);
 }
 
+/* The notebook's side of a spliced WebSocket ended, or its agent went. */
+static void
+conn_ws_gone(void *arg)
+{
+	struct conn	*c = arg;
+
+	c->ws = NULL;
+	conn_close(c);		/* after what is queued for the browser */
+}
+
+static void
+conn_ws_traffic(size_t n, void *arg)
+{
+	struct conn	*c = arg;
+
+	gate->stats.bytes_down += n;
+	conn_touch(c);
+}
+
+/*
+ * A WebSocket from here on only moves bytes: let the tunnel's channel work
+ * on the browser's bufferevent and drop the bufferevent pair in between
+ * (about 2 KiB per idle WebSocket).  0 if the stream is not a tunnel's.
+ */
+static int
+conn_ws_splice(struct conn *c)
+{
+	struct tunnel_stream	*st;
+
+	if (c->up == NULL || c->closing)
+		return (0);
+	st = tunnel_stream_splice(c->up, c->bev, conn_ws_gone, conn_ws_traffic, c);
+	if (st == NULL)
+		return (0);
+	c->up = NULL;
+	c->ws = st;
+	log_debug("%s: route %s: WebSocket spliced onto its channel", c->peer, c->route);
+	return (1);
+}
+
 /* Feeds notebook bytes to the response parser while the browser keeps up. */
 static void
 conn_parse_up(struct conn *c)
@@ -1085,6 +1135,8 @@ conn_parse_up(struct conn *c)
 			http_msg_reset(&c->req);
 			http_msg_reset(&c->resp);
 			conn_parse(c);	/* browser bytes that waited for the 101 */
+			if (conn_ws_splice(c))
+				return;
 			continue;
 		}
 		if (c->resp_done) {
@@ -1169,7 +1221,9 @@ conn_client_write(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (c->up != NULL && !c->closing)
+	if (c->ws != NULL && !c->closing)
+		tunnel_splice_write(c->ws);
+	else if (c->up != NULL && !c->closing)
 		conn_parse_up(c);
 }
 
