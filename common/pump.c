@@ -30,6 +30,9 @@ struct pump {
 	size_t			 limit;
 	size_t			 stuck;		/* bytes libssh holds for us (pitfall 7) */
 	int			 is_pair;
+	int			 foreign;	/* bev is its owner's: callbacks, EOF, free */
+	pump_traffic_cb		 traffic;	/* foreign: bytes handed to bev */
+	void			*traffic_arg;
 	int			 ch_eof;	/* peer sent EOF or CLOSE */
 	int			 ch_closed;	/* peer sent CLOSE */
 	int			 bev_eof;	/* nothing more to read from bev */
@@ -47,6 +50,7 @@ struct pump {
 };
 
 static void	pump_check(struct pump *);
+static void	pump_done(evutil_socket_t, short, void *);
 
 static void
 pump_finish(struct pump *p, const char *why)
@@ -58,6 +62,10 @@ pump_finish(struct pump *p, const char *why)
 	if (why != NULL)
 		p->why = xstrdup(why);
 	bufferevent_disable(p->bev, EV_READ);
+	/* Made only now: thousands of idle streams need none. */
+	p->doneev = event_new(bufferevent_get_base(p->bev), -1, 0, pump_done, p);
+	if (p->doneev == NULL)
+		fatalx("event_new failed");
 	event_active(p->doneev, EV_TIMEOUT, 0);
 }
 
@@ -67,6 +75,32 @@ pump_done(evutil_socket_t fd, short what, void *arg)
 	struct pump	*p = arg;
 
 	p->done(p, p->why, p->arg);	/* may free p */
+}
+
+/*
+ * Hands @n bytes to the bufferevent.  A socket with nothing queued gets them
+ * at once: the bufferevent would arm its write event, wait a loop turn for
+ * it and disarm it again (two epoll_ctl calls and a wakeup per small
+ * response).  What the socket does not take, and any error, is left to the
+ * bufferevent as before.
+ */
+static void
+pump_write(struct pump *p, const char *data, size_t n, size_t queued)
+{
+	evutil_socket_t	fd;
+	ssize_t		w;
+
+	if (!p->is_pair && !p->foreign && queued == 0 && !p->shut_pending &&
+	    (fd = bufferevent_getfd(p->bev)) != -1 &&
+	    (bufferevent_get_enabled(p->bev) & EV_WRITE)) {
+		w = send(fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w > 0) {
+			data += w;
+			n -= (size_t)w;
+		}
+	}
+	if (n > 0)
+		bufferevent_write(p->bev, data, n);
 }
 
 static int
@@ -82,8 +116,11 @@ pump_ch_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
 	n = olen >= p->limit ? 0 : p->limit - olen;
 	if (n > len)
 		n = len;
-	if (n > 0)
-		bufferevent_write(p->bev, data, n);
+	if (n > 0) {
+		pump_write(p, data, n, olen);
+		if (p->traffic != NULL)
+			p->traffic(n, p->traffic_arg);
+	}
 	p->stuck = len - n;	/* @len is everything libssh holds */
 	return ((int)n);
 }
@@ -189,6 +226,8 @@ pump_drain(struct pump *p)
 		evbuffer_commit_space(out, &v, 1);
 		p->stuck -= (size_t)n;
 		read = 1;
+		if (p->traffic != NULL)
+			p->traffic((size_t)n, p->traffic_arg);
 	}
 	if (read)
 		sshio_update(p->io);	/* window adjust queued */
@@ -201,6 +240,11 @@ pump_finish_output(struct pump *p)
 	struct evbuffer	*out = bufferevent_get_output(p->bev);
 
 	p->out_done = 1;
+	if (p->foreign) {
+		/* The owner ends its connection after what is queued (a WebSocket). */
+		pump_finish(p, NULL);
+		return;
+	}
 	if (p->is_pair) {
 		bufferevent_flush(p->bev, EV_WRITE, BEV_FINISHED);
 		return;
@@ -253,7 +297,7 @@ pump_readcb(struct bufferevent *bev, void *arg)
 {
 	struct pump	*p = arg;
 
-	if (!p->is_pair && !p->read_off)
+	if (!p->is_pair && !p->foreign && !p->read_off)
 		pump_slurp(p);
 	pump_to_channel(p);
 	pump_check(p);
@@ -314,9 +358,6 @@ pump_new(ssh_channel ch, struct bufferevent *bev, size_t limit,
 	p->is_pair = bufferevent_pair_get_partner(bev) != NULL;
 	p->done = done;
 	p->arg = arg;
-	p->doneev = event_new(bufferevent_get_base(bev), -1, 0, pump_done, p);
-	if (p->doneev == NULL)
-		fatalx("event_new failed");
 
 	p->cb.userdata = p;
 	p->cb.channel_data_function = pump_ch_data;
@@ -343,6 +384,78 @@ pump_service(struct pump *p)
 	pump_check(p);
 }
 
+/* The pump serving @bev (a pump_new() bufferevent), or NULL. */
+struct pump *
+pump_of(struct bufferevent *bev)
+{
+	bufferevent_data_cb	 readcb;
+	void			*arg;
+
+	if (bev == NULL)
+		return (NULL);
+	bufferevent_getcb(bev, &readcb, NULL, NULL, &arg);
+	return (readcb == pump_readcb ? arg : NULL);
+}
+
+/* The @arg given to pump_new(). */
+void *
+pump_arg(struct pump *p)
+{
+	return (p->arg);
+}
+
+/*
+ * Moves the pump onto @bev, which stays its owner's: the owner keeps its
+ * callbacks and calls pump_bev_read() / pump_bev_write() from them, ends
+ * @bev itself (EOF, errors, timeouts) and calls pump_detach() before
+ * pump_free(); channel EOF finishes the pump (done, reason NULL).  The
+ * old bufferevent is the caller's to free.  @traffic (optional) hears of
+ * every byte handed to @bev.
+ */
+void
+pump_attach(struct pump *p, struct bufferevent *bev, pump_traffic_cb traffic,
+    void *arg)
+{
+	p->bev = bev;
+	p->is_pair = 0;
+	p->foreign = 1;
+	p->read_off = 0;
+	p->traffic = traffic;
+	p->traffic_arg = arg;
+}
+
+/* The owner is done with its bufferevent: pass on what it read, then EOF. */
+void
+pump_detach(struct pump *p)
+{
+	if (!p->foreign || p->bev == NULL)
+		return;
+	if (!p->finished) {
+		pump_to_channel(p);
+		if (!p->eof_sent && !p->ch_closed) {
+			ssh_channel_send_eof(p->ch);
+			p->eof_sent = 1;
+			sshio_update(p->io);
+		}
+	}
+	p->bev = NULL;
+	p->finished = 1;
+}
+
+/* Foreign bufferevent: the owner's read callback (bytes for the channel). */
+void
+pump_bev_read(struct pump *p)
+{
+	pump_readcb(p->bev, p);
+}
+
+/* Foreign bufferevent: the owner's write callback (room for channel bytes). */
+void
+pump_bev_write(struct pump *p)
+{
+	pump_writecb(p->bev, p);
+}
+
 /* Returns the pump's channel (borrowed). */
 ssh_channel
 pump_channel(struct pump *p)
@@ -360,6 +473,13 @@ pump_free(struct pump *p)
 		return;
 	ssh_remove_channel_callbacks(p->ch, &p->cb);
 	ssh_channel_free(p->ch);
+	if (p->foreign) {
+		if (p->doneev != NULL)
+			event_free(p->doneev);
+		free(p->why);
+		free(p);
+		return;
+	}
 	if (p->is_pair && !p->clean &&
 	    (partner = bufferevent_pair_get_partner(p->bev)) != NULL) {
 		bufferevent_flush(p->bev, EV_WRITE, BEV_FLUSH);
@@ -367,7 +487,8 @@ pump_free(struct pump *p)
 		    BEV_EVENT_ERROR | BEV_EVENT_READING, BEV_TRIG_DEFER_CALLBACKS);
 	}
 	bufferevent_free(p->bev);
-	event_free(p->doneev);
+	if (p->doneev != NULL)
+		event_free(p->doneev);
 	free(p->why);
 	free(p);
 }

@@ -13,10 +13,14 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event_struct.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <jansson.h>
@@ -26,6 +30,8 @@
 
 #define CONN_LOCAL_BODY_MAX	(1024 * 1024)
 #define CONN_RESP_HEAD_MAX	(64 * 1024)
+#define CONN_TRIM_CHURN		256	/* accepts + closes that make a burst */
+#define CONN_TRIM_QUIET		1	/* s without churn before trimming */
 #define CONN_SSE_BEAT		15	/* s between keepalive comments of a progress stream */
 
 enum conn_phase {
@@ -68,6 +74,7 @@ struct conn {
 	time_t			 touched;	/* last conn_touch() */
 	struct tunnel_req	*treq;
 	struct bufferevent	*up;		/* stream to the notebook */
+	struct tunnel_stream	*ws;		/* or, a WebSocket, spliced onto bev */
 	http_parser		 sp;		/* response parser */
 	struct http_msg		 resp;
 	int			 resp_started;	/* head sent to the browser */
@@ -89,6 +96,9 @@ static TAILQ_HEAD(, conn) conn_list = TAILQ_HEAD_INITIALIZER(conn_list);
 static http_parser_settings conn_req_settings, conn_resp_settings;
 static conn_connector_fn conn_connector = tunnel_connect;
 static unsigned long conn_count;
+static unsigned long conn_churn;	/* accepts + frees since the last trim */
+static struct event conn_trim_ev;
+static struct event_base *conn_trim_base;
 
 static void	conn_close(struct conn *);
 static void	conn_parse(struct conn *);
@@ -167,6 +177,10 @@ conn_up_drop(struct conn *c)
 		tunnel_stream_close(c->up);
 		c->up = NULL;
 	}
+	if (c->ws != NULL) {
+		tunnel_splice_close(c->ws);
+		c->ws = NULL;
+	}
 	if (c->phase == PH_UPGRADED) {
 		if (gate->stats.websockets > 0)
 			gate->stats.websockets--;
@@ -175,6 +189,38 @@ conn_up_drop(struct conn *c)
 	free(c->route);
 	c->route = NULL;
 	c->up_reusable = 0;
+}
+
+static void
+conn_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_churn = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/*
+ * A TLS handshake allocates and frees far more than an idle connection
+ * keeps (record buffers, handshake hashes, key shares); after a burst of
+ * them glibc holds the freed pages between long-lived objects (thousands of
+ * idle WebSockets).  Once connections stop coming and going for a moment,
+ * give those pages back: at most once per quiet period, O(heap) each.
+ */
+static void
+conn_note_churn(void)
+{
+	struct timeval	tv = { CONN_TRIM_QUIET, 0 };
+
+	if (++conn_churn < CONN_TRIM_CHURN)
+		return;
+	if (conn_trim_base != gate->base) {
+		if (conn_trim_base != NULL)
+			event_del(&conn_trim_ev);
+		evtimer_assign(&conn_trim_ev, gate->base, conn_trim_cb, NULL);
+		conn_trim_base = gate->base;
+	}
+	evtimer_add(&conn_trim_ev, &tv);	/* re-armed: fires once it is quiet */
 }
 
 static void
@@ -195,6 +241,7 @@ conn_free(struct conn *c)
 	free(c);
 	conn_count--;
 	gate->stats.conns = conn_count;
+	conn_note_churn();
 }
 
 static void
@@ -456,6 +503,16 @@ conn_proxy(struct conn *c, struct route *r)
 	c->treq = conn_connector(t, c->peer, c->peer_port, conn_stream_ready, c);
 }
 
+/* Adds "name: value\r\n" (no printf: this runs for every header of every request). */
+static void
+conn_add_header(struct evbuffer *out, const char *name, const char *value)
+{
+	evbuffer_add(out, name, strlen(name));
+	evbuffer_add(out, ": ", 2);
+	evbuffer_add(out, value, strlen(value));
+	evbuffer_add(out, "\r\n", 2);
+}
+
 /* Writes the request head to the notebook, then lets the body flow. */
 static void
 conn_send_head(struct conn *c)
@@ -485,11 +542,11 @@ conn_send_head(struct conn *c)
 			continue;
 		if (strcasecmp(h->name, "cookie") == 0) {
 			if ((cookie = http_cookie_strip(v, AUTH_COOKIE)) != NULL)
-				evbuffer_add_printf(out, "Cookie: %s\r\n", cookie);
+				conn_add_header(out, "Cookie", cookie);
 			free(cookie);
 			continue;
 		}
-		evbuffer_add_printf(out, "%s: %s\r\n", h->name, v);
+		conn_add_header(out, h->name, v);
 	}
 	evbuffer_add_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n",
 	    c->peer, c->tls ? "https" : "http");
@@ -812,6 +869,11 @@ conn_parse(struct conn *c)
 	enum http_errno		 e;
 	size_t			 n;
 
+	if (c->ws != NULL) {
+		if (!c->closing)
+			tunnel_splice_read(c->ws);
+		return;
+	}
 	while (!c->closing && evbuffer_get_length(in) > 0) {
 		if (c->up != NULL &&
 		    evbuffer_get_length(bufferevent_get_output(c->up)) >= conn_limit()) {
@@ -990,6 +1052,46 @@ conn_up_on_complete(http_parser *p)
 	return (0);
 }
 
+/* The notebook's side of a spliced WebSocket ended, or its agent went. */
+static void
+conn_ws_gone(void *arg)
+{
+	struct conn	*c = arg;
+
+	c->ws = NULL;
+	conn_close(c);		/* after what is queued for the browser */
+}
+
+static void
+conn_ws_traffic(size_t n, void *arg)
+{
+	struct conn	*c = arg;
+
+	gate->stats.bytes_down += n;
+	conn_touch(c);
+}
+
+/*
+ * A WebSocket from here on only moves bytes: let the tunnel's channel work
+ * on the browser's bufferevent and drop the bufferevent pair in between
+ * (about 2 KiB per idle WebSocket).  0 if the stream is not a tunnel's.
+ */
+static int
+conn_ws_splice(struct conn *c)
+{
+	struct tunnel_stream	*st;
+
+	if (c->up == NULL || c->closing)
+		return (0);
+	st = tunnel_stream_splice(c->up, c->bev, conn_ws_gone, conn_ws_traffic, c);
+	if (st == NULL)
+		return (0);
+	c->up = NULL;
+	c->ws = st;
+	log_debug("%s: route %s: WebSocket spliced onto its channel", c->peer, c->route);
+	return (1);
+}
+
 /* Feeds notebook bytes to the response parser while the browser keeps up. */
 static void
 conn_parse_up(struct conn *c)
@@ -1033,6 +1135,8 @@ conn_parse_up(struct conn *c)
 			http_msg_reset(&c->req);
 			http_msg_reset(&c->resp);
 			conn_parse(c);	/* browser bytes that waited for the 101 */
+			if (conn_ws_splice(c))
+				return;
 			continue;
 		}
 		if (c->resp_done) {
@@ -1117,7 +1221,9 @@ conn_client_write(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (c->up != NULL && !c->closing)
+	if (c->ws != NULL && !c->closing)
+		tunnel_splice_write(c->ws);
+	else if (c->up != NULL && !c->closing)
 		conn_parse_up(c);
 }
 
@@ -1180,6 +1286,7 @@ conn_accept(int fd, const char *peer, int port, enum conn_kind kind)
 	c->rp.data = c;
 	conn_count++;
 	gate->stats.conns = conn_count;
+	conn_note_churn();
 	TAILQ_INSERT_TAIL(&conn_list, c, entry);
 	bufferevent_setcb(c->bev, conn_client_read, conn_client_write, conn_client_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, conn_limit() / 2, 0);
@@ -1209,6 +1316,10 @@ conn_close_all(void)
 
 	while ((c = TAILQ_FIRST(&conn_list)) != NULL)
 		conn_free(c);
+	if (conn_trim_base != NULL)
+		event_del(&conn_trim_ev);
+	conn_trim_base = NULL;
+	conn_churn = 0;
 }
 
 /* Sets up the parser callbacks once. */

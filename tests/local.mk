@@ -43,6 +43,7 @@ TESTS += \
 	tests/integration/test_proxy.py \
 	tests/integration/test_badinput.py \
 	tests/integration/test_jupyter.py \
+	tests/integration/test_websocket.py \
 	tests/integration/test_agent.py \
 	tests/integration/test_session.py \
 	tests/integration/test_progress.py \

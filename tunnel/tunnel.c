@@ -37,6 +37,8 @@ struct tunnel_stream {
 	struct tunnel		*t;
 	TAILQ_ENTRY(tunnel_stream) entry;
 	struct pump		*pump;
+	tunnel_gone_cb		 gone;		/* spliced: the owner's hook */
+	void			*arg;
 };
 
 struct tunnel {
@@ -95,12 +97,17 @@ tunnel_stream_done(struct pump *p, const char *why, void *arg)
 	struct tunnel_stream	*st = arg;
 	struct tunnel		*t = st->t;
 
+	tunnel_gone_cb		 gone = st->gone;
+	void			*garg = st->arg;
+
 	if (why != NULL)
 		log_debug("ssh: %s: stream ended: %s", t->peer, why);
 	TAILQ_REMOVE(&t->streams, st, entry);
 	t->nstreams--;
 	pump_free(st->pump);
 	free(st);
+	if (gone != NULL)
+		gone(garg);
 }
 
 static void
@@ -242,6 +249,68 @@ tunnel_stream_close(struct bufferevent *bev)
 	bufferevent_free(bev);
 }
 
+/*
+ * Splices stream @up onto @bev (see tunnel.h).  What the pair still holds
+ * goes where it was heading, in order: browser bytes in front of @bev's
+ * input, notebook bytes behind @bev's output.
+ */
+struct tunnel_stream *
+tunnel_stream_splice(struct bufferevent *up, struct bufferevent *bev,
+    tunnel_gone_cb gone, tunnel_traffic_cb traffic, void *arg)
+{
+	struct bufferevent	*near;
+	struct tunnel_stream	*st;
+	struct pump		*p;
+
+	if (up == NULL || (near = bufferevent_pair_get_partner(up)) == NULL ||
+	    (p = pump_of(near)) == NULL)
+		return (NULL);
+	st = pump_arg(p);
+	if (st == NULL || st->pump != p || st->t->dead || st->gone != NULL)
+		return (NULL);
+	evbuffer_prepend_buffer(bufferevent_get_input(bev), bufferevent_get_output(up));
+	evbuffer_prepend_buffer(bufferevent_get_input(bev), bufferevent_get_input(near));
+	evbuffer_add_buffer(bufferevent_get_output(bev), bufferevent_get_input(up));
+	evbuffer_add_buffer(bufferevent_get_output(bev), bufferevent_get_output(near));
+	pump_attach(p, bev, traffic, arg);
+	st->gone = gone;
+	st->arg = arg;
+	bufferevent_setcb(up, NULL, NULL, NULL, NULL);
+	bufferevent_setcb(near, NULL, NULL, NULL, NULL);
+	bufferevent_free(up);
+	bufferevent_free(near);
+	event_active(st->t->kick, EV_TIMEOUT, 0);	/* move what is queued */
+	return (st);
+}
+
+/* The browser sent bytes (its bufferevent's read callback). */
+void
+tunnel_splice_read(struct tunnel_stream *st)
+{
+	pump_bev_read(st->pump);
+}
+
+/* The browser took bytes (its bufferevent's write callback). */
+void
+tunnel_splice_write(struct tunnel_stream *st)
+{
+	pump_bev_write(st->pump);
+}
+
+/* The owner is done: what it read goes on, then EOF; @gone will not run. */
+void
+tunnel_splice_close(struct tunnel_stream *st)
+{
+	struct tunnel	*t = st->t;
+
+	pump_detach(st->pump);
+	TAILQ_REMOVE(&t->streams, st, entry);
+	t->nstreams--;
+	pump_free(st->pump);
+	free(st);
+	sshio_update(t->io);
+}
+
 /* Disconnects the agent; the down hook follows from the loop.  Safe in hooks. */
 void
 tunnel_kick(struct tunnel *t, const char *why)
@@ -276,10 +345,15 @@ tunnel_abort(struct tunnel *t)
 
 	t->dead = 1;
 	while ((st = TAILQ_FIRST(&t->streams)) != NULL) {
+		tunnel_gone_cb	 gone = st->gone;
+		void		*garg = st->arg;
+
 		TAILQ_REMOVE(&t->streams, st, entry);
 		t->nstreams--;
-		pump_free(st->pump);
+		pump_free(st->pump);	/* a spliced one leaves the owner's bev */
 		free(st);
+		if (gone != NULL)
+			gone(garg);	/* may close the owner: st is gone already */
 	}
 	while ((r = TAILQ_FIRST(&t->reqs)) != NULL) {
 		tunnel_connect_cb	 cb = r->cb;

@@ -93,6 +93,24 @@ struct tunnel_req *tunnel_connect(struct tunnel *, const char *, int,
 		     tunnel_connect_cb, void *);
 void		 tunnel_req_cancel(struct tunnel_req *);
 void		 tunnel_stream_close(struct bufferevent *);
+/*
+ * A WebSocket after its 101: tunnel_stream_splice() drops the bufferevent
+ * pair between @up (a tunnel_connect() stream) and the channel and lets the
+ * channel work on @bev (the browser's) directly; NULL if @up is not a
+ * tunnel stream.  The caller forwards @bev's read and write callbacks with
+ * tunnel_splice_read() / tunnel_splice_write(), ends with
+ * tunnel_splice_close(), and @gone runs (from the loop, at most once,
+ * never after tunnel_splice_close()) when the notebook side ends or the
+ * agent goes; @traffic hears of the bytes given to @bev.
+ */
+struct tunnel_stream;
+typedef void (*tunnel_gone_cb)(void *);
+typedef void (*tunnel_traffic_cb)(size_t, void *);
+struct tunnel_stream *tunnel_stream_splice(struct bufferevent *, struct bufferevent *,
+		     tunnel_gone_cb, tunnel_traffic_cb, void *);
+void		 tunnel_splice_read(struct tunnel_stream *);
+void		 tunnel_splice_write(struct tunnel_stream *);
+void		 tunnel_splice_close(struct tunnel_stream *);
 void		 tunnel_kick(struct tunnel *, const char *);
 const char	*tunnel_peer(struct tunnel *);	/* "addr:port" of the agent */
 unsigned int	 tunnel_streams(struct tunnel *);

@@ -1,0 +1,248 @@
+"""test_websocket.py: upgraded connections (WebSockets) through nbgated and
+nbgate-agent to a small raw upgrade server: bytes that wait for the 101 and
+bytes behind it, large echoes both ways, a reader that stops reading (the
+gateway's memory stays bounded), each side closing, and the agent dying.
+nbgated hands a WebSocket's channel straight to the browser connection after
+the 101 (no bufferevent pair in between): these are the paths that changes."""
+import hashlib
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Env, Gateway, NbAgent, ssh_keygen, wait_for,  # noqa: E402
+                     route_connected, binary)
+
+HEAD_END = b"\r\n\r\n"
+AFTER_101 = b"hello-after-101"
+
+
+class UpgradeServer:
+    """Answers any request with 101 (plus AFTER_101 in the same write), then
+    by path: .../echo echoes until EOF; .../push/N sends N pattern bytes and
+    closes.  Records what it saw in self.events."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.events = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def note(self, ev):
+        with self.lock:
+            self.events.append(ev)
+
+    def seen(self, ev):
+        with self.lock:
+            return ev in self.events
+
+    def loop(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(s,), daemon=True).start()
+
+    def serve(self, s):
+        buf = b""
+        while HEAD_END not in buf:
+            b = s.recv(65536)
+            if not b:
+                s.close()
+                return
+            buf += b
+        head, rest = buf.split(HEAD_END, 1)
+        path = head.split(b" ")[1].decode()
+        self.note(("head", path, b"upgrade: test" in head.lower()))
+        s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\n"
+                  b"Connection: Upgrade\r\n\r\n" + AFTER_101)
+        if path.endswith("/echo"):
+            n = 0
+            if rest:
+                s.sendall(rest)
+                n += len(rest)
+            while True:
+                try:
+                    b = s.recv(65536)
+                except OSError:
+                    b = b""
+                if not b:
+                    break
+                s.sendall(b)
+                n += len(b)
+            self.note(("eof", path, n))
+        elif "/push/" in path:
+            n = int(path.rsplit("/", 1)[1])
+            sent = 0
+            try:
+                while sent < n:
+                    k = min(65536, n - sent)
+                    s.sendall(pattern(sent, k))
+                    sent += k
+                    self.note(("pushed", path, sent))
+            except OSError:
+                pass
+            self.note(("push-done", path, sent))
+        s.close()
+
+
+def pattern(off, n):
+    return bytes((off + i) % 251 for i in range(n))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def asan_build():
+    with open(binary("nbgated"), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def status(gw):
+    return json.loads(gw.ctl("--json", "status").stdout)
+
+
+def open_ws(env, path, early=b""):
+    gw = env.gw
+    s = socket.create_connection(("127.0.0.1", gw.https_port), timeout=20)
+    t = gw.ssl_context().wrap_socket(s)
+    t.sendall(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token %s\r\n"
+               "Connection: Upgrade\r\nUpgrade: test\r\n\r\n" % (path, env.alice)).encode() + early)
+    buf = b""
+    while HEAD_END not in buf:
+        b = t.recv(65536)
+        if not b:
+            break
+        buf += b
+    head, rest = buf.split(HEAD_END, 1) if HEAD_END in buf else (buf, b"")
+    return t, head, rest
+
+
+def read_n(t, have, n, timeout=30):
+    end = time.time() + timeout
+    while len(have) < n and time.time() < end:
+        b = t.recv(1 << 20)
+        if not b:
+            break
+        have += b
+    return have
+
+
+def read_eof(t, timeout=15):
+    t.settimeout(timeout)
+    out = b""
+    try:
+        while True:
+            b = t.recv(65536)
+            if not b:
+                return out, True
+            out += b
+    except (socket.timeout, OSError):
+        return out, False
+
+
+def setup(env):
+    gw = Gateway(env).start()
+    env.gw = gw
+    env.srv = UpgradeServer()
+    key = ssh_keygen(env.path("alice_key"))
+    gw.add_route("alice", key + ".pub")
+    env.agent = NbAgent(env, gw, "alice", key, target_port=env.srv.port).start()
+    env.tap.ok(wait_for(lambda: route_connected(gw, "alice"), 20), "nbgate-agent connects")
+    env.alice = gw.token("alice")
+
+
+def test_echo(env):
+    t, head, rest = open_ws(env, "/user/alice/ws/echo", early=b"EARLY")
+    env.tap.ok(head.startswith(b"HTTP/1.1 101"), "the upgrade answers 101", head[:200])
+    have = read_n(t, rest, len(AFTER_101) + 5)
+    env.tap.eq(have, AFTER_101 + b"EARLY",
+               "bytes behind the 101 and bytes sent before it both arrive, in order")
+    env.tap.ok(wait_for(lambda: status(env.gw)["websockets"] == 1, 5), "status counts 1 WebSocket")
+    env.tap.has(env.procs.log("nbgated"), "WebSocket spliced onto its channel",
+                "nbgated hands the WebSocket's channel to the browser connection")
+    data = os.urandom(4 * 1024 * 1024 + 3)
+    got = []
+
+    def reader():
+        got.append(read_n(t, b"", len(data), 60))
+    th = threading.Thread(target=reader)
+    th.start()
+    t.sendall(data)
+    th.join(70)
+    env.tap.ok(got and hashlib.sha256(got[0]).digest() == hashlib.sha256(data).digest(),
+               "4 MiB echoed both ways at once arrive intact",
+               "got %d bytes" % (len(got[0]) if got else -1))
+    t.close()
+    env.tap.ok(wait_for(lambda: any(e[0] == "eof" and e[1].endswith("/ws/echo")
+                                    for e in list(env.srv.events)), 10),
+               "the browser closing reaches the notebook as EOF")
+    env.tap.ok(wait_for(lambda: status(env.gw)["websockets"] == 0, 10),
+               "status counts 0 WebSockets after the close")
+
+
+def test_slow_reader(env):
+    n = 48 * 1024 * 1024
+    path = "/user/alice/ws/push/%d" % n
+    before = rss_kib(env.gw.proc.pid)
+    t, head, rest = open_ws(env, path)
+    env.tap.ok(head.startswith(b"HTTP/1.1 101"), "push: 101", head[:200])
+    time.sleep(3)      # not reading: the notebook must be held back
+    grown = rss_kib(env.gw.proc.pid) - before
+    pushed = max([e[2] for e in list(env.srv.events) if e[0] == "pushed" and e[1] == path] or [0])
+    # In flight at most: kernel socket buffers on both sides, the agent's and
+    # nbgated's stream buffers and the SSH window; far less than 48 MiB.
+    env.tap.ok(pushed < 24 * 1024 * 1024, "the notebook cannot push 48 MiB past a reader that stops",
+               "pushed %d" % pushed)
+    env.tap.diag("pushed %d bytes while the reader stopped; nbgated grew %d KiB" % (pushed, grown))
+    if asan_build():
+        env.tap.diag("ASan build: its quarantine keeps freed memory, RSS not checked")
+    else:
+        env.tap.ok(grown < 16 * 1024, "nbgated grows less than 16 MiB meanwhile (%d KiB)" % grown)
+    t.settimeout(60)
+    have = rest[len(AFTER_101):] if rest.startswith(AFTER_101) else None
+    if have is None:
+        have = read_n(t, rest, len(AFTER_101))[len(AFTER_101):]
+    out, eof = read_eof(t, 60)
+    have += out
+    env.tap.ok(len(have) == n and have[:1000] == pattern(0, 1000) and
+               have[-1000:] == pattern(n - 1000, 1000),
+               "then all 48 MiB arrive, in order", "got %d" % len(have))
+    env.tap.ok(eof, "and the notebook closing ends the browser's connection after them")
+    t.close()
+    env.tap.ok(wait_for(lambda: status(env.gw)["websockets"] == 0, 10), "0 WebSockets again")
+
+
+def test_agent_dies(env):
+    t, head, rest = open_ws(env, "/user/alice/ws/echo")
+    have = read_n(t, rest, len(AFTER_101))
+    t.sendall(b"ping")
+    have = read_n(t, have, len(AFTER_101) + 4)
+    env.tap.eq(have, AFTER_101 + b"ping", "a WebSocket echoes before the agent dies")
+    env.agent.stop(sig=9)
+    out, eof = read_eof(t, 20)
+    env.tap.ok(eof, "the agent dying closes the browser's WebSocket")
+    t.close()
+    env.tap.ok(env.gw.alive(), "nbgated is still running")
+    env.tap.ok(wait_for(lambda: status(env.gw)["websockets"] == 0, 10), "0 WebSockets after the agent died")
+
+
+if __name__ == "__main__":
+    env = Env("test_websocket")
+    env.run(setup)
+    for fn in (test_echo, test_slow_reader, test_agent_dies):
+        env.run(fn)
+    env.finish()
