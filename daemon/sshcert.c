@@ -247,7 +247,7 @@ sshcert_parse_privkey(const char *text, size_t len, u_char seed[32], u_char pk[3
 bad:
 	*cause = xstrdup("the openssh-key-v1 private key is malformed");
 out:
-	freezero(raw, rawlen + 4);
+	freezero(raw, rawlen);	/* the decoded bytes; what follows is padding */
 	return (rv);
 }
 
