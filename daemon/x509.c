@@ -29,7 +29,6 @@
 #include "daemon/daemon.h"
 
 #define X509_MAX_CHAIN	16		/* certificates read from one PEM chain */
-#define X509_MAX_LINE	4096		/* grid-mapfile line */
 
 /* What the verify callback saw first: turned into the message after the verify. */
 struct x509_vstate {
@@ -396,7 +395,8 @@ int
 x509_gridmap_lookup(const char *path, const char *dn, char **account, char **cause)
 {
 	FILE	*f;
-	char	 line[X509_MAX_LINE], *p, *fdn, *acct;
+	char	*line = NULL, *p, *fdn, *acct;
+	size_t	 cap = 0;
 	int	 lineno = 0, rv = 0;
 
 	*account = NULL;
@@ -405,13 +405,8 @@ x509_gridmap_lookup(const char *path, const char *dn, char **account, char **cau
 		    path ? strerror(errno) : "not set");
 		return (-1);
 	}
-	while (rv == 0 && fgets(line, sizeof line, f) != NULL) {
+	while (rv == 0 && getline(&line, &cap, f) != -1) {
 		lineno++;
-		if ((p = strchr(line, '\n')) == NULL && !feof(f)) {
-			xasprintf(cause, "%s:%d: line too long", path, lineno);
-			rv = -1;
-			break;
-		}
 		line[strcspn(line, "\r\n")] = '\0';
 		p = line + strspn(line, " \t");
 		if (*p == '#' || *p == '\0')
@@ -440,6 +435,7 @@ x509_gridmap_lookup(const char *path, const char *dn, char **account, char **cau
 		free(fdn);
 		free(acct);
 	}
+	free(line);
 	fclose(f);
 	return (rv);
 }

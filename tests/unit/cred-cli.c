@@ -150,11 +150,14 @@ cmd_logon(char **av)
 	struct x509_policy	 pol = { 0 };
 	struct x509_ident	 id;
 	struct timespec		 t0, t1;
-	char			 pass[1024], *chain = NULL, *key = NULL, *cause = NULL;
+	char			*pass = NULL, *chain = NULL, *key = NULL, *cause = NULL;
+	size_t			 cap = 0;
 	int			 rv = 1;
 
-	if (fgets(pass, sizeof pass, stdin) == NULL)
+	if (getline(&pass, &cap, stdin) == -1) {
+		free(pass);
 		return (fail("logon", "no passphrase on stdin"));
+	}
 	pass[strcspn(pass, "\n")] = '\0';
 	o.host = av[0];
 	o.port = atoi(av[1]);
@@ -182,7 +185,7 @@ cmd_logon(char **av)
 	x509_ident_free(&id);
 	rv = 0;
 out:
-	explicit_bzero(pass, sizeof pass);
+	freestr(pass);
 	free(chain);
 	freestr(key);
 	free(cause);

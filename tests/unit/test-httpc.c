@@ -91,7 +91,8 @@ static pid_t
 server_start(int *wfd)
 {
 	const char	*src = getenv("NB_SRCDIR");
-	char		*script, line[32];
+	char		*script, *line = NULL;
+	size_t		 cap = 0;
 	int		 in[2], out[2];
 	pid_t		 pid;
 	FILE		*f;
@@ -112,10 +113,13 @@ server_start(int *wfd)
 	close(out[1]);
 	*wfd = in[1];
 	f = fdopen(out[0], "r");
-	if (f == NULL || fgets(line, sizeof line, f) == NULL)
+	if (f == NULL || getline(&line, &cap, f) == -1) {	/* the port it listens on */
+		free(line);
 		return (-1);
+	}
 	fclose(f);
 	port = atoi(line);
+	free(line);
 	return (pid);
 }
 
