@@ -294,8 +294,20 @@ api_session_filter(const struct session *s, void *arg)
 	json_array_append_new(f->list, session_json(s, 0));
 }
 
+/* Adds header lines @extra (allocated, consumed) in front of rs->headers. */
+void
+api_add_headers(struct api_resp *rs, char *extra)
+{
+	char	*h;
+
+	xasprintf(&h, "%s%s", extra, rs->headers != NULL ? rs->headers : "");
+	free(rs->headers);
+	free(extra);
+	rs->headers = h;
+}
+
 /* A query parameter's value (owned), or NULL. */
-static char *
+char *
 api_query_get(const char *q, const char *name)
 {
 	size_t	 n = strlen(name), len;

@@ -364,6 +364,8 @@ struct api_resp {
 struct session;
 struct json_t;
 void		 api_dispatch(const struct api_req *, struct api_resp *);
+void		 api_add_headers(struct api_resp *, char *);	/* consumes the lines */
+char		*api_query_get(const char *, const char *);	/* a ?k=v value, owned */
 struct json_t	*api_progress_event(const struct session *, int *);
 char		*api_request_user(const struct http_msg *);
 

@@ -174,18 +174,6 @@ login_token(const char *nonce, char hex[65])
 	free(msg);
 }
 
-/* Adds header lines @extra (allocated, consumed) in front of rs->headers. */
-static void
-login_headers(struct api_resp *rs, char *extra)
-{
-	char	*h;
-
-	xasprintf(&h, "%s%s", extra, rs->headers != NULL ? rs->headers : "");
-	free(rs->headers);
-	free(extra);
-	rs->headers = h;
-}
-
 /* A page with one sentence and a link to the form. */
 static void
 login_message(struct api_resp *rs, int code, const char *title,
@@ -201,7 +189,7 @@ login_message(struct api_resp *rs, int code, const char *title,
 	pages_reply(rs, code, b, NULL);
 	if (retry > 0) {
 		xasprintf(&h, "Retry-After: %ld\r\n", retry);
-		login_headers(rs, h);
+		api_add_headers(rs, h);
 	}
 }
 
@@ -309,7 +297,7 @@ login_get(const struct api_req *ar, struct api_resp *rs)
 	xasprintf(&h, "Set-Cookie: %s=%s; Path=/hub/login; Max-Age=%d; HttpOnly; "
 	    "Secure; SameSite=Lax\r\nCache-Control: no-store\r\n", LOGIN_COOKIE,
 	    nonce, LOGIN_COOKIE_AGE);
-	login_headers(rs, h);
+	api_add_headers(rs, h);
 	free(nonce);
 	json_decref(vals);
 }
@@ -352,7 +340,7 @@ login_result(int code, const char *why, void *arg)
 		    "Max-Age=0; HttpOnly; Secure; SameSite=Lax\r\n", AUTH_COOKIE,
 		    cookie, gate->cfg->cookie_max_age, LOGIN_COOKIE);
 		freestr(cookie);
-		login_headers(&rs, h);
+		api_add_headers(&rs, h);
 	} else if (code == PAM_CHECK_DENIED) {
 		gate->stats.login_failures++;
 		login_fail_add('u', lp->user, LOGIN_USER_FREE);

@@ -443,18 +443,6 @@ oidc_state_take(const char *s)
 	return (NULL);
 }
 
-/* Adds @extra header lines (allocated, consumed) in front of rs->headers. */
-static void
-oidc_headers(struct api_resp *rs, char *extra)
-{
-	char	*h;
-
-	xasprintf(&h, "%s%s", extra, rs->headers != NULL ? rs->headers : "");
-	free(rs->headers);
-	free(extra);
-	rs->headers = h;
-}
-
 /* A page saying what happened, with a link to start again. */
 static void
 oidc_page(struct api_resp *rs, int code, const char *title, const char *text,
@@ -473,7 +461,7 @@ oidc_page(struct api_resp *rs, int code, const char *title, const char *text,
 	evbuffer_add_printf(b, "<p><a class=\"button\" href=\"/hub/login\">Try "
 	    "again</a></p>\n");
 	pages_reply(rs, code, b, NULL);
-	oidc_headers(rs, xstrdup("Cache-Control: no-store\r\n"));
+	api_add_headers(rs, xstrdup("Cache-Control: no-store\r\n"));
 }
 
 /* A copy of remote text fit for a log line: control bytes as '?', cut short. */
@@ -620,7 +608,7 @@ oidc_login_redirect(struct oidc_flow *fl, struct api_resp *rs)
 	xasprintf(&h, "Set-Cookie: %s=%s; Path=/hub/oauth_callback; Max-Age=%d; "
 	    "HttpOnly; Secure; SameSite=Lax\r\nCache-Control: no-store\r\n",
 	    OIDC_COOKIE, fl->bind, OIDC_STATE_TTL);
-	oidc_headers(rs, h);
+	api_add_headers(rs, h);
 	free(url);
 	log_debug("oidc: from %s: sent to the provider", fl->peer);
 }
@@ -677,7 +665,7 @@ oidc_flow_down(struct oidc_flow *fl, const char *why)
 	    "gateway cannot reach the identity provider right now. Try again in "
 	    "a few minutes; if it persists, tell the gateway's administrators.",
 	    why);
-	oidc_headers(&rs, xstrdup("Retry-After: 60\r\n"));
+	api_add_headers(&rs, xstrdup("Retry-After: 60\r\n"));
 	oidc_flow_answer(fl, &rs);
 }
 
@@ -854,7 +842,7 @@ oidc_flow_done(struct oidc_flow *fl, const char *user, const char *sub)
 	    "SameSite=Lax\r\nCache-Control: no-store\r\n", AUTH_COOKIE, cookie,
 	    gate->cfg->cookie_max_age);
 	freestr(cookie);
-	oidc_headers(&rs, h);
+	api_add_headers(&rs, h);
 	oidc_flow_answer(fl, &rs);
 }
 
@@ -1219,7 +1207,7 @@ oidc_callback(const struct api_req *ar, struct api_resp *rs)
 		    "refused for now", ar->peer, OIDC_FLOWS_MAX);
 		oidc_page(rs, 503, "Busy", "Too many sign-ins are being checked "
 		    "right now. Reload this page in a moment.", NULL);
-		oidc_headers(rs, xstrdup("Retry-After: 2\r\n"));
+		api_add_headers(rs, xstrdup("Retry-After: 2\r\n"));
 		return;
 	}
 	if ((vals = pages_form_parse(q, strlen(q), &cause)) == NULL) {

@@ -642,10 +642,9 @@ pages_logout(const struct api_req *ar, struct api_resp *rs, int get, int post)
 	evbuffer_add_printf(b, "<p>You are logged out. Your notebooks keep running."
 	    "</p><p><a href=\"/hub/login\">Log in again</a></p>\n");
 	pages_reply(rs, 200, b, NULL);
-	hdr = rs->headers;
-	xasprintf(&rs->headers, "%sSet-Cookie: %s=; Path=/; Max-Age=0; HttpOnly; "
-	    "Secure; SameSite=Lax\r\n", hdr, AUTH_COOKIE);
-	free(hdr);
+	xasprintf(&hdr, "Set-Cookie: %s=; Path=/; Max-Age=0; HttpOnly; Secure; "
+	    "SameSite=Lax\r\n", AUTH_COOKIE);
+	api_add_headers(rs, hdr);
 }
 
 /* ---- /hub/credential: the user's X.509 identity (charging: user) ------- */

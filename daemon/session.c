@@ -54,7 +54,7 @@ struct cluster {
 	time_t			 cert_until;	/* its certificate's end */
 	char			**accounts;	/* allocations it may charge; NULL: not known */
 	size_t			 naccounts;
-	struct transport_req	*acct_req;
+	struct sched_req	*acct_req;
 	time_t			 idle_since;	/* no active session uses it */
 	/* what the scheduler says of its queues (sinfo), for the spawn form */
 	struct sched_queue	*queues;
@@ -281,8 +281,7 @@ sess_cluster_free(struct cluster *cl)
 	sched_req_cancel(cl->orphans);
 	sched_req_cancel(cl->queues_req);
 	sched_queues_free(cl->queues, cl->nqueues);
-	if (cl->acct_req != NULL)
-		transport_cancel(cl->acct_req);
+	sched_req_cancel(cl->acct_req);
 	sched_tracker_free(cl->trk);
 	sched_free(cl->sched);
 	transport_free(cl->tr);
@@ -367,69 +366,36 @@ sess_mint(const struct config_cluster *c, const struct cred *cred, char **key,
 	return (0);
 }
 
-/* sacctmgr's associations of the account: what it may charge (SLURM only). */
+/* The account's associations (sacctmgr, as the account): what it may charge. */
 static void
-sess_accounts_done(const struct transport_result *tr, void *arg)
+sess_accounts_done(char *const *v, size_t n, const char *cause, void *arg)
 {
 	struct cluster	*cl = arg;
-	const char	*p, *nl;
-	char		*a;
-	size_t		 i, n;
+	size_t		 i;
 
 	cl->acct_req = NULL;
-	if (tr->status != 0 || tr->out == NULL) {
+	if (cause != NULL) {
 		log_info("cluster %s: the associations of %s are not known (%s)",
-		    cl->name, cl->account, tr->error != NULL ? tr->error :
-		    "sacctmgr failed");
+		    cl->name, cl->account, cause);
 		return;
 	}
 	for (i = 0; i < cl->naccounts; i++)
 		free(cl->accounts[i]);
 	free(cl->accounts);
-	cl->accounts = xcalloc(1, sizeof *cl->accounts);
-	cl->naccounts = 0;
-	for (p = tr->out; *p != '\0'; p = *nl != '\0' ? nl + 1 : nl) {
-		nl = p + strcspn(p, "\n");
-		n = strcspn(p, "|\n");
-		if (n == 0 || n > 64)
-			continue;
-		a = xstrndup(p, n);
-		for (i = 0; i < cl->naccounts && strcmp(cl->accounts[i], a) != 0; i++)
-			;
-		if (i < cl->naccounts || a[0] == '-' ||
-		    a[strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		    "0123456789_.-")] != '\0') {
-			free(a);
-			continue;
-		}
-		cl->accounts = xreallocarray(cl->accounts, cl->naccounts + 2,
-		    sizeof *cl->accounts);
-		cl->accounts[cl->naccounts++] = a;
-		cl->accounts[cl->naccounts] = NULL;
-	}
+	cl->accounts = xcalloc(n + 1, sizeof *cl->accounts);
+	for (i = 0; i < n; i++)
+		cl->accounts[i] = xstrdup(v[i]);
+	cl->naccounts = n;
 	log_info("cluster %s: %s may charge %zu account%s", cl->name, cl->account,
-	    cl->naccounts, cl->naccounts == 1 ? "" : "s");
+	    n, n == 1 ? "" : "s");
 }
 
 static void
-sess_accounts_ask(struct cluster *cl, const struct config_cluster *c)
+sess_accounts_ask(struct cluster *cl)
 {
-	char		*who = NULL, *cause = NULL;
-	const char	*argv[] = { "sacctmgr", "-n", "-P", "show", "associations",
-			    "where", NULL, "format=account", NULL };
-
-	if (c->scheduler != CONFIG_SLURM || cl->acct_req != NULL)
-		return;
-	xasprintf(&who, "user=%s", cl->account);
-	argv[6] = who;
-	cl->acct_req = transport_run(cl->tr, argv, NULL, 0, SESS_CMD_TIMEOUT,
-	    sess_accounts_done, cl, &cause);
-	if (cl->acct_req == NULL) {
-		log_info("cluster %s: cannot ask for %s's associations: %s", cl->name,
-		    cl->account, cause);
-		free(cause);
-	}
-	free(who);
+	if (cl->acct_req == NULL)
+		cl->acct_req = sched_accounts(cl->sched, cl->account,
+		    sess_accounts_done, cl);
 }
 
 static struct cluster *
@@ -456,8 +422,14 @@ sess_bridge(const struct config_cluster *c, const struct cred *cred, char **caus
 	if ((cl = sess_bridge_find(c->name, cred->account)) != NULL &&
 	    cl->cert_until > time(NULL) + SESS_CERT_RENEW)
 		return (cl);
-	if (sess_mint(c, cred, &key, &cert, &until, cause) == -1)
-		return (cl);	/* an older certificate may still serve */
+	if (sess_mint(c, cred, &key, &cert, &until, cause) == -1) {
+		if (cl == NULL)
+			return (NULL);
+		log_warnx("cluster %s: %s (the certificate in use stays)", c->name, *cause);
+		free(*cause);
+		*cause = NULL;
+		return (cl);	/* its older certificate may still serve */
+	}
 	if (cl != NULL) {
 		transport_rekey(cl->tr, key, cert);
 		cl->cert_until = until;
@@ -466,7 +438,7 @@ sess_bridge(const struct config_cluster *c, const struct cred *cred, char **caus
 		TAILQ_INSERT_TAIL(&sess_clusters, cl, entry);
 		log_info("cluster %s: bridge as %s for %s (%s)", c->name, cred->account,
 		    cred->user, cred->dn);
-		sess_accounts_ask(cl, c);
+		sess_accounts_ask(cl);
 	}
 	freestr(key);
 	free(cert);
@@ -492,7 +464,7 @@ session_credential(const struct cred *cred)
 			free(cause);
 			cause = NULL;
 		} else
-			sess_accounts_ask(cl, &cfg->clusters[i]);
+			sess_accounts_ask(cl);
 	}
 }
 

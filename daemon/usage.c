@@ -329,20 +329,6 @@ usage_sacct(struct usage_q *q)
 	return (n);
 }
 
-static char *
-usage_query_get(const char *q, const char *name)
-{
-	size_t	 n = strlen(name), len;
-
-	while (q != NULL && *q != '\0') {
-		len = strcspn(q, "&");
-		if (len > n && strncmp(q, name, n) == 0 && q[n] == '=')
-			return (xstrndup(q + n + 1, len - n - 1));
-		q += len + (q[len] == '&');
-	}
-	return (NULL);
-}
-
 /* GET /hub/api/usage[?user=U][&since=DATE]: answers now, or later (sacct). */
 void
 usage_api(const struct api_req *ar, struct api_resp *rs)
@@ -353,8 +339,8 @@ usage_api(const struct api_req *ar, struct api_resp *rs)
 	struct tm	 tm;
 
 	q = xcalloc(1, sizeof *q);
-	q->user = usage_query_get(ar->query, "user");
-	since = usage_query_get(ar->query, "since");
+	q->user = api_query_get(ar->query, "user");
+	since = api_query_get(ar->query, "since");
 	if (q->user != NULL && !jobreq_user_valid(q->user)) {
 		rs->code = 400;
 		goto bad;
