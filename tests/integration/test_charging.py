@@ -28,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SRCDIR, Env, Gateway, free_port, wait_for  # noqa: E402
+from harness import Env, Gateway, free_port, wait_for  # noqa: E402
 from test_session import Api, World, sacct_state, session_world, squeue_field  # noqa: E402
 
 ALICE_DN = "/C=US/O=Example/CN=Alice Smith"
@@ -36,31 +36,8 @@ MP_PASS = "alice-myproxy-pass"
 
 
 def user_cluster(w, name="uhpc"):
-    """A cluster like World.cluster() but charging: user (no community login)."""
-    v = w.v
-    return """  %s:
-    scheduler: slurm
-    transport: ssh
-    login_host: 127.0.0.1:%s
-    login_host_key: "%s"
-    slurm_conf: %s
-    charging: user
-    user_ca_key: %s
-    poll_interval: 2s
-    prologue: "PATH=%s:$PATH; export PATH"
-    agent: %s
-    template: %s/templates/slurm.sh
-    default_queue: debug
-    queues:
-      debug:
-        walltime: {default: 20m, max: 1h}
-        cores: {default: 1, max: 2}
-        memory: {default: 256MiB, max: 1GiB}
-    containers:
-      base: {image: "", runtime: none, description: "No container"}
-    default_container: base
-""" % (name, v["NB_LOGIN_SSH_PORT"], v["NB_LOGIN_HOSTKEY"], v["SLURM_CONF"], v["NB_SSH_USER_CA"],
-       w.standin, w.agent, SRCDIR)
+    """World's cluster, but charging: user (no community login; the test SSH CA signs)."""
+    return w.cluster(name, "slurm", user_ca=w.v["NB_SSH_USER_CA"])
 
 
 def pem(env, name):

@@ -68,23 +68,27 @@ class World:
                 os.chmod(os.path.join(root, d), 0o755 if d != "jobs" else 0o700)
         env.tap.diag("job scratch directory: %s" % self.dir)
 
-    def cluster(self, name, scheduler):
+    def cluster(self, name, scheduler, user_ca=None):
+        """A cluster on the testenv: charged to the community account, or (user_ca: the
+        SSH CA key) to each user, whose jobs then write to their own home."""
         v = self.v
+        if user_ca is None:
+            who = ("    login_user: nbcommunity\n    login_key: %s\n    slurm_conf: %s\n"
+                   "    charging: community\n    community_account: community\n"
+                   "    accounts: [community]\n" % (v["NB_KEY_COMMUNITY"], v["SLURM_CONF"]))
+            out = "    output_dir: %s\n" % self.jobs
+        else:
+            who = "    slurm_conf: %s\n    charging: user\n    user_ca_key: %s\n" % (
+                v["SLURM_CONF"], user_ca)
+            out = ""
         return """  %s:
     scheduler: %s
     transport: ssh
     login_host: 127.0.0.1:%s
     login_host_key: "%s"
-    login_user: nbcommunity
-    login_key: %s
-    slurm_conf: %s
-    charging: community
-    community_account: community
-    accounts: [community]
-    poll_interval: 2s
+%s    poll_interval: 2s
     prologue: "PATH=%s:$PATH; NB_STANDIN_LOG=%s; export PATH NB_STANDIN_LOG"
-    output_dir: %s
-    agent: %s
+%s    agent: %s
     template: %s/templates/%s.sh
     default_queue: debug
     queues:
@@ -101,9 +105,8 @@ class World:
       scipy: {image: %s, runtime: singularity}
     default_container: base
     binds: ["/tmp"]
-""" % (name, scheduler, v["NB_LOGIN_SSH_PORT"], v["NB_LOGIN_HOSTKEY"], v["NB_KEY_COMMUNITY"],
-            v["SLURM_CONF"], self.standin, self.standin_log, self.jobs, self.agent, SRCDIR,
-            scheduler, IMAGE)
+""" % (name, scheduler, v["NB_LOGIN_SSH_PORT"], v["NB_LOGIN_HOSTKEY"], who, self.standin,
+            self.standin_log, out, self.agent, SRCDIR, scheduler, IMAGE)
 
     def config(self, ssh_port):
         return ("auth:\n  admins: [admin]\n"
