@@ -25,11 +25,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Env, Gateway, free_port, wait_for  # noqa: E402
-from test_session import Api, World, sacct_state, session_world, squeue_field  # noqa: E402
+from test_session import Api, sacct_state, session_world, squeue_field  # noqa: E402
 
 ALICE_DN = "/C=US/O=Example/CN=Alice Smith"
 MP_PASS = "alice-myproxy-pass"
