@@ -23,7 +23,7 @@ TESTS += tests/unit/test-auth
 
 EXTRA_DIST += tests/integration tests/unit/data tests/standin \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js \
-	tests/browser/spawn.js tests/browser/oidc-provider.mjs tests/browser/oidc-login.js
+	tests/browser/spawn.js tests/browser/chromium.js tests/browser/oidc-provider.mjs tests/browser/oidc-login.js
 
 check_PROGRAMS += tests/unit/test-jwt
 tests_unit_test_jwt_SOURCES = tests/unit/test-jwt.c

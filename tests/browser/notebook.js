@@ -3,7 +3,7 @@
 // get refused at another user's notebook, log out. Prints one JSON object.
 // usage: node notebook.js GATEWAY_URL ALICE_LOGIN_PATH BOB_LOGIN_PATH NOTEBOOK_PATH SHOTS_DIR
 'use strict';
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium.js');
 
 const [base, aliceLogin, bobLogin, nbPath, shots] = process.argv.slice(2);
 const out = { steps: {} };
@@ -13,11 +13,7 @@ async function shot(page, name) {
 }
 
 async function main() {
-	const browser = await chromium.launch({
-		executablePath: '/usr/bin/chromium',
-		args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-			'--disable-background-networking', '--disable-component-update', '--disable-sync'],
-	});
+	const browser = await launch();
 	try {
 		const alice = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
 		const page = await alice.newPage();

@@ -4,7 +4,7 @@
 // /hub/home logged in; then log out. Prints one JSON object.
 // usage: node oidc-login.js GATEWAY_URL USER PASSWORD SHOTS_DIR
 'use strict';
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium.js');
 
 const [base, user, password, shots] = process.argv.slice(2);
 const out = { steps: {} };
@@ -39,11 +39,7 @@ async function walk(page) {
 }
 
 async function main() {
-	const browser = await chromium.launch({
-		executablePath: '/usr/bin/chromium',
-		args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-			'--disable-background-networking', '--disable-component-update', '--disable-sync'],
-	});
+	const browser = await launch();
 	try {
 		const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
 		await walk(await ctx.newPage());

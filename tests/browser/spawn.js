@@ -8,7 +8,7 @@
 // USER_LOGIN is a one-time login path, or "password": the /hub/login form (PAM)
 // with the password from $NB_TEST_PASSWORD (never on a command line).
 'use strict';
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium.js');
 
 const [base, user, userLogin, otherLogin, shots] = process.argv.slice(2);
 const out = { steps: {} };
@@ -103,11 +103,7 @@ async function stop(page) {
 }
 
 async function main() {
-	const browser = await chromium.launch({
-		executablePath: '/usr/bin/chromium',
-		args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-			'--disable-background-networking', '--disable-component-update', '--disable-sync'],
-	});
+	const browser = await launch();
 	try {
 		const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
 		const page = await ctx.newPage();
