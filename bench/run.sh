@@ -348,7 +348,9 @@ up_nbgated() {
 	log: { level: warning }
 	EOF
 	log "nbgated from $gated"
-	start_bg nbgated "$gated" -c "$d/nbgated.yaml"; local pid=$LASTPID
+	# BENCH_NBGATED_ENV="VAR=VALUE ...": extra environment for nbgated alone (allocator trials).
+	# shellcheck disable=SC2086
+	start_bg nbgated env ${BENCH_NBGATED_ENV:-} "$gated" -c "$d/nbgated.yaml"; local pid=$LASTPID
 	if ! wait_for 15 "$ctl" -s "$sock" status; then
 		FAIL="nbgated not ready (status), log $OUT/logs/nbgated.log"
 		alive "$pid" || FAIL="nbgated exited, log $OUT/logs/nbgated.log"
@@ -458,6 +460,10 @@ load_ws_idle() {
 	done
 	sleep 2
 	r1=$(proxy_rss); a1=$(agent_rss)
+	# BENCH_HOLD_HOOK="command": run while the N are held, with PROXY_PIDS set (heap studies).
+	if [ -n "${BENCH_HOLD_HOOK:-}" ]; then
+		PROXY_PIDS="$(proxy_pids | tr '\n' ' ')" bash -c "$BENCH_HOLD_HOOK" >"$raw.hook" 2>&1
+	fi
 	local detail; detail=$(proxy_pids | while read -r p; do
 		printf '%s:%s:%s ' "$p" "$(cat /proc/$p/comm 2>/dev/null)" "$($LIB rss "$p")"; done)
 	for i in "${!pids[@]}"; do kill -USR2 "${pids[$i]}" 2>/dev/null; done

@@ -79,14 +79,10 @@ typedef void (*pump_done_cb)(struct pump *, const char *, void *);
 struct pump *pump_new(ssh_channel, struct bufferevent *, size_t, struct sshio *,
 	    pump_done_cb, void *);
 void	 pump_service(struct pump *);
-/* Gateway WebSockets: the pump serves the browser's own bufferevent (see pump.c). */
-typedef void (*pump_traffic_cb)(size_t, void *);
+/* Gateway WebSockets: a spliced stream's channel moves to a relay (tunnel/relay.c). */
 struct pump *pump_of(struct bufferevent *);
 void	*pump_arg(struct pump *);
-void	 pump_attach(struct pump *, struct bufferevent *, pump_traffic_cb, void *);
-void	 pump_detach(struct pump *);
-void	 pump_bev_read(struct pump *);
-void	 pump_bev_write(struct pump *);
+ssh_channel pump_release(struct pump *, size_t *);
 ssh_channel pump_channel(struct pump *);
 void	 pump_free(struct pump *);
 

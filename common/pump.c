@@ -30,9 +30,6 @@ struct pump {
 	size_t			 limit;
 	size_t			 stuck;		/* bytes libssh holds for us (pitfall 7) */
 	int			 is_pair;
-	int			 foreign;	/* bev is its owner's: callbacks, EOF, free */
-	pump_traffic_cb		 traffic;	/* foreign: bytes handed to bev */
-	void			*traffic_arg;
 	int			 ch_eof;	/* peer sent EOF or CLOSE */
 	int			 ch_closed;	/* peer sent CLOSE */
 	int			 bev_eof;	/* nothing more to read from bev */
@@ -90,7 +87,7 @@ pump_write(struct pump *p, const char *data, size_t n, size_t queued)
 	evutil_socket_t	fd;
 	ssize_t		w;
 
-	if (!p->is_pair && !p->foreign && queued == 0 && !p->shut_pending &&
+	if (!p->is_pair && queued == 0 && !p->shut_pending &&
 	    (fd = bufferevent_getfd(p->bev)) != -1 &&
 	    (bufferevent_get_enabled(p->bev) & EV_WRITE)) {
 		w = send(fd, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -116,11 +113,8 @@ pump_ch_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
 	n = olen >= p->limit ? 0 : p->limit - olen;
 	if (n > len)
 		n = len;
-	if (n > 0) {
+	if (n > 0)
 		pump_write(p, data, n, olen);
-		if (p->traffic != NULL)
-			p->traffic(n, p->traffic_arg);
-	}
 	p->stuck = len - n;	/* @len is everything libssh holds */
 	return ((int)n);
 }
@@ -226,8 +220,6 @@ pump_drain(struct pump *p)
 		evbuffer_commit_space(out, &v, 1);
 		p->stuck -= (size_t)n;
 		read = 1;
-		if (p->traffic != NULL)
-			p->traffic((size_t)n, p->traffic_arg);
 	}
 	if (read)
 		sshio_update(p->io);	/* window adjust queued */
@@ -240,11 +232,6 @@ pump_finish_output(struct pump *p)
 	struct evbuffer	*out = bufferevent_get_output(p->bev);
 
 	p->out_done = 1;
-	if (p->foreign) {
-		/* The owner ends its connection after what is queued (a WebSocket). */
-		pump_finish(p, NULL);
-		return;
-	}
 	if (p->is_pair) {
 		bufferevent_flush(p->bev, EV_WRITE, BEV_FINISHED);
 		return;
@@ -297,7 +284,7 @@ pump_readcb(struct bufferevent *bev, void *arg)
 {
 	struct pump	*p = arg;
 
-	if (!p->is_pair && !p->foreign && !p->read_off)
+	if (!p->is_pair && !p->read_off)
 		pump_slurp(p);
 	pump_to_channel(p);
 	pump_check(p);
@@ -405,55 +392,24 @@ pump_arg(struct pump *p)
 }
 
 /*
- * Moves the pump onto @bev, which stays its owner's: the owner keeps its
- * callbacks and calls pump_bev_read() / pump_bev_write() from them, ends
- * @bev itself (EOF, errors, timeouts) and calls pump_detach() before
- * pump_free(); channel EOF finishes the pump (done, reason NULL).  The
- * old bufferevent is the caller's to free.  @traffic (optional) hears of
- * every byte handed to @bev.
+ * Gives up the channel, unfinished and with nothing sent or seen to end it,
+ * to a new owner (a spliced WebSocket's relay): its callbacks are removed,
+ * *@stuck says how many bytes libssh holds for it.  NULL (the pump keeps
+ * it) once either side has ended.  The pump is then only for pump_free().
  */
-void
-pump_attach(struct pump *p, struct bufferevent *bev, pump_traffic_cb traffic,
-    void *arg)
+ssh_channel
+pump_release(struct pump *p, size_t *stuck)
 {
-	p->bev = bev;
-	p->is_pair = 0;
-	p->foreign = 1;
-	p->read_off = 0;
-	p->traffic = traffic;
-	p->traffic_arg = arg;
-}
+	ssh_channel	ch = p->ch;
 
-/* The owner is done with its bufferevent: pass on what it read, then EOF. */
-void
-pump_detach(struct pump *p)
-{
-	if (!p->foreign || p->bev == NULL)
-		return;
-	if (!p->finished) {
-		pump_to_channel(p);
-		if (!p->eof_sent && !p->ch_closed) {
-			ssh_channel_send_eof(p->ch);
-			p->eof_sent = 1;
-			sshio_update(p->io);
-		}
-	}
-	p->bev = NULL;
-	p->finished = 1;
-}
-
-/* Foreign bufferevent: the owner's read callback (bytes for the channel). */
-void
-pump_bev_read(struct pump *p)
-{
-	pump_readcb(p->bev, p);
-}
-
-/* Foreign bufferevent: the owner's write callback (room for channel bytes). */
-void
-pump_bev_write(struct pump *p)
-{
-	pump_writecb(p->bev, p);
+	if (ch == NULL || p->finished || p->ch_eof || p->bev_eof ||
+	    p->eof_sent || p->out_done || p->shut_pending)
+		return (NULL);
+	ssh_remove_channel_callbacks(ch, &p->cb);
+	*stuck = p->stuck;
+	p->ch = NULL;
+	p->finished = p->clean = 1;
+	return (ch);
 }
 
 /* Returns the pump's channel (borrowed). */
@@ -471,14 +427,9 @@ pump_free(struct pump *p)
 
 	if (p == NULL)
 		return;
-	ssh_remove_channel_callbacks(p->ch, &p->cb);
-	ssh_channel_free(p->ch);
-	if (p->foreign) {
-		if (p->doneev != NULL)
-			event_free(p->doneev);
-		free(p->why);
-		free(p);
-		return;
+	if (p->ch != NULL) {
+		ssh_remove_channel_callbacks(p->ch, &p->cb);
+		ssh_channel_free(p->ch);
 	}
 	if (p->is_pair && !p->clean &&
 	    (partner = bufferevent_pair_get_partner(p->bev)) != NULL) {

@@ -50,7 +50,9 @@ struct conn_defer {
 };
 
 struct conn {
-	struct bufferevent	*bev;		/* the browser */
+	struct bufferevent	*bev;		/* the browser; NULL once a WebSocket is spliced */
+	evutil_socket_t		 fd;		/* bev's socket and TLS: ours to close and free */
+	SSL			*ssl;
 	char			*peer;		/* "addr" for logs and X-Forwarded-For */
 	int			 peer_port;
 	int			 admin;		/* admin socket: trusted, plain */
@@ -74,7 +76,7 @@ struct conn {
 	time_t			 touched;	/* last conn_touch() */
 	struct tunnel_req	*treq;
 	struct bufferevent	*up;		/* stream to the notebook */
-	struct tunnel_stream	*ws;		/* or, a WebSocket, spliced onto bev */
+	struct tunnel_stream	*ws;		/* or, a WebSocket, spliced onto fd */
 	http_parser		 sp;		/* response parser */
 	struct http_msg		 resp;
 	int			 resp_started;	/* head sent to the browser */
@@ -231,7 +233,11 @@ conn_free(struct conn *c)
 	if (c->defer != NULL)
 		c->defer->c = NULL;	/* the handler frees it when it answers */
 	if (c->bev != NULL)
-		bufferevent_free(c->bev);
+		bufferevent_free(c->bev);	/* leaves fd and ssl to us */
+	if (c->ssl != NULL)
+		SSL_free(c->ssl);
+	if (c->fd != -1)
+		evutil_closesocket(c->fd);
 	http_msg_reset(&c->req);
 	http_msg_reset(&c->resp);
 	if (c->local_body != NULL)
@@ -261,8 +267,10 @@ conn_free_later(struct conn *c)
 		return;
 	c->free_scheduled = 1;
 	c->closing = 1;
-	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (c->bev != NULL) {
+		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	}
 	event_base_once(gate->base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
 }
 
@@ -291,6 +299,10 @@ conn_close(struct conn *c)
 		return;
 	c->closing = 1;
 	conn_up_drop(c);
+	if (c->bev == NULL) {		/* a spliced WebSocket: its relay flushed */
+		conn_free_later(c);
+		return;
+	}
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
@@ -869,11 +881,6 @@ conn_parse(struct conn *c)
 	enum http_errno		 e;
 	size_t			 n;
 
-	if (c->ws != NULL) {
-		if (!c->closing)
-			tunnel_splice_read(c->ws);
-		return;
-	}
 	while (!c->closing && evbuffer_get_length(in) > 0) {
 		if (c->up != NULL &&
 		    evbuffer_get_length(bufferevent_get_output(c->up)) >= conn_limit()) {
@@ -1063,31 +1070,41 @@ conn_ws_gone(void *arg)
 }
 
 static void
-conn_ws_traffic(size_t n, void *arg)
+conn_ws_traffic(size_t up, size_t down, void *arg)
 {
 	struct conn	*c = arg;
 
-	gate->stats.bytes_down += n;
+	gate->stats.bytes_up += up;
+	gate->stats.bytes_down += down;
 	conn_touch(c);
 }
 
 /*
- * A WebSocket from here on only moves bytes: let the tunnel's channel work
- * on the browser's bufferevent and drop the bufferevent pair in between
- * (about 2 KiB per idle WebSocket).  0 if the stream is not a tunnel's.
+ * A WebSocket from here on only moves bytes: relay the tunnel's channel to
+ * the browser's socket directly and drop both the bufferevent pair in
+ * between and the browser's bufferevent (about 3 KiB per idle WebSocket).
+ * 0 if the stream is not a tunnel's or a side already ended.
  */
 static int
 conn_ws_splice(struct conn *c)
 {
 	struct tunnel_stream	*st;
 
-	if (c->up == NULL || c->closing)
+	if (c->up == NULL || c->closing || c->bev == NULL)
 		return (0);
-	st = tunnel_stream_splice(c->up, c->bev, conn_ws_gone, conn_ws_traffic, c);
+	st = tunnel_stream_splice(c->up, c->fd, c->ssl, bufferevent_get_input(c->bev),
+	    bufferevent_get_output(c->bev), gate->cfg->proxy_idle_timeout,
+	    conn_ws_gone, conn_ws_traffic, c);
 	if (st == NULL)
 		return (0);
 	c->up = NULL;
 	c->ws = st;
+	c->fd = -1;		/* the relay's now */
+	c->ssl = NULL;
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_free(c->bev);
+	c->bev = NULL;
 	log_debug("%s: route %s: WebSocket spliced onto its channel", c->peer, c->route);
 	return (1);
 }
@@ -1221,9 +1238,7 @@ conn_client_write(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (c->ws != NULL && !c->closing)
-		tunnel_splice_write(c->ws);
-	else if (c->up != NULL && !c->closing)
+	if (c->up != NULL && !c->closing)
 		conn_parse_up(c);
 }
 
@@ -1268,14 +1283,20 @@ conn_accept(int fd, const char *peer, int port, enum conn_kind kind)
 	c->tls = kind == CONN_TLS;
 	c->peer = xstrdup(peer);
 	c->peer_port = port;
+	/*
+	 * The bufferevent does not own fd and ssl: a spliced WebSocket's relay
+	 * takes them over when its bufferevent goes (conn_ws_splice).
+	 */
+	c->fd = fd;
 	if (!c->tls)
-		c->bev = bufferevent_socket_new(gate->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		c->bev = bufferevent_socket_new(gate->base, fd, 0);
 	else {
 		util_set_nodelay(fd);
 		if ((ssl = SSL_new(gate->ssl_ctx)) == NULL)
 			fatalx("SSL_new failed");
+		c->ssl = ssl;
 		c->bev = bufferevent_openssl_socket_new(gate->base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		    BUFFEREVENT_SSL_ACCEPTING, 0);
 		bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	}
 	if (c->bev == NULL)

@@ -17,6 +17,7 @@
 #include <libssh/server.h>
 
 #include "common/common.h"
+#include "tunnel/relay.h"
 #include "tunnel/tunnel.h"
 
 #define TUNNEL_ERR_REFUSED	"the notebook refused the connection"
@@ -36,8 +37,10 @@ struct tunnel_req {
 struct tunnel_stream {
 	struct tunnel		*t;
 	TAILQ_ENTRY(tunnel_stream) entry;
-	struct pump		*pump;
-	tunnel_gone_cb		 gone;		/* spliced: the owner's hook */
+	struct pump		*pump;		/* a bufferevent pair's far end */
+	struct relay		*relay;		/* or, spliced onto the browser's socket */
+	tunnel_gone_cb		 gone;		/* spliced: the owner's hooks */
+	tunnel_traffic_cb	 traffic;
 	void			*arg;
 };
 
@@ -210,8 +213,12 @@ tunnel_service(struct tunnel *t)
 			resolved |= tunnel_req_step(t, r);
 		}
 	} while (resolved && !t->dead && ++rounds < 4);
-	TAILQ_FOREACH(st, &t->streams, entry)
-		pump_service(st->pump);	/* never frees: done is deferred */
+	TAILQ_FOREACH(st, &t->streams, entry) {	/* never frees: done is deferred */
+		if (st->relay != NULL)
+			relay_service(st->relay);
+		else
+			pump_service(st->pump);
+	}
 }
 
 /* Opens a stream to @origin:@oport's notebook; @cb runs once, from the loop. */
@@ -249,64 +256,84 @@ tunnel_stream_close(struct bufferevent *bev)
 	bufferevent_free(bev);
 }
 
+/* A spliced stream's relay is done: the notebook ended, or the browser. */
+static void
+tunnel_relay_done(struct relay *rl, const char *why, void *arg)
+{
+	struct tunnel_stream	*st = arg;
+	struct tunnel		*t = st->t;
+	tunnel_gone_cb		 gone = st->gone;
+	void			*garg = st->arg;
+
+	if (why != NULL)
+		log_debug("ssh: %s: WebSocket ended: %s", t->peer, why);
+	TAILQ_REMOVE(&t->streams, st, entry);
+	t->nstreams--;
+	relay_free(rl);
+	free(st);
+	sshio_update(t->io);
+	gone(garg);
+}
+
+static void
+tunnel_relay_traffic(size_t up, size_t down, void *arg)
+{
+	struct tunnel_stream	*st = arg;
+
+	if (st->traffic != NULL)
+		st->traffic(up, down, st->arg);
+}
+
 /*
- * Splices stream @up onto @bev (see tunnel.h).  What the pair still holds
- * goes where it was heading, in order: browser bytes in front of @bev's
- * input, notebook bytes behind @bev's output.
+ * Splices stream @up onto the browser's socket (see tunnel.h).  What the
+ * pair still holds goes where it was heading, in order: browser bytes in
+ * front of @to_channel, notebook bytes behind @to_socket.
  */
 struct tunnel_stream *
-tunnel_stream_splice(struct bufferevent *up, struct bufferevent *bev,
+tunnel_stream_splice(struct bufferevent *up, evutil_socket_t fd, SSL *ssl,
+    struct evbuffer *to_channel, struct evbuffer *to_socket, int idle,
     tunnel_gone_cb gone, tunnel_traffic_cb traffic, void *arg)
 {
 	struct bufferevent	*near;
 	struct tunnel_stream	*st;
 	struct pump		*p;
+	ssh_channel		 ch;
+	size_t			 stuck = 0;
 
 	if (up == NULL || (near = bufferevent_pair_get_partner(up)) == NULL ||
 	    (p = pump_of(near)) == NULL)
 		return (NULL);
 	st = pump_arg(p);
-	if (st == NULL || st->pump != p || st->t->dead || st->gone != NULL)
+	if (st == NULL || st->pump != p || st->t->dead || st->relay != NULL)
 		return (NULL);
-	evbuffer_prepend_buffer(bufferevent_get_input(bev), bufferevent_get_output(up));
-	evbuffer_prepend_buffer(bufferevent_get_input(bev), bufferevent_get_input(near));
-	evbuffer_add_buffer(bufferevent_get_output(bev), bufferevent_get_input(up));
-	evbuffer_add_buffer(bufferevent_get_output(bev), bufferevent_get_output(near));
-	pump_attach(p, bev, traffic, arg);
-	st->gone = gone;
-	st->arg = arg;
+	if ((ch = pump_release(p, &stuck)) == NULL)
+		return (NULL);		/* a side already ended: stay as is */
+	evbuffer_prepend_buffer(to_channel, bufferevent_get_output(up));
+	evbuffer_prepend_buffer(to_channel, bufferevent_get_input(near));
+	evbuffer_add_buffer(to_socket, bufferevent_get_input(up));
+	evbuffer_add_buffer(to_socket, bufferevent_get_output(near));
 	bufferevent_setcb(up, NULL, NULL, NULL, NULL);
 	bufferevent_setcb(near, NULL, NULL, NULL, NULL);
+	pump_free(p);			/* frees near, not the channel */
 	bufferevent_free(up);
-	bufferevent_free(near);
-	event_active(st->t->kick, EV_TIMEOUT, 0);	/* move what is queued */
+	st->pump = NULL;
+	st->gone = gone;
+	st->traffic = traffic;
+	st->arg = arg;
+	st->relay = relay_new(st->t->base, ch, stuck, st->t->io, fd, ssl,
+	    to_channel, to_socket, idle, tunnel_relay_done, tunnel_relay_traffic, st);
 	return (st);
 }
 
-/* The browser sent bytes (its bufferevent's read callback). */
-void
-tunnel_splice_read(struct tunnel_stream *st)
-{
-	pump_bev_read(st->pump);
-}
-
-/* The browser took bytes (its bufferevent's write callback). */
-void
-tunnel_splice_write(struct tunnel_stream *st)
-{
-	pump_bev_write(st->pump);
-}
-
-/* The owner is done: what it read goes on, then EOF; @gone will not run. */
+/* The owner is done: what the browser sent goes on, then EOF; @gone will not run. */
 void
 tunnel_splice_close(struct tunnel_stream *st)
 {
 	struct tunnel	*t = st->t;
 
-	pump_detach(st->pump);
 	TAILQ_REMOVE(&t->streams, st, entry);
 	t->nstreams--;
-	pump_free(st->pump);
+	relay_close(st->relay);
 	free(st);
 	sshio_update(t->io);
 }
@@ -350,7 +377,10 @@ tunnel_abort(struct tunnel *t)
 
 		TAILQ_REMOVE(&t->streams, st, entry);
 		t->nstreams--;
-		pump_free(st->pump);	/* a spliced one leaves the owner's bev */
+		if (st->relay != NULL)
+			relay_free(st->relay);	/* closes the browser's socket */
+		else
+			pump_free(st->pump);
 		free(st);
 		if (gone != NULL)
 			gone(garg);	/* may close the owner: st is gone already */

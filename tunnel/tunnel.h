@@ -11,6 +11,7 @@
 
 #include <event2/bufferevent.h>
 #include <libssh/libssh.h>
+#include <openssl/ssl.h>
 
 struct tunnel;
 struct tunnel_req;
@@ -95,21 +96,24 @@ void		 tunnel_req_cancel(struct tunnel_req *);
 void		 tunnel_stream_close(struct bufferevent *);
 /*
  * A WebSocket after its 101: tunnel_stream_splice() drops the bufferevent
- * pair between @up (a tunnel_connect() stream) and the channel and lets the
- * channel work on @bev (the browser's) directly; NULL if @up is not a
- * tunnel stream.  The caller forwards @bev's read and write callbacks with
- * tunnel_splice_read() / tunnel_splice_write(), ends with
- * tunnel_splice_close(), and @gone runs (from the loop, at most once,
- * never after tunnel_splice_close()) when the notebook side ends or the
- * agent goes; @traffic hears of the bytes given to @bev.
+ * pair between @up (a tunnel_connect() stream) and the channel and relays
+ * the channel to the browser's socket @fd (TLS through @ssl, or plain when
+ * NULL) directly.  It takes @fd and @ssl (closed and freed with the
+ * stream) and the bytes in @to_channel (browser bytes already read) and
+ * @to_socket (bytes for the browser not yet written): the caller frees its
+ * bufferevent without closing either.  No bytes either way for @idle
+ * seconds (0: no limit) ends it.  NULL, and nothing taken, if @up is
+ * not a tunnel stream or one side already ended.  The caller ends it with
+ * tunnel_splice_close(); @gone runs (from the loop, at most once, never
+ * after tunnel_splice_close()) when the notebook side ends, the browser
+ * goes, or the agent goes; @traffic hears of the bytes moved (up, down).
  */
 struct tunnel_stream;
 typedef void (*tunnel_gone_cb)(void *);
-typedef void (*tunnel_traffic_cb)(size_t, void *);
-struct tunnel_stream *tunnel_stream_splice(struct bufferevent *, struct bufferevent *,
-		     tunnel_gone_cb, tunnel_traffic_cb, void *);
-void		 tunnel_splice_read(struct tunnel_stream *);
-void		 tunnel_splice_write(struct tunnel_stream *);
+typedef void (*tunnel_traffic_cb)(size_t, size_t, void *);
+struct tunnel_stream *tunnel_stream_splice(struct bufferevent *, evutil_socket_t,
+		     SSL *, struct evbuffer *, struct evbuffer *, int, tunnel_gone_cb,
+		     tunnel_traffic_cb, void *);
 void		 tunnel_splice_close(struct tunnel_stream *);
 void		 tunnel_kick(struct tunnel *, const char *);
 const char	*tunnel_peer(struct tunnel *);	/* "addr:port" of the agent */

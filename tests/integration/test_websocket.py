@@ -1,9 +1,11 @@
 """test_websocket.py: upgraded connections (WebSockets) through nbgated and
 nbgate-agent to a small raw upgrade server: bytes that wait for the 101 and
-bytes behind it, large echoes both ways, a reader that stops reading (the
-gateway's memory stays bounded), each side closing, and the agent dying.
-nbgated hands a WebSocket's channel straight to the browser connection after
-the 101 (no bufferevent pair in between): these are the paths that changes."""
+bytes behind it, large echoes both ways, a reader that stops reading and a
+notebook that stops reading (the gateway's memory stays bounded both ways),
+each side closing, the idle timeout, and the agent dying.
+nbgated relays a WebSocket's channel straight to the browser's socket after
+the 101 (no bufferevent pair, no bufferevent in between): these are the paths
+that changes."""
 import hashlib
 import json
 import os
@@ -91,6 +93,20 @@ class UpgradeServer:
             except OSError:
                 pass
             self.note(("push-done", path, sent))
+        elif "/stall/" in path:
+            # reads nothing for 3 s, then everything: hash of what arrived
+            time.sleep(3)
+            h, n = hashlib.sha256(rest), len(rest)
+            while True:
+                try:
+                    b = s.recv(65536)
+                except OSError:
+                    b = b""
+                if not b:
+                    break
+                h.update(b)
+                n += len(b)
+            self.note(("sunk", path, n, h.hexdigest()))
         s.close()
 
 
@@ -155,7 +171,7 @@ def read_eof(t, timeout=15):
 
 
 def setup(env):
-    gw = Gateway(env).start()
+    gw = Gateway(env, extra="proxy:\n  idle_timeout: 10s\n").start()
     env.gw = gw
     env.srv = UpgradeServer()
     key = ssh_keygen(env.path("alice_key"))
@@ -226,6 +242,75 @@ def test_slow_reader(env):
     env.tap.ok(wait_for(lambda: status(env.gw)["websockets"] == 0, 10), "0 WebSockets again")
 
 
+def test_stalled_notebook(env):
+    """The browser sends while the notebook reads nothing: the SSH window
+    holds the browser back (nbgated keeps no more than a record), then
+    everything arrives in order."""
+    n = 32 * 1024 * 1024
+    path = "/user/alice/ws/stall/%d" % n
+    data = os.urandom(n)
+    t, head, rest = open_ws(env, path)
+    env.tap.ok(head.startswith(b"HTTP/1.1 101"), "stall: 101", head[:200])
+    before = rss_kib(env.gw.proc.pid)
+    sent = [0]
+
+    def writer():
+        try:
+            for off in range(0, n, 1 << 20):
+                t.sendall(data[off:off + (1 << 20)])
+                sent[0] = off + (1 << 20)
+        except OSError:
+            pass
+    th = threading.Thread(target=writer)
+    th.start()
+    time.sleep(2)       # the notebook is not reading yet
+    in_flight = sent[0]
+    grown = rss_kib(env.gw.proc.pid) - before
+    env.tap.ok(in_flight < 16 * 1024 * 1024,
+               "the browser cannot push 32 MiB past a notebook that does not read",
+               "sent %d" % in_flight)
+    env.tap.diag("browser got %d bytes out while the notebook stalled; nbgated grew %d KiB"
+                 % (in_flight, grown))
+    if not asan_build():
+        env.tap.ok(grown < 16 * 1024, "nbgated grows less than 16 MiB meanwhile (%d KiB)" % grown)
+    th.join(90)
+    want = hashlib.sha256(data).hexdigest()
+    t.close()
+    env.tap.ok(wait_for(lambda: any(e[0] == "sunk" and e[1] == path for e in list(env.srv.events)), 60),
+               "the notebook sees the browser's EOF after reading")
+    sunk = [e for e in list(env.srv.events) if e[0] == "sunk" and e[1] == path]
+    env.tap.ok(sunk and sunk[0][2] == n and sunk[0][3] == want,
+               "then all 32 MiB arrive at the notebook, in order",
+               "got %r" % (sunk[0][2] if sunk else None))
+    env.tap.ok(wait_for(lambda: status(env.gw)["websockets"] == 0, 10), "0 WebSockets after it")
+
+
+def test_idle(env):
+    """proxy.idle_timeout (10 s here) ends a spliced WebSocket that moves no
+    bytes either way, and only such a one."""
+    t, head, rest = open_ws(env, "/user/alice/ws/echo")
+    have = read_n(t, rest, len(AFTER_101))
+    start = time.time()
+    alive = True
+    while time.time() - start < 14:     # a byte each way every 3 s: not idle
+        t.sendall(b"x")
+        have = read_n(t, have, len(have) + 1, 5)
+        quiet = time.time()             # the last bytes moved
+        if not have.endswith(b"x"):
+            alive = False
+            break
+        time.sleep(3)
+    env.tap.ok(alive, "a WebSocket with traffic every 3 s outlives a 10 s idle timeout")
+    out, eof = read_eof(t, 30)
+    took = time.time() - quiet
+    env.tap.ok(eof and 9 <= took <= 25, "an idle one is closed after about 10 s",
+               "eof %s after %.1f s" % (eof, took))
+    t.close()
+    env.tap.has(env.procs.log("nbgated"), "WebSocket ended: idle for 10 s",
+                "nbgated says why it ended")
+    env.tap.ok(wait_for(lambda: status(env.gw)["websockets"] == 0, 10), "0 WebSockets after it")
+
+
 def test_agent_dies(env):
     t, head, rest = open_ws(env, "/user/alice/ws/echo")
     have = read_n(t, rest, len(AFTER_101))
@@ -243,6 +328,6 @@ def test_agent_dies(env):
 if __name__ == "__main__":
     env = Env("test_websocket")
     env.run(setup)
-    for fn in (test_echo, test_slow_reader, test_agent_dies):
+    for fn in (test_echo, test_slow_reader, test_stalled_notebook, test_idle, test_agent_dies):
         env.run(fn)
     env.finish()
