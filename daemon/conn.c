@@ -76,7 +76,6 @@ struct conn {
 	time_t			 touched;	/* last conn_touch() */
 	struct tunnel_req	*treq;
 	struct bufferevent	*up;		/* stream to the notebook */
-	struct tunnel_stream	*ws;		/* or, a WebSocket, spliced onto fd */
 	http_parser		 sp;		/* response parser */
 	struct http_msg		 resp;
 	int			 resp_started;	/* head sent to the browser */
@@ -94,6 +93,18 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 };
 static TAILQ_HEAD(, conn) conn_list = TAILQ_HEAD_INITIALIZER(conn_list);
+
+/*
+ * A WebSocket after its splice: all that is left of its connection (the
+ * relay in the tunnel has the socket).  Counted as a connection.
+ */
+struct wsconn {
+	struct tunnel_stream	*st;
+	char			*route;
+	time_t			 touched;
+	TAILQ_ENTRY(wsconn)	 entry;
+};
+static TAILQ_HEAD(, wsconn) ws_list = TAILQ_HEAD_INITIALIZER(ws_list);
 
 static http_parser_settings conn_req_settings, conn_resp_settings;
 static conn_connector_fn conn_connector = tunnel_connect;
@@ -179,10 +190,6 @@ conn_up_drop(struct conn *c)
 		tunnel_stream_close(c->up);
 		c->up = NULL;
 	}
-	if (c->ws != NULL) {
-		tunnel_splice_close(c->ws);
-		c->ws = NULL;
-	}
 	if (c->phase == PH_UPGRADED) {
 		if (gate->stats.websockets > 0)
 			gate->stats.websockets--;
@@ -225,6 +232,15 @@ conn_note_churn(void)
 	evtimer_add(&conn_trim_ev, &tv);	/* re-armed: fires once it is quiet */
 }
 
+/* A connection (or a spliced WebSocket) came or went. */
+static void
+conn_counted(int delta)
+{
+	conn_count += delta;
+	gate->stats.conns = conn_count;
+	conn_note_churn();
+}
+
 static void
 conn_free(struct conn *c)
 {
@@ -245,9 +261,7 @@ conn_free(struct conn *c)
 	free(c->peer);
 	TAILQ_REMOVE(&conn_list, c, entry);
 	free(c);
-	conn_count--;
-	gate->stats.conns = conn_count;
-	conn_note_churn();
+	conn_counted(-1);
 }
 
 static void
@@ -299,10 +313,6 @@ conn_close(struct conn *c)
 		return;
 	c->closing = 1;
 	conn_up_drop(c);
-	if (c->bev == NULL) {		/* a spliced WebSocket: its relay flushed */
-		conn_free_later(c);
-		return;
-	}
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_set_timeouts(c->bev, NULL, &tv);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
@@ -482,18 +492,24 @@ conn_stream_ready(struct bufferevent *bev, const char *err, void *arg)
 	conn_send_head(c);
 }
 
-/* Notes traffic on the connection's route, at most once a second (idle culling). */
+/* Notes traffic on @route, at most once a second per connection (idle culling). */
 static void
-conn_touch(struct conn *c)
+conn_touch_route(const char *route, time_t *touched)
 {
 	struct route	*r;
 	time_t		 now;
 
-	if (c->route == NULL || (now = time(NULL)) == c->touched)
+	if (route == NULL || (now = time(NULL)) == *touched)
 		return;
-	c->touched = now;
-	if ((r = route_find(c->route)) != NULL)
+	*touched = now;
+	if ((r = route_find(route)) != NULL)
 		route_touch(r, now);
+}
+
+static void
+conn_touch(struct conn *c)
+{
+	conn_touch_route(c->route, &c->touched);
 }
 
 /* Proxies the request head just parsed to route @r. */
@@ -1059,53 +1075,71 @@ conn_up_on_complete(http_parser *p)
 	return (0);
 }
 
-/* The notebook's side of a spliced WebSocket ended, or its agent went. */
+static void
+conn_ws_free(struct wsconn *w)
+{
+	TAILQ_REMOVE(&ws_list, w, entry);
+	free(w->route);
+	free(w);
+	if (gate->stats.websockets > 0)
+		gate->stats.websockets--;
+	conn_counted(-1);
+}
+
+/* A spliced WebSocket ended: the notebook's side, the browser's, or the agent. */
 static void
 conn_ws_gone(void *arg)
 {
-	struct conn	*c = arg;
-
-	c->ws = NULL;
-	conn_close(c);		/* after what is queued for the browser */
+	conn_ws_free(arg);	/* its stream is gone already */
 }
 
 static void
 conn_ws_traffic(size_t up, size_t down, void *arg)
 {
-	struct conn	*c = arg;
+	struct wsconn	*w = arg;
 
 	gate->stats.bytes_up += up;
 	gate->stats.bytes_down += down;
-	conn_touch(c);
+	conn_touch_route(w->route, &w->touched);
 }
 
 /*
- * A WebSocket from here on only moves bytes: relay the tunnel's channel to
- * the browser's socket directly and drop both the bufferevent pair in
- * between and the browser's bufferevent (about 3 KiB per idle WebSocket).
- * 0 if the stream is not a tunnel's or a side already ended.
+ * A WebSocket from here on only moves bytes: the tunnel relays its channel
+ * to the browser's socket directly, and the bufferevent pair in between,
+ * the browser's bufferevent and this connection go (about 3.5 KiB per idle
+ * WebSocket; a small wsconn stays).  0 if the stream is not a tunnel's or a
+ * side already ended: the connection goes on as it is.
  */
 static int
 conn_ws_splice(struct conn *c)
 {
-	struct tunnel_stream	*st;
+	struct wsconn	*w;
 
 	if (c->up == NULL || c->closing || c->bev == NULL)
 		return (0);
-	st = tunnel_stream_splice(c->up, c->fd, c->ssl, bufferevent_get_input(c->bev),
+	w = xcalloc(1, sizeof *w);
+	w->st = tunnel_stream_splice(c->up, c->fd, c->ssl, bufferevent_get_input(c->bev),
 	    bufferevent_get_output(c->bev), gate->cfg->proxy_idle_timeout,
-	    conn_ws_gone, conn_ws_traffic, c);
-	if (st == NULL)
+	    conn_ws_gone, conn_ws_traffic, w);
+	if (w->st == NULL) {
+		free(w);
 		return (0);
-	c->up = NULL;
-	c->ws = st;
+	}
+	log_debug("%s: route %s: WebSocket spliced onto its channel", c->peer, c->route);
+	w->route = c->route;
+	w->touched = c->touched;
+	TAILQ_INSERT_TAIL(&ws_list, w, entry);
+	conn_counted(1);
+	c->route = NULL;
+	c->up = NULL;		/* freed by the splice */
 	c->fd = -1;		/* the relay's now */
 	c->ssl = NULL;
+	c->phase = PH_HEAD;	/* the WebSocket is w's to count */
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
-	log_debug("%s: route %s: WebSocket spliced onto its channel", c->peer, c->route);
+	conn_free_later(c);
 	return (1);
 }
 
@@ -1305,9 +1339,7 @@ conn_accept(int fd, const char *peer, int port, enum conn_kind kind)
 	http_msg_init(&c->resp, CONN_RESP_HEAD_MAX);
 	http_parser_init(&c->rp, HTTP_REQUEST);
 	c->rp.data = c;
-	conn_count++;
-	gate->stats.conns = conn_count;
-	conn_note_churn();
+	conn_counted(1);
 	TAILQ_INSERT_TAIL(&conn_list, c, entry);
 	bufferevent_setcb(c->bev, conn_client_read, conn_client_write, conn_client_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, conn_limit() / 2, 0);
@@ -1334,9 +1366,14 @@ void
 conn_close_all(void)
 {
 	struct conn	*c;
+	struct wsconn	*w;
 
 	while ((c = TAILQ_FIRST(&conn_list)) != NULL)
 		conn_free(c);
+	while ((w = TAILQ_FIRST(&ws_list)) != NULL) {
+		tunnel_splice_close(w->st);
+		conn_ws_free(w);
+	}
 	if (conn_trim_base != NULL)
 		event_del(&conn_trim_ev);
 	conn_trim_base = NULL;
