@@ -7,6 +7,7 @@
   lib.py cpu PID...            print the summed user+system CPU time of the PIDs in seconds
   lib.py cpurun OUT -- CMD...  run CMD, pass its output through, write {"cpu_s","wall_s"} to OUT
   lib.py wrkjson IN OUT K=V... pull the BENCHJSON line out of wrk's output IN, add fields, write OUT
+  lib.py median DIR NAME N    DIR/NAME.json := the median of DIR/NAME.r1..rN.json by req/s
 """
 import json
 import os
@@ -113,6 +114,23 @@ def wrkjson(src, dst, extra):
         json.dump(data, f)
 
 
+def median(d, name, rounds):
+    """d/name.json := the median of d/name.rK.json (K = 1..rounds) by req/s, with
+    every round's req/s in "rounds" (a failed round counts as 0)."""
+    runs = []
+    for k in range(1, int(rounds) + 1):
+        try:
+            with open(os.path.join(d, f"{name}.r{k}.json")) as f:
+                runs.append(json.load(f))
+        except (OSError, ValueError):
+            runs.append({"failed": f"round {k} left no result"})
+    order = sorted(range(len(runs)), key=lambda i: runs[i].get("req_per_s", 0))
+    pick = dict(runs[order[len(order) // 2]])
+    pick["rounds"] = [r.get("req_per_s", 0) for r in runs]
+    with open(os.path.join(d, f"{name}.json"), "w") as f:
+        json.dump(pick, f)
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
@@ -129,6 +147,8 @@ def main():
         sys.exit(cpurun(rest[0], rest[2:]))
     elif cmd == "wrkjson":
         wrkjson(rest[0], rest[1], rest[2:])
+    elif cmd == "median":
+        median(rest[0], rest[1], rest[2])
     else:
         sys.exit(__doc__)
 

@@ -23,7 +23,8 @@ def load_results(out):
             entry["failed"] = open(os.path.join(d, "failed")).read().strip()
         else:
             for f in sorted(os.listdir(d)):
-                if f.endswith(".json") and f != "procs.json":
+                # small_cN.rK.json are the rounds behind small_cN.json
+                if f.endswith(".json") and f != "procs.json" and ".r" not in f[:-5]:
                     try:
                         entry["loads"][f[:-5]] = json.load(open(os.path.join(d, f)))
                     except ValueError as e:
@@ -186,6 +187,26 @@ def targets(meta, paths):
     return res
 
 
+def rounds_lines(meta, paths):
+    """The small-request rounds behind the medians in the HTTP table."""
+    n = meta.get("rounds", 1)
+    if n <= 1:
+        return []
+    lines = [f"100B req/s in {n} rounds, paths interleaved (the table shows each path's median):"]
+    for p in meta["paths"]:
+        e = paths[p]
+        if "failed" in e:
+            continue
+        parts = []
+        for load in ("small_c10", "small_c100"):
+            r = e["loads"].get(load, {}).get("rounds")
+            if r:
+                parts.append(f"{load[6:]}: " + " / ".join(fmt(float(x), 0) for x in r))
+        if parts:
+            lines.append(f"  {e['label']:<12} " + "   ".join(parts))
+    return lines
+
+
 def main():
     out = sys.argv[1]
     meta, paths = load_results(out)
@@ -194,7 +215,7 @@ def main():
     mode = "quick" if meta.get("quick") else "full"
     text = [f"nbgate benchmark ({mode}: {meta['duration_s']} s per load, {meta['cores']} cores, "
             f"all on 127.0.0.1; one run, compare ratios rather than absolute numbers)", "",
-            table("HTTP", http, meta, paths, rate_keys), "",
+            table("HTTP", http, meta, paths, rate_keys)] + rounds_lines(meta, paths) + ["",
             table("WebSocket", ws, meta, paths, rate_keys), "",
             "Ratios are nbgated / peer: above 1 is better for req/s, MB/s and msg/s; below 1 is better"
             " for p99 ms and KiB/WS.", "",

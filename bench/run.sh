@@ -30,6 +30,9 @@ if [ "$QUICK" = 1 ]; then
 else
 	DUR=${BENCH_DURATION:-10}; WS_NS=${BENCH_WS_NS:-"2000 10000"}
 fi
+# Small-request loads run in rounds, every path once per round, all paths up at once: the
+# machine's drift (other load, frequency) then hits every path alike; the median round counts.
+ROUNDS=${BENCH_ROUNDS:-$([ "$QUICK" = 1 ] && echo 1 || echo 3)}
 WS_PER_PROC=2500     # idle WebSockets per node client process (fd limit is per process)
 ECHO_CONNS=10        # connections in the WebSocket echo test
 OUT=${OUT:-$HERE/out/$(date +%Y%m%d-%H%M%S)}
@@ -504,9 +507,8 @@ load_ws_idle() {
 	log "$P ws_idle_$n: $(head -c 300 "$raw.json")"
 }
 
+# The loads after the small-request rounds, for path $P.
 run_loads() {
-	load_wrk small_c10 10 /user/bench/100b
-	load_wrk small_c100 100 /user/bench/100b
 	if [ "$NB_OK" = 1 ]; then
 		load_wrk nbstatus_c10 10 /user/bench/api/status
 	else
@@ -521,25 +523,65 @@ run_loads() {
 	unset IDLE_BASE_RSS IDLE_BASE_ARSS
 }
 
-run_path() {
+declare -A PV=()     # per path that came up: how to reach it, its processes
+UP_PATHS=()
+
+# path_up P: starts path P and remembers it (UP_PATHS); on failure records why and stops it.
+path_up() {
 	P=$1; PATH_PIDS=(); FAIL=""
 	mkdir -p "$OUT/raw/$P"
-	log "== path $P"
+	log "== path $P: starting"
 	if ! "up_$P"; then
 		log "$P failed: $FAIL"
 		echo "$FAIL" >"$OUT/raw/$P/failed"
-	else
-		echo "{\"proxy_pids\": \"$(proxy_pids | tr '\n' ' ')\", \"agent_pids\": \"$(agent_pids | tr '\n' ' ')\"}" \
-			>"$OUT/raw/$P/procs.json"
-		run_loads
-		# A process of the path that died during the loads makes the numbers suspect.
-		local p
-		for p in "${PATH_PIDS[@]}"; do
-			alive "$p" || log "$P: process $p exited during the run (see logs)"
-		done
+		stop_pids "${PATH_PIDS[@]}"
+		PATH_PIDS=()
+		return 1
 	fi
+	echo "{\"proxy_pids\": \"$(proxy_pids | tr '\n' ' ')\", \"agent_pids\": \"$(agent_pids | tr '\n' ' ')\"}" \
+		>"$OUT/raw/$P/procs.json"
+	PV[$P,base]=$BASE; PV[$P,wsbase]=$WSBASE; PV[$P,auth]=$CLIENT_AUTH
+	PV[$P,proxy]=$PROXY_ROOTS; PV[$P,agent]=$AGENT_ROOTS; PV[$P,pids]="${PATH_PIDS[*]}"
+	UP_PATHS+=("$P")
+}
+
+# path_use P: makes P the path under test again.
+path_use() {
+	P=$1; BASE=${PV[$P,base]}; WSBASE=${PV[$P,wsbase]}; CLIENT_AUTH=${PV[$P,auth]}
+	PROXY_ROOTS=${PV[$P,proxy]}; AGENT_ROOTS=${PV[$P,agent]}
+	read -r -a PATH_PIDS <<<"${PV[$P,pids]}"
+}
+
+# path_finish P: the rest of P's loads, then its processes stopped.
+path_finish() {
+	local p
+	path_use "$1"
+	log "== path $P: other loads"
+	run_loads
+	# A process of the path that died during the loads makes the numbers suspect.
+	for p in "${PATH_PIDS[@]}"; do
+		alive "$p" || log "$P: process $p exited during the run (see logs)"
+	done
 	stop_pids "${PATH_PIDS[@]}"
 	PATH_PIDS=()
+}
+
+# small_rounds: small_c10 and small_c100 on every path, ROUNDS times, paths interleaved;
+# raw/P/small_cN.json is then the median round (by req/s) with every round's req/s in it.
+small_rounds() {
+	local r name
+	for r in $(seq "$ROUNDS"); do
+		for P in "${UP_PATHS[@]}"; do
+			path_use "$P"
+			load_wrk "small_c10.r$r" 10 /user/bench/100b
+			load_wrk "small_c100.r$r" 100 /user/bench/100b
+		done
+	done
+	for P in "${UP_PATHS[@]}"; do
+		for name in small_c10 small_c100; do
+			$LIB median "$OUT/raw/$P" "$name" "$ROUNDS"
+		done
+	done
 }
 
 write_meta() {
@@ -551,7 +593,7 @@ write_meta() {
 	        return (r.stdout + r.stderr).strip().splitlines()[0]
 	    except Exception:
 	        return "?"
-	json.dump({"quick": $QUICK, "duration_s": $DUR, "ws_idle_ns": "$WS_NS".split(),
+	json.dump({"quick": $QUICK, "duration_s": $DUR, "rounds": $ROUNDS, "ws_idle_ns": "$WS_NS".split(),
 	           "ws_echo_conns": $ECHO_CONNS, "paths": "$PATHS".split(), "cores": os.cpu_count(),
 	           "nb_builddir": "$(find_nb_builddir)", "fd_limit": "$(ulimit -n)",
 	           "versions": {"nginx": v("nginx -v"), "wrk": v("wrk -v"), "node": v("node --version"),
@@ -571,8 +613,10 @@ fi
 write_meta
 for P in $PATHS; do
 	case "$P" in
-	direct|nginx|chp|nbgated) run_path "$P" ;;
+	direct|nginx|chp|nbgated) path_up "$P" ;;
 	*) log "unknown path $P (direct nginx chp nbgated)" ;;
 	esac
 done
+[ "${#UP_PATHS[@]}" -gt 0 ] && small_rounds
+for P in "${UP_PATHS[@]}"; do path_finish "$P"; done
 $PY "$HERE/report.py" "$OUT"

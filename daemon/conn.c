@@ -545,7 +545,8 @@ conn_add_header(struct evbuffer *out, const char *name, const char *value)
 static void
 conn_send_head(struct conn *c)
 {
-	struct evbuffer	*out = bufferevent_get_output(c->up);
+	static struct evbuffer *head;
+	struct evbuffer	*out;
 	struct route	*r = route_find(c->route);
 	const char	*host = http_msg_get(&c->req, "host");
 	const char	*upgrade = http_msg_get(&c->req, "upgrade");
@@ -557,6 +558,14 @@ conn_send_head(struct conn *c)
 		conn_fail(c, 503, "Notebook gone", "The notebook was just stopped.");
 		return;
 	}
+	/*
+	 * The head is put together apart and handed to the stream at once:
+	 * every write into a bufferevent pair moves bytes to its partner and
+	 * schedules its callbacks (some thirty times for one head).
+	 */
+	if (head == NULL && (head = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new failed");
+	out = head;
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n",
 	    http_method_str(c->rp.method), c->req.url);
 	for (i = 0; i < c->req.nhdr; i++) {
@@ -588,6 +597,7 @@ conn_send_head(struct conn *c)
 		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %s\r\n\r\n", upgrade);
 	else
 		evbuffer_add_printf(out, "Connection: keep-alive\r\n\r\n");
+	evbuffer_add_buffer(bufferevent_get_output(c->up), out);
 	if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && !c->req_done)
 		evbuffer_add_printf(bufferevent_get_output(c->bev),
 		    "HTTP/1.1 100 Continue\r\n\r\n");

@@ -569,8 +569,10 @@ relay_free(struct relay *r)
 	if (r->doneev != NULL)
 		event_free(r->doneev);
 	if (r->ssl != NULL) {
-		if (!r->failed && !r->sock_eof)
+		if (!r->failed && !r->sock_eof) {
 			(void)SSL_shutdown(r->ssl);	/* close_notify, if the socket takes it */
+			ERR_clear_error();
+		}
 		SSL_free(r->ssl);
 	}
 	if (r->fd != -1)
