@@ -49,8 +49,9 @@ tls_ctx_new(const char *cert, const char *key, char **cause)
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/*
-	 * Resumption by stateless tickets only: a server-side session cache
-	 * costs memory per connection (thousands of idle WebSockets).
+	 * No session resumption: a server-side cache would cost memory per
+	 * connection (thousands of idle WebSockets), and no tickets are sent
+	 * (a browser reconnecting pays one full handshake).
 	 */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 0);

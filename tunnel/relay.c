@@ -112,6 +112,16 @@ relay_sock_failed(struct relay *r, int tls)
 	relay_finish(r, buf);
 }
 
+/* A plain socket call failed: 0 to try again later, -1 when it is over (finished). */
+static ssize_t
+relay_sock_errno(struct relay *r)
+{
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return (0);
+	relay_sock_failed(r, 0);
+	return (-1);
+}
+
 /*
  * Reads at most @n browser bytes into @buf: the count, 0 when there is
  * nothing now, -1 at the end (EOF: sock_eof; an error: finished).
@@ -129,10 +139,7 @@ relay_sock_read(struct relay *r, char *buf, size_t n)
 			r->sock_eof = 1;
 			return (-1);
 		}
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return (0);
-		relay_sock_failed(r, 0);
-		return (-1);
+		return (relay_sock_errno(r));
 	}
 	ERR_clear_error();
 	errno = 0;
@@ -182,10 +189,7 @@ relay_sock_write(struct relay *r, const char *buf, size_t n)
 	if (r->ssl == NULL) {
 		if ((w = send(r->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL)) >= 0)
 			return (w);
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return (0);
-		relay_sock_failed(r, 0);
-		return (-1);
+		return (relay_sock_errno(r));
 	}
 	ERR_clear_error();
 	errno = 0;

@@ -71,13 +71,7 @@ class UpgradeServer:
             if rest:
                 s.sendall(rest)
                 n += len(rest)
-            while True:
-                try:
-                    b = s.recv(65536)
-                except OSError:
-                    b = b""
-                if not b:
-                    break
+            for b in received(s):
                 s.sendall(b)
                 n += len(b)
             self.note(("eof", path, n))
@@ -97,17 +91,23 @@ class UpgradeServer:
             # reads nothing for 3 s, then everything: hash of what arrived
             time.sleep(3)
             h, n = hashlib.sha256(rest), len(rest)
-            while True:
-                try:
-                    b = s.recv(65536)
-                except OSError:
-                    b = b""
-                if not b:
-                    break
+            for b in received(s):
                 h.update(b)
                 n += len(b)
             self.note(("sunk", path, n, h.hexdigest()))
         s.close()
+
+
+def received(s):
+    """What the peer sends on s, chunk by chunk, until it closes or the socket fails."""
+    while True:
+        try:
+            b = s.recv(65536)
+        except OSError:
+            return
+        if not b:
+            return
+        yield b
 
 
 def pattern(off, n):
