@@ -18,6 +18,7 @@
 struct sched_tjob {
 	char			*id;
 	struct sched_status	 st;
+	int			 exit_waits;	/* polls that saw it failed without its exit code */
 	int			 removed;	/* during a callback: freed after the round */
 	TAILQ_ENTRY(sched_tjob)	 entry;
 };
@@ -38,6 +39,14 @@ struct sched_tracker {
 };
 
 static void	sched_tracker_poll(evutil_socket_t, short, void *);
+
+/*
+ * Polls (at the fast interval) that a job squeue already lists as FAILED
+ * waits for its exit code: squeue has none, and sacct may not have the end
+ * yet (slurmctld tells slurmdbd a moment later).  After that it is reported
+ * without one (no accounting, or a history the server does not keep).
+ */
+#define SCHED_EXIT_WAITS	5
 
 /* Polls every interval ms (fast ms while any job is pending or unknown), with jitter. */
 struct sched_tracker *
@@ -128,7 +137,7 @@ sched_tracker_delay(struct sched_tracker *t)
 	int			 ms = t->interval, jitter;
 
 	TAILQ_FOREACH(j, &t->jobs, entry) {
-		if (sched_tjob_active(j) && j->st.state != SCHED_RUNNING)
+		if (sched_tjob_active(j) && (j->st.state != SCHED_RUNNING || j->exit_waits > 0))
 			ms = t->fast;
 	}
 	jitter = ms / 10;
@@ -208,6 +217,15 @@ sched_tracker_update(struct sched_tracker *t, struct sched_tjob *j, struct sched
 	sched_status_clear(&old);
 }
 
+/* A failure without its exit code yet: hold it back for another poll or few. */
+static int
+sched_tjob_exit_pending(struct sched_tjob *j, const struct sched_status *st)
+{
+	if (st->state != SCHED_ENDED || st->end != SCHED_END_FAILED || st->exit_code != -1)
+		return (0);
+	return (j->exit_waits++ < SCHED_EXIT_WAITS);
+}
+
 static void
 sched_tracker_done(struct sched_job *jobs, size_t n, const char *cause, void *arg)
 {
@@ -218,7 +236,8 @@ sched_tracker_done(struct sched_job *jobs, size_t n, const char *cause, void *ar
 	t->inflight = NULL;
 	t->in_cb = 1;
 	for (i = 0; i < n; i++) {
-		if ((j = sched_tracker_find(t, jobs[i].id)) != NULL && sched_tjob_active(j))
+		if ((j = sched_tracker_find(t, jobs[i].id)) != NULL && sched_tjob_active(j) &&
+		    !sched_tjob_exit_pending(j, &jobs[i].st))
 			sched_tracker_update(t, j, &jobs[i].st);
 	}
 	t->in_cb = 0;
