@@ -11,4 +11,20 @@ function launch() {
 	});
 }
 
-module.exports = { launch };
+// A full-page screenshot DIR/NAME.png.
+async function screenshot(page, dir, name) {
+	await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true });
+}
+
+// Runs main() and prints @out as one JSON line; a failure goes in out.error (exit 1).
+function report(out, main) {
+	main().then(() => {
+		process.stdout.write(JSON.stringify(out) + '\n');
+	}, (e) => {
+		out.error = String(e && e.stack || e);
+		process.stdout.write(JSON.stringify(out) + '\n');
+		process.exitCode = 1;
+	});
+}
+
+module.exports = { launch, screenshot, report };

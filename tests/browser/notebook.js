@@ -3,13 +3,13 @@
 // get refused at another user's notebook, log out. Prints one JSON object.
 // usage: node notebook.js GATEWAY_URL ALICE_LOGIN_PATH BOB_LOGIN_PATH NOTEBOOK_PATH SHOTS_DIR
 'use strict';
-const { launch } = require('./chromium.js');
+const { launch, screenshot, report } = require('./chromium.js');
 
 const [base, aliceLogin, bobLogin, nbPath, shots] = process.argv.slice(2);
 const out = { steps: {} };
 
-async function shot(page, name) {
-	await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+function shot(page, name) {
+	return screenshot(page, shots, name);
 }
 
 async function main() {
@@ -51,10 +51,4 @@ async function main() {
 	}
 }
 
-main().then(() => {
-	process.stdout.write(JSON.stringify(out) + '\n');
-}, (e) => {
-	out.error = String(e && e.stack || e);
-	process.stdout.write(JSON.stringify(out) + '\n');
-	process.exitCode = 1;
-});
+report(out, main);

@@ -4,13 +4,13 @@
 // /hub/home logged in; then log out. Prints one JSON object.
 // usage: node oidc-login.js GATEWAY_URL USER PASSWORD SHOTS_DIR
 'use strict';
-const { launch } = require('./chromium.js');
+const { launch, screenshot, report } = require('./chromium.js');
 
 const [base, user, password, shots] = process.argv.slice(2);
 const out = { steps: {} };
 
-async function shot(page, name) {
-	await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+function shot(page, name) {
+	return screenshot(page, shots, name);
 }
 
 async function walk(page) {
@@ -48,10 +48,4 @@ async function main() {
 	}
 }
 
-main().then(() => {
-	process.stdout.write(JSON.stringify(out) + '\n');
-}, (e) => {
-	out.error = String(e && e.stack || e);
-	process.stdout.write(JSON.stringify(out) + '\n');
-	process.exitCode = 1;
-});
+report(out, main);

@@ -8,7 +8,7 @@
 // USER_LOGIN is a one-time login path, or "password": the /hub/login form (PAM)
 // with the password from $NB_TEST_PASSWORD (never on a command line).
 'use strict';
-const { launch } = require('./chromium.js');
+const { launch, screenshot, report } = require('./chromium.js');
 
 const [base, user, userLogin, otherLogin, shots] = process.argv.slice(2);
 const out = { steps: {} };
@@ -19,8 +19,8 @@ const NOTEBOOK = {
 	nbformat: 4, nbformat_minor: 5,
 };
 
-async function shot(page, name) {
-	await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+function shot(page, name) {
+	return screenshot(page, shots, name);
 }
 
 // The spawn form: too long a walltime first, then a valid one.
@@ -149,10 +149,4 @@ async function main() {
 	}
 }
 
-main().then(() => {
-	process.stdout.write(JSON.stringify(out) + '\n');
-}, (e) => {
-	out.error = String(e && e.stack || e);
-	process.stdout.write(JSON.stringify(out) + '\n');
-	process.exitCode = 1;
-});
+report(out, main);

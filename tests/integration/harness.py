@@ -173,6 +173,32 @@ class Env:
         sys.exit(rc)
 
 
+def login_path(gw, user):
+    """The path of a one-time login link for USER (nbgatectl login-url)."""
+    url = gw.ctl("login-url", user).stdout.strip()
+    return url[url.index("/hub/"):]
+
+
+def browser_walk(env, script, args, timeout, extra_env=None):
+    """Runs tests/browser/SCRIPT (a Chromium walk) with ARGS and a screenshots dir
+    as its last argument; returns (its JSON result, the screenshots dir).  Its
+    output is kept in browser.log; a walk that printed no JSON reads as an error."""
+    shots = env.path("screenshots")
+    os.makedirs(shots, exist_ok=True)
+    bdir = os.path.join(SRCDIR, "tests", "browser")
+    p = subprocess.run(["node", os.path.join(bdir, script)] + list(args) + [shots],
+                       capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, NODE_PATH=os.path.join(bdir, "node_modules"),
+                                **(extra_env or {})))
+    with open(env.path("browser.log"), "w") as f:
+        f.write(p.stdout + p.stderr)
+    try:
+        res = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        res = {"error": p.stderr[-2000:], "steps": {}}
+    return res, shots
+
+
 def binary(name):
     p = os.path.join(BUILDDIR, name)
     if not os.path.exists(p):

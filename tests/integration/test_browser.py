@@ -4,12 +4,11 @@ computing 1+1 over the kernel's WebSocket, bob refused at alice's notebook,
 logout. Screenshots of each step stay in the test's artifacts directory."""
 import json
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Env, Gateway, NbAgent, Notebook, ssh_keygen, wait_for, route_connected,
-                     SRCDIR)  # noqa: E402
+                     browser_walk, login_path)  # noqa: E402
 
 NOTEBOOK = {
     "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
@@ -17,11 +16,6 @@ NOTEBOOK = {
     "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
     "nbformat": 4, "nbformat_minor": 5,
 }
-
-
-def login_path(gw, user):
-    url = gw.ctl("login-url", user).stdout.strip()
-    return url[url.index("/hub/"):]
 
 
 def test_browser(env):
@@ -34,19 +28,9 @@ def test_browser(env):
     gw.add_route("alice", key + ".pub", token=nb.token)
     NbAgent(env, gw, "alice", key, target_port=nb.port).start()
     env.tap.ok(wait_for(lambda: route_connected(gw, "alice"), 20), "alice's notebook is connected")
-    shots = env.path("screenshots")
-    os.makedirs(shots, exist_ok=True)
-    script = os.path.join(SRCDIR, "tests", "browser", "notebook.js")
-    p = subprocess.run(["node", script, "https://127.0.0.1:%d" % gw.https_port, login_path(gw, "alice"),
-                        login_path(gw, "bob"), "/user/alice/notebooks/test.ipynb", shots],
-                       capture_output=True, text=True, timeout=240,
-                       env=dict(os.environ, NODE_PATH=os.path.join(SRCDIR, "tests", "browser", "node_modules")))
-    with open(env.path("browser.log"), "w") as f:
-        f.write(p.stdout + p.stderr)
-    try:
-        res = json.loads(p.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        res = {"error": p.stderr[-2000:], "steps": {}}
+    res, shots = browser_walk(env, "notebook.js",
+                              ["https://127.0.0.1:%d" % gw.https_port, login_path(gw, "alice"),
+                               login_path(gw, "bob"), "/user/alice/notebooks/test.ipynb"], 240)
     steps = res.get("steps", {})
     env.tap.ok("error" not in res, "the browser walk completes", res.get("error"))
     login = steps.get("login", {})

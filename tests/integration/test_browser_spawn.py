@@ -9,14 +9,13 @@ second user is refused at the notebook; Log out ends the login. Runs on the shar
 environment (the World of test_session.py) with its own user names (brspawn,
 brother). Screenshots stay in the test's artifacts directory.
 """
-import json
 import os
 import secrets
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, SRCDIR, wait_for  # noqa: E402
+from harness import Env, browser_walk, login_path, wait_for  # noqa: E402
 from test_session import session_cleanup, session_world  # noqa: E402
 
 USER, OTHER = "brspawn", "brother"
@@ -44,28 +43,11 @@ def cleanup_pam():
         pass
 
 
-def login_path(gw, user):
-    url = gw.ctl("login-url", user).stdout.strip()
-    return url[url.index("/hub/"):]
-
-
 def run_browser(env):
     gw = env.gw
-    shots = env.path("screenshots")
-    os.makedirs(shots, exist_ok=True)
-    script = os.path.join(SRCDIR, "tests", "browser", "spawn.js")
-    p = subprocess.run(["node", script, "https://127.0.0.1:%d" % gw.https_port, USER,
-                        "password", login_path(gw, OTHER), shots],
-                       capture_output=True, text=True, timeout=420,
-                       env=dict(os.environ, NB_TEST_PASSWORD=env.password,
-                                NODE_PATH=os.path.join(SRCDIR, "tests", "browser", "node_modules")))
-    with open(env.path("browser.log"), "w") as f:
-        f.write(p.stdout + p.stderr)
-    try:
-        res = json.loads(p.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        res = {"error": p.stderr[-2000:], "steps": {}}
-    return res, shots
+    return browser_walk(env, "spawn.js",
+                        ["https://127.0.0.1:%d" % gw.https_port, USER, "password", login_path(gw, OTHER)],
+                        420, {"NB_TEST_PASSWORD": env.password})
 
 
 def test_browser_spawn(env):

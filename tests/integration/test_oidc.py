@@ -31,7 +31,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SRCDIR, Env, Gateway, binary, free_port, wait_for  # noqa: E402
+from harness import SRCDIR, Env, Gateway, binary, browser_walk, free_port, wait_for  # noqa: E402
 
 BROWSER_DIR = os.path.join(SRCDIR, "tests", "browser")
 PROVIDER = os.path.join(BROWSER_DIR, "oidc-provider.mjs")
@@ -241,18 +241,8 @@ def test_alice(env):
 def test_browser(env):
     """Chromium: click "Log in", "Sign in with Test IdP", log in at the provider."""
     t = env.tap
-    shots = env.path("screenshots")
-    os.makedirs(shots, exist_ok=True)
-    p = subprocess.run(["node", os.path.join(BROWSER_DIR, "oidc-login.js"),
-                        "https://127.0.0.1:%d" % env.gw.https_port, "alice", "alice-pw", shots],
-                       capture_output=True, text=True, timeout=180,
-                       env=dict(os.environ, NODE_PATH=os.path.join(BROWSER_DIR, "node_modules")))
-    with open(env.path("browser.log"), "w") as f:
-        f.write(p.stdout + p.stderr)
-    try:
-        res = json.loads(p.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        res = {"error": p.stderr[-2000:], "steps": {}}
+    res, shots = browser_walk(env, "oidc-login.js",
+                              ["https://127.0.0.1:%d" % env.gw.https_port, "alice", "alice-pw"], 180)
     steps = res.get("steps", {})
     t.ok("error" not in res, "Chromium: the sign-in walk completes", res.get("error"))
     t.eq(steps.get("login_page", {}).get("button"), "Sign in with " + LABEL,
