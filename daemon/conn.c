@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #define CONN_TRIM_CHURN		256	/* accepts + closes that make a burst */
 #define CONN_TRIM_QUIET		1	/* s without churn before trimming */
 #define CONN_SSE_BEAT		15	/* s between keepalive comments of a progress stream */
+#define CONN_WRITE_MAX		16384	/* one direct write: what libevent retries a blocked one with */
 
 enum conn_phase {
 	PH_HEAD,	/* reading a request head */
@@ -141,6 +143,63 @@ conn_set_read_timeout(struct conn *c, int secs)
 }
 
 /* Answers with a complete response (a page or JSON) and maybe closes. */
+/*
+ * Proxied response bytes are put together here, then written by
+ * conn_write_now(); one buffer for all connections, empty in between.
+ */
+static struct evbuffer *
+conn_wbuf(void)
+{
+	static struct evbuffer	*wbuf;
+
+	if (wbuf == NULL && (wbuf = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new failed");
+	return (wbuf);
+}
+
+/*
+ * Writes what conn_wbuf() holds to the browser at once when nothing is
+ * queued before it: handed to the bufferevent, a small response would arm
+ * its write event, wait a loop turn and disarm it again (two epoll_ctl and
+ * a pass through libevent's TLS write path per response).  What the socket
+ * does not take (or an error) goes to the bufferevent, which goes on from
+ * there; a blocked TLS write is retried by libevent with the same bytes
+ * first (slices of at most CONN_WRITE_MAX, which it retries whole).
+ */
+static void
+conn_write_now(struct conn *c)
+{
+	struct evbuffer		*buf = conn_wbuf(), *out;
+	struct evbuffer_iovec	 v;
+	size_t			 n;
+	ssize_t			 w;
+
+	if (evbuffer_get_length(buf) == 0)
+		return;
+	if (c->bev == NULL || c->closing) {
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		return;
+	}
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0 &&
+	    (bufferevent_get_enabled(c->bev) & EV_WRITE)) {
+		while (evbuffer_peek(buf, -1, NULL, &v, 1) == 1) {
+			n = v.iov_len < CONN_WRITE_MAX ? v.iov_len : CONN_WRITE_MAX;
+			if (c->ssl != NULL) {
+				ERR_clear_error();
+				w = SSL_write(c->ssl, v.iov_base, (int)n);
+				if (w <= 0)
+					ERR_clear_error();	/* libevent's retry says */
+			} else
+				w = send(c->fd, v.iov_base, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (w <= 0)
+				break;
+			evbuffer_drain(buf, (size_t)w);
+		}
+	}
+	evbuffer_add_buffer(out, buf);
+}
+
 static void
 conn_reply(struct conn *c, int code, const char *ctype, const char *extra,
     struct evbuffer *body, int keepalive)
@@ -1008,7 +1067,7 @@ static int
 conn_up_on_headers(http_parser *p)
 {
 	struct conn	*c = p->data;
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = conn_wbuf();
 	int		 code = p->status_code, upgraded, nobody, keep;
 	size_t		 i;
 
@@ -1057,7 +1116,7 @@ static int
 conn_up_on_body(http_parser *p, const char *at, size_t len)
 {
 	struct conn	*c = p->data;
-	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	struct evbuffer	*out = conn_wbuf();
 
 	if (c->resp_chunked)
 		evbuffer_add_printf(out, "%zx\r\n", len);
@@ -1078,7 +1137,7 @@ conn_up_on_complete(http_parser *p)
 	if (p->status_code >= 100 && p->status_code < 200)
 		return (0);	/* an interim response: the real one follows */
 	if (c->resp_chunked)
-		evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+		evbuffer_add(conn_wbuf(), "0\r\n\r\n", 5);
 	c->resp_done = 1;
 	c->up_reusable = http_should_keep_alive(p) && c->req_done;
 	http_parser_pause(p, 1);
@@ -1183,6 +1242,7 @@ conn_parse_up(struct conn *c)
 			break;
 		n = http_parser_execute(&c->sp, &conn_resp_settings, v.iov_base, v.iov_len);
 		evbuffer_drain(in, n);
+		conn_write_now(c);
 		e = HTTP_PARSER_ERRNO(&c->sp);
 		if (e != HPE_OK && e != HPE_PAUSED) {
 			log_info("%s: route %s: bad response from the notebook: %s",
@@ -1246,6 +1306,7 @@ conn_up_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if (c->resp_close && c->resp_started && !c->resp_done) {
 		http_parser_execute(&c->sp, &conn_resp_settings, NULL, 0);
+		conn_write_now(c);
 		conn_close(c);
 		return;
 	}
