@@ -69,6 +69,7 @@ typedef void (*sshio_cb)(void *);
 struct sshio *sshio_new(struct event_base *, ssh_session, sshio_cb, sshio_cb, void *);
 int	 sshio_attach(struct sshio *, char **);
 void	 sshio_update(struct sshio *);
+void	 sshio_cork(struct sshio *);
 int	 sshio_fd_alive(struct sshio *);
 void	 sshio_free(struct sshio *);
 void	 sshio_close_session(ssh_session);	/* disconnect, free, close the fd */

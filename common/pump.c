@@ -153,6 +153,7 @@ pump_to_channel(struct pump *p)
 	while ((len = evbuffer_get_length(in)) > 0) {
 		if ((win = ssh_channel_window_size(p->ch)) == 0)
 			break;
+		sshio_cork(p->io);
 		n = len < win ? len : win;
 		if (n > PUMP_MAX_WRITE)
 			n = PUMP_MAX_WRITE;

@@ -5,6 +5,10 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -22,9 +26,11 @@ struct sshio {
 	ssh_event		 sev;		/* this session only (pitfall 4) */
 	struct event		*rev;
 	struct event		*wev;
+	struct event		*uncork;	/* end of the loop pass that corked */
 	socket_t		 fd;		/* libssh's */
 	evutil_socket_t		 evfd;		/* our dup of it, for libevent */
 	int			 writing;	/* wev is armed */
+	int			 corked;	/* TCP_CORK set, uncork pending */
 	int			 dead;		/* dead() was called */
 	sshio_cb		 service;
 	sshio_cb		 deadcb;
@@ -32,6 +38,7 @@ struct sshio {
 };
 
 static void	sshio_io(evutil_socket_t, short, void *);
+static void	sshio_uncork(evutil_socket_t, short, void *);
 
 /* Wraps @s; @service runs after every poll, @dead once when the fd is gone. */
 struct sshio *
@@ -77,7 +84,8 @@ sshio_attach(struct sshio *io, char **cause)
 	}
 	io->rev = event_new(io->base, io->evfd, EV_READ | EV_PERSIST, sshio_io, io);
 	io->wev = event_new(io->base, io->evfd, EV_WRITE | EV_PERSIST, sshio_io, io);
-	if (io->rev == NULL || io->wev == NULL)
+	io->uncork = event_new(io->base, -1, 0, sshio_uncork, io);
+	if (io->rev == NULL || io->wev == NULL || io->uncork == NULL)
 		fatalx("event_new failed");
 	event_add(io->rev, NULL);
 	sshio_update(io);
@@ -98,6 +106,11 @@ sshio_fd_alive(struct sshio *io)
 static void
 sshio_unwatch(struct sshio *io)
 {
+	if (io->corked)
+		sshio_uncork(-1, 0, io);	/* what libssh still sends goes at once */
+	if (io->uncork != NULL)
+		event_free(io->uncork);
+	io->uncork = NULL;
 	if (io->rev != NULL)
 		event_free(io->rev);
 	if (io->wev != NULL)
@@ -162,6 +175,39 @@ sshio_io(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	sshio_update(io);
+}
+
+/*
+ * Holds the session's output back until the end of this loop pass: the
+ * packets of every channel written in one pass (many small requests or
+ * responses at once) then leave in one TCP segment instead of one each.
+ * Every segment costs the sender a transmit and the receiver a delivery,
+ * a wakeup and often an ACK, which is most of what a small proxied request
+ * costs (TCP_CORK; the uncork event is queued behind every callback
+ * already due in this pass, so nothing waits for the next one).
+ */
+void
+sshio_cork(struct sshio *io)
+{
+	int	on = 1;
+
+	if (io->corked || io->dead || io->uncork == NULL)
+		return;
+	if (setsockopt(io->evfd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == -1)
+		return;		/* not TCP: nothing to gain */
+	io->corked = 1;
+	event_active(io->uncork, EV_TIMEOUT, 0);
+}
+
+static void
+sshio_uncork(evutil_socket_t fd, short what, void *arg)
+{
+	struct sshio	*io = arg;
+	int		 off = 0;
+
+	io->corked = 0;
+	if (io->evfd != -1)
+		(void)setsockopt(io->evfd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
 }
 
 /* Stops polling and frees; the session itself stays the caller's. */

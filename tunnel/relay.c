@@ -337,6 +337,7 @@ relay_up_flush(struct relay *r)
 		n = r->uplen - r->upoff;
 		if (n > win)
 			n = win;
+		sshio_cork(r->io);
 		rc = ssh_channel_write(r->ch, r->up + r->upoff, (uint32_t)n);
 		if (rc == SSH_ERROR) {
 			relay_finish(r, ssh_get_error(ssh_channel_get_session(r->ch)));
@@ -377,6 +378,7 @@ relay_up(struct relay *r)
 		if (got <= 0)
 			break;
 		relay_moved(r, (size_t)got, 0);
+		sshio_cork(r->io);
 		rc = ssh_channel_write(r->ch, buf, (uint32_t)got);
 		if (rc == SSH_ERROR) {
 			relay_finish(r, ssh_get_error(ssh_channel_get_session(r->ch)));

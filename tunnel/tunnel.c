@@ -206,6 +206,8 @@ tunnel_service(struct tunnel *t)
 	 * request's open: go round again while anything resolved.  Callbacks
 	 * may add requests (at the tail) but never free others.
 	 */
+	if (!TAILQ_EMPTY(&t->reqs))
+		sshio_cork(t->io);	/* the opens of one pass leave together */
 	do {
 		resolved = 0;
 		for (r = TAILQ_FIRST(&t->reqs); r != NULL && !t->dead; r = rnext) {
