@@ -7,7 +7,8 @@ import json
 import os
 import sys
 
-LABEL = {"direct": "direct", "nginx": "nginx→ssh", "chp": "CHP→ssh", "nbgated": "nbgated"}
+LABEL = {"direct": "direct", "nginx": "nginx→ssh", "chp": "CHP→ssh", "nbgated": "nbgated",
+         "nbgated_b": "nbgated (B build)"}
 PEERS = (("nginx", 1.5), ("chp", 5.0))   # small-request targets: nbgated / peer
 
 

@@ -334,13 +334,23 @@ nb_bin() {
 	return 1
 }
 
+# up_nbgated_b: a second nbgated build side by side (BENCH_B_BUILDDIR), for A/B trials of a change.
+up_nbgated_b() {
+	[ -n "${BENCH_B_BUILDDIR:-}" ] || { FAIL="set BENCH_B_BUILDDIR to the build dir to compare"; return 1; }
+	NB_B=$BENCH_B_BUILDDIR up_nbgated_from nbgated_b
+}
+
 up_nbgated() {
-	NB_B=$(find_nb_builddir)
-	local gated ctl agent
+	NB_B=$(find_nb_builddir) up_nbgated_from nbgated
+}
+
+# up_nbgated_from NAME: nbgated and its agent from build dir $NB_B; files and logs named NAME.
+up_nbgated_from() {
+	local name=$1 gated ctl agent
 	gated=$(nb_bin nbgated) || { FAIL="no nbgated binary in $NB_B (set NB_BUILDDIR)"; return 1; }
 	ctl=$(nb_bin nbgatectl) || { FAIL="no nbgatectl binary in $NB_B"; return 1; }
 	agent=$(nb_bin nbgate-agent) || { FAIL="no nbgate-agent binary in $NB_B"; return 1; }
-	local d="$TMP/nbgated" p; mapfile -t p < <(ports 2); local port=${p[0]} p_ssh=${p[1]}
+	local d="$TMP/$name" p; mapfile -t p < <(ports 2); local port=${p[0]} p_ssh=${p[1]}
 	mkdir -p "$d/state"
 	chmod 700 "$d/state"
 	local sock="$d/admin.sock"
@@ -353,14 +363,14 @@ up_nbgated() {
 	log "nbgated from $gated"
 	# BENCH_NBGATED_ENV="VAR=VALUE ...": extra environment for nbgated alone (allocator trials).
 	# shellcheck disable=SC2086
-	start_bg nbgated env ${BENCH_NBGATED_ENV:-} "$gated" -c "$d/nbgated.yaml"; local pid=$LASTPID
+	start_bg "$name" env ${BENCH_NBGATED_ENV:-} "$gated" -c "$d/nbgated.yaml"; local pid=$LASTPID
 	if ! wait_for 15 "$ctl" -s "$sock" status; then
-		FAIL="nbgated not ready (status), log $OUT/logs/nbgated.log"
-		alive "$pid" || FAIL="nbgated exited, log $OUT/logs/nbgated.log"
+		FAIL="nbgated not ready (status), log $OUT/logs/$name.log"
+		alive "$pid" || FAIL="nbgated exited, log $OUT/logs/$name.log"
 		return 1
 	fi
 	if ! alive "$pid"; then
-		FAIL="nbgated exited after answering status, log $OUT/logs/nbgated.log"; return 1
+		FAIL="nbgated exited after answering status, log $OUT/logs/$name.log"; return 1
 	fi
 	local fp
 	fp=$("$ctl" -s "$sock" status --json 2>>"$OUT/logs/nbgatectl.log" | $PY -c \
@@ -376,15 +386,15 @@ up_nbgated() {
 	local tok
 	tok=$("$ctl" -s "$sock" token issue bench 2>>"$OUT/logs/nbgatectl.log" | tail -n 1)
 	[ -n "$tok" ] || { FAIL="nbgatectl token issue printed nothing, log $OUT/logs/nbgatectl.log"; return 1; }
-	start_bg nbgate-agent "$agent" --gateway "127.0.0.1:$p_ssh" --route bench \
+	start_bg "$name-agent" "$agent" --gateway "127.0.0.1:$p_ssh" --route bench \
 		--key "$TMP/agent_key" --hostkey-fingerprint "$fp" --target "127.0.0.1:$P_ORIGIN"
 	local apid=$LASTPID
 	BASE="https://127.0.0.1:$port"; WSBASE="wss://127.0.0.1:$port"
 	CLIENT_AUTH="Authorization: token $tok"
 	PROXY_ROOTS="$pid"; AGENT_ROOTS="$apid"
 	if ! wait_for 20 curl -skf -o /dev/null --max-time 5 -H "$CLIENT_AUTH" "$BASE/user/bench/100b"; then
-		FAIL="no 2xx through nbgated, logs $OUT/logs/nbgated.log $OUT/logs/nbgate-agent.log"
-		alive "$apid" || FAIL="nbgate-agent exited, log $OUT/logs/nbgate-agent.log"
+		FAIL="no 2xx through nbgated, logs $OUT/logs/$name.log $OUT/logs/$name-agent.log"
+		alive "$apid" || FAIL="nbgate-agent exited, log $OUT/logs/$name-agent.log"
 		return 1
 	fi
 	return 0
@@ -613,10 +623,15 @@ fi
 write_meta
 for P in $PATHS; do
 	case "$P" in
-	direct|nginx|chp|nbgated) path_up "$P" ;;
-	*) log "unknown path $P (direct nginx chp nbgated)" ;;
+	direct|nginx|chp|nbgated|nbgated_b) path_up "$P" ;;
+	*) log "unknown path $P (direct nginx chp nbgated nbgated_b)" ;;
 	esac
 done
 [ "${#UP_PATHS[@]}" -gt 0 ] && small_rounds
-for P in "${UP_PATHS[@]}"; do path_finish "$P"; done
+# BENCH_SMALL_ONLY=1: the small-request rounds alone (quick A/B of a change).
+if [ "${BENCH_SMALL_ONLY:-0}" = 1 ]; then
+	for P in "${UP_PATHS[@]}"; do path_use "$P"; stop_pids "${PATH_PIDS[@]}"; PATH_PIDS=(); done
+else
+	for P in "${UP_PATHS[@]}"; do path_finish "$P"; done
+fi
 $PY "$HERE/report.py" "$OUT"
