@@ -590,13 +590,20 @@ conn_proxy(struct conn *c, struct route *r)
 	c->treq = conn_connector(t, c->peer, c->peer_port, conn_stream_ready, c);
 }
 
-/* Adds "name: value\r\n" (no printf: this runs for every header of every request). */
+/* Adds string @s (no printf: heads are built for every proxied message). */
+static void
+conn_add_str(struct evbuffer *out, const char *s)
+{
+	evbuffer_add(out, s, strlen(s));
+}
+
+/* Adds "name: value\r\n". */
 static void
 conn_add_header(struct evbuffer *out, const char *name, const char *value)
 {
-	evbuffer_add(out, name, strlen(name));
+	conn_add_str(out, name);
 	evbuffer_add(out, ": ", 2);
-	evbuffer_add(out, value, strlen(value));
+	conn_add_str(out, value);
 	evbuffer_add(out, "\r\n", 2);
 }
 
@@ -625,8 +632,10 @@ conn_send_head(struct conn *c)
 	if (head == NULL && (head = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new failed");
 	out = head;
-	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n",
-	    http_method_str(c->rp.method), c->req.url);
+	conn_add_str(out, http_method_str(c->rp.method));
+	evbuffer_add(out, " ", 1);
+	conn_add_str(out, c->req.url);
+	evbuffer_add(out, " HTTP/1.1\r\n", 11);
 	for (i = 0; i < c->req.nhdr; i++) {
 		const struct http_hdr *h = &c->req.hdr[i];
 		const char *v = h->value != NULL ? h->value : "";
@@ -644,18 +653,23 @@ conn_send_head(struct conn *c)
 		}
 		conn_add_header(out, h->name, v);
 	}
-	evbuffer_add_printf(out, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n",
-	    c->peer, c->tls ? "https" : "http");
+	conn_add_header(out, "X-Forwarded-For", c->peer);
+	conn_add_header(out, "X-Forwarded-Proto", c->tls ? "https" : "http");
 	if (host != NULL)
-		evbuffer_add_printf(out, "X-Forwarded-Host: %s\r\n", host);
-	if (route_token(r) != NULL)
-		evbuffer_add_printf(out, "Authorization: token %s\r\n", route_token(r));
+		conn_add_header(out, "X-Forwarded-Host", host);
+	if (route_token(r) != NULL) {
+		conn_add_str(out, "Authorization: token ");
+		conn_add_str(out, route_token(r));
+		evbuffer_add(out, "\r\n", 2);
+	}
 	if (c->req_chunked)
-		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
-	if (c->req_upgrade && upgrade != NULL)
-		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %s\r\n\r\n", upgrade);
-	else
-		evbuffer_add_printf(out, "Connection: keep-alive\r\n\r\n");
+		conn_add_str(out, "Transfer-Encoding: chunked\r\n");
+	if (c->req_upgrade && upgrade != NULL) {
+		conn_add_str(out, "Connection: Upgrade\r\n");
+		conn_add_header(out, "Upgrade", upgrade);
+		evbuffer_add(out, "\r\n", 2);
+	} else
+		conn_add_str(out, "Connection: keep-alive\r\n\r\n");
 	evbuffer_add_buffer(bufferevent_get_output(c->up), out);
 	if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && !c->req_done)
 		evbuffer_add_printf(bufferevent_get_output(c->bev),
@@ -1070,6 +1084,7 @@ conn_up_on_headers(http_parser *p)
 	struct evbuffer	*out = conn_wbuf();
 	int		 code = p->status_code, upgraded, nobody, keep;
 	size_t		 i;
+	char		 status[16];
 
 	upgraded = code == 101 && c->req_upgrade;
 	nobody = c->req_head_method || code == 204 || code == 304 ||
@@ -1081,26 +1096,30 @@ conn_up_on_headers(http_parser *p)
 	if (c->req_upgrade && !upgraded && code >= 200)
 		c->resp_close = 1;	/* refused upgrade: do not reuse the connection */
 	keep = c->req_keepalive && !c->resp_close;
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", code,
-	    c->resp.reason != NULL ? c->resp.reason : http_status_text(code));
+	snprintf(status, sizeof status, "HTTP/1.1 %03d ", code);	/* 100..999 */
+	conn_add_str(out, status);
+	conn_add_str(out, c->resp.reason != NULL ? c->resp.reason : http_status_text(code));
+	evbuffer_add(out, "\r\n", 2);
 	for (i = 0; i < c->resp.nhdr; i++) {
 		const struct http_hdr *h = &c->resp.hdr[i];
 
 		if (http_hop_header(&c->resp, h->name))
 			continue;
-		evbuffer_add_printf(out, "%s: %s\r\n", h->name,
-		    h->value != NULL ? h->value : "");
+		conn_add_header(out, h->name, h->value != NULL ? h->value : "");
 	}
-	if (upgraded)
-		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %s\r\n\r\n",
-		    http_msg_get(&c->resp, "upgrade") != NULL ?
+	if (upgraded) {
+		conn_add_str(out, "Connection: Upgrade\r\n");
+		conn_add_header(out, "Upgrade", http_msg_get(&c->resp, "upgrade") != NULL ?
 		    http_msg_get(&c->resp, "upgrade") : "websocket");
-	else if (code >= 100 && code < 200)
 		evbuffer_add(out, "\r\n", 2);
-	else
-		evbuffer_add_printf(out, "%sConnection: %s\r\n\r\n",
-		    c->resp_chunked ? "Transfer-Encoding: chunked\r\n" : "",
-		    keep ? "keep-alive" : "close");
+	} else if (code >= 100 && code < 200)
+		evbuffer_add(out, "\r\n", 2);
+	else {
+		if (c->resp_chunked)
+			conn_add_str(out, "Transfer-Encoding: chunked\r\n");
+		conn_add_str(out, keep ? "Connection: keep-alive\r\n\r\n" :
+		    "Connection: close\r\n\r\n");
+	}
 	if (code >= 200 || upgraded)
 		c->resp_started = 1;
 	if (upgraded) {

@@ -183,9 +183,14 @@ struct http_msg {			/* one request or response head */
 	char		*reason;	/* response reason phrase */
 	struct http_hdr	*hdr;
 	size_t		 nhdr;
+	size_t		 hcap;		/* hdr slots allocated */
+	char		*buf;		/* every string above, NUL-terminated, in order */
+	size_t		 buflen;
+	size_t		 bufcap;
 	size_t		 size;		/* bytes so far, against limit */
 	size_t		 limit;
 	int		 in_value;
+	int		 conn_hdr;	/* a Connection header is present */
 };
 void		 http_msg_init(struct http_msg *, size_t);
 void		 http_msg_reset(struct http_msg *);

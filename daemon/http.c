@@ -15,9 +15,15 @@
 #include "daemon/daemon.h"
 
 /* Headers a proxy never forwards (RFC 9110 7.6.1), besides those Connection names. */
-static const char *http_hop_by_hop[] = {
-	"connection", "keep-alive", "proxy-connection", "te", "trailer",
-	"transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization",
+static const struct {
+	const char	*name;
+	size_t		 len;
+} http_hop_by_hop[] = {
+#define HTTP_HOP(s) { s, sizeof s - 1 }
+	HTTP_HOP("connection"), HTTP_HOP("keep-alive"), HTTP_HOP("proxy-connection"),
+	HTTP_HOP("te"), HTTP_HOP("trailer"), HTTP_HOP("transfer-encoding"),
+	HTTP_HOP("upgrade"), HTTP_HOP("proxy-authenticate"), HTTP_HOP("proxy-authorization"),
+#undef HTTP_HOP
 };
 
 /* Starts an empty head that may grow to @limit bytes. */
@@ -32,29 +38,65 @@ http_msg_init(struct http_msg *m, size_t limit)
 void
 http_msg_reset(struct http_msg *m)
 {
-	size_t	i, limit = m->limit;
+	size_t	limit = m->limit;
 
-	free(m->url);
-	free(m->reason);
-	for (i = 0; i < m->nhdr; i++) {
-		free(m->hdr[i].name);
-		free(m->hdr[i].value);
-	}
+	free(m->buf);
 	free(m->hdr);
 	http_msg_init(m, limit);
 }
 
+/*
+ * The strings of a head live in one buffer, appended in the order
+ * http_parser hands them over: a head costs a few allocations, not one or
+ * two per header.  Makes room for @n more bytes, pointing every string at
+ * its new place when the buffer moves.
+ */
+static void
+http_msg_room(struct http_msg *m, size_t n)
+{
+	char	*old = m->buf, *nbuf;
+	size_t	 cap = m->bufcap > 0 ? m->bufcap : 512, i;
+
+	if (m->buflen + n <= m->bufcap)
+		return;
+	while (cap < m->buflen + n)
+		cap *= 2;
+	nbuf = xreallocarray(m->buf, cap, 1);
+	m->buf = nbuf;
+	m->bufcap = cap;
+	if (old == NULL || nbuf == old)
+		return;
+#define HTTP_REBASE(p) do { if ((p) != NULL) (p) = nbuf + ((p) - old); } while (0)
+	HTTP_REBASE(m->url);
+	HTTP_REBASE(m->reason);
+	for (i = 0; i < m->nhdr; i++) {
+		HTTP_REBASE(m->hdr[i].name);
+		HTTP_REBASE(m->hdr[i].value);
+	}
+#undef HTTP_REBASE
+}
+
+/*
+ * Appends @len bytes to string *@s of @m: a new string at the end of the
+ * buffer when *@s is NULL, else *@s is the last one (http_parser delivers
+ * one string's pieces in a row) and grows in place.
+ */
 static int
 http_msg_grow(struct http_msg *m, char **s, const char *at, size_t len)
 {
-	size_t	old = *s == NULL ? 0 : strlen(*s);
-
 	m->size += len;
 	if (m->size > m->limit)
 		return (-1);
-	*s = xreallocarray(*s, old + len + 1, 1);
-	memcpy(*s + old, at, len);
-	(*s)[old + len] = '\0';
+	if (*s == NULL) {
+		http_msg_room(m, len + 1);
+		*s = m->buf + m->buflen;
+		m->buflen += len + 1;
+	} else {
+		http_msg_room(m, len);		/* moves *s along if need be */
+		m->buflen += len;
+	}
+	memcpy(m->buf + m->buflen - len - 1, at, len);
+	m->buf[m->buflen - 1] = '\0';
 	return (0);
 }
 
@@ -79,7 +121,10 @@ http_msg_field(struct http_msg *m, const char *at, size_t len)
 	if (m->nhdr == 0 || m->in_value) {
 		if (m->nhdr >= HTTP_MAX_HEADERS)
 			return (-1);
-		m->hdr = xreallocarray(m->hdr, m->nhdr + 1, sizeof *m->hdr);
+		if (m->nhdr == m->hcap) {
+			m->hcap = m->hcap > 0 ? m->hcap * 2 : 16;
+			m->hdr = xreallocarray(m->hdr, m->hcap, sizeof *m->hdr);
+		}
 		m->hdr[m->nhdr].name = m->hdr[m->nhdr].value = NULL;
 		m->nhdr++;
 		m->in_value = 0;
@@ -94,6 +139,8 @@ http_msg_value(struct http_msg *m, const char *at, size_t len)
 {
 	if (m->nhdr == 0)
 		return (-1);
+	if (!m->in_value && strcasecmp(m->hdr[m->nhdr - 1].name, "connection") == 0)
+		m->conn_hdr = 1;	/* its names are hop-by-hop too */
 	m->in_value = 1;
 	return (http_msg_grow(m, &m->hdr[m->nhdr - 1].value, at, len));
 }
@@ -145,12 +192,16 @@ http_list_has(const char *list, const char *token)
 int
 http_hop_header(const struct http_msg *m, const char *name)
 {
-	size_t	i;
+	size_t	i, len = strlen(name);
 
+	/* Runs for every header of every proxied message: lengths first. */
 	for (i = 0; i < nitems(http_hop_by_hop); i++) {
-		if (strcasecmp(name, http_hop_by_hop[i]) == 0)
+		if (len == http_hop_by_hop[i].len &&
+		    strcasecmp(name, http_hop_by_hop[i].name) == 0)
 			return (1);
 	}
+	if (!m->conn_hdr)
+		return (0);
 	for (i = 0; i < m->nhdr; i++) {
 		if (strcasecmp(m->hdr[i].name, "connection") == 0 &&
 		    m->hdr[i].value != NULL &&
