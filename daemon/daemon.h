@@ -177,6 +177,7 @@ const char	*config_runtime_name(int);
 struct http_hdr {
 	char	*name;
 	char	*value;
+	int	 connection;	/* this is a Connection header */
 };
 struct http_msg {			/* one request or response head */
 	char		*url;		/* request target */

@@ -126,6 +126,7 @@ http_msg_field(struct http_msg *m, const char *at, size_t len)
 			m->hdr = xreallocarray(m->hdr, m->hcap, sizeof *m->hdr);
 		}
 		m->hdr[m->nhdr].name = m->hdr[m->nhdr].value = NULL;
+		m->hdr[m->nhdr].connection = 0;
 		m->nhdr++;
 		m->in_value = 0;
 	}
@@ -139,8 +140,9 @@ http_msg_value(struct http_msg *m, const char *at, size_t len)
 {
 	if (m->nhdr == 0)
 		return (-1);
-	if (!m->in_value && strcasecmp(m->hdr[m->nhdr - 1].name, "connection") == 0)
-		m->conn_hdr = 1;	/* its names are hop-by-hop too */
+	if (!m->in_value && strlen(m->hdr[m->nhdr - 1].name) == 10 &&
+	    strcasecmp(m->hdr[m->nhdr - 1].name, "connection") == 0)
+		m->conn_hdr = m->hdr[m->nhdr - 1].connection = 1;	/* its names are hop-by-hop too */
 	m->in_value = 1;
 	return (http_msg_grow(m, &m->hdr[m->nhdr - 1].value, at, len));
 }
@@ -203,8 +205,7 @@ http_hop_header(const struct http_msg *m, const char *name)
 	if (!m->conn_hdr)
 		return (0);
 	for (i = 0; i < m->nhdr; i++) {
-		if (strcasecmp(m->hdr[i].name, "connection") == 0 &&
-		    m->hdr[i].value != NULL &&
+		if (m->hdr[i].connection && m->hdr[i].value != NULL &&
 		    http_list_has(m->hdr[i].value, name))
 			return (1);
 	}
