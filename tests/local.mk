@@ -25,6 +25,11 @@ EXTRA_DIST += tests/integration tests/unit/data tests/standin \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js \
 	tests/browser/spawn.js tests/browser/chromium.js tests/browser/oidc-provider.mjs tests/browser/oidc-login.js
 
+check_PROGRAMS += tests/unit/test-http
+tests_unit_test_http_SOURCES = tests/unit/test-http.c
+tests_unit_test_http_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-http
+
 check_PROGRAMS += tests/unit/test-jwt
 tests_unit_test_jwt_SOURCES = tests/unit/test-jwt.c
 tests_unit_test_jwt_LDADD = libnbtest.a $(DAEMON_LIBS)
