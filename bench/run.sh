@@ -1,6 +1,6 @@
 #!/bin/bash
 # Benchmarks nbgated side by side with its peers in one run (see bench/README.md).
-# Usage: bench/run.sh [--quick] [--out DIR] [--paths "direct nginx chp nbgated"]
+# Usage: bench/run.sh [--quick] [--out DIR] [--paths "direct nginx chp nbgated [nbgated_b]"]
 # Everything runs on 127.0.0.1 with ports picked at run time; every process started here is
 # stopped by PID on exit. Raw results, logs and results.json go to the out dir.
 # shellcheck disable=SC2046 # PID lists from $(proxy_pids) etc. are meant to split
