@@ -61,11 +61,9 @@ http_msg_room(struct http_msg *m, size_t n)
 		return;
 	while (cap < m->buflen + n)
 		cap *= 2;
-	nbuf = xreallocarray(m->buf, cap, 1);
-	m->buf = nbuf;
-	m->bufcap = cap;
-	if (old == NULL || nbuf == old)
-		return;
+	nbuf = xmalloc(cap);
+	if (old != NULL)
+		memcpy(nbuf, old, m->buflen);
 #define HTTP_REBASE(p) do { if ((p) != NULL) (p) = nbuf + ((p) - old); } while (0)
 	HTTP_REBASE(m->url);
 	HTTP_REBASE(m->reason);
@@ -74,6 +72,9 @@ http_msg_room(struct http_msg *m, size_t n)
 		HTTP_REBASE(m->hdr[i].value);
 	}
 #undef HTTP_REBASE
+	free(old);
+	m->buf = nbuf;
+	m->bufcap = cap;
 }
 
 /*
@@ -92,6 +93,8 @@ http_msg_grow(struct http_msg *m, char **s, const char *at, size_t len)
 		*s = m->buf + m->buflen;
 		m->buflen += len + 1;
 	} else {
+		if (*s + strlen(*s) != m->buf + m->buflen - 1)
+			return (-1);		/* not the last string: cannot grow */
 		http_msg_room(m, len);		/* moves *s along if need be */
 		m->buflen += len;
 	}

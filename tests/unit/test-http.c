@@ -135,6 +135,9 @@ test_pieces(size_t step)
 	ok(!http_hop_header(&m, "Host") && !http_hop_header(&m, "X-Fill-3") &&
 	    !http_hop_header(&m, "upgrades"),
 	    "step %zu: other headers are end-to-end", step);
+	ok(http_msg_url(&m, "y", 1) == -1 &&
+	    strcmp(m.url, "/user/alice/lab/tree?x=0123456789abcdef0123456789abcdef") == 0,
+	    "step %zu: a string that is not the last cannot grow (and is left as it was)", step);
 	http_msg_reset(&m);
 	ok(m.nhdr == 0 && m.buf == NULL && m.url == NULL, "step %zu: reset empties", step);
 	free(head);
