@@ -98,7 +98,9 @@ def table(title, cols, meta, paths, ratio_keys):
         row = [e["label"]]
         for name, load, key, digits in cols:
             v = cell(paths, p, load, key)
-            if v is None and load and "failed" in e["loads"].get(load, {"failed": 1}):
+            if v is None and load and load not in e["loads"]:
+                row.append("not run")   # BENCH_SMALL_ONLY, or the run stopped early
+            elif v is None and load and "failed" in e["loads"][load]:
                 row.append("fail")
             else:
                 row.append(fmt(float(v), digits) if isinstance(v, float) else fmt(v))
