@@ -142,7 +142,6 @@ conn_set_read_timeout(struct conn *c, int secs)
 	bufferevent_set_timeouts(c->bev, &tv, NULL);
 }
 
-/* Answers with a complete response (a page or JSON) and maybe closes. */
 /*
  * Proxied response bytes are put together here, then written by
  * conn_write_now(); one buffer for all connections, empty in between.
@@ -200,6 +199,7 @@ conn_write_now(struct conn *c)
 	evbuffer_add_buffer(out, buf);
 }
 
+/* Answers with a complete response (a page or JSON) and maybe closes. */
 static void
 conn_reply(struct conn *c, int code, const char *ctype, const char *extra,
     struct evbuffer *body, int keepalive)
