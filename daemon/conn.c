@@ -143,8 +143,10 @@ conn_set_read_timeout(struct conn *c, int secs)
 }
 
 /*
- * Proxied response bytes are put together here, then written by
- * conn_write_now(); one buffer for all connections, empty in between.
+ * Where a proxied head (either way) or a response's bytes are put together
+ * before they go out in one piece: one buffer for all connections, always
+ * emptied before the function that filled it returns (conn_send_head, or
+ * conn_write_now after each pass of the response parser).
  */
 static struct evbuffer *
 conn_wbuf(void)
@@ -611,8 +613,7 @@ conn_add_header(struct evbuffer *out, const char *name, const char *value)
 static void
 conn_send_head(struct conn *c)
 {
-	static struct evbuffer *head;
-	struct evbuffer	*out;
+	struct evbuffer	*out = conn_wbuf();
 	struct route	*r = route_find(c->route);
 	const char	*host = http_msg_get(&c->req, "host");
 	const char	*upgrade = http_msg_get(&c->req, "upgrade");
@@ -629,9 +630,6 @@ conn_send_head(struct conn *c)
 	 * every write into a bufferevent pair moves bytes to its partner and
 	 * schedules its callbacks (some thirty times for one head).
 	 */
-	if (head == NULL && (head = evbuffer_new()) == NULL)
-		fatalx("evbuffer_new failed");
-	out = head;
 	conn_add_str(out, http_method_str(c->rp.method));
 	evbuffer_add(out, " ", 1);
 	conn_add_str(out, c->req.url);
