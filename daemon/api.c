@@ -12,10 +12,13 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/http.h>
 #include <jansson.h>
 
 #include "daemon/daemon.h"
 #include "scheduler/scheduler.h"
+
+#define API_HOST_COOKIE_AGE	3600	/* s: a user host's cookie, renewed through the hub */
 
 static void
 api_json(struct api_resp *rs, int code, json_t *j)
@@ -1271,6 +1274,106 @@ api_own(const struct api_req *ar, struct api_resp *rs)
 }
 
 /* Answers a request nbgated serves itself. */
+/*
+ * proxy.user_hosts: the hand-over from the hub to a user's own host.  The
+ * code (one use, a minute, made by the hub for the logged-in visitor) says
+ * who; this host's own cookie is set (host-only, shorter-lived than the
+ * hub's: when it expires a page load fetches a new one from the hub), and
+ * the browser goes on to the notebook page it asked for.
+ */
+static void
+api_user_login(const struct api_req *ar, struct api_resp *rs)
+{
+	char	*hu = userhost_user(ar->host), *code = NULL, *who = NULL;
+	char	*next = NULL, *dec = NULL, *prefix = NULL, *cookie;
+	int	 age = gate->cfg->cookie_max_age < API_HOST_COOKIE_AGE ?
+		    gate->cfg->cookie_max_age : API_HOST_COOKIE_AGE;
+
+	if (hu == NULL) {
+		api_page(rs, 404, "Not found", "There is no page at this address.");
+		return;
+	}
+	if ((code = api_query_get(ar->query, "code")) == NULL ||
+	    (who = auth_host_code_redeem(code)) == NULL) {
+		gate->stats.login_failures++;
+		api_page(rs, 403, "Link expired", "This hand-over link was already used "
+		    "or has expired. Open your notebook again from the gateway's home page.");
+		goto out;
+	}
+	xasprintf(&prefix, "/user/%s/", hu);
+	if ((next = api_query_get(ar->query, "next")) != NULL)
+		dec = evhttp_uridecode(next, 0, NULL);
+	if (dec == NULL || strncmp(dec, prefix, strlen(prefix)) != 0 ||
+	    strpbrk(dec, "\r\n\\") != NULL) {
+		free(dec);
+		dec = xstrdup(prefix);
+	}
+	cookie = auth_host_cookie_make(who, age);
+	xasprintf(&rs->headers, "Set-Cookie: %s=%s; Path=/; Max-Age=%d; HttpOnly; "
+	    "Secure; SameSite=Lax\r\nLocation: %s\r\n", AUTH_HOST_COOKIE, cookie, age, dec);
+	freestr(cookie);
+	log_info("%s: %s logged in on %s's host", ar->peer, who, hu);
+	api_page(rs, 302, "Logged in", "Opening the notebook.");
+out:
+	free(hu);
+	freestr(code);
+	free(who);
+	free(next);
+	free(dec);
+	free(prefix);
+}
+
+/*
+ * JupyterHub's rule for the REST API when the login cookie (not a token
+ * header) authenticates a call that may change something: the call comes
+ * from the gateway's own origin, carries the XSRF token of the pages
+ * (X-XSRFToken header or _xsrf parameter), and a body is JSON.  A page on
+ * another site can make the browser send the cookie, but not the token,
+ * nor a JSON body without a CORS preflight.  0 to go on; -1 answered.
+ */
+static int
+api_check_cookie_call(const struct api_req *ar, struct api_resp *rs)
+{
+	const char	*m = ar->method, *why, *ct, *tok, *o;
+	char		*q = NULL;
+	int		 rv = -1;
+
+	if (ar->admin_socket || ar->user == NULL || !api_request_by_cookie(ar->head) ||
+	    strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0)
+		return (0);
+	if (origin_check(ar->head, ar->tls, &why) == -1) {
+		o = http_msg_get(ar->head, "origin");
+		log_warnx("%s: user %s: %s %s refused: %s%s%s", ar->peer, ar->user, m,
+		    ar->path, why, o != NULL ? ": " : "", o != NULL ? o : "");
+		api_error(rs, 403, "cross-site request refused: a call made with the "
+		    "login cookie must come from this gateway's own pages");
+		gate->stats.cross_origin++;
+		return (-1);
+	}
+	if ((tok = http_msg_get(ar->head, "x-xsrftoken")) == NULL && ar->query != NULL)
+		tok = q = api_query_get(ar->query, "_xsrf");
+	if (http_msg_count(ar->head, "x-xsrftoken") > 1 ||
+	    pages_xsrf_check(ar, tok) == -1) {
+		log_warnx("%s: user %s: %s %s refused: no valid XSRF token", ar->peer,
+		    ar->user, m, ar->path);
+		api_error(rs, 403, "'_xsrf' argument missing or wrong: a call made with "
+		    "the login cookie needs the X-XSRFToken header (or use an API token)");
+		gate->stats.xsrf_refused++;
+		goto out;
+	}
+	ct = http_msg_get(ar->head, "content-type");
+	if (ar->body != NULL && evbuffer_get_length(ar->body) > 0 &&
+	    (ct == NULL || strncasecmp(ct, "application/json", 16) != 0 ||
+	    (ct[16] != '\0' && ct[16] != ';' && ct[16] != ' '))) {
+		api_error(rs, 415, "the body must be JSON (Content-Type: application/json)");
+		goto out;
+	}
+	rv = 0;
+out:
+	free(q);
+	return (rv);
+}
+
 void
 api_dispatch(const struct api_req *ar, struct api_resp *rs)
 {
@@ -1278,7 +1381,9 @@ api_dispatch(const struct api_req *ar, struct api_resp *rs)
 	const struct auth_token	*tok = NULL;
 
 	if (strncmp(path, "/hub/api/", 9) == 0) {
-		if (strcmp(path, "/hub/api/user") == 0 && strcmp(ar->method, "GET") == 0 &&
+		if (api_check_cookie_call(ar, rs) == -1)
+			;
+		else if (strcmp(path, "/hub/api/user") == 0 && strcmp(ar->method, "GET") == 0 &&
 		    (ar->admin_socket || ar->user != NULL))
 			api_whoami(ar, rs, api_bearer(ar) != NULL &&
 			    auth_token_lookup(api_bearer(ar), &tok) == AUTH_TOKEN_OK ?
@@ -1315,6 +1420,8 @@ api_dispatch(const struct api_req *ar, struct api_resp *rs)
 		evbuffer_add_printf(rs->body, "ok\n");
 	} else if (strcmp(path, "/hub/login/once") == 0)
 		api_login_once(ar, rs);
+	else if (strcmp(path, "/hub/user-login") == 0)
+		api_user_login(ar, rs);
 	else if (login_dispatch(ar, rs) || pages_dispatch(ar, rs))
 		;
 	else if (strcmp(path, "/") == 0 || strcmp(path, "/hub") == 0 ||

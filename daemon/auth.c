@@ -27,6 +27,7 @@
 
 #define AUTH_SECRET_LEN	32
 #define AUTH_CODE_TTL	300
+#define AUTH_HOST_CODE_TTL	60	/* s: a redirect's worth */
 
 struct auth_entry {
 	unsigned char		 digest[32];	/* SHA-256 of the token or code */
@@ -39,7 +40,7 @@ struct auth_entry {
 
 static unsigned char	 auth_secret[AUTH_SECRET_LEN];
 static int		 auth_ready;
-static struct auth_entry *auth_tokens, *auth_codes;
+static struct auth_entry *auth_tokens, *auth_codes, *auth_host_codes;
 
 /* Loads (or creates, 0600) the cookie signing secret in @dir. */
 int
@@ -86,19 +87,37 @@ auth_mac(const char *msg, char hex[65])
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
-/* Makes a login cookie value for @user valid for @max_age seconds. */
-char *
-auth_cookie_make(const char *user, int max_age)
+/*
+ * A cookie value "KIND:user:expiry:mac": v1 for the hub's login cookie, h1
+ * for a user host's (proxy.user_hosts).  The kind is under the MAC, so one
+ * never passes for the other.
+ */
+static char *
+auth_cookie_make_kind(const char *kind, const char *user, int max_age)
 {
 	char	*msg, *out, mac[65];
 
 	if (!auth_ready)
 		fatalx("auth used before auth_init");
-	xasprintf(&msg, "v1:%s:%lld", user, (long long)time(NULL) + max_age);
+	xasprintf(&msg, "%s:%s:%lld", kind, user, (long long)time(NULL) + max_age);
 	auth_mac(msg, mac);
 	xasprintf(&out, "%s:%s", msg, mac);
 	free(msg);
 	return (out);
+}
+
+/* Makes a login cookie value for @user valid for @max_age seconds. */
+char *
+auth_cookie_make(const char *user, int max_age)
+{
+	return (auth_cookie_make_kind("v1", user, max_age));
+}
+
+/* The same for the cookie of @user's own host (proxy.user_hosts). */
+char *
+auth_host_cookie_make(const char *user, int max_age)
+{
+	return (auth_cookie_make_kind("h1", user, max_age));
 }
 
 /* Cookies logged out before their expiry: their MAC, until then (memory + SQLite). */
@@ -178,16 +197,16 @@ auth_cookie_revoke(const char *value)
 	    "ti", last + 1, expires);
 }
 
-/* Returns the user a cookie value proves, or NULL (bad, forged, expired, logged out). */
-char *
-auth_cookie_check(const char *value)
+/* The user a cookie value of @kind proves (allocated), or NULL (bad, forged, expired, logged out). */
+static char *
+auth_cookie_check_kind(const char *kind, const char *value)
 {
 	const char	*last, *user, *colon;
 	char		*msg, mac[65], *end;
 	long long	 expires;
 	int		 good;
 
-	if (!auth_ready || strncmp(value, "v1:", 3) != 0 ||
+	if (!auth_ready || strncmp(value, kind, 2) != 0 || value[2] != ':' ||
 	    (last = strrchr(value, ':')) == NULL || strlen(last + 1) != 64)
 		return (NULL);
 	msg = xstrndup(value, last - value);
@@ -206,6 +225,20 @@ auth_cookie_check(const char *value)
 	end = xstrndup(user, colon - user);
 	free(msg);
 	return (end);
+}
+
+/* The user a hub login cookie value proves (allocated), or NULL. */
+char *
+auth_cookie_check(const char *value)
+{
+	return (auth_cookie_check_kind("v1", value));
+}
+
+/* The user a user host's cookie value proves (allocated), or NULL. */
+char *
+auth_host_cookie_check(const char *value)
+{
+	return (auth_cookie_check_kind("h1", value));
 }
 
 static void
@@ -595,6 +628,30 @@ auth_code_issue(const char *user)
 	return (auth_add(&auth_codes, user, AUTH_CODE_TTL));
 }
 
+/*
+ * A one-time code that hands a hub login over to the user's own host
+ * (proxy.user_hosts); its own list, so it is no login link for the hub.
+ */
+char *
+auth_host_code_issue(const char *user)
+{
+	return (auth_add(&auth_host_codes, user, AUTH_HOST_CODE_TTL));
+}
+
+/* Uses up a host hand-over code; returns (allocated) its user, or NULL. */
+char *
+auth_host_code_redeem(const char *code)
+{
+	struct auth_entry	**ep = auth_find(&auth_host_codes, code);
+	char			 *user;
+
+	if (ep == NULL)
+		return (NULL);
+	user = xstrdup((*ep)->user);
+	auth_unlink(ep);
+	return (user);
+}
+
 /* Uses up a one-time code; returns (allocated) its user, or NULL. */
 char *
 auth_code_redeem(const char *code)
@@ -617,6 +674,8 @@ auth_clear(void)
 		auth_unlink(&auth_tokens);
 	while (auth_codes != NULL)
 		auth_unlink(&auth_codes);
+	while (auth_host_codes != NULL)
+		auth_unlink(&auth_host_codes);
 	while (auth_revoked != NULL) {
 		struct auth_revoked *r = auth_revoked;
 		auth_revoked = r->next;

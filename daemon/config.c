@@ -127,6 +127,8 @@ static int	cfg_check_bind(const char *, char **);
 static int	cfg_check_output_dir(const char *, char **);
 static int	cfg_check_pam_service(const char *, char **);
 static int	cfg_check_https(const char *, char **);
+static int	cfg_check_origin(const char *, char **);
+static int	cfg_check_user_hosts(const char *, char **);
 static int	cfg_check_word(const char *, char **);
 static int	cfg_check_word_opt(const char *, char **);
 static int	cfg_check_label(const char *, char **);
@@ -183,6 +185,7 @@ static const struct cfg_key cfg_listen_keys[] = {
 };
 static const struct cfg_section cfg_listen = SECTION(cfg_listen_keys);
 
+static const char *const cfg_hsts_modes[] = { "auto", "on", "off", NULL };
 static const struct cfg_key cfg_tls_keys[] = {
 	{ .name = "certificate", .type = CFG_PATH, .off = OFF(tls_cert),
 	  .derive = "tls.crt" },
@@ -190,6 +193,11 @@ static const struct cfg_key cfg_tls_keys[] = {
 	  .derive = "tls.key" },
 	{ .name = "self_signed", .type = CFG_BOOL, .off = OFF(tls_self_signed),
 	  .def = "true" },
+	{ .name = "hsts", .type = CFG_ENUM, .off = OFF(tls_hsts),
+	  .choices = cfg_hsts_modes, .def = "auto" },
+	{ .name = "handshake_timeout", .type = CFG_DURATION,
+	  .off = OFF(tls_handshake_timeout), .min = 1, .max = 5 * MINUTE,
+	  .def = "10s" },
 };
 static const struct cfg_section cfg_tls = SECTION(cfg_tls_keys);
 
@@ -223,6 +231,13 @@ static const struct cfg_key cfg_proxy_keys[] = {
 	{ .name = "max_connections", .type = CFG_INT,
 	  .off = OFF(proxy_max_conns), .min = 1, .max = 1000000,
 	  .def = "18000" },
+	{ .name = "max_connections_per_address", .type = CFG_INT,
+	  .off = OFF(proxy_max_conns_per_addr), .min = 1, .max = 1000000,
+	  .def = "1000" },
+	{ .name = "max_body_size", .type = CFG_SIZE, .off = OFF(proxy_max_body),
+	  .min = 4 * KiB, .max = 64 * MiB, .def = "1MiB" },
+	{ .name = "user_hosts", .type = CFG_STRING, .off = OFF(proxy_user_hosts),
+	  .def = "", .check = cfg_check_user_hosts },
 };
 static const struct cfg_section cfg_proxy = SECTION(cfg_proxy_keys);
 
@@ -263,6 +278,10 @@ static const struct cfg_key cfg_auth_keys[] = {
 	{ .name = "pam_service", .type = CFG_STRING, .off = OFF(auth_pam_service),
 	  .def = "nbgate", .check = cfg_check_pam_service },
 	{ .name = "oidc", .type = CFG_SECTION, .sub = &cfg_oidc },
+	{ .name = "allowed_origins", .type = CFG_STRLIST, .off = OFF(allowed_origins),
+	  .count_off = OFF(nallowed_origins), .check = cfg_check_origin },
+	{ .name = "admin_access", .type = CFG_BOOL, .off = OFF(admin_access),
+	  .def = "false" },
 };
 static const struct cfg_section cfg_auth = SECTION(cfg_auth_keys);
 
@@ -843,6 +862,41 @@ cfg_check_https(const char *s, char **problem)
 		return (0);
 	xasprintf(problem, "'%s' is not an https:// URL without query (e.g. "
 	    "https://cilogon.org)", s);
+	return (-1);
+}
+
+/* proxy.user_hosts: "" or a host name with one {user}, e.g. {user}.nb.example.org. */
+static int
+cfg_check_user_hosts(const char *s, char **problem)
+{
+	const char	*u = strstr(s, "{user}");
+
+	if (*s == '\0' || (u != NULL && strstr(u + 1, "{user}") == NULL &&
+	    strcspn(s, "{") == (size_t)(u - s) && strchr(u + 6, '{') == NULL &&
+	    cfg_charset(s, "abcdefghijklmnopqrstuvwxyz0123456789.-{}", 253) &&
+	    (u[6] == '.' || u[6] == '-') && strchr(u + 6, '.') != NULL))
+		return (0);
+	xasprintf(problem, "'%s' is not a host name pattern: expected one {user} "
+	    "followed by the rest of a name, e.g. {user}.nb.example.org (lowercase, "
+	    "no port)", s);
+	return (-1);
+}
+
+/* A browser origin: http(s)://HOST[:PORT], nothing after it. */
+static int
+cfg_check_origin(const char *s, char **problem)
+{
+	const char	*h = NULL;
+
+	if (strncmp(s, "https://", 8) == 0)
+		h = s + 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		h = s + 7;
+	if (h != NULL && *h != '\0' && *h != ':' && strpbrk(h, "/?#@") == NULL &&
+	    cfg_charset(h, CFG_ALNUM ":.-[]", 300))
+		return (0);
+	xasprintf(problem, "'%s' is not an origin: expected https://HOST or "
+	    "https://HOST:PORT, without a path", s);
 	return (-1);
 }
 
@@ -1691,6 +1745,9 @@ cfg_check_top(struct cfg_ctx *ctx, const struct cfg_section *sec,
 		cfg_error(ctx, at != 0 ? at : line, "public_url", "required with "
 		    "auth.oidc (the provider redirects browsers to "
 		    "PUBLIC_URL/hub/oauth_callback)");
+	if (*cfg->proxy_user_hosts != '\0' && *cfg->public_url == '\0')
+		cfg_error(ctx, line, "public_url", "required with proxy.user_hosts "
+		    "(users' hosts send browsers back to the hub there to log in)");
 }
 
 /* A cluster's cross-field rules. */

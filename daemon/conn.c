@@ -22,6 +22,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event_struct.h>
+#include <event2/http.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <jansson.h>
@@ -29,12 +30,13 @@
 
 #include "daemon/daemon.h"
 
-#define CONN_LOCAL_BODY_MAX	(1024 * 1024)
+#define CONN_ANON_BODY_MAX	(8 * 1024)	/* a login form before anyone is known */
 #define CONN_RESP_HEAD_MAX	(64 * 1024)
 #define CONN_TRIM_CHURN		256	/* accepts + closes that make a burst */
 #define CONN_TRIM_QUIET		1	/* s without churn before trimming */
 #define CONN_SSE_BEAT		15	/* s between keepalive comments of a progress stream */
 #define CONN_WRITE_MAX		16384	/* one direct write: what libevent retries a blocked one with */
+#define CONN_HSTS_AGE		31536000	/* s: a year, what HSTS preload lists ask */
 
 enum conn_phase {
 	PH_HEAD,	/* reading a request head */
@@ -57,6 +59,12 @@ struct conn {
 	SSL			*ssl;
 	char			*peer;		/* "addr" for logs and X-Forwarded-For */
 	int			 peer_port;
+	struct peer		*peerc;		/* its count against the per-address cap */
+	time_t			 born;		/* accepted (the handshake's deadline) */
+	int			 handshaking;	/* on conn_hs_list */
+	TAILQ_ENTRY(conn)	 hs_entry;
+	time_t			 head_start;	/* first byte of the request (its deadline) */
+	int			 in_head;	/* between that byte and the head's end */
 	int			 admin;		/* admin socket: trusted, plain */
 	int			 tls;
 	enum conn_phase		 phase;
@@ -73,6 +81,8 @@ struct conn {
 	int			 req_upgrade;
 	int			 err_code;	/* set by a callback before failing */
 	struct evbuffer		*local_body;
+	size_t			 local_max;	/* the body this /hub/ request may have */
+	char			*local_user;	/* who the /hub/ request is from, or NULL */
 
 	char			*route;		/* route name the stream serves */
 	time_t			 touched;	/* last conn_touch() */
@@ -95,6 +105,10 @@ struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 };
 static TAILQ_HEAD(, conn) conn_list = TAILQ_HEAD_INITIALIZER(conn_list);
+/* TLS connections still in their handshake, in accept order (one deadline each). */
+static TAILQ_HEAD(, conn) conn_hs_list = TAILQ_HEAD_INITIALIZER(conn_hs_list);
+static struct event conn_hs_ev;
+static struct event_base *conn_hs_base;
 
 /*
  * A WebSocket after its splice: all that is left of its connection (the
@@ -102,6 +116,7 @@ static TAILQ_HEAD(, conn) conn_list = TAILQ_HEAD_INITIALIZER(conn_list);
  */
 struct wsconn {
 	struct tunnel_stream	*st;
+	struct peer		*peerc;
 	char			*route;
 	time_t			 touched;
 	TAILQ_ENTRY(wsconn)	 entry;
@@ -116,6 +131,8 @@ static struct event conn_trim_ev;
 static struct event_base *conn_trim_base;
 
 static void	conn_close(struct conn *);
+static void	conn_fail_json(struct conn *, int, const char *);
+static void	conn_local(struct conn *);
 static void	conn_parse(struct conn *);
 static void	conn_parse_up(struct conn *);
 static void	conn_send_head(struct conn *);
@@ -207,8 +224,15 @@ conn_reply(struct conn *c, int code, const char *ctype, const char *extra,
     struct evbuffer *body, int keepalive)
 {
 	struct evbuffer	*out = bufferevent_get_output(c->bev);
+	char		*both = NULL;
 
+	if (c->tls && gate->hsts) {	/* tls.hsts: the gateway's own answers say it */
+		xasprintf(&both, "Strict-Transport-Security: max-age=%d\r\n%s",
+		    CONN_HSTS_AGE, extra != NULL ? extra : "");
+		extra = both;
+	}
 	http_respond(out, code, ctype, extra, body, keepalive, c->req_head_method);
+	free(both);
 	if (body != NULL)
 		evbuffer_free(body);
 	if (!keepalive)
@@ -224,18 +248,33 @@ conn_fail(struct conn *c, int code, const char *title, const char *text)
 		return;
 	}
 	if (c->admin) {
-		struct evbuffer	*b = evbuffer_new();
-		json_t		*j = json_pack("{s:i,s:s}", "status", code, "message", text);
-		char		*s = json_dumps(j, JSON_COMPACT);
-
-		evbuffer_add_printf(b, "%s\n", s);
-		free(s);
-		json_decref(j);
-		conn_reply(c, code, "application/json", NULL, b, 0);
+		conn_fail_json(c, code, text);
 		return;
 	}
 	conn_reply(c, code, "text/html; charset=utf-8", NULL,
 	    http_page(code, title, text), 0);
+}
+
+/* Answers with JSON's {"status", "message"} and closes. */
+static void
+conn_fail_json(struct conn *c, int code, const char *text)
+{
+	struct evbuffer	*b = evbuffer_new();
+	json_t		*j = json_pack("{s:i,s:s}", "status", code, "message", text);
+	char		*s = json_dumps(j, JSON_COMPACT);
+
+	if (c->resp_started) {
+		conn_close(c);
+		goto out;
+	}
+	evbuffer_add_printf(b, "%s\n", s);
+	conn_reply(c, code, "application/json", NULL, b, 0);
+	b = NULL;	/* transferred */
+out:
+	if (b != NULL)
+		evbuffer_free(b);
+	free(s);
+	json_decref(j);
 }
 
 /* Drops the stream to the notebook. */
@@ -302,6 +341,69 @@ conn_counted(int delta)
 	conn_note_churn();
 }
 
+/*
+ * The TLS handshake's deadline (tls.handshake_timeout from accept, however
+ * the bytes trickle in): one timer for the oldest handshake in progress.
+ */
+static void
+conn_hs_arm(void)
+{
+	struct conn	*c = TAILQ_FIRST(&conn_hs_list);
+	struct timeval	 tv = { 0, 0 };
+	time_t		 now = time(NULL);
+
+	if (c == NULL) {
+		if (conn_hs_base != NULL)
+			event_del(&conn_hs_ev);
+		return;
+	}
+	if (c->born + gate->cfg->tls_handshake_timeout > now)
+		tv.tv_sec = c->born + gate->cfg->tls_handshake_timeout - now;
+	evtimer_add(&conn_hs_ev, &tv);
+}
+
+static void
+conn_hs_done(struct conn *c)
+{
+	if (!c->handshaking)
+		return;
+	c->handshaking = 0;
+	TAILQ_REMOVE(&conn_hs_list, c, hs_entry);
+}
+
+static void conn_free_later(struct conn *);
+
+static void
+conn_hs_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn	*c;
+	time_t		 now = time(NULL);
+
+	while ((c = TAILQ_FIRST(&conn_hs_list)) != NULL &&
+	    c->born + gate->cfg->tls_handshake_timeout <= now) {
+		conn_hs_done(c);
+		gate->stats.deadline_drops++;
+		log_debug("%s: TLS handshake not done in %d s: closed", c->peer,
+		    gate->cfg->tls_handshake_timeout);
+		c->closing = 1;
+		conn_free_later(c);
+	}
+	conn_hs_arm();
+}
+
+static void
+conn_hs_start(struct conn *c)
+{
+	if (conn_hs_base != gate->base) {
+		evtimer_assign(&conn_hs_ev, gate->base, conn_hs_expire, NULL);
+		conn_hs_base = gate->base;
+	}
+	c->handshaking = 1;
+	TAILQ_INSERT_TAIL(&conn_hs_list, c, hs_entry);
+	if (!evtimer_pending(&conn_hs_ev, NULL))
+		conn_hs_arm();
+}
+
 static void
 conn_free(struct conn *c)
 {
@@ -319,6 +421,9 @@ conn_free(struct conn *c)
 	http_msg_reset(&c->resp);
 	if (c->local_body != NULL)
 		evbuffer_free(c->local_body);
+	free(c->local_user);
+	conn_hs_done(c);
+	peer_put(c->peerc);
 	free(c->peer);
 	TAILQ_REMOVE(&conn_list, c, entry);
 	free(c);
@@ -398,6 +503,10 @@ conn_on_begin(http_parser *p)
 		evbuffer_free(c->local_body);
 		c->local_body = NULL;
 	}
+	free(c->local_user);
+	c->local_user = NULL;
+	c->head_start = time(NULL);
+	c->in_head = 1;
 	return (0);
 }
 
@@ -443,6 +552,7 @@ conn_on_headers(http_parser *p)
 	struct conn	*c = p->data;
 
 	c->req_head_done = 1;
+	c->in_head = 0;
 	c->req_chunked = (p->flags & F_CHUNKED) != 0;
 	c->req_keepalive = http_should_keep_alive(p);
 	c->req_head_method = p->method == HTTP_HEAD;
@@ -458,7 +568,7 @@ conn_on_body(http_parser *p, const char *at, size_t len)
 	struct evbuffer	*out;
 
 	if (c->phase == PH_LOCAL) {
-		if (evbuffer_get_length(c->local_body) + len > CONN_LOCAL_BODY_MAX) {
+		if (evbuffer_get_length(c->local_body) + len > c->local_max) {
 			c->err_code = 413;
 			return (-1);
 		}
@@ -489,7 +599,11 @@ conn_on_complete(http_parser *p)
 	return (0);
 }
 
-/* Who is asking: an API token header or the login cookie (allocated), or NULL. */
+/*
+ * Who is asking: an API token header or the login cookie (allocated), or
+ * NULL.  A head with two login cookies (one tossed in by a sibling host)
+ * or two Cookie headers proves no one.
+ */
 char *
 api_request_user(const struct http_msg *m)
 {
@@ -499,11 +613,23 @@ api_request_user(const struct http_msg *m)
 
 	if (auth != NULL && strncasecmp(auth, "token ", 6) == 0)
 		return (auth_token_check(auth + 6));
-	if (cookie != NULL && (v = http_cookie_get(cookie, AUTH_COOKIE)) != NULL) {
+	if (cookie == NULL || http_msg_count(m, "cookie") > 1 ||
+	    http_cookie_count(cookie, AUTH_COOKIE) != 1)
+		return (NULL);
+	if ((v = http_cookie_get(cookie, AUTH_COOKIE)) != NULL) {
 		user = auth_cookie_check(v);
 		free(v);
 	}
 	return (user);
+}
+
+/* 1 if the head's credential is the login cookie (not an API token header). */
+int
+api_request_by_cookie(const struct http_msg *m)
+{
+	const char	*auth = http_msg_get(m, "authorization");
+
+	return (auth == NULL || strncasecmp(auth, "token ", 6) != 0);
 }
 
 /* Checks what a proxy request head must satisfy; 0 or an HTTP status. */
@@ -525,7 +651,40 @@ conn_check_head(struct conn *c)
 		return (501);
 	if (te != NULL && http_msg_get(&c->req, "content-length") != NULL)
 		return (400);
+	if (http_conn_names_framing(&c->req))
+		return (400);	/* "Connection: content-length" would unframe the body */
 	return (0);
+}
+
+/*
+ * The same-origin rule at the proxy: a request the login cookie
+ * authenticates that may change something (not GET, HEAD or OPTIONS), and
+ * every upgrade, must come from the gateway's own pages.  The notebook
+ * cannot check this itself: the token nbgated adds turns its own XSRF and
+ * Origin checks off.  0 to go on, -1 when refused (answered).
+ */
+static int
+conn_check_origin(struct conn *c, const char *user)
+{
+	enum http_method	 m = c->rp.method;
+	const char		*why, *o = http_msg_get(&c->req, "origin");
+
+	if (!api_request_by_cookie(&c->req) ||
+	    (!c->req_upgrade && (m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS)))
+		return (0);
+	if (origin_check(&c->req, c->tls, &why) == 0)
+		return (0);
+	gate->stats.refused++;
+	gate->stats.cross_origin++;
+	log_warnx("%s: user %s: %s %s refused: %s%s%s", c->peer, user,
+	    c->req_upgrade ? "upgrade of" : http_method_str(m), c->req.url, why,
+	    o != NULL ? ": " : "", o != NULL ? o : "");
+	conn_fail(c, 403, "Request from another site refused",
+	    "This request to your notebook did not come from this gateway's own "
+	    "pages (another web site, or a page on another host name, tried to "
+	    "use your login). It was refused and nothing was changed. If you "
+	    "clicked something on this gateway, reload the page and try again.");
+	return (-1);
 }
 
 static void
@@ -641,10 +800,19 @@ conn_send_head(struct conn *c)
 		if (http_hop_header(&c->req, h->name) ||
 		    strcasecmp(h->name, "authorization") == 0 ||
 		    strcasecmp(h->name, "expect") == 0 ||
-		    strncasecmp(h->name, "x-forwarded-", 12) == 0)
-			continue;
+		    strncasecmp(h->name, "x-forwarded-", 12) == 0 ||
+		    strcasecmp(h->name, "x-real-ip") == 0 ||
+		    strcasecmp(h->name, "forwarded") == 0)
+			continue;	/* ours to set, or to keep from the notebook */
 		if (strcasecmp(h->name, "cookie") == 0) {
-			if ((cookie = http_cookie_strip(v, AUTH_COOKIE)) != NULL)
+			cookie = http_cookie_strip(v, AUTH_COOKIE);
+			if (cookie != NULL && *gate->cfg->proxy_user_hosts != '\0') {
+				char *rest = http_cookie_strip(cookie, AUTH_HOST_COOKIE);
+
+				free(cookie);
+				cookie = rest;
+			}
+			if (cookie != NULL)
 				conn_add_header(out, "Cookie", cookie);
 			free(cookie);
 			continue;
@@ -692,11 +860,162 @@ conn_send_head(struct conn *c)
 	conn_parse_up(c);
 }
 
+/* 1 if the request carries a valid service token (no user of its own). */
+static int
+conn_service_token(struct conn *c)
+{
+	const char		*auth = http_msg_get(&c->req, "authorization");
+	const struct auth_token	*tok;
+
+	return (auth != NULL && strncasecmp(auth, "token ", 6) == 0 &&
+	    auth_token_lookup(auth + 6, &tok) == AUTH_TOKEN_OK);
+}
+
+/*
+ * A /hub/ request: who it is from is settled before any of its body is
+ * read, and that decides how much body it may have: none before a login
+ * but the login form's few KiB, proxy.max_body_size after.  0 to read on;
+ * -1 when refused (answered).
+ */
+static int
+conn_local_begin(struct conn *c)
+{
+	const char		*cl = http_msg_get(&c->req, "content-length");
+	unsigned long long	 len = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+	int			 api = strncmp(c->req.url, "/hub/api/", 9) == 0;
+
+	if (!c->admin)
+		c->local_user = api_request_user(&c->req);
+	if (c->admin || c->local_user != NULL || conn_service_token(c))
+		c->local_max = gate->cfg->proxy_max_body;
+	else if (strncmp(c->req.url, "/hub/login", 10) == 0)
+		c->local_max = CONN_ANON_BODY_MAX;
+	else
+		c->local_max = 0;
+	if (c->local_max == 0 && (c->req_chunked || len > 0)) {
+		/*
+		 * Answered as its handler answers anyone unknown (401, 403),
+		 * without its body, which is never read: the connection closes.
+		 */
+		gate->stats.refused++;
+		c->req_keepalive = 0;
+		c->local_body = evbuffer_new();
+		conn_local(c);
+		return (-1);
+	}
+	if (len > c->local_max) {
+		gate->stats.bad_requests++;
+		if (api)
+			conn_fail_json(c, 413, "the request body is too large");
+		else
+			conn_fail(c, 413, "Request too large",
+			    "The request body is too large.");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * proxy.user_hosts: every user's notebooks on a host of their own
+ * (alice.nb.example.org), with a host-only cookie of its own, so that a
+ * notebook's JavaScript never runs in the hub's origin nor with the hub's
+ * cookie.  A user's host serves /user/<that user>/ and the hand-over
+ * /hub/user-login, nothing of the hub.  -1 when answered.
+ */
+static int
+conn_userhost_hub(struct conn *c)
+{
+	char	*hu;
+
+	if (*gate->cfg->proxy_user_hosts == '\0' || c->admin ||
+	    (hu = userhost_user(http_msg_get(&c->req, "host"))) == NULL)
+		return (0);
+	free(hu);
+	if (strncmp(c->req.url, "/hub/user-login?", 16) == 0)
+		return (0);
+	conn_fail(c, 404, "Not on this host", "This host serves one user's notebooks "
+	    "only; the gateway's pages are on its main address.");
+	return (-1);
+}
+
+/* Who a user host's request is from: its own cookie, or a token header. */
+static char *
+conn_userhost_login(struct conn *c)
+{
+	const char	*auth = http_msg_get(&c->req, "authorization");
+	const char	*cookie = http_msg_get(&c->req, "cookie");
+	char		*v, *user = NULL;
+
+	if (auth != NULL && strncasecmp(auth, "token ", 6) == 0)
+		return (auth_token_check(auth + 6));
+	if (cookie == NULL || http_msg_count(&c->req, "cookie") > 1 ||
+	    http_cookie_count(cookie, AUTH_HOST_COOKIE) != 1)
+		return (NULL);
+	if ((v = http_cookie_get(cookie, AUTH_HOST_COOKIE)) != NULL) {
+		user = auth_host_cookie_check(v);
+		free(v);
+	}
+	return (user);
+}
+
+/* Redirects to @url (allocated: freed here) with a short page. */
+static void
+conn_redirect(struct conn *c, char *url)
+{
+	char	*hdr;
+
+	xasprintf(&hdr, "Location: %s\r\n", url);
+	conn_reply(c, 302, "text/html; charset=utf-8", hdr,
+	    http_page(302, "Moved", "Opening your notebook."), c->req_keepalive);
+	free(hdr);
+	free(url);
+}
+
+/* Not logged in on a user's host: a page load goes to the hub to log in. 0 if sent. */
+static int
+conn_userhost_back(struct conn *c)
+{
+	enum http_method	 m = c->rp.method;
+	char			*hub, *url;
+
+	if ((m != HTTP_GET && m != HTTP_HEAD) || c->req_upgrade)
+		return (-1);
+	hub = userhost_hub_url();
+	xasprintf(&url, "%s%s", hub, c->req.url);
+	free(hub);
+	conn_redirect(c, url);
+	return (0);
+}
+
+/* On the hub's host: a page load of /user/NAME/ is handed over to NAME's host. */
+static void
+conn_userhost_send(struct conn *c, const char *user, const char *name)
+{
+	enum http_method	 m = c->rp.method;
+	char			*code, *next, *base, *url;
+
+	if ((m != HTTP_GET && m != HTTP_HEAD) || c->req_upgrade) {
+		conn_fail(c, 403, "Notebook on its own host", "Notebooks are served on "
+		    "their own host name here; reload the notebook's page.");
+		return;
+	}
+	code = auth_host_code_issue(user);
+	if ((next = evhttp_encode_uri(c->req.url)) == NULL)
+		fatalx("out of memory");
+	base = userhost_url(name, http_msg_get(&c->req, "host"));
+	xasprintf(&url, "%s/hub/user-login?code=%s&next=%s", base, code, next);
+	freestr(code);
+	free(next);
+	free(base);
+	conn_redirect(c, url);
+}
+
 /* Decides what the request just parsed gets. */
 static void
 conn_request(struct conn *c)
 {
 	char		*user = NULL, *name = NULL, *second = NULL, *text;
+	char		*host_user = NULL;
 	struct route	*r;
 	int		 code;
 
@@ -706,6 +1025,8 @@ conn_request(struct conn *c)
 		return;
 	}
 	if (c->admin || strncmp(c->req.url, "/user/", 6) != 0) {
+		if (conn_userhost_hub(c) == -1 || conn_local_begin(c) == -1)
+			return;
 		c->phase = PH_LOCAL;
 		c->local_body = evbuffer_new();
 		http_parser_pause(&c->rp, 0);
@@ -720,7 +1041,18 @@ conn_request(struct conn *c)
 		conn_fail(c, 400, "Bad request", "That is not a valid notebook address.");
 		goto out;
 	}
-	user = api_request_user(&c->req);
+	if (*gate->cfg->proxy_user_hosts != '\0' && !c->admin &&
+	    (host_user = userhost_user(http_msg_get(&c->req, "host"))) != NULL) {
+		if (strcmp(name, host_user) != 0) {
+			conn_fail(c, 404, "Not on this host", "This host serves only "
+			    "its own user's notebooks.");
+			goto out;
+		}
+		user = conn_userhost_login(c);
+		if (user == NULL && conn_userhost_back(c) == 0)
+			goto out;	/* to the hub, to log in there */
+	} else
+		user = api_request_user(&c->req);
 	if (user == NULL) {
 		gate->stats.refused++;
 		conn_fail(c, 401, "Please log in",
@@ -728,11 +1060,18 @@ conn_request(struct conn *c)
 		    "your notebook again.");
 		goto out;
 	}
-	if (strcmp(user, name) != 0 && !config_is_admin(gate->cfg, user)) {
+	if (strcmp(user, name) != 0 &&
+	    !(gate->cfg->admin_access && config_is_admin(gate->cfg, user))) {
 		gate->stats.refused++;
 		log_info("%s: user %s refused access to /user/%s/", c->peer, user, name);
 		conn_fail(c, 403, "Not your notebook",
 		    "This notebook belongs to another user. You can only open your own.");
+		goto out;
+	}
+	if (conn_check_origin(c, user) == -1)
+		goto out;
+	if (*gate->cfg->proxy_user_hosts != '\0' && host_user == NULL) {
+		conn_userhost_send(c, user, name);	/* never served in the hub's origin */
 		goto out;
 	}
 	if ((r = route_lookup(name, second)) == NULL || route_tunnel(r) == NULL) {
@@ -744,9 +1083,18 @@ conn_request(struct conn *c)
 		free(text);
 		goto out;
 	}
+	if (strcmp(user, name) != 0 &&
+	    (c->route == NULL || strcmp(c->route, route_name(r)) != 0)) {
+		/* auth.admin_access: every connection an administrator opens */
+		log_warnx("%s: administrator %s opens %s's notebook %s", c->peer, user,
+		    name, route_name(r));
+		store_audit(user, "admin-access", route_name(r), c->req.url);
+		gate->stats.admin_access++;
+	}
 	conn_proxy(c, r);
 out:
 	free(user);
+	free(host_user);
 	free(name);
 	free(second);
 }
@@ -889,7 +1237,8 @@ conn_local(struct conn *c)
 	path = xstrdup(c->req.url);
 	if ((q = strchr(path, '?')) != NULL)
 		*q++ = '\0';
-	user = c->admin ? NULL : api_request_user(&c->req);
+	user = c->local_user;	/* transferred: settled before the body */
+	c->local_user = NULL;
 	ar.method = http_method_str(c->rp.method);
 	ar.path = path;
 	ar.query = q;
@@ -898,6 +1247,7 @@ conn_local(struct conn *c)
 	ar.user = user;
 	ar.admin_socket = c->admin;
 	ar.host = http_msg_get(&c->req, "host");
+	ar.tls = c->tls;
 	ar.actor = c->admin ? c->peer : user != NULL ? user : "anonymous";
 	ar.peer = c->peer;
 	ar.conn = c;
@@ -1101,7 +1451,7 @@ conn_up_on_headers(http_parser *p)
 	for (i = 0; i < c->resp.nhdr; i++) {
 		const struct http_hdr *h = &c->resp.hdr[i];
 
-		if (http_hop_header(&c->resp, h->name))
+		if (http_hop_header(&c->resp, h->name) || http_resp_withheld(h))
 			continue;
 		conn_add_header(out, h->name, h->value != NULL ? h->value : "");
 	}
@@ -1165,6 +1515,7 @@ static void
 conn_ws_free(struct wsconn *w)
 {
 	TAILQ_REMOVE(&ws_list, w, entry);
+	peer_put(w->peerc);
 	free(w->route);
 	free(w);
 	if (gate->stats.websockets > 0)
@@ -1214,6 +1565,8 @@ conn_ws_splice(struct conn *c)
 	log_debug("%s: route %s: WebSocket spliced onto its channel", c->peer, c->route);
 	w->route = c->route;
 	w->touched = c->touched;
+	w->peerc = c->peerc;	/* transferred: the socket still counts */
+	c->peerc = NULL;
 	TAILQ_INSERT_TAIL(&ws_list, w, entry);
 	conn_counted(1);
 	c->route = NULL;
@@ -1337,6 +1690,36 @@ conn_up_event(struct bufferevent *bev, short what, void *arg)
 	conn_up_drop(c);
 }
 
+/* 1 while a request head (or a /hub/ request's body) is on its way in. */
+static int
+conn_in_head(struct conn *c)
+{
+	return ((c->phase == PH_HEAD && c->in_head) ||
+	    (c->phase == PH_LOCAL && !c->req_done));
+}
+
+/*
+ * A request head, and a /hub/ request's body, must be in within
+ * proxy.header_timeout of its first byte however the bytes trickle in
+ * (slowloris): the read timeout is what is left of that, not an idle timer.
+ */
+static void
+conn_head_deadline(struct conn *c)
+{
+	time_t	left = c->head_start + gate->cfg->proxy_header_timeout - time(NULL);
+
+	if (c->closing || !conn_in_head(c))
+		return;
+	if (left <= 0) {
+		gate->stats.deadline_drops++;
+		log_info("%s: request head not in after %d s: refused", c->peer,
+		    gate->cfg->proxy_header_timeout);
+		conn_fail(c, 408, "Request timeout", "The request took too long to arrive.");
+		return;
+	}
+	conn_set_read_timeout(c, (int)left);
+}
+
 static void
 conn_client_read(struct bufferevent *bev, void *arg)
 {
@@ -1352,6 +1735,7 @@ conn_client_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	conn_parse(c);
+	conn_head_deadline(c);
 }
 
 /* The browser took what we had queued: let the notebook's bytes flow again. */
@@ -1370,9 +1754,14 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 	struct conn	*c = arg;
 	unsigned long	 e;
 
-	if (what == BEV_EVENT_CONNECTED)
-		return;		/* TLS handshake done */
-	if ((what & BEV_EVENT_TIMEOUT) && c->phase == PH_HEAD && c->req.size > 0) {
+	if (what == BEV_EVENT_CONNECTED) {
+		conn_hs_done(c);	/* TLS handshake done */
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) &&
+	    ((c->phase == PH_HEAD && c->req.size > 0) || conn_in_head(c))) {
+		if (conn_in_head(c))
+			gate->stats.deadline_drops++;
 		conn_fail(c, 408, "Request timeout", "The request took too long to arrive.");
 		return;
 	}
@@ -1394,13 +1783,30 @@ conn_accept(int fd, const char *peer, int port, enum conn_kind kind)
 	struct conn	*c;
 	SSL		*ssl;
 
+	struct peer	*pc = NULL;
+	static time_t	 last_warned;
+
 	if (!admin && conn_count >= (unsigned long)gate->cfg->proxy_max_conns) {
 		log_warnx("%s: too many connections (%lu), refusing", peer, conn_count);
 		close(fd);
 		return;
 	}
+	if (!admin && peer_count(pc = peer_get(peer)) >
+	    (unsigned long)gate->cfg->proxy_max_conns_per_addr) {
+		gate->stats.addr_refused++;
+		if (last_warned != time(NULL)) {	/* at most a line a second */
+			last_warned = time(NULL);
+			log_warnx("%s: more than %d connections from this address, "
+			    "refusing", peer, gate->cfg->proxy_max_conns_per_addr);
+		}
+		peer_put(pc);
+		close(fd);
+		return;
+	}
 	evutil_make_socket_nonblocking(fd);
 	c = xcalloc(1, sizeof *c);
+	c->peerc = pc;
+	c->born = time(NULL);
 	c->admin = admin;
 	c->tls = kind == CONN_TLS;
 	c->peer = xstrdup(peer);
@@ -1420,6 +1826,7 @@ conn_accept(int fd, const char *peer, int port, enum conn_kind kind)
 		c->bev = bufferevent_openssl_socket_new(gate->base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, 0);
 		bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+		conn_hs_start(c);
 	}
 	if (c->bev == NULL)
 		fatalx("bufferevent_socket_new failed");
@@ -1465,6 +1872,9 @@ conn_close_all(void)
 	if (conn_trim_base != NULL)
 		event_del(&conn_trim_ev);
 	conn_trim_base = NULL;
+	if (conn_hs_base != NULL)
+		event_del(&conn_hs_ev);
+	conn_hs_base = NULL;
 	conn_churn = 0;
 }
 

@@ -21,6 +21,7 @@ enum config_transport { CONFIG_LOCAL, CONFIG_SSH };
 enum config_charging { CONFIG_COMMUNITY, CONFIG_USER };
 enum config_runtime { CONFIG_SINGULARITY, CONFIG_APPTAINER, CONFIG_NO_RUNTIME };
 enum config_orphans { CONFIG_ORPHANS_REPORT, CONFIG_ORPHANS_CANCEL };
+enum config_hsts { CONFIG_HSTS_AUTO, CONFIG_HSTS_ON, CONFIG_HSTS_OFF };
 
 /*
  * clusters: a map of clusters, each with maps of queues and containers.
@@ -96,6 +97,8 @@ struct config {
 	char		*tls_cert;	/* PEM chain */
 	char		*tls_key;	/* PEM key */
 	int		 tls_self_signed;	/* generate cert/key if missing */
+	int		 tls_hsts;	/* enum config_hsts */
+	int		 tls_handshake_timeout;	/* s from accept, absolute */
 
 	char		*ssh_host_key;
 	int		 ssh_login_timeout;	/* seconds */
@@ -108,9 +111,15 @@ struct config {
 	size_t		 proxy_max_header;	/* bytes of request head */
 	size_t		 proxy_buffer;		/* bytes buffered per direction */
 	int		 proxy_max_conns;	/* browser connections */
+	int		 proxy_max_conns_per_addr;	/* from one client address */
+	size_t		 proxy_max_body;	/* bytes of a /hub/ request body */
+	char		*proxy_user_hosts;	/* "{user}.nb.example.org", "": off */
 
 	char		**admins;	/* user names with admin rights */
 	size_t		 nadmins;
+	char		**allowed_origins;	/* more origins of this gateway */
+	size_t		 nallowed_origins;
+	int		 admin_access;	/* admins may open users' notebooks */
 	int		 cookie_max_age;	/* seconds */
 	int		 auth_pam;	/* password login at /hub/login */
 	char		*auth_pam_service;	/* /etc/pam.d/<this> */
@@ -210,6 +219,9 @@ void		 http_respond(struct evbuffer *, int, const char *, const char *,
 struct evbuffer	*http_page(int, const char *, const char *);
 char		*http_cookie_get(const char *, const char *);
 char		*http_cookie_strip(const char *, const char *);
+int		 http_cookie_count(const char *, const char *);
+int		 http_conn_names_framing(const struct http_msg *);
+int		 http_resp_withheld(const struct http_hdr *);
 int		 http_user_path(const char *, char **, char **);
 
 /* route.c: /user/<name>[/<server>]/ → the tunnel of that notebook */
@@ -247,11 +259,29 @@ void		 route_set_session(struct route *, long long);
 int		 route_enroll(struct route *, const char *, const char *, ssh_key,
 		     const char *, char **);
 
+/* peer.c: connections per client address */
+struct peer;
+struct peer	*peer_get(const char *);
+void		 peer_put(struct peer *);
+unsigned long	 peer_count(const struct peer *);
+
+/* origin.c: the same-origin rule for cookie-authenticated requests */
+int		 origin_is_ours(const char *, const char *, int);
+int		 origin_check(const struct http_msg *, int, const char **);
+char		*userhost_user(const char *);
+char		*userhost_url(const char *, const char *);
+char		*userhost_hub_url(void);
+
 /* auth.c: who is asking — login cookies, API tokens, one-time login codes */
-#define AUTH_COOKIE	"nbgate-session"
+#define AUTH_COOKIE	"__Host-nbgate-session"	/* __Host-: Secure, Path=/, no Domain */
 int		 auth_init(const char *, char **);
 char		*auth_cookie_make(const char *, int);
 char		*auth_cookie_check(const char *);
+char		*auth_host_cookie_make(const char *, int);
+char		*auth_host_cookie_check(const char *);
+char		*auth_host_code_issue(const char *);
+char		*auth_host_code_redeem(const char *);
+#define AUTH_HOST_COOKIE	"__Host-nbgate-user"	/* a user host's own login */
 void		 auth_cookie_revoke(const char *);	/* logout */
 void		 auth_revoked_load(void);
 #define AUTH_SCOPE_SERVERS	0x1	/* start and stop servers */
@@ -304,12 +334,18 @@ struct gate_stats {
 	unsigned long long	 cred_verified;	/* X.509 credentials accepted */
 	unsigned long long	 cred_refused;	/* and refused (MyProxy failures too) */
 	unsigned long long	 certs_minted;	/* SSH user certificates signed */
+	unsigned long long	 cross_origin;	/* cookie requests from another origin */
+	unsigned long long	 admin_access;	/* admins opening users' notebooks */
+	unsigned long long	 xsrf_refused;	/* hub API calls without the XSRF token */
+	unsigned long long	 deadline_drops;	/* handshake or head too slow */
+	unsigned long long	 addr_refused;	/* connections over the per-address cap */
 };
 struct gate {
 	struct config		*cfg;
 	struct event_base	*base;
 	struct sshd		*sshd;
 	void			*ssl_ctx;	/* SSL_CTX *, swapped on reload */
+	int			 hsts;		/* send Strict-Transport-Security */
 	int			 https_port;
 	int			 ssh_port;
 	time_t			 started;
@@ -356,6 +392,7 @@ struct api_req {
 	const char		*user;		/* authenticated user, or NULL */
 	int			 admin_socket;	/* came over the local admin socket */
 	const char		*host;		/* Host header */
+	int			 tls;		/* came over HTTPS */
 	const char		*actor;		/* for the audit log */
 	const char		*peer;		/* client address */
 	struct conn		*conn;		/* for conn_defer() */
@@ -374,6 +411,7 @@ void		 api_add_headers(struct api_resp *, char *);	/* consumes the lines */
 char		*api_query_get(const char *, const char *);	/* a ?k=v value, owned */
 struct json_t	*api_progress_event(const struct session *, int *);
 char		*api_request_user(const struct http_msg *);
+int		 api_request_by_cookie(const struct http_msg *);
 
 /* pages.c: HTML pages under /hub/: home, spawn[/S], spawn-pending[/S], stop[/S] */
 int		 pages_dispatch(const struct api_req *, struct api_resp *);
@@ -382,6 +420,7 @@ struct json_t	*pages_form_parse(const char *, size_t, char **);
 struct evbuffer	*pages_begin(const char *, const char *);
 void		 pages_reply(struct api_resp *, int, struct evbuffer *, const char *);
 int		 pages_same_origin(const struct api_req *);
+int		 pages_xsrf_check(const struct api_req *, const char *);
 void		 pages_xsrf(const char *, char [65]);
 
 /* login.c: /hub/login: password login (auth.pam), rate-limited; the OIDC button */
@@ -619,6 +658,7 @@ int		 usage_sacct_parse(char *, const char **, char **, long long *,
 /* tls.c */
 void		*tls_ctx_new(const char *, const char *, char **);
 void		 tls_ctx_free(void *);
+int		 tls_ctx_self_issued(void *);
 int		 tls_self_signed(const char *, const char *, char **);
 
 /*

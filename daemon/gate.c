@@ -242,6 +242,15 @@ gate_tls(const struct config *cfg, void **ctx, char **cause)
 	return ((*ctx = tls_ctx_new(cfg->tls_cert, cfg->tls_key, cause)) == NULL ? -1 : 0);
 }
 
+/* tls.hsts: on, off, or auto (on unless the certificate is self-signed). */
+static int
+gate_hsts(const struct config *cfg, void *ctx)
+{
+	if (cfg->tls_hsts == CONFIG_HSTS_AUTO)
+		return (!tls_ctx_self_issued(ctx));
+	return (cfg->tls_hsts == CONFIG_HSTS_ON);
+}
+
 static void
 gate_load_route(const char *name, const char *owner, const char *keytext,
     const char *token, const char *enroll, const char *job, long long session)
@@ -298,6 +307,7 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 	    oidc_init(cfg, cause) == -1 ||
 	    gate_tls(cfg, &gate->ssl_ctx, cause) == -1)
 		return (-1);
+	gate->hsts = gate_hsts(cfg, gate->ssl_ctx);
 	if (gate_store(cfg, cause) == -1)
 		return (-1);
 	gate_ssh_settings(cfg, &ss);
@@ -373,6 +383,7 @@ gate_reload(struct config *cfg, char **cause)
 		log_warnx("reload: listen addresses and state_dir change only on restart");
 	tls_ctx_free(gate->ssl_ctx);
 	gate->ssl_ctx = ctx;
+	gate->hsts = gate_hsts(cfg, ctx);
 	gate_ssh_settings(cfg, &ss);
 	sshd_set_settings(gate->sshd, &ss);
 	log_set_level(cfg->log_level);

@@ -330,6 +330,75 @@ http_cookie_get(const char *header, const char *name)
 	return (NULL);
 }
 
+/* How many cookies named @name a Cookie header value holds. */
+int
+http_cookie_count(const char *header, const char *name)
+{
+	size_t		 nlen = strlen(name), n;
+	const char	*p = header;
+	int		 count = 0;
+
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ';')
+			p++;
+		n = strcspn(p, ";");
+		if (n > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
+			count++;
+		p += n;
+	}
+	return (count);
+}
+
+/*
+ * 1 if a Connection header of @m names Content-Length, Transfer-Encoding
+ * or Host: dropping those as hop-by-hop would forward a body unframed (the
+ * next hop would read it as another request) or a head without its Host.
+ */
+int
+http_conn_names_framing(const struct http_msg *m)
+{
+	size_t	i;
+
+	if (!m->conn_hdr)
+		return (0);
+	for (i = 0; i < m->nhdr; i++) {
+		if (m->hdr[i].connection && m->hdr[i].value != NULL &&
+		    (http_list_has(m->hdr[i].value, "content-length") ||
+		    http_list_has(m->hdr[i].value, "transfer-encoding") ||
+		    http_list_has(m->hdr[i].value, "host")))
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * 1 if a notebook's response header must not reach the browser: CORS
+ * grants (the notebook echoes any Origin once nbgated's token authenticates
+ * the request; the gateway serves notebooks same-origin only) and cookies
+ * in nbgated's own names (a notebook must not log its visitor in or out).
+ */
+int
+http_resp_withheld(const struct http_hdr *h)
+{
+	const char	*v = h->value, *p;
+
+	switch (h->name[0]) {
+	case 'a':
+	case 'A':
+		return (strncasecmp(h->name, "access-control-", 15) == 0);
+	case 's':
+	case 'S':
+		if (strcasecmp(h->name, "set-cookie") != 0 || v == NULL)
+			return (0);
+		p = v + strspn(v, " \t");
+		if (strncmp(p, "__Host-", 7) == 0 || strncmp(p, "__Secure-", 9) == 0)
+			p += p[2] == 'H' ? 7 : 9;
+		return (strncasecmp(p, "nbgate-", 7) == 0);
+	default:
+		return (0);
+	}
+}
+
 /* Returns a Cookie header value without cookie @name (NULL if nothing is left). */
 char *
 http_cookie_strip(const char *header, const char *name)

@@ -4,6 +4,8 @@ libnbdaemon_a_SOURCES = \
 	daemon/daemon.h \
 	daemon/config.c \
 	daemon/http.c \
+	daemon/origin.c \
+	daemon/peer.c \
 	daemon/route.c \
 	daemon/auth.c \
 	daemon/tls.c \

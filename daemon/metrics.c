@@ -206,6 +206,17 @@ metrics_render(void)
 	HELP(b, "nbgate_ssh_certificates_total", "counter",
 	    "SSH user certificates signed to log in to clusters as users.");
 	evbuffer_add_printf(b, "nbgate_ssh_certificates_total %llu\n", st->certs_minted);
+	HELP(b, "nbgate_security_refused_total", "counter",
+	    "Requests and connections refused by a security rule, by rule.");
+	evbuffer_add_printf(b,
+	    "nbgate_security_refused_total{rule=\"cross_origin\"} %llu\n"
+	    "nbgate_security_refused_total{rule=\"xsrf\"} %llu\n"
+	    "nbgate_security_refused_total{rule=\"deadline\"} %llu\n"
+	    "nbgate_security_refused_total{rule=\"per_address\"} %llu\n",
+	    st->cross_origin, st->xsrf_refused, st->deadline_drops, st->addr_refused);
+	HELP(b, "nbgate_admin_access_total", "counter",
+	    "Connections on which an administrator opened another user's notebook.");
+	evbuffer_add_printf(b, "nbgate_admin_access_total %llu\n", st->admin_access);
 	metrics_outbox(b);
 	return (b);
 }

@@ -247,7 +247,7 @@ pages_xsrf_field(struct evbuffer *b, const struct api_req *ar)
 }
 
 /* 0 if @token is the form token of this request's login cookie. */
-static int
+int
 pages_xsrf_check(const struct api_req *ar, const char *token)
 {
 	char	*cookie = pages_cookie(ar), hex[65];
@@ -261,31 +261,21 @@ pages_xsrf_check(const struct api_req *ar, const char *token)
 	return (rv);
 }
 
-/* -1 if Origin (or else Referer) names another host than Host; 0 if same or absent. */
+/*
+ * -1 if Origin (or else Sec-Fetch-Site, or else Referer) says the form was
+ * posted from another site; 0 if from ours or if the browser said nothing
+ * (the form's _xsrf token, checked next, is what proves it then).
+ */
 int
 pages_same_origin(const struct api_req *ar)
 {
-	const char	*o = http_msg_get(ar->head, "origin"), *src;
-	size_t		 n;
+	const char	*why;
 
-	if (http_msg_count(ar->head, "origin") > 1 ||
-	    http_msg_count(ar->head, "referer") > 1)
-		return (-1);
-	if ((src = o != NULL ? o : http_msg_get(ar->head, "referer")) == NULL)
+	if (http_msg_get(ar->head, "origin") == NULL &&
+	    http_msg_get(ar->head, "sec-fetch-site") == NULL &&
+	    http_msg_get(ar->head, "referer") == NULL)
 		return (0);
-	if (ar->host == NULL || *ar->host == '\0')
-		return (-1);
-	if (strncasecmp(src, "https://", 8) == 0)
-		src += 8;
-	else if (strncasecmp(src, "http://", 7) == 0)
-		src += 7;
-	else
-		return (-1);	/* "null" and other opaque origins */
-	n = strcspn(src, "/?#");
-	if (n != strlen(ar->host) || strncasecmp(src, ar->host, n) != 0 ||
-	    (o != NULL && src[n] != '\0'))
-		return (-1);
-	return (0);
+	return (origin_check(ar->head, ar->tls, &why));
 }
 
 /* Starts a page: head, the shared stylesheet, the header bar, <h1>. */

@@ -77,6 +77,15 @@ fail:
 	return (NULL);
 }
 
+/* 1 if the context's certificate issued itself (self-signed: no HSTS on auto). */
+int
+tls_ctx_self_issued(void *ctx)
+{
+	X509	*x = SSL_CTX_get0_certificate(ctx);
+
+	return (x == NULL || X509_check_issued(x, x) == X509_V_OK);
+}
+
 /* Drops a reference to a context (connections keep theirs). */
 void
 tls_ctx_free(void *ctx)

@@ -68,6 +68,13 @@ TESTS += \
 	tests/integration/test_charging.py \
 	tests/integration/test_attribution.py
 
+# Attack suite (tests/attack/): each check is one attack, refused; see SECURITY.md.
+TESTS += \
+	tests/attack/test_origin.py \
+	tests/attack/test_http_limits.py \
+	tests/attack/test_user_hosts.py
+EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
+
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
 FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509 tests/fuzz/fuzz-jwt

@@ -3,11 +3,13 @@
 'use strict';
 const { chromium } = require('playwright-core');
 
-function launch() {
+// @extra: more command-line switches (host resolver rules, ...).
+function launch(extra = []) {
 	return chromium.launch({
 		executablePath: '/usr/bin/chromium',
 		args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-			'--disable-background-networking', '--disable-component-update', '--disable-sync'],
+			'--disable-background-networking', '--disable-component-update', '--disable-sync',
+			...extra],
 	});
 }
 

@@ -6,6 +6,8 @@
   GET  <any>/close/N       N bytes, delimited by closing the connection
   POST <any>/sha256        the SHA-256 and length of the body (Content-Length or chunked)
   GET  <any>/sleep/S       answers after S seconds
+  GET  <any>/hostile       a response a malicious notebook might send: CORS grants for any
+                           origin and cookies in the gateway's names
 usage: backend.py PORT
 """
 import hashlib
@@ -68,6 +70,16 @@ class H(BaseHTTPRequestHandler):
             for b in pattern(n):
                 self.wfile.write(b)
             self.close_connection = True
+        elif p.endswith("/hostile"):
+            self.send_response(200)
+            self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin", "*"))
+            self.send_header("Access-Control-Allow-Credentials", "true")
+            self.send_header("Set-Cookie", "__Host-nbgate-session=v1:mallory:1:00; Path=/; Secure")
+            self.send_header("Set-Cookie", "nbgate-login=planted; Path=/hub/login")
+            self.send_header("Set-Cookie", "notebook-own=1; Path=/user/alice/")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
         elif len(last) >= 2 and last[-2] == "sleep":
             time.sleep(float(last[-1]))
             self.send_body(200, b'{"slept": true}')

@@ -281,13 +281,23 @@ class Gateway:
         return http.client.HTTPSConnection("127.0.0.1", self.https_port,
                                            context=self.ssl_context(), timeout=timeout)
 
-    def request(self, method, path, token=None, cookie=None, body=None, headers=None, timeout=30):
+    def origin(self):
+        """The gateway's own origin, as a browser on its pages names it."""
+        return "https://127.0.0.1:%d" % self.https_port
+
+    def request(self, method, path, token=None, cookie=None, body=None, headers=None, timeout=30,
+                origin=True):
+        """One request.  With a cookie it is sent as a browser on the gateway's own
+        pages sends it: with Origin, unless the caller names its own Origin, Referer or
+        Sec-Fetch-Site, or says origin=False (as attacks do)."""
         c = self.conn(timeout)
         h = dict(headers or {})
         if token:
             h["Authorization"] = "token " + token
         if cookie:
             h["Cookie"] = cookie
+            if origin and not any(k.lower() in ("origin", "referer", "sec-fetch-site") for k in h):
+                h["Origin"] = self.origin()
         c.request(method, path, body=body, headers=h,
                   encode_chunked=h.get("Transfer-Encoding") == "chunked")
         r = c.getresponse()
@@ -388,9 +398,10 @@ JUPYTER = shutil.which("jupyter-notebook", path="/usr/bin:/usr/local/bin") or "j
 class Notebook:
     """A real Jupyter Notebook (Debian's), bound to 127.0.0.1 with a token."""
 
-    def __init__(self, env, user, base_url=None, name=None):
+    def __init__(self, env, user, base_url=None, name=None, extra=()):
         self.env = env
         self.user = user
+        self.extra = list(extra)
         self.name = name or "notebook-" + user
         self.port = free_port()
         self.token = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
@@ -407,7 +418,7 @@ class Notebook:
         argv = ["/usr/bin/python3", "-m", "notebook", "--no-browser", "--ip=127.0.0.1",
                 "--port=%d" % self.port, "--port-retries=0",
                 "--NotebookApp.base_url=" + self.base_url,
-                "--notebook-dir=" + self.dir]
+                "--notebook-dir=" + self.dir] + self.extra
         if os.geteuid() == 0:
             argv.append("--allow-root")
         self.env.procs.start(self.name, argv, env=env)
@@ -428,9 +439,11 @@ def ws_execute(gw, path_prefix, kernel_id, code, token=None, cookie=None, timeou
     headers = []
     if token:
         headers.append("Authorization: token " + token)
+    opts = {}
     if cookie:
         headers.append("Cookie: " + cookie)
-    ws = websocket.create_connection(url, header=headers, timeout=timeout,
+        opts["origin"] = gw.origin()  # as a browser on the gateway's pages sends it
+    ws = websocket.create_connection(url, header=headers, timeout=timeout, **opts,
                                      sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": gw.cert(),
                                              "check_hostname": False})
     msg_id = base64.b16encode(os.urandom(8)).decode()

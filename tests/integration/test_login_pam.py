@@ -121,7 +121,7 @@ def test_success(env):
     t.eq(st, 303, "right password: 303")
     t.eq(hd.get("location"), "/hub/home", "to /hub/home")
     sc = hd.get("set-cookie", "")
-    m = re.search(r"(nbgate-session=[^;]+)", sc)
+    m = re.search(r"(__Host-nbgate-session=[^;]+)", sc)
     t.ok(m is not None and "HttpOnly" in sc and "Secure" in sc and "SameSite=Lax" in sc
          and "Max-Age=43200" in sc, "a login cookie like the one-time link's", sc)
     if m is None:
@@ -146,7 +146,7 @@ def test_wrong(env):
                        env.nonce)
     t.eq(st, 401, "wrong password: 401")
     t.eq(error_of(out), WRONG_MSG, "wrong password: the generic message")
-    t.ok("nbgate-session" not in hd.get("set-cookie", ""), "wrong password: no login cookie", hd)
+    t.ok("__Host-nbgate-session" not in hd.get("set-cookie", ""), "wrong password: no login cookie", hd)
     t.has(out, 'value="%s"' % USER, "the user name is kept in the form")
     t.ok(re.search(r'name="_xsrf" value="%s"' % env.tok, out) is not None,
          "the form again carries a token that works", out[-1000:])
@@ -154,7 +154,7 @@ def test_wrong(env):
                         env.nonce)
     t.eq(st, 401, "unknown user: 401")
     t.eq(error_of(out2), error_of(out), "unknown user: the same message")
-    t.ok("nbgate-session" not in hd.get("set-cookie", ""), "unknown user: no login cookie", hd)
+    t.ok("__Host-nbgate-session" not in hd.get("set-cookie", ""), "unknown user: no login cookie", hd)
     st, _, out = post(env, {"_xsrf": env.tok, "user": "Bad User", "password": "x"},
                       env.nonce)
     t.ok(st == 401 and error_of(out) == WRONG_MSG, "a malformed user name: the same 401",
@@ -165,7 +165,7 @@ def test_csrf(env):
     t = env.tap
     good = {"user": USER, "password": env.password}
     st, hd, _ = post(env, good, env.nonce)
-    t.ok(st == 403 and "nbgate-session" not in hd.get("set-cookie", ""),
+    t.ok(st == 403 and "__Host-nbgate-session" not in hd.get("set-cookie", ""),
          "no _xsrf field: 403, no cookie", (st, hd))
     st, _, _ = post(env, dict(good, _xsrf=env.tok), None)
     t.eq(st, 403, "no nonce cookie: 403")
@@ -176,7 +176,7 @@ def test_csrf(env):
     t.eq(st, 403, "a made-up token: 403")
     st, hd, _ = post(env, dict(good, _xsrf=env.tok), env.nonce,
                      {"Origin": "https://evil.example"})
-    t.ok(st == 403 and "nbgate-session" not in hd.get("set-cookie", ""),
+    t.ok(st == 403 and "__Host-nbgate-session" not in hd.get("set-cookie", ""),
          "a foreign Origin: 403, no cookie", (st, hd))
     st, _, _ = post(env, dict(good, _xsrf=env.tok), env.nonce,
                     {"Origin": None, "Referer": "https://evil.example/login"})
@@ -219,7 +219,7 @@ def test_backoff(env):
     t.eq(codes, [401] * 4, "four more wrong passwords: 401 each")
     st, hd, out = post(env, {"_xsrf": env.tok, "user": USER, "password": env.password},
                        env.nonce)
-    t.ok(st == 429 and "nbgate-session" not in hd.get("set-cookie", ""),
+    t.ok(st == 429 and "__Host-nbgate-session" not in hd.get("set-cookie", ""),
          "then even the right password waits: 429, no cookie", (st, hd))
     wait = int(hd.get("retry-after", "0"))
     t.ok(1 <= wait <= 300, "with a Retry-After", hd)

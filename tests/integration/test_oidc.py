@@ -221,7 +221,7 @@ def test_alice(env):
            (1000 * (time.time() - t0)))
     t.eq((st, loc and urllib.parse.urlsplit(loc).path), (303, "/hub/home"),
          "the callback logs alice in and sends her to /hub/home")
-    c = b.cookie("nbgate-session")
+    c = b.cookie("__Host-nbgate-session")
     sc = " ".join(b.last_headers.get_all("Set-Cookie") or [])
     t.ok(c is not None and c.value.startswith("v1:alice:") and "HttpOnly" in sc and
          "Secure" in sc and "SameSite=Lax" in sc, "the login cookie is set (HttpOnly, Secure, "
@@ -299,7 +299,7 @@ def test_bob(env):
     t.ok("Logged in as bob" in body, "/hub/home shows bob")
     st, _, _ = b.req("/user/alice/")
     t.eq(st, 403, "bob's cookie cannot reach /user/alice/ (403)")
-    c = b.cookie("nbgate-session")
+    c = b.cookie("__Host-nbgate-session")
     env.session_cookies.append(c.value if c else "")
 
 
@@ -318,13 +318,13 @@ def test_state(env):
     t.ok(st == 400 and "Sign-in expired" in body and 'href="/hub/login"' in body,
          "a tampered state is refused with a page and a link to try again", (st, body[:400]))
     t.eq(metric_failures(env), before + 1, "... counted in nbgate_login_failures_total")
-    t.ok(b.cookie("nbgate-session") is None, "... and no login cookie")
+    t.ok(b.cookie("__Host-nbgate-session") is None, "... and no login cookie")
     other = Browser(env)
     st, _, body = other.req(cb)
     t.ok(st == 403 and "another browser" in body,
          "the genuine callback in another browser (no binding cookie) is refused", (st, body[:400]))
     st, _, body = b.req(cb)
-    t.ok(st == 400 and b.cookie("nbgate-session") is None,
+    t.ok(st == 400 and b.cookie("__Host-nbgate-session") is None,
          "... and that used the state up: the first browser cannot use it either", st)
 
 
@@ -375,7 +375,7 @@ def test_bad_name(env):
     b = Browser(env)
     st, _, body = b.login("mallory")
     t.ok(st == 403 and "No account on this gateway" in body and
-         "not a valid user name" in body and b.cookie("nbgate-session") is None,
+         "not a valid user name" in body and b.cookie("__Host-nbgate-session") is None,
          "a user whose preferred_username is not a Unix name is refused with a clear page",
          (st, body[:600]))
 
@@ -389,7 +389,7 @@ def test_rotation(env):
     n = env.procs.log("nbgated").count("signing keys from")
     b = Browser(env)
     st, loc, body = b.login("alice")
-    t.ok(st == 303 and b.cookie("nbgate-session") is not None,
+    t.ok(st == 303 and b.cookie("__Host-nbgate-session") is not None,
          "after a key rotation (new kid, ES256) login works", (st, body[:400]))
     t.eq(env.procs.log("nbgated").count("signing keys from"), n + 1,
          "... after exactly one key set refetch")
@@ -427,8 +427,8 @@ def test_userinfo(env):
     n = env.procs.log("oidc-provider").count("userinfo request")
     b = Browser(env)
     st, _, body = b.login("bob")
-    t.ok(st == 303 and b.cookie("nbgate-session") is not None and
-         b.cookie("nbgate-session").value.startswith("v1:bob:"),
+    t.ok(st == 303 and b.cookie("__Host-nbgate-session") is not None and
+         b.cookie("__Host-nbgate-session").value.startswith("v1:bob:"),
          "the user name claim only in userinfo: nbgated asks userinfo and bob logs in",
          (st, body[:400]))
     t.eq(env.procs.log("oidc-provider").count("userinfo request"), n + 1,
@@ -449,7 +449,7 @@ def test_wrong_secret(env):
     before = metric_failures(env)
     st, _, body = b.login("alice")
     t.ok(st == 502 and "Sign-in misconfigured" in body and "administrators" in body and
-         b.cookie("nbgate-session") is None,
+         b.cookie("__Host-nbgate-session") is None,
          "wrong client secret: the token endpoint refuses, a clear page", (st, body[:500]))
     t.eq(metric_failures(env), before + 1, "... counted in nbgate_login_failures_total")
     t.has(env.procs.log("nbgated"), "invalid_client", "the log says why (invalid_client)")

@@ -23,7 +23,7 @@ def login(env, user):
     url = env.gw.ctl("login-url", user).stdout.strip()
     u = urllib.parse.urlsplit(url)
     st, hd, _ = env.gw.request("GET", u.path + "?" + u.query)
-    m = re.match(r"(nbgate-session=[^;]+)", hd.get("set-cookie", ""))
+    m = re.match(r"(__Host-nbgate-session=[^;]+)", hd.get("set-cookie", ""))
     env.tap.ok(st == 302 and m is not None, "%s logs in with a one-time link" % user, (st, hd))
     return m.group(1) if m else None
 
@@ -415,7 +415,7 @@ def test_logout(env):
     st, _, _ = post(env, "/hub/logout", {"_xsrf": tok}, ck, {"Origin": "https://evil.example"})
     t.eq(st, 403, "POST /hub/logout from another site: 403")
     st, hd, page = post(env, "/hub/logout", {"_xsrf": tok}, ck)
-    t.ok(st == 200 and "nbgate-session=;" in hd.get("set-cookie", "") and
+    t.ok(st == 200 and "__Host-nbgate-session=;" in hd.get("set-cookie", "") and
          "Max-Age=0" in hd.get("set-cookie", ""), "the form logs out and clears the cookie", (st, hd))
     st, _, page = get(env, "/hub/home", ck)
     t.ok("pgcarol" not in page, "the old cookie, replayed, is no longer a login")

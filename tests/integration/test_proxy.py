@@ -36,7 +36,7 @@ def headers_of(body):
 def test_headers(env):
     gw = env.gw
     st, h, body = gw.request("GET", "/user/alice/echo?x=1", token=env.alice, headers={
-        "Cookie": "nbgate-session=v1:alice:1:ff; _xsrf=abc; other=1",
+        "Cookie": "__Host-nbgate-session=v1:alice:1:ff; _xsrf=abc; other=1",
         "Connection": "keep-alive, X-Hop-Secret", "X-Hop-Secret": "1", "TE": "trailers",
         "Proxy-Authorization": "Basic Zm9vOmJhcg==", "X-Forwarded-For": "6.6.6.6",
         "X-Custom": "kept"})
