@@ -68,21 +68,25 @@ def pids():
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
-def notebook_pid(user):
-    """The notebook server itself (not bwrap, not the agent) serving /user/USER/."""
+def notebook_pid(env, user):
+    """The notebook server itself (not bwrap, not the agent) serving /user/USER/ for
+    this test: the one on the socket its container runtime was given (other test
+    environments on this machine may run notebooks for an "alice" too)."""
+    r = record_of(env, user)
+    sock = r and [a for a in r["command"] if a.startswith("--NotebookApp.sock=")]
+    if not sock:
+        return None
     for pid in pids():
         c = cmdline(pid)
-        if (c and "--NotebookApp.base_url=/user/%s/" % user in c and
-                os.path.basename(c[0]) != "bwrap" and "--no-browser" in c):
+        if c and sock[0] in c and os.path.basename(c[0]) != "bwrap" and "--no-browser" in c:
             return pid
     return None
 
 
-def agent_pid(user):
+def agent_pid(env, user):
     for pid in pids():
         c = cmdline(pid)
-        if c and os.path.basename(c[0]) == "nbgate-agent" and "--route" in c and \
-                c[c.index("--route") + 1] == user:
+        if c and c[0] == env.w.agent and "--route" in c and c[c.index("--route") + 1] == user:
             return pid
     return None
 
@@ -175,7 +179,7 @@ def test_workdirs(env):
          "job is refused: the job made it 0700 again",
          oct(sts["bob"].st_mode) if sts["bob"] else None)
     for u in USERS:
-        pid = notebook_pid(u)
+        pid = notebook_pid(env, u)
         cwd = None
         try:
             cwd = os.readlink("/proc/%d/cwd" % pid) if pid else None
@@ -218,31 +222,38 @@ def test_runtime_record(env):
              "is refused to other users: the agent's directory is 0700" % u, (sockdir, mode))
 
 
-def alice_token(env):
-    """alice's token, from the runtime file her notebook writes into her own home."""
-    files = glob.glob(os.path.join(env.dirs["alice"], ".local/share/jupyter/runtime/nbserver-*.json"))
-    for f in files:
-        with open(f) as fh:
-            tok = json.load(fh).get("token")
-        if tok:
-            return tok
-    return None
+def alice_token(env, sock):
+    """alice's token and the runtime file it came from: Jupyter writes one
+    (nbserver-PID.json) into its home, which should be her own directory; the
+    account's shared home is looked at too, to catch a notebook that wrote it there
+    (the file of this notebook: the one naming its socket)."""
+    home = pwd.getpwnam(COMMUNITY).pw_dir
+    for d in (env.dirs["alice"], home):
+        for f in glob.glob(os.path.join(d, ".local/share/jupyter/runtime/nbserver-*.json")):
+            with open(f) as fh:
+                info = json.load(fh)
+            if info.get("base_url") == "/user/alice/" and info.get("sock") == sock and \
+                    info.get("token"):
+                return info["token"], f
+    return None, None
 
 
 def test_token(env):
     t = env.tap
-    pid, apid = notebook_pid("alice"), agent_pid("alice")
+    pid, apid = notebook_pid(env, "alice"), agent_pid(env, "alice")
     c = cmdline(pid) if pid else []
-    tok = alice_token(env)
     sock = opt(c, "--NotebookApp.sock")
+    tok, where = alice_token(env, sock)
     real = tok is not None and sock is not None and unix_get(sock, "/user/alice/api/status", tok)
     wrong = sock is not None and unix_get(sock, "/user/alice/api/status", "x" * 43)
     t.ok(pid and apid and real == 200 and wrong == 403,
-         "alice's token (from her notebook's runtime file, in her own 0700 directory) opens "
-         "her notebook on its socket; a wrong one gets 403",
-         (pid, apid, real, wrong))
+         "alice's token (from her notebook's runtime file) opens her notebook on its socket; "
+         "a wrong one gets 403", (pid, apid, real, wrong))
     if not tok:
         return
+    t.ok(where.startswith(env.dirs["alice"] + "/"),
+         "attack coiso-token-shared-home: reading alice's token from the account's shared "
+         "home is refused: her notebook writes its runtime file in her own 0700 directory", where)
     leaks = []
     for what, p in (("notebook", pid), ("agent", apid)):
         if tok.encode() in environ(p):
@@ -270,7 +281,7 @@ def ns_path(pid, path):
 def test_namespaces(env):
     """What alice's notebook (and every kernel or terminal it starts) can see."""
     t = env.tap
-    pid = notebook_pid("alice")
+    pid = notebook_pid(env, "alice")
     mine = os.path.join(env.dirs["alice"], "alice-notes.txt")
     with open(mine, "w") as f:
         f.write("alice's\n")
