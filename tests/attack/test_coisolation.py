@@ -91,6 +91,14 @@ def agent_pid(env, user):
     return None
 
 
+def ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(") ", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def opt(c, name):
     for a in c:
         if a.startswith(name + "="):
@@ -347,6 +355,43 @@ def test_api(env):
              "(%s) is refused: %d" % (path, st), out[:300])
 
 
+def test_plain(env):
+    """Without a container (container "base", runtime none) the notebook still gets its
+    token through the config file, and Jupyter's runtime files (nbserver-PID.json holds
+    the token, kernel-*.json the kernels' keys) go to the user's own directory."""
+    t = env.tap
+    st, m = env.api.call("POST", "/users/alice/servers/plain", {"cluster": "hpc",
+                                                                "container": "base"})
+    m, seen = env.api.wait("alice", "plain", timeout=180)
+    if not t.ok(m is not None and m["ready"], "alice's notebook without a container becomes "
+                "ready", (st, seen, m)):
+        return
+    pid = None
+    for p in pids():
+        c = cmdline(p)
+        if c and "--NotebookApp.base_url=/user/alice/plain/" in c and "--no-browser" in c \
+                and cmdline(ppid(p))[:1] == [env.w.agent]:
+            pid = p     # this test's: a child of this test's agent
+    files = glob.glob(os.path.join(env.dirs["alice"],
+                                   ".local/share/jupyter/runtime/nbserver-*.json"))
+    tok = None
+    for f in files:
+        with open(f) as fh:
+            info = json.load(fh)
+        if info.get("base_url") == "/user/alice/plain/":
+            tok = info.get("token")
+    c = cmdline(pid) if pid else []
+    sock = opt(c, "--NotebookApp.sock")
+    t.ok(pid and tok and sock and unix_get(sock, "/user/alice/plain/api/status", tok) == 200,
+         "without a container: alice's token, from the runtime file in her own directory, "
+         "opens that notebook", (pid, files))
+    t.ok(pid and tok and tok.encode() not in environ(pid) and not any(tok in a for a in c) and
+         not os.path.exists(opt(c, "--config") or "/nonexistent/x"),
+         "attack coiso-token-plain: reading the token of a notebook without a container from "
+         "its /proc/PID/environ, cmdline or config file is refused")
+    env.api.call("DELETE", "/users/alice/servers/plain")
+
+
 def test_shared(env):
     """What one Unix user cannot keep from itself: said, not hidden."""
     t = env.tap
@@ -368,11 +413,11 @@ def main():
     try:
         if start(env):
             for fn in (test_accounts, test_workdirs, test_runtime_record, test_token,
-                       test_namespaces, test_api, test_shared):
+                       test_namespaces, test_api, test_plain, test_shared):
                 env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
-        session_cleanup(env, USERS)
+        session_cleanup(env, USERS + ("alice/plain",))
     env.finish()
 
 
