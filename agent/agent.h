@@ -27,7 +27,7 @@ struct notebook_config {
 	const char		*base_url;	/* "/user/alice/" */
 	const char		*cmd;		/* inside the image; split on blanks, no shell */
 	const char		*app;		/* config class: NotebookApp, ServerApp */
-	const char		*workdir;
+	const char		*workdir;	/* cwd, notebook_dir, the container's home */
 	const char		*token_out;	/* 0600 file the token is written to, or NULL */
 	int			 start_timeout;	/* seconds until it must answer */
 	int			 as_root;	/* pass --allow-root (tests run as root) */
@@ -45,7 +45,8 @@ typedef void (*notebook_cb)(struct notebook *, enum notebook_event, const char *
 
 int	 notebook_runtime_parse(const char *, enum notebook_runtime *);
 int	 notebook_base_url_check(const char *, const char *, char **);
-char	**notebook_argv(const struct notebook_config *, const char *, int);
+char	**notebook_argv(const struct notebook_config *, const char *, const char *,
+	    int);
 void	 notebook_argv_free(char **);
 char	*notebook_redact(const char *, const char *);
 struct notebook *notebook_start(struct event_base *, const struct notebook_config *,

@@ -1,7 +1,8 @@
 /*
  * notebook.c: the agent's notebook server: builds the container command line
- * (no shell), starts it in its own process group with a secret token in the
- * environment, probes it until it answers, and supervises it until it exits.
+ * (no shell), starts it in its own process group with its secret token in a
+ * 0600 config file (removed once it answers; never in an environment or a
+ * command line), probes it until it answers, and supervises it until it exits.
  */
 #include "config.h"
 
@@ -39,6 +40,7 @@
 #define NB_STOP_KILL	10		/* seconds from SIGTERM to SIGKILL */
 #define NB_STOP_GIVEUP	12		/* seconds until we stop waiting at all */
 #define NB_TOKEN_BYTES	32
+#define NB_CONF_NAME	"token.py"	/* in the private dir, until it answers */
 
 extern char **environ;
 
@@ -53,6 +55,7 @@ struct notebook {
 	char				*token;
 	char				*dir;		/* private 0700 dir */
 	char				*sock;		/* dir/nb.sock unless tcp */
+	char				*conf;		/* dir/token.py until it answers */
 	int				 port;		/* tcp only */
 	pid_t				 pid;		/* also the process group */
 	int				 reaped;
@@ -148,43 +151,64 @@ nb_argv_addf(char ***argv, size_t *n, const char *fmt, ...)
 }
 
 /*
+ * The runtime's "exec" prefix: --containall (private PID, IPC and mount
+ * namespaces, a clean environment, no host $HOME or /tmp), the user's working
+ * directory as the only home, the site's binds, and the agent's private
+ * directory @dir (socket, token file) bound where it is on the host.
+ */
+static void
+nb_argv_runtime(const struct notebook_config *cfg, const char *dir,
+    char ***argv, size_t *n)
+{
+	size_t	i;
+
+	nb_argv_add(argv, n, xstrdup(nb_runtime_name(cfg->runtime)));
+	nb_argv_add(argv, n, xstrdup("exec"));
+	nb_argv_add(argv, n, xstrdup("--containall"));
+	nb_argv_add(argv, n, xstrdup("--home"));
+	nb_argv_add(argv, n, xstrdup(cfg->workdir));
+	nb_argv_add(argv, n, xstrdup("--pwd"));
+	nb_argv_add(argv, n, xstrdup(cfg->workdir));
+	for (i = 0; i < cfg->nbinds; i++) {
+		nb_argv_add(argv, n, xstrdup("--bind"));
+		nb_argv_add(argv, n, xstrdup(cfg->binds[i]));
+	}
+	if (dir != NULL) {
+		nb_argv_add(argv, n, xstrdup("--bind"));
+		nb_argv_add(argv, n, xstrdup(dir));
+	}
+	if (cfg->gpus)
+		nb_argv_add(argv, n, xstrdup("--nv"));
+	nb_argv_add(argv, n, xstrdup(cfg->image));
+}
+
+/*
  * Builds the notebook's argv (NULL-terminated, free with notebook_argv_free):
  * the runtime's "exec" prefix, then the command, then the server options.
- * @sock is the Unix socket, or NULL to listen on 127.0.0.1:@port. The token
- * is never part of it: process lists are public on clusters.
+ * @dir is the agent's private directory, holding the config file with the
+ * token (NB_CONF_NAME) and, unless @sock is NULL, the Unix socket @sock;
+ * with @sock NULL it listens on 127.0.0.1:@port. The token is never part of
+ * it: process lists are public on clusters.
  */
 char **
-notebook_argv(const struct notebook_config *cfg, const char *sock, int port)
+notebook_argv(const struct notebook_config *cfg, const char *dir,
+    const char *sock, int port)
 {
-	char		**argv = NULL, *cmd, *w, *save = NULL, *dir;
+	char		**argv = NULL, *cmd, *w, *save = NULL;
 	const char	 *app = cfg->app != NULL ? cfg->app : "NotebookApp";
-	size_t		  n = 0, i;
+	size_t		  n = 0;
 
 	nb_argv_add(&argv, &n, NULL);	/* argv is never NULL, even if empty */
 	n = 0;
-	if (cfg->runtime != NOTEBOOK_RUNTIME_NONE) {
-		nb_argv_add(&argv, &n, xstrdup(nb_runtime_name(cfg->runtime)));
-		nb_argv_add(&argv, &n, xstrdup("exec"));
-		nb_argv_add(&argv, &n, xstrdup("--cleanenv"));
-		for (i = 0; i < cfg->nbinds; i++) {
-			nb_argv_add(&argv, &n, xstrdup("--bind"));
-			nb_argv_add(&argv, &n, xstrdup(cfg->binds[i]));
-		}
-		if (sock != NULL) {
-			/* The socket's directory must be the host's, whatever /tmp is inside. */
-			dir = xstrndup(sock, strrchr(sock, '/') - sock);
-			nb_argv_add(&argv, &n, xstrdup("--bind"));
-			nb_argv_add(&argv, &n, dir);
-		}
-		if (cfg->gpus)
-			nb_argv_add(&argv, &n, xstrdup("--nv"));
-		nb_argv_add(&argv, &n, xstrdup(cfg->image));
-	}
+	if (cfg->runtime != NOTEBOOK_RUNTIME_NONE)
+		nb_argv_runtime(cfg, dir, &argv, &n);
 	cmd = xstrdup(cfg->cmd);
 	for (w = strtok_r(cmd, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save))
 		nb_argv_add(&argv, &n, xstrdup(w));
 	free(cmd);
 	nb_argv_add(&argv, &n, xstrdup("--no-browser"));
+	if (dir != NULL)
+		nb_argv_addf(&argv, &n, "--config=%s/%s", dir, NB_CONF_NAME);
 	nb_argv_addf(&argv, &n, "--%s.base_url=%s", app, cfg->base_url);
 	if (sock != NULL) {
 		nb_argv_addf(&argv, &n, "--%s.sock=%s", app, sock);
@@ -422,10 +446,23 @@ nb_sigchld(evutil_socket_t sig, short what, void *arg)
 		nb_exited(nb);
 }
 
+/* Removes the token's config file: the notebook has read it once it answers. */
+static void
+nb_conf_remove(struct notebook *nb)
+{
+	if (nb->conf == NULL)
+		return;
+	if (unlink(nb->conf) == -1 && errno != ENOENT)
+		log_warn("agent: route %s: unlink %s", nb->cfg->route, nb->conf);
+	free(nb->conf);
+	nb->conf = NULL;
+}
+
 static void
 nb_ready(struct notebook *nb)
 {
 	nb->state = NB_READY;
+	nb_conf_remove(nb);
 	evtimer_del(nb->probe_timer);
 	log_info("agent: route %s: notebook answers on %s after %.2f s", nb->cfg->route,
 	    nb->sock != NULL ? nb->sock : "127.0.0.1", nb_since(&nb->started));
@@ -576,28 +613,37 @@ notebook_stop(struct notebook *nb)
 	evtimer_add(nb->stop_timer, &tv);
 }
 
-/* The child's environment: ours, plus the token under the runtime's name. */
+/*
+ * The child's environment: ours, less any token or runtime directory that
+ * came with the job, and (without a container, which has its own home) the
+ * runtime directory inside the user's working directory: Jupyter writes its
+ * token there (nbserver-PID.json), never into the account's shared home.
+ */
 static char **
-nb_envp(struct notebook *nb, char **tokvar)
+nb_envp(struct notebook *nb, char **rundir)
 {
 	static const char *drop[] = { "JUPYTER_TOKEN=", "SINGULARITYENV_JUPYTER_TOKEN=",
-	    "APPTAINERENV_JUPYTER_TOKEN=" };
-	const char	*name = drop[nb->cfg->runtime == NOTEBOOK_RUNTIME_NONE ? 0 :
-			    nb->cfg->runtime == NOTEBOOK_RUNTIME_SINGULARITY ? 1 : 2];
+	    "APPTAINERENV_JUPYTER_TOKEN=", "JUPYTER_RUNTIME_DIR=" };
 	char		**envp;
-	size_t		  n = 0, i, j;
+	size_t		  n = 0, i, j, k;
 
 	while (environ[n] != NULL)
 		n++;
 	envp = xcalloc(n + 2, sizeof *envp);
 	for (i = j = 0; i < n; i++) {
-		if (strncmp(environ[i], drop[0], strlen(drop[0])) != 0 &&
-		    strncmp(environ[i], drop[1], strlen(drop[1])) != 0 &&
-		    strncmp(environ[i], drop[2], strlen(drop[2])) != 0)
+		for (k = 0; k < nitems(drop); k++) {
+			if (strncmp(environ[i], drop[k], strlen(drop[k])) == 0)
+				break;
+		}
+		if (k == nitems(drop))
 			envp[j++] = environ[i];
 	}
-	xasprintf(tokvar, "%s%s", name, nb->token);
-	envp[j] = *tokvar;
+	*rundir = NULL;
+	if (nb->cfg->runtime == NOTEBOOK_RUNTIME_NONE) {
+		xasprintf(rundir, "JUPYTER_RUNTIME_DIR=%s/.local/share/jupyter/runtime",
+		    nb->cfg->workdir);
+		envp[j] = *rundir;
+	}
 	return (envp);
 }
 
@@ -651,12 +697,13 @@ nb_argv_str(char **argv)
 static int
 nb_spawn(struct notebook *nb, char **cause)
 {
-	char	**argv = notebook_argv(nb->cfg, nb->sock, nb->port), **envp, *tokvar;
+	char	**argv = notebook_argv(nb->cfg, nb->dir, nb->sock, nb->port), **envp;
+	char	 *rundir;
 	char	 *line = nb_argv_str(argv);
 	int	  fds[2], rv = -1;
 	pid_t	  parent = getpid();
 
-	envp = nb_envp(nb, &tokvar);
+	envp = nb_envp(nb, &rundir);
 	log_info("agent: route %s: starting: %s", nb->cfg->route, line);
 	if (pipe2(fds, O_CLOEXEC) == -1) {
 		xasprintf(cause, "pipe: %s", strerror(errno));
@@ -675,7 +722,7 @@ nb_spawn(struct notebook *nb, char **cause)
 	evutil_make_socket_nonblocking(nb->out_fd);
 	rv = 0;
 out:
-	freestr(tokvar);
+	free(rundir);
 	free(envp);
 	free(line);
 	notebook_argv_free(argv);
@@ -706,7 +753,7 @@ nb_free_port(char **cause)
 	return (port);
 }
 
-/* Makes the private 0700 directory for the socket under $TMPDIR. */
+/* Makes the private 0700 directory for the socket and token under $TMPDIR. */
 static int
 nb_make_dir(struct notebook *nb, char **cause)
 {
@@ -722,6 +769,8 @@ nb_make_dir(struct notebook *nb, char **cause)
 		nb->dir = NULL;
 		return (-1);
 	}
+	if (nb->cfg->tcp)
+		return (0);
 	xasprintf(&nb->sock, "%s/nb.sock", nb->dir);
 	if (strlen(nb->sock) >= sizeof sun.sun_path) {
 		xasprintf(cause, "%s is too long for a Unix socket: set TMPDIR "
@@ -729,6 +778,29 @@ nb_make_dir(struct notebook *nb, char **cause)
 		return (-1);
 	}
 	return (0);
+}
+
+/*
+ * The token for the notebook: a config file of its own, 0600 in the private
+ * 0700 directory, named by --config and removed once the notebook answers.
+ * The token is base64url, so it needs no quoting in Python.
+ */
+static int
+nb_write_conf(struct notebook *nb, char **cause)
+{
+	const char	*app = nb->cfg->app != NULL ? nb->cfg->app : "NotebookApp";
+	char		*text;
+	int		 rv;
+
+	if (nb->token[strspn(nb->token, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_")] != '\0')
+		fatalx("notebook token is not base64url");
+	xasprintf(&nb->conf, "%s/%s", nb->dir, NB_CONF_NAME);
+	xasprintf(&text, "# nbgate-agent: this notebook's token, removed once it "
+	    "started\nc.%s.token = '%s'\n", app, nb->token);
+	rv = util_write_file(nb->conf, text, strlen(text), 0600, cause);
+	freestr(text);
+	return (rv);
 }
 
 static int
@@ -762,8 +834,8 @@ notebook_start(struct event_base *base, const struct notebook_config *cfg,
 	nb->pid = -1;
 	nb->out_fd = -1;
 	nb->token = util_random_token(NB_TOKEN_BYTES);
-	if (cfg->tcp ? (nb->port = nb_free_port(cause)) == -1 :
-	    nb_make_dir(nb, cause) != 0)
+	if ((cfg->tcp && (nb->port = nb_free_port(cause)) == -1) ||
+	    nb_make_dir(nb, cause) != 0 || nb_write_conf(nb, cause) != 0)
 		goto fail;
 	if (nb->cfg->token_out != NULL && nb_write_token(nb, cause) != 0)
 		goto fail;
@@ -836,6 +908,7 @@ notebook_free(struct notebook *nb)
 		free(nb->tail[i]);
 	if (nb->sock != NULL)
 		unlink(nb->sock);
+	nb_conf_remove(nb);
 	if (nb->dir != NULL)
 		rmdir(nb->dir);
 	free(nb->sock);

@@ -125,6 +125,7 @@ static int	cfg_check_hostkey(const char *, char **);
 static int	cfg_check_directive(const char *, char **);
 static int	cfg_check_bind(const char *, char **);
 static int	cfg_check_output_dir(const char *, char **);
+static int	cfg_check_workdir(const char *, char **);
 static int	cfg_check_pam_service(const char *, char **);
 static int	cfg_check_https(const char *, char **);
 static int	cfg_check_origin(const char *, char **);
@@ -452,6 +453,8 @@ static const struct cfg_key cfg_cluster_keys[] = {
 	  .check = cfg_check_directive },
 	{ .name = "output_dir", .type = CFG_STRING, .off = KOFF(output_dir),
 	  .def = ".nbgate/jobs", .check = cfg_check_output_dir },
+	{ .name = "workdir", .type = CFG_STRING, .off = KOFF(workdir),
+	  .def = "$HOME/nbgate/{user}", .check = cfg_check_workdir },
 	{ .name = "agent", .type = CFG_STRING, .off = KOFF(agent),
 	  .def = "nbgate-agent", .check = cfg_check_line },
 	{ .name = "default_queue", .type = CFG_STRING,
@@ -1044,6 +1047,35 @@ cfg_check_output_dir(const char *s, char **problem)
 		return (0);
 	xasprintf(problem, "'%s' is not an output directory (letters, digits "
 	    "and _./- only)", s);
+	return (-1);
+}
+
+/*
+ * Each user's working directory: "$HOME/..." (the job's home) or an
+ * absolute path, with {user} in it (one directory per gateway user, the
+ * point of it on a community account), no "." or ".." segment.
+ */
+static int
+cfg_check_workdir(const char *s, char **problem)
+{
+	const char	*rest = strncmp(s, "$HOME/", 6) == 0 ? s + 6 : s;
+	char		*copy = xstrdup(rest), *seg, *save = NULL;
+	int		 ok;
+
+	ok = (rest != s || *s == '/') && strstr(s, "{user}") != NULL &&
+	    cfg_charset(rest, CFG_ALNUM "_./-{}", 512);
+	for (seg = copy; ok && (seg = strstr(seg, "{user}")) != NULL; )
+		memcpy(seg, "uuuuuu", 6);	/* no braces but {user}'s */
+	ok = ok && strpbrk(copy, "{}") == NULL;
+	for (seg = strtok_r(copy, "/", &save); ok && seg != NULL;
+	    seg = strtok_r(NULL, "/", &save))
+		ok = strcmp(seg, ".") != 0 && strcmp(seg, "..") != 0;
+	free(copy);
+	if (ok)
+		return (0);
+	xasprintf(problem, "'%s' is not a working directory ($HOME/... or an "
+	    "absolute path containing {user}; letters, digits and _./- only, "
+	    "no . or .. segments)", s);
 	return (-1);
 }
 

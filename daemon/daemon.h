@@ -70,6 +70,7 @@ struct config_cluster {
 	char		**extra_directives;	/* trusted, one directive each */
 	size_t		 nextra_directives;
 	char		*output_dir;	/* job output goes to output_dir/<session>/ */
+	char		*workdir;	/* "$HOME/nbgate/{user}": each user's own 0700 dir */
 	char		*agent;		/* nbgate-agent command on the compute node */
 	char		*default_queue;
 	struct config_queue *queues;

@@ -749,6 +749,30 @@ jr_vars_run(struct template_vars *vars, const struct config_cluster *c,
 	free(s);
 }
 
+/*
+ * The user's own working directory (clusters.NAME.workdir with {user}
+ * replaced): "workdir_home" is "yes" when it is relative to the job's
+ * $HOME, and "workdir" is then the rest. The name was checked before.
+ */
+static void
+jr_vars_workdir(struct template_vars *vars, const struct config_cluster *c,
+    const char *user)
+{
+	const char	*w = c->workdir != NULL ? c->workdir : "$HOME/nbgate/{user}";
+	const char	*p = strncmp(w, "$HOME/", 6) == 0 ? w + 6 : w, *hit;
+	char		*out = xstrdup(""), *old;
+
+	jr_setf(vars, "workdir_home", "%s", p != w ? "yes" : "");
+	while ((hit = strstr(p, "{user}")) != NULL) {
+		old = out;
+		xasprintf(&out, "%s%.*s%s", old, (int)(hit - p), p, user);
+		free(old);
+		p = hit + 6;
+	}
+	jr_setf(vars, "workdir", "%s%s", out, p);
+	free(out);
+}
+
 /* The variables a template sees for req; owned, or NULL and *cause. */
 struct template_vars *
 jobreq_template_vars(const struct jobreq *req,
@@ -766,9 +790,15 @@ jobreq_template_vars(const struct jobreq *req,
 		    "configuration", req->cluster);
 		return (NULL);
 	}
+	if (!jobreq_user_valid(req->user)) {
+		xasprintf(cause, "'%s' is not a valid user name for a job",
+		    req->user);
+		return (NULL);
+	}
 	vars = template_vars_new();
 	jr_vars_job(vars, req, c, q);
 	jr_vars_run(vars, c, ct, env, req->gpus);
+	jr_vars_workdir(vars, c, req->user);
 	return (vars);
 }
 

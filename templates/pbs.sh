@@ -37,6 +37,9 @@
 {{!   enroll       one-time enrollment secret for the agent (see below)    }}
 {{!   container_gpus  "yes" when GPUs were asked for inside a container    }}
 {{!   keepalive    seconds between keepalives (nbgated's ssh.keepalive)    }}
+{{!   workdir      the user's own working directory (clusters.NAME.workdir  }}
+{{!                with {user} filled in); relative to $HOME when          }}
+{{!   workdir_home is "yes". Made 0700; the notebook starts there.         }}
 {{!   prologue     epilogue  extra_directives   trusted, from the config   }}
 {{! ===================================================================== }}
 {{! ---------------------------------------------------------------------- }}
@@ -94,6 +97,21 @@ trap nbgate_epilogue EXIT
 nbgate_exec=
 {{/epilogue}}
 
+# The user's own working directory: made private to this account (umask
+# 077, and chmod 0700 if it existed), never a symbolic link; the notebook
+# starts there and, in a container, sees it as its only home.
+{{#workdir_home}}
+nbgate_workdir="$HOME"/{{workdir}}
+{{/workdir_home}}
+{{^workdir_home}}
+nbgate_workdir={{workdir}}
+{{/workdir_home}}
+if [ -L "$nbgate_workdir" ] ||
+    ! (umask 077 && mkdir -p -- "$nbgate_workdir" && chmod 0700 -- "$nbgate_workdir"); then
+	echo "nbgate: cannot make the private working directory $nbgate_workdir" >&2
+	exit 1
+fi
+
 # NBGATE_ENROLL: the one-time enrollment secret, worthless once the agent
 # has used it (it then holds its own key) and only valid from inside this
 # job. It is handed over in the agent's environment only (not the shell's,
@@ -106,6 +124,7 @@ NBGATE_ENROLL={{enroll}} $nbgate_exec {{agent}} --notebook \
 {{#keepalive}}
     --keepalive {{keepalive}} \
 {{/keepalive}}
+    --workdir "$nbgate_workdir" \
     --runtime {{runtime}} \
 {{#image}}
     --image {{image}} \

@@ -234,24 +234,31 @@ def test_singularity(env):
     sock = sock[0].split("=", 1)[1] if sock else ""
     sockdir = os.path.dirname(sock)
     env.alice_sock = sock
-    want = ["singularity", "exec", "--cleanenv", "--bind", "/home", "--bind", sockdir,
-            IMAGE, "jupyter-notebook", "--no-browser", "--NotebookApp.base_url=/user/alice/",
+    want = ["singularity", "exec", "--containall", "--home", a.home, "--pwd", a.home,
+            "--bind", "/home", "--bind", sockdir,
+            IMAGE, "jupyter-notebook", "--no-browser", "--config=%s/token.py" % sockdir,
+            "--NotebookApp.base_url=/user/alice/",
             "--NotebookApp.sock=" + sock, "--NotebookApp.sock_mode=0600",
             "--NotebookApp.notebook_dir=" + a.home, "--NotebookApp.allow_remote_access=True"]
     if os.geteuid() == 0:
         want.append("--allow-root")
     env.tap.eq(os.path.basename(rec["argv"][0]), "singularity", "singularity: the agent ran `singularity` from PATH")
-    env.tap.eq(rec["argv"][1:], want[1:], "singularity: exact argv (image, binds, --cleanenv, no --nv)")
+    env.tap.eq(rec["argv"][1:], want[1:], "singularity: exact argv (image, --containall, the "
+               "working directory as home, binds, the token's config file, no --nv)")
     env.tap.ok(re.match(r"^/tmp/nbgate-[A-Za-z0-9]{6}$", sockdir) is not None,
                "singularity: the socket is in a private directory under $TMPDIR", sockdir)
-    env.tap.ok(rec["cleanenv"] and not rec["nv"] and rec["image"] == IMAGE,
-               "singularity: the record says --cleanenv, no --nv, image " + IMAGE, rec)
+    env.tap.ok(rec["containall"] and rec["cleanenv"] and rec["pid_ns"] and not rec["nv"] and
+               rec["image"] == IMAGE, "singularity: the record says --containall (clean "
+               "environment, PID namespace), no --nv, image " + IMAGE, rec)
     token = a.token()
     env.tap.ok(len(token) >= 40, "singularity: the token file holds a long random token")
     env.tap.eq(oct(os.stat(a.token_file).st_mode & 0o777), "0o600", "singularity: the token file is 0600")
     env.tap.ok(not any(token in x for x in rec["argv"]), "singularity: the token is not in argv")
-    env.tap.eq(rec["env"].get("SINGULARITYENV_JUPYTER_TOKEN"), token,
-               "singularity: the token travels as SINGULARITYENV_JUPYTER_TOKEN")
+    env.tap.ok(not any(token in v for v in rec["env"].values()) and
+               not any("TOKEN" in n for n in rec["env_names"] + rec["child_env_names"]),
+               "singularity: the token is in no environment variable (none named *TOKEN*)", rec)
+    env.tap.ok(not os.path.exists(os.path.join(sockdir, "token.py")),
+               "singularity: the token's config file is gone once the notebook answers")
     leaks = [pid for pid, c in all_cmdlines().items() if any(token in x for x in c)]
     env.tap.eq(leaks, [], "singularity: no process on the host has the token in its command line")
     env.tap.ok(token not in a.log(), "singularity: the token is not in the agent's log")

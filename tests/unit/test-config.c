@@ -499,6 +499,7 @@ test_clusters_full(void)
 	is_int(c->nextra_directives, 2, "extra_directives");
 	is_str(c->extra_directives[1], "--constraint=lustre", "directive 2");
 	is_str(c->output_dir, "/scratch/nbgate/jobs", "output_dir");
+	is_str(c->workdir, "$HOME/nbgate/{user}", "workdir");
 	is_str(c->agent, "/opt/nbgate/bin/nbgate-agent", "agent");
 	is_str(c->default_queue, "debug", "default_queue");
 	is_int(c->nqueues, 3, "three queues");
@@ -550,7 +551,8 @@ test_clusters_full(void)
 	    c->template == NULL && *c->community_account == '\0' &&
 	    c->naccounts == 0 && *c->prologue == '\0', "comet: unset keys");
 	ok(c != NULL && c->poll_interval == 10 && strcmp(c->output_dir,
-	    ".nbgate/jobs") == 0 && strcmp(c->agent, "nbgate-agent") == 0,
+	    ".nbgate/jobs") == 0 && strcmp(c->agent, "nbgate-agent") == 0 &&
+	    strcmp(c->workdir, "$HOME/nbgate/{user}") == 0,
 	    "comet: defaults");
 	is_str(config_scheduler_name(c == NULL ? 0 : c->scheduler), "pbs",
 	    "config_scheduler_name");

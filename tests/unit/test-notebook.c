@@ -37,11 +37,13 @@ test_argv(void)
 	};
 	char			**argv, *s;
 
-	argv = notebook_argv(&c, "/tmp/nbgate-abc/nb.sock", 0);
+	argv = notebook_argv(&c, "/tmp/nbgate-abc", "/tmp/nbgate-abc/nb.sock", 0);
 	s = join(argv);
-	is_str(s, "singularity exec --cleanenv --bind /home --bind "
+	is_str(s, "singularity exec --containall --home /home/alice --pwd /home/alice "
+	    "--bind /home --bind "
 	    "/scratch:/scratch:ro --bind /tmp/nbgate-abc /images/scipy.sif "
-	    "jupyter-notebook --no-browser --NotebookApp.base_url=/user/alice/ "
+	    "jupyter-notebook --no-browser --config=/tmp/nbgate-abc/token.py "
+	    "--NotebookApp.base_url=/user/alice/ "
 	    "--NotebookApp.sock=/tmp/nbgate-abc/nb.sock "
 	    "--NotebookApp.sock_mode=0600 --NotebookApp.notebook_dir=/home/alice "
 	    "--NotebookApp.allow_remote_access=True", "singularity, socket");
@@ -55,10 +57,12 @@ test_argv(void)
 	c.app = "ServerApp";
 	c.cmd = "  python3  -m\tnotebook ";
 	c.as_root = 1;
-	argv = notebook_argv(&c, NULL, 40001);
+	argv = notebook_argv(&c, "/tmp/nbgate-def", NULL, 40001);
 	s = join(argv);
-	is_str(s, "apptainer exec --cleanenv --nv /images/scipy.sif python3 -m "
-	    "notebook --no-browser --ServerApp.base_url=/user/alice/ "
+	is_str(s, "apptainer exec --containall --home /home/alice --pwd /home/alice "
+	    "--bind /tmp/nbgate-def --nv /images/scipy.sif python3 -m "
+	    "notebook --no-browser --config=/tmp/nbgate-def/token.py "
+	    "--ServerApp.base_url=/user/alice/ "
 	    "--ServerApp.ip=127.0.0.1 --ServerApp.port=40001 "
 	    "--ServerApp.port_retries=0 --ServerApp.notebook_dir=/home/alice "
 	    "--ServerApp.allow_remote_access=True --allow-root",
@@ -67,9 +71,11 @@ test_argv(void)
 	notebook_argv_free(argv);
 
 	c.runtime = NOTEBOOK_RUNTIME_NONE;
-	argv = notebook_argv(&c, "/t/nb.sock", 0);
+	argv = notebook_argv(&c, "/t", "/t/nb.sock", 0);
 	is_str(argv[0], "python3", "runtime none: the command comes first");
 	ok(strstr(s = join(argv), "--bind") == NULL, "runtime none: no binds");
+	ok(strstr(s, "token") == NULL || strstr(s, "--config=/t/token.py") != NULL,
+	    "runtime none: the token only through the config file");
 	free(s);
 	notebook_argv_free(argv);
 	notebook_argv_free(NULL);

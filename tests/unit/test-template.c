@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -360,6 +361,7 @@ make_sandbox(void)
 				    "singularity", "apptainer" };
 	static const char *pwn[] = { "pwn", "id", "touch", "rm", "cat", "ls",
 				    "echo2", "module" };
+	static const char *tools[] = { "/bin/mkdir", "/bin/chmod" };
 	char			*name, tmpl[] = "/tmp/test-template-XXXXXX";
 	size_t			 i;
 
@@ -374,6 +376,13 @@ make_sandbox(void)
 		xasprintf(&name, "bin/%s", record[i]);
 		put(name, "#!/bin/sh\nfor a do printf '%s\\0' \"$a\"; done "
 		    ">\"$NB_REC\"\n", 0700);
+		free(name);
+	}
+	/* the script makes the user's working directory with these */
+	for (i = 0; i < nitems(tools); i++) {
+		xasprintf(&name, "%s/bin/%s", sandbox, tools[i] + 5);
+		if (symlink(tools[i], name) == -1)
+			fatal("symlink %s", name);
 		free(name);
 	}
 	for (i = 0; i < nitems(pwn); i++) {
@@ -393,6 +402,35 @@ remove_sandbox(void)
 
 	run(cmd, env);
 	free(sandbox);
+}
+
+/*
+ * Mode of the working directory $HOME/@name a script made (-1 if none, or
+ * not a directory); removes the tree of its first component.
+ */
+static int
+workdir_take_named(const char *name)
+{
+	char		*path, *cmd[] = { "/bin/rm", "-rf", "--", NULL, NULL };
+	char		*env[] = { NULL };
+	struct stat	 sb;
+	int		 mode = -1;
+
+	xasprintf(&path, "%s/%s", sandbox, name);
+	if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		mode = sb.st_mode & 07777;
+	free(path);
+	xasprintf(&cmd[3], "%s/%.*s", sandbox, (int)strcspn(name, "/"), name);
+	run(cmd, env);
+	free(cmd[3]);
+	return (mode);
+}
+
+/* The same for the default one, $HOME/nbgate/alice. */
+static int
+workdir_take(void)
+{
+	return (workdir_take_named("nbgate/alice"));
 }
 
 /* sh -n (and, if asked, bash -n when present) accept the script. */
@@ -446,6 +484,7 @@ want_argv(const struct template_vars *vars, size_t *lenp)
 				    "--hostkey-fingerprint", "hostkey_fp",
 				    "--enroll-env", "=NBGATE_ENROLL",
 				    "--keepalive", "keepalive",
+				    "--workdir", "@workdir",
 				    "--runtime", "runtime", "--image", "image",
 				    "--bind", "binds", "--gpus", "container_gpus",
 				    "--base-url", "base_url" };
@@ -457,6 +496,7 @@ want_argv(const struct template_vars *vars, size_t *lenp)
 	for (i = 0; i < nitems(args); i += 2) {
 		flag = strcmp(args[i], "--gpus") == 0 || *args[i + 1] == '\0';
 		if (*args[i + 1] != '\0' && *args[i + 1] != '=' &&
+		    *args[i + 1] != '@' &&
 		    *template_vars_get(vars, args[i + 1]) == '\0')
 			continue;	/* an empty section */
 		n = strlen(args[i]) + 1;
@@ -464,8 +504,16 @@ want_argv(const struct template_vars *vars, size_t *lenp)
 		len += n;
 		if (flag)
 			continue;
-		v = *args[i + 1] == '=' ? args[i + 1] + 1 :
-		    template_vars_get(vars, args[i + 1]);
+		if (*args[i + 1] == '@') {	/* a path, under $HOME or not */
+			if (*template_vars_get(vars, "workdir_home") != '\0') {
+				memcpy(out + len, sandbox, strlen(sandbox));
+				len += strlen(sandbox);
+				out[len++] = '/';
+			}
+			v = template_vars_get(vars, args[i + 1] + 1);
+		} else
+			v = *args[i + 1] == '=' ? args[i + 1] + 1 :
+			    template_vars_get(vars, args[i + 1]);
 		n = strlen(v) + 1;
 		memcpy(out + len, v, n);
 		len += n;
@@ -515,6 +563,8 @@ test_real(const char *name, const char *cluster, const char *options,
 	    memcmp(rec, exp, explen) == 0, "%s: runs, agent gets its argv",
 	    name);
 	ok(exists("PWNED"), "%s: prologue ran (module is a marker stub)", name);
+	ok(workdir_take() == 0700, "%s: the job made $HOME/nbgate/alice, mode 0700",
+	    name);
 	zap("PWNED");
 	zap("rec");
 	free(rec);
@@ -540,6 +590,7 @@ test_templates(void)
 	    "#SBATCH --error=/scratch/nbgate/jobs/42/job.err\n",
 	    "#SBATCH --qos=normal\n#SBATCH --constraint=lustre\n",
 	    "NBGATE_USER='alice'\n",
+	    "nbgate_workdir=\"$HOME\"/'nbgate/alice'\n",
 	    "\nmodule load singularity\n",
 	    "NBGATE_ENROLL='c2VjcmV0LXNlY3JldA' "
 	    "$nbgate_exec '/opt/nbgate/bin/nbgate-agent' --notebook \\\n"
@@ -547,6 +598,7 @@ test_templates(void)
 	    "    --route 'alice' \\\n"
 	    "    --hostkey-fingerprint 'SHA256:abcdEFGH/+0123' \\\n"
 	    "    --enroll-env NBGATE_ENROLL \\\n"
+	    "    --workdir \"$nbgate_workdir\" \\\n"
 	    "    --runtime 'singularity' \\\n"
 	    "    --image '/shared/images/scipy.sif' \\\n"
 	    "    --bind '/home,/scratch:/scratch:rw' \\\n"
@@ -591,7 +643,7 @@ static const char *directive_vars[] = { "user", "session", "cluster",
     "reservation", "qos", "job_name", "comment", "pbs_name", "job_dir" };
 static const char *quoted_vars[] = { "agent", "gateway", "hostkey_fp",
     "image", "runtime", "base_url", "binds", "route", "enroll", "keepalive",
-    "container_gpus" };
+    "container_gpus", "workdir" };
 
 /* Would a quoted value refuse this payload (line breaks, controls, ...)? */
 static int
@@ -643,9 +695,14 @@ inject(const char *text, size_t len, const char *cluster, const char *var,
 	exp = want_argv(vars, &explen);
 	if (strcmp(var, "agent") == 0)
 		good = (status == 127 && rec == NULL);	/* not found, exactly */
+	else if (strcmp(var, "workdir") == 0 && strlen(payload) > NAME_MAX)
+		good = (status == 1 && rec == NULL);	/* mkdir refuses, job stops */
 	else
 		good = (status == 0 && rec != NULL && reclen == explen &&
 		    memcmp(rec, exp, explen) == 0);
+	if (strcmp(var, "workdir") == 0 && strlen(payload) <= NAME_MAX)
+		good = good && workdir_take_named(payload) == 0700;
+	workdir_take();
 	if (exists("PWNED") || exists("file") || nfiles() != 3 + (rec != NULL))
 		good = 0;
 	xasprintf(why, "status %d, argv %s, %d files%s", status,
