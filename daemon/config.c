@@ -313,6 +313,8 @@ static const struct cfg_key cfg_credentials_keys[] = {
 	  .def = "12h" },
 	{ .name = "from_login", .type = CFG_BOOL, .off = OFF(cred_from_login),
 	  .def = "false" },
+	{ .name = "allow_independent_proxies", .type = CFG_BOOL,
+	  .off = OFF(cred_allow_independent), .def = "false" },
 };
 static const struct cfg_section cfg_credentials = SECTION(cfg_credentials_keys);
 /* accounting: where community-account jobs are reported (daemon/outbox.c) */

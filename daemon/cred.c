@@ -249,6 +249,7 @@ cred_policy(struct x509_policy *p)
 	p->gridmap = gate->cfg->cred_gridmap;
 	p->check_crl = gate->cfg->cred_require_crl ? X509_CRL_REQUIRE :
 	    X509_CRL_IF_PRESENT;
+	p->allow_independent = gate->cfg->cred_allow_independent;
 }
 
 /* Verifies chain + key (PEM) and keeps the identity; -1 and *cause if refused. */

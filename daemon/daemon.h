@@ -145,6 +145,7 @@ struct config {
 	int		 cred_myproxy_lifetime;	/* s asked of MyProxy */
 	int		 cred_cert_lifetime;	/* s: longest SSH certificate */
 	int		 cred_from_login;	/* a login alone gets a certificate */
+	int		 cred_allow_independent; /* RFC 3820 independent proxies */
 	char		*acct_endpoint;	/* attribution POSTs go here; "": none */
 	char		*acct_token_file;	/* bearer token; NULL: none */
 	char		*acct_ca_file;	/* NULL: system CAs */
@@ -635,6 +636,7 @@ struct x509_policy {
 	const char	*gridmap;	/* grid-mapfile path */
 	int		 check_crl;	/* enum x509_crl_mode */
 	int		 refuse_proxy;	/* 1: RFC 3820 proxies are refused */
+	int		 allow_independent; /* 1: id-ppl-independent proxies too */
 };
 struct x509_ident {
 	char		*dn;		/* end-entity subject, /C=US/O=.../CN=... form */
