@@ -47,6 +47,12 @@ struct config_container {
 	int		 runtime;	/* enum config_runtime */
 	char		*description;
 };
+/* auth.oidc.admins: the provider's subject an administrator signs in with. */
+struct config_oidc_admin {
+	char		*name;		/* one of auth.admins */
+	size_t		 line;
+	char		*sub;		/* the ID token's sub claim */
+};
 struct config_cluster {
 	char		*name;		/* [a-z0-9_-] */
 	size_t		 line;
@@ -125,6 +131,8 @@ struct config {
 	char		*oidc_map_file;		/* "claim-value user" lines, or NULL */
 	char		*oidc_ca_file;		/* PEM bundle, NULL: system CAs */
 	char		*oidc_button_label;
+	struct config_oidc_admin *oidc_admins;	/* admins who may use OIDC */
+	size_t		 noidc_admins;
 
 	char		*sess_gateway;	/* host:port agents dial; NULL: hostname:ssh port */
 	int		 sess_max_per_user;	/* concurrent sessions of one user */
@@ -302,6 +310,7 @@ struct gate_stats {
 	unsigned long		 websockets;	/* open now */
 	unsigned long		 conns;		/* browser connections open now */
 	unsigned long long	 login_failures;	/* bad or used login links, bad tokens */
+	unsigned long long	 login_reserved;	/* OIDC names refused as reserved */
 	unsigned long long	 cred_verified;	/* X.509 credentials accepted */
 	unsigned long long	 cred_refused;	/* and refused (MyProxy failures too) */
 	unsigned long long	 certs_minted;	/* SSH user certificates signed */
@@ -425,7 +434,8 @@ size_t		 jwt_keys_count(const struct jwt_keys *);
  * oidc.c: OpenID Connect login (auth.oidc): /hub/oauth_login and
  * /hub/oauth_callback, answered through conn_defer() while the provider is
  * asked. oidc_meta_parse() and oidc_map_user() are pure (tests, fuzzing);
- * oidc_map_user() returns an owned name or NULL and *cause.
+ * oidc_map_user() returns an owned name or NULL and *cause;
+ * oidc_user_refusal() NULL if a mapped name may sign in, else an owned reason.
  */
 struct oidc_meta {			/* what we use of the discovery document */
 	char		*authorization_endpoint;
@@ -442,6 +452,7 @@ int		 oidc_meta_parse(const char *, size_t, const char *, struct oidc_meta *,
 		     char **);
 void		 oidc_meta_clear(struct oidc_meta *);
 char		*oidc_map_user(const char *, const char *, const char *, char **);
+char		*oidc_user_refusal(const struct config *, const char *, const char *);
 
 /* pam.c: PAM checks in a child process, off the event loop */
 #define PAM_CHECK_OK	0	/* authenticated, account valid */

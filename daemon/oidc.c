@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@
 #define OIDC_SKEW		120	/* s of clock difference tolerated */
 #define OIDC_SECRET_MAX		1024
 #define OIDC_MAP_MAX		(1024 * 1024)
+#define OIDC_UID_MIN		1000	/* below: the system's accounts */
+#define OIDC_UID_NOBODY		65534
 
 enum { OIDC_META, OIDC_KEYS };
 
@@ -246,6 +249,52 @@ oidc_map_user(const char *value, const char *suffix, const char *map,
 		return (NULL);
 	}
 	return (user);
+}
+
+/*
+ * Why @user, mapped from an ID token with subject @sub, may not sign in with
+ * OpenID Connect under @cfg: NULL if it may, else an owned sentence. Refused:
+ * root; this host's system accounts (uid below OIDC_UID_MIN, and nobody);
+ * nbgated's own account and every cluster's login_user (the community accounts
+ * jobs run as; with credentials.from_login a login name becomes an SSH
+ * certificate principal); an administrator's name unless auth.oidc.admins
+ * binds it to this very subject (a provider's sub is never reassigned, while
+ * preferred_username or email may be chosen or recycled).
+ */
+char *
+oidc_user_refusal(const struct config *cfg, const char *user, const char *sub)
+{
+	struct passwd	*pw;
+	char		*c = NULL;
+	size_t		 i;
+
+	if (strcmp(user, "root") == 0)
+		return (xstrdup("is the superuser's name"));
+	if ((pw = getpwnam(user)) != NULL && (pw->pw_uid < OIDC_UID_MIN ||
+	    pw->pw_uid == OIDC_UID_NOBODY || pw->pw_uid == (uid_t)-2)) {
+		xasprintf(&c, "is a system account on the gateway (uid %lu)",
+		    (u_long)pw->pw_uid);
+		return (c);
+	}
+	if ((pw = getpwuid(geteuid())) != NULL && strcmp(pw->pw_name, user) == 0)
+		return (xstrdup("is the gateway's own account"));
+	for (i = 0; cfg != NULL && i < cfg->nclusters; i++) {
+		if (cfg->clusters[i].login_user != NULL &&
+		    strcmp(cfg->clusters[i].login_user, user) == 0) {
+			xasprintf(&c, "is the account cluster %s runs jobs as",
+			    cfg->clusters[i].name);
+			return (c);
+		}
+	}
+	if (!config_is_admin(cfg, user))
+		return (NULL);
+	for (i = 0; i < cfg->noidc_admins; i++) {
+		if (strcmp(cfg->oidc_admins[i].name, user) == 0 && sub != NULL &&
+		    strcmp(cfg->oidc_admins[i].sub, sub) == 0)
+			return (NULL);
+	}
+	return (xstrdup("is an administrator's name, and this sign-in is not "
+	    "the one auth.oidc.admins names for that administrator"));
 }
 
 /* Reads a small private file (the secret, the map) into *out. */
@@ -858,6 +907,30 @@ oidc_flow_fail(struct oidc_flow *fl, int code, const char *title,
 	oidc_flow_answer(fl, &rs);
 }
 
+/* A mapped name that may not sign in here: counted, logged, a page. */
+static void
+oidc_flow_reserved(struct oidc_flow *fl, const char *v, const char *user,
+    const char *cause)
+{
+	struct evbuffer	*text;
+	char		*msg, *why;
+
+	gate->stats.login_reserved++;
+	if ((text = evbuffer_new()) == NULL)
+		fatalx("oidc: out of memory");
+	evbuffer_add_printf(text, "You signed in as \"%.128s\", which would be "
+	    "the account \"%s\" here; that name %s, so it cannot be used to sign "
+	    "in with your identity provider. Ask the gateway's administrators.",
+	    v, user, cause);
+	msg = oidc_buf_str(text);
+	xasprintf(&why, "%s \"%.128s\" (sub %.128s) maps to reserved name %s, "
+	    "which %s", gate->cfg->oidc_username_claim, v, fl->sub != NULL ?
+	    fl->sub : "?", user, cause);
+	oidc_flow_fail(fl, 403, "This name is reserved", msg, why);
+	free(why);
+	free(msg);
+}
+
 /* The ID token's user, mapped; or the refusal page. */
 static void
 oidc_flow_user(struct oidc_flow *fl, const char *v)
@@ -876,7 +949,14 @@ oidc_flow_user(struct oidc_flow *fl, const char *v)
 		return;
 	}
 	if ((user = oidc_map_user(v, gate->cfg->oidc_strip_suffix, oidc.map,
-	    &cause)) == NULL) {
+	    &cause)) != NULL && (cause = oidc_user_refusal(gate->cfg, user,
+	    fl->sub)) != NULL) {
+		oidc_flow_reserved(fl, v, user, cause);
+		free(cause);
+		free(user);
+		return;
+	}
+	if (user == NULL) {
 		if ((text = evbuffer_new()) == NULL)
 			fatalx("oidc: out of memory");
 		evbuffer_add_printf(text, "You signed in as \"%.128s\", which %s. "
