@@ -490,6 +490,7 @@ struct sqlite3_stmt *store_prepare(const char *);
  * cred.c: verified identities of users for clusters with charging: user (the
  * DN, the account it maps to, the expiry; never a key). Borrowed pointers stay
  * valid until the next cred_* call that changes the user's identity.
+ * cred_account_reserved(): NULL, or an owned reason no login may name an account.
  */
 struct cred {
 	char		*user;		/* gateway user */
@@ -506,6 +507,7 @@ void		 cred_shutdown(void);
 const struct cred *cred_get(const char *);
 const struct cred *cred_for_account(const char *);
 const struct cred *cred_from_login(const char *);
+char		*cred_account_reserved(const struct config *, const char *);
 const struct cred *cred_set_x509(const char *, const char *, const char *, size_t,
 		    const char *, size_t, const char *, const char *, char **);
 int		 cred_myproxy(const char *, const char *, const char *, cred_done_cb,

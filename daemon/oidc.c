@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +36,6 @@
 #define OIDC_SKEW		120	/* s of clock difference tolerated */
 #define OIDC_SECRET_MAX		1024
 #define OIDC_MAP_MAX		(1024 * 1024)
-#define OIDC_UID_MIN		1000	/* below: the system's accounts */
-#define OIDC_UID_NOBODY		65534
 
 enum { OIDC_META, OIDC_KEYS };
 
@@ -254,40 +251,22 @@ oidc_map_user(const char *value, const char *suffix, const char *map,
 /*
  * Why @user, mapped from an ID token with subject @sub, may not sign in with
  * OpenID Connect under @cfg: NULL if it may, else an owned sentence. Refused:
- * root; this host's system accounts (uid below OIDC_UID_MIN, and nobody);
- * nbgated's own account and every cluster's login_user (the community accounts
- * jobs run as; with credentials.from_login a login name becomes an SSH
- * certificate principal); an administrator's name unless auth.oidc.admins
- * binds it to this very subject (a provider's sub is never reassigned, while
- * preferred_username or email may be chosen or recycled).
+ * the accounts cred_account_reserved() names (root, system accounts, nbgated's
+ * own, the clusters' community accounts: with credentials.from_login a login
+ * name becomes an SSH certificate principal), and an administrator's name
+ * unless auth.oidc.admins binds it to this very subject (a provider's sub is
+ * never reassigned, while preferred_username or email may be chosen or
+ * recycled).
  */
 char *
 oidc_user_refusal(const struct config *cfg, const char *user, const char *sub)
 {
-	struct passwd	*pw;
-	char		*c = NULL;
-	size_t		 i;
+	char	*c;
+	size_t	 i;
 
-	if (strcmp(user, "root") == 0)
-		return (xstrdup("is the superuser's name"));
-	if ((pw = getpwnam(user)) != NULL && (pw->pw_uid < OIDC_UID_MIN ||
-	    pw->pw_uid == OIDC_UID_NOBODY || pw->pw_uid == (uid_t)-2)) {
-		xasprintf(&c, "is a system account on the gateway (uid %lu)",
-		    (u_long)pw->pw_uid);
+	if ((c = cred_account_reserved(cfg, user)) != NULL ||
+	    !config_is_admin(cfg, user))
 		return (c);
-	}
-	if ((pw = getpwuid(geteuid())) != NULL && strcmp(pw->pw_name, user) == 0)
-		return (xstrdup("is the gateway's own account"));
-	for (i = 0; cfg != NULL && i < cfg->nclusters; i++) {
-		if (cfg->clusters[i].login_user != NULL &&
-		    strcmp(cfg->clusters[i].login_user, user) == 0) {
-			xasprintf(&c, "is the account cluster %s runs jobs as",
-			    cfg->clusters[i].name);
-			return (c);
-		}
-	}
-	if (!config_is_admin(cfg, user))
-		return (NULL);
 	for (i = 0; i < cfg->noidc_admins; i++) {
 		if (strcmp(cfg->oidc_admins[i].name, user) == 0 && sub != NULL &&
 		    strcmp(cfg->oidc_admins[i].sub, sub) == 0)

@@ -18,6 +18,10 @@ certificate with EKU serverAuth only, a proxy of such a certificate, a certifica
 without digitalSignature and an independent proxy are refused with messages naming
 what is wrong; after a reload with credentials.allow_independent_proxies: true the
 independent proxy is accepted.
+
+credentials.from_login: with a charging: user cluster, dave's login alone gives him a
+credential, while root, daemon and the community account get none (a second barrier
+behind the OIDC refusal, for logins by PAM or an administrator's login link).
 """
 import json
 import os
@@ -62,7 +66,22 @@ def community_cluster(env):
             "        walltime: {default: 20m, max: 1h}\n        cores: {default: 1, max: 2}\n"
             "        memory: {default: 256MiB, max: 1GiB}\n"
             "    containers:\n      base: {image: \"\", runtime: none}\n"
-            "    default_container: base\n" % (free_port(), pub, key, SRCDIR))
+            "    default_container: base\n" % (free_port(), pub, key, SRCDIR)
+            + user_cluster(env, pub, key))
+
+
+def user_cluster(env, hostkey, key):
+    """A charging: user cluster (nothing listens either): where from_login would apply."""
+    ca = env.path("user_ca")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ca], check=True)
+    return ("  uhpc:\n    scheduler: slurm\n    transport: ssh\n    charging: user\n"
+            "    login_host: 127.0.0.1:%d\n    login_host_key: \"%s\"\n    user_ca_key: %s\n"
+            "    template: %s/templates/slurm.sh\n"
+            "    default_queue: debug\n    queues:\n      debug:\n"
+            "        walltime: {default: 20m, max: 2h}\n        cores: {default: 1, max: 2}\n"
+            "        memory: {default: 256MiB, max: 1GiB}\n"
+            "    containers:\n      base: {image: \"\", runtime: none}\n"
+            "    default_container: base\n" % (free_port(), hostkey, ca, SRCDIR))
 
 
 def gw_config(env, independent=False):
@@ -72,7 +91,8 @@ def gw_config(env, independent=False):
             "    ca_file: %s\n    username_claim: email\n"
             "    username_map:\n      strip_suffix: \"%s\"\n      file: %s\n"
             "    admins:\n      carol: {sub: carol}\n"
-            "credentials:\n  ca_dir: %s\n  gridmap: %s\n%s"
+            "credentials:\n  ca_dir: %s\n  gridmap: %s\n  from_login: true\n"
+            "  certificate_lifetime: 40m\n%s"
             "%s"
             % (env.gw.https_port, env.issuer, env.secret_file,
                os.path.join(env.pki, "ca.pem"), DOMAIN, env.map_file,
@@ -151,6 +171,31 @@ def test_oidc_forged_log(env):
          "x?login: root logged in" in log,
          "attack oidc-log-newline: a claim with a newline neither logs in nor forges a log line",
          (st, forged, body[:300]))
+
+
+def test_from_login(env):
+    """credentials.from_login never names a reserved account, whatever let the user in."""
+    t = env.tap
+
+    def start(user):
+        st, _, out = env.gw.request("POST", "/hub/api/users/%s/server" % user,
+                                    token=env.admin_token, headers={"Content-Type": "application/json"},
+                                    body=json.dumps({"cluster": "uhpc", "walltime": "1h"}).encode())
+        return st, out.decode(errors="replace")
+    st, out = start("dave")
+    t.ok(st == 400 and "walltime 1h is longer than your credential has left" in out,
+         "attack from-login-baseline: dave's login alone gives him a 40m credential on the "
+         "user-charged cluster", (st, out))
+    for user, cid in (("root", "from-login-root"), ("daemon", "from-login-system"),
+                      ("nbcomm", "from-login-community")):
+        st, out = start(user)
+        st2, _, _ = env.gw.request("GET", "/hub/api/users/%s/credential" % user,
+                                   token=env.admin_token)
+        t.ok(st == 403 and "X.509 credential first" in out and st2 == 404 and
+             "%s gets no certificate from the login (from_login): the name " % user
+             in env.procs.log("nbgated"),
+             "attack %s: a from_login certificate for %s (logged in some other way: an "
+             "administrator's login link, PAM) is refused" % (cid, user), (st, out, st2))
 
 
 def cred_post(env, cert, key, user="alice"):
@@ -242,6 +287,7 @@ def main():
     env.run(test_oidc_legit)
     env.run(test_oidc_reserved)
     env.run(test_oidc_forged_log)
+    env.run(test_from_login)
     env.run(test_x509)
     env.finish()
 
