@@ -902,9 +902,9 @@ oidc_flow_reserved(struct oidc_flow *fl, const char *v, const char *user,
 	    "in with your identity provider. Ask the gateway's administrators.",
 	    v, user, cause);
 	msg = oidc_buf_str(text);
-	xasprintf(&why, "%s \"%.128s\" (sub %.128s) maps to reserved name %s, "
-	    "which %s", gate->cfg->oidc_username_claim, v, fl->sub != NULL ?
-	    fl->sub : "?", user, cause);
+	xasprintf(&why, "the %s claim maps to reserved name %s, which %s "
+	    "(value \"%.64s\", sub %.64s)", gate->cfg->oidc_username_claim, user,
+	    cause, v, fl->sub != NULL ? fl->sub : "?");	/* cut at 200 */
 	oidc_flow_fail(fl, 403, "This name is reserved", msg, why);
 	free(why);
 	free(msg);
