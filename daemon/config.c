@@ -133,6 +133,7 @@ static int	cfg_check_user_hosts(const char *, char **);
 static int	cfg_check_word(const char *, char **);
 static int	cfg_check_word_opt(const char *, char **);
 static int	cfg_check_label(const char *, char **);
+static int	cfg_check_sub(const char *, char **);
 static void	cfg_check_oidc(struct cfg_ctx *, const struct cfg_section *,
 		    void *, const char *, size_t, const size_t *);
 static void	cfg_check_top(struct cfg_ctx *, const struct cfg_section *,
@@ -151,6 +152,7 @@ static void	cfg_check_retry(struct cfg_ctx *, const struct cfg_section *,
 #define QOFF(f)		offsetof(struct config_queue, f)
 #define IOFF(f)		offsetof(struct config_container, f)
 #define KOFF(f)		offsetof(struct config_cluster, f)
+#define AOFF(f)		offsetof(struct config_oidc_admin, f)
 #define SECTION(t)	{ (t), nitems(t), NULL }
 #define CHECKED(t, fn)	{ (t), nitems(t), (fn) }
 #define KiB		1024LL
@@ -249,6 +251,12 @@ static const struct cfg_key cfg_oidc_map_keys[] = {
 };
 static const struct cfg_section cfg_oidc_map = SECTION(cfg_oidc_map_keys);
 
+static const struct cfg_key cfg_oidc_admin_keys[] = {
+	{ .name = "sub", .type = CFG_STRING, .off = AOFF(sub),
+	  .check = cfg_check_sub, .required = 1 },
+};
+static const struct cfg_section cfg_oidc_admin = SECTION(cfg_oidc_admin_keys);
+
 static const struct cfg_key cfg_oidc_keys[] = {
 	{ .name = "issuer", .type = CFG_STRING, .off = OFF(oidc_issuer),
 	  .check = cfg_check_https, .required = 1 },
@@ -262,6 +270,10 @@ static const struct cfg_key cfg_oidc_keys[] = {
 	  .off = OFF(oidc_username_claim), .def = "preferred_username",
 	  .check = cfg_check_word },
 	{ .name = "username_map", .type = CFG_SECTION, .sub = &cfg_oidc_map },
+	{ .name = "admins", .type = CFG_MAPOF, .off = OFF(oidc_admins),
+	  .count_off = OFF(noidc_admins), .sub = &cfg_oidc_admin,
+	  .elem_size = sizeof(struct config_oidc_admin), .max = 256,
+	  .check = cfg_check_user },
 	{ .name = "ca_file", .type = CFG_PATH, .off = OFF(oidc_ca_file) },
 	{ .name = "button_label", .type = CFG_STRING,
 	  .off = OFF(oidc_button_label), .def = "your institution",
@@ -333,6 +345,8 @@ static const struct cfg_key cfg_credentials_keys[] = {
 	  .def = "12h" },
 	{ .name = "from_login", .type = CFG_BOOL, .off = OFF(cred_from_login),
 	  .def = "false" },
+	{ .name = "allow_independent_proxies", .type = CFG_BOOL,
+	  .off = OFF(cred_allow_independent), .def = "false" },
 };
 static const struct cfg_section cfg_credentials = SECTION(cfg_credentials_keys);
 /* accounting: where community-account jobs are reported (daemon/outbox.c) */
@@ -962,6 +976,17 @@ cfg_check_line(const char *s, char **problem)
 		}
 	}
 	return (0);
+}
+
+/* An OpenID Connect subject: 1 to 255 characters, no control characters. */
+static int
+cfg_check_sub(const char *s, char **problem)
+{
+	if (*s == '\0' || strlen(s) > 255) {
+		xasprintf(problem, "must be 1 to 255 characters");
+		return (-1);
+	}
+	return (cfg_check_line(s, problem));
 }
 
 /* A container image: empty, an absolute path, or a scheme://reference. */
@@ -1772,6 +1797,8 @@ cfg_check_top(struct cfg_ctx *ctx, const struct cfg_section *sec,
 	struct config	*cfg = base;
 	size_t		 at = cfg_seen(sec, seen, "auth");
 
+	size_t		 i;
+
 	(void)prefix;
 	if (cfg->oidc_issuer != NULL && *cfg->public_url == '\0')
 		cfg_error(ctx, at != 0 ? at : line, "public_url", "required with "
@@ -1780,6 +1807,12 @@ cfg_check_top(struct cfg_ctx *ctx, const struct cfg_section *sec,
 	if (*cfg->proxy_user_hosts != '\0' && *cfg->public_url == '\0')
 		cfg_error(ctx, line, "public_url", "required with proxy.user_hosts "
 		    "(users' hosts send browsers back to the hub there to log in)");
+	for (i = 0; i < cfg->noidc_admins; i++) {
+		if (!config_is_admin(cfg, cfg->oidc_admins[i].name))
+			cfg_error(ctx, cfg->oidc_admins[i].line,
+			    "auth.oidc.admins", "'%s' is not in auth.admins",
+			    cfg->oidc_admins[i].name);
+	}
 }
 
 /* A cluster's cross-field rules. */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,9 @@
 #include <openssl/evp.h>
 
 #include "daemon/daemon.h"
+
+#define CRED_UID_MIN		1000	/* below: the system's accounts */
+#define CRED_UID_NOBODY		65534
 
 struct cred_entry {
 	struct cred		 c;
@@ -206,7 +210,45 @@ cred_for_account(const char *account)
 	return (best);
 }
 
-/* credentials.from_login: the login names the account, for a certificate's lifetime. */
+/*
+ * Why no login may name the local account @user (as an OIDC user name, or as
+ * a from_login certificate's principal): NULL if it may, else an owned
+ * sentence. Reserved: root; this host's system accounts (uid below
+ * CRED_UID_MIN, and nobody); nbgated's own account; every cluster's login_user
+ * (the community accounts jobs run as). getpwnam() may ask NSS (files, sssd).
+ */
+char *
+cred_account_reserved(const struct config *cfg, const char *user)
+{
+	struct passwd	*pw;
+	char		*c = NULL;
+	size_t		 i;
+
+	if (strcmp(user, "root") == 0)
+		return (xstrdup("is the superuser's name"));
+	if ((pw = getpwnam(user)) != NULL && (pw->pw_uid < CRED_UID_MIN ||
+	    pw->pw_uid == CRED_UID_NOBODY || pw->pw_uid == (uid_t)-2)) {
+		xasprintf(&c, "is a system account on the gateway (uid %lu)",
+		    (u_long)pw->pw_uid);
+		return (c);
+	}
+	if ((pw = getpwuid(geteuid())) != NULL && strcmp(pw->pw_name, user) == 0)
+		return (xstrdup("is the gateway's own account"));
+	for (i = 0; cfg != NULL && i < cfg->nclusters; i++) {
+		if (cfg->clusters[i].login_user != NULL &&
+		    strcmp(cfg->clusters[i].login_user, user) == 0) {
+			xasprintf(&c, "is the account cluster %s runs jobs as",
+			    cfg->clusters[i].name);
+			return (c);
+		}
+	}
+	return (NULL);
+}
+
+/*
+ * credentials.from_login: the login names the account, for a certificate's
+ * lifetime; never a reserved account (whatever login method let the user in).
+ */
 const struct cred *
 cred_from_login(const char *user)
 {
@@ -214,8 +256,17 @@ cred_from_login(const char *user)
 	char			*dn;
 	time_t			 now = time(NULL);
 
+	char			*why;
+
 	if ((c = cred_get(user)) != NULL || !gate->cfg->cred_from_login)
 		return (c);
+	if ((why = cred_account_reserved(gate->cfg, user)) != NULL) {
+		log_tag(user, 0, NULL, NULL);
+		log_warnx("credentials: %s gets no certificate from the login "
+		    "(from_login): the name %s", user, why);
+		free(why);
+		return (NULL);
+	}
 	xasprintf(&dn, "login:%s", user);
 	c = cred_put(user, dn, user, "login", now + gate->cfg->cred_cert_lifetime, now);
 	free(dn);
@@ -249,6 +300,7 @@ cred_policy(struct x509_policy *p)
 	p->gridmap = gate->cfg->cred_gridmap;
 	p->check_crl = gate->cfg->cred_require_crl ? X509_CRL_REQUIRE :
 	    X509_CRL_IF_PRESENT;
+	p->allow_independent = gate->cfg->cred_allow_independent;
 }
 
 /* Verifies chain + key (PEM) and keeps the identity; -1 and *cause if refused. */

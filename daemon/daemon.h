@@ -48,6 +48,12 @@ struct config_container {
 	int		 runtime;	/* enum config_runtime */
 	char		*description;
 };
+/* auth.oidc.admins: the provider's subject an administrator signs in with. */
+struct config_oidc_admin {
+	char		*name;		/* one of auth.admins */
+	size_t		 line;
+	char		*sub;		/* the ID token's sub claim */
+};
 struct config_cluster {
 	char		*name;		/* [a-z0-9_-] */
 	size_t		 line;
@@ -135,6 +141,8 @@ struct config {
 	char		*oidc_map_file;		/* "claim-value user" lines, or NULL */
 	char		*oidc_ca_file;		/* PEM bundle, NULL: system CAs */
 	char		*oidc_button_label;
+	struct config_oidc_admin *oidc_admins;	/* admins who may use OIDC */
+	size_t		 noidc_admins;
 
 	char		*sess_gateway;	/* host:port agents dial; NULL: hostname:ssh port */
 	int		 sess_max_per_user;	/* concurrent sessions of one user */
@@ -155,6 +163,7 @@ struct config {
 	int		 cred_myproxy_lifetime;	/* s asked of MyProxy */
 	int		 cred_cert_lifetime;	/* s: longest SSH certificate */
 	int		 cred_from_login;	/* a login alone gets a certificate */
+	int		 cred_allow_independent; /* RFC 3820 independent proxies */
 	char		*acct_endpoint;	/* attribution POSTs go here; "": none */
 	char		*acct_token_file;	/* bearer token; NULL: none */
 	char		*acct_ca_file;	/* NULL: system CAs */
@@ -332,6 +341,7 @@ struct gate_stats {
 	unsigned long		 websockets;	/* open now */
 	unsigned long		 conns;		/* browser connections open now */
 	unsigned long long	 login_failures;	/* bad or used login links, bad tokens */
+	unsigned long long	 login_reserved;	/* OIDC names refused as reserved */
 	unsigned long long	 cred_verified;	/* X.509 credentials accepted */
 	unsigned long long	 cred_refused;	/* and refused (MyProxy failures too) */
 	unsigned long long	 certs_minted;	/* SSH user certificates signed */
@@ -464,7 +474,8 @@ size_t		 jwt_keys_count(const struct jwt_keys *);
  * oidc.c: OpenID Connect login (auth.oidc): /hub/oauth_login and
  * /hub/oauth_callback, answered through conn_defer() while the provider is
  * asked. oidc_meta_parse() and oidc_map_user() are pure (tests, fuzzing);
- * oidc_map_user() returns an owned name or NULL and *cause.
+ * oidc_map_user() returns an owned name or NULL and *cause;
+ * oidc_user_refusal() NULL if a mapped name may sign in, else an owned reason.
  */
 struct oidc_meta {			/* what we use of the discovery document */
 	char		*authorization_endpoint;
@@ -481,6 +492,7 @@ int		 oidc_meta_parse(const char *, size_t, const char *, struct oidc_meta *,
 		     char **);
 void		 oidc_meta_clear(struct oidc_meta *);
 char		*oidc_map_user(const char *, const char *, const char *, char **);
+char		*oidc_user_refusal(const struct config *, const char *, const char *);
 
 /* pam.c: PAM checks in a child process, off the event loop */
 #define PAM_CHECK_OK	0	/* authenticated, account valid */
@@ -518,6 +530,7 @@ struct sqlite3_stmt *store_prepare(const char *);
  * cred.c: verified identities of users for clusters with charging: user (the
  * DN, the account it maps to, the expiry; never a key). Borrowed pointers stay
  * valid until the next cred_* call that changes the user's identity.
+ * cred_account_reserved(): NULL, or an owned reason no login may name an account.
  */
 struct cred {
 	char		*user;		/* gateway user */
@@ -534,6 +547,7 @@ void		 cred_shutdown(void);
 const struct cred *cred_get(const char *);
 const struct cred *cred_for_account(const char *);
 const struct cred *cred_from_login(const char *);
+char		*cred_account_reserved(const struct config *, const char *);
 const struct cred *cred_set_x509(const char *, const char *, const char *, size_t,
 		    const char *, size_t, const char *, const char *, char **);
 int		 cred_myproxy(const char *, const char *, const char *, cred_done_cb,
@@ -676,6 +690,7 @@ struct x509_policy {
 	const char	*gridmap;	/* grid-mapfile path */
 	int		 check_crl;	/* enum x509_crl_mode */
 	int		 refuse_proxy;	/* 1: RFC 3820 proxies are refused */
+	int		 allow_independent; /* 1: id-ppl-independent proxies too */
 };
 struct x509_ident {
 	char		*dn;		/* end-entity subject, /C=US/O=.../CN=... form */

@@ -198,6 +198,11 @@ metrics_render(void)
 	HELP(b, "nbgate_login_failures_total", "counter",
 	    "Login links that were used, expired or wrong.");
 	evbuffer_add_printf(b, "nbgate_login_failures_total %llu\n", st->login_failures);
+	HELP(b, "nbgate_login_reserved_names_total", "counter",
+	    "OpenID Connect sign-ins refused because the name is reserved "
+	    "(root, system accounts, community accounts, administrators).");
+	evbuffer_add_printf(b, "nbgate_login_reserved_names_total %llu\n",
+	    st->login_reserved);
 	HELP(b, "nbgate_credentials_total", "counter",
 	    "X.509 credentials checked (uploaded or from MyProxy), by result.");
 	evbuffer_add_printf(b, "nbgate_credentials_total{result=\"verified\"} %llu\n"

@@ -248,6 +248,34 @@ oidc_map_user(const char *value, const char *suffix, const char *map,
 	return (user);
 }
 
+/*
+ * Why @user, mapped from an ID token with subject @sub, may not sign in with
+ * OpenID Connect under @cfg: NULL if it may, else an owned sentence. Refused:
+ * the accounts cred_account_reserved() names (root, system accounts, nbgated's
+ * own, the clusters' community accounts: with credentials.from_login a login
+ * name becomes an SSH certificate principal), and an administrator's name
+ * unless auth.oidc.admins binds it to this very subject (a provider's sub is
+ * never reassigned, while preferred_username or email may be chosen or
+ * recycled).
+ */
+char *
+oidc_user_refusal(const struct config *cfg, const char *user, const char *sub)
+{
+	char	*c;
+	size_t	 i;
+
+	if ((c = cred_account_reserved(cfg, user)) != NULL ||
+	    !config_is_admin(cfg, user))
+		return (c);
+	for (i = 0; i < cfg->noidc_admins; i++) {
+		if (strcmp(cfg->oidc_admins[i].name, user) == 0 && sub != NULL &&
+		    strcmp(cfg->oidc_admins[i].sub, sub) == 0)
+			return (NULL);
+	}
+	return (xstrdup("is an administrator's name, and this sign-in is not "
+	    "the one auth.oidc.admins names for that administrator"));
+}
+
 /* Reads a small private file (the secret, the map) into *out. */
 static int
 oidc_read_file(const char *path, size_t max, int secret, char **out,
@@ -858,6 +886,30 @@ oidc_flow_fail(struct oidc_flow *fl, int code, const char *title,
 	oidc_flow_answer(fl, &rs);
 }
 
+/* A mapped name that may not sign in here: counted, logged, a page. */
+static void
+oidc_flow_reserved(struct oidc_flow *fl, const char *v, const char *user,
+    const char *cause)
+{
+	struct evbuffer	*text;
+	char		*msg, *why;
+
+	gate->stats.login_reserved++;
+	if ((text = evbuffer_new()) == NULL)
+		fatalx("oidc: out of memory");
+	evbuffer_add_printf(text, "You signed in as \"%.128s\", which would be "
+	    "the account \"%s\" here; that name %s, so it cannot be used to sign "
+	    "in with your identity provider. Ask the gateway's administrators.",
+	    v, user, cause);
+	msg = oidc_buf_str(text);
+	xasprintf(&why, "the %s claim maps to reserved name %s, which %s "
+	    "(value \"%.64s\", sub %.64s)", gate->cfg->oidc_username_claim, user,
+	    cause, v, fl->sub != NULL ? fl->sub : "?");	/* cut at 200 */
+	oidc_flow_fail(fl, 403, "This name is reserved", msg, why);
+	free(why);
+	free(msg);
+}
+
 /* The ID token's user, mapped; or the refusal page. */
 static void
 oidc_flow_user(struct oidc_flow *fl, const char *v)
@@ -876,7 +928,14 @@ oidc_flow_user(struct oidc_flow *fl, const char *v)
 		return;
 	}
 	if ((user = oidc_map_user(v, gate->cfg->oidc_strip_suffix, oidc.map,
-	    &cause)) == NULL) {
+	    &cause)) != NULL && (cause = oidc_user_refusal(gate->cfg, user,
+	    fl->sub)) != NULL) {
+		oidc_flow_reserved(fl, v, user, cause);
+		free(cause);
+		free(user);
+		return;
+	}
+	if (user == NULL) {
 		if ((text = evbuffer_new()) == NULL)
 			fatalx("oidc: out of memory");
 		evbuffer_add_printf(text, "You signed in as \"%.128s\", which %s. "

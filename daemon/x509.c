@@ -5,7 +5,8 @@
  * length; the DN that maps is the end-entity's). Refused, with a message a person can
  * read: expired or not-yet-valid certificates, issuers outside the CA directory, revoked
  * certificates (CRLs as HASH.rN), bad signatures, keys that do not match the leaf, DNs the
- * grid-mapfile does not map. Messages never hold key material or passphrases.
+ * grid-mapfile does not map, certificates not meant for client authentication, and
+ * independent proxies (unless allowed). Messages never hold key material or passphrases.
  */
 #include "config.h"
 
@@ -14,6 +15,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,6 +442,115 @@ x509_gridmap_lookup(const char *path, const char *dn, char **account, char **cau
 	return (rv);
 }
 
+/* The RFC 3820 policy language of proxy @x (NID_Independent, ...); NID_undef if unread. */
+static int
+x509_proxy_language(X509 *x)
+{
+	PROXY_CERT_INFO_EXTENSION	*pci;
+	int				 nid = NID_undef;
+
+	if ((pci = X509_get_ext_d2i(x, NID_proxyCertInfo, NULL, NULL)) == NULL)
+		return (NID_undef);
+	if (pci->proxyPolicy != NULL)
+		nid = OBJ_obj2nid(pci->proxyPolicy->policyLanguage);
+	PROXY_CERT_INFO_EXTENSION_free(pci);
+	return (nid);
+}
+
+/* The extended key usages of @x by short name ("serverAuth, codeSigning"); caller frees. */
+static char *
+x509_eku_list(X509 *x)
+{
+	EXTENDED_KEY_USAGE	*eku;
+	ASN1_OBJECT		*o;
+	char			*out = xstrdup(""), *t, buf[80];
+	int			 i, nid;
+
+	if ((eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL)) == NULL)
+		return (out);
+	for (i = 0; i < sk_ASN1_OBJECT_num(eku) && i < 8; i++) {
+		o = sk_ASN1_OBJECT_value(eku, i);
+		if ((nid = OBJ_obj2nid(o)) != NID_undef)
+			snprintf(buf, sizeof buf, "%s", OBJ_nid2sn(nid));
+		else if (OBJ_obj2txt(buf, sizeof buf, o, 1) <= 0)
+			snprintf(buf, sizeof buf, "?");
+		xasprintf(&t, "%s%s%s", out, *out != '\0' ? ", " : "", buf);
+		free(out);
+		out = t;
+	}
+	EXTENDED_KEY_USAGE_free(eku);
+	return (out);
+}
+
+/*
+ * Why @x (the leaf, a proxy, or the end-entity certificate a proxy speaks for) may
+ * not authenticate a TLS client: NULL if it may. Extended key usage, when present,
+ * must list clientAuth; key usage, when present, digitalSignature; and OpenSSL's
+ * SSL client purpose check (Netscape cert type, anyExtendedKeyUsage) must pass.
+ */
+static char *
+x509_client_refusal(X509 *x)
+{
+	uint32_t	 flags = X509_get_extension_flags(x);
+	char		*c = NULL, *list;
+
+	if ((flags & EXFLAG_XKUSAGE) &&
+	    (X509_get_extended_key_usage(x) & XKU_SSL_CLIENT) == 0) {
+		list = x509_eku_list(x);
+		xasprintf(&c, "its extended key usage does not include client "
+		    "authentication (clientAuth); it lists %s", list);
+		free(list);
+	} else if ((flags & EXFLAG_KUSAGE) &&
+	    (X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE) == 0)
+		c = xstrdup("its key usage does not include digitalSignature");
+	else if (X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 0) != 1)
+		c = xstrdup("it fails the TLS client purpose check (Netscape "
+		    "certificate type or extended key usage)");
+	ERR_clear_error();
+	return (c);
+}
+
+/*
+ * The use rules on a verified chain (leaf first): every certificate from the leaf
+ * down to the end-entity one must be fit for TLS client authentication, and no
+ * proxy may be independent (RFC 3820 id-ppl-independent: it carries none of its
+ * issuer's rights, so it must not map to the issuer's account) unless @pol allows.
+ */
+static int
+x509_check_use(STACK_OF(X509) *chain, const struct x509_policy *pol, char **cause)
+{
+	X509	*x;
+	char	*why, *subj;
+	int	 i, proxy;
+
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		x = sk_X509_value(chain, i);
+		proxy = x509_is_proxy(x);
+		if (proxy && !pol->allow_independent &&
+		    x509_proxy_language(x) == NID_Independent) {
+			subj = x509_name_oneline(X509_get_subject_name(x));
+			xasprintf(cause, "the proxy is an independent proxy (RFC 3820 "
+			    "policy id-ppl-independent), which carries none of its "
+			    "issuer's rights; independent proxies are refused here "
+			    "(%s)", subj);
+			free(subj);
+			return (-1);
+		}
+		if ((why = x509_client_refusal(x)) != NULL) {
+			subj = x509_name_oneline(X509_get_subject_name(x));
+			xasprintf(cause, "the %s is not for client authentication: "
+			    "%s (%s)", proxy ? "proxy certificate" : "certificate",
+			    why, subj);
+			free(subj);
+			free(why);
+			return (-1);
+		}
+		if (!proxy)
+			break;	/* the end-entity certificate: CAs follow */
+	}
+	return (0);
+}
+
 /* Fills @out from a verified chain (leaf first). */
 static int
 x509_ident_fill(STACK_OF(X509) *chain, struct x509_ident *out, char **cause)
@@ -505,7 +616,8 @@ x509_verify(const char *chain_pem, size_t chainlen, const char *key_pem, size_t 
 		*cause = xstrdup("the key does not match the certificate");
 		goto out;
 	}
-	if (x509_ident_fill(chain, out, cause) != 0)
+	if (x509_ident_fill(chain, out, cause) != 0 ||
+	    x509_check_use(chain, pol, cause) != 0)
 		goto out;
 	if ((m = x509_gridmap_lookup(pol->gridmap, out->dn, &out->account, cause)) == -1)
 		goto out;

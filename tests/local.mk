@@ -73,7 +73,8 @@ TESTS += \
 	tests/attack/test_origin.py \
 	tests/attack/test_http_limits.py \
 	tests/attack/test_user_hosts.py \
-	tests/attack/test_coisolation.py
+	tests/attack/test_coisolation.py \
+	tests/attack/test_ident.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the

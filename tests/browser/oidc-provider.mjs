@@ -12,7 +12,8 @@
 // One confidential client "nbgate" (client_secret_basic, secret read from
 // SECRET_FILE, never from argv), redirect URI REDIRECT_URI, PKCE required.
 // Users (password = name + "-pw"): alice, bob, and mallory whose
-// preferred_username is not a Unix name. The login page is a plain form
+// preferred_username is not a Unix name, and those OIDC_TEST_USERS adds
+// (a JSON map of login to claims; sub is the login). The login page is a plain form
 // (login, password; a "deny" button ends with access_denied); consent is
 // granted with the login. Prints "ready ISSUER" when listening.
 import crypto from 'node:crypto';
@@ -33,6 +34,8 @@ const users = {
   bob: { preferred_username: 'bob', name: 'Bob B.', email: 'bob@example.org' },
   mallory: { preferred_username: 'Mallory Doe!', name: 'Mallory', email: 'm@evil.example' },
 };
+// More accounts from OIDC_TEST_USERS: {"login": {claims...}, ...} (sub = login).
+Object.assign(users, JSON.parse(process.env.OIDC_TEST_USERS || '{}'));
 
 let jwks;
 let alg = 'RS256';

@@ -16,7 +16,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct x509_policy	 pol = { "/", "/dev/null", X509_CRL_IF_PRESENT, 0 };
+	struct x509_policy	 pol = { "/", "/dev/null", X509_CRL_IF_PRESENT, 0, 0 };
 	struct x509_ident	 id;
 	char			*cause = NULL;
 

@@ -7,6 +7,10 @@
 #   proxy.pem proxy.key   RFC 3820 proxy of alice, chain proxy.pem = proxy + alice
 #   badproxy.pem          a "proxy" whose subject is not alice's + one CN
 #   proxy0.pem, deepproxy.pem   a pathlen:0 proxy and a proxy under it (too deep)
+#   indproxy.pem          an independent proxy of alice (id-ppl-independent)
+#   alice-server.pem alice-client.pem alice-nosig.pem  alice with EKU serverAuth only,
+#                         with EKU clientAuth, with key usage lacking digitalSignature
+#   serverproxy.pem       a proxy of alice-server; srvproxy.pem a proxy with EKU serverAuth
 #   expired.pem/.key  revoked.pem/.key  unmapped.pem/.key  wrongca-alice.pem/.key
 #   tampered.pem          alice.pem with one signature byte flipped
 #   host.pem host.key     host cert for 127.0.0.1/localhost (myproxy-server), wronghost.* from wrongca
@@ -47,6 +51,17 @@ commonName = supplied
 [usr]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
+[srv]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+[cli]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = clientAuth
+[nosig]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,keyEncipherment
 [host]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
@@ -80,6 +95,11 @@ issue ca expired "$subj_base/CN=Expired User" usr -startdate 20200101000000Z -en
 issue ca revoked "$subj_base/CN=Revoked User" usr
 issue ca unmapped "$subj_base/CN=Mallory Unmapped" usr
 issue ca host "$subj_base/CN=localhost" host
+# alice's name again, for other uses: a server-only certificate (EKU serverAuth), one
+# with EKU clientAuth, and one whose key usage lacks digitalSignature.
+issue ca alice-server "$subj_base/CN=Alice Smith" srv
+issue ca alice-client "$subj_base/CN=Alice Smith" cli
+issue ca alice-nosig "$subj_base/CN=Alice Smith" nosig
 issue wrongca wrongca-alice "$subj_base/CN=Alice Smith" usr
 issue wrongca wronghost "$subj_base/CN=localhost" host
 openssl ca -batch -config ca/ca.cnf -revoke revoked.pem -crl_reason keyCompromise 2>/dev/null
@@ -96,6 +116,15 @@ proxyCertInfo = critical,language:id-ppl-inheritAll
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature,keyEncipherment
 proxyCertInfo = critical,language:id-ppl-inheritAll,pathlen:0
+[indproxy]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+proxyCertInfo = critical,language:id-ppl-independent
+[srvproxy]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+proxyCertInfo = critical,language:id-ppl-inheritAll
 CNF
 mkproxy() {	# mkproxy NAME SUBJECT SERIAL ISSUER EXT: NAME.pem = the proxy + ISSUER.pem
 	openssl req -new -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
@@ -108,6 +137,11 @@ mkproxy proxy "$subj_base/CN=Alice Smith/CN=4711" 4711 alice proxy
 mkproxy badproxy "$subj_base/CN=Bob Other/CN=4712" 4712 alice proxy
 mkproxy proxy0 "$subj_base/CN=Alice Smith/CN=4713" 4713 alice proxy0
 mkproxy deepproxy "$subj_base/CN=Alice Smith/CN=4713/CN=4714" 4714 proxy0 proxy
+# An independent proxy of alice; a good proxy of the server-only alice-server; a proxy
+# of alice whose own EKU is serverAuth only.
+mkproxy indproxy "$subj_base/CN=Alice Smith/CN=4715" 4715 alice indproxy
+mkproxy serverproxy "$subj_base/CN=Alice Smith/CN=4716" 4716 alice-server proxy
+mkproxy srvproxy "$subj_base/CN=Alice Smith/CN=4717" 4717 alice srvproxy
 
 # tampered.pem: alice.pem with the last byte of its signature changed.
 openssl x509 -in alice.pem -outform DER -out tampered.der

@@ -894,6 +894,39 @@ test_oidc(void)
 	free(cause);
 	cause = NULL;
 
+	cfg = mem("o.yaml", "public_url: https://gw\nauth:\n  admins: [carol]\n"
+	    "  oidc:\n    issuer: https://idp\n    client_id: a\n"
+	    "    client_secret_file: /s\n    admins:\n"
+	    "      carol: {sub: \"248289761001\"}\n", &cause);
+	ok(cfg != NULL && cfg->noidc_admins == 1 &&
+	    strcmp(cfg->oidc_admins[0].name, "carol") == 0 &&
+	    strcmp(cfg->oidc_admins[0].sub, "248289761001") == 0,
+	    "auth.oidc.admins: an administrator bound to a subject");
+	config_free(cfg);
+	free(cause);
+	cause = NULL;
+
+	cfg = mem("o.yaml", "public_url: https://gw\nauth:\n  admins: [carol]\n"
+	    "  oidc:\n    issuer: https://idp\n    client_id: a\n"
+	    "    client_secret_file: /s\n    admins:\n"
+	    "      dave: {sub: d}\n", &cause);
+	ok(cfg == NULL, "auth.oidc.admins: a name not in auth.admins refused");
+	has_str(cause, "o.yaml:9: auth.oidc.admins: 'dave' is not in auth.admins",
+	    "names the file line and the name");
+	free(cause);
+	cause = NULL;
+
+	cfg = mem("o.yaml", "public_url: https://gw\nauth:\n  admins: [carol]\n"
+	    "  oidc:\n    issuer: https://idp\n    client_id: a\n"
+	    "    client_secret_file: /s\n    admins:\n"
+	    "      Carol: {sub: c}\n      erin: {}\n", &cause);
+	ok(cfg == NULL, "bad auth.oidc.admins refused");
+	has_str(cause, "Carol", "an oidc admin must be a user name");
+	has_str(cause, "auth.oidc.admins.erin.sub: required key is missing",
+	    "the subject is required");
+	free(cause);
+	cause = NULL;
+
 	cfg = mem("o.yaml", "auth:\n  oidc:\n    issuer: https://idp\n"
 	    "    client_id: a\n    client_secret_file: /s\n", &cause);
 	ok(cfg == NULL, "oidc without public_url refused");

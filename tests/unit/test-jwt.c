@@ -6,9 +6,11 @@
  */
 #include "config.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/bn.h>
@@ -447,6 +449,61 @@ test_map(void)
 	    "map then suffix");
 }
 
+static void
+refusal_case(const struct config *cfg, const char *user, const char *sub,
+    const char *want, const char *what)
+{
+	char	*c = oidc_user_refusal(cfg, user, sub);
+
+	if (want == NULL)
+		ok(c == NULL, "reserved: %s: accepted (%s)", what, c != NULL ? c : "");
+	else
+		has_str(c, want, "reserved: %s", what);
+	free(c);
+}
+
+/* Reserved names: root, system accounts, community accounts, admins. */
+static void
+test_reserved(void)
+{
+	struct config			cfg;
+	struct config_cluster		cl[2];
+	struct config_oidc_admin	oa = { .name = "carol", .sub = "sub-carol" };
+	char				*admins[] = { "carol", "frank" };
+	struct passwd			*pw = getpwuid(geteuid());
+
+	memset(&cfg, 0, sizeof cfg);
+	memset(cl, 0, sizeof cl);
+	cl[0].name = "hpc";
+	cl[0].login_user = "nbcomm";
+	cl[1].name = "uhpc";
+	cfg.clusters = cl;
+	cfg.nclusters = 2;
+	cfg.admins = admins;
+	cfg.nadmins = 2;
+	cfg.oidc_admins = &oa;
+	cfg.noidc_admins = 1;
+	refusal_case(&cfg, "dave", "sub-dave", NULL, "a normal name");
+	refusal_case(&cfg, "root", "sub-x", "superuser", "root");
+	if (getpwnam("daemon") != NULL)
+		refusal_case(&cfg, "daemon", "sub-x", "system account on the "
+		    "gateway (uid", "daemon");
+	if (getpwnam("nobody") != NULL)
+		refusal_case(&cfg, "nobody", "sub-x", "system account", "nobody");
+	if (pw != NULL && pw->pw_uid != 0)
+		refusal_case(&cfg, pw->pw_name, "sub-x", "the gateway's own "
+		    "account", "nbgated's own account");
+	refusal_case(&cfg, "nbcomm", "sub-x", "the account cluster hpc runs "
+	    "jobs as", "a cluster's login_user");
+	refusal_case(&cfg, "carol", "sub-carol", NULL, "the admin with her sub");
+	refusal_case(&cfg, "carol", "sub-mallory", "an administrator's name",
+	    "the admin's name with another sub");
+	refusal_case(&cfg, "carol", NULL, "an administrator's name",
+	    "the admin's name without a sub");
+	refusal_case(&cfg, "frank", "sub-carol", "an administrator's name",
+	    "an admin not in auth.oidc.admins, even with another admin's sub");
+}
+
 int
 main(void)
 {
@@ -457,6 +514,7 @@ main(void)
 	test_claims();
 	test_discovery();
 	test_map();
+	test_reserved();
 	EVP_PKEY_free(rsa);
 	EVP_PKEY_free(rsa_small);
 	EVP_PKEY_free(ec);

@@ -210,6 +210,55 @@ test_refuse(struct x509_policy *pol)
 	free(cause);
 }
 
+/* Client-authentication purpose of the leaf (and of the EEC under proxies), independent proxies. */
+static void
+test_purpose(struct x509_policy *pol)
+{
+	struct x509_ident	 id;
+	char			*cause = NULL;
+
+	ok(try("alice-client.pem", "alice-client.key", NULL, pol, &id, &cause) == 0,
+	    "EKU clientAuth accepted");
+	is_str(id.account, "alice", "EKU clientAuth: alice");
+	x509_ident_free(&id);
+
+	ok(try("alice-server.pem", "alice-server.key", NULL, pol, &id, &cause) == -1,
+	    "EKU serverAuth only refused");
+	is_str(cause, "the certificate is not for client authentication: its extended key "
+	    "usage does not include client authentication (clientAuth); it lists serverAuth "
+	    "(/C=US/O=Example/CN=Alice Smith)", "says which usage is missing and what it has");
+	ok(id.dn == NULL && id.account == NULL, "nothing filled");
+
+	ok(try("alice-nosig.pem", "alice-nosig.key", NULL, pol, &id, &cause) == -1,
+	    "key usage without digitalSignature refused");
+	has_str(cause, "its key usage does not include digitalSignature", "says digitalSignature");
+
+	ok(try("serverproxy.pem", "serverproxy.key", NULL, pol, &id, &cause) == -1,
+	    "good proxy of a server-only certificate refused");
+	has_str(cause, "the certificate is not for client authentication: its extended key "
+	    "usage", "the end-entity certificate under the proxy is checked");
+	has_str(cause, "(/C=US/O=Example/CN=Alice Smith)", "the EEC named, not the proxy");
+
+	ok(try("srvproxy.pem", "srvproxy.key", NULL, pol, &id, &cause) == -1,
+	    "proxy with EKU serverAuth refused");
+	has_str(cause, "the proxy certificate is not for client authentication", "the proxy named");
+
+	ok(try("indproxy.pem", "indproxy.key", NULL, pol, &id, &cause) == -1,
+	    "independent proxy refused by default");
+	has_str(cause, "the proxy is an independent proxy (RFC 3820 policy id-ppl-independent)",
+	    "says independent");
+	has_str(cause, "CN=Alice Smith/CN=4715", "the proxy named");
+	pol->allow_independent = 1;
+	ok(try("indproxy.pem", "indproxy.key", NULL, pol, &id, &cause) == 0,
+	    "independent proxy accepted when allowed");
+	is_int(id.proxy, 1, "allowed independent proxy flagged as a proxy");
+	x509_ident_free(&id);
+	ok(try("serverproxy.pem", "serverproxy.key", NULL, pol, &id, &cause) == -1,
+	    "allowing independent proxies does not lift the purpose check");
+	pol->allow_independent = 0;
+	free(cause);
+}
+
 static void
 test_crl_modes(struct x509_policy *pol)
 {
@@ -303,6 +352,7 @@ main(void)
 
 	test_accept(&pol);
 	test_refuse(&pol);
+	test_purpose(&pol);
 	test_crl_modes(&pol);
 	test_gridmap();
 
