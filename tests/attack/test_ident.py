@@ -107,7 +107,7 @@ def metric(env, name):
 
 
 def session_user(b):
-    c = b.cookie("nbgate-session")
+    c = b.cookie("__Host-nbgate-session")
     return c.value.split(":")[1] if c is not None and c.value.startswith("v1:") else None
 
 
@@ -136,7 +136,7 @@ def refused(env, login, name, reason, check_id, attack):
         metric(env, "nbgate_login_failures_total")
     st, _, body = b.login(login)
     t.ok(st == 403 and "This name is reserved" in body and reason in body and
-         b.cookie("nbgate-session") is None,
+         b.cookie("__Host-nbgate-session") is None,
          "attack %s: %s is refused (403, a page saying why, no login cookie)" % (check_id, attack),
          (st, session_user(b), body[:800]))
     t.ok(metric(env, "nbgate_login_reserved_names_total") == r0 + 1 and
@@ -167,7 +167,7 @@ def test_oidc_forged_log(env):
     st, _, body = b.login("forger")
     log = env.procs.log("nbgated")
     forged = [ln for ln in log.splitlines() if ln.startswith("login: root logged in")]
-    t.ok(st == 403 and b.cookie("nbgate-session") is None and not forged and
+    t.ok(st == 403 and b.cookie("__Host-nbgate-session") is None and not forged and
          "x?login: root logged in" in log,
          "attack oidc-log-newline: a claim with a newline neither logs in nor forges a log line",
          (st, forged, body[:300]))
