@@ -101,6 +101,7 @@ struct config {
 	int		 ssh_login_timeout;	/* seconds */
 	int		 ssh_max_conns;
 	int		 ssh_max_unauth;
+	int		 ssh_max_unauth_per_addr;
 	int		 ssh_keepalive;	/* seconds */
 
 	int		 proxy_header_timeout;	/* seconds */
@@ -143,6 +144,8 @@ struct config {
 	int		 cred_require_crl;	/* refuse if a CA has no CRL */
 	char		*cred_myproxy;	/* MyProxy server "host:port", NULL: none */
 	int		 cred_myproxy_lifetime;	/* s asked of MyProxy */
+	int		 cred_myproxy_max;	/* logons in flight, all users */
+	int		 cred_myproxy_max_user;	/* logons in flight, one user */
 	int		 cred_cert_lifetime;	/* s: longest SSH certificate */
 	int		 cred_from_login;	/* a login alone gets a certificate */
 	char		*acct_endpoint;	/* attribution POSTs go here; "": none */

@@ -2,7 +2,9 @@
  * sshd.c: the SSH server embedded in the gateway that agents dial: host key,
  * listener, per-connection key exchange, publickey auth, the one
  * tcpip-forward request per connection, limits, keepalive, the reason an
- * agent gives for leaving, and teardown.
+ * agent gives for leaving, and teardown.  Connections not yet logged in are
+ * pending: capped per address and in all, the oldest pending one giving way to
+ * a newcomer, and each has an absolute login deadline from accept.
  */
 #include "config.h"
 
@@ -37,9 +39,18 @@
 
 enum conn_state { CONN_KEX, CONN_AUTH, CONN_AUTHED };
 
+/* Whose connection it is, for the per-address cap: IPv4, or an IPv6 /64. */
+struct sshd_addr {
+	int		 family;
+	unsigned char	 bytes[8];
+};
+
 struct sshd_conn {
 	struct sshd		*sshd;
 	TAILQ_ENTRY(sshd_conn)	 entry;
+	TAILQ_ENTRY(sshd_conn)	 pentry;	/* in sd->pending, oldest first */
+	int			 pending;
+	struct sshd_addr	 addr;
 	ssh_session		 s;
 	struct sshio		*io;
 	char			*peer;		/* "addr:port" */
@@ -70,9 +81,11 @@ struct sshd {
 	char			*fingerprint;
 	int			 port;
 	unsigned int		 nconns;
-	unsigned int		 nunauth;
+	unsigned int		 npending;	/* not logged in, not closing */
 	unsigned int		 next_port;
+	struct sshd_stats	 stats;
 	TAILQ_HEAD(, sshd_conn)	 conns;
+	TAILQ_HEAD(, sshd_conn)	 pending;
 };
 
 static void	conn_destroy(struct sshd_conn *);
@@ -212,6 +225,7 @@ sshd_new(struct event_base *base, const struct sshd_settings *settings,
 	sd->hooks = *hooks;
 	sd->arg = arg;
 	TAILQ_INIT(&sd->conns);
+	TAILQ_INIT(&sd->pending);
 	sshd_set_settings(sd, settings);
 	if ((key = sshd_load_key(sd->host_key, cause)) == NULL)
 		goto fail;
@@ -265,6 +279,31 @@ sshd_count(struct sshd *sd)
 	return (sd->nconns);
 }
 
+/* Connections refused or dropped by the limits, since start. */
+const struct sshd_stats *
+sshd_stats(struct sshd *sd)
+{
+	return (&sd->stats);
+}
+
+static void
+sshd_addr_of(const struct sockaddr *sa, struct sshd_addr *a)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+
+	memset(a, 0, sizeof *a);
+	a->family = sa->sa_family;
+	if (sa->sa_family == AF_INET)
+		memcpy(a->bytes, &sin->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		a->family = AF_INET;
+		memcpy(a->bytes, &sin6->sin6_addr.s6_addr[12], 4);
+	} else if (sa->sa_family == AF_INET6)
+		memcpy(a->bytes, &sin6->sin6_addr, 8);	/* one site's /64 */
+}
+
 static char *
 sshd_peer_name(const struct sockaddr *sa)
 {
@@ -286,12 +325,24 @@ sshd_peer_name(const struct sockaddr *sa)
 	return (out);
 }
 
+/* @c is no longer pending: it logged in or is going. */
+static void
+conn_unpend(struct sshd_conn *c)
+{
+	if (!c->pending)
+		return;
+	TAILQ_REMOVE(&c->sshd->pending, c, pentry);
+	c->pending = 0;
+	c->sshd->npending--;
+}
+
 /* Schedules the connection's teardown from the loop; safe anywhere. */
 static void
 conn_close(struct sshd_conn *c, const char *why)
 {
 	if (c->closing)
 		return;
+	conn_unpend(c);
 	c->closing = 1;
 	c->why = xstrdup(why);
 	event_active(c->reap, EV_TIMEOUT, 0);
@@ -315,10 +366,11 @@ conn_login_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct sshd_conn	*c = arg;
 
-	if (c->state == CONN_AUTHED)
+	if (c->state == CONN_AUTHED || c->closing)
 		return;
-	log_warnx("ssh: %s: login timeout (%d s)", c->peer,
-	    c->sshd->settings.login_timeout);
+	log_warnx("ssh: %s: dropped: not logged in %d s after connecting "
+	    "(login_timeout)", c->peer, c->sshd->settings.login_timeout);
+	c->sshd->stats.login_timeouts++;
 	conn_close(c, "login timeout");
 }
 
@@ -364,7 +416,7 @@ conn_authed(struct sshd_conn *c, void *route, const char *user, ssh_key key,
 
 	c->route = route;
 	c->state = CONN_AUTHED;
-	sd->nunauth--;
+	conn_unpend(c);
 	evtimer_del(c->login_timer);
 	u = sshd_clean(user);
 	fp = sshd_key_fp(key);
@@ -615,10 +667,9 @@ conn_destroy(struct sshd_conn *c)
 	log_info("ssh: %s: disconnected: %s", c->name, why);
 	sshio_free(c->io);	/* drop the events before the fd goes */
 	sshio_close_session(c->s);
+	conn_unpend(c);
 	TAILQ_REMOVE(&sd->conns, c, entry);
 	sd->nconns--;
-	if (c->state != CONN_AUTHED)
-		sd->nunauth--;
 	event_free(c->login_timer);
 	event_free(c->ka_timer);
 	event_free(c->reap);
@@ -630,13 +681,14 @@ conn_destroy(struct sshd_conn *c)
 }
 
 static struct sshd_conn *
-conn_new(struct sshd *sd, char *peer)
+conn_new(struct sshd *sd, char *peer, const struct sshd_addr *addr)
 {
 	struct sshd_conn	*c = xcalloc(1, sizeof *c);
 
 	c->sshd = sd;
 	c->peer = peer;			/* transferred */
 	c->name = xstrdup(peer);
+	c->addr = *addr;
 	c->state = CONN_KEX;
 	c->login_timer = evtimer_new(sd->base, conn_login_timeout, c);
 	c->ka_timer = event_new(sd->base, -1, EV_PERSIST, conn_keepalive, c);
@@ -651,7 +703,9 @@ conn_new(struct sshd *sd, char *peer)
 
 	TAILQ_INSERT_TAIL(&sd->conns, c, entry);
 	sd->nconns++;
-	sd->nunauth++;
+	TAILQ_INSERT_TAIL(&sd->pending, c, pentry);
+	c->pending = 1;
+	sd->npending++;
 	return (c);
 }
 
@@ -686,31 +740,67 @@ conn_start(struct sshd_conn *c, int fd, char **cause)
 	return (0);
 }
 
+/*
+ * Room for one more pending connection from @a: when its address, or all
+ * addresses, already hold their cap of pending connections, the oldest of
+ * those is dropped.  A logged-in agent is never pending, so never dropped.
+ */
+static void
+sshd_make_room(struct sshd *sd, const struct sshd_addr *a, const char *peer)
+{
+	struct sshd_conn	*c, *oldest = NULL;
+	unsigned int		 n = 0;
+	int			 per = sd->settings.max_unauth_per_addr;
+
+	TAILQ_FOREACH(c, &sd->pending, pentry) {
+		if (memcmp(&c->addr, a, sizeof *a) != 0)
+			continue;
+		if (oldest == NULL)
+			oldest = c;
+		n++;
+	}
+	if (per > 0 && n >= (unsigned int)per) {
+		log_warnx("ssh: %s: dropped to make room for %s: %u connections "
+		    "not logged in from one address (max_unauthenticated_per_"
+		    "address)", oldest->peer, peer, n);
+		sd->stats.dropped_addr++;
+		conn_close(oldest, "too many connections not logged in from "
+		    "one address");
+	}
+	if (sd->settings.max_unauth > 0 &&
+	    sd->npending >= (unsigned int)sd->settings.max_unauth) {
+		oldest = TAILQ_FIRST(&sd->pending);
+		log_warnx("ssh: %s: dropped to make room for %s: %u connections "
+		    "not logged in (max_unauthenticated)", oldest->peer, peer,
+		    sd->npending);
+		sd->stats.dropped_pool++;
+		conn_close(oldest, "too many connections not logged in");
+	}
+}
+
 static void
 sshd_accept(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct sshd		*sd = arg;
 	struct sshd_conn	*c;
+	struct sshd_addr	 a;
 	char			*peer = sshd_peer_name(sa), *cause = NULL;
 
 	if (sd->settings.max_conns > 0 &&
 	    sd->nconns >= (unsigned int)sd->settings.max_conns) {
-		log_warnx("ssh: %s: dropped: %u connections (max_conns)",
+		log_warnx("ssh: %s: refused: %u connections (max_connections)",
 		    peer, sd->nconns);
+		sd->stats.refused_full++;
 		goto drop;
 	}
-	if (sd->settings.max_unauth > 0 &&
-	    sd->nunauth >= (unsigned int)sd->settings.max_unauth) {
-		log_warnx("ssh: %s: dropped: %u connections not logged in "
-		    "(max_unauth)", peer, sd->nunauth);
-		goto drop;
-	}
+	sshd_addr_of(sa, &a);
+	sshd_make_room(sd, &a, peer);
 	util_set_nodelay(fd);				/* pitfall 10 */
 	if (sd->settings.keepalive > 0)
 		util_set_keepalive(fd, sd->settings.keepalive);
 	log_debug("ssh: %s: connected", peer);
-	c = conn_new(sd, peer);				/* peer transferred */
+	c = conn_new(sd, peer, &a);			/* peer transferred */
 	if (conn_start(c, fd, &cause) != 0) {
 		log_warnx("ssh: %s: %s", c->peer, cause);
 		free(cause);
