@@ -304,6 +304,7 @@ struct gate_stats {
 	unsigned long		 websockets;	/* open now */
 	unsigned long		 conns;		/* browser connections open now */
 	unsigned long long	 login_failures;	/* bad or used login links, bad tokens */
+	unsigned long long	 myproxy_busy;	/* MyProxy logons refused: caps, backoff */
 	unsigned long long	 cred_verified;	/* X.509 credentials accepted */
 	unsigned long long	 cred_refused;	/* and refused (MyProxy failures too) */
 	unsigned long long	 certs_minted;	/* SSH user certificates signed */
@@ -391,6 +392,12 @@ void		 pages_xsrf(const char *, char [65]);
 int		 login_dispatch(const struct api_req *, struct api_resp *);
 int		 login_next_valid(const char *);
 void		 login_shutdown(void);
+
+/* throttle.c: failure counters with backoff per "kind:name" (login.c, cred.c) */
+void		 throttle_fail(int, const char *, unsigned int);
+void		 throttle_reset(int, const char *);
+long		 throttle_wait(int, const char *);	/* s left, or 0 */
+void		 throttle_clear(void);
 
 /*
  * jwt.c: ID tokens (compact JWS) and key sets (JWKS), no I/O; fuzzed.
@@ -499,6 +506,7 @@ const struct cred *cred_for_account(const char *);
 const struct cred *cred_from_login(const char *);
 const struct cred *cred_set_x509(const char *, const char *, const char *, size_t,
 		    const char *, size_t, const char *, const char *, char **);
+#define CRED_BUSY	-2	/* cred_myproxy(): too many in flight or backing off */
 int		 cred_myproxy(const char *, const char *, const char *, cred_done_cb,
 		    void *, char **);
 int		 cred_drop(const char *, const char *);

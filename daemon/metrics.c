@@ -221,6 +221,9 @@ metrics_render(void)
 	evbuffer_add_printf(b, "nbgate_credentials_total{result=\"verified\"} %llu\n"
 	    "nbgate_credentials_total{result=\"refused\"} %llu\n", st->cred_verified,
 	    st->cred_refused);
+	HELP(b, "nbgate_myproxy_refused_total", "counter",
+	    "MyProxy logons refused before starting: too many in flight, or backoff after failures.");
+	evbuffer_add_printf(b, "nbgate_myproxy_refused_total %llu\n", st->myproxy_busy);
 	HELP(b, "nbgate_ssh_certificates_total", "counter",
 	    "SSH user certificates signed to log in to clusters as users.");
 	evbuffer_add_printf(b, "nbgate_ssh_certificates_total %llu\n", st->certs_minted);
