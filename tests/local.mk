@@ -69,7 +69,7 @@ TESTS += \
 	tests/integration/test_attribution.py
 
 # Attack suite (tests/attack/)
-TESTS += tests/attack/test_limits_ssh.py
+TESTS += tests/attack/test_limits_ssh.py tests/attack/test_myproxy_caps.py
 EXTRA_DIST += tests/attack
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
