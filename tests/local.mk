@@ -69,7 +69,8 @@ TESTS += \
 	tests/integration/test_attribution.py
 
 # Attack suite (tests/attack/)
-TESTS += tests/attack/test_limits_ssh.py tests/attack/test_myproxy_caps.py
+TESTS += tests/attack/test_limits_ssh.py tests/attack/test_myproxy_caps.py \
+	tests/attack/test_log_injection.py
 EXTRA_DIST += tests/attack
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
