@@ -3,7 +3,7 @@
  * listener, per-connection key exchange, publickey auth, the one
  * tcpip-forward request per connection, limits, keepalive, the reason an
  * agent gives for leaving, and teardown.  Connections not yet logged in are
- * pending: capped per address and in all, the oldest pending one giving way to
+ * pending: capped per address and in all, an oldest pending one giving way to
  * a newcomer, and each has an absolute login deadline from accept.
  */
 #include "config.h"
@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -62,6 +63,7 @@ struct sshd_conn {
 	int			 up_sent;
 	int			 refusals;
 	int			 closing;
+	int			 quiet;		/* dropped for room: logged by the dropper */
 	char			*why;
 	char			*exit_why;	/* the agent's reason (protocol 3) */
 	struct event		*login_timer;
@@ -84,6 +86,8 @@ struct sshd {
 	unsigned int		 npending;	/* not logged in, not closing */
 	unsigned int		 next_port;
 	struct sshd_stats	 stats;
+	time_t			 drop_logged;	/* second of the last drop logged */
+	unsigned int		 drop_quiet;	/* drops not logged since */
 	TAILQ_HEAD(, sshd_conn)	 conns;
 	TAILQ_HEAD(, sshd_conn)	 pending;
 };
@@ -664,7 +668,10 @@ conn_destroy(struct sshd_conn *c)
 		tunnel_free(c->tun);
 	}
 	sshd_release(sd, c->route);
-	log_info("ssh: %s: disconnected: %s", c->name, why);
+	if (c->quiet)
+		log_debug("ssh: %s: disconnected: %s", c->name, why);
+	else
+		log_info("ssh: %s: disconnected: %s", c->name, why);
 	sshio_free(c->io);	/* drop the events before the fd goes */
 	sshio_close_session(c->s);
 	conn_unpend(c);
@@ -740,10 +747,84 @@ conn_start(struct sshd_conn *c, int fd, char **cause)
 	return (0);
 }
 
+/* Pending connections sorted by address, then age (qsort). */
+struct sshd_cand {
+	struct sshd_addr	 addr;
+	unsigned int		 seq;		/* 0: the oldest pending */
+	struct sshd_conn	*c;
+};
+
+static int
+sshd_cand_cmp(const void *a1, const void *b1)
+{
+	const struct sshd_cand	*a = a1, *b = b1;
+	int			 d = memcmp(&a->addr, &b->addr, sizeof a->addr);
+
+	if (d != 0)
+		return (d);
+	return (a->seq < b->seq ? -1 : a->seq > b->seq);
+}
+
 /*
- * Room for one more pending connection from @a: when its address, or all
- * addresses, already hold their cap of pending connections, the oldest of
- * those is dropped.  A logged-in agent is never pending, so never dropped.
+ * The pool's victim: the oldest pending connection of the address that
+ * holds the most (of those, the one waiting longest).  An agent alone on
+ * its address is never the victim while another address holds two, so an
+ * attacker replacing each dropped connection at once only drops his own.
+ */
+static struct sshd_conn *
+sshd_pool_victim(struct sshd *sd)
+{
+	struct sshd_cand	*v = xcalloc(sd->npending, sizeof *v);
+	struct sshd_conn	*c, *best = NULL;
+	unsigned int		 i = 0, j, run, best_run = 0, best_seq = 0;
+
+	TAILQ_FOREACH(c, &sd->pending, pentry) {
+		v[i].addr = c->addr;
+		v[i].seq = i;
+		v[i].c = c;
+		i++;
+	}
+	qsort(v, i, sizeof *v, sshd_cand_cmp);
+	for (j = 0; j < i; j += run) {
+		for (run = 1; j + run < i && memcmp(&v[j].addr,
+		    &v[j + run].addr, sizeof v[j].addr) == 0; run++)
+			;
+		if (best == NULL || run > best_run ||
+		    (run == best_run && v[j].seq < best_seq)) {
+			best = v[j].c;
+			best_run = run;
+			best_seq = v[j].seq;
+		}
+	}
+	free(v);
+	return (best);
+}
+
+/* One line a second at most: a flood must not flood the log too. */
+static void
+sshd_log_drop(struct sshd *sd, struct sshd_conn *victim, const char *peer,
+    unsigned int n, const char *where, const char *limit)
+{
+	time_t	now = time(NULL);
+
+	if (now == sd->drop_logged) {
+		sd->drop_quiet++;
+		return;
+	}
+	if (sd->drop_quiet > 0)
+		log_warnx("ssh: %u more connections not logged in were dropped "
+		    "to make room (not logged one by one)", sd->drop_quiet);
+	log_warnx("ssh: %s: dropped to make room for %s: %u connections not "
+	    "logged in%s (%s)", victim->peer, peer, n, where, limit);
+	sd->drop_logged = now;
+	sd->drop_quiet = 0;
+}
+
+/*
+ * Room for one more pending connection from @a: when its address holds its
+ * cap of pending connections, that address's oldest is dropped; when all
+ * addresses together hold theirs, sshd_pool_victim() is.  A logged-in agent
+ * is never pending, so never dropped.
  */
 static void
 sshd_make_room(struct sshd *sd, const struct sshd_addr *a, const char *peer)
@@ -760,20 +841,20 @@ sshd_make_room(struct sshd *sd, const struct sshd_addr *a, const char *peer)
 		n++;
 	}
 	if (per > 0 && n >= (unsigned int)per) {
-		log_warnx("ssh: %s: dropped to make room for %s: %u connections "
-		    "not logged in from one address (max_unauthenticated_per_"
-		    "address)", oldest->peer, peer, n);
+		sshd_log_drop(sd, oldest, peer, n, " from one address",
+		    "max_unauthenticated_per_address");
 		sd->stats.dropped_addr++;
+		oldest->quiet = 1;
 		conn_close(oldest, "too many connections not logged in from "
 		    "one address");
 	}
 	if (sd->settings.max_unauth > 0 &&
 	    sd->npending >= (unsigned int)sd->settings.max_unauth) {
-		oldest = TAILQ_FIRST(&sd->pending);
-		log_warnx("ssh: %s: dropped to make room for %s: %u connections "
-		    "not logged in (max_unauthenticated)", oldest->peer, peer,
-		    sd->npending);
+		oldest = sshd_pool_victim(sd);
+		sshd_log_drop(sd, oldest, peer, sd->npending, "",
+		    "max_unauthenticated");
 		sd->stats.dropped_pool++;
+		oldest->quiet = 1;
 		conn_close(oldest, "too many connections not logged in");
 	}
 }

@@ -1509,7 +1509,8 @@ test_limits(struct sshd *sd)
 	ok(closed[0] && !closed[2] && !closed[3],
 	    "a fourth from one address drops that address's oldest");
 	ok(closed[1] && !closed[4] && !closed[5],
-	    "a full pool (4) drops its oldest, the newcomers are served");
+	    "a full pool (4) drops the oldest of the address holding most; "
+	    "the newcomers are served");
 	is_int(sshd_stats(sd)->dropped_addr - before.dropped_addr, 1,
 	    "one counted per address");
 	is_int(sshd_stats(sd)->dropped_pool - before.dropped_pool, 1,
