@@ -34,6 +34,7 @@ void	 log_set_format(int);
 void	 log_tag(const char *, long long, const char *, const char *);
 int	 log_get_level(void);
 int	 log_level_parse(const char *);
+void	 log_escape(char *, size_t, const char *);	/* control bytes as \n, \xNN */
 void	 log_debug(const char *, ...) NB_PRINTF(1, 2);
 void	 log_info(const char *, ...) NB_PRINTF(1, 2);
 void	 log_warnx(const char *, ...) NB_PRINTF(1, 2);

@@ -3,6 +3,7 @@
  * as text or as JSON objects (log.format: json) that carry, besides the
  * message, the user, session and job a caller tagged the line with.
  * Callers never pass secrets; messages name their object ("route alice: ...").
+ * Control bytes in a message are escaped, so a peer's newline cannot forge a line.
  */
 #include "config.h"
 
@@ -94,6 +95,41 @@ log_json_str(char *b, size_t len, const char *s)
 	b[o] = '\0';
 }
 
+/*
+ * @s into @b (@len bytes, NUL-terminated, cut short if need be) for one text
+ * line: newline, return and tab as \n, \r, \t, other bytes below 0x20 and
+ * 0x7f as \xNN; everything else, UTF-8 included, as it is.
+ */
+void
+log_escape(char *b, size_t len, const char *s)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	size_t			 o = 0;
+	unsigned char		 c;
+
+	if (len == 0)
+		return;
+	for (; (c = (unsigned char)*s) != '\0' && o + 5 < len; s++) {
+		if (c >= 0x20 && c != 0x7f) {
+			b[o++] = (char)c;
+			continue;
+		}
+		b[o++] = '\\';
+		if (c == '\n')
+			b[o++] = 'n';
+		else if (c == '\r')
+			b[o++] = 'r';
+		else if (c == '\t')
+			b[o++] = 't';
+		else {
+			b[o++] = 'x';
+			b[o++] = hex[c >> 4];
+			b[o++] = hex[c & 0xf];
+		}
+	}
+	b[o] = '\0';
+}
+
 /* Returns the level in force. */
 int
 log_get_level(void)
@@ -159,7 +195,7 @@ log_json_line(int level, const char *msg, const char *err)
 static void NB_PRINTF(2, 0)
 log_vwrite(int level, const char *fmt, va_list ap, int with_errno)
 {
-	char		 stamp[32] = "", msg[2048];
+	char		 stamp[32] = "", msg[2048], line[sizeof msg * 4];
 	struct tm	 tm;
 	time_t		 now;
 	int		 saved = errno;
@@ -180,12 +216,13 @@ log_vwrite(int level, const char *fmt, va_list ap, int with_errno)
 		return;
 	}
 	log_tags.set = 0;
+	log_escape(line, sizeof line, msg);
 	if (with_errno)
 		fprintf(stderr, "%s%s[%ld]: %s: %s: %s\n", stamp, log_name,
-		    (long)getpid(), log_prefix[level], msg, strerror(saved));
+		    (long)getpid(), log_prefix[level], line, strerror(saved));
 	else
 		fprintf(stderr, "%s%s[%ld]: %s: %s\n", stamp, log_name,
-		    (long)getpid(), log_prefix[level], msg);
+		    (long)getpid(), log_prefix[level], line);
 	fflush(stderr);
 	errno = saved;
 }

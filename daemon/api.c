@@ -631,6 +631,7 @@ api_credential(const struct api_req *ar, struct api_resp *rs, const char *user)
 	const char		*chain, *key, *pass, *mpuser;
 	char			*cause = NULL;
 	struct api_myproxy	*amp;
+	int			 rc;
 
 	if (strcmp(ar->method, "GET") == 0) {
 		if ((c = cred_get(user)) == NULL)
@@ -663,9 +664,9 @@ api_credential(const struct api_req *ar, struct api_resp *rs, const char *user)
 			if (ar->conn == NULL) {
 				api_error(rs, 503, "cannot wait for MyProxy here");
 				free(amp);
-			} else if (cred_myproxy(user, mpuser, pass, api_myproxy_done,
-			    amp, &cause) == -1) {
-				api_error(rs, 400, cause);
+			} else if ((rc = cred_myproxy(user, mpuser, pass,
+			    api_myproxy_done, amp, &cause)) != 0) {
+				api_error(rs, rc == CRED_BUSY ? 429 : 400, cause);
 				free(amp);
 				free(cause);
 			} else

@@ -9,6 +9,8 @@
  * source and expiry. The user's private key proves possession and is then
  * dropped; nbgated never stores it. The SSH certificates that log in as the
  * account are minted from the identity (session.c) and live in memory.
+ * MyProxy logons are capped in flight (all users, each user) and backed off
+ * after failures per MyProxy name and per gateway user (throttle.c).
  */
 #include "config.h"
 
@@ -32,6 +34,8 @@
 
 #define CRED_UID_MIN		1000	/* below: the system's accounts */
 #define CRED_UID_NOBODY		65534
+#define CRED_MP_FREE		5	/* failed MyProxy logons before backoff */
+#define CRED_MP_NAME_MAX	256	/* bytes of a MyProxy user name */
 
 struct cred_entry {
 	struct cred		 c;
@@ -394,7 +398,11 @@ cred_logon_done(evutil_socket_t fd, short what, void *arg)
 		log_tag(l->user, 0, NULL, NULL);
 		log_info("credentials: %s: %s", l->user, cause);
 		gate->stats.cred_refused++;
+		throttle_fail('m', l->mpuser, CRED_MP_FREE);
+		throttle_fail('c', l->user, CRED_MP_FREE);
 	} else {
+		throttle_reset('m', l->mpuser);
+		throttle_reset('c', l->user);
 		xasprintf(&actor, "%s (MyProxy %s)", l->user, l->mpuser);
 		c = cred_set_x509(actor, l->user, l->chain, strlen(l->chain), l->key,
 		    strlen(l->key), NULL, "myproxy", &cause);
@@ -405,7 +413,70 @@ cred_logon_done(evutil_socket_t fd, short what, void *arg)
 	cred_logon_free(l);
 }
 
-/* Starts a MyProxy logon; the callback runs once, from the loop. -1 and *cause. */
+/* 1 if @s can be a MyProxy user name: one line, no control bytes. */
+static int
+cred_mpuser_valid(const char *s)
+{
+	size_t	i, n = strlen(s);
+
+	if (n == 0 || n > CRED_MP_NAME_MAX)
+		return (0);
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return (0);
+	}
+	return (1);
+}
+
+/*
+ * May @user start a MyProxy logon as @mpuser now?  0, or CRED_BUSY and
+ * *cause when too many are in flight or failures asked for a wait.
+ */
+static int
+cred_myproxy_admit(const char *user, const char *mpuser, char **cause)
+{
+	const struct config	*cfg = gate->cfg;
+	struct cred_logon	*l;
+	int			 all = 0, mine = 0;
+	long			 wait;
+
+	TAILQ_FOREACH(l, &cred_logons, entry) {
+		all++;
+		if (strcmp(l->user, user) == 0)
+			mine++;
+	}
+	if (mine >= cfg->cred_myproxy_max_user || all >= cfg->cred_myproxy_max) {
+		log_tag(user, 0, NULL, NULL);
+		log_info("credentials: %s: MyProxy logon refused: %d of yours, %d "
+		    "in all in flight (myproxy_max_inflight%s)", user, mine, all,
+		    mine >= cfg->cred_myproxy_max_user ? "_per_user" : "");
+		gate->stats.myproxy_busy++;
+		xasprintf(cause, "%s; try again when %s finished",
+		    mine >= cfg->cred_myproxy_max_user ? "a MyProxy logon of yours "
+		    "is still running" : "too many MyProxy logons are running "
+		    "right now", mine >= cfg->cred_myproxy_max_user ? "it has" :
+		    "they have");
+		return (CRED_BUSY);
+	}
+	if ((wait = throttle_wait('m', mpuser)) == 0)
+		wait = throttle_wait('c', user);
+	if (wait > 0) {
+		log_tag(user, 0, NULL, NULL);
+		log_info("credentials: %s: MyProxy logon as %s refused, too many "
+		    "failures (%ld s left)", user, mpuser, wait);
+		gate->stats.myproxy_busy++;
+		xasprintf(cause, "too many failed MyProxy logons: wait %ld s and "
+		    "try again", wait);
+		return (CRED_BUSY);
+	}
+	return (0);
+}
+
+/*
+ * Starts a MyProxy logon; the callback runs once, from the loop.  -1 and
+ * *cause (a bad request), or CRED_BUSY and *cause (too many in flight or a
+ * backoff: "429").
+ */
 int
 cred_myproxy(const char *user, const char *mpuser, const char *pass, cred_done_cb cb,
     void *arg, char **cause)
@@ -420,6 +491,13 @@ cred_myproxy(const char *user, const char *mpuser, const char *pass, cred_done_c
 		    "(credentials.myproxy is not set)");
 		return (-1);
 	}
+	if (!cred_mpuser_valid(mpuser)) {
+		xasprintf(cause, "a MyProxy user name is one line of at most %d "
+		    "bytes without control characters", CRED_MP_NAME_MAX);
+		return (-1);
+	}
+	if (cred_myproxy_admit(user, mpuser, cause) != 0)
+		return (CRED_BUSY);
 	l = xcalloc(1, sizeof *l);
 	l->pipe[0] = l->pipe[1] = -1;
 	l->user = xstrdup(user);

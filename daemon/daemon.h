@@ -111,6 +111,7 @@ struct config {
 	int		 ssh_login_timeout;	/* seconds */
 	int		 ssh_max_conns;
 	int		 ssh_max_unauth;
+	int		 ssh_max_unauth_per_addr;
 	int		 ssh_keepalive;	/* seconds */
 
 	int		 proxy_header_timeout;	/* seconds */
@@ -161,6 +162,8 @@ struct config {
 	int		 cred_require_crl;	/* refuse if a CA has no CRL */
 	char		*cred_myproxy;	/* MyProxy server "host:port", NULL: none */
 	int		 cred_myproxy_lifetime;	/* s asked of MyProxy */
+	int		 cred_myproxy_max;	/* logons in flight, all users */
+	int		 cred_myproxy_max_user;	/* logons in flight, one user */
 	int		 cred_cert_lifetime;	/* s: longest SSH certificate */
 	int		 cred_from_login;	/* a login alone gets a certificate */
 	int		 cred_allow_independent; /* RFC 3820 independent proxies */
@@ -342,6 +345,7 @@ struct gate_stats {
 	unsigned long		 conns;		/* browser connections open now */
 	unsigned long long	 login_failures;	/* bad or used login links, bad tokens */
 	unsigned long long	 login_reserved;	/* OIDC names refused as reserved */
+	unsigned long long	 myproxy_busy;	/* MyProxy logons refused: caps, backoff */
 	unsigned long long	 cred_verified;	/* X.509 credentials accepted */
 	unsigned long long	 cred_refused;	/* and refused (MyProxy failures too) */
 	unsigned long long	 certs_minted;	/* SSH user certificates signed */
@@ -438,6 +442,12 @@ void		 pages_xsrf(const char *, char [65]);
 int		 login_dispatch(const struct api_req *, struct api_resp *);
 int		 login_next_valid(const char *);
 void		 login_shutdown(void);
+
+/* throttle.c: failure counters with backoff per "kind:name" (login.c, cred.c) */
+void		 throttle_fail(int, const char *, unsigned int);
+void		 throttle_reset(int, const char *);
+long		 throttle_wait(int, const char *);	/* s left, or 0 */
+void		 throttle_clear(void);
 
 /*
  * jwt.c: ID tokens (compact JWS) and key sets (JWKS), no I/O; fuzzed.
@@ -550,6 +560,7 @@ const struct cred *cred_from_login(const char *);
 char		*cred_account_reserved(const struct config *, const char *);
 const struct cred *cred_set_x509(const char *, const char *, const char *, size_t,
 		    const char *, size_t, const char *, const char *, char **);
+#define CRED_BUSY	-2	/* cred_myproxy(): too many in flight or backing off */
 int		 cred_myproxy(const char *, const char *, const char *, cred_done_cb,
 		    void *, char **);
 int		 cred_drop(const char *, const char *);

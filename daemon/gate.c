@@ -125,6 +125,7 @@ gate_ssh_settings(const struct config *cfg, struct sshd_settings *s)
 	s->login_timeout = cfg->ssh_login_timeout;
 	s->max_conns = cfg->ssh_max_conns;
 	s->max_unauth = cfg->ssh_max_unauth;
+	s->max_unauth_per_addr = cfg->ssh_max_unauth_per_addr;
 	s->keepalive = cfg->ssh_keepalive;
 	s->stream_buffer = cfg->proxy_buffer;
 }

@@ -16,6 +16,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/metrics.c \
 	daemon/pages.c \
 	daemon/login.c \
+	daemon/throttle.c \
 	daemon/jwt.c \
 	daemon/oidc.c \
 	daemon/pam.c \

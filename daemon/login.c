@@ -1,7 +1,7 @@
 /*
  * login.c: password login at /hub/login when auth.pam is on: the form, its
- * pre-login CSRF token, failure counters with backoff per user name and per
- * address, and the deferred answer once pam.c has the result. With
+ * pre-login CSRF token, backoff per user name and per address (throttle.c),
+ * and the deferred answer once pam.c has the result. With
  * auth.oidc the page also has the "Sign in with ..." button (oidc.c).
  */
 #include "config.h"
@@ -26,21 +26,7 @@
 #define LOGIN_CONCURRENT	8	/* PAM checks at once */
 #define LOGIN_USER_FREE		5	/* failures of a user name before backoff */
 #define LOGIN_PEER_FREE		20	/* failures of an address before backoff */
-#define LOGIN_BACKOFF_MAX	300	/* s */
-#define LOGIN_FORGET		900	/* s after its last failure a counter goes */
-#define LOGIN_COUNTERS_MAX	4096
 #define LOGIN_WRONG		"Wrong user name or password."
-
-/* Failures of one user name ("u:NAME") or one address ("p:ADDR"). */
-struct login_fail {
-	char			*key;
-	unsigned int		 n;
-	time_t			 last;
-	time_t			 until;		/* refused before this */
-	TAILQ_ENTRY(login_fail)	 entry;
-};
-static TAILQ_HEAD(, login_fail) login_fails = TAILQ_HEAD_INITIALIZER(login_fails);
-static size_t		 login_nfails;
 
 /* A login waiting for PAM; the browser may be gone (conn_defer). */
 struct login_pending {
@@ -52,81 +38,6 @@ struct login_pending {
 	LIST_ENTRY(login_pending) entry;
 };
 static LIST_HEAD(, login_pending) login_pendings = LIST_HEAD_INITIALIZER(login_pendings);
-
-static void
-login_fail_free(struct login_fail *f)
-{
-	TAILQ_REMOVE(&login_fails, f, entry);
-	login_nfails--;
-	free(f->key);
-	free(f);
-}
-
-/* The counter of @kind:@name, after forgetting stale ones; NULL if none. */
-static struct login_fail *
-login_fail_find(int kind, const char *name)
-{
-	struct login_fail	*f, *next;
-	time_t			 now = time(NULL);
-
-	for (f = TAILQ_FIRST(&login_fails); f != NULL; f = next) {
-		next = TAILQ_NEXT(f, entry);
-		if (f->last + LOGIN_FORGET < now && f->until < now)
-			login_fail_free(f);
-		else if (f->key[0] == kind && strcmp(f->key + 2, name) == 0)
-			return (f);
-	}
-	return (NULL);
-}
-
-/* Counts a failure of @kind:@name; past @free ones, doubles the wait. */
-static void
-login_fail_add(int kind, const char *name, unsigned int free_n)
-{
-	struct login_fail	*f = login_fail_find(kind, name);
-	time_t			 now = time(NULL);
-	unsigned int		 over;
-	long			 wait;
-
-	if (f == NULL) {
-		if (login_nfails == LOGIN_COUNTERS_MAX)	/* the oldest goes */
-			login_fail_free(TAILQ_FIRST(&login_fails));
-		f = xcalloc(1, sizeof *f);
-		xasprintf(&f->key, "%c:%s", kind, name);
-		login_nfails++;
-	} else
-		TAILQ_REMOVE(&login_fails, f, entry);
-	TAILQ_INSERT_TAIL(&login_fails, f, entry);	/* oldest first */
-	f->n++;
-	f->last = now;
-	if (f->n > free_n) {
-		over = f->n - free_n - 1;
-		wait = over >= 9 ? LOGIN_BACKOFF_MAX : 1L << over;
-		if (wait > LOGIN_BACKOFF_MAX)
-			wait = LOGIN_BACKOFF_MAX;
-		f->until = now + wait;
-	}
-}
-
-/* A success forgets the user's failures. */
-static void
-login_fail_reset(const char *user)
-{
-	struct login_fail	*f;
-
-	if ((f = login_fail_find('u', user)) != NULL)
-		login_fail_free(f);
-}
-
-/* Seconds @kind:@name must still wait, or 0. */
-static long
-login_fail_wait(int kind, const char *name)
-{
-	struct login_fail	*f = login_fail_find(kind, name);
-	time_t			 now = time(NULL);
-
-	return (f != NULL && f->until > now ? (long)(f->until - now) : 0);
-}
 
 /* 1 if @next is a path of this site to go to after login (no open redirect). */
 int
@@ -324,7 +235,7 @@ login_result(int code, const char *why, void *arg)
 
 	memset(&rs, 0, sizeof rs);
 	if (code == PAM_CHECK_OK) {
-		login_fail_reset(lp->user);
+		throttle_reset('u', lp->user);
 		log_tag(lp->user, 0, NULL, NULL);
 		log_info("login: %s logged in with a password from %s", lp->user,
 		    lp->peer);
@@ -343,8 +254,8 @@ login_result(int code, const char *why, void *arg)
 		api_add_headers(&rs, h);
 	} else if (code == PAM_CHECK_DENIED) {
 		gate->stats.login_failures++;
-		login_fail_add('u', lp->user, LOGIN_USER_FREE);
-		login_fail_add('p', lp->peer, LOGIN_PEER_FREE);
+		throttle_fail('u', lp->user, LOGIN_USER_FREE);
+		throttle_fail('p', lp->peer, LOGIN_PEER_FREE);
 		log_tag(lp->user, 0, NULL, NULL);
 		log_info("login: %s from %s: password login refused: %s", lp->user,
 		    lp->peer, why);
@@ -396,19 +307,25 @@ login_post_check(const struct api_req *ar, struct api_resp *rs, json_t *form,
 	pw = json_string_value(json_object_get(form, "password"));
 	lp->user = xstrdup(user != NULL ? user : "");
 	lp->peer = xstrdup(ar->peer != NULL ? ar->peer : "?");
-	if ((wait = login_fail_wait('u', lp->user)) == 0)
-		wait = login_fail_wait('p', lp->peer);
+	if ((wait = throttle_wait('u', lp->user)) == 0)
+		wait = throttle_wait('p', lp->peer);
 	if (wait > 0) {
-		log_tag(lp->user, 0, NULL, NULL);
-		log_info("login: %s from %s: refused, too many failures (%ld s left)",
-		    lp->user, lp->peer, wait);
+		/* a name is logged only once it is known to be a user name */
+		if (!jobreq_user_valid(lp->user))
+			log_info("login: (not a user name) from %s: refused, too "
+			    "many failures (%ld s left)", lp->peer, wait);
+		else {
+			log_tag(lp->user, 0, NULL, NULL);
+			log_info("login: %s from %s: refused, too many failures "
+			    "(%ld s left)", lp->user, lp->peer, wait);
+		}
 		login_message(rs, 429, "Too many failed logins", "There were too "
 		    "many failed logins. Wait a little and try again.", wait);
 		return (-1);
 	}
 	if (!jobreq_user_valid(lp->user) || pw == NULL || *pw == '\0') {
 		gate->stats.login_failures++;
-		login_fail_add('p', lp->peer, LOGIN_PEER_FREE);
+		throttle_fail('p', lp->peer, LOGIN_PEER_FREE);
 		login_form(rs, 401, lp->user, lp->next, lp->nonce, LOGIN_WRONG);
 		return (-1);
 	}
@@ -528,6 +445,5 @@ login_shutdown(void)
 		}
 		login_pending_free(lp);
 	}
-	while (!TAILQ_EMPTY(&login_fails))
-		login_fail_free(TAILQ_FIRST(&login_fails));
+	throttle_clear();
 }

@@ -138,6 +138,24 @@ metrics_outbox(struct evbuffer *b)
 	evbuffer_add_printf(b, "nbgate_outbox_failed_attempts_total %llu\n", o->failures);
 }
 
+/* The agents' SSH server's limits (tunnel/sshd.c). */
+static void
+metrics_ssh(struct evbuffer *b)
+{
+	const struct sshd_stats	*s;
+
+	if (gate->sshd == NULL)
+		return;
+	s = sshd_stats(gate->sshd);
+	HELP(b, "nbgate_ssh_dropped_total", "counter",
+	    "SSH connections to the agents' port dropped or refused by a limit, by reason.");
+	evbuffer_add_printf(b, "nbgate_ssh_dropped_total{reason=\"per_address\"} %llu\n"
+	    "nbgate_ssh_dropped_total{reason=\"unauthenticated\"} %llu\n"
+	    "nbgate_ssh_dropped_total{reason=\"login_timeout\"} %llu\n"
+	    "nbgate_ssh_dropped_total{reason=\"max_connections\"} %llu\n",
+	    s->dropped_addr, s->dropped_pool, s->login_timeouts, s->refused_full);
+}
+
 /* The whole exposition; the caller frees it. */
 struct evbuffer *
 metrics_render(void)
@@ -208,6 +226,9 @@ metrics_render(void)
 	evbuffer_add_printf(b, "nbgate_credentials_total{result=\"verified\"} %llu\n"
 	    "nbgate_credentials_total{result=\"refused\"} %llu\n", st->cred_verified,
 	    st->cred_refused);
+	HELP(b, "nbgate_myproxy_refused_total", "counter",
+	    "MyProxy logons refused before starting: too many in flight, or backoff after failures.");
+	evbuffer_add_printf(b, "nbgate_myproxy_refused_total %llu\n", st->myproxy_busy);
 	HELP(b, "nbgate_ssh_certificates_total", "counter",
 	    "SSH user certificates signed to log in to clusters as users.");
 	evbuffer_add_printf(b, "nbgate_ssh_certificates_total %llu\n", st->certs_minted);
@@ -222,6 +243,7 @@ metrics_render(void)
 	HELP(b, "nbgate_admin_access_total", "counter",
 	    "Connections on which an administrator opened another user's notebook.");
 	evbuffer_add_printf(b, "nbgate_admin_access_total %llu\n", st->admin_access);
+	metrics_ssh(b);
 	metrics_outbox(b);
 	return (b);
 }

@@ -801,6 +801,7 @@ pages_credential(const struct api_req *ar, struct api_resp *rs, int get)
 	const char		*action, *mpuser, *pass;
 	char			*chain = NULL, *key = NULL, *cause = NULL;
 	struct pages_cred_wait	*w;
+	int			 rc;
 
 	if (get) {
 		pages_cred_render(rs, 200, ar, ar->user, NULL, ar->query != NULL &&
@@ -831,9 +832,10 @@ pages_credential(const struct api_req *ar, struct api_resp *rs, int get)
 		else {
 			w = xcalloc(1, sizeof *w);
 			w->user = xstrdup(ar->user);
-			if (cred_myproxy(ar->user, mpuser, pass,
-			    pages_cred_myproxy_done, w, &cause) == -1) {
-				pages_cred_render(rs, 400, ar, ar->user, cause, NULL);
+			if ((rc = cred_myproxy(ar->user, mpuser, pass,
+			    pages_cred_myproxy_done, w, &cause)) != 0) {
+				pages_cred_render(rs, rc == CRED_BUSY ? 429 : 400,
+				    ar, ar->user, cause, NULL);
 				free(cause);
 				free(w->user);
 				free(w);

@@ -74,7 +74,10 @@ TESTS += \
 	tests/attack/test_http_limits.py \
 	tests/attack/test_user_hosts.py \
 	tests/attack/test_coisolation.py \
-	tests/attack/test_ident.py
+	tests/attack/test_ident.py \
+	tests/attack/test_limits_ssh.py \
+	tests/attack/test_myproxy_caps.py \
+	tests/attack/test_log_injection.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the

@@ -2,7 +2,9 @@
  * sshd.c: the SSH server embedded in the gateway that agents dial: host key,
  * listener, per-connection key exchange, publickey auth, the one
  * tcpip-forward request per connection, limits, keepalive, the reason an
- * agent gives for leaving, and teardown.
+ * agent gives for leaving, and teardown.  Connections not yet logged in are
+ * pending: capped per address and in all, an oldest pending one giving way to
+ * a newcomer, and each has an absolute login deadline from accept.
  */
 #include "config.h"
 
@@ -15,6 +17,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -37,9 +40,18 @@
 
 enum conn_state { CONN_KEX, CONN_AUTH, CONN_AUTHED };
 
+/* Whose connection it is, for the per-address cap: IPv4, or an IPv6 /64. */
+struct sshd_addr {
+	int		 family;
+	unsigned char	 bytes[8];
+};
+
 struct sshd_conn {
 	struct sshd		*sshd;
 	TAILQ_ENTRY(sshd_conn)	 entry;
+	TAILQ_ENTRY(sshd_conn)	 pentry;	/* in sd->pending, oldest first */
+	int			 pending;
+	struct sshd_addr	 addr;
 	ssh_session		 s;
 	struct sshio		*io;
 	char			*peer;		/* "addr:port" */
@@ -51,6 +63,7 @@ struct sshd_conn {
 	int			 up_sent;
 	int			 refusals;
 	int			 closing;
+	int			 quiet;		/* dropped for room: logged by the dropper */
 	char			*why;
 	char			*exit_why;	/* the agent's reason (protocol 3) */
 	struct event		*login_timer;
@@ -70,9 +83,13 @@ struct sshd {
 	char			*fingerprint;
 	int			 port;
 	unsigned int		 nconns;
-	unsigned int		 nunauth;
+	unsigned int		 npending;	/* not logged in, not closing */
 	unsigned int		 next_port;
+	struct sshd_stats	 stats;
+	time_t			 drop_logged;	/* second of the last drop logged */
+	unsigned int		 drop_quiet;	/* drops not logged since */
 	TAILQ_HEAD(, sshd_conn)	 conns;
+	TAILQ_HEAD(, sshd_conn)	 pending;
 };
 
 static void	conn_destroy(struct sshd_conn *);
@@ -212,6 +229,7 @@ sshd_new(struct event_base *base, const struct sshd_settings *settings,
 	sd->hooks = *hooks;
 	sd->arg = arg;
 	TAILQ_INIT(&sd->conns);
+	TAILQ_INIT(&sd->pending);
 	sshd_set_settings(sd, settings);
 	if ((key = sshd_load_key(sd->host_key, cause)) == NULL)
 		goto fail;
@@ -265,6 +283,31 @@ sshd_count(struct sshd *sd)
 	return (sd->nconns);
 }
 
+/* Connections refused or dropped by the limits, since start. */
+const struct sshd_stats *
+sshd_stats(struct sshd *sd)
+{
+	return (&sd->stats);
+}
+
+static void
+sshd_addr_of(const struct sockaddr *sa, struct sshd_addr *a)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+
+	memset(a, 0, sizeof *a);
+	a->family = sa->sa_family;
+	if (sa->sa_family == AF_INET)
+		memcpy(a->bytes, &sin->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		a->family = AF_INET;
+		memcpy(a->bytes, &sin6->sin6_addr.s6_addr[12], 4);
+	} else if (sa->sa_family == AF_INET6)
+		memcpy(a->bytes, &sin6->sin6_addr, 8);	/* one site's /64 */
+}
+
 static char *
 sshd_peer_name(const struct sockaddr *sa)
 {
@@ -286,12 +329,24 @@ sshd_peer_name(const struct sockaddr *sa)
 	return (out);
 }
 
+/* @c is no longer pending: it logged in or is going. */
+static void
+conn_unpend(struct sshd_conn *c)
+{
+	if (!c->pending)
+		return;
+	TAILQ_REMOVE(&c->sshd->pending, c, pentry);
+	c->pending = 0;
+	c->sshd->npending--;
+}
+
 /* Schedules the connection's teardown from the loop; safe anywhere. */
 static void
 conn_close(struct sshd_conn *c, const char *why)
 {
 	if (c->closing)
 		return;
+	conn_unpend(c);
 	c->closing = 1;
 	c->why = xstrdup(why);
 	event_active(c->reap, EV_TIMEOUT, 0);
@@ -315,10 +370,11 @@ conn_login_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct sshd_conn	*c = arg;
 
-	if (c->state == CONN_AUTHED)
+	if (c->state == CONN_AUTHED || c->closing)
 		return;
-	log_warnx("ssh: %s: login timeout (%d s)", c->peer,
-	    c->sshd->settings.login_timeout);
+	log_warnx("ssh: %s: dropped: not logged in %d s after connecting "
+	    "(login_timeout)", c->peer, c->sshd->settings.login_timeout);
+	c->sshd->stats.login_timeouts++;
 	conn_close(c, "login timeout");
 }
 
@@ -364,7 +420,7 @@ conn_authed(struct sshd_conn *c, void *route, const char *user, ssh_key key,
 
 	c->route = route;
 	c->state = CONN_AUTHED;
-	sd->nunauth--;
+	conn_unpend(c);
 	evtimer_del(c->login_timer);
 	u = sshd_clean(user);
 	fp = sshd_key_fp(key);
@@ -612,13 +668,15 @@ conn_destroy(struct sshd_conn *c)
 		tunnel_free(c->tun);
 	}
 	sshd_release(sd, c->route);
-	log_info("ssh: %s: disconnected: %s", c->name, why);
+	if (c->quiet)
+		log_debug("ssh: %s: disconnected: %s", c->name, why);
+	else
+		log_info("ssh: %s: disconnected: %s", c->name, why);
 	sshio_free(c->io);	/* drop the events before the fd goes */
 	sshio_close_session(c->s);
+	conn_unpend(c);
 	TAILQ_REMOVE(&sd->conns, c, entry);
 	sd->nconns--;
-	if (c->state != CONN_AUTHED)
-		sd->nunauth--;
 	event_free(c->login_timer);
 	event_free(c->ka_timer);
 	event_free(c->reap);
@@ -630,13 +688,14 @@ conn_destroy(struct sshd_conn *c)
 }
 
 static struct sshd_conn *
-conn_new(struct sshd *sd, char *peer)
+conn_new(struct sshd *sd, char *peer, const struct sshd_addr *addr)
 {
 	struct sshd_conn	*c = xcalloc(1, sizeof *c);
 
 	c->sshd = sd;
 	c->peer = peer;			/* transferred */
 	c->name = xstrdup(peer);
+	c->addr = *addr;
 	c->state = CONN_KEX;
 	c->login_timer = evtimer_new(sd->base, conn_login_timeout, c);
 	c->ka_timer = event_new(sd->base, -1, EV_PERSIST, conn_keepalive, c);
@@ -651,7 +710,9 @@ conn_new(struct sshd *sd, char *peer)
 
 	TAILQ_INSERT_TAIL(&sd->conns, c, entry);
 	sd->nconns++;
-	sd->nunauth++;
+	TAILQ_INSERT_TAIL(&sd->pending, c, pentry);
+	c->pending = 1;
+	sd->npending++;
 	return (c);
 }
 
@@ -686,31 +747,141 @@ conn_start(struct sshd_conn *c, int fd, char **cause)
 	return (0);
 }
 
+/* Pending connections sorted by address, then age (qsort). */
+struct sshd_cand {
+	struct sshd_addr	 addr;
+	unsigned int		 seq;		/* 0: the oldest pending */
+	struct sshd_conn	*c;
+};
+
+static int
+sshd_cand_cmp(const void *a1, const void *b1)
+{
+	const struct sshd_cand	*a = a1, *b = b1;
+	int			 d = memcmp(&a->addr, &b->addr, sizeof a->addr);
+
+	if (d != 0)
+		return (d);
+	return (a->seq < b->seq ? -1 : a->seq > b->seq);
+}
+
+/*
+ * The pool's victim: the oldest pending connection of the address that
+ * holds the most (of those, the one waiting longest).  An agent alone on
+ * its address is never the victim while another address holds two, so an
+ * attacker replacing each dropped connection at once only drops his own.
+ */
+static struct sshd_conn *
+sshd_pool_victim(struct sshd *sd)
+{
+	struct sshd_cand	*v = xcalloc(sd->npending, sizeof *v);
+	struct sshd_conn	*c, *best = NULL;
+	unsigned int		 i = 0, j, run, best_run = 0, best_seq = 0;
+
+	TAILQ_FOREACH(c, &sd->pending, pentry) {
+		v[i].addr = c->addr;
+		v[i].seq = i;
+		v[i].c = c;
+		i++;
+	}
+	qsort(v, i, sizeof *v, sshd_cand_cmp);
+	for (j = 0; j < i; j += run) {
+		for (run = 1; j + run < i && memcmp(&v[j].addr,
+		    &v[j + run].addr, sizeof v[j].addr) == 0; run++)
+			;
+		if (best == NULL || run > best_run ||
+		    (run == best_run && v[j].seq < best_seq)) {
+			best = v[j].c;
+			best_run = run;
+			best_seq = v[j].seq;
+		}
+	}
+	free(v);
+	return (best);
+}
+
+/* One line a second at most: a flood must not flood the log too. */
+static void
+sshd_log_drop(struct sshd *sd, struct sshd_conn *victim, const char *peer,
+    unsigned int n, const char *where, const char *limit)
+{
+	time_t	now = time(NULL);
+
+	if (now == sd->drop_logged) {
+		sd->drop_quiet++;
+		return;
+	}
+	if (sd->drop_quiet > 0)
+		log_warnx("ssh: %u more connections not logged in were dropped "
+		    "to make room (not logged one by one)", sd->drop_quiet);
+	log_warnx("ssh: %s: dropped to make room for %s: %u connections not "
+	    "logged in%s (%s)", victim->peer, peer, n, where, limit);
+	sd->drop_logged = now;
+	sd->drop_quiet = 0;
+}
+
+/*
+ * Room for one more pending connection from @a: when its address holds its
+ * cap of pending connections, that address's oldest is dropped; when all
+ * addresses together hold theirs, sshd_pool_victim() is.  A logged-in agent
+ * is never pending, so never dropped.
+ */
+static void
+sshd_make_room(struct sshd *sd, const struct sshd_addr *a, const char *peer)
+{
+	struct sshd_conn	*c, *oldest = NULL;
+	unsigned int		 n = 0;
+	int			 per = sd->settings.max_unauth_per_addr;
+
+	TAILQ_FOREACH(c, &sd->pending, pentry) {
+		if (memcmp(&c->addr, a, sizeof *a) != 0)
+			continue;
+		if (oldest == NULL)
+			oldest = c;
+		n++;
+	}
+	if (per > 0 && n >= (unsigned int)per) {
+		sshd_log_drop(sd, oldest, peer, n, " from one address",
+		    "max_unauthenticated_per_address");
+		sd->stats.dropped_addr++;
+		oldest->quiet = 1;
+		conn_close(oldest, "too many connections not logged in from "
+		    "one address");
+	}
+	if (sd->settings.max_unauth > 0 &&
+	    sd->npending >= (unsigned int)sd->settings.max_unauth) {
+		oldest = sshd_pool_victim(sd);
+		sshd_log_drop(sd, oldest, peer, sd->npending, "",
+		    "max_unauthenticated");
+		sd->stats.dropped_pool++;
+		oldest->quiet = 1;
+		conn_close(oldest, "too many connections not logged in");
+	}
+}
+
 static void
 sshd_accept(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct sshd		*sd = arg;
 	struct sshd_conn	*c;
+	struct sshd_addr	 a;
 	char			*peer = sshd_peer_name(sa), *cause = NULL;
 
 	if (sd->settings.max_conns > 0 &&
 	    sd->nconns >= (unsigned int)sd->settings.max_conns) {
-		log_warnx("ssh: %s: dropped: %u connections (max_conns)",
+		log_warnx("ssh: %s: refused: %u connections (max_connections)",
 		    peer, sd->nconns);
+		sd->stats.refused_full++;
 		goto drop;
 	}
-	if (sd->settings.max_unauth > 0 &&
-	    sd->nunauth >= (unsigned int)sd->settings.max_unauth) {
-		log_warnx("ssh: %s: dropped: %u connections not logged in "
-		    "(max_unauth)", peer, sd->nunauth);
-		goto drop;
-	}
+	sshd_addr_of(sa, &a);
+	sshd_make_room(sd, &a, peer);
 	util_set_nodelay(fd);				/* pitfall 10 */
 	if (sd->settings.keepalive > 0)
 		util_set_keepalive(fd, sd->settings.keepalive);
 	log_debug("ssh: %s: connected", peer);
-	c = conn_new(sd, peer);				/* peer transferred */
+	c = conn_new(sd, peer, &a);			/* peer transferred */
 	if (conn_start(c, fd, &cause) != 0) {
 		log_warnx("ssh: %s: %s", c->peer, cause);
 		free(cause);

@@ -22,8 +22,17 @@ struct sshd_settings {
 	int		 login_timeout;	/* seconds from TCP accept to authenticated */
 	int		 max_conns;	/* all agent connections */
 	int		 max_unauth;	/* connections not yet authenticated */
+	int		 max_unauth_per_addr;	/* the same, from one IPv4 address or IPv6 /64 */
 	int		 keepalive;	/* seconds; dead agent noticed after ~4x */
 	size_t		 stream_buffer;	/* bytes buffered per stream direction */
+};
+
+/* What the limits refused or dropped, since start (for metrics). */
+struct sshd_stats {
+	unsigned long long	 dropped_addr;	/* oldest pending of a full address */
+	unsigned long long	 dropped_pool;	/* oldest pending of a full pool */
+	unsigned long long	 login_timeouts;	/* not logged in by the deadline */
+	unsigned long long	 refused_full;	/* max_conns reached: newcomer refused */
 };
 
 /* What an agent presents to enroll (tunnel/PROTOCOL section 7). */
@@ -81,6 +90,7 @@ int		 sshd_port(struct sshd *);
 const char	*sshd_fingerprint(struct sshd *);	/* "SHA256:..." of the host key */
 void		 sshd_set_settings(struct sshd *, const struct sshd_settings *);
 unsigned int	 sshd_count(struct sshd *);		/* live agent connections */
+const struct sshd_stats *sshd_stats(struct sshd *);
 void		 sshd_free(struct sshd *);
 
 /* tunnel.c */

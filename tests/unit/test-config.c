@@ -96,6 +96,8 @@ check_defaults(const struct config *cfg, const char *what)
 	is_int(cfg->ssh_login_timeout, 20, "%s: ssh.login_timeout", what);
 	is_int(cfg->ssh_max_conns, 10000, "%s: ssh.max_connections", what);
 	is_int(cfg->ssh_max_unauth, 64, "%s: ssh.max_unauthenticated", what);
+	is_int(cfg->ssh_max_unauth_per_addr, 8,
+	    "%s: ssh.max_unauthenticated_per_address", what);
 	is_int(cfg->ssh_keepalive, 30, "%s: ssh.keepalive", what);
 	is_int(cfg->proxy_header_timeout, 30, "%s: proxy.header_timeout", what);
 	is_int(cfg->proxy_idle_timeout, 3600, "%s: proxy.idle_timeout", what);
@@ -114,6 +116,10 @@ check_defaults(const struct config *cfg, const char *what)
 	is_int(cfg->acct_retry_initial, 5, "%s: accounting.retry.initial", what);
 	is_int(cfg->acct_retry_max, 600, "%s: accounting.retry.max", what);
 	is_str(cfg->acct_gateway_name, "nbgate", "%s: accounting.gateway_name", what);
+	is_int(cfg->cred_myproxy_max, 8, "%s: credentials.myproxy_max_inflight",
+	    what);
+	is_int(cfg->cred_myproxy_max_user, 1,
+	    "%s: credentials.myproxy_max_inflight_per_user", what);
 }
 
 static void

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <sys/un.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -662,6 +663,7 @@ test_server(void)
 {
 	struct sshd_settings	 set = {
 		.login_timeout = 2, .max_conns = 16, .max_unauth = 4,
+		.max_unauth_per_addr = 3,
 		.keepalive = 1, .stream_buffer = STREAM_BUFFER
 	};
 	struct sshd_hooks	 hooks = {
@@ -1452,41 +1454,74 @@ test_exit_hostile(struct sshd *sd)
 	    "hostile: every connection is gone, the server lives");
 }
 
-/* Limits: connections beyond max_unauth are dropped; silent ones time out. */
-static void
-test_limits(struct sshd *sd)
+/* A TCP connection to the sshd from @src (an address on lo), non-blocking. */
+static int
+limits_connect(struct sshd *sd, const char *src)
 {
 	struct sockaddr_in	 sin;
-	int			 fds[5], i, n_open = 0, eof5 = 0;
-	char			 buf[256];
-	double			 t0;
+	int			 fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	memset(&sin, 0, sizeof sin);
 	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, src, &sin.sin_addr);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0)
+		fatal("bind %s", src);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons(sshd_port(sd));
-	for (i = 0; i < 5; i++) {
-		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-		if (connect(fds[i], (struct sockaddr *)&sin, sizeof sin) != 0)
-			fatal("connect");
-		WAIT_FOR(0, 0.05);
-		fcntl(fds[i], F_SETFL, O_NONBLOCK);
-	}
+	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0)
+		fatal("connect");
+	WAIT_FOR(0, 0.05);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	return (fd);
+}
+
+/* 1 if the server closed @fd (after its banner), 0 if it is still open. */
+static int
+limits_closed(int fd)
+{
+	char	buf[256];
+	ssize_t	r;
+
+	while ((r = recv(fd, buf, sizeof buf, 0)) > 0)
+		;
+	return (r == 0);
+}
+
+/*
+ * Limits: max_unauth=4 and 3 per address.  The fourth connection from one
+ * address drops that address's oldest; a full pool drops its oldest; the
+ * newcomers are served; silent ones time out.
+ */
+static void
+test_limits(struct sshd *sd)
+{
+	const char	*src[6] = { "127.0.0.1", "127.0.0.1", "127.0.0.1",
+			    "127.0.0.1", "127.0.0.2", "127.0.0.2" };
+	struct sshd_stats before = *sshd_stats(sd);
+	int		 fds[6], i, closed[6];
+	double		 t0;
+
+	for (i = 0; i < 6; i++)
+		fds[i] = limits_connect(sd, src[i]);
 	WAIT_FOR(0, 0.2);
-	for (i = 0; i < 5; i++) {
-		ssize_t r = recv(fds[i], buf, sizeof buf, 0);
-		if (r > 0)
-			n_open++;
-		if (i == 4 && r == 0)
-			eof5 = 1;
-	}
-	is_int(n_open, 4, "max_unauth=4: four get a banner");
-	ok(eof5, "the fifth is dropped");
+	for (i = 0; i < 6; i++)
+		closed[i] = limits_closed(fds[i]);
+	ok(closed[0] && !closed[2] && !closed[3],
+	    "a fourth from one address drops that address's oldest");
+	ok(closed[1] && !closed[4] && !closed[5],
+	    "a full pool (4) drops the oldest of the address holding most; "
+	    "the newcomers are served");
+	is_int(sshd_stats(sd)->dropped_addr - before.dropped_addr, 1,
+	    "one counted per address");
+	is_int(sshd_stats(sd)->dropped_pool - before.dropped_pool, 1,
+	    "one counted for the pool");
 	t0 = now_s();
 	WAIT_FOR(sshd_count(sd) == 0, 4);
 	ok(sshd_count(sd) == 0, "silent connections dropped by login timeout "
 	    "after %.1f s", now_s() - t0);
-	for (i = 0; i < 5; i++)
+	is_int(sshd_stats(sd)->login_timeouts - before.login_timeouts, 4,
+	    "four login timeouts counted");
+	for (i = 0; i < 6; i++)
 		close(fds[i]);
 }
 

@@ -1,4 +1,4 @@
-/* test-util.c: common/util.c helpers. */
+/* test-util.c: common/util.c helpers and common/log.c's escaping. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -51,11 +51,28 @@ test_tokens(void)
 	freestr(b);
 }
 
+static void
+test_log_escape(void)
+{
+	char	b[64], tiny[8];
+
+	log_escape(b, sizeof b, "alice\nFAKE LINE\r\tx");
+	is_str(b, "alice\\nFAKE LINE\\r\\tx", "newline, return, tab escaped");
+	log_escape(b, sizeof b, "a\x1b[31mb\x7f\x01");
+	is_str(b, "a\\x1b[31mb\\x7f\\x01", "ESC, DEL and other controls as \\xNN");
+	log_escape(b, sizeof b, "caf\xc3\xa9 \\ ok");
+	is_str(b, "caf\xc3\xa9 \\ ok", "UTF-8 and plain bytes unchanged");
+	log_escape(tiny, sizeof tiny, "\n\n\n\n");
+	ok(strlen(tiny) < sizeof tiny && strchr(tiny, '\n') == NULL,
+	    "a short buffer is cut, never overrun, and holds no newline");
+}
+
 int
 main(void)
 {
 	log_init("test-util", LOG_WARN);
 	test_hostport();
 	test_tokens();
+	test_log_escape();
 	return (tap_done());
 }
