@@ -206,6 +206,16 @@ metrics_render(void)
 	HELP(b, "nbgate_ssh_certificates_total", "counter",
 	    "SSH user certificates signed to log in to clusters as users.");
 	evbuffer_add_printf(b, "nbgate_ssh_certificates_total %llu\n", st->certs_minted);
+	HELP(b, "nbgate_enrollments_total", "counter",
+	    "Agent enrollments, by result (refused: wrong secret, job or node).");
+	evbuffer_add_printf(b, "nbgate_enrollments_total{result=\"accepted\"} %llu\n"
+	    "nbgate_enrollments_total{result=\"refused\"} %llu\n", st->enroll_accepted,
+	    st->enroll_refused);
+	HELP(b, "nbgate_enroll_conflicts_total", "counter",
+	    "Security alerts: one enrollment secret used by two agents of the job "
+	    "(the session was closed).");
+	evbuffer_add_printf(b, "nbgate_enroll_conflicts_total %llu\n",
+	    st->enroll_conflicts);
 	metrics_outbox(b);
 	return (b);
 }
