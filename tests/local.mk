@@ -68,6 +68,10 @@ TESTS += \
 	tests/integration/test_charging.py \
 	tests/integration/test_attribution.py
 
+# Attack suite (tests/attack/): each check is an attack that must be refused.
+TESTS += tests/attack/test_enroll_bind.py
+EXTRA_DIST += tests/attack
+
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
 FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509 tests/fuzz/fuzz-jwt
