@@ -18,22 +18,25 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from harness import Env, free_port, route_connected, ssh_keygen, wait_for  # noqa: E402
+from harness import (Env, binary, free_port, route_connected, ssh_keygen,  # noqa: E402
+                     wait_for)
 import test_session as ts  # noqa: E402
 
 SLOW = 25	# seconds a "slow" job waits before its own agent starts
 
 
 def slow_cluster(env, cfg):
-    """The World's clusters plus "slow"."""
-    slow = env.w.cluster("slow", "slurm")
-    return cfg + slow.replace('prologue: "', 'prologue: "sleep %d; ' % SLOW, 1)
+    """The World's clusters plus "slow", and "nat": slow, whose nodes may appear from
+    127.0.0.0/31 only (clusters.nat.node_addresses, as behind NAT)."""
+    slow = env.w.cluster("slow", "slurm").replace('prologue: "', 'prologue: "sleep %d; ' % SLOW, 1)
+    nat = env.w.cluster("nat", "slurm").replace('prologue: "', 'prologue: "sleep %d; ' % SLOW, 1)
+    return cfg + slow + nat + '    node_addresses: ["127.0.0.0/31"]\n'
 
 
 def impostor_web(env):
     """A web server that answers /user/<route>/impostor.txt with IMPOSTOR."""
     root = env.path("impostor-web")
-    for route in ("alice", "bob", "dave", "erin"):
+    for route in ("alice", "bob", "dave", "erin", "frank"):
         os.makedirs(os.path.join(root, "user", route), exist_ok=True)
         with open(os.path.join(root, "user", route, "impostor.txt"), "w") as f:
             f.write("IMPOSTOR\n")
@@ -136,8 +139,8 @@ def test_not_running(env):
         env.procs.stop("impostor-pending")
         p = impostor(env, "bob", secret, env.alice_job, "127.0.0.1", "impostor-otherjob")
         t.ok(wait_for(lambda: p.poll() is not None, 20) and p.returncode != 0 and
-             re.search(r"the agent claims job %s, the session's job is %s" % (env.alice_job, job),
-                       gwlog(env)) and not route_connected(env.gw, "bob"),
+             re.search(r"enrollment refused \(the agent is not in batch job %s\) for user 'bob'"
+                       % job, gwlog(env)) and not route_connected(env.gw, "bob"),
              "attack enroll-other-job: the same secret claiming another running job on the "
              "same node is refused", env.procs.log("impostor-otherjob")[-500:])
         env.procs.stop("impostor-otherjob")
@@ -174,6 +177,39 @@ def test_other_address(env):
     m, seen = env.api.wait("dave", timeout=SLOW + 120)
     t.ok(m is not None and m["ready"] and ts.proxied(env, "dave")[0] == 200,
          "dave's own agent, on the job's node, then enrolls with the same secret", (seen, m))
+
+
+def test_node_addresses(env):
+    """clusters.nat.node_addresses: 127.0.0.0/31; the agent's address must be in it."""
+    t = env.tap
+    bad = env.path("bad-node-addresses.yaml")
+    with open(env.gw.config) as f:
+        text = f.read()
+    with open(bad, "w") as f:
+        f.write(text.replace('node_addresses: ["127.0.0.0/31"]', 'node_addresses: ["127.0.0.0/33"]'))
+    r = subprocess.run([binary("nbgated"), "--check-config", bad], capture_output=True, text=True,
+                       timeout=30)
+    t.ok(r.returncode != 0 and "'127.0.0.0/33' is not an IP address or CIDR block" in r.stderr +
+         r.stdout, "node_addresses: a bad CIDR block is a config error", r.stderr[-400:])
+    job = start(env, "frank", {"container": "base", "cluster": "nat"})
+    ok = job and wait_for(lambda: running(job), 60)
+    secret = steal(job) if ok else None
+    if not t.ok(secret is not None, "frank's job (cluster nat) runs and its secret is readable",
+                job):
+        return
+    p = impostor(env, "frank", secret, job, "127.0.0.2", "impostor-nat")
+    refused = wait_for(lambda: re.search(r"route frank: enrollment from 127\.0\.0\.2 \(job %s\): "
+                                         r"127\.0\.0\.2 is not in clusters\.nat\.node_addresses" % job,
+                                         gwlog(env)), 30)
+    t.ok(refused and wait_for(lambda: p.poll() is not None, 20) and
+         not route_connected(env.gw, "frank") and served(env, "frank")[0] != 200,
+         "attack enroll-nat-outside: with node_addresses, a running job's secret and id from an "
+         "address outside them is refused", gwlog(env)[-1000:])
+    env.procs.stop("impostor-nat")
+    m, seen = env.api.wait("frank", timeout=SLOW + 120)
+    t.ok(m is not None and m["ready"] and ts.proxied(env, "frank")[0] == 200,
+         "frank's own agent (127.0.0.1, inside node_addresses) enrolls", (seen, m))
+    env.api.call("DELETE", "/users/frank/server")
 
 
 def test_race(env):
@@ -218,15 +254,16 @@ def test_race(env):
 def main():
     env = Env("test_enroll_bind")
     ts.session_world(env, edit=lambda cfg: slow_cluster(env, cfg))
-    env.user_tokens = {u: env.gw.token(u) for u in ("alice", "bob", "dave", "erin")}
+    env.user_tokens = {u: env.gw.token(u) for u in ("alice", "bob", "dave", "erin", "frank")}
     impostor_web(env)
     try:
-        for fn in (test_legit, test_not_running, test_other_address, test_race):
+        for fn in (test_legit, test_not_running, test_other_address, test_node_addresses,
+                   test_race):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
         ts.partition("UP")
-        ts.session_cleanup(env, ("alice", "bob", "dave", "erin"))
+        ts.session_cleanup(env, ("alice", "bob", "dave", "erin", "frank"))
     env.finish()
 
 
