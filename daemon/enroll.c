@@ -22,7 +22,7 @@
 #define ENROLL_RETRIES		3	/* scheduler commands that could not run */
 #define ENROLL_RETRY_SECS	2
 #define ENROLL_RESOLVE_MS	10000	/* getent ahosts */
-#define ENROLL_HOSTS_MAX	64	/* node names resolved per check */
+#define ENROLL_HOSTS_MAX	256	/* names resolved per check (the batch host is first) */
 
 struct enroll_check {
 	struct route		*r;		/* referenced */
