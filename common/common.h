@@ -63,6 +63,8 @@ char	*util_random_token(size_t);		/* nbytes of randomness, base64url, caller fre
 int	 util_streq_ct(const char *, const char *);	/* constant-time string equality */
 int	 util_mkdir_p(const char *, mode_t, char **);
 int	 util_write_file(const char *, const void *, size_t, mode_t, char **);
+/* Is IP address text @addr in @pattern (an address or CIDR)? 1, 0, or -1: bad pattern. */
+int	 util_addr_match(const char *, const char *);
 
 /* sshio.c: drive one non-blocking libssh session from a libevent loop */
 struct sshio;

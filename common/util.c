@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -225,5 +226,63 @@ util_write_file(const char *path, const void *data, size_t len, mode_t mode,
 	rv = 0;
 out:
 	free(tmp);
+	return (rv);
+}
+
+/* Parses IP address text into 16 bytes (IPv4 as ::ffff:a.b.c.d); 0, or -1. */
+static int
+util_addr_parse(const char *s, unsigned char a[16])
+{
+	struct in_addr	v4;
+
+	if (inet_pton(AF_INET6, s, a) == 1)
+		return (0);
+	if (inet_pton(AF_INET, s, &v4) != 1)
+		return (-1);
+	memset(a, 0, 10);
+	a[10] = a[11] = 0xff;
+	memcpy(a + 12, &v4, 4);
+	return (0);
+}
+
+/*
+ * Is the address @addr in @pattern: one address, or ADDR/BITS?  IPv4 and
+ * IPv4-mapped IPv6 addresses compare equal.  1 if it is, 0 if not (or if
+ * @addr is no address), -1 if @pattern is neither.
+ */
+int
+util_addr_match(const char *addr, const char *pattern)
+{
+	unsigned char	 a[16], p[16];
+	char		*copy = xstrdup(pattern), *slash, *end;
+	long		 bits = 128;
+	int		 v4, i, rv = -1;
+
+	if ((slash = strchr(copy, '/')) != NULL)
+		*slash++ = '\0';
+	if (util_addr_parse(copy, p) == -1)
+		goto out;
+	v4 = strchr(copy, ':') == NULL;
+	if (slash != NULL) {
+		errno = 0;
+		bits = strtol(slash, &end, 10);
+		if (*slash == '\0' || *end != '\0' || errno != 0 || bits < 0 ||
+		    bits > (v4 ? 32 : 128))
+			goto out;
+		if (v4)
+			bits += 96;
+	}
+	rv = 0;
+	if (util_addr_parse(addr, a) == -1)
+		goto out;
+	for (i = 0; bits >= 8; i++, bits -= 8) {
+		if (a[i] != p[i])
+			goto out;
+	}
+	if (bits > 0 && ((a[i] ^ p[i]) & (0xff << (8 - bits)) & 0xff) != 0)
+		goto out;
+	rv = 1;
+out:
+	free(copy);
 	return (rv);
 }

@@ -124,6 +124,7 @@ static int	cfg_check_image(const char *, char **);
 static int	cfg_check_hostkey(const char *, char **);
 static int	cfg_check_directive(const char *, char **);
 static int	cfg_check_bind(const char *, char **);
+static int	cfg_check_cidr(const char *, char **);
 static int	cfg_check_output_dir(const char *, char **);
 static int	cfg_check_workdir(const char *, char **);
 static int	cfg_check_pam_service(const char *, char **);
@@ -494,6 +495,9 @@ static const struct cfg_key cfg_cluster_keys[] = {
 	  .check = cfg_check_sched_name, .required = 1 },
 	{ .name = "binds", .type = CFG_STRLIST, .off = KOFF(binds),
 	  .count_off = KOFF(nbinds), .check = cfg_check_bind },
+	{ .name = "node_addresses", .type = CFG_STRLIST,
+	  .off = KOFF(node_addresses), .count_off = KOFF(nnode_addresses),
+	  .check = cfg_check_cidr },
 };
 static const struct cfg_section cfg_cluster =
     CHECKED(cfg_cluster_keys, cfg_check_cluster);
@@ -1065,6 +1069,17 @@ cfg_check_bind(const char *s, char **problem)
 		return (0);
 	xasprintf(problem, "'%s' is not a bind (/path or /src:/dst[:ro]; "
 	    "letters, digits and _./:+@- only)", s);
+	return (-1);
+}
+
+/* An IP address or a CIDR block (node_addresses). */
+static int
+cfg_check_cidr(const char *s, char **problem)
+{
+	if (util_addr_match("::", s) != -1)
+		return (0);
+	xasprintf(problem, "'%s' is not an IP address or CIDR block (e.g. "
+	    "10.1.0.0/16, 192.0.2.7, 2001:db8::/32)", s);
 	return (-1);
 }
 

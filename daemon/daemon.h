@@ -86,6 +86,8 @@ struct config_cluster {
 	size_t		 ncontainers;
 	char		**binds;	/* container bind specs */
 	size_t		 nbinds;
+	char		**node_addresses;	/* addresses/CIDRs agents may enroll from */
+	size_t		 nnode_addresses;	/* 0: the job's nodes' own addresses */
 };
 
 struct config {
@@ -269,8 +271,12 @@ long long	 route_session(struct route *);
 void		 route_touch(struct route *, time_t);
 time_t		 route_activity(struct route *);
 void		 route_set_session(struct route *, long long);
-int		 route_enroll(struct route *, const char *, const char *, ssh_key,
-		     const char *, char **);
+enum route_secret { ROUTE_SECRET_WRONG = -1, ROUTE_SECRET_PENDING = 0, ROUTE_SECRET_USED = 1 };
+enum route_secret route_enroll_match(struct route *, const char *, const char *,
+		     unsigned char [32], char **);
+int		 route_enroll(struct route *, const unsigned char [32], ssh_key,
+		     const char *, const char *, char **);
+const char	*route_enrolled_from(struct route *);
 
 /* peer.c: connections per client address */
 struct peer;
@@ -354,6 +360,9 @@ struct gate_stats {
 	unsigned long long	 xsrf_refused;	/* hub API calls without the XSRF token */
 	unsigned long long	 deadline_drops;	/* handshake or head too slow */
 	unsigned long long	 addr_refused;	/* connections over the per-address cap */
+	unsigned long long	 enroll_accepted;	/* agents enrolled */
+	unsigned long long	 enroll_refused;	/* enrollments refused (secret, job, node) */
+	unsigned long long	 enroll_conflicts;	/* one secret used by two agents: alerts */
 };
 struct gate {
 	struct config		*cfg;
@@ -617,9 +626,20 @@ struct json_t	*session_json(const struct session *, int);
 const struct session_counts *session_counts(void);
 void		 session_orphan_sweep(void);
 void		 session_enrolled(struct route *, const char *);
+struct sched;
+int		 session_enroll_target(struct route *, struct sched **, const char **,
+		     const struct config_cluster **);
+void		 session_enroll_conflict(struct route *, const char *, const char *,
+		     const char *);
 void		 session_tunnel_up(struct route *, const char *);
 void		 session_tunnel_down(struct route *, const char *);
 void		 session_agent_exit(struct route *, const char *);
+
+/* enroll.c: an enrolling agent checked against its session's job */
+int		 enroll_check(struct route *, const struct sshd_enroll *,
+		     const unsigned char [32], int, char **);
+void		 enroll_gone(void *);
+void		 enroll_shutdown(void);
 
 /* metrics.c: Prometheus text at /hub/metrics */
 void		 metrics_init(void);

@@ -38,19 +38,18 @@ gate_ssh_auth(const char *user, ssh_key key, void *arg)
 	return (r);
 }
 
-/* An agent enrolls: its secret is used up and its key bound to the route. */
+/* An administrator's route (no session, no scheduler): the secret binds at once. */
 static void *
-gate_ssh_enroll(const struct sshd_enroll *e, char **why, void *arg)
+gate_enroll_now(struct route *r, const struct sshd_enroll *e,
+    const unsigned char md[32], char **why)
 {
-	struct route	*r = route_find(e->user);
-	char		*fp;
+	char	*fp;
 
-	if (r == NULL || route_dead(r)) {
-		xasprintf(why, "no such route");
-		return (NULL);
-	}
-	if (route_enroll(r, e->secret, e->job, e->key, e->token, why) == -1) {
+	if (route_enroll(r, md, e->key, e->token, e->addr, why) != 0) {
+		if (*why == NULL)
+			xasprintf(why, "no such enrollment (already used)");
 		store_audit(e->user, "enroll-refused", route_name(r), *why);
+		gate->stats.enroll_refused++;
 		return (NULL);
 	}
 	store_route_put(r);
@@ -58,10 +57,90 @@ gate_ssh_enroll(const struct sshd_enroll *e, char **why, void *arg)
 	fp = route_key_text(route_key(r));
 	store_audit(e->user, "enroll", route_name(r), fp);
 	free(fp);
+	gate->stats.enroll_accepted++;
 	log_info("route %s: agent enrolled%s%s", route_name(r),
 	    e->job != NULL ? " from job " : "", e->job != NULL ? e->job : "");
 	route_ref(r);
 	return (r);
+}
+
+/*
+ * A used secret again.  The same key: the answer to its enrollment was
+ * lost, the agent goes on with its key.  Another key: two agents had the
+ * secret.  For a session's route a claim of its job is held and checked
+ * like an enrollment (the agent must not leave, and its job end, before
+ * the scheduler answers) and, if it holds, the session ends with a
+ * security alert (enroll.c).  Returns the route for a held connection.
+ */
+static void *
+gate_enroll_reused(struct route *r, const struct sshd_enroll *e,
+    const unsigned char md[32], char **why)
+{
+	const char	*first = route_enrolled_from(r);
+
+	if (route_key(r) != NULL &&
+	    ssh_key_cmp(route_key(r), e->key, SSH_KEY_CMP_PUBLIC) == 0) {
+		xasprintf(why, "no such enrollment (already used)");
+		return (NULL);
+	}
+	log_warnx("security: route %s: its used enrollment secret comes again "
+	    "from %s (job %s) with another key; the agent enrolled from %s",
+	    route_name(r), e->addr, e->job != NULL ? e->job : "-",
+	    first != NULL ? first : "?");
+	store_audit(e->user, "enroll-reused", route_name(r), e->addr);
+	if (route_session(r) == 0 || enroll_check(r, e, md, 1, why) == -1) {
+		if (*why == NULL)
+			xasprintf(why, "no such enrollment (already used)");
+		gate->stats.enroll_refused++;
+		return (NULL);
+	}
+	route_ref(r);
+	return (r);
+}
+
+/*
+ * An agent enrolls.  A session's route binds the key only once the
+ * scheduler confirmed the agent's job and node (enroll.c): the connection
+ * is held until then, with no traffic.
+ */
+static void *
+gate_ssh_enroll(const struct sshd_enroll *e, char **why, void *arg)
+{
+	struct route	*r = route_find(e->user);
+	unsigned char	 md[32];
+
+	if (r == NULL || route_dead(r)) {
+		xasprintf(why, "no such route");
+		return (NULL);
+	}
+	switch (route_enroll_match(r, e->secret, e->job, md, why)) {
+	case ROUTE_SECRET_WRONG:
+		store_audit(e->user, "enroll-refused", route_name(r), *why);
+		gate->stats.enroll_refused++;
+		return (NULL);
+	case ROUTE_SECRET_USED:
+		return (gate_enroll_reused(r, e, md, why));
+	case ROUTE_SECRET_PENDING:
+		break;
+	}
+	if (route_session(r) == 0)
+		return (gate_enroll_now(r, e, md, why));
+	if (enroll_check(r, e, md, 0, why) == -1) {
+		store_audit(e->user, "enroll-refused", route_name(r), *why);
+		gate->stats.enroll_refused++;
+		return (NULL);
+	}
+	log_info("route %s: agent from %s claims job %s: asking the scheduler",
+	    route_name(r), e->addr, e->job != NULL ? e->job : "-");
+	route_ref(r);
+	return (r);
+}
+
+/* A held enrollment's connection closed before its check ended. */
+static void
+gate_ssh_hold_gone(void *cookie, void *arg)
+{
+	enroll_gone(cookie);
 }
 
 static void
@@ -115,6 +194,7 @@ static const struct sshd_hooks gate_ssh_hooks = {
 	.down = gate_ssh_down,
 	.exit = gate_ssh_exit,
 	.release = gate_ssh_release,
+	.hold_gone = gate_ssh_hold_gone,
 };
 
 static void
@@ -412,6 +492,7 @@ gate_stop(void)
 	oidc_shutdown();
 	conn_close_all();
 	metrics_shutdown();
+	enroll_shutdown();
 	session_shutdown();
 	cred_shutdown();
 	free(gate->reload_error);

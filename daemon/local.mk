@@ -13,6 +13,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/conn.c \
 	daemon/gate.c \
 	daemon/session.c \
+	daemon/enroll.c \
 	daemon/metrics.c \
 	daemon/pages.c \
 	daemon/login.c \

@@ -244,6 +244,16 @@ metrics_render(void)
 	    "Connections on which an administrator opened another user's notebook.");
 	evbuffer_add_printf(b, "nbgate_admin_access_total %llu\n", st->admin_access);
 	metrics_ssh(b);
+	HELP(b, "nbgate_enrollments_total", "counter",
+	    "Agent enrollments, by result (refused: wrong secret, job or node).");
+	evbuffer_add_printf(b, "nbgate_enrollments_total{result=\"accepted\"} %llu\n"
+	    "nbgate_enrollments_total{result=\"refused\"} %llu\n", st->enroll_accepted,
+	    st->enroll_refused);
+	HELP(b, "nbgate_enroll_conflicts_total", "counter",
+	    "Security alerts: one enrollment secret used by two agents of the job "
+	    "(the session was closed).");
+	evbuffer_add_printf(b, "nbgate_enroll_conflicts_total %llu\n",
+	    st->enroll_conflicts);
 	metrics_outbox(b);
 	return (b);
 }

@@ -26,6 +26,9 @@ struct route {
 	time_t		 created;
 	unsigned char	 enroll[32];	/* SHA-256 of the one-time enrollment secret */
 	int		 enroll_pending;
+	unsigned char	 used[32];	/* SHA-256 of the secret used (a reuse is an alert) */
+	int		 used_set;
+	char		*enrolled_from;	/* address the enrolled agent came from */
 	char		*job;		/* batch job the enrolling agent must run in */
 	long long	 session;	/* the session that owns it, 0: an admin's */
 	time_t		 activity;	/* last byte or request proxied through it */
@@ -205,7 +208,9 @@ route_unref(struct route *r)
 	ssh_key_free(r->key);
 	freestr(r->token);
 	free(r->job);
+	free(r->enrolled_from);
 	explicit_bzero(r->enroll, sizeof r->enroll);
+	explicit_bzero(r->used, sizeof r->used);
 	free(r);
 }
 
@@ -410,25 +415,47 @@ route_job(struct route *r)
 }
 
 /*
- * An agent presents @secret, its own public key @key (copied), its job id
- * and its notebook's token: on success the route is bound to that key and
- * the secret is dead.  -1 with *why otherwise.
+ * What an enrolling agent's @secret (and claimed batch job @job) is to @r:
+ * ROUTE_SECRET_PENDING (the route waits for it; *md is its digest, for
+ * route_enroll()), ROUTE_SECRET_USED (an agent enrolled with it already),
+ * or ROUTE_SECRET_WRONG with *why.
  */
-int
-route_enroll(struct route *r, const char *secret, const char *job, ssh_key key,
-    const char *token, char **why)
+enum route_secret
+route_enroll_match(struct route *r, const char *secret, const char *job,
+    unsigned char md[32], char **why)
 {
-	unsigned char	 md[32];
-	char		*text, *cause = NULL;
-	ssh_key		 copy;
-
 	route_digest(secret, md);
-	if (!r->enroll_pending || CRYPTO_memcmp(md, r->enroll, sizeof md) != 0) {
+	if (r->used_set && CRYPTO_memcmp(md, r->used, 32) == 0)
+		return (ROUTE_SECRET_USED);
+	if (!r->enroll_pending || CRYPTO_memcmp(md, r->enroll, 32) != 0) {
 		xasprintf(why, "no such enrollment (already used, or wrong secret)");
-		return (-1);
+		return (ROUTE_SECRET_WRONG);
 	}
 	if (r->job != NULL && (job == NULL || strcmp(job, r->job) != 0)) {
 		xasprintf(why, "the agent is not in batch job %s", r->job);
+		return (ROUTE_SECRET_WRONG);
+	}
+	return (ROUTE_SECRET_PENDING);
+}
+
+/*
+ * Binds the agent's key @key (copied) and its notebook's @token to @r if
+ * the secret of digest @md is still the one @r waits for: the secret is
+ * dead from now on (a reuse is recognised).  @from is the agent's address.
+ * 0 on success; ROUTE_SECRET_USED if another agent used it meanwhile; -1
+ * with *why otherwise.
+ */
+int
+route_enroll(struct route *r, const unsigned char md[32], ssh_key key,
+    const char *token, const char *from, char **why)
+{
+	char		*text, *cause = NULL;
+	ssh_key		 copy;
+
+	if (r->used_set && CRYPTO_memcmp(md, r->used, 32) == 0)
+		return (ROUTE_SECRET_USED);
+	if (!r->enroll_pending || CRYPTO_memcmp(md, r->enroll, 32) != 0) {
+		xasprintf(why, "no such enrollment (already used, or wrong secret)");
 		return (-1);
 	}
 	text = route_key_text(key);
@@ -446,8 +473,19 @@ route_enroll(struct route *r, const char *secret, const char *job, ssh_key key,
 		r->token = xstrdup(token);
 	}
 	r->enroll_pending = 0;
+	memcpy(r->used, md, sizeof r->used);
+	r->used_set = 1;
 	explicit_bzero(r->enroll, sizeof r->enroll);
+	free(r->enrolled_from);
+	r->enrolled_from = xstrdup(from != NULL ? from : "?");
 	return (0);
+}
+
+/* Where the enrolled agent came from ("?" unknown, NULL: none since start). */
+const char *
+route_enrolled_from(struct route *r)
+{
+	return (r->enrolled_from);
 }
 
 /* Binds (or with NULL unbinds) the live tunnel of a route. */

@@ -1955,6 +1955,52 @@ session_enrolled(struct route *r, const char *job)
 	}
 }
 
+/*
+ * For binding an enrolling agent to r's session's job (enroll.c): the
+ * session's scheduler bridge, job id (NULL: sbatch has not answered yet)
+ * and cluster; -1 if r has no active cluster session.  All borrowed.
+ */
+int
+session_enroll_target(struct route *r, struct sched **sched, const char **job,
+    const struct config_cluster **cc)
+{
+	struct session	*s = sess_of_route(r);
+
+	if (s == NULL || s->cl == NULL || s->state == SESSION_STOPPING ||
+	    (*cc = config_cluster_find(gate->cfg, s->req->cluster)) == NULL)
+		return (-1);
+	*sched = s->cl->sched;
+	*job = s->job;
+	return (0);
+}
+
+/*
+ * Security alert: r's one-time secret was used by two agents (@first, the
+ * address the route's agent enrolled from, and @second) that both passed the
+ * job checks, so which one is the job's own cannot be told.  The route goes
+ * at once (its tunnel with it) and the job is cancelled, with @why as the
+ * session's reason.
+ */
+void
+session_enroll_conflict(struct route *r, const char *first, const char *second,
+    const char *why)
+{
+	struct session	*s = sess_of_route(r);
+	char		*line;
+
+	if (s == NULL)
+		return;
+	xasprintf(&line, "%s (agents from %s and %s)", why, first, second);
+	sess_tag(s);
+	log_warnx("security: session %lld (%s): user %s, job %s: %s", s->id,
+	    s->route, s->user, s->job != NULL ? s->job : "-", line);
+	sess_journal(s, "security-alert", line);
+	store_audit(s->user, "enroll-conflict", s->route, line);
+	sess_route_drop(s);
+	sess_cancel(s, why);	/* enroll.c checks only once the job id is known */
+	free(line);
+}
+
 void
 session_tunnel_up(struct route *r, const char *peer)
 {

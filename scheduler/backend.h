@@ -198,11 +198,23 @@ struct sched_ops {
 	int		(*list_argv)(struct sched_argv *, const char *, char **);
 	int		(*list_parse)(const struct sched_output *, struct sched_listed **,
 			    size_t *, char **);
+	/*
+	 * The hosts a running job runs on, for binding an agent to its job:
+	 * from the job id and its node list as the query gave it, the names
+	 * or addresses the gateway resolves (SLURM: each node's NodeAddr).
+	 */
+	int		(*nodes_argv)(struct sched_argv *, const char *, const char *,
+			    char **);
+	int		(*nodes_parse)(const struct sched_output *, char ***, size_t *,
+			    char **);
 };
 const struct sched_ops *sched_find(const char *);	/* "slurm", "pbs"; NULL if none */
 int		 sched_id_valid(const char *);		/* [0-9A-Za-z._[]-], 1-64 */
 int		 sched_name_valid(const char *);	/* user/account: [A-Za-z0-9_.-], 1-64 */
 int		 sched_id_match(const char *, const char *);	/* "123" ~ "123.server" */
+int		 sched_nodelist_valid(const char *);	/* hostlist: [A-Za-z0-9._,[]-], 1-4096 */
+/* Adds host @h (owned; freed if invalid or already there) to an owned list. */
+void		 sched_hosts_add(char ***, size_t *, char *);
 int		 sched_parse_time(const char *, time_t *);	/* 2024-01-02T03:04:05, local */
 int		 sched_parse_duration(const char *, int *);	/* [D-]HH:MM:SS, MM:SS, MM */
 /* Next line of buf (without its \n); NULL at the end. */
@@ -239,6 +251,9 @@ struct sched_req *sched_queues(struct sched *, sched_queues_cb, void *);
 struct sched_req *sched_accounts(struct sched *, const char *, sched_strings_cb, void *);
 /* Unfinished jobs of a user (NULL: see list_argv); jobs borrowed for the callback. */
 struct sched_req *sched_list(struct sched *, const char *, sched_list_cb, void *);
+/* The hosts (names or addresses) of running job @id whose node list is @nodes. */
+struct sched_req *sched_nodes(struct sched *, const char *, const char *, sched_strings_cb,
+		     void *);
 void		 sched_req_cancel(struct sched_req *);	/* no callback afterwards */
 
 /* Tracking: every job of a cluster polled with one batched query per interval. */

@@ -511,6 +511,51 @@ pbs_list_parse(const struct sched_output *o, struct sched_listed **lp, size_t *n
 	return (0);
 }
 
+/* qstat -f ID again: exec_host names every host (the query keeps the first). */
+static int
+pbs_nodes_argv(struct sched_argv *a, const char *id, const char *nodes, char **cause)
+{
+	sched_argv_add(a, "qstat");
+	sched_argv_add(a, "-f");
+	return (pbs_ids(a, &id, 1, cause));
+}
+
+struct pbs_hosts {
+	char		**v;
+	size_t		  n;
+};
+
+/* exec_host "node01/0*2+node02/1": node01, node02. */
+static void
+pbs_hosts_block(const struct pbs_block *b, void *arg)
+{
+	struct pbs_hosts	*h = arg;
+	const char		*p = b->exec_host;
+	size_t			 len;
+
+	while (p != NULL && *p != '\0') {
+		len = strcspn(p, "+");
+		sched_hosts_add(&h->v, &h->n, xstrndup(p, strcspn(p, "/+") < len ?
+		    strcspn(p, "/+") : len));
+		p += len;
+		if (*p == '+')
+			p++;
+	}
+}
+
+static int
+pbs_nodes_parse(const struct sched_output *o, char ***vp, size_t *np, char **cause)
+{
+	struct pbs_hosts	h = { NULL, 0 };
+
+	if (!pbs_answered(o, cause))
+		return (-1);
+	pbs_parse_blocks(o, pbs_hosts_block, &h);
+	*vp = h.v;
+	*np = h.n;
+	return (0);
+}
+
 const struct sched_ops sched_pbs_ops = {
 	.name = "pbs",
 	.submit_needs_file = 1,
@@ -524,6 +569,8 @@ const struct sched_ops sched_pbs_ops = {
 	.cancel_parse = pbs_cancel_parse,
 	.list_argv = pbs_list_argv,
 	.list_parse = pbs_list_parse,
+	.nodes_argv = pbs_nodes_argv,
+	.nodes_parse = pbs_nodes_parse,
 	/* queues (qstat -Q), accounts and estimates: not offered by every PBS */
 	.queues_argv = NULL,
 	.accounts_argv = NULL,

@@ -532,6 +532,62 @@ slurm_list_parse(const struct sched_output *o, struct sched_listed **lp, size_t 
 	return (0);
 }
 
+/* scontrol -o show node LIST: one line per node of the job (LIST is a hostlist). */
+static int
+slurm_nodes_argv(struct sched_argv *a, const char *id, const char *nodes, char **cause)
+{
+	if (nodes == NULL || !sched_nodelist_valid(nodes)) {
+		xasprintf(cause, "job %s has no valid node list", id);
+		return (-1);
+	}
+	sched_argv_add(a, "scontrol");
+	sched_argv_add(a, "-o");
+	sched_argv_add(a, "show");
+	sched_argv_add(a, "node");
+	sched_argv_add(a, nodes);
+	return (0);
+}
+
+/* The value of " KEY=" in one scontrol -o line (values here have no spaces). */
+static char *
+slurm_node_field(const char *line, size_t len, const char *key)
+{
+	const char	*p = line, *end = line + len, *v;
+	size_t		 klen = strlen(key);
+
+	while (p < end) {
+		if ((p == line || p[-1] == ' ') && (size_t)(end - p) > klen &&
+		    strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			v = p + klen + 1;
+			return (xstrndup(v, strcspn(v, " \n") < (size_t)(end - v) ?
+			    strcspn(v, " \n") : (size_t)(end - v)));
+		}
+		p++;
+	}
+	return (NULL);
+}
+
+/* Each node's NodeAddr (the name or address slurmctld reaches it by). */
+static int
+slurm_nodes_parse(const struct sched_output *o, char ***vp, size_t *np, char **cause)
+{
+	const char	*p = o->out, *line, *end = o->out + o->outlen;
+	char		*addr;
+	size_t		 len;
+
+	if (o->status != 0) {
+		*cause = slurm_cause(o, "scontrol show node");
+		return (-1);
+	}
+	while ((line = sched_next_line(&p, end, &len)) != NULL) {
+		if ((addr = slurm_node_field(line, len, "NodeAddr")) == NULL)
+			addr = slurm_node_field(line, len, "NodeName");
+		if (addr != NULL)
+			sched_hosts_add(vp, np, addr);	/* transferred */
+	}
+	return (0);
+}
+
 const struct sched_ops sched_slurm_ops = {
 	.name = "slurm",
 	.submit_argv = slurm_submit_argv,
@@ -550,4 +606,6 @@ const struct sched_ops sched_slurm_ops = {
 	.estimate_parse = slurm_estimate_parse,
 	.list_argv = slurm_list_argv,
 	.list_parse = slurm_list_parse,
+	.nodes_argv = slurm_nodes_argv,
+	.nodes_parse = slurm_nodes_parse,
 };

@@ -307,6 +307,19 @@ slurmlib_accounts_parse(const struct sched_output *o, char ***vp, size_t *np, ch
 	return (sched_slurm_ops.accounts_parse(o, vp, np, cause));
 }
 
+/* A job's hosts: scontrol's NodeAddr, as the CLI backend reads them (not in the helper). */
+static int
+slurmlib_nodes_argv(struct sched_argv *a, const char *id, const char *nodes, char **cause)
+{
+	return (sched_slurm_ops.nodes_argv(a, id, nodes, cause));
+}
+
+static int
+slurmlib_nodes_parse(const struct sched_output *o, char ***vp, size_t *np, char **cause)
+{
+	return (sched_slurm_ops.nodes_parse(o, vp, np, cause));
+}
+
 static int
 slurmlib_list_argv(struct sched_argv *a, const char *user, char **cause)
 {
@@ -374,4 +387,6 @@ const struct sched_ops sched_slurmlib_ops = {
 	.accounts_parse = slurmlib_accounts_parse,
 	.list_argv = slurmlib_list_argv,
 	.list_parse = slurmlib_list_parse,
+	.nodes_argv = slurmlib_nodes_argv,
+	.nodes_parse = slurmlib_nodes_parse,
 };

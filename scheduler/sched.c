@@ -134,11 +134,11 @@ sched_argv_clear(struct sched_argv *a)
 }
 
 static int
-sched_charset(const char *s, const char *extra)
+sched_charset_max(const char *s, const char *extra, size_t max)
 {
 	size_t	len = strlen(s);
 
-	if (len == 0 || len > 64 || s[0] == '-')
+	if (len == 0 || len > max || s[0] == '-')
 		return (0);
 	for (; *s != '\0'; s++) {
 		if (!isascii((unsigned char)*s) || (!isalnum((unsigned char)*s) &&
@@ -146,6 +146,12 @@ sched_charset(const char *s, const char *extra)
 			return (0);
 	}
 	return (1);
+}
+
+static int
+sched_charset(const char *s, const char *extra)
+{
+	return (sched_charset_max(s, extra, 64));
 }
 
 /* A job id as it may appear in an argv: [0-9A-Za-z._[]-], not starting with '-'. */
@@ -176,6 +182,29 @@ sched_id_match(const char *a, const char *b)
 }
 
 /* "2024-01-02T03:04:05" in local time; N/A, Unknown, None: -1. */
+/* A node list as squeue prints it ("n[01-04],gpu7"): safe as one argv word. */
+int
+sched_nodelist_valid(const char *s)
+{
+	return (sched_charset_max(s, "._,[]-", 4096));
+}
+
+/* Adds host name or address @h (transferred) unless invalid or already listed. */
+void
+sched_hosts_add(char ***vp, size_t *np, char *h)
+{
+	size_t	i;
+
+	for (i = 0; i < *np && strcmp((*vp)[i], h) != 0; i++)
+		;
+	if (!sched_charset_max(h, "._:-", 255) || i < *np) {
+		free(h);
+		return;
+	}
+	*vp = xreallocarray(*vp, *np + 1, sizeof **vp);
+	(*vp)[(*np)++] = h;
+}
+
 int
 sched_parse_time(const char *s, time_t *t)
 {
@@ -312,7 +341,8 @@ static void sched_fail_cb(evutil_socket_t, short, void *);
 
 /* --- a cluster's bridge ------------------------------------------------------------------ */
 
-enum sched_req_kind { REQ_SUBMIT, REQ_CANCEL, REQ_QUERY, REQ_QUEUES, REQ_ACCOUNTS, REQ_LIST };
+enum sched_req_kind { REQ_SUBMIT, REQ_CANCEL, REQ_QUERY, REQ_QUEUES, REQ_ACCOUNTS, REQ_LIST,
+	REQ_NODES };
 
 struct sched_req {
 	struct sched		*s;
@@ -924,6 +954,45 @@ sched_list(struct sched *s, const char *user, sched_list_cb cb, void *arg)
 	return (r);
 }
 
+/* --- a job's hosts ----------------------------------------------------------------------- */
+
+static void
+sched_nodes_done(const struct transport_result *tr, void *arg)
+{
+	struct sched_req	*r = arg;
+	struct sched_output	 o;
+	char			**v = NULL, *cause = NULL;
+	size_t			 n = 0;
+	sched_strings_cb	 cb = (sched_strings_cb)r->cb;
+
+	if (sched_output(tr, &o, &cause) == 0 &&
+	    r->s->ops->nodes_parse(&o, &v, &n, &cause) == 0 && n == 0)
+		cause = xstrdup("the scheduler named no host for the job");
+	cb(v, n, cause, r->arg);
+	sched_strings_free(v, n);
+	free(cause);
+	sched_req_free(r);
+}
+
+/* The hosts of running job @id (node list @nodes): names or addresses, to resolve. */
+struct sched_req *
+sched_nodes(struct sched *s, const char *id, const char *nodes, sched_strings_cb cb,
+    void *arg)
+{
+	struct sched_req	*r = sched_req_new(s, REQ_NODES, cb, arg);
+	struct sched_argv	 a = { NULL, 0 };
+	char			*cause = NULL;
+
+	if (s->ops->nodes_argv == NULL || s->ops->nodes_parse == NULL)
+		return (sched_fail(r, xstrdup("this scheduler cannot name a job's hosts")));
+	if (s->ops->nodes_argv(&a, id, nodes, &cause) == -1 ||
+	    sched_exec(r, &a, NULL, 0, sched_nodes_done, &cause) == -1) {
+		sched_argv_clear(&a);
+		return (sched_fail(r, cause));
+	}
+	return (r);
+}
+
 static void
 sched_fail_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -943,6 +1012,7 @@ sched_fail_cb(evutil_socket_t fd, short events, void *arg)
 		((sched_queues_cb)r->cb)(NULL, 0, r->fail, r->arg);
 		break;
 	case REQ_ACCOUNTS:
+	case REQ_NODES:
 		((sched_strings_cb)r->cb)(NULL, 0, r->fail, r->arg);
 		break;
 	case REQ_LIST:

@@ -77,7 +77,8 @@ TESTS += \
 	tests/attack/test_ident.py \
 	tests/attack/test_limits_ssh.py \
 	tests/attack/test_myproxy_caps.py \
-	tests/attack/test_log_injection.py
+	tests/attack/test_log_injection.py \
+	tests/attack/test_enroll_bind.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the

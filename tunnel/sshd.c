@@ -55,6 +55,7 @@ struct sshd_conn {
 	ssh_session		 s;
 	struct sshio		*io;
 	char			*peer;		/* "addr:port" */
+	char			*ip;		/* the agent's IP address as text */
 	char			*name;		/* "peer: route alice" for logs */
 	enum conn_state		 state;
 	void			*route;
@@ -64,6 +65,7 @@ struct sshd_conn {
 	int			 refusals;
 	int			 closing;
 	int			 quiet;		/* dropped for room: logged by the dropper */
+	void			*hold;		/* enrollment being checked: no up yet */
 	char			*why;
 	char			*exit_why;	/* the agent's reason (protocol 3) */
 	struct event		*login_timer;
@@ -93,6 +95,7 @@ struct sshd {
 };
 
 static void	conn_destroy(struct sshd_conn *);
+static void	conn_service(void *);
 
 /* "SHA256:..." of @key, as ssh-keygen -l prints it; caller frees. */
 static char *
@@ -308,6 +311,23 @@ sshd_addr_of(const struct sockaddr *sa, struct sshd_addr *a)
 		memcpy(a->bytes, &sin6->sin6_addr, 8);	/* one site's /64 */
 }
 
+/* The IP address of @sa as text ("local" for others); caller frees. */
+static char *
+sshd_peer_addr(const struct sockaddr *sa)
+{
+	char	host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET)
+		evutil_inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    host, sizeof host);
+	else if (sa->sa_family == AF_INET6)
+		evutil_inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		    host, sizeof host);
+	else
+		return (xstrdup("local"));
+	return (xstrdup(host));
+}
+
 static char *
 sshd_peer_name(const struct sockaddr *sa)
 {
@@ -357,6 +377,32 @@ void
 sshd_conn_kick(struct sshd_conn *c, const char *why)
 {
 	conn_close(c, why);
+}
+
+/*
+ * From the enroll hook: @c is authenticated, but its tunnel is not
+ * announced (no up hook) until sshd_conn_unhold().  If the connection goes
+ * first, the hold_gone hook gets @cookie back.
+ */
+void
+sshd_conn_hold(struct sshd_conn *c, void *cookie)
+{
+	c->hold = cookie;
+}
+
+/* Ends a hold: with @why NULL the tunnel may come up, else @c is closed. */
+void
+sshd_conn_unhold(struct sshd_conn *c, const char *why)
+{
+	c->hold = NULL;
+	if (why != NULL) {
+		conn_close(c, why);
+		return;
+	}
+	if (c->closing)
+		return;
+	conn_service(c);	/* the up hook, if the forward came already */
+	sshio_update(c->io);
 }
 
 static void
@@ -493,6 +539,8 @@ conn_auth_password(ssh_session s, const char *user, const char *password, void *
 	e.key = key;
 	e.job = strcmp(f[4], "-") == 0 ? NULL : f[4];
 	e.token = strcmp(f[5], "-") == 0 ? NULL : f[5];
+	e.addr = c->ip;
+	e.conn = c;
 	route = sd->hooks.enroll(&e, &why, sd->arg);
 	freezero(copy, strlen(password));
 	if (route == NULL) {
@@ -500,7 +548,9 @@ conn_auth_password(ssh_session s, const char *user, const char *password, void *
 		rv = conn_auth_refused(c, user, key, what);
 		free(what);
 	} else {
-		conn_authed(c, route, user, key, "enrolled");
+		conn_authed(c, route, user, key, c->hold != NULL ?
+		    "enrolling (held: no traffic until its claim is checked)" :
+		    "enrolled");
 		rv = SSH_AUTH_SUCCESS;
 	}
 	free(why);
@@ -593,7 +643,7 @@ conn_service(void *arg)
 		if (rc == SSH_OK)
 			c->state = CONN_AUTH;
 	}
-	if (c->up_pending) {
+	if (c->up_pending && c->hold == NULL) {
 		c->up_pending = 0;
 		c->up_sent = 1;
 		sd->hooks.up(c->tun, c->route, sd->arg);
@@ -667,6 +717,9 @@ conn_destroy(struct sshd_conn *c)
 			sd->hooks.down(c->tun, c->route, why, sd->arg);
 		tunnel_free(c->tun);
 	}
+	if (c->hold != NULL && sd->hooks.hold_gone != NULL)
+		sd->hooks.hold_gone(c->hold, sd->arg);
+	c->hold = NULL;
 	sshd_release(sd, c->route);
 	if (c->quiet)
 		log_debug("ssh: %s: disconnected: %s", c->name, why);
@@ -681,6 +734,7 @@ conn_destroy(struct sshd_conn *c)
 	event_free(c->ka_timer);
 	event_free(c->reap);
 	free(c->peer);
+	free(c->ip);
 	free(c->name);
 	free(c->why);
 	free(c->exit_why);
@@ -688,12 +742,13 @@ conn_destroy(struct sshd_conn *c)
 }
 
 static struct sshd_conn *
-conn_new(struct sshd *sd, char *peer, const struct sshd_addr *addr)
+conn_new(struct sshd *sd, char *peer, const struct sshd_addr *addr, char *ip)
 {
 	struct sshd_conn	*c = xcalloc(1, sizeof *c);
 
 	c->sshd = sd;
 	c->peer = peer;			/* transferred */
+	c->ip = ip;			/* transferred */
 	c->name = xstrdup(peer);
 	c->addr = *addr;
 	c->state = CONN_KEX;
@@ -881,7 +936,7 @@ sshd_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	if (sd->settings.keepalive > 0)
 		util_set_keepalive(fd, sd->settings.keepalive);
 	log_debug("ssh: %s: connected", peer);
-	c = conn_new(sd, peer, &a);			/* peer transferred */
+	c = conn_new(sd, peer, &a, sshd_peer_addr(sa));	/* peer, ip transferred */
 	if (conn_start(c, fd, &cause) != 0) {
 		log_warnx("ssh: %s: %s", c->peer, cause);
 		free(cause);

@@ -16,6 +16,7 @@
 struct tunnel;
 struct tunnel_req;
 struct sshd;
+struct sshd_conn;
 
 struct sshd_settings {
 	const char	*host_key;	/* path; an ed25519 key is generated there if missing */
@@ -42,6 +43,8 @@ struct sshd_enroll {
 	ssh_key		 key;		/* the agent's own new public key */
 	const char	*job;		/* batch job id the agent runs in, or NULL */
 	const char	*token;		/* the notebook's token, or NULL */
+	const char	*addr;		/* the agent's IP address, as the gateway sees it */
+	struct sshd_conn *conn;		/* its connection, for sshd_conn_hold() */
 };
 
 struct sshd_hooks {
@@ -80,6 +83,11 @@ struct sshd_hooks {
 	 * so a reference taken in auth() can be dropped here.
 	 */
 	void	 (*release)(void *route, void *arg);
+	/*
+	 * Optional: a connection held with sshd_conn_hold() closed before
+	 * sshd_conn_unhold(); @cookie is the hold's, the connection is gone.
+	 */
+	void	 (*hold_gone)(void *cookie, void *arg);
 };
 
 /* sshd.c */
@@ -91,6 +99,9 @@ const char	*sshd_fingerprint(struct sshd *);	/* "SHA256:..." of the host key */
 void		 sshd_set_settings(struct sshd *, const struct sshd_settings *);
 unsigned int	 sshd_count(struct sshd *);		/* live agent connections */
 const struct sshd_stats *sshd_stats(struct sshd *);
+/* Enrollment checked later (see the hold_gone hook): no up until unheld; why: close. */
+void		 sshd_conn_hold(struct sshd_conn *, void *);
+void		 sshd_conn_unhold(struct sshd_conn *, const char *);
 void		 sshd_free(struct sshd *);
 
 /* tunnel.c */

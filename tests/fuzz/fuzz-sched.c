@@ -1,6 +1,6 @@
 /*
  * fuzz-sched.c: libFuzzer target for the scheduler output parsers (SLURM
- * squeue/sacct/sbatch/sinfo/sacctmgr, PBS qsub/qstat -f, job listings). The
+ * squeue/sacct/sbatch/sinfo/sacctmgr/scontrol show node, PBS qsub/qstat -f, job listings). The
  * first byte picks the parser and the exit status; the rest is stdout (and stderr).
  */
 #include "config.h"
@@ -74,6 +74,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = 0;
 		ops->list_parse(&o, &l, &n, &cause);
 		sched_listed_free(l, n);
+		free(cause);
+		cause = NULL;
+		n = 0;
+		v = NULL;
+		ops->nodes_parse(&o, &v, &n, &cause);	/* a job's hosts */
+		sched_strings_free(v, n);
 		break;
 	}
 	for (i = 0; i < nitems(ids); i++)

@@ -246,9 +246,13 @@ def test_full_path(env):
         with open(sf, "w") as f:
             f.write(secret + "\n")
         os.chmod(sf, 0o600)
+        # Replayed as from another job: refused, and alice's session goes on.  (The same replay
+        # from the job's own node with its own id cannot be told from the job's agent and ends
+        # the session with a security alert: tests/attack/test_enroll_bind.py.)
         r = subprocess.run([binary("nbgate-agent"), "--gateway", "127.0.0.1:%d" % env.gw.ssh_port,
                             "--route", "alice", "--hostkey-fingerprint", env.gw.fingerprint,
-                            "--enroll-file", sf, "--job-id", job, "--target", "127.0.0.1:9"],
+                            "--enroll-file", sf, "--job-id", str(int(job) + 100000),
+                            "--target", "127.0.0.1:9"],
                            capture_output=True, text=True, timeout=60)
         t.ok(r.returncode != 0 and "refused the enrollment" in r.stderr,
              "replaying the secret from the job script is refused", r.stderr[-500:])

@@ -997,10 +997,65 @@ test_quote(void)
 	free(line);
 }
 
+/* A job's hosts for binding its agent: scontrol NodeAddr, PBS exec_host. */
+static void
+test_nodes(void)
+{
+	const struct sched_ops	*ops = &sched_slurm_ops;
+	struct sched_output	 o;
+	struct sched_argv	 a = { NULL, 0 };
+	char			**v = NULL, *cause = NULL, *s;
+	size_t			 n = 0;
+
+	ok(ops->nodes_argv(&a, "42", "n[01-02],gpu7", &cause) == 0, "scontrol argv");
+	is_str(s = argv_str(&a), "'scontrol' '-o' 'show' 'node' 'n[01-02],gpu7'",
+	    "scontrol -o show node with the hostlist as one word");
+	free(s);
+	sched_argv_clear(&a);
+	ok(ops->nodes_argv(&a, "42", "-n1", &cause) == -1, "option-like node list refused");
+	free(cause);
+	cause = NULL;
+	ok(ops->nodes_argv(&a, "42", "n1;reboot", &cause) == -1, "shell bytes refused");
+	free(cause);
+	cause = NULL;
+	sched_argv_clear(&a);
+	output(&o, 0, "NodeName=n01 Arch=x86_64 CoresPerSocket=8  CPUAlloc=3 "
+	    "NodeAddr=10.1.0.1 NodeHostName=n01 Version=22.05.8 OS=Linux 6.1 #1 SMP\n"
+	    "NodeName=n02 Arch=x86_64 NodeAddr=n02-ib NodeHostName=n02 State=MIXED\n"
+	    "NodeName=n03 Arch=x86_64 State=MIXED\n", "");
+	ok(ops->nodes_parse(&o, &v, &n, &cause) == 0, "scontrol -o show node parsed");
+	ok(n == 3 && strcmp(v[0], "10.1.0.1") == 0 && strcmp(v[1], "n02-ib") == 0 &&
+	    strcmp(v[2], "n03") == 0, "each node's NodeAddr (NodeName without one)");
+	sched_strings_free(v, n);
+	output(&o, 1, "", "slurm_load_node error: Invalid node name specified\n");
+	ok(ops->nodes_parse(&o, &v, &n, &cause) == -1, "scontrol error is a failure");
+	has_str(cause, "Invalid node name", "with scontrol's words");
+	free(cause);
+	cause = NULL;
+
+	ops = &sched_pbs_ops;
+	v = NULL;
+	n = 0;
+	ok(ops->nodes_argv(&a, "42.pbs01", NULL, &cause) == 0, "qstat argv");
+	is_str(s = argv_str(&a), "'qstat' '-f' '42.pbs01'", "qstat -f ID");
+	free(s);
+	sched_argv_clear(&a);
+	output(&o, 0, "Job Id: 42.pbs01\n    job_state = R\n"
+	    "    exec_host = n01/0*2+n02/1+n01/3\n", "");
+	ok(ops->nodes_parse(&o, &v, &n, &cause) == 0, "qstat -f parsed");
+	ok(n == 2 && strcmp(v[0], "n01") == 0 && strcmp(v[1], "n02") == 0,
+	    "exec_host: every host once, without its CPUs");
+	sched_strings_free(v, n);
+	ok(sched_nodelist_valid("n[001-128],login-2.cluster") &&
+	    !sched_nodelist_valid("") && !sched_nodelist_valid("a b"),
+	    "node list charset");
+}
+
 int
 main(void)
 {
 	log_init("test-sched-parse", LOG_WARN);
+	test_nodes();
 	test_slurm_submit();
 	test_slurm_query();
 	test_slurm_history();

@@ -67,6 +67,27 @@ test_log_escape(void)
 	    "a short buffer is cut, never overrun, and holds no newline");
 }
 
+static void
+test_addr_match(void)
+{
+	is_int(util_addr_match("127.0.0.1", "127.0.0.1"), 1, "address equals itself");
+	is_int(util_addr_match("127.0.0.2", "127.0.0.1"), 0, "another address");
+	is_int(util_addr_match("10.1.200.7", "10.1.0.0/16"), 1, "in a /16");
+	is_int(util_addr_match("10.2.0.7", "10.1.0.0/16"), 0, "outside a /16");
+	is_int(util_addr_match("192.0.2.130", "192.0.2.128/25"), 1, "in a /25");
+	is_int(util_addr_match("192.0.2.127", "192.0.2.128/25"), 0, "outside a /25");
+	is_int(util_addr_match("::ffff:10.1.2.3", "10.1.0.0/16"), 1,
+	    "an IPv4-mapped IPv6 address is its IPv4 address");
+	is_int(util_addr_match("2001:db8::5", "2001:db8::/32"), 1, "IPv6 CIDR");
+	is_int(util_addr_match("2001:db9::5", "2001:db8::/32"), 0, "outside an IPv6 CIDR");
+	is_int(util_addr_match("1.2.3.4", "0.0.0.0/0"), 1, "/0 takes every IPv4 address");
+	is_int(util_addr_match("1.2.3.4", "node01"), -1, "a name is no pattern");
+	is_int(util_addr_match("1.2.3.4", "10.0.0.0/33"), -1, "too many bits");
+	is_int(util_addr_match("1.2.3.4", "10.0.0.0/"), -1, "no bits");
+	is_int(util_addr_match("1.2.3.4", "10.0.0.0/8x"), -1, "junk bits");
+	is_int(util_addr_match("local", "10.0.0.0/8"), 0, "no address never matches");
+}
+
 int
 main(void)
 {
@@ -74,5 +95,6 @@ main(void)
 	test_hostport();
 	test_tokens();
 	test_log_escape();
+	test_addr_match();
 	return (tap_done());
 }
