@@ -41,6 +41,7 @@ struct auth_entry {
 static unsigned char	 auth_secret[AUTH_SECRET_LEN];
 static int		 auth_ready;
 static struct auth_entry *auth_tokens, *auth_codes, *auth_host_codes;
+static char	*auth_code_take(struct auth_entry **, const char *);
 
 /* Loads (or creates, 0600) the cookie signing secret in @dir. */
 int
@@ -642,7 +643,14 @@ auth_host_code_issue(const char *user)
 char *
 auth_host_code_redeem(const char *code)
 {
-	struct auth_entry	**ep = auth_find(&auth_host_codes, code);
+	return (auth_code_take(&auth_host_codes, code));
+}
+
+/* Uses up a code of @list; returns (allocated) its user, or NULL. */
+static char *
+auth_code_take(struct auth_entry **list, const char *code)
+{
+	struct auth_entry	**ep = auth_find(list, code);
 	char			 *user;
 
 	if (ep == NULL)
@@ -656,14 +664,7 @@ auth_host_code_redeem(const char *code)
 char *
 auth_code_redeem(const char *code)
 {
-	struct auth_entry	**ep = auth_find(&auth_codes, code);
-	char			 *user;
-
-	if (ep == NULL)
-		return (NULL);
-	user = xstrdup((*ep)->user);
-	auth_unlink(ep);
-	return (user);
+	return (auth_code_take(&auth_codes, code));
 }
 
 /* Forgets every token and code (shutdown). */

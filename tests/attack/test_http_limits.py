@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from harness import (Env, Gateway, OpenSSHAgent, ssh_keygen, free_port, wait_for,  # noqa: E402
-                     route_connected, login_path)
+                     route_connected, login_path, read_all, rss_kib)
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration")
 HEADER_TIMEOUT = 3
@@ -32,27 +32,6 @@ def tls_socket(gw, source="127.0.0.1", timeout=10):
     s.bind((source, 0))
     s.connect(("127.0.0.1", gw.https_port))
     return gw.ssl_context().wrap_socket(s)
-
-
-def read_all(t):
-    out = b""
-    try:
-        while True:
-            b = t.recv(65536)
-            if not b:
-                break
-            out += b
-    except (socket.timeout, ssl.SSLError, ConnectionResetError, BrokenPipeError):
-        pass
-    return out
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def metric(gw, name):

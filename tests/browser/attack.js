@@ -6,7 +6,7 @@
 // Host names are mapped to loopback addresses by Chromium's resolver rules.
 // usage: node attack.js GW_URL EVIL_URL LOGIN_PATH ADMIN_LOGIN_PATH KERNEL_ID SHOTS_DIR
 'use strict';
-const { launch, screenshot, report } = require('./chromium.js');
+const { launch, screenshot, report, wsOpens } = require('./chromium.js');
 
 const [gw, evil, login, adminLogin, kernel, shots] = process.argv.slice(2);
 const out = { steps: {} };
@@ -14,22 +14,14 @@ const rules = process.env.NB_RESOLVER_RULES;
 
 // In the page: what the gateway's own pages do (fetch and a WebSocket).
 async function ownActions(page, kernelId) {
-	return page.evaluate(async (kid) => {
-		const r = {};
-		const put = await fetch('/user/alice/api/contents/own.txt', {
-			method: 'PUT', headers: { 'Content-Type': 'application/json' },
-			body: JSON.stringify({ type: 'file', format: 'text', content: 'from the gateway' }),
-		});
-		r.put = put.status;
-		r.ws = await new Promise((done) => {
-			const ws = new WebSocket(location.origin.replace('https', 'wss') +
-				'/user/alice/api/kernels/' + kid + '/channels');
-			const t = setTimeout(() => done('timeout'), 15000);
-			ws.onopen = () => { clearTimeout(t); ws.close(); done('open'); };
-			ws.onerror = () => { clearTimeout(t); done('error'); };
-		});
-		return r;
-	}, kernelId);
+	const r = {};
+	r.put = await page.evaluate(async () => (await fetch('/user/alice/api/contents/own.txt', {
+		method: 'PUT', headers: { 'Content-Type': 'application/json' },
+		body: JSON.stringify({ type: 'file', format: 'text', content: 'from the gateway' }),
+	})).status);
+	r.ws = await wsOpens(page, gw.replace('https', 'wss') + '/user/alice/api/kernels/' +
+		kernelId + '/channels');
+	return r;
 }
 
 async function main() {

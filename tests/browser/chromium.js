@@ -18,6 +18,16 @@ async function screenshot(page, dir, name) {
 	await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true });
 }
 
+// In @page: opens a WebSocket to @url; 'open', 'error' or 'timeout' (15 s).
+function wsOpens(page, url) {
+	return page.evaluate((u) => new Promise((done) => {
+		const ws = new WebSocket(u);
+		const t = setTimeout(() => done('timeout'), 15000);
+		ws.onopen = () => { clearTimeout(t); ws.close(); done('open'); };
+		ws.onerror = () => { clearTimeout(t); done('error'); };
+	}), url);
+}
+
 // Runs main() and prints @out as one JSON line; a failure goes in out.error (exit 1).
 function report(out, main) {
 	main().then(() => {
@@ -29,4 +39,4 @@ function report(out, main) {
 	});
 }
 
-module.exports = { launch, screenshot, report };
+module.exports = { launch, screenshot, report, wsOpens };

@@ -5,7 +5,7 @@
 // file saved, a kernel WebSocket opened).  Host names map to 127.0.0.1.
 // usage: node userhosts.js HUB_URL LOGIN_PATH SHOTS_DIR
 'use strict';
-const { launch, screenshot, report } = require('./chromium.js');
+const { launch, screenshot, report, wsOpens } = require('./chromium.js');
 
 const [hub, login, shots] = process.argv.slice(2);
 const out = { steps: {} };
@@ -29,14 +29,7 @@ async function main() {
 			r.put = put.status;
 			const k = await fetch('/user/alice/api/kernels', { method: 'POST', body: '{}',
 				headers: { 'Content-Type': 'application/json' } });
-			const kid = (await k.json()).id;
-			r.ws = await new Promise((done) => {
-				const ws = new WebSocket(location.origin.replace('https', 'wss') +
-					'/user/alice/api/kernels/' + kid + '/channels');
-				const t = setTimeout(() => done('timeout'), 15000);
-				ws.onopen = () => { clearTimeout(t); ws.close(); done('open'); };
-				ws.onerror = () => { clearTimeout(t); done('error'); };
-			});
+			r.kernel = (await k.json()).id;
 			try {
 				const h = await fetch(hubUrl + '/hub/api/users/alice/server', { method: 'POST',
 					mode: 'no-cors', credentials: 'include',
@@ -53,6 +46,8 @@ async function main() {
 			}
 			return r;
 		}, hub);
+		out.steps.inside.ws = await wsOpens(page, out.steps.inside.origin.replace('https', 'wss') +
+			'/user/alice/api/kernels/' + out.steps.inside.kernel + '/channels');
 	} finally {
 		await browser.close();
 	}

@@ -69,6 +69,29 @@ def free_port():
     return port
 
 
+def rss_kib(pid):
+    """A process's resident memory (VmRSS) in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def read_all(sock):
+    """Everything a socket gives until it closes, times out or fails."""
+    out = b""
+    try:
+        while True:
+            b = sock.recv(65536)
+            if not b:
+                break
+            out += b
+    except (socket.timeout, ssl.SSLError, ConnectionResetError, BrokenPipeError):
+        pass
+    return out
+
+
 def wait_for(cond, timeout=20.0, step=0.05):
     end = time.time() + timeout
     while time.time() < end:
@@ -310,15 +333,7 @@ class Gateway:
         s = socket.create_connection(("127.0.0.1", self.https_port), timeout=timeout)
         t = self.ssl_context().wrap_socket(s)
         t.sendall(data)
-        out = b""
-        try:
-            while True:
-                b = t.recv(65536)
-                if not b:
-                    break
-                out += b
-        except (socket.timeout, ssl.SSLError, ConnectionResetError):
-            pass
+        out = read_all(t)
         t.close()
         return out
 

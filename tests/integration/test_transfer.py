@@ -11,18 +11,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Env, Gateway, NbAgent, ssh_keygen, free_port, wait_for,
-                     route_connected, PATTERN)  # noqa: E402
+                     route_connected, PATTERN, rss_kib)  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MiB = 1024 * 1024
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def setup(env):

@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Env, Gateway, NbAgent, ssh_keygen, wait_for,  # noqa: E402
-                     route_connected, binary)
+                     route_connected, binary, rss_kib)
 
 HEAD_END = b"\r\n\r\n"
 AFTER_101 = b"hello-after-101"
@@ -114,14 +114,6 @@ def received(s):
 
 def pattern(off, n):
     return bytes((off + i) % 251 for i in range(n))
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def asan_build():
