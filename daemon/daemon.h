@@ -6,6 +6,7 @@
 #define NB_DAEMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 #include <event2/event.h>
 #include <event2/buffer.h>
@@ -194,6 +195,54 @@ const struct config_container *config_container_find(const struct config_cluster
 		     const char *);
 const char	*config_scheduler_name(int);
 const char	*config_runtime_name(int);
+
+/*
+ * jobreq.c: a user's spawn options (JupyterHub-style user_options) checked
+ * against clusters: (gateway policy; the batch script is scheduler/template.c)
+ */
+struct json_t;
+struct template_vars;
+#define JOBREQ_USER_MAX		32	/* [a-z_][a-z0-9_.-]{0,31} */
+#define JOBREQ_SERVER_MAX	64	/* "" or [a-z0-9_][a-z0-9_.-]{0,63} */
+struct jobreq {
+	char		*user;		/* gateway user name */
+	char		*server;	/* named server, "" for the default one */
+	int64_t		 session;	/* set by the session manager; 0 until then */
+	char		*cluster;
+	char		*queue;
+	int		 walltime;	/* seconds */
+	int		 cores;
+	size_t		 memory;	/* bytes, a whole number of MiB */
+	int		 gpus;
+	char		*container;
+	char		*account;	/* "" for the scheduler's default */
+};
+/* What the session manager adds to a job's script (all may be ""). */
+struct jobreq_env {
+	const char	*gateway;	/* host:port the agent dials */
+	const char	*hostkey_fp;	/* gateway host key, "SHA256:..." */
+	const char	*base_url;	/* notebook base URL, e.g. /user/alice/ */
+	const char	*route;		/* "alice" or "alice/lab" */
+	const char	*enroll;	/* one-time enrollment secret (in the script only) */
+};
+/*
+ * jobreq_from_options() returns 0 and an owned request (jobreq_free()), or
+ * -1 with *field (the option at fault, e.g. "walltime") and *cause (a
+ * sentence for the user that starts with that field) for the caller to free.
+ * user_options may be NULL (all defaults).
+ */
+int		 jobreq_from_options(const struct config *, const char *,
+		     const char *, struct json_t *, struct jobreq **, char **, char **);
+void		 jobreq_free(struct jobreq *);
+int		 jobreq_user_valid(const char *);
+int		 jobreq_server_valid(const char *);
+int		 jobreq_parse_walltime(const char *, int *);
+void		 jobreq_fmt_duration(char *, size_t, long long);
+struct template_vars *jobreq_template_vars(const struct jobreq *,
+		     const struct config_cluster *, const struct jobreq_env *,
+		     char **);
+char		*jobreq_template_path(const struct jobreq *,
+		     const struct config_cluster *);
 
 
 /* http.c */

@@ -13,6 +13,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/conn.c \
 	daemon/gate.c \
 	daemon/session.c \
+	daemon/jobreq.c \
 	daemon/enroll.c \
 	daemon/metrics.c \
 	daemon/pages.c \
@@ -36,7 +37,10 @@ sbin_PROGRAMS += nbgated
 nbgated_SOURCES = daemon/main.c
 nbgated_LDADD = $(DAEMON_LIBS)
 
-bin_PROGRAMS += nbgatectl
-nbgatectl_SOURCES = daemon/nbgatectl.c
-nbgatectl_LDADD = libnbcommon.a $(JANSSON_LIBS) $(LIBCURL_LIBS) $(OPENSSL_LIBS) $(LIBEVENT_LIBS) $(LIBSSH_LIBS)
+# jobreq.c: spawn options checked against the cluster/queue config.
+check_PROGRAMS += tests/unit/test-jobreq
+tests_unit_test_jobreq_SOURCES = tests/unit/test-jobreq.c
+tests_unit_test_jobreq_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-jobreq
+
 EXTRA_DIST += daemon/openapi.yaml daemon/ATTRIBUTION.md

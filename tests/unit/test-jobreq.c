@@ -1,5 +1,5 @@
 /*
- * test-jobreq.c: scheduler/jobreq.c: defaults, every field's range and
+ * test-jobreq.c: daemon/jobreq.c: defaults, every field's range and
  * choice errors (exact text), unknown fields, JSON types, walltime forms,
  * injection payloads in every field, and the template variables.
  */
@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "daemon/daemon.h"
 #include "scheduler/scheduler.h"

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "daemon/daemon.h"
 #include "scheduler/scheduler.h"
 #include "tests/unit/tap.h"

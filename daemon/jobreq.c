@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 #include "daemon/daemon.h"
 #include "scheduler/scheduler.h"
 
@@ -609,7 +611,7 @@ jr_check(struct jr *jr, const char *user, const char *server)
 	return (0);
 }
 
-/* Checks a user's options against the config; see scheduler.h. */
+/* Checks a user's options against the config; see daemon.h. */
 int
 jobreq_from_options(const struct config *cfg, const char *user,
     const char *server, json_t *user_options, struct jobreq **reqp,
