@@ -16,6 +16,10 @@ tests_unit_test_config_LDADD = libnbtest.a $(DAEMON_LIBS)
 
 TESTS += tests/unit/test-util tests/unit/test-config
 
+# Includes between folders go one way; the order of rooms is in the script.
+TESTS += tests/check-layers.py
+dist_noinst_SCRIPTS += tests/check-layers.py
+
 check_PROGRAMS += tests/unit/test-auth
 tests_unit_test_auth_SOURCES = tests/unit/test-auth.c
 tests_unit_test_auth_LDADD = libnbtest.a $(DAEMON_LIBS)
