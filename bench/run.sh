@@ -325,10 +325,10 @@ find_nb_builddir() {
 	echo "$(cd "$d" && pwd)"
 }
 
-# nb_bin NAME: the first executable NAME in the build dir or its daemon/ and agent/ folders.
+# nb_bin NAME: the first executable NAME in the build dir or its daemon/, ctl/ and agent/ folders.
 nb_bin() {
 	local d
-	for d in "$NB_B" "$NB_B/daemon" "$NB_B/agent"; do
+	for d in "$NB_B" "$NB_B/daemon" "$NB_B/ctl" "$NB_B/agent"; do
 		[ -x "$d/$1" ] && { echo "$d/$1"; return 0; }
 	done
 	return 1
