@@ -476,8 +476,6 @@ struct jwt_expect {
 	time_t		 now;
 	int		 skew;		/* s of clock difference allowed */
 };
-int		 jwt_b64url_decode(const char *, size_t, unsigned char **, size_t *);
-char		*jwt_b64url_encode(const unsigned char *, size_t);
 struct jwt	*jwt_parse(const char *, size_t, char **);
 void		 jwt_free(struct jwt *);
 const char	*jwt_alg(const struct jwt *);
