@@ -164,9 +164,13 @@ auth_revoked_load(void)
 {
 	sqlite3_stmt	*st;
 	const char	*mac;
+	char		*cause = NULL;
 
-	store_run("DELETE FROM revoked_cookies WHERE expires < ?", "i",
-	    (long long)time(NULL));
+	if (store_run(&cause, "DELETE FROM revoked_cookies WHERE expires < ?", "i",
+	    (long long)time(NULL)) == -1) {
+		log_warnx("auth: cannot drop expired logouts: %s", cause);
+		free(cause);
+	}
 	if ((st = store_prepare("SELECT mac, expires FROM revoked_cookies")) == NULL)
 		return;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -182,19 +186,24 @@ void
 auth_cookie_revoke(const char *value)
 {
 	const char	*last = strrchr(value, ':'), *colon;
-	char		*user;
+	char		*user, *cause = NULL;
 	long long	 expires;
 
 	if ((user = auth_cookie_check(value)) == NULL)
 		return;
-	free(user);
 	colon = last - 1;
 	while (colon > value && *colon != ':')
 		colon--;
 	expires = strtoll(colon + 1, NULL, 10);
 	auth_revoked_add(last + 1, expires);
-	store_run("INSERT OR IGNORE INTO revoked_cookies (mac, expires) VALUES (?, ?)",
-	    "ti", last + 1, expires);
+	if (store_run(&cause, "INSERT OR IGNORE INTO revoked_cookies (mac, expires)"
+	    " VALUES (?, ?)", "ti", last + 1, expires) == -1) {
+		log_tag(user, 0, NULL, NULL);
+		log_warnx("auth: %s's logout holds only until nbgated restarts: %s",
+		    user, cause);
+		free(cause);
+	}
+	free(user);
 }
 
 /* The user a cookie value of @kind proves (allocated), or NULL (bad, forged, expired, logged out). */

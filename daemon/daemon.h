@@ -537,7 +537,8 @@ int		 store_token_used(const char *, time_t);
 int		 store_token_load(void (*)(const char *, const char *, const char *,
 		     const char *, const char *, time_t, time_t, time_t));
 void		 store_audit(const char *, const char *, const char *, const char *);
-int		 store_run(const char *, const char *, ...);
+/* 0, or -1 and *cause (caller reports and frees); the route, token and audit calls log. */
+int		 store_run(char **, const char *, const char *, ...);
 long long	 store_last_id(void);
 int		 store_changes(void);
 struct sqlite3_stmt;
