@@ -1,6 +1,7 @@
 /* test-store.c: daemon/store.c's store_run: parameters by type letter, failures through cause. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,14 +72,13 @@ test_run(const char *dbpath)
 int
 main(void)
 {
-	char	 dir[] = "/tmp/nbgate-test-store.XXXXXX", *db;
+	char	dir[] = "/tmp/nbgate-test-store.XXXXXX", db[64];
 
 	log_init("test-store", LOG_WARN);
-	if (mkdtemp(dir) == NULL)
+	if (mkdtemp(dir) == NULL ||
+	    snprintf(db, sizeof db, "%s/nbgate.db", dir) >= (int)sizeof db)
 		return (1);
-	xasprintf(&db, "%s/nbgate.db", dir);
 	test_run(db);
-	free(db);
 	tap_rmtree(dir);
 	return (tap_done());
 }
