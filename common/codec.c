@@ -5,7 +5,6 @@
  */
 #include "config.h"
 
-#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +42,9 @@ codec_b64_encode(const void *data, size_t n)
 }
 
 /*
- * Is [s, s+len) base64 in @alphabet with @pad '=' after it (checked by the
- * caller), each character in the alphabet and the bits the last one carries
- * past the data zero?  Refuses everything an encoder never writes.
+ * Is [s, s+len), the part before any '=', made of @alphabet only, of a
+ * length an encoder writes, with zero bits past the data in its last
+ * character?  Refuses everything an encoder never writes.
  */
 static int
 codec_b64_canonical(const char *s, size_t len, const char *alphabet)
