@@ -18,9 +18,6 @@
 #include "common/common.h"
 #include "agent/agent.h"
 
-#define AGENT_JOB_CHARS	"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" \
-			"abcdefghijklmnopqrstuvwxyz._-[]"
-
 struct agent {
 	struct event_base	*base;
 	struct tunclient	*tc;
@@ -125,13 +122,6 @@ agent_env_secret(const char *name)
 	return (secret);
 }
 
-static int
-agent_job_id_valid(const char *s)
-{
-	return (s[0] != '\0' && strlen(s) <= 64 &&
-	    s[strspn(s, AGENT_JOB_CHARS)] == '\0');
-}
-
 /*
  * The batch job we run in, for enrollment: --job-id, else the first valid
  * one of $SLURM_JOB_ID and $PBS_JOBID (tunnel/PROTOCOL section 7).
@@ -144,7 +134,7 @@ agent_job_id(struct agent *a)
 	size_t			 i;
 
 	if (a->cfg.job_id != NULL) {
-		if (!agent_job_id_valid(a->cfg.job_id))
+		if (!util_job_id_valid(a->cfg.job_id))
 			agent_usage("--job-id: letters, digits, '.', '_', '-', "
 			    "'[', ']' only");
 		a->job_from = "--job-id";
@@ -155,7 +145,7 @@ agent_job_id(struct agent *a)
 	for (i = 0; i < nitems(vars); i++) {
 		if ((v = getenv(vars[i])) == NULL)
 			continue;
-		if (agent_job_id_valid(v)) {
+		if (util_job_id_valid(v)) {
 			a->cfg.job_id = v;
 			a->job_from = vars[i];
 			return;

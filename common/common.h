@@ -55,7 +55,11 @@ void	 freestr(char *);			/* wipe a secret string then free */
 
 /* util.c */
 struct event_base *util_event_base_new(void);
-int	 util_name_segment_valid(const char *, size_t);
+/* Name rules, one function each: 1 if the name is well formed, else 0. */
+int	 util_name_segment_valid(const char *, size_t);	/* route user, server */
+int	 util_user_name_valid(const char *);		/* a Unix login */
+int	 util_batch_name_valid(const char *);		/* queue, account, ... */
+int	 util_job_id_valid(const char *);		/* a batch job id */
 int	 util_parse_hostport(const char *, char **, int *, char **);
 int	 util_set_nodelay(int);
 int	 util_set_keepalive(int, int);
@@ -65,6 +69,17 @@ int	 util_mkdir_p(const char *, mode_t, char **);
 int	 util_write_file(const char *, const void *, size_t, mode_t, char **);
 /* Is IP address text @addr in @pattern (an address or CIDR)? 1, 0, or -1: bad pattern. */
 int	 util_addr_match(const char *, const char *);
+
+/* codec.c: base64 (padded), base64url (unpadded), hex, percent-encoding */
+struct evbuffer;
+char	*codec_b64_encode(const void *, size_t);	/* caller frees */
+/* 0 and an owned *out (NUL after *outlen bytes), or -1: not canonical. */
+int	 codec_b64_decode(const char *, size_t, unsigned char **, size_t *);
+char	*codec_b64url_encode(const void *, size_t);	/* caller frees */
+int	 codec_b64url_decode(const char *, size_t, unsigned char **, size_t *);
+void	 codec_hex(char *, const void *, size_t);	/* out holds 2n + 1 */
+int	 codec_unhex(void *, size_t, const char *, size_t);	/* exactly 2n digits */
+void	 codec_pct_encode(struct evbuffer *, const char *, const char *);
 
 /* sshio.c: drive one non-blocking libssh session from a libevent loop */
 struct sshio;

@@ -4,6 +4,7 @@ libnbcommon_a_SOURCES = \
 	common/log.c \
 	common/xmalloc.c \
 	common/util.c \
+	common/codec.c \
 	common/sshio.c \
 	common/pump.c \
 	common/tunclient.c

@@ -103,9 +103,8 @@ log_json_str(char *b, size_t len, const char *s)
 void
 log_escape(char *b, size_t len, const char *s)
 {
-	static const char	 hex[] = "0123456789abcdef";
-	size_t			 o = 0;
-	unsigned char		 c;
+	size_t		 o = 0;
+	unsigned char	 c;
 
 	if (len == 0)
 		return;
@@ -123,8 +122,8 @@ log_escape(char *b, size_t len, const char *s)
 			b[o++] = 't';
 		else {
 			b[o++] = 'x';
-			b[o++] = hex[c >> 4];
-			b[o++] = hex[c & 0xf];
+			codec_hex(b + o, &c, 1);	/* fits: o + 5 < len above */
+			o += 2;
 		}
 	}
 	b[o] = '\0';

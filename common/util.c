@@ -1,6 +1,6 @@
 /*
- * util.c: small helpers shared by daemon and agent: host:port parsing,
- * socket options, random tokens, constant-time compare, files.
+ * util.c: small helpers shared by daemon and agent: the name rules, host:port
+ * parsing, socket options, random tokens, constant-time compare, files.
  */
 #include "config.h"
 
@@ -10,7 +10,6 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -43,22 +42,68 @@ util_event_base_new(void)
 }
 
 /*
+ * The name rules.  Each is one function; where two look alike they differ on
+ * purpose (a Unix login may not start with a digit, a route segment may).
+ */
+
+/* Is @s made of [a-z0-9_.-] only, or of [A-Za-z0-9_.-] if @upper? */
+static int
+util_name_chars(const char *s, size_t n, int upper)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= '0' && s[i] <= '9') &&
+		    !(upper && s[i] >= 'A' && s[i] <= 'Z') && s[i] != '_' &&
+		    s[i] != '.' && s[i] != '-')
+			return (0);
+	}
+	return (1);
+}
+
+/*
  * Is [s, s+n) a user or server name as routes use them:
  * [a-z0-9_][a-z0-9_.-]{0,63}?  The daemon and the agent must agree on it.
  */
 int
 util_name_segment_valid(const char *s, size_t n)
 {
-	size_t	i;
+	return (n >= 1 && n <= 64 && s[0] != '.' && s[0] != '-' &&
+	    util_name_chars(s, n, 0));
+}
 
-	if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-')
-		return (0);
-	for (i = 0; i < n; i++) {
-		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
-		    s[i] != '_' && s[i] != '-' && s[i] != '.')
-			return (0);
-	}
-	return (1);
+/* Is @s a user name as useradd accepts it by default: [a-z_][a-z0-9_.-]{0,31}? */
+int
+util_user_name_valid(const char *s)
+{
+	size_t	n = strlen(s);
+
+	return (n >= 1 && n <= 32 && ((s[0] >= 'a' && s[0] <= 'z') ||
+	    s[0] == '_') && util_name_chars(s, n, 0));
+}
+
+/*
+ * Is @s a queue, account, reservation, QOS or container name:
+ * [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}?  They go into #SBATCH/#PBS lines
+ * unquoted, so they need no quoting and cannot start an option.
+ */
+int
+util_batch_name_valid(const char *s)
+{
+	size_t	n = strlen(s);
+
+	return (n >= 1 && n <= 64 && s[0] != '.' && s[0] != '-' &&
+	    util_name_chars(s, n, 1));
+}
+
+/* Is @s a batch job id as an agent reports it: [A-Za-z0-9._[]-]{1,64}? */
+int
+util_job_id_valid(const char *s)
+{
+	size_t	n = strlen(s);
+
+	return (n >= 1 && n <= 64 && s[strspn(s, "0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._-[]")] == '\0');
 }
 
 /* Splits "host:port" or "[v6]:port"; fills *cause on error. */
@@ -122,33 +167,12 @@ util_set_keepalive(int fd, int idle)
 char *
 util_random_token(size_t n)
 {
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	unsigned char	*raw = xmalloc(n);
-	char		*out = xmalloc((n * 4) / 3 + 4), *o = out;
-	size_t		 i;
-	unsigned int	 v;
+	char		*out;
 
 	if (RAND_bytes(raw, (int)n) != 1)
 		fatalx("RAND_bytes failed");
-	for (i = 0; i + 2 < n; i += 3) {
-		v = raw[i] << 16 | raw[i + 1] << 8 | raw[i + 2];
-		*o++ = b64[v >> 18 & 63];
-		*o++ = b64[v >> 12 & 63];
-		*o++ = b64[v >> 6 & 63];
-		*o++ = b64[v & 63];
-	}
-	if (n - i == 1) {
-		v = raw[i] << 16;
-		*o++ = b64[v >> 18 & 63];
-		*o++ = b64[v >> 12 & 63];
-	} else if (n - i == 2) {
-		v = raw[i] << 16 | raw[i + 1] << 8;
-		*o++ = b64[v >> 18 & 63];
-		*o++ = b64[v >> 12 & 63];
-		*o++ = b64[v >> 6 & 63];
-	}
-	*o = '\0';
+	out = codec_b64url_encode(raw, n);
 	freezero(raw, n);
 	return (out);
 }

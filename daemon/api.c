@@ -177,8 +177,7 @@ api_route_add(const struct api_req *ar, struct api_resp *rs, const char *name)
 		    "optional");
 		goto out;
 	}
-	if (job != NULL && (*job == '\0' || strlen(job) > 64 || job[strspn(job,
-	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._-[]")] != '\0')) {
+	if (job != NULL && !util_job_id_valid(job)) {
 		api_error(rs, 400, "job_id: letters, digits, '.', '_', '-', '[', ']' only");
 		goto out;
 	}

@@ -79,13 +79,12 @@ static void
 auth_mac(const char *msg, char hex[65])
 {
 	unsigned char	md[32];
-	unsigned int	mdlen = sizeof md, i;
+	unsigned int	mdlen = sizeof md;
 
 	if (HMAC(EVP_sha256(), auth_secret, sizeof auth_secret,
 	    (const unsigned char *)msg, strlen(msg), md, &mdlen) == NULL)
 		fatalx("HMAC failed");
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	codec_hex(hex, md, sizeof md);
 }
 
 /*
@@ -165,9 +164,13 @@ auth_revoked_load(void)
 {
 	sqlite3_stmt	*st;
 	const char	*mac;
+	char		*cause = NULL;
 
-	store_run("DELETE FROM revoked_cookies WHERE expires < ?", "i",
-	    (long long)time(NULL));
+	if (store_run(&cause, "DELETE FROM revoked_cookies WHERE expires < ?", "i",
+	    (long long)time(NULL)) == -1) {
+		log_warnx("auth: cannot drop expired logouts: %s", cause);
+		free(cause);
+	}
 	if ((st = store_prepare("SELECT mac, expires FROM revoked_cookies")) == NULL)
 		return;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -183,19 +186,24 @@ void
 auth_cookie_revoke(const char *value)
 {
 	const char	*last = strrchr(value, ':'), *colon;
-	char		*user;
+	char		*user, *cause = NULL;
 	long long	 expires;
 
 	if ((user = auth_cookie_check(value)) == NULL)
 		return;
-	free(user);
 	colon = last - 1;
 	while (colon > value && *colon != ':')
 		colon--;
 	expires = strtoll(colon + 1, NULL, 10);
 	auth_revoked_add(last + 1, expires);
-	store_run("INSERT OR IGNORE INTO revoked_cookies (mac, expires) VALUES (?, ?)",
-	    "ti", last + 1, expires);
+	if (store_run(&cause, "INSERT OR IGNORE INTO revoked_cookies (mac, expires)"
+	    " VALUES (?, ?)", "ti", last + 1, expires) == -1) {
+		log_tag(user, 0, NULL, NULL);
+		log_warnx("auth: %s's logout holds only until nbgated restarts: %s",
+		    user, cause);
+		free(cause);
+	}
+	free(user);
 }
 
 /* The user a cookie value of @kind proves (allocated), or NULL (bad, forged, expired, logged out). */
@@ -305,15 +313,6 @@ auth_unlink(struct auth_entry **ep)
 	free(e);
 }
 
-static void
-auth_hex(const unsigned char md[32], char hex[65])
-{
-	int	i;
-
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-}
-
 static const struct {
 	const char	*name;
 	unsigned int	 bit;
@@ -414,7 +413,7 @@ auth_entry_finish(struct auth_entry *e)
 {
 	char	hex[65];
 
-	auth_hex(e->digest, hex);
+	codec_hex(hex, e->digest, sizeof e->digest);
 	memcpy(e->tok.id, hex, AUTH_TOKEN_ID_LEN);
 	e->tok.id[AUTH_TOKEN_ID_LEN] = '\0';
 	e->tok.name = e->user;
@@ -434,7 +433,7 @@ auth_token_issue(const char *user, time_t expires, char id[AUTH_TOKEN_ID_LEN + 1
 	auth_tokens->expires = expires;
 	auth_tokens->tok.scopes = AUTH_SCOPES_ALL;
 	auth_entry_finish(auth_tokens);
-	auth_hex(auth_tokens->digest, hex);
+	codec_hex(hex, auth_tokens->digest, sizeof auth_tokens->digest);
 	store_token_put(hex, "user", user, NULL, NULL, auth_tokens->created, expires);
 	memcpy(id, auth_tokens->tok.id, AUTH_TOKEN_ID_LEN + 1);
 	return (token);
@@ -455,7 +454,7 @@ auth_service_issue(const char *name, unsigned int scopes, const char *users,
 	auth_tokens->tok.scopes = scopes;
 	auth_set_users(auth_tokens, users);
 	auth_entry_finish(auth_tokens);
-	auth_hex(auth_tokens->digest, hex);
+	codec_hex(hex, auth_tokens->digest, sizeof auth_tokens->digest);
 	sc = auth_scopes_text(scopes);
 	store_token_put(hex, "service", name, sc, users != NULL ? users : "*",
 	    auth_tokens->created, expires);
@@ -471,18 +470,14 @@ auth_token_load(const char *hex, const char *kind, const char *name,
     time_t last_used)
 {
 	struct auth_entry	*e;
-	unsigned int		 b, i;
 	char			*cause = NULL;
 
-	if (hex == NULL || strlen(hex) != 64 || name == NULL)
+	if (hex == NULL || name == NULL)
 		return;
 	e = xcalloc(1, sizeof *e);
-	for (i = 0; i < 32; i++) {
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1) {
-			free(e);
-			return;
-		}
-		e->digest[i] = (unsigned char)b;
+	if (codec_unhex(e->digest, sizeof e->digest, hex, strlen(hex)) == -1) {
+		free(e);
+		return;
 	}
 	e->user = xstrdup(name);
 	e->created = created;
@@ -525,7 +520,7 @@ auth_token_lookup(const char *secret, const struct auth_token **tok)
 	if ((*ep)->expires != 0 && (*ep)->expires < now)
 		return (AUTH_TOKEN_EXPIRED);
 	if ((*ep)->tok.last_used + 60 <= now) {	/* at most one write a minute */
-		auth_hex((*ep)->digest, hex);
+		codec_hex(hex, (*ep)->digest, sizeof (*ep)->digest);
 		store_token_used(hex, now);
 	}
 	(*ep)->tok.last_used = now;
@@ -603,7 +598,7 @@ auth_token_revoke_id(const char *id)
 		return (0);
 	for (ep = &auth_tokens; *ep != NULL; ep = &(*ep)->next) {
 		if (strcmp((*ep)->tok.id, id) == 0) {
-			auth_hex((*ep)->digest, hex);
+			codec_hex(hex, (*ep)->digest, sizeof (*ep)->digest);
 			store_token_del(NULL, NULL, hex);
 			auth_unlink(ep);
 			return (1);

@@ -810,10 +810,7 @@ static const struct cfg_type_info cfg_types[] = {
 static int
 cfg_check_user(const char *s, char **problem)
 {
-	size_t	len = strlen(s);
-
-	if (len >= 1 && len <= 32 && (islower((u_char)*s) || *s == '_') &&
-	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == len)
+	if (util_user_name_valid(s))
 		return (0);
 	xasprintf(problem, "'%s' is not a user name ([a-z_][a-z0-9_.-]{0,31})",
 	    s);
@@ -862,7 +859,7 @@ cfg_check_cluster_name(const char *s, char **problem)
 static int
 cfg_check_sched_name(const char *s, char **problem)
 {
-	if (cfg_charset(s, CFG_ALNUM "_.-", 64) && *s != '-' && *s != '.')
+	if (util_batch_name_valid(s))
 		return (0);
 	xasprintf(problem, "'%s' is not a scheduler name (letters, digits, "
 	    "'_', '.', '-'; at most 64; not starting with '-' or '.')", s);

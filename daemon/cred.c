@@ -118,16 +118,39 @@ cred_mem(const char *user, const char *dn, const char *account, const char *sour
 	return (&e->c);
 }
 
+/* Logs that the user's identity could not be written (@what: store, forget). */
+static void
+cred_store_failed(const char *user, const char *what, char *cause)
+{
+	log_tag(user, 0, NULL, NULL);
+	log_warnx("credentials: cannot %s %s's identity: %s", what, user, cause);
+	free(cause);
+}
+
+/* Removes the user's identity from SQLite. */
+static void
+cred_forget(const char *user)
+{
+	char	*cause = NULL;
+
+	if (store_run(&cause, "DELETE FROM credentials WHERE user = ?", "t",
+	    user) == -1)
+		cred_store_failed(user, "forget", cause);
+}
+
 /* Replaces the user's identity (memory and SQLite). */
 static const struct cred *
 cred_put(const char *user, const char *dn, const char *account, const char *source,
     time_t not_after, time_t verified)
 {
 	struct cred	*c = cred_mem(user, dn, account, source, not_after, verified);
+	char		*cause = NULL;
 
-	store_run("INSERT OR REPLACE INTO credentials (user, dn, account, source,"
-	    " not_after, verified) VALUES (?, ?, ?, ?, ?, ?)", "ttttii", user, dn,
-	    account, source, (long long)not_after, (long long)verified);
+	if (store_run(&cause, "INSERT OR REPLACE INTO credentials (user, dn,"
+	    " account, source, not_after, verified) VALUES (?, ?, ?, ?, ?, ?)",
+	    "ttttii", user, dn, account, source, (long long)not_after,
+	    (long long)verified) == -1)
+		cred_store_failed(user, "store", cause);
 	return (c);
 }
 
@@ -137,9 +160,14 @@ cred_init(char **cause)
 	sqlite3_stmt	*st;
 	time_t		 now = time(NULL);
 	const char	*v[4];
+	char		*why = NULL;
 	int		 i, n = 0;
 
-	store_run("DELETE FROM credentials WHERE not_after <= ?", "i", (long long)now);
+	if (store_run(&why, "DELETE FROM credentials WHERE not_after <= ?", "i",
+	    (long long)now) == -1) {
+		log_warnx("credentials: cannot drop expired identities: %s", why);
+		free(why);
+	}
 	if ((st = store_prepare("SELECT user, dn, account, source, not_after, verified"
 	    " FROM credentials")) == NULL) {
 		xasprintf(cause, "cannot read the credentials table");
@@ -191,7 +219,7 @@ cred_get(const char *user)
 	if (e->c.not_after <= time(NULL)) {
 		log_tag(user, 0, NULL, NULL);
 		log_info("credentials: %s's identity (%s) expired", user, e->c.dn);
-		store_run("DELETE FROM credentials WHERE user = ?", "t", user);
+		cred_forget(user);
 		cred_remove(e);
 		return (NULL);
 	}
@@ -291,7 +319,7 @@ cred_drop(const char *actor, const char *user)
 	log_tag(user, 0, NULL, NULL);
 	log_info("credentials: %s's identity (%s) removed by %s", user, e->c.dn, actor);
 	store_audit(actor, "credential-drop", user, e->c.dn);
-	store_run("DELETE FROM credentials WHERE user = ?", "t", user);
+	cred_forget(user);
 	cred_remove(e);
 	return (0);
 }

@@ -525,8 +525,6 @@ struct jwt_expect {
 	time_t		 now;
 	int		 skew;		/* s of clock difference allowed */
 };
-int		 jwt_b64url_decode(const char *, size_t, unsigned char **, size_t *);
-char		*jwt_b64url_encode(const unsigned char *, size_t);
 struct jwt	*jwt_parse(const char *, size_t, char **);
 void		 jwt_free(struct jwt *);
 const char	*jwt_alg(const struct jwt *);
@@ -588,7 +586,8 @@ int		 store_token_used(const char *, time_t);
 int		 store_token_load(void (*)(const char *, const char *, const char *,
 		     const char *, const char *, time_t, time_t, time_t));
 void		 store_audit(const char *, const char *, const char *, const char *);
-int		 store_run(const char *, const char *, ...);
+/* 0, or -1 and *cause (caller reports and frees); the route, token and audit calls log. */
+int		 store_run(char **, const char *, const char *, ...);
 long long	 store_last_id(void);
 int		 store_changes(void);
 struct sqlite3_stmt;

@@ -111,23 +111,14 @@ jr_kind(json_t *v)
 int
 jobreq_user_valid(const char *s)
 {
-	size_t	len = strlen(s);
-
-	return (len >= 1 && len <= JOBREQ_USER_MAX &&
-	    ((*s >= 'a' && *s <= 'z') || *s == '_') &&
-	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == len);
+	return (util_user_name_valid(s));
 }
 
 /* Is s "" (the default server) or [a-z0-9_][a-z0-9_.-]{0,63}? */
 int
 jobreq_server_valid(const char *s)
 {
-	size_t	len = strlen(s);
-
-	if (len == 0)
-		return (1);
-	return (len <= JOBREQ_SERVER_MAX && *s != '.' && *s != '-' &&
-	    strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == len);
+	return (*s == '\0' || util_name_segment_valid(s, strlen(s)));
 }
 
 /* Digits to a number, clamped; NULL if there are none. */
@@ -528,7 +519,7 @@ jr_container(struct jr *jr)
 static int
 jr_account_ok(const struct config_cluster *c, const char *s)
 {
-	size_t	i, len = strlen(s);
+	size_t	i;
 
 	for (i = 0; i < c->naccounts; i++) {
 		if (strcmp(c->accounts[i], s) == 0)
@@ -537,9 +528,7 @@ jr_account_ok(const struct config_cluster *c, const char *s)
 	if (c->charging == CONFIG_COMMUNITY)
 		return (c->naccounts == 0 && strcmp(s, c->community_account) == 0);
 	/* User charging, no list: the scheduler decides; names stay quiet. */
-	return (c->naccounts == 0 && len <= 64 && *s != '-' && *s != '.' &&
-	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789_.-") == len);
+	return (c->naccounts == 0 && util_batch_name_valid(s));
 }
 
 /* account: community_account by default in community mode, else none. */

@@ -1,6 +1,6 @@
 /*
- * jwt.c: the JOSE parts of OpenID Connect, with no I/O: base64url, compact
- * JWS (ID tokens) and JSON Web Key Sets, signature checks (RS256, ES256)
+ * jwt.c: the JOSE parts of OpenID Connect, with no I/O: compact JWS (ID
+ * tokens) and JSON Web Key Sets, signature checks (RS256, ES256)
  * with OpenSSL, and the ID token claim checks.  Everything here is fed
  * bytes from the network, so it is fuzzed (tests/fuzz/fuzz-jwt.c).
  */
@@ -43,82 +43,6 @@ struct jwt_keys {
 	size_t		 n;
 };
 
-static const signed char jwt_b64[256] = {
-	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
-	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
-	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17, ['R'] = 18,
-	['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
-	['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30,
-	['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
-	['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
-	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
-	['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54,
-	['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60,
-	['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
-};	/* value + 1; 0: not in the alphabet */
-
-/*
- * Decodes unpadded base64url @s (@len bytes) into an owned buffer with a
- * NUL after it; -1 on any character outside the alphabet, padding, or a
- * length no encoder makes.
- */
-int
-jwt_b64url_decode(const char *s, size_t len, unsigned char **out,
-    size_t *outlen)
-{
-	unsigned char	*buf;
-	unsigned int	 acc = 0;
-	size_t		 i, n = 0, bits = 0;
-	int		 v;
-
-	*out = NULL;
-	if (len % 4 == 1)
-		return (-1);
-	buf = xmalloc(len * 3 / 4 + 1);
-	for (i = 0; i < len; i++) {
-		if ((v = jwt_b64[(unsigned char)s[i]]) == 0) {
-			free(buf);
-			return (-1);
-		}
-		acc = (acc << 6) | (unsigned int)(v - 1);
-		if ((bits += 6) >= 8) {
-			bits -= 8;
-			buf[n++] = (acc >> bits) & 0xff;
-		}
-	}
-	if ((acc & ((1U << bits) - 1)) != 0) {	/* non-canonical tail */
-		free(buf);
-		return (-1);
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*outlen = n;
-	return (0);
-}
-
-/* Encodes @len bytes as unpadded base64url; caller frees. */
-char *
-jwt_b64url_encode(const unsigned char *p, size_t len)
-{
-	static const char	 a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	char			*out = xmalloc(len / 3 * 4 + 5);
-	unsigned int		 acc = 0;
-	size_t			 i, n = 0, bits = 0;
-
-	for (i = 0; i < len; i++) {
-		acc = (acc << 8) | p[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			out[n++] = a[(acc >> bits) & 0x3f];
-		}
-	}
-	if (bits > 0)
-		out[n++] = a[(acc << (6 - bits)) & 0x3f];
-	out[n] = '\0';
-	return (out);
-}
-
 /* A JSON object from base64url @s; NULL if either layer is bad. */
 static json_t *
 jwt_b64_json(const char *s, size_t len)
@@ -127,7 +51,7 @@ jwt_b64_json(const char *s, size_t len)
 	size_t		 rawlen;
 	json_t		*j;
 
-	if (jwt_b64url_decode(s, len, &raw, &rawlen) == -1)
+	if (codec_b64url_decode(s, len, &raw, &rawlen) == -1)
 		return (NULL);
 	j = json_loadb((const char *)raw, rawlen, JSON_REJECT_DUPLICATES, NULL);
 	free(raw);
@@ -185,7 +109,7 @@ jwt_parse(const char *s, size_t len, char **cause)
 		goto fail;
 	}
 	kid = json_string_value(json_object_get(hdr, "kid"));
-	if (jwt_b64url_decode(d2 + 1, len - (d2 + 1 - s), &t->sig,
+	if (codec_b64url_decode(d2 + 1, len - (d2 + 1 - s), &t->sig,
 	    &t->siglen) == -1) {
 		xasprintf(cause, "the ID token's signature is not base64url");
 		goto fail;
@@ -229,7 +153,7 @@ jwt_bn(json_t *jwk, const char *name, size_t *nbytes)
 	size_t		 len;
 	BIGNUM		*bn;
 
-	if (s == NULL || jwt_b64url_decode(s, strlen(s), &raw, &len) == -1)
+	if (s == NULL || codec_b64url_decode(s, strlen(s), &raw, &len) == -1)
 		return (NULL);
 	bn = len > 0 && len <= 2048 ? BN_bin2bn(raw, (int)len, NULL) : NULL;
 	free(raw);
@@ -283,8 +207,8 @@ jwt_ec_key(json_t *jwk)
 	EVP_PKEY	*pkey = NULL;
 
 	if (crv == NULL || strcmp(crv, "P-256") != 0 || xs == NULL || ys == NULL ||
-	    jwt_b64url_decode(xs, strlen(xs), &x, &xl) == -1 ||
-	    jwt_b64url_decode(ys, strlen(ys), &y, &yl) == -1 || xl != 32 ||
+	    codec_b64url_decode(xs, strlen(xs), &x, &xl) == -1 ||
+	    codec_b64url_decode(ys, strlen(ys), &y, &yl) == -1 || xl != 32 ||
 	    yl != 32)
 		goto out;
 	pt[0] = 0x04;

@@ -27,6 +27,8 @@
 #define LOGIN_USER_FREE		5	/* failures of a user name before backoff */
 #define LOGIN_PEER_FREE		20	/* failures of an address before backoff */
 #define LOGIN_WRONG		"Wrong user name or password."
+/* What login_next_valid() lets through but the query's delimiters and '%'. */
+#define LOGIN_NEXT_KEEP		"/:@!$'()*,[]^`{|}"
 
 /* A login waiting for PAM; the browser may be gone (conn_defer). */
 struct login_pending {
@@ -108,20 +110,13 @@ login_message(struct api_resp *rs, int code, const char *title,
 static void
 login_oidc_button(struct evbuffer *b, const char *next)
 {
-	const char	*p;
-
 	if (!oidc_enabled())
 		return;
 	evbuffer_add_printf(b, "<p><a class=\"button\" id=\"oidc-login\" "
 	    "href=\"/hub/oauth_login");
 	if (next != NULL && strcmp(next, "/hub/home") != 0) {
 		evbuffer_add_printf(b, "?next=");
-		for (p = next; *p != '\0'; p++) {	/* login_next_valid() */
-			if (strchr("%&#+;=?", *p) != NULL)
-				evbuffer_add_printf(b, "%%%02X", (unsigned char)*p);
-			else
-				evbuffer_add(b, p, 1);
-		}
+		codec_pct_encode(b, next, LOGIN_NEXT_KEEP);
 	}
 	evbuffer_add_printf(b, "\">Sign in with ");
 	http_html_escape(b, gate->cfg->oidc_button_label);

@@ -518,19 +518,6 @@ oidc_fail(struct api_resp *rs, const char *peer, int code, const char *title,
 	oidc_page(rs, code, title, text, NULL);
 }
 
-/* Appends @s percent-encoded (all but RFC 3986 unreserved). */
-static void
-oidc_urlenc(struct evbuffer *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || strchr("-._~", *s) != NULL)
-			evbuffer_add(b, s, 1);
-		else
-			evbuffer_add_printf(b, "%%%02X", (unsigned char)*s);
-	}
-}
-
 /* An evbuffer's text as an owned string. */
 static char *
 oidc_buf_str(struct evbuffer *b)
@@ -572,19 +559,19 @@ oidc_auth_url(const struct oidc_state *st)
 	if (b == NULL || EVP_Digest(st->verifier, strlen(st->verifier), md,
 	    &mdlen, EVP_sha256(), NULL) != 1)
 		fatalx("oidc: out of memory");
-	challenge = jwt_b64url_encode(md, sizeof md);
+	challenge = codec_b64url_encode(md, sizeof md);
 	evbuffer_add_printf(b, "%s%sresponse_type=code&client_id=",
 	    oidc.meta.authorization_endpoint,
 	    strchr(oidc.meta.authorization_endpoint, '?') != NULL ? "&" : "?");
-	oidc_urlenc(b, cfg->oidc_client_id);
+	codec_pct_encode(b, cfg->oidc_client_id, NULL);
 	evbuffer_add_printf(b, "&redirect_uri=");
-	oidc_urlenc(b, redirect);
+	codec_pct_encode(b, redirect, NULL);
 	evbuffer_add_printf(b, "&scope=");
 	if (cfg->noidc_scopes == 0)
 		evbuffer_add_printf(b, "openid%%20profile%%20email");
 	for (i = 0; i < cfg->noidc_scopes; i++) {
 		evbuffer_add_printf(b, "%s", i > 0 ? "%20" : "");
-		oidc_urlenc(b, cfg->oidc_scopes[i]);
+		codec_pct_encode(b, cfg->oidc_scopes[i], NULL);
 	}
 	evbuffer_add_printf(b, "&state=%s&nonce=%s&code_challenge=%s"
 	    "&code_challenge_method=S256", st->state, st->nonce, challenge);
@@ -1134,26 +1121,23 @@ oidc_token_request(struct oidc_flow *fl, const char *code, char **cause)
 	if (b == NULL || (cred = evbuffer_new()) == NULL)
 		fatalx("oidc: out of memory");
 	evbuffer_add_printf(b, "grant_type=authorization_code&code=");
-	oidc_urlenc(b, code);
+	codec_pct_encode(b, code, NULL);
 	evbuffer_add_printf(b, "&redirect_uri=");
-	oidc_urlenc(b, redirect);
+	codec_pct_encode(b, redirect, NULL);
 	evbuffer_add_printf(b, "&code_verifier=%s", fl->st->verifier);
 	if (oidc.meta.auth_post) {
 		evbuffer_add_printf(b, "&client_id=");
-		oidc_urlenc(b, cfg->oidc_client_id);
+		codec_pct_encode(b, cfg->oidc_client_id, NULL);
 		evbuffer_add_printf(b, "&client_secret=");
-		oidc_urlenc(b, oidc.secret);
+		codec_pct_encode(b, oidc.secret, NULL);
 	} else {	/* RFC 6749 2.3.1: form-encoded, then Basic */
-		oidc_urlenc(cred, cfg->oidc_client_id);
+		codec_pct_encode(cred, cfg->oidc_client_id, NULL);
 		evbuffer_add(cred, ":", 1);
-		oidc_urlenc(cred, oidc.secret);
+		codec_pct_encode(cred, oidc.secret, NULL);
 		n = evbuffer_get_length(cred);
 		plain = oidc_buf_str(cred);
 		cred = NULL;
-		b64 = xmalloc(4 * ((n + 2) / 3) + 1);
-		if (EVP_EncodeBlock((unsigned char *)b64, (unsigned char *)plain,
-		    (int)n) < 0)
-			fatalx("oidc: EVP_EncodeBlock failed");
+		b64 = codec_b64_encode(plain, n);
 		xasprintf(&auth, "Authorization: Basic %s", b64);
 		freestr(b64);
 		freestr(plain);

@@ -208,20 +208,24 @@ outbox_record(long long session, const char *user, const struct jobreq *req,
 {
 	const struct config_cluster	*c;
 	const char			*account;
-	char				*what;
+	char				*what, *cause = NULL;
 
 	if (gate == NULL || (c = config_cluster_find(gate->cfg, req->cluster)) == NULL ||
 	    c->charging != CONFIG_COMMUNITY)
 		return;
 	account = req->account[0] != '\0' ? req->account : c->community_account;
-	if (store_run("INSERT OR IGNORE INTO outbox (session, user, cluster, job,"
-	    " submitted, account, queue, cores, memory, gpus, walltime, unix_user,"
-	    " state, next_try) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-	    " 'pending', 0)", "itttdttiiiit", session, user, req->cluster, job,
-	    outbox_now(), account, req->queue, (long long)req->cores,
-	    (long long)req->memory, (long long)req->gpus, (long long)req->walltime,
-	    outbox_unix_user(c)) == -1)
+	if (store_run(&cause, "INSERT OR IGNORE INTO outbox (session, user,"
+	    " cluster, job, submitted, account, queue, cores, memory, gpus,"
+	    " walltime, unix_user, state, next_try) VALUES (?, ?, ?, ?, ?, ?, ?,"
+	    " ?, ?, ?, ?, ?, 'pending', 0)", "itttdttiiiit", session, user,
+	    req->cluster, job, outbox_now(), account, req->queue,
+	    (long long)req->cores, (long long)req->memory, (long long)req->gpus,
+	    (long long)req->walltime, outbox_unix_user(c)) == -1) {
+		log_warnx("outbox: user %s, session %lld, job %s: cannot record it: "
+		    "%s", user, session, job, cause);
+		free(cause);
 		return;
+	}
 	if (store_changes() == 0)
 		return;
 	outbox_st.pending++;
@@ -307,18 +311,27 @@ outbox_answer(const struct httpc_result *r)
 	return (s);
 }
 
+/* Logs that an attempt's outcome could not be written (and frees @cause). */
+static void
+outbox_store_failed(const struct outbox_send *o, char *cause)
+{
+	log_warnx("outbox: %s: cannot record the attempt: %s", o->what, cause);
+	free(cause);
+}
+
 static void
 outbox_done(const struct httpc_result *r, void *arg)
 {
 	struct outbox_send	*o = arg;
-	char			*answer = NULL, *why = NULL;
+	char			*answer = NULL, *why = NULL, *cause = NULL;
 	double			 wait;
 
 	o->req = NULL;
 	if (r->error == NULL && r->status >= 200 && r->status < 300) {
-		store_run("UPDATE outbox SET state = 'sent', sent = ?, attempts = ?,"
-		    " answer = NULL, last_error = NULL WHERE id = ?", "dii",
-		    outbox_now(), (long long)o->attempts, o->id);
+		if (store_run(&cause, "UPDATE outbox SET state = 'sent', sent = ?,"
+		    " attempts = ?, answer = NULL, last_error = NULL WHERE id = ?",
+		    "dii", outbox_now(), (long long)o->attempts, o->id) == -1)
+			outbox_store_failed(o, cause);
 		outbox_st.pending--;
 		outbox_st.delivered++;
 		log_info("outbox: %s: delivered (HTTP %ld, attempt %d)", o->what,
@@ -327,9 +340,10 @@ outbox_done(const struct httpc_result *r, void *arg)
 	    r->status != 408 && r->status != 429) {
 		answer = outbox_answer(r);
 		xasprintf(&why, "HTTP %ld", r->status);
-		store_run("UPDATE outbox SET state = 'rejected', attempts = ?,"
-		    " answer = ?, last_error = ? WHERE id = ?", "itti",
-		    (long long)o->attempts, answer, why, o->id);
+		if (store_run(&cause, "UPDATE outbox SET state = 'rejected',"
+		    " attempts = ?, answer = ?, last_error = ? WHERE id = ?", "itti",
+		    (long long)o->attempts, answer, why, o->id) == -1)
+			outbox_store_failed(o, cause);
 		outbox_st.pending--;
 		outbox_st.rejected++;
 		log_warnx("outbox: %s: rejected by %s (HTTP %ld: %s); not retried",
@@ -342,9 +356,10 @@ outbox_done(const struct httpc_result *r, void *arg)
 			xasprintf(&why, "HTTP %ld: %s", r->status, answer);
 		}
 		wait = outbox_backoff(o->attempts);
-		store_run("UPDATE outbox SET attempts = ?, next_try = ?, last_error = ?"
-		    " WHERE id = ?", "idti", (long long)o->attempts,
-		    outbox_now() + wait, why, o->id);
+		if (store_run(&cause, "UPDATE outbox SET attempts = ?, next_try = ?,"
+		    " last_error = ? WHERE id = ?", "idti", (long long)o->attempts,
+		    outbox_now() + wait, why, o->id) == -1)
+			outbox_store_failed(o, cause);
 		outbox_st.failures++;
 		log_warnx("outbox: %s: attempt %d failed (%s); next in %.0f s",
 		    o->what, o->attempts, why, wait);
@@ -375,7 +390,7 @@ outbox_send(struct outbox_send *o, sqlite3_stmt *st)
 	const struct config	*cfg = gate->cfg;
 	struct httpc_opts	 opts;
 	const char		*hdrs[4];
-	char			*auth = NULL, *body, *idem, *cause = NULL;
+	char			*auth = NULL, *body, *idem, *cause = NULL, *why = NULL;
 	json_t			*j;
 	size_t			 n = 0;
 
@@ -409,8 +424,10 @@ outbox_send(struct outbox_send *o, sqlite3_stmt *st)
 	free(body);
 	if (o->req == NULL) {
 		log_warnx("outbox: %s: %s", o->what, cause);
-		store_run("UPDATE outbox SET next_try = ?, last_error = ? WHERE id = ?",
-		    "dti", outbox_now() + outbox_backoff(o->attempts), cause, o->id);
+		if (store_run(&why, "UPDATE outbox SET next_try = ?, last_error = ?"
+		    " WHERE id = ?", "dti", outbox_now() + outbox_backoff(o->attempts),
+		    cause, o->id) == -1)
+			outbox_store_failed(o, why);
 		free(cause);
 		free(o->what);
 		memset(o, 0, sizeof *o);

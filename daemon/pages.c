@@ -70,18 +70,6 @@ pages_esc(struct evbuffer *b, const char *s)
 		http_html_escape(b, s);
 }
 
-static int
-pages_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
-}
-
 /*
  * Percent-decodes @s[0..len) ('+' is a space) into an owned string and its
  * length; NULL for a bad escape, a raw byte outside printable ASCII, or NUL.
@@ -89,18 +77,18 @@ pages_hexval(char c)
 static char *
 pages_unescape(const char *s, size_t len, size_t *outlen)
 {
-	char	*out = xcalloc(1, len + 1);
-	size_t	 i, n = 0;
-	int	 hi, lo;
+	char		*out = xcalloc(1, len + 1);
+	size_t		 i, n = 0;
+	unsigned char	 c;
 
 	for (i = 0; i < len; i++) {
 		if (s[i] == '+')
 			out[n++] = ' ';
 		else if (s[i] == '%') {
-			if (len - i < 3 || (hi = pages_hexval(s[i + 1])) == -1 ||
-			    (lo = pages_hexval(s[i + 2])) == -1 || hi + lo == 0)
+			if (len - i < 3 || codec_unhex(&c, 1, s + i + 1, 2) == -1 ||
+			    c == 0)
 				goto fail;
-			out[n++] = (char)(hi * 16 + lo);
+			out[n++] = (char)c;
 			i += 2;
 		} else if ((unsigned char)s[i] > 0x20 && (unsigned char)s[i] < 0x7f)
 			out[n++] = s[i];
@@ -196,7 +184,7 @@ void
 pages_xsrf(const char *cookie, char hex[65])
 {
 	unsigned char	md[32];
-	unsigned int	mdlen = sizeof md, i;
+	unsigned int	mdlen = sizeof md;
 	char		*msg;
 
 	if (!pages_key_ready) {
@@ -209,8 +197,7 @@ pages_xsrf(const char *cookie, char hex[65])
 	    (const unsigned char *)msg, strlen(msg), md, &mdlen) == NULL)
 		fatalx("HMAC failed");
 	freestr(msg);
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	codec_hex(hex, md, sizeof md);
 }
 
 /* The request's login cookie value (owned) if it proves ar->user, else NULL. */
@@ -284,14 +271,12 @@ pages_begin(const char *title, const char *user)
 {
 	struct evbuffer	*b = evbuffer_new();
 	unsigned char	 r[16];
-	size_t		 i;
 
 	if (b == NULL)
 		fatalx("out of memory");
 	if (RAND_bytes(r, sizeof r) != 1)
 		fatalx("RAND_bytes failed");
-	for (i = 0; i < sizeof r; i++)
-		snprintf(pages_nonce + 2 * i, 3, "%02x", r[i]);
+	codec_hex(pages_nonce, r, sizeof r);
 	evbuffer_add_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
 	    "<meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width="
 	    "device-width, initial-scale=1\"><title>");

@@ -379,15 +379,9 @@ route_set_session(struct route *r, long long id)
 void
 route_enroll_restore(struct route *r, const char *hex, const char *job)
 {
-	unsigned int	b, i;
-
-	if (hex == NULL || strlen(hex) != 64)
+	if (hex == NULL || codec_unhex(r->enroll, sizeof r->enroll, hex,
+	    strlen(hex)) == -1)
 		return;
-	for (i = 0; i < 32; i++) {
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
-			return;
-		r->enroll[i] = (unsigned char)b;
-	}
 	r->enroll_pending = 1;
 	free(r->job);
 	r->job = job != NULL && *job != '\0' ? xstrdup(job) : NULL;
@@ -398,12 +392,10 @@ const char *
 route_enroll_hex(struct route *r)
 {
 	static char	hex[65];
-	int		i;
 
 	if (!r->enroll_pending)
 		return (NULL);
-	for (i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", r->enroll[i]);
+	codec_hex(hex, r->enroll, sizeof r->enroll);
 	return (hex);
 }
 

@@ -583,21 +583,37 @@ sess_bridges_tend(time_t now)
 
 /* ---- the journal ------------------------------------------------------- */
 
+/* Logs that @what failed in the store (and frees @cause). */
 static void
-sess_save(struct session *s)
+sess_store_failed(const struct session *s, const char *what, char *cause)
 {
-	store_run("UPDATE sessions SET state = ?, reason = ?, job = ?, job_dir = ?,"
-	    " node = ?, started = ?, ready = ?, ended = ?, error_output = ?"
-	    " WHERE id = ?", "tttttdddti", session_state_name(s->state), s->reason,
-	    s->job, s->job_dir, s->node, s->started, s->ready, s->ended,
-	    s->error_output, s->id);
+	sess_tag(s);
+	log_warnx("session %lld: cannot %s: %s", s->id, what, cause);
+	free(cause);
 }
 
 static void
-sess_journal(struct session *s, const char *what, const char *cause)
+sess_save(struct session *s)
 {
-	store_run("INSERT INTO session_events (session, time, state, cause)"
-	    " VALUES (?, ?, ?, ?)", "idtt", s->id, sess_now(), what, cause);
+	char	*cause = NULL;
+
+	if (store_run(&cause, "UPDATE sessions SET state = ?, reason = ?, job = ?,"
+	    " job_dir = ?, node = ?, started = ?, ready = ?, ended = ?,"
+	    " error_output = ? WHERE id = ?", "tttttdddti",
+	    session_state_name(s->state), s->reason, s->job, s->job_dir, s->node,
+	    s->started, s->ready, s->ended, s->error_output, s->id) == -1)
+		sess_store_failed(s, "save its state", cause);
+}
+
+static void
+sess_journal(struct session *s, const char *what, const char *why)
+{
+	char	*cause = NULL;
+
+	if (store_run(&cause, "INSERT INTO session_events (session, time, state,"
+	    " cause) VALUES (?, ?, ?, ?)", "idtt", s->id, sess_now(), what,
+	    why) == -1)
+		sess_store_failed(s, "journal its state", cause);
 }
 
 /* Tells every watcher (progress streams, metrics) that s changed. */
@@ -858,7 +874,7 @@ sess_submitted(const char *id, const char *cause, void *arg)
 {
 	struct session	*s = arg;
 	struct route	*r;
-	char		*why = NULL, *tcause = NULL;
+	char		*why = NULL, *tcause = NULL, *scause = NULL;
 
 	s->sreq = NULL;
 	if (id == NULL) {
@@ -874,10 +890,13 @@ sess_submitted(const char *id, const char *cause, void *arg)
 		store_route_put(r);
 	}
 	xasprintf(&why, "job %s submitted to %s", id, s->cl->name);
-	store_run("BEGIN", "");		/* the job id and its attribution together */
+	/* the job id and its attribution together */
+	if (store_run(&scause, "BEGIN", "") == -1)
+		sess_store_failed(s, "begin recording the job", scause);
 	sess_set(s, SESSION_SUBMITTED, why);
 	outbox_record(s->id, s->user, s->req, s->job);
-	store_run("COMMIT", "");
+	if (store_run(&scause, "COMMIT", "") == -1)
+		sess_store_failed(s, "commit the job's record", scause);
 	free(why);
 	store_audit(s->user, "job-submit", s->route, id);
 	if (sched_tracker_add(s->cl->trk, id, &tcause) == -1) {
@@ -1776,7 +1795,7 @@ session_start(const char *actor, const char *user, const char *server,
 	const struct config	*cfg = gate->cfg;
 	struct session		*s, *o;
 	struct jobreq		*req = NULL;
-	char			*route, *opts = NULL, *why;
+	char			*route, *opts = NULL, *why, *cause = NULL;
 	struct cluster		*cl = NULL;
 	const struct config_cluster *cc;
 	const struct cred	*cred = NULL;
@@ -1865,13 +1884,17 @@ ok:
 	s->run_as = cl->account != NULL ? xstrdup(cl->account) : NULL;
 	s->created = sess_now();
 	s->state = SESSION_REQUESTED;
-	if (store_run("INSERT INTO sessions (user, server, cluster, queue, account,"
-	    " container, walltime, cores, memory, gpus, options, actor, state, created,"
-	    " run_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    "ttttttiiiitttdt", user, server, req->cluster, req->queue, req->account,
-	    req->container, (long long)req->walltime, (long long)req->cores,
-	    (long long)req->memory, (long long)req->gpus, opts, actor, "requested",
-	    s->created, s->run_as) == -1) {
+	if (store_run(&cause, "INSERT INTO sessions (user, server, cluster, queue,"
+	    " account, container, walltime, cores, memory, gpus, options, actor,"
+	    " state, created, run_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+	    " ?, ?, ?)", "ttttttiiiitttdt", user, server, req->cluster, req->queue,
+	    req->account, req->container, (long long)req->walltime,
+	    (long long)req->cores, (long long)req->memory, (long long)req->gpus,
+	    opts, actor, "requested", s->created, s->run_as) == -1) {
+		log_tag(user, 0, NULL, req->cluster);
+		log_warnx("session of %s (server '%s'): cannot record it: %s", user,
+		    server, cause);
+		free(cause);
 		*code = 503;
 		xasprintf(msg, "the gateway cannot record the session (database error)");
 		s->req = NULL;

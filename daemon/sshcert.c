@@ -142,46 +142,20 @@ sb_ed25519_pub(struct sshbuf *b, const u_char pk[32])
 	sb_string(b, pk, 32);
 }
 
-/* Unpadded-line base64 of @n bytes; caller frees. */
-static char *
-sshcert_b64(const u_char *p, size_t n)
-{
-	char	*out = xmalloc(4 * ((n + 2) / 3) + 1);
-
-	EVP_EncodeBlock((u_char *)out, p, (int)n);
-	return (out);
-}
-
 /* Decodes base64 ignoring whitespace; *out (caller freezeros *outlen bytes) or -1. */
 static int
 sshcert_unb64(const char *s, size_t slen, u_char **out, size_t *outlen)
 {
 	char	*clean = xmalloc(slen + 1);
-	size_t	 n = 0, i, pad = 0;
-	int	 r;
+	size_t	 n = 0, i;
+	int	 rv;
 
 	for (i = 0; i < slen; i++)
 		if (s[i] != '\n' && s[i] != '\r' && s[i] != ' ' && s[i] != '\t')
 			clean[n++] = s[i];
-	clean[n] = '\0';
-	if (n == 0 || n % 4 != 0 || n > INT32_MAX) {
-		freezero(clean, slen + 1);
-		return (-1);
-	}
-	if (clean[n - 1] == '=')
-		pad++;
-	if (clean[n - 2] == '=')
-		pad++;
-	*out = xmalloc(n / 4 * 3 + 1);
-	r = EVP_DecodeBlock(*out, (u_char *)clean, (int)n);
+	rv = n == 0 ? -1 : codec_b64_decode(clean, n, out, outlen);
 	freezero(clean, slen + 1);
-	if (r < 0 || (size_t)r < pad) {
-		freezero(*out, n / 4 * 3 + 1);
-		*out = NULL;
-		return (-1);
-	}
-	*outlen = (size_t)r - pad;
-	return (0);
+	return (rv);
 }
 
 /*
@@ -282,7 +256,7 @@ sshcert_write_privkey(const u_char seed[32], const u_char pk[32], const char *co
 	sb_u32(&outer, 1);
 	sb_string(&outer, pub.d, pub.len);
 	sb_string(&outer, priv.d, priv.len);
-	b64 = sshcert_b64(outer.d, outer.len);
+	b64 = codec_b64_encode(outer.d, outer.len);
 	n = strlen(b64);
 	t = text = xmalloc(n + n / 70 + 2 * sizeof SSHCERT_BEGIN + 8);
 	t += strlen(memcpy(t, SSHCERT_BEGIN "\n", sizeof SSHCERT_BEGIN + 1));
@@ -449,7 +423,7 @@ sshcert_mint(const char *ca_key_file, const char *principal, const char *key_id,
 	sb_string(&sig, s, 64);
 	sb_string(&cert, sig.d, sig.len);
 
-	b64 = sshcert_b64(cert.d, cert.len);
+	b64 = codec_b64_encode(cert.d, cert.len);
 	xasprintf(cert_line, "%s %s %s", SSHCERT_CERTTYPE, b64, key_id);
 	free(b64);
 	*privkey_b64 = sshcert_write_privkey(seed, pk, key_id);

@@ -156,61 +156,85 @@ store_close(void)
 
 /*
  * Runs one statement with parameters, one letter per '?': "t" text (NULL
- * binds NULL), "i" long long, "d" double; 0 or -1 (logged).
+ * binds NULL), "i" long long, "d" double.  0, or -1 and *cause (the caller
+ * reports and frees it): SQLite failed, or @types does not fit @sql (an
+ * unknown letter, or not one letter per '?').  Without a store, 0.
  */
 int
-store_run(const char *sql, const char *types, ...)
+store_run(char **cause, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt	*st;
 	va_list		 ap;
-	int		 i, rc;
+	int		 i, rc = SQLITE_OK;
 
 	if (store_db == NULL)
 		return (0);
 	if (sqlite3_prepare_v2(store_db, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_warnx("store: %s", sqlite3_errmsg(store_db));
+		xasprintf(cause, "database: %s", sqlite3_errmsg(store_db));
+		return (-1);
+	}
+	if (strspn(types, "tid") != strlen(types) ||
+	    (size_t)sqlite3_bind_parameter_count(st) != strlen(types)) {
+		xasprintf(cause, "database: parameter types \"%s\" do not fit "
+		    "the statement", types);
+		sqlite3_finalize(st);
 		return (-1);
 	}
 	va_start(ap, types);
-	for (i = 0; types[i] != '\0'; i++) {
+	for (i = 0; types[i] != '\0' && rc == SQLITE_OK; i++) {
 		if (types[i] == 't')
-			sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *),
+			    -1, SQLITE_TRANSIENT);
 		else if (types[i] == 'd')
-			sqlite3_bind_double(st, i + 1, va_arg(ap, double));
+			rc = sqlite3_bind_double(st, i + 1, va_arg(ap, double));
 		else
-			sqlite3_bind_int64(st, i + 1, va_arg(ap, long long));
+			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, long long));
 	}
 	va_end(ap);
-	rc = sqlite3_step(st);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		xasprintf(cause, "database: %s", sqlite3_errmsg(store_db));
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		log_warnx("store: %s", sqlite3_errmsg(store_db));
-		return (-1);
-	}
-	return (0);
+	return (rc == SQLITE_DONE ? 0 : -1);
+}
+
+/* Logs a failed write of @what (and frees @cause); returns -1. */
+static int
+store_failed(const char *what, const char *name, char *cause)
+{
+	log_warnx("store: %s %s: %s", what, name != NULL ? name : "-", cause);
+	free(cause);
+	return (-1);
 }
 
 /* Records a route as it is now (replacing one of the same name). */
 int
 store_route_put(struct route *r)
 {
-	char	*key = route_key_text(route_key(r));
+	char	*key = route_key_text(route_key(r)), *cause = NULL;
 	int	 rv;
 
-	rv = store_run("INSERT OR REPLACE INTO routes (name, owner, key, token, created,"
-	    " enroll, job, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "ttttitti",
-	    route_name(r), route_owner(r), key, route_token(r),
+	rv = store_run(&cause, "INSERT OR REPLACE INTO routes (name, owner, key,"
+	    " token, created, enroll, job, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	    "ttttitti", route_name(r), route_owner(r), key, route_token(r),
 	    (long long)route_created(r), route_enroll_hex(r), route_job(r),
 	    route_session(r));
 	free(key);
-	return (rv);
+	if (rv == -1)
+		return (store_failed("route", route_name(r), cause));
+	return (0);
 }
 
 /* Forgets a route. */
 int
 store_route_del(const char *name)
 {
-	return (store_run("DELETE FROM routes WHERE name = ?", "t", name));
+	char	*cause = NULL;
+
+	if (store_run(&cause, "DELETE FROM routes WHERE name = ?", "t", name) == -1)
+		return (store_failed("route", name, cause));
+	return (0);
 }
 
 /* Calls @fn(name, owner, key, token, enroll, job, session) for every stored route. */
@@ -244,27 +268,44 @@ int
 store_token_put(const char *digest, const char *kind, const char *name,
     const char *scopes, const char *users, time_t created, time_t expires)
 {
-	return (store_run("INSERT OR REPLACE INTO tokens (digest, user, created, expires,"
-	    " kind, scopes, users) VALUES (?, ?, ?, ?, ?, ?, ?)", "ttiittt", digest, name,
-	    (long long)created, (long long)expires, kind, scopes, users));
+	char	*cause = NULL;
+
+	if (store_run(&cause, "INSERT OR REPLACE INTO tokens (digest, user, created,"
+	    " expires, kind, scopes, users) VALUES (?, ?, ?, ?, ?, ?, ?)", "ttiittt",
+	    digest, name, (long long)created, (long long)expires, kind, scopes,
+	    users) == -1)
+		return (store_failed("token of", name, cause));
+	return (0);
 }
 
 /* Forgets the tokens of @kind named @name, or the one with @digest. */
 int
 store_token_del(const char *kind, const char *name, const char *digest)
 {
+	char	*cause = NULL;
+	int	 rv;
+
 	if (digest != NULL)
-		return (store_run("DELETE FROM tokens WHERE digest = ?", "t", digest));
-	return (store_run("DELETE FROM tokens WHERE kind = ? AND user = ?", "tt", kind,
-	    name));
+		rv = store_run(&cause, "DELETE FROM tokens WHERE digest = ?", "t",
+		    digest);
+	else
+		rv = store_run(&cause, "DELETE FROM tokens WHERE kind = ? AND user = ?",
+		    "tt", kind, name);
+	if (rv == -1)
+		return (store_failed("token of", name, cause));
+	return (0);
 }
 
 /* Notes when a token was last used. */
 int
 store_token_used(const char *digest, time_t when)
 {
-	return (store_run("UPDATE tokens SET last_used = ? WHERE digest = ?", "it",
-	    (long long)when, digest));
+	char	*cause = NULL;
+
+	if (store_run(&cause, "UPDATE tokens SET last_used = ? WHERE digest = ?",
+	    "it", (long long)when, digest) == -1)
+		return (store_failed("token", "use", cause));
+	return (0);
 }
 
 /*
@@ -300,8 +341,12 @@ store_token_load(void (*fn)(const char *, const char *, const char *, const char
 void
 store_audit(const char *actor, const char *action, const char *object, const char *detail)
 {
-	store_run("INSERT INTO audit (time, actor, action, object, detail) VALUES (?, ?, ?, ?, ?)",
-	    "itttt", (long long)time(NULL), actor, action, object, detail);
+	char	*cause = NULL;
+
+	if (store_run(&cause, "INSERT INTO audit (time, actor, action, object, detail)"
+	    " VALUES (?, ?, ?, ?, ?)", "itttt", (long long)time(NULL), actor, action,
+	    object, detail) == -1)
+		store_failed("audit entry", action, cause);
 }
 
 /* Rows changed by the last INSERT, UPDATE or DELETE. */

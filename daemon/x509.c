@@ -12,7 +12,6 @@
 
 #include <sys/stat.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -374,20 +373,6 @@ x509_gridmap_field(char **pp)
 	return (out);
 }
 
-static int
-x509_account_valid(const char *a)
-{
-	size_t	i;
-
-	if (a[0] == '\0' || strlen(a) > 32 || !(islower((u_char)a[0]) || a[0] == '_'))
-		return (0);
-	for (i = 1; a[i] != '\0'; i++)
-		if (!islower((u_char)a[i]) && !isdigit((u_char)a[i]) &&
-		    strchr("_.-", a[i]) == NULL)
-			return (0);
-	return (1);
-}
-
 /*
  * Looks @dn up in a grid-mapfile: the first line whose DN equals @dn exactly gives
  * the account (the first of a comma list). 1 and *account if mapped, 0 if not, -1
@@ -425,7 +410,7 @@ x509_gridmap_lookup(const char *path, const char *dn, char **account, char **cau
 			break;
 		}
 		acct[strcspn(acct, ",")] = '\0';
-		if (!x509_account_valid(acct)) {
+		if (!util_user_name_valid(acct)) {
 			xasprintf(cause, "%s:%d: account '%s' is not a valid user name", path,
 			    lineno, acct);
 			rv = -1;

@@ -25,6 +25,11 @@ tests_unit_test_auth_SOURCES = tests/unit/test-auth.c
 tests_unit_test_auth_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-auth
 
+check_PROGRAMS += tests/unit/test-store
+tests_unit_test_store_SOURCES = tests/unit/test-store.c
+tests_unit_test_store_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-store
+
 EXTRA_DIST += tests/integration tests/unit/data tests/standin \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js \
 	tests/browser/spawn.js tests/browser/chromium.js tests/browser/oidc-provider.mjs tests/browser/oidc-login.js

@@ -26,7 +26,7 @@
 static char *
 b64(const void *p, size_t len)
 {
-	return (jwt_b64url_encode(p, len));
+	return (codec_b64url_encode(p, len));
 }
 
 static char *
@@ -136,16 +136,16 @@ test_b64(void)
 
 	s = b64s("hello?>");
 	is_str(s, "aGVsbG8_Pg", "base64url without padding, - and _");
-	ok(jwt_b64url_decode(s, strlen(s), &out, &len) == 0 && len == 7 &&
+	ok(codec_b64url_decode(s, strlen(s), &out, &len) == 0 && len == 7 &&
 	    memcmp(out, "hello?>", 7) == 0, "round trip");
 	free(out);
 	free(s);
-	ok(jwt_b64url_decode("aGVsbG8=", 8, &out, &len) == -1, "padding refused");
-	ok(jwt_b64url_decode("aGV+bG8", 7, &out, &len) == -1, "'+' refused");
-	ok(jwt_b64url_decode("aGVsb", 5, &out, &len) == -1, "length 4n+1 refused");
-	ok(jwt_b64url_decode("aGVsbG9", 7, &out, &len) == -1,
+	ok(codec_b64url_decode("aGVsbG8=", 8, &out, &len) == -1, "padding refused");
+	ok(codec_b64url_decode("aGV+bG8", 7, &out, &len) == -1, "'+' refused");
+	ok(codec_b64url_decode("aGVsb", 5, &out, &len) == -1, "length 4n+1 refused");
+	ok(codec_b64url_decode("aGVsbG9", 7, &out, &len) == -1,
 	    "non-canonical trailing bits refused");
-	ok(jwt_b64url_decode("", 0, &out, &len) == 0 && len == 0, "empty is empty");
+	ok(codec_b64url_decode("", 0, &out, &len) == 0 && len == 0, "empty is empty");
 	free(out);
 }
 
