@@ -8,7 +8,9 @@ report their end users to cannot be installed here, so a STAND-IN takes its
 place: a small HTTPS server in this test (AllocationStandIn) that records
 every request it receives (method, path, headers, JSON body) in memory and in
 allocation-standin.jsonl among the artifacts; the tests check that record.
-It answers 201, or 400 for gateway users it is told to refuse.
+It answers 201, or 400 for gateway users it is told to refuse, or 503 for
+the canary, a record nbgated keeps retrying whose retries count periods of
+nbgated's own retry timer (instead of sleeping and hoping they have passed).
 """
 import http.server
 import json
@@ -36,6 +38,7 @@ class AllocationStandIn:
         self.env, self.port = env, port
         self.requests = []
         self.refuse = set()
+        self.busy = set()       # answered 503: nbgated retries them
         self.lock = threading.Lock()
         self.log = env.path("allocation-standin.jsonl")
         self.cert, self.key = env.path("standin.crt"), env.path("standin.key")
@@ -67,9 +70,13 @@ class AllocationStandIn:
                     outer.requests.append(rec)
                     with open(outer.log, "a") as f:
                         f.write(json.dumps(rec) + "\n")
-                    refuse = body is not None and body.get("gateway_user") in outer.refuse
+                    user = body.get("gateway_user") if isinstance(body, dict) else None
+                    refuse = user is not None and user in outer.refuse
+                    busy = user is not None and user in outer.busy
                 if refuse:
                     out, code = b'{"error": "gateway user not registered"}', 400
+                elif busy:
+                    out, code = b'{"error": "try again later"}', 503
                 else:
                     out, code = b'{"status": "recorded"}', 201
                 self.send_response(code)
@@ -115,6 +122,36 @@ def start(env, user, body):
     job = m and m["state"]["job_id"]
     env.tap.ok(job is not None, "%s's job was submitted (%s)" % (user, job), seen)
     return job, m and m["state"]["session"]
+
+
+CANARY = "yolanda"
+
+
+def canary_start(env):
+    """A record the stand-in answers 503: nbgated retries it on its own
+    backoff timer (retry.initial 1 s, retry.max 2 s) until canary_stop()."""
+    env.standin.busy.add(CANARY)
+    job, _ = start(env, CANARY, {})
+    env.tap.ok(job is not None and wait_for(lambda: env.standin.of(CANARY), 30),
+               "the canary's record reached the stand-in (and was answered 503)")
+
+
+def canary_rounds(env, n=3):
+    """Waits until nbgated has retried the canary n more times: n retry
+    timers fired, the last two retry.max apart, on nbgated's clock.  A record
+    wrongly left due would have been retried by then, however slow the
+    machine: it is due no later than retry.max after its answer."""
+    k = len(env.standin.of(CANARY))
+    return wait_for(lambda: len(env.standin.of(CANARY)) >= k + n, 120)
+
+
+def canary_stop(env):
+    env.standin.busy.discard(CANARY)
+    env.api.call("DELETE", "/users/%s/server" % CANARY)
+    env.tap.ok(wait_for(lambda: any(x["user"] == CANARY and x["state"] == "sent"
+                                    for x in outbox_rows(env)) and
+                        metric(env, "nbgate_outbox_pending") == 0, 60),
+               "the canary is delivered once the stand-in takes it: nothing pending")
 
 
 def outbox_rows(env):
@@ -197,11 +234,14 @@ def test_down_restart(env):
     env.standin.up()
     t.ok(wait_for(lambda: env.standin.of("victor"), 30),
          "after the endpoint comes back victor's record is delivered")
-    time.sleep(4)       # several retry periods: a duplicate would show up
+    t.ok(wait_for(lambda: metric(env, "nbgate_outbox_pending") == 0, 10), "nothing pending")
+    # Several retry periods on nbgated's clock, counted by a record it
+    # keeps retrying: a duplicate would show up by then.
+    canary_start(env)
+    t.ok(canary_rounds(env), "nbgated retried the canary three more times")
     reqs = env.standin.of("victor")
     t.eq(len(reqs), 1, "delivered exactly once")
     t.ok(reqs and reqs[0]["body"]["job_id"] == job, "with victor's job id", reqs)
-    t.ok(wait_for(lambda: metric(env, "nbgate_outbox_pending") == 0, 10), "nothing pending")
     t.ok((metric(env, "nbgate_outbox_failed_attempts_total") or 0) >= 1,
          "the failed attempt after the restart is counted")
 
@@ -215,7 +255,8 @@ def test_rejected(env):
         return
     t.ok(wait_for(lambda: env.standin.of("wendy"), 30), "wendy's record reached the stand-in")
     env.api.call("DELETE", "/users/wendy/server")
-    time.sleep(5)       # retry.max is 2s: a retry would have come by now
+    # retry.max is 2s: a retry would have come by the canary's next rounds.
+    t.ok(canary_rounds(env), "nbgated retried the canary three more times")
     t.eq(len(env.standin.of("wendy")), 1, "a 400 is not retried")
     rows = [x for x in outbox_rows(env) if x["user"] == "wendy"]
     t.ok(len(rows) == 1 and rows[0]["state"] == "rejected" and
@@ -225,6 +266,7 @@ def test_rejected(env):
     t.ok(any("rejected" in l and "wendy" in l and job in l and "not registered" in l
              for l in log.splitlines()), "the refusal is logged naming user and job")
     t.eq(metric(env, "nbgate_outbox_rejected_total"), 1, "nbgate_outbox_rejected_total 1")
+    canary_stop(env)
 
 
 def sacct_job(job):
@@ -340,7 +382,7 @@ def main():
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
         env.standin.down()
-        session_cleanup(env, ("ursula", "victor", "wendy", "xavier"))
+        session_cleanup(env, ("ursula", "victor", "wendy", "xavier", CANARY))
     env.finish()
 
 

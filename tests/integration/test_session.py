@@ -339,7 +339,7 @@ def test_cut(env):
     table = "nbsess%d" % os.getpid()
     nft = ["nft", "-f", "-"]
     rules = ("table inet %s {\n chain in {\n  type filter hook input priority 0;\n"
-             "  tcp dport %d ct state new drop\n }\n}\n" % (table, port))
+             "  tcp dport %d ct state new counter drop\n }\n}\n" % (table, port))
     try:
         r = subprocess.run(nft, input=rules, capture_output=True, text=True)
         t.ok(r.returncode == 0, "new connections to the gateway's SSH port are dropped", r.stderr)
@@ -354,7 +354,27 @@ def test_cut(env):
         t.ok(r.returncode == 0 and wait_for(lambda: status() != 200, 20),
              "the agent's connection is killed: the notebook is unreachable (%d)" % status(),
              r.stderr)
-        time.sleep(30)
+        def dropped():
+            r = subprocess.run(["nft", "list", "table", "inet", table],
+                               capture_output=True, text=True)
+            m = re.search(r"packets (\d+)", r.stdout)
+            return int(m.group(1)) if m else 0
+
+        def polls():
+            st, _, out = env.gw.request("GET", "/hub/metrics", token=env.api.token)
+            return metric(out.decode(), 'nbgate_scheduler_commands_total{cluster="hpc"}') or 0
+        # Not a sleep: the outage lasts until nbgated's own tracker has asked
+        # SLURM 15 more times (poll_interval 2s: about 30 s of its clock) and
+        # the agent has been turned away 3 times; nothing may end the session
+        # meanwhile, however slow the machine.
+        def phase():
+            m = env.api.server("alice")[1]
+            return m.get("state", {}).get("phase") if isinstance(m, dict) else None
+        n0 = polls()
+        wait_for(lambda: (polls() >= n0 + 15 and dropped() >= 3) or phase() != "running", 180)
+        t.ok(polls() >= n0 + 15 and dropped() >= 3,
+             "the outage lasts 15 scheduler polls and 3 refused agent connections",
+             (polls() - n0, dropped()))
         st, m = env.api.server("alice")
         t.eq(m["state"]["phase"], "running", "after 30 s without a tunnel the session is still running")
     finally:

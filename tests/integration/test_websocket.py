@@ -27,7 +27,9 @@ AFTER_101 = b"hello-after-101"
 class UpgradeServer:
     """Answers any request with 101 (plus AFTER_101 in the same write), then
     by path: .../echo echoes until EOF; .../push/N sends N pattern bytes and
-    closes.  Records what it saw in self.events."""
+    closes; .../stall/N reads nothing until self.release is set, then
+    everything.  Records what it saw in self.events, and how many bytes a
+    push has sent so far in self.pushed[path]."""
 
     def __init__(self):
         self.sock = socket.socket()
@@ -36,6 +38,8 @@ class UpgradeServer:
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
         self.events = []
+        self.pushed = {}
+        self.release = threading.Event()
         self.lock = threading.Lock()
         threading.Thread(target=self.loop, daemon=True).start()
 
@@ -82,16 +86,16 @@ class UpgradeServer:
             sent = 0
             try:
                 while sent < n:
-                    k = min(65536, n - sent)
+                    k = min(4096, n - sent)     # fine-grained progress
                     s.sendall(pattern(sent, k))
                     sent += k
-                    self.note(("pushed", path, sent))
+                    self.pushed[path] = sent
             except OSError:
                 pass
             self.note(("push-done", path, sent))
         elif "/stall/" in path:
-            # reads nothing for 3 s, then everything: hash of what arrived
-            time.sleep(3)
+            # reads nothing until the test has measured, then everything
+            self.release.wait(120)
             h, n = hashlib.sha256(rest), len(rest)
             for b in received(s):
                 h.update(b)
@@ -226,15 +230,44 @@ def test_echo(env):
                "status counts 0 WebSockets after the close")
 
 
+def open_probe(env):
+    """A second WebSocket to the echo path, through the same agent and SSH
+    connection as the one under test."""
+    t, head, rest = open_ws(env, "/user/alice/ws/echo")
+    read_n(t, rest, len(AFTER_101))
+    return t
+
+
+def stalled(probe, progress, limit, rounds=5, timeout=120):
+    """Bytes, not seconds: waits until progress() (bytes one side got out)
+    stops moving while echoes go through the same tunnel, nbgated and agent
+    (rounds round trips in a row with no progress between: every loop on
+    the path ran and nothing more was taken), or until it reaches limit
+    (nothing held it back).  Returns the last value.  A slow machine only
+    makes this take longer; it cannot make an unbounded flow look bounded."""
+    end = time.time() + timeout
+    last, still = progress(), 0
+    while still < rounds and last < limit and time.time() < end:
+        probe.sendall(b"p" * 4096)
+        read_n(probe, b"", 4096)
+        now = progress()
+        still = still + 1 if now == last else 0
+        last = now
+    return last
+
+
 def test_slow_reader(env):
     n = 48 * 1024 * 1024
     path = "/user/alice/ws/push/%d" % n
+    probe = open_probe(env)
     before = rss_kib(env.gw.proc.pid)
     t, head, rest = open_ws(env, path)
     env.tap.ok(head.startswith(b"HTTP/1.1 101"), "push: 101", head[:200])
-    time.sleep(3)      # not reading: the notebook must be held back
+    # Not reading: the notebook must be held back.  Wait until it is (or
+    # has pushed past the bound), however long this machine takes.
+    pushed = stalled(probe, lambda: env.srv.pushed.get(path, 0), 24 * 1024 * 1024)
     grown = rss_kib(env.gw.proc.pid) - before
-    pushed = max([e[2] for e in list(env.srv.events) if e[0] == "pushed" and e[1] == path] or [0])
+    probe.close()
     # In flight at most: kernel socket buffers on both sides, the agent's and
     # nbgated's stream buffers and the SSH window; far less than 48 MiB.
     env.tap.ok(pushed < 24 * 1024 * 1024, "the notebook cannot push 48 MiB past a reader that stops",
@@ -265,6 +298,7 @@ def test_stalled_notebook(env):
     n = 32 * 1024 * 1024
     path = "/user/alice/ws/stall/%d" % n
     data = os.urandom(n)
+    probe = open_probe(env)
     t, head, rest = open_ws(env, path)
     env.tap.ok(head.startswith(b"HTTP/1.1 101"), "stall: 101", head[:200])
     # Read what the notebook sent behind its 101 (it may come in a later
@@ -277,16 +311,19 @@ def test_stalled_notebook(env):
 
     def writer():
         try:
-            for off in range(0, n, 1 << 20):
-                t.sendall(data[off:off + (1 << 20)])
-                sent[0] = off + (1 << 20)
+            for off in range(0, n, 16384):     # fine-grained progress
+                t.sendall(data[off:off + 16384])
+                sent[0] = off + 16384
         except OSError:
             pass
     th = threading.Thread(target=writer)
     th.start()
-    time.sleep(2)       # the notebook is not reading yet
-    in_flight = sent[0]
+    # The notebook reads nothing until released: wait until the browser is
+    # held back (or has sent past the bound), however long this machine takes.
+    in_flight = stalled(probe, lambda: sent[0], 16 * 1024 * 1024)
     grown = rss_kib(env.gw.proc.pid) - before
+    env.srv.release.set()
+    probe.close()
     env.tap.ok(in_flight < 16 * 1024 * 1024,
                "the browser cannot push 32 MiB past a notebook that does not read",
                "sent %d" % in_flight)

@@ -435,7 +435,10 @@ workdir_take(void)
 	return (workdir_take_named("nbgate/alice"));
 }
 
-/* sh -n (and, if asked, bash -n when present) accept the script. */
+/*
+ * sh -n (and, if asked, bash -n) accept the script.  A missing /bin/bash
+ * fails the check: an unchecked script must not pass as a checked one.
+ */
 static int
 syntax_ok(const char *script, int with_bash)
 {
@@ -446,8 +449,11 @@ syntax_ok(const char *script, int with_bash)
 	put("job.sh", script, 0600);
 	if (run(sh, env) != 0)
 		return (0);
-	return (!with_bash || access("/bin/bash", X_OK) != 0 ||
-	    run(bash, env) == 0);
+	if (with_bash && access("/bin/bash", X_OK) != 0) {
+		tap_diag("/bin/bash missing: bash -n cannot check the script");
+		return (0);
+	}
+	return (!with_bash || run(bash, env) == 0);
 }
 
 /*
