@@ -600,12 +600,14 @@ conn_on_complete(http_parser *p)
 }
 
 /*
- * Who is asking: an API token header or the login cookie (allocated), or
- * NULL.  A head with two login cookies (one tossed in by a sibling host)
- * or two Cookie headers proves no one.
+ * Who is asking: an API token header, or else the one cookie @name that
+ * @check turns into a user (allocated), or NULL.  A head with two such
+ * cookies (one tossed in by a sibling host) or two Cookie headers proves
+ * no one.
  */
-char *
-api_request_user(const struct http_msg *m)
+static char *
+conn_request_who(const struct http_msg *m, const char *name,
+    char *(*check)(const char *))
 {
 	const char	*auth = http_msg_get(m, "authorization");
 	const char	*cookie = http_msg_get(m, "cookie");
@@ -614,13 +616,20 @@ api_request_user(const struct http_msg *m)
 	if (auth != NULL && strncasecmp(auth, "token ", 6) == 0)
 		return (auth_token_check(auth + 6));
 	if (cookie == NULL || http_msg_count(m, "cookie") > 1 ||
-	    http_cookie_count(cookie, AUTH_COOKIE) != 1)
+	    http_cookie_count(cookie, name) != 1)
 		return (NULL);
-	if ((v = http_cookie_get(cookie, AUTH_COOKIE)) != NULL) {
-		user = auth_cookie_check(v);
+	if ((v = http_cookie_get(cookie, name)) != NULL) {
+		user = check(v);
 		free(v);
 	}
 	return (user);
+}
+
+/* Who is asking on the hub's host: a token header or the login cookie. */
+char *
+api_request_user(const struct http_msg *m)
+{
+	return (conn_request_who(m, AUTH_COOKIE, auth_cookie_check));
 }
 
 /* 1 if the head's credential is the login cookie (not an API token header). */
@@ -797,21 +806,11 @@ conn_send_head(struct conn *c)
 		const struct http_hdr *h = &c->req.hdr[i];
 		const char *v = h->value != NULL ? h->value : "";
 
-		if (http_hop_header(&c->req, h->name) ||
-		    strcasecmp(h->name, "authorization") == 0 ||
-		    strcasecmp(h->name, "expect") == 0 ||
-		    strncasecmp(h->name, "x-forwarded-", 12) == 0 ||
-		    strcasecmp(h->name, "x-real-ip") == 0 ||
-		    strcasecmp(h->name, "forwarded") == 0)
-			continue;	/* ours to set, or to keep from the notebook */
+		if (http_hop_header(&c->req, h->name) || http_req_withheld(h))
+			continue;
 		if (strcasecmp(h->name, "cookie") == 0) {
-			cookie = http_cookie_strip(v, AUTH_COOKIE);
-			if (cookie != NULL && *gate->cfg->proxy_user_hosts != '\0') {
-				char *rest = http_cookie_strip(cookie, AUTH_HOST_COOKIE);
-
-				free(cookie);
-				cookie = rest;
-			}
+			/* the hub's and a user host's login: never the notebook's */
+			cookie = http_cookie_strip(v, AUTH_COOKIE_PREFIX);
 			if (cookie != NULL)
 				conn_add_header(out, "Cookie", cookie);
 			free(cookie);
@@ -938,26 +937,6 @@ conn_userhost_hub(struct conn *c)
 	return (-1);
 }
 
-/* Who a user host's request is from: its own cookie, or a token header. */
-static char *
-conn_userhost_login(struct conn *c)
-{
-	const char	*auth = http_msg_get(&c->req, "authorization");
-	const char	*cookie = http_msg_get(&c->req, "cookie");
-	char		*v, *user = NULL;
-
-	if (auth != NULL && strncasecmp(auth, "token ", 6) == 0)
-		return (auth_token_check(auth + 6));
-	if (cookie == NULL || http_msg_count(&c->req, "cookie") > 1 ||
-	    http_cookie_count(cookie, AUTH_HOST_COOKIE) != 1)
-		return (NULL);
-	if ((v = http_cookie_get(cookie, AUTH_HOST_COOKIE)) != NULL) {
-		user = auth_host_cookie_check(v);
-		free(v);
-	}
-	return (user);
-}
-
 /* Redirects to @url (allocated: freed here) with a short page. */
 static void
 conn_redirect(struct conn *c, char *url)
@@ -1048,7 +1027,8 @@ conn_request(struct conn *c)
 			    "its own user's notebooks.");
 			goto out;
 		}
-		user = conn_userhost_login(c);
+		user = conn_request_who(&c->req, AUTH_HOST_COOKIE,
+		    auth_host_cookie_check);
 		if (user == NULL && conn_userhost_back(c) == 0)
 			goto out;	/* to the hub, to log in there */
 	} else

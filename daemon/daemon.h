@@ -285,6 +285,7 @@ char		*http_cookie_get(const char *, const char *);
 char		*http_cookie_strip(const char *, const char *);
 int		 http_cookie_count(const char *, const char *);
 int		 http_conn_names_framing(const struct http_msg *);
+int		 http_req_withheld(const struct http_hdr *);
 int		 http_resp_withheld(const struct http_hdr *);
 int		 http_user_path(const char *, char **, char **);
 
@@ -342,6 +343,7 @@ char		*userhost_hub_url(void);
 
 /* auth.c: who is asking — login cookies, API tokens, one-time login codes */
 #define AUTH_COOKIE	"__Host-nbgate-session"	/* __Host-: Secure, Path=/, no Domain */
+#define AUTH_COOKIE_PREFIX	"__Host-nbgate-"	/* every login cookie of ours */
 int		 auth_init(const char *, char **);
 char		*auth_cookie_make(const char *, int);
 char		*auth_cookie_check(const char *);

@@ -372,6 +372,36 @@ http_conn_names_framing(const struct http_msg *m)
 }
 
 /*
+ * 1 if a browser's request header must not reach the notebook: what
+ * nbgated sets itself (the notebook's Authorization, X-Forwarded-*), what
+ * it answers itself (Expect), and a client's claims about its address
+ * (X-Real-IP, Forwarded).  Runs for every proxied header: first letter first.
+ */
+int
+http_req_withheld(const struct http_hdr *h)
+{
+	const char	*n = h->name;
+
+	switch (n[0]) {
+	case 'a':
+	case 'A':
+		return (strcasecmp(n, "authorization") == 0);
+	case 'e':
+	case 'E':
+		return (strcasecmp(n, "expect") == 0);
+	case 'f':
+	case 'F':
+		return (strcasecmp(n, "forwarded") == 0);
+	case 'x':
+	case 'X':
+		return (strncasecmp(n, "x-forwarded-", 12) == 0 ||
+		    strcasecmp(n, "x-real-ip") == 0);
+	default:
+		return (0);
+	}
+}
+
+/*
  * 1 if a notebook's response header must not reach the browser: CORS
  * grants (the notebook echoes any Origin once nbgated's token authenticates
  * the request; the gateway serves notebooks same-origin only) and cookies
@@ -399,12 +429,15 @@ http_resp_withheld(const struct http_hdr *h)
 	}
 }
 
-/* Returns a Cookie header value without cookie @name (NULL if nothing is left). */
+/*
+ * Returns a Cookie header value without the cookies whose names start with
+ * @prefix (NULL if nothing is left).
+ */
 char *
-http_cookie_strip(const char *header, const char *name)
+http_cookie_strip(const char *header, const char *prefix)
 {
 	struct evbuffer	*b = evbuffer_new();
-	size_t		 nlen = strlen(name), n, len;
+	size_t		 plen = strlen(prefix), n, len;
 	const char	*p = header;
 	char		*out = NULL;
 
@@ -416,7 +449,7 @@ http_cookie_strip(const char *header, const char *name)
 		n = strcspn(p, ";");
 		if (n == 0)
 			break;
-		if (!(n > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')) {
+		if (!(n > plen && strncmp(p, prefix, plen) == 0)) {
 			if (evbuffer_get_length(b) > 0)
 				evbuffer_add(b, "; ", 2);
 			evbuffer_add(b, p, n);

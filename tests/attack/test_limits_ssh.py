@@ -22,7 +22,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import Env, Gateway, NbAgent, free_port, route_connected, ssh_keygen, wait_for  # noqa: E402
+from harness import Gateway, NbAgent, run_all, free_port, route_connected, ssh_keygen, wait_for  # noqa: E402
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration")
 GRACE = 4
@@ -242,14 +242,7 @@ def test_counted(env):
 
 
 def main():
-    env = Env("test_limits_ssh")
-    try:
-        setup(env)
-        for fn in (test_baseline, test_slots, test_grace, test_counted):
-            env.run(fn)
-    except Exception as e:
-        env.tap.ok(False, "setup", repr(e))
-    env.finish()
+    run_all("test_limits_ssh", setup, (test_baseline, test_slots, test_grace, test_counted))
 
 
 if __name__ == "__main__":

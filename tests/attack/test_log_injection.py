@@ -11,7 +11,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import Env, Gateway  # noqa: E402
+from harness import Gateway, run_all  # noqa: E402
 from test_login_pam import form_page, post  # noqa: E402
 
 FAKE = "FAKE LINE: login: root logged in with a password from 10.0.0.1"
@@ -47,15 +47,12 @@ def test_injection(env):
     t.ok(env.gw.alive(), "nbgated is still running")
 
 
+def setup(env):
+    env.gw = Gateway(env, extra="auth:\n  pam: true\n  pam_service: nbgate-attack-none\n").start()
+
+
 def main():
-    env = Env("test_log_injection")
-    try:
-        env.gw = Gateway(env, extra="auth:\n  pam: true\n  pam_service: nbgate-attack-none\n").start()
-        for fn in (test_legit, test_injection):
-            env.run(fn)
-    except Exception as e:
-        env.tap.ok(False, "setup", repr(e))
-    env.finish()
+    run_all("test_log_injection", setup, (test_legit, test_injection))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import Env, Gateway, free_port, wait_for  # noqa: E402
+from harness import Gateway, free_port, run_all, wait_for  # noqa: E402
 from test_myproxy import PASS, World, out  # noqa: E402
 
 CAP, CAP_USER = 8, 1
@@ -249,14 +249,7 @@ def test_log_injection(env):
 
 
 def main():
-    env = Env("test_myproxy_caps")
-    try:
-        setup(env)
-        for fn in (test_legit, test_caps, test_backoff, test_log_injection):
-            env.run(fn)
-    except Exception as e:
-        env.tap.ok(False, "setup", repr(e))
-    env.finish()
+    run_all("test_myproxy_caps", setup, (test_legit, test_caps, test_backoff, test_log_injection))
 
 
 if __name__ == "__main__":

@@ -196,6 +196,19 @@ class Env:
         sys.exit(rc)
 
 
+def run_all(name, setup, tests):
+    """A test file's main(): an Env, setup(env), each test function in turn, then
+    the closing checks.  A setup that raises is one failed check."""
+    env = Env(name)
+    try:
+        setup(env)
+        for fn in tests:
+            env.run(fn)
+    except Exception as e:
+        env.tap.ok(False, "setup", repr(e))
+    env.finish()
+
+
 def login_path(gw, user):
     """The path of a one-time login link for USER (nbgatectl login-url)."""
     url = gw.ctl("login-url", user).stdout.strip()
