@@ -58,6 +58,7 @@ struct event_base *util_event_base_new(void);
 /* Name rules, one function each: 1 if the name is well formed, else 0. */
 int	 util_name_segment_valid(const char *, size_t);	/* route user, server */
 int	 util_user_name_valid(const char *);		/* a Unix login */
+int	 util_server_name_valid(const char *);		/* "" or a named server */
 int	 util_batch_name_valid(const char *);		/* queue, account, ... */
 int	 util_job_id_valid(const char *);		/* a batch job id */
 int	 util_parse_hostport(const char *, char **, int *, char **);

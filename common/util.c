@@ -82,6 +82,13 @@ util_user_name_valid(const char *s)
 	    s[0] == '_') && util_name_chars(s, n, 0));
 }
 
+/* Is @s "" (a user's default server) or a named server: [a-z0-9_][a-z0-9_.-]{0,63}? */
+int
+util_server_name_valid(const char *s)
+{
+	return (*s == '\0' || util_name_segment_valid(s, strlen(s)));
+}
+
 /*
  * Is @s a queue, account, reservation, QOS or container name:
  * [A-Za-z0-9_][A-Za-z0-9_.-]{0,63}?  They go into #SBATCH/#PBS lines

@@ -23,7 +23,6 @@
 #include "daemon/daemon.h"
 
 static struct gate	 gate_state;
-struct gate		*gate;
 static struct evconnlistener *gate_https, *gate_admin;
 
 static void *
@@ -383,6 +382,8 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 	gate->cfg = cfg;
 	gate->base = base;
 	gate->started = time(NULL);
+	conn_set_hub(api_dispatch);	/* web/ answers /hub/ */
+	api_set_config_ops(gate_reload_file, gate_check_file);
 	if (util_mkdir_p(cfg->state_dir, 0700, cause) == -1 ||
 	    auth_init(cfg->state_dir, cause) == -1 ||
 	    oidc_init(cfg, cause) == -1 ||

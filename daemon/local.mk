@@ -1,35 +1,44 @@
 # Everything of nbgated but main() is in libnbdaemon.a so unit tests can link it.
 noinst_LIBRARIES += libnbdaemon.a
+# Rooms, bottom up; each folder's header is its whole interface, and a room
+# uses only those below it (tests/check-layers.py).
 libnbdaemon_a_SOURCES = \
+	daemon/core/core.h \
+	daemon/core/config.c \
+	daemon/core/store.c \
+	daemon/core/httpc.c \
+	daemon/core/tls.c \
+	daemon/core/state.c \
+	daemon/ident/ident.h \
+	daemon/ident/auth.c \
+	daemon/ident/pam.c \
+	daemon/ident/jwt.c \
+	daemon/ident/x509.c \
+	daemon/ident/myproxy.c \
+	daemon/ident/cred.c \
+	daemon/ident/sshcert.c \
+	daemon/ident/throttle.c \
+	daemon/proxy/proxy.h \
+	daemon/proxy/http.c \
+	daemon/proxy/route.c \
+	daemon/proxy/peer.c \
+	daemon/proxy/origin.c \
+	daemon/proxy/conn.c \
+	daemon/sess/sess.h \
+	daemon/sess/jobreq.c \
+	daemon/sess/session.c \
+	daemon/sess/enroll.c \
+	daemon/sess/outbox.c \
+	daemon/web/web.h \
+	daemon/web/api.c \
+	daemon/web/pages.c \
+	daemon/web/login.c \
+	daemon/web/oidc.c \
+	daemon/web/usage.c \
+	daemon/web/metrics.c \
+	daemon/web/progress.c \
 	daemon/daemon.h \
-	daemon/config.c \
-	daemon/http.c \
-	daemon/origin.c \
-	daemon/peer.c \
-	daemon/route.c \
-	daemon/auth.c \
-	daemon/tls.c \
-	daemon/api.c \
-	daemon/conn.c \
-	daemon/gate.c \
-	daemon/session.c \
-	daemon/jobreq.c \
-	daemon/enroll.c \
-	daemon/metrics.c \
-	daemon/pages.c \
-	daemon/login.c \
-	daemon/throttle.c \
-	daemon/jwt.c \
-	daemon/oidc.c \
-	daemon/pam.c \
-	daemon/store.c \
-	daemon/x509.c \
-	daemon/sshcert.c \
-	daemon/myproxy.c \
-	daemon/cred.c \
-	daemon/httpc.c \
-	daemon/outbox.c \
-	daemon/usage.c
+	daemon/gate.c
 DAEMON_LIBS = libnbdaemon.a libnbsched.a libnbbackend.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
 	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS)
 
@@ -37,7 +46,7 @@ sbin_PROGRAMS += nbgated
 nbgated_SOURCES = daemon/main.c
 nbgated_LDADD = $(DAEMON_LIBS)
 
-# jobreq.c: spawn options checked against the cluster/queue config.
+# sess/jobreq.c: spawn options checked against the cluster/queue config.
 check_PROGRAMS += tests/unit/test-jobreq
 tests_unit_test_jobreq_SOURCES = tests/unit/test-jobreq.c
 tests_unit_test_jobreq_LDADD = libnbtest.a $(DAEMON_LIBS)

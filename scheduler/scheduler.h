@@ -1,7 +1,7 @@
 /*
  * scheduler.h: the scheduler bridge's internal interfaces: batch-script
  * templates. (Job requests checked against the config are gateway policy:
- * daemon/jobreq.c, in daemon/daemon.h.)
+ * daemon/sess/jobreq.c.)
  */
 #ifndef NB_SCHEDULER_H
 #define NB_SCHEDULER_H

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""check-layers.py: includes between the project's own folders go one way.
+"""check-layers.py: includes and calls between the project's folders go one way.
 
 Reads every #include "..." in the .c and .h files of the rooms below, resolves
 it as the compiler does (the including file's folder, then the top of the
 tree), and fails, naming file, line and include, when a room includes a
-header of a room it may not use. TAP output; run by `make check`.
+header of a room it may not use. Then reads the compiled objects in the build
+directory (the current one, or NB_BUILDDIR) with nm and fails, naming object
+and function, when one calls or reads a name that only a room it may not use
+defines. TAP output; run by `make check` from the build directory.
 """
 import os
 import re
+import subprocess
 import sys
 
 # The order of rooms, bottom up: each room may include its own headers and
@@ -19,7 +23,15 @@ ROOMS = [
     ("common", []),
     ("scheduler", ["common"]),
     ("tunnel", ["common"]),
-    ("daemon", ["common", "scheduler", "tunnel"]),
+    ("daemon/core", ["common"]),
+    ("daemon/ident", ["common", "daemon/core"]),
+    ("daemon/proxy", ["common", "tunnel", "daemon/core", "daemon/ident"]),
+    ("daemon/sess", ["common", "scheduler", "tunnel", "daemon/core",
+                     "daemon/ident", "daemon/proxy"]),
+    ("daemon/web", ["common", "scheduler", "tunnel", "daemon/core",
+                    "daemon/ident", "daemon/proxy", "daemon/sess"]),
+    ("daemon", ["common", "scheduler", "tunnel", "daemon/core", "daemon/ident",
+                "daemon/proxy", "daemon/sess", "daemon/web"]),
     ("ctl", ["common"]),
     ("agent", ["common"]),
 ]
@@ -98,10 +110,59 @@ def check_room(top, room, uses):
     return len(files), n, bad
 
 
+def object_names(obj):
+    """(defined, undefined) global names of one object file, by nm."""
+    out = subprocess.run(["nm", obj], capture_output=True, text=True,
+                         check=True).stdout
+    defined, undefined = set(), set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] in "TDBRCG":
+            defined.add(parts[2])
+        elif len(parts) == 2 and parts[0] == "U":
+            undefined.add(parts[1])
+    return defined, undefined
+
+
+def check_calls(build):
+    """(objects read, problems): calls from a room into one it may not use."""
+    objs = {}
+    for name, _ in ROOMS:
+        for dirpath, dirnames, files in os.walk(os.path.join(build, name)):
+            dirnames.sort()
+            for f in sorted(files):
+                if f.endswith(".o"):
+                    rel = os.path.relpath(os.path.join(dirpath, f), build)
+                    rel = rel.replace(os.sep, "/")
+                    if room_of(rel) == name:
+                        objs[rel] = object_names(os.path.join(build, rel))
+    definers = {}
+    for rel, (defined, _) in objs.items():
+        for sym in defined:
+            definers.setdefault(sym, set()).add(room_of(rel))
+    uses = dict(ROOMS)
+    bad = []
+    for rel, (_, undefined) in sorted(objs.items()):
+        room = room_of(rel)
+        allowed = set(uses[room]) | {room}
+        for sym in sorted(undefined):
+            rooms = definers.get(sym)
+            # a name two rooms define (main) is nobody's in particular
+            if rooms is None or len(rooms) != 1:
+                continue
+            other = next(iter(rooms))
+            if other not in allowed:
+                bad.append("%s: uses %s, which only %s/ defines (%s may use: "
+                           "%s)" % (rel, sym, other, room,
+                                    ", ".join(uses[room]) or "nothing"))
+    return len(objs), bad
+
+
 def main():
     top = os.environ.get("NB_SRCDIR") or os.path.dirname(
         os.path.dirname(os.path.abspath(__file__)))
-    print("1..%d" % (len(ROOMS) + 1))
+    build = os.environ.get("NB_BUILDDIR") or os.getcwd()
+    print("1..%d" % (len(ROOMS) + 2))
     bad = order_problems()
     for b in bad:
         print("# " + b)
@@ -117,6 +178,15 @@ def main():
         failed = failed or bool(bad)
         print("%s %d - %s/: %d files, %d project includes, none upward" %
               ("not ok" if bad else "ok", i, room, nfiles, nincl))
+    nobjs, bad = check_calls(build)
+    if nobjs == 0:
+        bad.append("no object files of the rooms under %s: run from the build "
+                   "directory after make, or set NB_BUILDDIR" % build)
+    for b in bad:
+        print("# " + b)
+    failed = failed or bool(bad)
+    print("%s %d - calls: %d objects read, none into a room above" %
+          ("not ok" if bad else "ok", len(ROOMS) + 2, nobjs))
     return 1 if failed else 0
 
 

@@ -118,6 +118,10 @@ test_names(void)
 	ok(util_name_segment_valid("ab/cd", 2), "a segment is the first n bytes");
 	ok(util_name_segment_valid(long65, 64) && !util_name_segment_valid(long65, 65),
 	    "segments: 64 at most");
+	ok(util_server_name_valid("") && util_server_name_valid("lab") &&
+	    util_server_name_valid("1lab"), "server names: the default, or a segment");
+	ok(!util_server_name_valid("a/b") && !util_server_name_valid(".lab") &&
+	    !util_server_name_valid("Lab"), "server names: no '/', '.' first or capitals");
 
 	ok(util_batch_name_valid("Normal_Q.1-x") && util_batch_name_valid("0"),
 	    "batch names: letters of both cases, digits");
