@@ -26,7 +26,13 @@ libnbdaemon_a_SOURCES = \
 	daemon/proxy/conn.c \
 	daemon/sess/sess.h \
 	daemon/sess/jobreq.c \
+	daemon/sess/session_int.h \
 	daemon/sess/session.c \
+	daemon/sess/session_cluster.c \
+	daemon/sess/session_start.c \
+	daemon/sess/session_track.c \
+	daemon/sess/session_restore.c \
+	daemon/sess/session_json.c \
 	daemon/sess/enroll.c \
 	daemon/sess/outbox.c \
 	daemon/web/web.h \

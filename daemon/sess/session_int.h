@@ -1,0 +1,118 @@
+/*
+ * session_int.h: private to session*.c, the pieces of the session manager
+ * (never included outside daemon/sess/; sess.h is the room's interface).
+ * The structs, the two lists, and the calls one piece makes into another.
+ */
+#ifndef NB_SESSION_INT_H
+#define NB_SESSION_INT_H
+
+#include <sys/queue.h>
+
+#include <time.h>
+
+#include "daemon/sess/sess.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/backend.h"
+
+#define SESS_CMD_TIMEOUT	30000	/* ms for mkdir/tail on the cluster */
+#define SESS_REASON_MAX		4096	/* bytes of a transition's cause */
+
+/* One cluster's scheduler bridge: a transport, a backend, a tracker. */
+struct cluster {
+	char			*name;
+	struct transport	*tr;
+	struct sched		*sched;
+	struct sched_tracker	*trk;
+	struct sched_req	*orphans;	/* sweep in flight */
+	/* charging: user: a bridge per account, logging in with a minted certificate */
+	char			*account;	/* NULL: the cluster's own bridge */
+	time_t			 cert_until;	/* its certificate's end */
+	char			**accounts;	/* allocations it may charge; NULL: not known */
+	size_t			 naccounts;
+	struct sched_req	*acct_req;
+	time_t			 idle_since;	/* no active session uses it */
+	/* what the scheduler says of its queues (sinfo), for the spawn form */
+	struct sched_queue	*queues;
+	size_t			 nqueues;
+	time_t			 queues_asked;
+	struct sched_req	*queues_req;
+	TAILQ_ENTRY(cluster)	 entry;
+};
+
+struct session {
+	long long		 id;
+	char			*user;
+	char			*server;	/* "" for the default server */
+	char			*route;		/* "alice" or "alice/lab" */
+	struct jobreq		*req;
+	char			*options;	/* user_options as JSON text */
+	char			*actor;		/* who started it */
+	enum session_state	 state;
+	enum session_state	 prior;		/* what unknown interrupted */
+	char			*reason;	/* cause of the last transition */
+	char			*job;
+	char			*job_dir;
+	char			*run_as;	/* charging: user: the account it runs as */
+	char			*node;
+	char			*error_output;	/* tail of job.err, when it failed */
+	double			 created, started, ready, ended;
+	time_t			 unknown_since;
+	struct sched_status	 st;		/* the scheduler's last word */
+	char			*agent_said;	/* why the agent left (protocol 3) */
+	char			*claimed_job;	/* enrolled before sbatch answered */
+	char			*stop_cause;	/* why we cancel, once we do */
+	int			 cancels;
+	time_t			 last_cancel;
+	int			 warned;	/* walltime warning given */
+	int			 tunnel_up;
+	int			 adopting;	/* reloaded without a job id: looking */
+	struct cluster		*cl;
+	struct transport_req	*treq;
+	struct sched_req	*sreq;
+	struct event		*kick;
+	TAILQ_ENTRY(session)	 entry;
+};
+
+TAILQ_HEAD(sess_list, session);
+TAILQ_HEAD(sess_clusters, cluster);
+extern struct sess_list		 sess_list;	/* session.c */
+extern struct sess_clusters	 sess_clusters;	/* session_cluster.c */
+
+/* session.c: the table and its state changes */
+void		 sess_tag(const struct session *);
+int		 sess_state_parse(const char *, enum session_state *);
+double		 sess_now(void);
+char		*sess_route_name(const char *, const char *);
+int		 sess_active(const struct session *);
+void		 sess_store_failed(const struct session *, const char *, char *);
+void		 sess_save(struct session *);
+void		 sess_journal(struct session *, const char *, const char *);
+void		 sess_notify(const struct session *);
+void		 sess_set(struct session *, enum session_state, const char *);
+struct session	*sess_alloc(void);
+void		 sess_free(struct session *);
+void		 sess_finish(struct session *, const char *);
+void		 sess_end(struct session *, const char *, int);
+void		 sess_cancel(struct session *, const char *);
+void		 sess_cancel_send(struct session *);
+struct session	*sess_by_id(long long);
+struct session	*sess_find_route(const char *, int);
+
+/* session_cluster.c: scheduler bridges, per cluster or per account */
+struct config_cluster;
+struct cred;
+struct cluster	*sess_cluster(const char *);
+void		 sess_clusters_sync(const struct config *);
+void		 sess_clusters_free(void);
+struct cluster	*sess_bridge(const struct config_cluster *, const struct cred *,
+		     char **);
+void		 sess_bridges_tend(time_t);
+
+/* session_track.c: following jobs, housekeeping, orphans */
+void		 sess_tracked(const char *, const struct sched_status *,
+		     const struct sched_status *, void *);
+long long	 sess_comment_session(const char *);
+void		 sess_track_start(void);
+void		 sess_track_stop(void);
+
+#endif

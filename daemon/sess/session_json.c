@@ -1,0 +1,116 @@
+/*
+ * session_json.c: a session as JupyterHub's REST API shows a server, with
+ * nbgate's details (phase, job, node, times) under "state".
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "daemon/sess/session_int.h"
+
+static json_t *
+sess_time(double t)
+{
+	char		 buf[64];
+	time_t		 sec = (time_t)t;
+	struct tm	 tm;
+
+	if (t <= 0)
+		return (json_null());
+	gmtime_r(&sec, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ".%06dZ",
+	    (int)((t - (double)sec) * 1e6));
+	return (json_string(buf));
+}
+
+/* One server as JupyterHub's API shows it, with nbgate's details in "state". */
+json_t *
+session_json(const struct session *s, int detail)
+{
+	json_t		*j, *state, *opts = NULL, *ev;
+	const char	*pending = NULL;
+	char		*url, *progress;
+	double		 left = 0;
+	sqlite3_stmt	*st;
+
+	switch (s->state) {
+	case SESSION_REQUESTED:
+	case SESSION_SUBMITTED:
+	case SESSION_QUEUED:
+	case SESSION_STARTING:
+		pending = "spawn";
+		break;
+	case SESSION_STOPPING:
+		pending = "stop";
+		break;
+	default:
+		break;
+	}
+	if (s->state == SESSION_RUNNING && s->started > 0)
+		left = s->started + s->req->walltime - sess_now();
+	if (s->options != NULL)
+		opts = json_loads(s->options, 0, NULL);
+	xasprintf(&url, "/user/%s/", s->route);
+	xasprintf(&progress, "/hub/api/users/%s/server%s%s/progress", s->user,
+	    *s->server != '\0' ? "s/" : "", s->server);
+	state = json_pack("{s:I,s:s,s:s?,s:s,s:s,s:s,s:s?,s:s,s:s?,s:s?,s:s?,"
+	    "s:i,s:i,s:I,s:i,s:o,s:o,s:o,s:s?,s:s?,s:s?}",
+	    "session", (json_int_t)s->id,
+	    "phase", session_state_name(s->state),
+	    "reason", s->reason,
+	    "cluster", s->req->cluster,
+	    "queue", s->req->queue,
+	    "container", s->req->container,
+	    "account", *s->req->account != '\0' ? s->req->account : NULL,
+	    "route", s->route,
+	    "job_id", s->job,
+	    "node", s->node,
+	    "scheduler_reason", s->state == SESSION_QUEUED ? s->st.reason : NULL,
+	    "walltime", s->req->walltime,
+	    "cores", s->req->cores,
+	    "memory", (json_int_t)s->req->memory,
+	    "gpus", s->req->gpus,
+	    "estimated_start", s->state == SESSION_QUEUED && s->st.start > 0 ?
+	    sess_time((double)s->st.start) : json_null(),
+	    "time_left", s->state == SESSION_RUNNING && s->started > 0 ?
+	    json_integer(left > 0 ? (json_int_t)left : 0) : json_null(),
+	    "ended", sess_time(s->ended),
+	    "error_output", s->error_output,
+	    "started_by", s->actor,
+	    "runs_as", s->run_as);
+	j = json_pack("{s:s,s:b,s:b,s:s?,s:s,s:s,s:o,s:o,s:o,s:o}",
+	    "name", s->server,
+	    "ready", s->state == SESSION_RUNNING,
+	    "stopped", s->state == SESSION_ENDED,
+	    "pending", pending,
+	    "url", url,
+	    "progress_url", progress,
+	    "started", sess_time(s->created),
+	    "last_activity", sess_time(s->ready > 0 ? s->ready : s->created),
+	    "state", state,
+	    "user_options", opts != NULL ? opts : json_object());
+	if (detail && (st = store_prepare("SELECT time, state, cause FROM"
+	    " session_events WHERE session = ? ORDER BY id")) != NULL) {
+		ev = json_array();
+		sqlite3_bind_int64(st, 1, s->id);
+		while (sqlite3_step(st) == SQLITE_ROW)
+			json_array_append_new(ev, json_pack("{s:o,s:s,s:s?}",
+			    "time", sess_time(sqlite3_column_double(st, 0)),
+			    "event", (const char *)sqlite3_column_text(st, 1),
+			    "cause", (const char *)sqlite3_column_text(st, 2)));
+		sqlite3_finalize(st);
+		json_object_set_new(j, "events", ev);
+	}
+	json_object_set_new(j, "user", json_string(s->user));
+	free(url);
+	free(progress);
+	return (j);
+}
