@@ -25,6 +25,24 @@
 	    (var) = (tvar))
 #endif
 
+/*
+ * What went wrong, in the kinds a caller acts on: one convention for the
+ * daemon's fallible calls that must say more than -1 (sessions, PAM, API
+ * tokens, JWTs). RESULT_OK is 0. daemon/web/status.c alone turns a kind
+ * into an HTTP status; the message for people stays a separate string.
+ */
+enum result_kind {
+	RESULT_OK = 0,
+	RESULT_INVALID,		/* malformed, or not allowed as asked */
+	RESULT_DENIED,		/* who asks may not (wrong password, no credential) */
+	RESULT_NOT_FOUND,	/* no such thing (token, server, key) */
+	RESULT_CONFLICT,	/* clashes with what exists */
+	RESULT_LIMIT,		/* over a configured limit; may work later */
+	RESULT_EXPIRED,		/* was valid, is no longer */
+	RESULT_UNAVAILABLE,	/* what it needs cannot be reached now */
+	RESULT_INTERNAL		/* a failure of our own or of a library */
+};
+
 /* log.c */
 enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void	 log_init(const char *, int);

@@ -36,6 +36,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/sess/enroll.c \
 	daemon/sess/outbox.c \
 	daemon/web/web.h \
+	daemon/web/status.c \
 	daemon/web/api.c \
 	daemon/web/pages.c \
 	daemon/web/login.c \

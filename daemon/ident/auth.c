@@ -503,10 +503,10 @@ auth_token_load(const char *hex, const char *kind, const char *name,
 }
 
 /*
- * What @secret proves: AUTH_TOKEN_OK with *tok set (valid until the next
- * issue/revoke), AUTH_TOKEN_EXPIRED, or AUTH_TOKEN_UNKNOWN.  Notes its use.
+ * What @secret proves: RESULT_OK with *tok set (valid until the next
+ * issue/revoke), RESULT_EXPIRED, or RESULT_NOT_FOUND.  Notes its use.
  */
-int
+enum result_kind
 auth_token_lookup(const char *secret, const struct auth_token **tok)
 {
 	struct auth_entry	**ep;
@@ -516,16 +516,16 @@ auth_token_lookup(const char *secret, const struct auth_token **tok)
 	*tok = NULL;
 	if (secret == NULL || *secret == '\0' || strlen(secret) > 512 ||
 	    (ep = auth_find_any(&auth_tokens, secret)) == NULL)
-		return (AUTH_TOKEN_UNKNOWN);
+		return (RESULT_NOT_FOUND);
 	if ((*ep)->expires != 0 && (*ep)->expires < now)
-		return (AUTH_TOKEN_EXPIRED);
+		return (RESULT_EXPIRED);
 	if ((*ep)->tok.last_used + 60 <= now) {	/* at most one write a minute */
 		codec_hex(hex, (*ep)->digest, sizeof (*ep)->digest);
 		store_token_used(hex, now);
 	}
 	(*ep)->tok.last_used = now;
 	*tok = &(*ep)->tok;
-	return (AUTH_TOKEN_OK);
+	return (RESULT_OK);
 }
 
 /* Returns (allocated) the user a user's API token belongs to, or NULL. */
@@ -534,7 +534,7 @@ auth_token_check(const char *token)
 {
 	const struct auth_token	*tok;
 
-	if (auth_token_lookup(token, &tok) != AUTH_TOKEN_OK || tok->service)
+	if (auth_token_lookup(token, &tok) != RESULT_OK || tok->service)
 		return (NULL);
 	return (xstrdup(tok->name));
 }

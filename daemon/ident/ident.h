@@ -28,9 +28,6 @@ void		 auth_revoked_load(void);
 #define AUTH_SCOPE_READ_USERS	0x4	/* user models */
 #define AUTH_SCOPES_ALL		0x7
 #define AUTH_TOKEN_ID_LEN	12	/* the id: the digest's first hex digits */
-#define AUTH_TOKEN_OK		0
-#define AUTH_TOKEN_UNKNOWN	1
-#define AUTH_TOKEN_EXPIRED	2
 struct auth_token {			/* what an API token may do (no secret) */
 	char		 id[AUTH_TOKEN_ID_LEN + 1];
 	int		 service;	/* 0: a user's own token */
@@ -45,7 +42,8 @@ char		*auth_token_issue(const char *, time_t, char [AUTH_TOKEN_ID_LEN + 1]);
 char		*auth_service_issue(const char *, unsigned int, const char *, time_t,
 		     char [AUTH_TOKEN_ID_LEN + 1]);
 char		*auth_token_check(const char *);
-int		 auth_token_lookup(const char *, const struct auth_token **);
+/* RESULT_OK and *tok, RESULT_EXPIRED or RESULT_NOT_FOUND */
+enum result_kind auth_token_lookup(const char *, const struct auth_token **);
 int		 auth_token_may_act(const struct auth_token *, const char *);
 void		 auth_token_load(const char *, const char *, const char *, const char *,
 		     const char *, time_t, time_t, time_t);
@@ -66,13 +64,14 @@ void		 throttle_reset(int, const char *);
 long		 throttle_wait(int, const char *);	/* s left, or 0 */
 void		 throttle_clear(void);
 
-/* pam.c: PAM checks in a child process, off the event loop */
-#define PAM_CHECK_OK	0	/* authenticated, account valid */
-#define PAM_CHECK_DENIED 1	/* wrong password, unknown user, locked account */
-#define PAM_CHECK_ERROR	2	/* PAM itself failed */
+/*
+ * pam.c: PAM checks in a child process, off the event loop. A check is
+ * RESULT_OK (authenticated, account valid), RESULT_DENIED (wrong password,
+ * unknown user, locked account) or RESULT_INTERNAL (PAM itself failed).
+ */
 struct pam_attempt;
-typedef void	(*pam_attempt_cb)(int, const char *, void *);
-int		 pam_check(const char *, const char *, const char *, char **);
+typedef void	(*pam_attempt_cb)(enum result_kind, const char *, void *);
+enum result_kind pam_check(const char *, const char *, const char *, char **);
 struct pam_attempt *pam_attempt_start(const char *, const char *, const char *,
 		     pam_attempt_cb, void *, char **);
 unsigned int	 pam_attempts(void);
@@ -82,11 +81,9 @@ void		 pam_attempt_kill_all(void);
  * jwt.c: ID tokens (compact JWS) and key sets (JWKS), no I/O; fuzzed.
  * _parse() returns an owned object (_free()) or NULL and *cause (caller
  * frees); jwt_verify() only after jwt_parse(), jwt_check() only after
- * jwt_verify() said JWT_OK.
+ * jwt_verify() said RESULT_OK. jwt_verify() is RESULT_OK, RESULT_INVALID,
+ * or RESULT_NOT_FOUND: no key with the token's kid (refetch the set once).
  */
-#define JWT_OK		0
-#define JWT_BAD		(-1)
-#define JWT_NOKEY	(-2)	/* no key with the token's kid: refetch once */
 struct jwt;
 struct jwt_keys;
 struct jwt_expect {
@@ -101,7 +98,8 @@ void		 jwt_free(struct jwt *);
 const char	*jwt_alg(const struct jwt *);
 const char	*jwt_kid(const struct jwt *);
 struct json_t	*jwt_claims(const struct jwt *);	/* borrowed */
-int		 jwt_verify(const struct jwt *, const struct jwt_keys *, char **);
+enum result_kind jwt_verify(const struct jwt *, const struct jwt_keys *,
+		     char **);
 int		 jwt_check(const struct jwt *, const struct jwt_expect *, char **);
 struct jwt_keys	*jwt_keys_parse(const char *, size_t, char **);
 void		 jwt_keys_free(struct jwt_keys *);
@@ -165,7 +163,8 @@ int		 x509_verify(const char *, size_t, const char *, size_t, const char *,
 		    const struct x509_policy *, struct x509_ident *, char **);
 void		 x509_ident_free(struct x509_ident *);
 /* 1 and *account (caller frees) if mapped, 0 if not, -1 and *cause. */
-int		 x509_gridmap_lookup(const char *, const char *, char **, char **);
+enum result_kind x509_gridmap_lookup(const char *, const char *, char **,
+		     char **);
 char		*x509_name_oneline(const X509_NAME *);	/* caller frees */
 
 /*

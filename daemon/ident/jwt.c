@@ -375,10 +375,11 @@ jwt_ecdsa_der(const unsigned char *sig, size_t len, size_t *derlen)
 }
 
 /*
- * Checks @t's signature with the matching key of @ks: JWT_OK, JWT_NOKEY
- * (no key with its kid: the caller may refetch the set once) or JWT_BAD.
+ * Checks @t's signature with the matching key of @ks: RESULT_OK,
+ * RESULT_NOT_FOUND (no key with its kid: the caller may refetch the set
+ * once) or RESULT_INVALID.
  */
-int
+enum result_kind
 jwt_verify(const struct jwt *t, const struct jwt_keys *ks, char **cause)
 {
 	const struct jwt_key	*k;
@@ -386,23 +387,23 @@ jwt_verify(const struct jwt *t, const struct jwt_keys *ks, char **cause)
 	unsigned char		*der = NULL;
 	const unsigned char	*sig = t->sig;
 	size_t			 siglen = t->siglen;
-	int			 rv = JWT_BAD;
+	enum result_kind rv = RESULT_INVALID;
 
 	if (strcmp(t->alg, "RS256") != 0 && strcmp(t->alg, "ES256") != 0) {
 		xasprintf(cause, "the ID token is signed with %.32s, not RS256 or "
 		    "ES256", t->alg);
-		return (JWT_BAD);
+		return (RESULT_INVALID);
 	}
 	if ((k = jwt_keys_pick(ks, t)) == NULL) {
 		xasprintf(cause, "no %s key with the ID token's key id in the "
 		    "provider's key set", t->alg);
-		return (JWT_NOKEY);
+		return (RESULT_NOT_FOUND);
 	}
 	if (*t->alg == 'E') {
 		if ((der = jwt_ecdsa_der(t->sig, t->siglen, &siglen)) == NULL) {
 			xasprintf(cause, "the ID token's ES256 signature is "
 			    "malformed");
-			return (JWT_BAD);
+			return (RESULT_INVALID);
 		}
 		sig = der;
 	}
@@ -411,7 +412,7 @@ jwt_verify(const struct jwt *t, const struct jwt_keys *ks, char **cause)
 	if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k->pkey) == 1 &&
 	    EVP_DigestVerify(md, sig, siglen, (const unsigned char *)t->input,
 	    strlen(t->input)) == 1)
-		rv = JWT_OK;
+		rv = RESULT_OK;
 	else
 		xasprintf(cause, "the ID token's signature does not verify");
 	EVP_MD_CTX_free(md);

@@ -84,21 +84,22 @@ fail:
 
 /*
  * Checks @password for @user with PAM service @service: authentication and
- * account. Blocks. Returns PAM_CHECK_*; *why (caller frees) says what PAM
- * said, never the password.
+ * account. Blocks. Returns RESULT_OK, RESULT_DENIED or RESULT_INTERNAL; *why
+ * (caller frees) says what PAM said, never the password.
  */
-int
+enum result_kind
 pam_check(const char *service, const char *user, const char *password,
     char **why)
 {
 	struct pam_secret	 sec = { user, password };
 	struct pam_conv		 conv = { pam_conv_cb, &sec };
 	pam_handle_t		*ph = NULL;
-	int			 rv, code = PAM_CHECK_DENIED;
+	enum result_kind code = RESULT_DENIED;
+	int			 rv;
 
 	if ((rv = pam_start(service, user, &conv, &ph)) != PAM_SUCCESS) {
 		xasprintf(why, "pam_start: %s", pam_strerror(NULL, rv));
-		return (PAM_CHECK_ERROR);
+		return (RESULT_INTERNAL);
 	}
 	if ((rv = pam_authenticate(ph, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK)) !=
 	    PAM_SUCCESS)
@@ -108,7 +109,7 @@ pam_check(const char *service, const char *user, const char *password,
 		xasprintf(why, "account: %s", pam_strerror(ph, rv));
 	else {
 		*why = xstrdup("accepted");
-		code = PAM_CHECK_OK;
+		code = RESULT_OK;
 	}
 	pam_end(ph, rv);
 	return (code);
@@ -123,7 +124,8 @@ pam_child(int fd, const char *service, const char *user, char *password)
 	char			*why = NULL, *out;
 	size_t			 len, off = 0;
 	ssize_t			 n;
-	int			 sig, code;
+	enum result_kind code;
+	int			 sig;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
@@ -205,7 +207,7 @@ pam_done(struct pam_attempt *pa)
 {
 	struct timeval	 tv = { 0, PAM_REAP_MS * 1000 };
 	pam_attempt_cb	 cb = pa->cb;
-	int		 code = PAM_CHECK_ERROR;
+	enum result_kind code = RESULT_INTERNAL;
 	const char	*why = "the PAM child process died";
 
 	event_del(pa->ev_read);
@@ -213,9 +215,10 @@ pam_done(struct pam_attempt *pa)
 	pa->buf[pa->len] = '\0';
 	if (pa->timed_out)
 		why = "the PAM check timed out";
-	else if (pa->len > 0 && pa->buf[0] >= '0' && pa->buf[0] <= '0' +
-	    PAM_CHECK_ERROR) {
-		code = pa->buf[0] - '0';
+	else if (pa->len > 0 && (pa->buf[0] == '0' + RESULT_OK ||
+	    pa->buf[0] == '0' + RESULT_DENIED ||
+	    pa->buf[0] == '0' + RESULT_INTERNAL)) {
+		code = (enum result_kind)(pa->buf[0] - '0');
 		why = pa->buf + 1;
 	}
 	pa->cb = NULL;
@@ -245,7 +248,7 @@ pam_read_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Starts checking @password for @user with @service in a child; @cb runs
- * once, from the loop, with PAM_CHECK_* and a reason (borrowed). The caller
+ * once, from the loop, with pam_check()'s result and a reason (borrowed). The caller
  * may wipe @password when this returns. NULL and *cause if it cannot start.
  */
 struct pam_attempt *

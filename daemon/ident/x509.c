@@ -375,24 +375,26 @@ x509_gridmap_field(char **pp)
 
 /*
  * Looks @dn up in a grid-mapfile: the first line whose DN equals @dn exactly gives
- * the account (the first of a comma list). 1 and *account if mapped, 0 if not, -1
- * and *cause if the file is unreadable or a line malformed.
+ * the account (the first of a comma list). RESULT_OK and *account if mapped,
+ * RESULT_NOT_FOUND if not, or *cause and RESULT_UNAVAILABLE if the file cannot
+ * be read, RESULT_INVALID if a line is malformed.
  */
-int
+enum result_kind
 x509_gridmap_lookup(const char *path, const char *dn, char **account, char **cause)
 {
 	FILE	*f;
 	char	*line = NULL, *p, *fdn, *acct;
 	size_t	 cap = 0;
-	int	 lineno = 0, rv = 0;
+	int	 lineno = 0;
+	enum result_kind rv = RESULT_NOT_FOUND;
 
 	*account = NULL;
 	if (path == NULL || (f = fopen(path, "re")) == NULL) {
 		xasprintf(cause, "the grid-mapfile %s cannot be read: %s", path ? path : "(none)",
 		    path ? strerror(errno) : "not set");
-		return (-1);
+		return (RESULT_UNAVAILABLE);
 	}
-	while (rv == 0 && getline(&line, &cap, f) != -1) {
+	while (rv == RESULT_NOT_FOUND && getline(&line, &cap, f) != -1) {
 		lineno++;
 		line[strcspn(line, "\r\n")] = '\0';
 		p = line + strspn(line, " \t");
@@ -400,24 +402,24 @@ x509_gridmap_lookup(const char *path, const char *dn, char **account, char **cau
 			continue;
 		if ((fdn = x509_gridmap_field(&p)) == NULL) {
 			xasprintf(cause, "%s:%d: unterminated quoted DN", path, lineno);
-			rv = -1;
+			rv = RESULT_INVALID;
 			break;
 		}
 		if ((acct = x509_gridmap_field(&p)) == NULL) {
 			xasprintf(cause, "%s:%d: no account after the DN", path, lineno);
 			free(fdn);
-			rv = -1;
+			rv = RESULT_INVALID;
 			break;
 		}
 		acct[strcspn(acct, ",")] = '\0';
 		if (!util_user_name_valid(acct)) {
 			xasprintf(cause, "%s:%d: account '%s' is not a valid user name", path,
 			    lineno, acct);
-			rv = -1;
+			rv = RESULT_INVALID;
 		} else if (strcmp(fdn, dn) == 0) {
 			*account = acct;	/* transferred */
 			acct = NULL;
-			rv = 1;
+			rv = RESULT_OK;
 		}
 		free(fdn);
 		free(acct);
@@ -582,7 +584,8 @@ x509_verify(const char *chain_pem, size_t chainlen, const char *key_pem, size_t 
 {
 	STACK_OF(X509)	*certs = NULL, *chain = NULL;
 	EVP_PKEY	*key = NULL;
-	int		 rv = -1, m;
+	enum result_kind m;
+	int		 rv = -1;
 
 	memset(out, 0, sizeof *out);
 	*cause = NULL;
@@ -604,12 +607,11 @@ x509_verify(const char *chain_pem, size_t chainlen, const char *key_pem, size_t 
 	if (x509_ident_fill(chain, out, cause) != 0 ||
 	    x509_check_use(chain, pol, cause) != 0)
 		goto out;
-	if ((m = x509_gridmap_lookup(pol->gridmap, out->dn, &out->account, cause)) == -1)
-		goto out;
-	if (m == 0) {
+	if ((m = x509_gridmap_lookup(pol->gridmap, out->dn, &out->account,
+	    cause)) == RESULT_NOT_FOUND)
 		xasprintf(cause, "no account is mapped to DN %s in %s", out->dn, pol->gridmap);
+	if (m != RESULT_OK)
 		goto out;
-	}
 	out->key = key;		/* transferred */
 	key = NULL;
 	rv = 0;

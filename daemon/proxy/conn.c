@@ -864,7 +864,7 @@ conn_service_token(struct conn *c)
 	const struct auth_token	*tok;
 
 	return (auth != NULL && strncasecmp(auth, "token ", 6) == 0 &&
-	    auth_token_lookup(auth + 6, &tok) == AUTH_TOKEN_OK);
+	    auth_token_lookup(auth + 6, &tok) == RESULT_OK);
 }
 
 /*

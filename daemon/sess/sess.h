@@ -82,8 +82,8 @@ const struct sched_queue *session_queue_state(const char *, const char *);
 void		 session_shutdown(void);
 const char	*session_state_name(enum session_state);
 struct session	*session_start(const char *, const char *, const char *,
-		     struct json_t *, int *, char **, char **);
-int		 session_stop(const char *, const char *, const char *, int *,
+		     struct json_t *, enum result_kind *, char **, char **);
+enum result_kind session_stop(const char *, const char *, const char *, int *,
 		     char **);
 const struct session *session_find(const char *, const char *);
 const struct session *session_by_id(long long);

@@ -437,9 +437,13 @@ sess_find_route(const char *route, int active_only)
 	return (active_only ? NULL : last);
 }
 
-/* Stops user[/server]: cancels its job (or its submission). */
-int
-session_stop(const char *actor, const char *user, const char *server, int *code,
+/*
+ * Stops user[/server]: cancels its job (or its submission). RESULT_OK and
+ * *ended (1: it ended at once, nothing to cancel; 0: it is stopping), or
+ * RESULT_NOT_FOUND and *msg.
+ */
+enum result_kind
+session_stop(const char *actor, const char *user, const char *server, int *ended,
     char **msg)
 {
 	struct session	*s;
@@ -449,25 +453,21 @@ session_stop(const char *actor, const char *user, const char *server, int *code,
 	s = sess_find_route(route, 1);
 	free(route);
 	if (s == NULL) {
-		*code = 404;
 		xasprintf(msg, "%s has no server%s%s running", user,
 		    *server != '\0' ? " named " : "", server);
-		return (-1);
+		return (RESULT_NOT_FOUND);
 	}
 	xasprintf(&why, "stopped by %s", actor);
 	store_audit(actor, "session-stop", s->route, s->job);
-	if (s->state == SESSION_STOPPING) {
-		*code = 202;
-	} else if (s->job == NULL && s->sreq == NULL) {
+	*ended = 0;
+	if (s->job == NULL && s->sreq == NULL && s->state != SESSION_STOPPING) {
 		/* not submitted, not being submitted: nothing to cancel */
 		sess_finish(s, why);
-		*code = 204;
-	} else {
+		*ended = 1;
+	} else if (s->state != SESSION_STOPPING)
 		sess_cancel(s, why);
-		*code = 202;
-	}
 	free(why);
-	return (0);
+	return (RESULT_OK);
 }
 
 /* ---- hooks from the SSH side ------------------------------------------- */

@@ -155,12 +155,11 @@ sess_clusters_sync(const struct config *cfg)
 void
 sess_clusters_free(void)
 {
-	struct cluster	*cl;
+	struct cluster	*cl, *next;
 
-	while ((cl = TAILQ_FIRST(&sess_clusters)) != NULL) {
-		TAILQ_REMOVE(&sess_clusters, cl, entry);
+	TAILQ_FOREACH_SAFE(cl, &sess_clusters, entry, next)
 		sess_cluster_free(cl);
-	}
+	TAILQ_INIT(&sess_clusters);
 }
 
 /* ---- charging: user: a bridge per account ------------------------------- */

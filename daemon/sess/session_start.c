@@ -208,12 +208,12 @@ sess_span(long long t)
 
 /*
  * charging: user: the user's verified identity, a walltime it covers, and an
- * account it may charge; 0 and *cred, or -1 with code, field and message.
+ * account it may charge; 0 and *cred, or -1 with *res, field and message.
  */
 static int
 sess_user_check(const struct config_cluster *c, const char *user,
-    const struct jobreq *req, const struct cred **cred, int *code, char **field,
-    char **msg)
+    const struct jobreq *req, const struct cred **cred, enum result_kind *res,
+    char **field, char **msg)
 {
 	const char *const	*acc;
 	char			*a, *b, *list;
@@ -221,7 +221,7 @@ sess_user_check(const struct config_cluster *c, const char *user,
 	size_t			 i;
 
 	if ((*cred = cred_from_login(user)) == NULL) {
-		*code = 403;
+		*res = RESULT_DENIED;
 		xasprintf(msg, "cluster %s runs notebooks as you, charged to your own "
 		    "allocation: give nbgate your X.509 credential first (the "
 		    "Credential page, or POST /hub/api/users/%s/credential)", c->name,
@@ -230,7 +230,7 @@ sess_user_check(const struct config_cluster *c, const char *user,
 	}
 	left = (long long)((*cred)->not_after - time(NULL));
 	if (req->walltime > left) {
-		*code = 400;
+		*res = RESULT_INVALID;
 		*field = xstrdup("walltime");
 		a = sess_span(req->walltime);
 		b = sess_span(left);
@@ -254,7 +254,7 @@ sess_user_check(const struct config_cluster *c, const char *user,
 		free(list);
 		list = a;
 	}
-	*code = 400;
+	*res = RESULT_INVALID;
 	*field = xstrdup("account");
 	xasprintf(msg, "account %s: %s may not charge it on %s (%s: %s)", req->account,
 	    (*cred)->account, c->name, i == 1 ? "its account is" : "its accounts are",
@@ -265,12 +265,16 @@ sess_user_check(const struct config_cluster *c, const char *user,
 
 /*
  * Starts a notebook for user[/server] with @options (a JSON object of spawn
- * options, or NULL). Returns the session and sets *code to 202, or NULL with
- * *code (400, 403, 404, 409, 429, 503), *field (may be NULL) and *msg set.
+ * options, or NULL). Returns the session, or NULL with *res, *field (may be
+ * NULL) and *msg set. *res: RESULT_INVALID (bad names or options, and, as
+ * JupyterHub answers 400 for them, a server already running and the limit
+ * of named servers), RESULT_DENIED (charging: user without a credential),
+ * RESULT_CONFLICT (an administrator's route), RESULT_LIMIT (notebooks per
+ * user or in all), RESULT_UNAVAILABLE (no cluster reachable, no database).
  */
 struct session *
 session_start(const char *actor, const char *user, const char *server,
-    json_t *options, int *code, char **field, char **msg)
+    json_t *options, enum result_kind *res, char **field, char **msg)
 {
 	const struct config	*cfg = gate->cfg;
 	struct session		*s, *o;
@@ -285,18 +289,18 @@ session_start(const char *actor, const char *user, const char *server,
 
 	*field = NULL;
 	if (cfg->nclusters == 0) {
-		*code = 503;
+		*res = RESULT_UNAVAILABLE;
 		xasprintf(msg, "no clusters are configured on this gateway");
 		return (NULL);
 	}
 	if (!util_user_name_valid(user) || !util_server_name_valid(server)) {
-		*code = 400;
+		*res = RESULT_INVALID;
 		xasprintf(msg, "invalid user or server name");
 		return (NULL);
 	}
 	route = sess_route_name(user, server);
 	if ((o = sess_find_route(route, 1)) != NULL) {
-		*code = 400;
+		*res = RESULT_INVALID;
 		xasprintf(msg, "%s's server%s%s is already %s", user, *server != '\0' ?
 		    " " : "", server, o->state == SESSION_RUNNING ? "running" :
 		    "pending");
@@ -304,7 +308,7 @@ session_start(const char *actor, const char *user, const char *server,
 		return (NULL);
 	}
 	if ((r = route_find(route)) != NULL && route_session(r) == 0) {
-		*code = 409;
+		*res = RESULT_CONFLICT;
 		xasprintf(msg, "route %s is registered by an administrator", route);
 		free(route);
 		return (NULL);
@@ -319,29 +323,29 @@ session_start(const char *actor, const char *user, const char *server,
 		}
 	}
 	if (*server != '\0' && named >= cfg->sess_named) {
-		*code = 400;
+		*res = RESULT_INVALID;
 		xasprintf(msg, "%s already has %d named server%s running (the limit is "
 		    "%d)", user, named, named == 1 ? "" : "s", cfg->sess_named);
 	} else if (mine >= cfg->sess_max_per_user) {
-		*code = 429;
+		*res = RESULT_LIMIT;
 		xasprintf(msg, "%s already has %d notebooks running or queued (the "
 		    "limit is %d): stop one first", user, mine, cfg->sess_max_per_user);
 	} else if (total >= cfg->sess_max_total) {
-		*code = 429;
+		*res = RESULT_LIMIT;
 		xasprintf(msg, "the gateway runs its maximum of %d notebooks; try again "
 		    "later", cfg->sess_max_total);
 	} else if (jobreq_from_options(cfg, user, server, options, &req, field,
 	    msg) == -1)
-		*code = 400;
+		*res = RESULT_INVALID;
 	else if ((cc = config_cluster_find(cfg, req->cluster)) != NULL &&
 	    cc->charging == CONFIG_USER) {
-		if (sess_user_check(cc, user, req, &cred, code, field, msg) == 0 &&
+		if (sess_user_check(cc, user, req, &cred, res, field, msg) == 0 &&
 		    (cl = sess_bridge(cc, cred, msg)) == NULL)
-			*code = 503;
+			*res = RESULT_UNAVAILABLE;
 		else if (cl != NULL)
 			goto ok;
 	} else if ((cl = sess_cluster(req->cluster)) == NULL) {
-		*code = 503;
+		*res = RESULT_UNAVAILABLE;
 		xasprintf(msg, "cluster %s cannot be reached from this gateway (see "
 		    "the gateway's log)", req->cluster);
 	} else
@@ -375,7 +379,7 @@ ok:
 		log_warnx("session of %s (server '%s'): cannot record it: %s", user,
 		    server, cause);
 		free(cause);
-		*code = 503;
+		*res = RESULT_UNAVAILABLE;
 		xasprintf(msg, "the gateway cannot record the session (database error)");
 		s->req = NULL;
 		jobreq_free(req);
@@ -393,7 +397,7 @@ ok:
 	store_audit(actor, "session-start", route, opts);
 	s->kick = evtimer_new(gate->base, sess_step_prepare, s);
 	evtimer_add(s->kick, &now);
-	*code = 202;
+	*res = RESULT_OK;
 	return (s);
 }
 

@@ -375,7 +375,8 @@ api_server(const struct api_req *ar, struct api_resp *rs, const char *user,
 	const struct session	*s;
 	json_t			*j = NULL, *opts = NULL;
 	char			*field = NULL, *msg = NULL;
-	int			 code;
+	enum result_kind res;
+	int			 code, ended;
 
 	if (!util_server_name_valid(server) || (*server == '\0' &&
 	    strstr(ar->path, "/servers/") != NULL)) {
@@ -396,20 +397,22 @@ api_server(const struct api_req *ar, struct api_resp *rs, const char *user,
 				return;
 			}
 		}
-		if ((s = session_start(ar->actor, user, server, opts, &code, &field,
+		if ((s = session_start(ar->actor, user, server, opts, &res, &field,
 		    &msg)) == NULL) {
+			code = status_code(res);
 			api_json(rs, code, json_pack("{s:i,s:s,s:s?}", "status", code,
 			    "message", msg, "field", field));
 		} else
-			api_json(rs, code, session_json(s, 0));
+			api_json(rs, 202, session_json(s, 0));
 		free(field);
 		free(msg);
 		json_decref(j);
 	} else if (strcmp(ar->method, "DELETE") == 0) {
-		if (session_stop(ar->actor, user, server, &code, &msg) == -1)
-			api_error(rs, code, msg);
+		if ((res = session_stop(ar->actor, user, server, &ended, &msg)) !=
+		    RESULT_OK)
+			api_error(rs, status_code(res), msg);
 		else
-			rs->code = code;
+			rs->code = ended ? 204 : 202;
 		free(msg);
 	} else if (strcmp(ar->method, "GET") == 0) {
 		if ((s = session_find(user, server)) == NULL)
@@ -1049,9 +1052,9 @@ api_no_user(const struct api_req *ar, struct api_resp *rs)
 		return;
 	}
 	st = auth_token_lookup(secret, &tok);
-	if (st != AUTH_TOKEN_OK) {
+	if (st != RESULT_OK) {
 		gate->stats.login_failures++;
-		api_error(rs, 401, st == AUTH_TOKEN_EXPIRED ? "this token has expired" :
+		api_error(rs, 401, st == RESULT_EXPIRED ? "this token has expired" :
 		    "this token is not valid (unknown or revoked)");
 	} else if (!tok->service)	/* a user's, but conn_request_user() refused it */
 		api_error(rs, 401, "this token is not valid");
@@ -1296,7 +1299,7 @@ api_dispatch(const struct api_req *ar, struct api_resp *rs)
 		else if (strcmp(path, "/hub/api/user") == 0 && strcmp(ar->method, "GET") == 0 &&
 		    (ar->admin_socket || ar->user != NULL))
 			api_whoami(ar, rs, api_bearer(ar) != NULL &&
-			    auth_token_lookup(api_bearer(ar), &tok) == AUTH_TOKEN_OK ?
+			    auth_token_lookup(api_bearer(ar), &tok) == RESULT_OK ?
 			    tok : NULL);
 		else if (ar->admin_socket || (ar->user != NULL &&
 		    config_is_admin(gate->cfg, ar->user)))
@@ -1309,7 +1312,7 @@ api_dispatch(const struct api_req *ar, struct api_resp *rs)
 			api_error(rs, 403, "this needs an administrator's token");
 	} else if (strcmp(path, "/hub/metrics") == 0) {
 		if (!ar->admin_socket && ar->user == NULL && api_bearer(ar) != NULL &&
-		    auth_token_lookup(api_bearer(ar), &tok) == AUTH_TOKEN_OK)
+		    auth_token_lookup(api_bearer(ar), &tok) == RESULT_OK)
 			api_error(rs, 403, "metrics need an administrator's token");
 		else if (!ar->admin_socket && ar->user == NULL)
 			api_error(rs, 401, "authentication required: send "

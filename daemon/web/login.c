@@ -221,7 +221,7 @@ login_pending_free(struct login_pending *lp)
 
 /* pam.c's answer: log, count, and answer the browser if it is still there. */
 static void
-login_result(int code, const char *why, void *arg)
+login_result(enum result_kind code, const char *why, void *arg)
 {
 	struct login_pending	*lp = arg;
 	struct api_resp		 rs;
@@ -229,7 +229,7 @@ login_result(int code, const char *why, void *arg)
 	char			*cookie, *h;
 
 	memset(&rs, 0, sizeof rs);
-	if (code == PAM_CHECK_OK) {
+	if (code == RESULT_OK) {
 		throttle_reset('u', lp->user);
 		log_tag(lp->user, 0, NULL, NULL);
 		log_info("login: %s logged in with a password from %s", lp->user,
@@ -247,7 +247,7 @@ login_result(int code, const char *why, void *arg)
 		    cookie, gate->cfg->cookie_max_age, LOGIN_COOKIE);
 		freestr(cookie);
 		api_add_headers(&rs, h);
-	} else if (code == PAM_CHECK_DENIED) {
+	} else if (code == RESULT_DENIED) {
 		gate->stats.login_failures++;
 		throttle_fail('u', lp->user, LOGIN_USER_FREE);
 		throttle_fail('p', lp->peer, LOGIN_PEER_FREE);

@@ -1018,8 +1018,9 @@ oidc_flow_verify(struct oidc_flow *fl)
 	}
 	if ((t = jwt_parse(fl->id_token, strlen(fl->id_token), &cause)) == NULL)
 		goto bad;
-	rv = oidc.keys != NULL ? jwt_verify(t, oidc.keys, &cause) : JWT_NOKEY;
-	if (rv == JWT_NOKEY && !fl->refetched && (oidc.keys == NULL ||
+	rv = oidc.keys != NULL ? jwt_verify(t, oidc.keys, &cause) :
+	    RESULT_NOT_FOUND;
+	if (rv == RESULT_NOT_FOUND && !fl->refetched && (oidc.keys == NULL ||
 	    oidc.keys_at + OIDC_KEYS_REFETCH <= time(NULL) ||
 	    oidc.fetch[OIDC_KEYS] != NULL)) {
 		fl->refetched = 1;
@@ -1032,7 +1033,7 @@ oidc_flow_verify(struct oidc_flow *fl)
 		free(cause);
 		return;
 	}
-	if (rv != JWT_OK)
+	if (rv != RESULT_OK)
 		goto bad;
 	memset(&x, 0, sizeof x);
 	x.issuer = gate->cfg->oidc_issuer;

@@ -1183,7 +1183,7 @@ pages_spawn_post(const struct api_req *ar, struct api_resp *rs,
 	json_t			*form, *opts, *v;
 	char			*field = NULL, *msg = NULL, *where;
 	size_t			 i;
-	int			 code;
+	enum result_kind res;
 
 	if ((form = pages_post_form(ar, rs)) == NULL)
 		return;
@@ -1207,11 +1207,11 @@ pages_spawn_post(const struct api_req *ar, struct api_resp *rs,
 		pages_spawn_render(rs, 200, &sp);
 		goto out;
 	}
-	if (session_start(ar->user, ar->user, server, opts, &code, &field,
+	if (session_start(ar->user, ar->user, server, opts, &res, &field,
 	    &msg) == NULL) {
 		sp.field = field;
 		sp.msg = msg;
-		pages_spawn_render(rs, code, &sp);
+		pages_spawn_render(rs, status_code(res), &sp);
 		goto out;
 	}
 	xasprintf(&where, "/hub/spawn-pending%s%s", pages_slash(server), server);
@@ -1303,12 +1303,15 @@ pages_stop(const struct api_req *ar, struct api_resp *rs, const char *server)
 {
 	json_t	*form;
 	char	*msg = NULL;
-	int	 code;
+	enum result_kind res;
+	int	 ended;
 
 	if ((form = pages_post_form(ar, rs)) == NULL)
 		return;
-	if (session_stop(ar->user, ar->user, server, &code, &msg) == -1)
-		pages_message(rs, code, "Not stopped", msg, ar->user);
+	if ((res = session_stop(ar->user, ar->user, server, &ended, &msg)) !=
+	    RESULT_OK)
+		pages_message(rs, status_code(res), "Not stopped", msg,
+		    ar->user);
 	else
 		pages_redirect(rs, "/hub/home");
 	free(msg);
@@ -1532,7 +1535,8 @@ pages_admin_stop(const struct api_req *ar, struct api_resp *rs)
 	json_t			*form;
 	char			*msg = NULL, *end, *where;
 	long long		 id = 0;
-	int			 code;
+	enum result_kind res;
+	int			 ended;
 
 	if ((form = pages_post_form(ar, rs)) == NULL)
 		return;
@@ -1547,9 +1551,10 @@ pages_admin_stop(const struct api_req *ar, struct api_resp *rs)
 	    session_state(s) == SESSION_ENDED)
 		pages_message(rs, 409, "Not stopped", "This session has already "
 		    "ended.", ar->user);
-	else if (session_stop(ar->user, session_user(s), session_server(s), &code,
-	    &msg) == -1)
-		pages_message(rs, code, "Not stopped", msg, ar->user);
+	else if ((res = session_stop(ar->user, session_user(s), session_server(s),
+	    &ended, &msg)) != RESULT_OK)
+		pages_message(rs, status_code(res), "Not stopped", msg,
+		    ar->user);
 	else {
 		log_tag(ar->user, 0, NULL, NULL);
 		log_info("pages: %s: stopped session %lld (%s)", ar->user, id,

@@ -10,6 +10,10 @@
 
 struct session;
 struct json_t;
+
+/* status.c: an error kind as an HTTP status */
+int		 status_code(enum result_kind);
+
 /* gate.c's reload and check of a configuration file: 0, or -1 and *cause. */
 typedef int	(*api_config_fn)(const char *, char **);
 void		 api_set_config_ops(api_config_fn, api_config_fn);

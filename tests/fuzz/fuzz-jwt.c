@@ -31,7 +31,7 @@ fz_token(const char *tok, size_t len, const struct jwt_keys *ks)
 		free(cause);
 		return;
 	}
-	if (jwt_verify(t, ks, &cause) == JWT_OK && jwt_check(t, &x, &cause) == 0)
+	if (jwt_verify(t, ks, &cause) == RESULT_OK && jwt_check(t, &x, &cause) == 0)
 		(void)json_string_value(json_object_get(jwt_claims(t), "sub"));
 	free(cause);
 	jwt_free(t);

@@ -57,7 +57,7 @@ test_tokens(const char *dbpath)
 	    "u1,u2", 0, id);
 	ok(strlen(id) == AUTH_TOKEN_ID_LEN && strspn(id, "0123456789abcdef") ==
 	    AUTH_TOKEN_ID_LEN, "a service token's id is 12 hex digits");
-	is_int(auth_token_lookup(svc, &t), AUTH_TOKEN_OK, "the service token is known");
+	is_int(auth_token_lookup(svc, &t), RESULT_OK, "the service token is known");
 	ok(t->service && strcmp(t->name, "portal") == 0 && t->nusers == 2,
 	    "kind, name, users");
 	ok(auth_token_may_act(t, "u2") && !auth_token_may_act(t, "u3"),
@@ -65,28 +65,28 @@ test_tokens(const char *dbpath)
 	ok(t->last_used != 0, "its use is noted");
 	ok(auth_token_check(svc) == NULL, "a service token is no user's token");
 	ro = auth_service_issue("portal", AUTH_SCOPE_READ_USERS, NULL, 0, id);
-	is_int(auth_token_lookup(ro, &t), AUTH_TOKEN_OK, "an all-users token");
+	is_int(auth_token_lookup(ro, &t), RESULT_OK, "an all-users token");
 	ok(t->all_users && auth_token_may_act(t, "anyone"), "it acts for anyone");
 	old = auth_service_issue("late", AUTH_SCOPE_READ_USERS, NULL, time(NULL) - 5, id);
-	is_int(auth_token_lookup(old, &t), AUTH_TOKEN_EXPIRED, "an expired token says so");
-	is_int(auth_token_lookup("garbage", &t), AUTH_TOKEN_UNKNOWN, "garbage is unknown");
-	is_int(auth_token_lookup("", &t), AUTH_TOKEN_UNKNOWN, "empty is unknown");
+	is_int(auth_token_lookup(old, &t), RESULT_EXPIRED, "an expired token says so");
+	is_int(auth_token_lookup("garbage", &t), RESULT_NOT_FOUND, "garbage is unknown");
+	is_int(auth_token_lookup("", &t), RESULT_NOT_FOUND, "empty is unknown");
 	user = auth_token_issue("alice", 0, uid);
 	who = auth_token_check(user);
 	is_str(who, "alice", "a user's token names its user");
 	free(who);
-	ok(auth_token_lookup(user, &t) == AUTH_TOKEN_OK && !t->service &&
+	ok(auth_token_lookup(user, &t) == RESULT_OK && !t->service &&
 	    t->scopes == AUTH_SCOPES_ALL && auth_token_may_act(t, "alice") &&
 	    !auth_token_may_act(t, "bob"), "a user's token: all scopes, for its user only");
 
 	/* restart: everything comes back from the database */
 	auth_clear();
-	ok(auth_token_lookup(svc, &t) == AUTH_TOKEN_UNKNOWN, "cleared");
+	ok(auth_token_lookup(svc, &t) == RESULT_NOT_FOUND, "cleared");
 	store_token_load(auth_token_load);
-	ok(auth_token_lookup(svc, &t) == AUTH_TOKEN_OK && t->nusers == 2 &&
+	ok(auth_token_lookup(svc, &t) == RESULT_OK && t->nusers == 2 &&
 	    t->scopes == (AUTH_SCOPE_SERVERS | AUTH_SCOPE_READ_SERVERS),
 	    "reloaded: the service token with its users and scopes");
-	is_int(auth_token_lookup(old, &t), AUTH_TOKEN_EXPIRED, "reloaded: still expired");
+	is_int(auth_token_lookup(old, &t), RESULT_EXPIRED, "reloaded: still expired");
 	who = auth_token_check(user);
 	is_str(who, "alice", "reloaded: alice's token");
 	free(who);
@@ -99,11 +99,11 @@ test_tokens(const char *dbpath)
 	is_int(auth_token_revoke_id(uid), 0, "a second revoke finds nothing");
 	is_int(auth_token_revoke_user("portal"), 0, "revoking user 'portal' spares the service");
 	is_int(auth_token_revoke_service("portal"), 2, "revoke the service: two tokens");
-	ok(auth_token_lookup(svc, &t) == AUTH_TOKEN_UNKNOWN &&
-	    auth_token_lookup(ro, &t) == AUTH_TOKEN_UNKNOWN, "both unknown now");
+	ok(auth_token_lookup(svc, &t) == RESULT_NOT_FOUND &&
+	    auth_token_lookup(ro, &t) == RESULT_NOT_FOUND, "both unknown now");
 	auth_clear();
 	store_token_load(auth_token_load);
-	ok(auth_token_lookup(svc, &t) == AUTH_TOKEN_UNKNOWN && auth_token_check(user) == NULL,
+	ok(auth_token_lookup(svc, &t) == RESULT_NOT_FOUND && auth_token_check(user) == NULL,
 	    "revocations are stored");
 	nfound = 0;
 	auth_token_foreach(count, "late");

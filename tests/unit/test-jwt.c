@@ -149,7 +149,10 @@ test_b64(void)
 	free(out);
 }
 
-/* Parses and verifies @tok against the test set: JWT_OK, _BAD or _NOKEY. */
+/*
+ * Parses and verifies @tok against the test set: RESULT_OK, RESULT_INVALID
+ * or RESULT_NOT_FOUND.
+ */
 static int
 verify(const char *tok, const char *set, char **cause)
 {
@@ -186,10 +189,10 @@ test_signatures(void)
 	jwt_keys_free(ks);
 
 	tok = sign(rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}", claims_ok);
-	is_int(verify(tok, jwks, &cause), JWT_OK, "RS256 verifies with kid r1");
+	is_int(verify(tok, jwks, &cause), RESULT_OK, "RS256 verifies with kid r1");
 	bad = xstrdup(tok);
 	bad[strchr(bad, '.') - bad + 5] ^= 1;	/* a payload byte */
-	is_int(verify(bad, jwks, &cause), JWT_BAD, "RS256: a changed payload "
+	is_int(verify(bad, jwks, &cause), RESULT_INVALID, "RS256: a changed payload "
 	    "does not verify");
 	has_str(cause, "does not verify", "... and says so");
 	free(cause);
@@ -197,7 +200,7 @@ test_signatures(void)
 	free(bad);
 	bad = xstrdup(tok);
 	bad[strlen(bad) - 3] = bad[strlen(bad) - 3] == 'A' ? 'B' : 'A';
-	is_int(verify(bad, jwks, &cause), JWT_BAD, "RS256: a changed signature "
+	is_int(verify(bad, jwks, &cause), RESULT_INVALID, "RS256: a changed signature "
 	    "does not verify");
 	free(cause);
 	cause = NULL;
@@ -205,28 +208,28 @@ test_signatures(void)
 	free(tok);
 
 	tok = sign(rsa, "{\"alg\":\"RS256\",\"kid\":\"r2\"}", claims_ok);
-	is_int(verify(tok, jwks, &cause), JWT_NOKEY, "unknown kid: NOKEY (refetch)");
+	is_int(verify(tok, jwks, &cause), RESULT_NOT_FOUND, "unknown kid: NOKEY (refetch)");
 	free(cause);
 	cause = NULL;
 	free(tok);
 
 	tok = sign(rsa, "{\"alg\":\"RS256\",\"kid\":\"weak\"}", claims_ok);
-	is_int(verify(tok, jwks, &cause), JWT_NOKEY, "a 1024-bit key is not used");
+	is_int(verify(tok, jwks, &cause), RESULT_NOT_FOUND, "a 1024-bit key is not used");
 	free(cause);
 	cause = NULL;
 	free(tok);
 
 	tok = sign(rsa, "{\"alg\":\"RS256\"}", claims_ok);
-	is_int(verify(tok, jwks, &cause), JWT_OK, "no kid: the only RS256 key");
+	is_int(verify(tok, jwks, &cause), RESULT_OK, "no kid: the only RS256 key");
 	free(cause);
 	cause = NULL;
 	free(tok);
 
 	tok = sign(ec, "{\"alg\":\"ES256\",\"kid\":\"e1\"}", claims_ok);
-	is_int(verify(tok, jwks, &cause), JWT_OK, "ES256 verifies with kid e1");
+	is_int(verify(tok, jwks, &cause), RESULT_OK, "ES256 verifies with kid e1");
 	bad = xstrdup(tok);
 	bad[strchr(bad, '.') - bad + 5] ^= 1;
-	is_int(verify(bad, jwks, &cause), JWT_BAD, "ES256: a changed payload "
+	is_int(verify(bad, jwks, &cause), RESULT_INVALID, "ES256: a changed payload "
 	    "does not verify");
 	free(cause);
 	cause = NULL;
@@ -234,21 +237,21 @@ test_signatures(void)
 	free(tok);
 
 	tok = sign(ec, "{\"alg\":\"RS256\",\"kid\":\"r1\"}", claims_ok);
-	is_int(verify(tok, jwks, &cause), JWT_BAD, "an EC signature labelled "
+	is_int(verify(tok, jwks, &cause), RESULT_INVALID, "an EC signature labelled "
 	    "RS256 does not verify");
 	free(cause);
 	cause = NULL;
 	free(tok);
 
 	tok = sign(NULL, "{\"alg\":\"none\"}", claims_ok);
-	is_int(verify(tok, jwks, &cause), JWT_BAD, "alg none refused");
+	is_int(verify(tok, jwks, &cause), RESULT_INVALID, "alg none refused");
 	has_str(cause, "not RS256 or ES256", "... naming the algorithm");
 	free(cause);
 	cause = NULL;
 	free(tok);
 
 	tok = sign(rsa, "{\"alg\":\"HS256\",\"kid\":\"s\"}", claims_ok);
-	is_int(verify(tok, jwks, &cause), JWT_BAD, "HS256 refused (no shared keys)");
+	is_int(verify(tok, jwks, &cause), RESULT_INVALID, "HS256 refused (no shared keys)");
 	free(cause);
 	cause = NULL;
 	free(tok);

@@ -298,30 +298,35 @@ test_gridmap(void)
 
 	path = pkipath("grid-mapfile");
 	is_int(x509_gridmap_lookup(path, "/C=US/O=Example/CN=Bob \"Quoted\" Other", &acct, &cause),
-	    1, "escaped quote in a DN");
+	    RESULT_OK, "escaped quote in a DN");
 	is_str(acct, "bob", "maps to bob");
 	free(acct);
-	is_int(x509_gridmap_lookup(path, "/C=US/O=Example/CN=alice smith", &acct, &cause), 0,
+	is_int(x509_gridmap_lookup(path, "/C=US/O=Example/CN=alice smith", &acct, &cause),
+	    RESULT_NOT_FOUND,
 	    "DN match is exact");
 	free(path);
 
 	bad = pkipath("bad-gridmap");
 	util_write_file(bad, "# x\n\"/CN=A\" ok\n\"/CN=B\" Root!\n", 29, 0600, &cause);
-	is_int(x509_gridmap_lookup(bad, "/CN=Z", &acct, &cause), -1, "bad account refused");
+	is_int(x509_gridmap_lookup(bad, "/CN=Z", &acct, &cause), RESULT_INVALID,
+	    "bad account refused");
 	has_str(cause, "bad-gridmap:3: account 'Root!' is not a valid user name", "file:line");
 	free(cause);
 	cause = NULL;
 	util_write_file(bad, "\"/CN=A ok\n", 10, 0600, &cause);
-	is_int(x509_gridmap_lookup(bad, "/CN=Z", &acct, &cause), -1, "unterminated DN");
+	is_int(x509_gridmap_lookup(bad, "/CN=Z", &acct, &cause), RESULT_INVALID,
+	    "unterminated DN");
 	has_str(cause, "bad-gridmap:1: unterminated quoted DN", "file:line");
 	free(cause);
 	cause = NULL;
 	util_write_file(bad, "\"/CN=A\"\n", 8, 0600, &cause);
-	is_int(x509_gridmap_lookup(bad, "/CN=A", &acct, &cause), -1, "no account");
+	is_int(x509_gridmap_lookup(bad, "/CN=A", &acct, &cause), RESULT_INVALID,
+	    "no account");
 	has_str(cause, "bad-gridmap:1: no account after the DN", "file:line");
 	free(cause);
 	cause = NULL;
-	is_int(x509_gridmap_lookup("/nonexistent/map", "/CN=A", &acct, &cause), -1, "no file");
+	is_int(x509_gridmap_lookup("/nonexistent/map", "/CN=A", &acct, &cause),
+	    RESULT_UNAVAILABLE, "no file");
 	has_str(cause, "the grid-mapfile /nonexistent/map cannot be read", "file named");
 	free(cause);
 	free(bad);
