@@ -162,7 +162,10 @@ struct x509_ident {
 int		 x509_verify(const char *, size_t, const char *, size_t, const char *,
 		    const struct x509_policy *, struct x509_ident *, char **);
 void		 x509_ident_free(struct x509_ident *);
-/* 1 and *account (caller frees) if mapped, 0 if not, -1 and *cause. */
+/*
+ * RESULT_OK and *account (caller frees) if mapped, RESULT_NOT_FOUND if not,
+ * else RESULT_UNAVAILABLE (unreadable) or RESULT_INVALID and *cause.
+ */
 enum result_kind x509_gridmap_lookup(const char *, const char *, char **,
 		     char **);
 char		*x509_name_oneline(const X509_NAME *);	/* caller frees */

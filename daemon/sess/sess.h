@@ -54,7 +54,11 @@ char		*jobreq_template_path(const struct jobreq *,
 		     const struct config_cluster *);
 
 
-/* session.c: notebook sessions: start -> batch job -> agent -> route */
+/*
+ * session*.c: notebook sessions: start -> batch job -> agent -> route
+ * (session.c the table and its states, session_start.c, session_track.c,
+ * session_cluster.c, session_restore.c, session_json.c)
+ */
 enum session_state {
 	SESSION_REQUESTED,	/* recorded; the job is being prepared */
 	SESSION_SUBMITTED,	/* the scheduler has the job */

@@ -52,7 +52,6 @@ static const char *sess_state_names[] = {
 	[SESSION_UNKNOWN] = "unknown",
 };
 
-
 /* Tags the next log line with the session's user, id, job and cluster. */
 void
 sess_tag(const struct session *s)
