@@ -32,6 +32,11 @@ libnbdaemon_a_SOURCES = \
 	daemon/web/web.h \
 	daemon/web/api.c \
 	daemon/web/pages.c \
+	daemon/web/home.c \
+	daemon/web/spawn.c \
+	daemon/web/pending.c \
+	daemon/web/credential.c \
+	daemon/web/admin.c \
 	daemon/web/login.c \
 	daemon/web/oidc.c \
 	daemon/web/usage.c \
