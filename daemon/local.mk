@@ -13,6 +13,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/ident/auth.c \
 	daemon/ident/pam.c \
 	daemon/ident/jwt.c \
+	daemon/ident/oidc.c \
 	daemon/ident/x509.c \
 	daemon/ident/myproxy.c \
 	daemon/ident/cred.c \

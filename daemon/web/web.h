@@ -95,28 +95,12 @@ int		 login_next_valid(const char *);
 void		 login_shutdown(void);
 
 /*
- * oidc.c: OpenID Connect login (auth.oidc): /hub/oauth_login and
- * /hub/oauth_callback, answered through conn_defer() while the provider is
- * asked. oidc_meta_parse() and oidc_map_user() are pure (tests, fuzzing);
- * oidc_map_user() returns an owned name or NULL and *cause;
- * oidc_user_refusal() NULL if a mapped name may sign in, else an owned reason.
+ * oidc.c: OpenID Connect's pages (auth.oidc): /hub/oauth_login and
+ * /hub/oauth_callback, answered through conn_defer() while ident/oidc.c
+ * asks the provider; oidc_shutdown() answers every browser still waiting.
  */
-struct oidc_meta {			/* what we use of the discovery document */
-	char		*authorization_endpoint;
-	char		*token_endpoint;
-	char		*jwks_uri;
-	char		*userinfo_endpoint;	/* NULL if none */
-	int		 auth_post;	/* client_secret_post, not _basic */
-};
-int		 oidc_init(const struct config *, char **);
-void		 oidc_shutdown(void);
-int		 oidc_enabled(void);
 int		 oidc_dispatch(const struct api_req *, struct api_resp *);
-int		 oidc_meta_parse(const char *, size_t, const char *, struct oidc_meta *,
-		     char **);
-void		 oidc_meta_clear(struct oidc_meta *);
-char		*oidc_map_user(const char *, const char *, const char *, char **);
-char		*oidc_user_refusal(const struct config *, const char *, const char *);
+void		 oidc_shutdown(void);
 
 /* metrics.c: Prometheus text at /hub/metrics */
 void		 metrics_init(void);
