@@ -74,6 +74,7 @@ static struct {
 
 static int	oidc_fetch(int, char **);
 static void	oidc_exchange_verify(struct oidc_exchange *);
+static void	oidc_userinfo_done(const struct httpc_result *, void *);
 
 /* Frees what a discovery summary holds. */
 void
@@ -656,6 +657,35 @@ oidc_exchange_user(struct oidc_exchange *ex, const char *v)
 	free(why);
 }
 
+/* Asks the userinfo endpoint for the claims the ID token lacks; -1 if not. */
+static int
+oidc_userinfo(struct oidc_exchange *ex)
+{
+	struct httpc_opts	 o;
+	const char		*hdrs[3];
+	char			*auth, *cause = NULL;
+
+	if (oidc.meta.userinfo_endpoint == NULL || ex->access_token == NULL)
+		return (-1);
+	xasprintf(&auth, "Authorization: Bearer %s", ex->access_token);
+	hdrs[0] = "Accept: application/json";
+	hdrs[1] = auth;
+	hdrs[2] = NULL;
+	memset(&o, 0, sizeof o);
+	o.method = "GET";
+	o.url = oidc.meta.userinfo_endpoint;
+	o.headers = hdrs;
+	o.timeout_ms = OIDC_TIMEOUT_MS;
+	o.cafile = oidc.cafile;
+	ex->req = httpc_request(&o, oidc_userinfo_done, ex, &cause);
+	freestr(auth);
+	if (ex->req == NULL) {
+		oidc_exchange_fail(ex, OIDC_EDOWN, cause);
+		free(cause);
+	}
+	return (0);
+}
+
 /* The userinfo endpoint's answer: same subject, then the user name claim. */
 static void
 oidc_userinfo_done(const struct httpc_result *res, void *arg)
@@ -685,35 +715,6 @@ oidc_userinfo_done(const struct httpc_result *res, void *arg)
 out:
 	json_decref(j);
 	free(why);
-}
-
-/* Asks the userinfo endpoint for the claims the ID token lacks; -1 if not. */
-static int
-oidc_userinfo(struct oidc_exchange *ex)
-{
-	struct httpc_opts	 o;
-	const char		*hdrs[3];
-	char			*auth, *cause = NULL;
-
-	if (oidc.meta.userinfo_endpoint == NULL || ex->access_token == NULL)
-		return (-1);
-	xasprintf(&auth, "Authorization: Bearer %s", ex->access_token);
-	hdrs[0] = "Accept: application/json";
-	hdrs[1] = auth;
-	hdrs[2] = NULL;
-	memset(&o, 0, sizeof o);
-	o.method = "GET";
-	o.url = oidc.meta.userinfo_endpoint;
-	o.headers = hdrs;
-	o.timeout_ms = OIDC_TIMEOUT_MS;
-	o.cafile = oidc.cafile;
-	ex->req = httpc_request(&o, oidc_userinfo_done, ex, &cause);
-	freestr(auth);
-	if (ex->req == NULL) {
-		oidc_exchange_fail(ex, OIDC_EDOWN, cause);
-		free(cause);
-	}
-	return (0);
 }
 
 /* The key set is fetched again (@err NULL) or cannot be: verify, or fail. */
