@@ -13,6 +13,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/ident/auth.c \
 	daemon/ident/pam.c \
 	daemon/ident/jwt.c \
+	daemon/ident/oidc.c \
 	daemon/ident/x509.c \
 	daemon/ident/myproxy.c \
 	daemon/ident/cred.c \
@@ -39,6 +40,11 @@ libnbdaemon_a_SOURCES = \
 	daemon/web/status.c \
 	daemon/web/api.c \
 	daemon/web/pages.c \
+	daemon/web/home.c \
+	daemon/web/spawn.c \
+	daemon/web/pending.c \
+	daemon/web/credential.c \
+	daemon/web/admin.c \
 	daemon/web/login.c \
 	daemon/web/oidc.c \
 	daemon/web/usage.c \

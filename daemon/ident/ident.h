@@ -1,7 +1,8 @@
 /*
  * ident.h: who someone is: login cookies and API tokens, PAM, ID tokens
- * (JWT), X.509 credentials and MyProxy, the verified identities jobs are
- * charged to, and the SSH certificates minted from them. Uses core/.
+ * (JWT) and OpenID Connect's protocol, X.509 credentials and MyProxy, the
+ * verified identities jobs are charged to, and the SSH certificates minted
+ * from them. Uses core/.
  */
 #ifndef NB_IDENT_H
 #define NB_IDENT_H
@@ -104,6 +105,60 @@ int		 jwt_check(const struct jwt *, const struct jwt_expect *, char **);
 struct jwt_keys	*jwt_keys_parse(const char *, size_t, char **);
 void		 jwt_keys_free(struct jwt_keys *);
 size_t		 jwt_keys_count(const struct jwt_keys *);
+
+/*
+ * oidc.c: OpenID Connect's protocol half (auth.oidc): the provider's
+ * discovery document and keys (cached), the authorization URL, and the
+ * exchange of a code for a user name. oidc_meta_parse() and oidc_map_user()
+ * are pure (tests, fuzzing); oidc_map_user() returns an owned name or NULL
+ * and *cause; oidc_user_refusal() NULL if a mapped name may sign in, else an
+ * owned reason.
+ */
+struct oidc_meta {			/* what we use of the discovery document */
+	char		*authorization_endpoint;
+	char		*token_endpoint;
+	char		*jwks_uri;
+	char		*userinfo_endpoint;	/* NULL if none */
+	int		 auth_post;	/* client_secret_post, not _basic */
+};
+#define OIDC_OK		0
+#define OIDC_EDOWN	1	/* the provider cannot be reached or used now */
+#define OIDC_EEXPIRED	2	/* the code was refused: expired or used */
+#define OIDC_ECLIENT	3	/* the provider refused the gateway's client */
+#define OIDC_ENOTOKEN	4	/* the token endpoint sent no ID token */
+#define OIDC_EVERIFY	5	/* the ID token did not verify */
+#define OIDC_EUSERINFO	6	/* the userinfo answer is unusable */
+#define OIDC_ENONAME	7	/* no user name claim */
+#define OIDC_ENOACCOUNT	8	/* the claim maps to no user here */
+#define OIDC_ERESERVED	9	/* it maps to a name that may not sign in */
+#define OIDC_NERRORS	10
+/* An exchange's end; borrowed, valid during the callback only. */
+struct oidc_result {
+	int		 error;		/* OIDC_OK or OIDC_E* */
+	const char	*why;		/* not OK: for the log (remote text: clean it) */
+	const char	*sub;		/* the verified ID token's subject, or NULL */
+	const char	*value;		/* the user name claim's value, or NULL */
+	const char	*user;		/* OK, ERESERVED: the mapped user name */
+	const char	*cause;		/* ENOACCOUNT, ERESERVED: why not, a clause */
+};
+struct oidc_exchange;
+typedef void	(*oidc_wait_cb)(const char *, void *);	/* error or NULL */
+typedef void	(*oidc_exchange_cb)(const struct oidc_result *, void *);
+int		 oidc_init(const struct config *, char **);
+void		 oidc_clear(void);
+int		 oidc_enabled(void);
+int		 oidc_discovered(void);
+int		 oidc_meta_fresh(void);
+int		 oidc_discover(oidc_wait_cb, void *, char **);
+char		*oidc_auth_url(const char *, const char *, const char *);
+struct oidc_exchange *oidc_exchange_start(const char *, const char *, const char *,
+		     oidc_exchange_cb, void *, char **);
+void		 oidc_exchange_cancel(struct oidc_exchange *);
+int		 oidc_meta_parse(const char *, size_t, const char *, struct oidc_meta *,
+		     char **);
+void		 oidc_meta_clear(struct oidc_meta *);
+char		*oidc_map_user(const char *, const char *, const char *, char **);
+char		*oidc_user_refusal(const struct config *, const char *, const char *);
 
 /*
  * cred.c: verified identities of users for clusters with charging: user (the

@@ -3,6 +3,7 @@
  * pre-login CSRF token, backoff per user name and per address (throttle.c),
  * and the deferred answer once pam.c has the result. With
  * auth.oidc the page also has the "Sign in with ..." button (oidc.c).
+ * /hub/logout too: the page that asks, and the POST that revokes the cookie.
  */
 #include "config.h"
 
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -96,7 +96,7 @@ login_message(struct api_resp *rs, int code, const char *title,
 	char		*h;
 
 	evbuffer_add_printf(b, "<p role=\"alert\">");
-	http_html_escape(b, text);
+	pages_esc(b, text);
 	evbuffer_add_printf(b, "</p><p><a href=\"/hub/login\">Back to the login "
 	    "form</a></p>\n");
 	pages_reply(rs, code, b, NULL);
@@ -119,29 +119,39 @@ login_oidc_button(struct evbuffer *b, const char *next)
 		codec_pct_encode(b, next, LOGIN_NEXT_KEEP);
 	}
 	evbuffer_add_printf(b, "\">Sign in with ");
-	http_html_escape(b, gate->cfg->oidc_button_label);
+	pages_esc(b, gate->cfg->oidc_button_label);
 	evbuffer_add_printf(b, "</a></p>\n");
 	if (gate->cfg->auth_pam)
 		evbuffer_add_printf(b, "<p class=\"hint\">Or log in with your "
 		    "cluster user name and password:</p>\n");
 }
 
+/* The query's ?next= if login_next_valid() (owned), else NULL. */
+static char *
+login_query_next(const struct api_req *ar)
+{
+	json_t		*vals;
+	const char	*next = NULL;
+	char		*cause = NULL, *v;
+
+	if ((vals = pages_query(ar, &cause)) != NULL)
+		next = json_string_value(json_object_get(vals, "next"));
+	free(cause);
+	v = login_next_valid(next) ? xstrdup(next) : NULL;
+	json_decref(vals);
+	return (v);
+}
+
 /* The page with only the sign-in button (auth.oidc without auth.pam). */
 static void
 login_oidc_only(const struct api_req *ar, struct api_resp *rs)
 {
-	const char	*q = ar->query != NULL ? ar->query : "";
 	struct evbuffer	*b = pages_begin("Log in", NULL);
-	json_t		*vals;
-	const char	*next = NULL;
-	char		*cause = NULL;
+	char		*next = login_query_next(ar);
 
-	if ((vals = pages_form_parse(q, strlen(q), &cause)) != NULL)
-		next = json_string_value(json_object_get(vals, "next"));
-	free(cause);
-	login_oidc_button(b, login_next_valid(next) ? next : NULL);
+	login_oidc_button(b, next);
 	pages_reply(rs, 200, b, NULL);
-	json_decref(vals);
+	free(next);
 }
 
 /* The login form; @error shown above it, @user kept, @nonce's token inside. */
@@ -157,23 +167,18 @@ login_form(struct api_resp *rs, int code, const char *user, const char *next,
 	if (error != NULL) {
 		evbuffer_add_printf(b, "<p class=\"error\" role=\"alert\" "
 		    "id=\"e-login\">");
-		http_html_escape(b, error);
+		pages_esc(b, error);
 		evbuffer_add_printf(b, "</p>\n");
 	}
-	evbuffer_add_printf(b, "<form method=\"post\" action=\"/hub/login\">"
-	    "<input type=\"hidden\" name=\"_xsrf\" value=\"%s\">", tok);
-	if (next != NULL && strcmp(next, "/hub/home") != 0) {
-		evbuffer_add_printf(b, "<input type=\"hidden\" name=\"next\" "
-		    "value=\"");
-		http_html_escape(b, next);
-		evbuffer_add_printf(b, "\">");
-	}
+	pages_form_token(b, NULL, "/hub/login", tok);
+	if (next != NULL && strcmp(next, "/hub/home") != 0)
+		pages_hidden(b, "next", next);
 	evbuffer_add_printf(b, "<div class=\"field\"><label for=\"f-user\">User "
 	    "name</label><input id=\"f-user\" name=\"user\" type=\"text\" "
 	    "autocomplete=\"username\" autocapitalize=\"none\" spellcheck=\"false\" "
 	    "required maxlength=\"64\"%s value=\"", error != NULL ?
 	    " aria-describedby=\"e-login\" aria-invalid=\"true\"" : " autofocus");
-	http_html_escape(b, user != NULL ? user : "");
+	pages_esc(b, user);
 	evbuffer_add_printf(b, "\"></div><div class=\"field\"><label for="
 	    "\"f-password\">Password</label><input id=\"f-password\" name="
 	    "\"password\" type=\"password\" autocomplete=\"current-password\" "
@@ -187,25 +192,15 @@ login_form(struct api_resp *rs, int code, const char *user, const char *next,
 static void
 login_get(const struct api_req *ar, struct api_resp *rs)
 {
-	const char	*q = ar->query != NULL ? ar->query : "";
-	json_t		*vals;
-	const char	*next = NULL;
-	char		*nonce, *cause = NULL, *h;
+	char	*next = login_query_next(ar), *nonce;
 
-	if ((vals = pages_form_parse(q, strlen(q), &cause)) != NULL)
-		next = json_string_value(json_object_get(vals, "next"));
-	free(cause);
-	if (!login_next_valid(next))
-		next = NULL;
 	if ((nonce = login_nonce_get(ar)) == NULL)
 		nonce = util_random_token(32);
 	login_form(rs, 200, NULL, next, nonce, NULL);
-	xasprintf(&h, "Set-Cookie: %s=%s; Path=/hub/login; Max-Age=%d; HttpOnly; "
-	    "Secure; SameSite=Lax\r\nCache-Control: no-store\r\n", LOGIN_COOKIE,
-	    nonce, LOGIN_COOKIE_AGE);
-	api_add_headers(rs, h);
+	api_add_headers(rs, xstrdup("Cache-Control: no-store\r\n"));
+	pages_set_cookie(rs, LOGIN_COOKIE, nonce, "/hub/login", LOGIN_COOKIE_AGE);
 	free(nonce);
-	json_decref(vals);
+	free(next);
 }
 
 static void
@@ -225,8 +220,6 @@ login_result(enum result_kind code, const char *why, void *arg)
 {
 	struct login_pending	*lp = arg;
 	struct api_resp		 rs;
-	struct evbuffer		*b;
-	char			*cookie, *h;
 
 	memset(&rs, 0, sizeof rs);
 	if (code == RESULT_OK) {
@@ -235,18 +228,9 @@ login_result(enum result_kind code, const char *why, void *arg)
 		log_info("login: %s logged in with a password from %s", lp->user,
 		    lp->peer);
 		store_audit(lp->user, "login-password", lp->user, lp->peer);
-		b = pages_begin("Logged in", NULL);
-		evbuffer_add_printf(b, "<p><a href=\"");
-		http_html_escape(b, lp->next);
-		evbuffer_add_printf(b, "\">Continue</a></p>\n");
-		pages_reply(&rs, 303, b, lp->next);
-		cookie = auth_cookie_make(lp->user, gate->cfg->cookie_max_age);
-		xasprintf(&h, "Set-Cookie: %s=%s; Path=/; Max-Age=%d; HttpOnly; "
-		    "Secure; SameSite=Lax\r\nSet-Cookie: %s=; Path=/hub/login; "
-		    "Max-Age=0; HttpOnly; Secure; SameSite=Lax\r\n", AUTH_COOKIE,
-		    cookie, gate->cfg->cookie_max_age, LOGIN_COOKIE);
-		freestr(cookie);
-		api_add_headers(&rs, h);
+		pages_moved(&rs, 303, "Logged in", lp->next, "Continue");
+		pages_set_cookie(&rs, LOGIN_COOKIE, "", "/hub/login", 0);
+		pages_login_cookie(&rs, lp->user);
 	} else if (code == RESULT_DENIED) {
 		gate->stats.login_failures++;
 		throttle_fail('u', lp->user, LOGIN_USER_FREE);
@@ -338,15 +322,18 @@ login_post_check(const struct api_req *ar, struct api_resp *rs, json_t *form,
 static void
 login_post(const struct api_req *ar, struct api_resp *rs)
 {
-	const char		*ct = http_msg_get(ar->head, "content-type");
-	size_t			 len = evbuffer_get_length(ar->body), n = 33;
+	size_t			 len = evbuffer_get_length(ar->body);
+	unsigned char		*raw = evbuffer_pullup(ar->body, -1);
 	struct login_pending	*lp;
-	unsigned char		*raw;
 	const char		*pw;
 	json_t			*form;
 	char			*cause = NULL;
+	int			 rv;
 
-	if (pages_same_origin(ar) == -1) {
+	rv = pages_form_read(ar, PAGES_FORM_MAX, PAGES_FIELD_MAX, &form, &cause);
+	free(cause);
+	cause = NULL;
+	if (rv == PAGES_FORM_FOREIGN) {
 		log_info("login: from %s: a login form from another site was refused",
 		    ar->peer);
 		login_message(rs, 403, "Request refused", "This login form was sent "
@@ -354,17 +341,14 @@ login_post(const struct api_req *ar, struct api_resp *rs)
 		    "log in there.", 0);
 		return;
 	}
-	if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded",
-	    n) != 0 || (ct[n] != '\0' && ct[n] != ';')) {
+	if (rv == PAGES_FORM_TYPE) {
 		login_message(rs, 415, "Unsupported form", "The form must be sent as "
 		    "application/x-www-form-urlencoded.", 0);
 		return;
 	}
-	raw = evbuffer_pullup(ar->body, -1);
-	if ((form = pages_form_parse((const char *)raw, len, &cause)) == NULL) {
-		login_message(rs, len > 8192 ? 413 : 400, "Bad form", "The login "
-		    "form could not be read.", 0);
-		free(cause);
+	if (rv != PAGES_FORM_OK) {
+		login_message(rs, rv == PAGES_FORM_LARGE ? 413 : 400, "Bad form",
+		    "The login form could not be read.", 0);
 		goto out;
 	}
 	lp = xcalloc(1, sizeof *lp);
@@ -391,6 +375,54 @@ out:
 		explicit_bzero((char *)pw, strlen(pw));
 	explicit_bzero(raw, len);
 	json_decref(form);
+}
+
+/*
+ * /hub/logout: GET asks (a form with the CSRF token), POST logs out. A GET
+ * alone never changes anything, so no other site can log a user out.
+ */
+void
+login_logout(const struct api_req *ar, struct api_resp *rs, int get, int post)
+{
+	struct evbuffer	*b;
+	json_t		*form;
+	char		*hdr;
+
+	if (ar->user == NULL) {
+		b = pages_begin("Logged out", NULL);
+		evbuffer_add_printf(b, "<p>You are not logged in.</p><p><a href="
+		    "\"/hub/login\">Log in</a></p>\n");
+		pages_reply(rs, 200, b, NULL);
+		return;
+	}
+	if (get) {
+		b = pages_begin("Log out", ar->user);
+		pages_form(b, ar, NULL, "/hub/logout");
+		evbuffer_add_printf(b, "<p>Log out of this gateway? Your notebooks keep "
+		    "running.</p><button type=\"submit\" id=\"logout\">Log out</button>"
+		    "</form><p><a href=\"/hub/home\">Back to your servers</a></p>\n");
+		pages_reply(rs, 200, b, NULL);
+		return;
+	}
+	if (!post) {
+		pages_message(rs, 405, "Method not allowed", "Use the Log out button.",
+		    ar->user);
+		return;
+	}
+	if ((form = pages_post_form(ar, rs)) == NULL)
+		return;
+	json_decref(form);
+	if ((hdr = pages_cookie(ar)) != NULL) {	/* replaying it no longer works */
+		auth_cookie_revoke(hdr);
+		freestr(hdr);
+	}
+	log_tag(ar->user, 0, NULL, NULL);
+	log_info("login: %s logged out", ar->user);
+	b = pages_begin("Logged out", NULL);
+	evbuffer_add_printf(b, "<p>You are logged out. Your notebooks keep running."
+	    "</p><p><a href=\"/hub/login\">Log in again</a></p>\n");
+	pages_reply(rs, 200, b, NULL);
+	pages_set_cookie(rs, AUTH_COOKIE, "", "/", 0);
 }
 
 /* Answers /hub/login; 0 if not ours. */

@@ -23,44 +23,88 @@ char		*api_query_get(const char *, const char *);	/* a ?k=v value, owned */
 char		*api_request_user(const struct http_msg *);
 int		 api_request_by_cookie(const struct http_msg *);
 
-/* pages.c: HTML pages under /hub/: home, spawn[/S], spawn-pending[/S], stop[/S] */
+/*
+ * pages.c: the page kit every HTML page is made with: pages_begin() ..
+ * pages_reply(); pages_esc() for text and attribute values; a POST form
+ * opens with pages_form() and comes back through pages_post_form() (NULL:
+ * the answer is set). pages_dispatch() answers /hub/home, logout,
+ * credential, admin, spawn[/S], spawn-pending[/S] and stop[/S].
+ */
+#define PAGES_FORM_MAX		8192	/* bytes of a form body or query */
+#define PAGES_FIELD_MAX		1024	/* bytes of one decoded value */
+#define PAGES_FORM_OK		0
+#define PAGES_FORM_FOREIGN	1	/* posted from another site */
+#define PAGES_FORM_TYPE		2	/* not x-www-form-urlencoded */
+#define PAGES_FORM_BAD		3	/* not a well-formed form: *cause */
+#define PAGES_FORM_LARGE	4	/* larger than allowed: *cause */
 int		 pages_dispatch(const struct api_req *, struct api_resp *);
-struct json_t	*pages_form_parse(const char *, size_t, char **);
-/* Helpers for login.c: a page is pages_begin() .. pages_reply(). */
 struct evbuffer	*pages_begin(const char *, const char *);
 void		 pages_reply(struct api_resp *, int, struct evbuffer *, const char *);
-int		 pages_same_origin(const struct api_req *);
+void		 pages_esc(struct evbuffer *, const char *);
+void		 pages_script(struct evbuffer *, const char *);
+void		 pages_hidden(struct evbuffer *, const char *, const char *);
+void		 pages_option(struct evbuffer *, const char *, const char *,
+		     const char *, const char *);
+void		 pages_form(struct evbuffer *, const struct api_req *, const char *,
+		     const char *);
+void		 pages_form_token(struct evbuffer *, const char *, const char *,
+		     const char *);
+void		 pages_message(struct api_resp *, int, const char *, const char *,
+		     const char *);
+void		 pages_redirect(struct api_resp *, const char *);
+void		 pages_moved(struct api_resp *, int, const char *, const char *,
+		     const char *);
+void		 pages_set_cookie(struct api_resp *, const char *, const char *,
+		     const char *, int);
+void		 pages_login_cookie(struct api_resp *, const char *);
+const char	*pages_slash(const char *);
+struct json_t	*pages_form_parse(const char *, size_t, char **);
+struct json_t	*pages_form_parse_max(const char *, size_t, size_t, size_t, char **);
+struct json_t	*pages_query(const struct api_req *, char **);
+struct json_t	*pages_query_page(const struct api_req *, struct api_resp *);
+int		 pages_form_read(const struct api_req *, size_t, size_t,
+		     struct json_t **, char **);
+struct json_t	*pages_post_form(const struct api_req *, struct api_resp *);
+struct json_t	*pages_post_form_max(const struct api_req *, struct api_resp *,
+		     size_t, size_t);
+char		*pages_cookie(const struct api_req *);	/* owned, or NULL */
 int		 pages_xsrf_check(const struct api_req *, const char *);
 void		 pages_xsrf(const char *, char [65]);
 
-/* login.c: /hub/login: password login (auth.pam), rate-limited; the OIDC button */
+/* home.c: /hub/home (the user's servers) and POST /hub/stop[/S] */
+void		 home_page(const struct api_req *, struct api_resp *);
+void		 home_login_link(struct api_resp *);
+void		 home_stop(const struct api_req *, struct api_resp *, const char *);
+void		 home_stop_form(struct evbuffer *, const struct api_req *,
+		     const char *, const char *);
+
+/* spawn.c: the spawn form, GET and POST /hub/spawn[/S] */
+void		 spawn_get(const struct api_req *, struct api_resp *, const char *);
+void		 spawn_post(const struct api_req *, struct api_resp *, const char *);
+
+/* pending.c: GET /hub/spawn-pending[/S], the progress page */
+void		 pending_page(const struct api_req *, struct api_resp *, const char *);
+
+/* credential.c: /hub/credential, the user's X.509 identity (charging: user) */
+void		 credential_page(const struct api_req *, struct api_resp *, int);
+
+/* admin.c: /hub/admin[/stop], every session, for administrators */
+void		 admin_dispatch(const struct api_req *, struct api_resp *,
+		     const char *, int, int);
+
+/* login.c: /hub/login: password login (auth.pam), rate-limited; the OIDC button; /hub/logout */
 int		 login_dispatch(const struct api_req *, struct api_resp *);
+void		 login_logout(const struct api_req *, struct api_resp *, int, int);
 int		 login_next_valid(const char *);
 void		 login_shutdown(void);
 
 /*
- * oidc.c: OpenID Connect login (auth.oidc): /hub/oauth_login and
- * /hub/oauth_callback, answered through conn_defer() while the provider is
- * asked. oidc_meta_parse() and oidc_map_user() are pure (tests, fuzzing);
- * oidc_map_user() returns an owned name or NULL and *cause;
- * oidc_user_refusal() NULL if a mapped name may sign in, else an owned reason.
+ * oidc.c: OpenID Connect's pages (auth.oidc): /hub/oauth_login and
+ * /hub/oauth_callback, answered through conn_defer() while ident/oidc.c
+ * asks the provider; oidc_shutdown() answers every browser still waiting.
  */
-struct oidc_meta {			/* what we use of the discovery document */
-	char		*authorization_endpoint;
-	char		*token_endpoint;
-	char		*jwks_uri;
-	char		*userinfo_endpoint;	/* NULL if none */
-	int		 auth_post;	/* client_secret_post, not _basic */
-};
-int		 oidc_init(const struct config *, char **);
-void		 oidc_shutdown(void);
-int		 oidc_enabled(void);
 int		 oidc_dispatch(const struct api_req *, struct api_resp *);
-int		 oidc_meta_parse(const char *, size_t, const char *, struct oidc_meta *,
-		     char **);
-void		 oidc_meta_clear(struct oidc_meta *);
-char		*oidc_map_user(const char *, const char *, const char *, char **);
-char		*oidc_user_refusal(const struct config *, const char *, const char *);
+void		 oidc_shutdown(void);
 
 /* metrics.c: Prometheus text at /hub/metrics */
 void		 metrics_init(void);
