@@ -4,6 +4,11 @@ noinst_LIBRARIES += libnbdaemon.a
 # uses only those below it (tests/check-layers.py).
 libnbdaemon_a_SOURCES = \
 	daemon/core/core.h \
+	daemon/core/cfg.h \
+	daemon/core/cfg-walk.c \
+	daemon/core/cfg-check.c \
+	daemon/core/cfg-top.c \
+	daemon/core/cfg-cluster.c \
 	daemon/core/config.c \
 	daemon/core/store.c \
 	daemon/core/httpc.c \
