@@ -28,7 +28,11 @@ libnbdaemon_a_SOURCES = \
 	daemon/proxy/route.c \
 	daemon/proxy/peer.c \
 	daemon/proxy/origin.c \
+	daemon/proxy/conn.h \
 	daemon/proxy/conn.c \
+	daemon/proxy/conn-request.c \
+	daemon/proxy/conn-up.c \
+	daemon/proxy/conn-hub.c \
 	daemon/sess/sess.h \
 	daemon/sess/jobreq.c \
 	daemon/sess/session.c \
