@@ -265,6 +265,7 @@ cfg_check_retry(struct cfg_ctx *ctx, const struct cfg_section *sec,
 		    "%s is less than initial %s", b, a);
 	}
 }
+
 /* auth.oidc: the scopes ask for openid. */
 static void
 cfg_check_oidc(struct cfg_ctx *ctx, const struct cfg_section *sec,

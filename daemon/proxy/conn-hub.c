@@ -186,35 +186,25 @@ conn_local(struct conn *c)
 		rs.code = 404;
 		rs.body = http_page(404, "Not Found", "Nothing is served here.");
 	}
-	if (c->streamed) {
-		/* Answered with an event stream (maybe already ended). */
-		free(rs.headers);
-		if (rs.body != NULL)
-			evbuffer_free(rs.body);
-		free(path);
-		free(user);
-		return;
-	}
-	if (c->defer != NULL) {
+	/* An event stream (c->streamed, maybe already ended) has answered already. */
+	if (!c->streamed && c->defer != NULL) {
 		/* The parser stays paused; only EOF or an error matters now. */
 		c->phase = PH_DEFER;
 		bufferevent_set_timeouts(c->bev, NULL, NULL);
-		free(rs.headers);
-		if (rs.body != NULL)
-			evbuffer_free(rs.body);
-		free(path);
-		free(user);
-		return;
+	} else if (!c->streamed) {
+		c->phase = PH_HEAD;
+		conn_reply(c, rs.code, rs.ctype, rs.headers, rs.body, keepalive);
+		rs.body = NULL;	/* transferred */
+		if (keepalive && !c->closing) {
+			conn_set_read_timeout(c, gate->cfg->proxy_header_timeout);
+			http_parser_pause(&c->rp, 0);
+		}
 	}
-	c->phase = PH_HEAD;
-	conn_reply(c, rs.code, rs.ctype, rs.headers, rs.body, keepalive);
 	free(rs.headers);
+	if (rs.body != NULL)
+		evbuffer_free(rs.body);
 	free(path);
 	free(user);
-	if (keepalive && !c->closing) {
-		conn_set_read_timeout(c, gate->cfg->proxy_header_timeout);
-		http_parser_pause(&c->rp, 0);
-	}
 }
 
 /* The current /hub/ handler will answer later; see daemon.h. */

@@ -29,7 +29,6 @@
 
 #define CONN_ANON_BODY_MAX	(8 * 1024)	/* a login form before anyone is known */
 
-static http_parser_settings conn_req_settings;
 static conn_connector_fn conn_connector = tunnel_connect;
 
 /* Request parser callbacks. */
@@ -141,6 +140,16 @@ conn_on_complete(http_parser *p)
 	http_parser_pause(p, 1);
 	return (0);
 }
+
+static const http_parser_settings conn_req_settings = {
+	.on_message_begin = conn_on_begin,
+	.on_url = conn_on_url,
+	.on_header_field = conn_on_field,
+	.on_header_value = conn_on_value,
+	.on_headers_complete = conn_on_headers,
+	.on_body = conn_on_body,
+	.on_message_complete = conn_on_complete,
+};
 
 /*
  * Who is asking: an API token header, or else the one cookie @name that
@@ -538,15 +547,3 @@ conn_set_connector(conn_connector_fn fn)
 	conn_connector = fn != NULL ? fn : tunnel_connect;
 }
 
-/* Sets up the request parser's callbacks once. */
-static void __attribute__((constructor))
-conn_request_init(void)
-{
-	conn_req_settings.on_message_begin = conn_on_begin;
-	conn_req_settings.on_url = conn_on_url;
-	conn_req_settings.on_header_field = conn_on_field;
-	conn_req_settings.on_header_value = conn_on_value;
-	conn_req_settings.on_headers_complete = conn_on_headers;
-	conn_req_settings.on_body = conn_on_body;
-	conn_req_settings.on_message_complete = conn_on_complete;
-}

@@ -42,7 +42,6 @@ struct wsconn {
 };
 static TAILQ_HEAD(, wsconn) ws_list = TAILQ_HEAD_INITIALIZER(ws_list);
 
-static http_parser_settings conn_resp_settings;
 
 static void	conn_parse_up_cb(struct bufferevent *, void *);
 static void	conn_up_write(struct bufferevent *, void *);
@@ -394,6 +393,16 @@ conn_up_on_complete(http_parser *p)
 	return (0);
 }
 
+static const http_parser_settings conn_resp_settings = {
+	.on_message_begin = conn_up_on_begin,
+	.on_status = conn_up_on_status,
+	.on_header_field = conn_up_on_field,
+	.on_header_value = conn_up_on_value,
+	.on_headers_complete = conn_up_on_headers,
+	.on_body = conn_up_on_body,
+	.on_message_complete = conn_up_on_complete,
+};
+
 static void
 conn_ws_free(struct wsconn *w)
 {
@@ -585,15 +594,3 @@ conn_ws_close_all(void)
 	}
 }
 
-/* Sets up the response parser's callbacks once. */
-static void __attribute__((constructor))
-conn_up_init(void)
-{
-	conn_resp_settings.on_message_begin = conn_up_on_begin;
-	conn_resp_settings.on_status = conn_up_on_status;
-	conn_resp_settings.on_header_field = conn_up_on_field;
-	conn_resp_settings.on_header_value = conn_up_on_value;
-	conn_resp_settings.on_headers_complete = conn_up_on_headers;
-	conn_resp_settings.on_body = conn_up_on_body;
-	conn_resp_settings.on_message_complete = conn_up_on_complete;
-}
