@@ -3,7 +3,7 @@
  * parsers against captured real output (tests/unit/data/sched/), the state
  * mapping tables, id validation, the SSH transport's quoting, and job
  * listings (every backend's list parser, and sched_list() over a stand-in qstat),
- * and accounting (sacct lines, and sched_usage() over a stand-in sacct).
+ * and sched_usage() over a stand-in sacct (its lines: test-usage).
  */
 #include "config.h"
 
@@ -894,84 +894,6 @@ list_result_clear(struct list_result *r)
 	free(r->cause);
 }
 
-/* sacct -X -P -n lines as usage reads them, each with a twist. */
-static const char slurm_usage_out[] =
-    "42|nbcommunity|community|2|61|nbgate:user=ursula:session=7\n"
-    "43|nbcommunity|community|4|10|\n"
-    "44|x|y|1|5|nbgate:user=a.b-c:session=1|extra\n"
-    "45|x|y|1|5|someone else's job\n"
-    "47|x|y|-1|5|nbgate:user=u:session=1\n"
-    "48|x|y|2|5s|nbgate:user=u:session=1\n"
-    "49|x|y|2\n"
-    "\n"
-    "|x|y|2|5|\n";
-
-/* 1 if a job of that id was read. */
-static int
-used_has(const struct sched_used *u, size_t n, const char *id)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++) {
-		if (strcmp(u[i].id, id) == 0)
-			return (1);
-	}
-	return (0);
-}
-
-static void
-test_slurm_usage(void)
-{
-	const struct sched_ops	*ops = &sched_slurm_ops;
-	struct sched_used	*u = NULL;
-	size_t			 n = 0;
-	char			*cause = NULL, *s;
-	struct sched_argv	 a = { NULL, 0 };
-	struct sched_output	 o;
-
-	ok(ops->usage_argv(&a, "2026-11-01T00:00:00", &cause) == 0, "sacct argv");
-	is_str(s = argv_str(&a), "'sacct' '-X' '-P' '-n' '-S' '2026-11-01T00:00:00' "
-	    "'--format=JobID,User,Account,AllocCPUS,ElapsedRaw,Comment'", "sacct argv words");
-	free(s);
-	sched_argv_clear(&a);
-	output(&o, 0, slurm_usage_out, "");
-	ok(ops->usage_parse(&o, &u, &n, &cause) == 0, "sacct parsed");
-	is_int(n, 4, "4 jobs; bad numbers, a short line, an empty one, no job id skipped");
-	ok(!used_has(u, n, "47"), "negative cores refused");
-	ok(!used_has(u, n, "48"), "non-numeric elapsed refused");
-	ok(!used_has(u, n, "49"), "short line refused");
-	ok(!used_has(u, n, ""), "empty line and a line without a job id refused");
-	if (n == 4) {
-		is_str(u[0].id, "42", "job id");
-		is_str(u[0].user, "nbcommunity", "User");
-		is_str(u[0].account, "community", "Account");
-		is_int(u[0].cpus, 2, "AllocCPUS");
-		is_int(u[0].secs, 61, "ElapsedRaw");
-		is_str(u[0].comment, "nbgate:user=ursula:session=7", "Comment");
-		is_str(u[1].id, "43", "no comment (slurmdbd without job_comment): kept");
-		is_str(u[1].comment, "", "its comment is empty");
-		is_int(u[1].cpus * u[1].secs, 40, "its cores and seconds");
-		is_str(u[2].comment, "nbgate:user=a.b-c:session=1|extra",
-		    "a comment holding '|' stays whole");
-		is_str(u[3].comment, "someone else's job", "a foreign comment is the caller's to judge");
-	}
-	sched_used_free(u, n);
-	u = NULL;
-	n = 0;
-	ok(ops->usage_argv(&a, "--help", &cause) == -1 && a.n == 0,
-	    "a start that is not a time refused, nothing built");
-	free(cause);
-	cause = NULL;
-	output(&o, 1, "", "sacct: error: Problem talking to the database\n");
-	ok(ops->usage_parse(&o, &u, &n, &cause) == -1 && n == 0, "sacct failed");
-	is_str(cause, "sacct: exit 1: sacct: error: Problem talking to the database\n",
-	    "the cause: sacct's exit status and stderr");
-	free(cause);
-	ok(sched_pbs_ops.usage_argv == NULL && sched_pbs_ops.usage_parse == NULL,
-	    "PBS keeps no accounting here");
-	ok(sched_slurmlib_ops.usage_argv != NULL, "libslurm backend: sacct too");
-}
-
 /* sched_usage() over a stand-in sacct in @dir, on @tr (proc.c reaps on the first loop only). */
 static void
 test_sched_usage(struct event_base *base, struct transport *tr, const char *dir)
@@ -1230,7 +1152,6 @@ main(void)
 	test_pbs_list();
 	test_slurmlib_list();
 	test_sched_list();
-	test_slurm_usage();
 	test_ids();
 	test_durations();
 	test_quote();
