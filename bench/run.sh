@@ -325,13 +325,11 @@ find_nb_builddir() {
 	echo "$(cd "$d" && pwd)"
 }
 
-# nb_bin NAME: the first executable NAME in the build dir or its daemon/, ctl/ and agent/ folders.
+# nb_bin NAME: executable NAME at the top of the build dir, where the (non-recursive)
+# build puts nbgated, nbgatectl and nbgate-agent; never a leftover of an older layout.
 nb_bin() {
-	local d
-	for d in "$NB_B" "$NB_B/daemon" "$NB_B/ctl" "$NB_B/agent"; do
-		[ -x "$d/$1" ] && { echo "$d/$1"; return 0; }
-	done
-	return 1
+	[ -x "$NB_B/$1" ] && [ -f "$NB_B/$1" ] || return 1
+	echo "$NB_B/$1"
 }
 
 # up_nbgated_b: a second nbgated build side by side (BENCH_B_BUILDDIR), for A/B trials of a change.

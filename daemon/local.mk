@@ -4,6 +4,11 @@ noinst_LIBRARIES += libnbdaemon.a
 # uses only those below it (tests/check-layers.py).
 libnbdaemon_a_SOURCES = \
 	daemon/core/core.h \
+	daemon/core/cfg.h \
+	daemon/core/cfg-walk.c \
+	daemon/core/cfg-check.c \
+	daemon/core/cfg-top.c \
+	daemon/core/cfg-cluster.c \
 	daemon/core/config.c \
 	daemon/core/store.c \
 	daemon/core/httpc.c \
@@ -24,7 +29,11 @@ libnbdaemon_a_SOURCES = \
 	daemon/proxy/route.c \
 	daemon/proxy/peer.c \
 	daemon/proxy/origin.c \
+	daemon/proxy/conn.h \
 	daemon/proxy/conn.c \
+	daemon/proxy/conn-request.c \
+	daemon/proxy/conn-up.c \
+	daemon/proxy/conn-hub.c \
 	daemon/sess/sess.h \
 	daemon/sess/jobreq.c \
 	daemon/sess/session_int.h \

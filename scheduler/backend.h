@@ -157,6 +157,16 @@ struct sched_listed {
 	struct sched_status st;		/* PENDING / RUNNING (ENDED jobs may be left out) */
 };
 void		 sched_listed_free(struct sched_listed *, size_t);
+/* One job of an accounting listing (sched_usage): strings owned, freed by sched_used_free(). */
+struct sched_used {
+	char		*id;		/* job id as the scheduler prints it */
+	char		*user;		/* owner, or NULL */
+	char		*account;	/* charged account, or NULL */
+	long long	 cpus;		/* cores allocated */
+	long long	 secs;		/* seconds it ran */
+	char		*comment;	/* job comment as given, "" if none */
+};
+void		 sched_used_free(struct sched_used *, size_t);
 
 #define SCHED_BATCH_MAX	4096	/* job ids per query command (~40 KB of argv) */
 /*
@@ -207,6 +217,14 @@ struct sched_ops {
 			    char **);
 	int		(*nodes_parse)(const struct sched_output *, char ***, size_t *,
 			    char **);
+	/*
+	 * Accounting (optional): every job that ran since a local time
+	 * (YYYY-MM-DDTHH:MM:SS) with its cores and seconds, for usage reports.
+	 * Malformed lines are skipped; a failed command is a cause.
+	 */
+	int		(*usage_argv)(struct sched_argv *, const char *, char **);
+	int		(*usage_parse)(const struct sched_output *, struct sched_used **,
+			    size_t *, char **);
 };
 const struct sched_ops *sched_find(const char *);	/* "slurm", "pbs"; NULL if none */
 int		 sched_id_valid(const char *);		/* [0-9A-Za-z._[]-], 1-64 */
@@ -232,6 +250,8 @@ typedef void (*sched_queues_cb)(const struct sched_queue *, size_t, const char *
 typedef void (*sched_strings_cb)(char *const *, size_t, const char *, void *);
 typedef void (*sched_list_cb)(const struct sched_listed *, size_t, const char *,
 		     void *);						/* jobs, or cause */
+typedef void (*sched_usage_cb)(const struct sched_used *, size_t, const char *,
+		     void *);						/* jobs, or cause */
 const char	*sched_name(struct sched *);
 struct event_base *sched_base(struct sched *);
 struct sched	*sched_new(struct event_base *, const struct sched_ops *, struct transport *,
@@ -254,6 +274,11 @@ struct sched_req *sched_list(struct sched *, const char *, sched_list_cb, void *
 /* The hosts (names or addresses) of running job @id whose node list is @nodes. */
 struct sched_req *sched_nodes(struct sched *, const char *, const char *, sched_strings_cb,
 		     void *);
+/*
+ * Jobs that ran since @since (YYYY-MM-DDTHH:MM:SS, local) within @timeout ms;
+ * jobs borrowed for the callback. A cause names the command ("sacct: timed out").
+ */
+struct sched_req *sched_usage(struct sched *, const char *, int, sched_usage_cb, void *);
 void		 sched_req_cancel(struct sched_req *);	/* no callback afterwards */
 
 /* Tracking: every job of a cluster polled with one batched query per interval. */

@@ -23,6 +23,9 @@
 #define SLURM_LIST_FORMAT	"%i\037%u\037%T\037%r\037%S\037%N\037%j\037%k"
 #define SLURM_LIST_FIELDS	8
 #define SLURM_LIST_STATES	"PENDING,RUNNING,SUSPENDED,CONFIGURING,COMPLETING"
+/* Accounting: the comment last, so that a '|' inside it stays part of it. */
+#define SLURM_USAGE_FORMAT	"JobID,User,Account,AllocCPUS,ElapsedRaw,Comment"
+#define SLURM_USAGE_FIELDS	6
 
 static const struct {
 	const char	*word;
@@ -588,6 +591,81 @@ slurm_nodes_parse(const struct sched_output *o, char ***vp, size_t *np, char **c
 	return (0);
 }
 
+/* sacct of every job (allocations only) since @since, local time. */
+static int
+slurm_usage_argv(struct sched_argv *a, const char *since, char **cause)
+{
+	static const char *const words[] = { "sacct", "-X", "-P", "-n", "-S" };
+	time_t			 t;
+	size_t			 i;
+
+	if (sched_parse_time(since, &t) == -1) {
+		xasprintf(cause, "bad start time '%.64s'", since);
+		return (-1);
+	}
+	for (i = 0; i < nitems(words); i++)
+		sched_argv_add(a, words[i]);
+	sched_argv_add(a, since);
+	sched_argv_add(a, "--format=" SLURM_USAGE_FORMAT);
+	return (0);
+}
+
+/* A count of sacct's: digits only. */
+static int
+slurm_usage_num(const char *s, long long *v)
+{
+	char	*end;
+
+	*v = strtoll(s, &end, 10);
+	return (*s == '\0' || *end != '\0' || *v < 0 ? -1 : 0);
+}
+
+/* Adds the job of one SLURM_USAGE_FORMAT line to @up; skips a short line, no id, bad numbers. */
+static void
+slurm_usage_add(const char *line, size_t len, struct sched_used **up, size_t *np)
+{
+	char			*f[SLURM_USAGE_FIELDS];
+	struct sched_used	*u;
+	long long		 cpus, secs;
+	size_t			 nf, i;
+
+	nf = sched_split(line, len, '|', f, nitems(f));
+	if (nf == nitems(f) && *f[0] != '\0' && slurm_usage_num(f[3], &cpus) == 0 &&
+	    slurm_usage_num(f[4], &secs) == 0) {
+		*up = xreallocarray(*up, *np + 1, sizeof **up);
+		u = &(*up)[(*np)++];
+		u->id = xstrdup(f[0]);
+		u->user = slurm_field(f[1], "(null)", NULL);
+		u->account = slurm_field(f[2], "(null)", NULL);
+		u->cpus = cpus;
+		u->secs = secs;
+		u->comment = xstrdup(f[5]);
+	}
+	for (i = 0; i < nf; i++)
+		free(f[i]);
+}
+
+/* sacct -X -P -n --format=SLURM_USAGE_FORMAT lines; others are skipped. */
+static int
+slurm_usage_parse(const struct sched_output *o, struct sched_used **up, size_t *np,
+    char **cause)
+{
+	const char		*p = o->out, *line, *end = o->out + o->outlen;
+	const char		*err = o->err != NULL ? o->err : "";
+	size_t			 len;
+
+	*up = NULL;
+	*np = 0;
+	if (o->status != 0) {
+		xasprintf(cause, "sacct: exit %d: %.*s", o->status,
+		    (int)(o->errlen < 200 ? o->errlen : 200), err);
+		return (-1);
+	}
+	while ((line = sched_next_line(&p, end, &len)) != NULL)
+		slurm_usage_add(line, len, up, np);
+	return (0);
+}
+
 const struct sched_ops sched_slurm_ops = {
 	.name = "slurm",
 	.submit_argv = slurm_submit_argv,
@@ -608,4 +686,6 @@ const struct sched_ops sched_slurm_ops = {
 	.list_parse = slurm_list_parse,
 	.nodes_argv = slurm_nodes_argv,
 	.nodes_parse = slurm_nodes_parse,
+	.usage_argv = slurm_usage_argv,
+	.usage_parse = slurm_usage_parse,
 };

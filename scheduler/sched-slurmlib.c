@@ -231,6 +231,20 @@ slurmlib_history_parse(const struct sched_output *o, struct sched_job *jobs, siz
 	return (sched_slurm_ops.history_parse(o, jobs, n, cause));
 }
 
+/* Accounting: sacct, as the CLI backend runs it. */
+static int
+slurmlib_usage_argv(struct sched_argv *a, const char *since, char **cause)
+{
+	return (sched_slurm_ops.usage_argv(a, since, cause));
+}
+
+static int
+slurmlib_usage_parse(const struct sched_output *o, struct sched_used **up, size_t *np,
+    char **cause)
+{
+	return (sched_slurm_ops.usage_parse(o, up, np, cause));
+}
+
 static int
 slurmlib_cancel_argv(struct sched_argv *a, const char *id, char **cause)
 {
@@ -389,4 +403,6 @@ const struct sched_ops sched_slurmlib_ops = {
 	.list_parse = slurmlib_list_parse,
 	.nodes_argv = slurmlib_nodes_argv,
 	.nodes_parse = slurmlib_nodes_parse,
+	.usage_argv = slurmlib_usage_argv,
+	.usage_parse = slurmlib_usage_parse,
 };

@@ -1,7 +1,7 @@
 /*
  * sched.c: the backend table, the common job status, and a cluster's bridge:
  * one-shot requests (submit, cancel, batched query, queues, accounts, job
- * listings) run through a transport.  The tracker is in sched-track.c.
+ * listings, accounting) run through a transport.  The tracker is in sched-track.c.
  */
 #include "config.h"
 
@@ -328,6 +328,20 @@ sched_listed_free(struct sched_listed *l, size_t n)
 }
 
 void
+sched_used_free(struct sched_used *u, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		free(u[i].id);
+		free(u[i].user);
+		free(u[i].account);
+		free(u[i].comment);
+	}
+	free(u);
+}
+
+void
 sched_strings_free(char **v, size_t n)
 {
 	size_t	i;
@@ -342,7 +356,7 @@ static void sched_fail_cb(evutil_socket_t, short, void *);
 /* --- a cluster's bridge ------------------------------------------------------------------ */
 
 enum sched_req_kind { REQ_SUBMIT, REQ_CANCEL, REQ_QUERY, REQ_QUEUES, REQ_ACCOUNTS, REQ_LIST,
-	REQ_NODES };
+	REQ_NODES, REQ_USAGE };
 
 struct sched_req {
 	struct sched		*s;
@@ -353,6 +367,8 @@ struct sched_req {
 	char			*tmpfile;	/* PBS submit, local: removed when done */
 	char			*id;		/* cancel */
 	char			*user;		/* list: keep only this user's jobs, or NULL */
+	char			*cmd;		/* usage: the command's name, for causes */
+	int			 timeout;	/* ms; 0: the bridge's */
 	struct sched_job	*jobs;		/* query */
 	char			**ids;
 	size_t			 n;
@@ -415,6 +431,7 @@ sched_req_free(struct sched_req *r)
 	}
 	free(r->id);
 	free(r->user);
+	free(r->cmd);
 	free(r->fail);
 	if (r->ev_fail != NULL)
 		event_free(r->ev_fail);
@@ -491,6 +508,18 @@ sched_req_new(struct sched *s, enum sched_req_kind kind, void *cb, void *arg)
 	return (r);
 }
 
+/* A command's result as its parser sees it; returns @o. */
+static const struct sched_output *
+sched_output_of(const struct transport_result *tr, struct sched_output *o)
+{
+	o->status = tr->status;
+	o->out = tr->out;
+	o->outlen = tr->outlen;
+	o->err = tr->err;
+	o->errlen = tr->errlen;
+	return (o);
+}
+
 /* Turns a transport result into parser input, or a cause when it never ran or timed out. */
 static int
 sched_output(const struct transport_result *tr, struct sched_output *o, char **cause)
@@ -507,11 +536,7 @@ sched_output(const struct transport_result *tr, struct sched_output *o, char **c
 		*cause = xstrdup("scheduler command was killed");
 		return (-1);
 	}
-	o->status = tr->status;
-	o->out = tr->out;
-	o->outlen = tr->outlen;
-	o->err = tr->err;
-	o->errlen = tr->errlen;
+	sched_output_of(tr, o);
 	return (0);
 }
 
@@ -538,8 +563,8 @@ sched_exec(struct sched_req *r, struct sched_argv *a, const char *in, size_t len
 	log_debug("%s: running %s%s", r->s->name, a->v[0], a->n > 1 ? " ..." : "");
 	r->tcb = cb;
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
-	r->treq = transport_run(r->s->tr, (const char *const *)a->v, in, len, r->s->timeout,
-	    sched_exec_done, r, cause);
+	r->treq = transport_run(r->s->tr, (const char *const *)a->v, in, len,
+	    r->timeout != 0 ? r->timeout : r->s->timeout, sched_exec_done, r, cause);
 	sched_argv_clear(a);
 	return (r->treq == NULL ? -1 : 0);
 }
@@ -993,6 +1018,54 @@ sched_nodes(struct sched *s, const char *id, const char *nodes, sched_strings_cb
 	return (r);
 }
 
+/* --- accounting ------------------------------------------------------------------------- */
+
+/*
+ * Causes keep the words usage reports have always shown ("sacct: timed
+ * out"); a command that ran goes to the parser whatever its exit status.
+ */
+static void
+sched_usage_done(const struct transport_result *tr, void *arg)
+{
+	struct sched_req	*r = arg;
+	char			*cause = NULL;
+	struct sched_used	*u = NULL;
+	size_t			 n = 0;
+	struct sched_output	 o;
+
+	if (tr->error != NULL)
+		xasprintf(&cause, "%s: %s", r->cmd, tr->error);
+	else if (tr->timed_out)
+		xasprintf(&cause, "%s: timed out", r->cmd);
+	else
+		r->s->ops->usage_parse(sched_output_of(tr, &o), &u, &n, &cause);
+	((sched_usage_cb)r->cb)(cause == NULL ? u : NULL, cause == NULL ? n : 0, cause,
+	    r->arg);
+	sched_used_free(u, n);
+	free(cause);
+	sched_req_free(r);
+}
+
+/* Jobs that ran since @since (local time), for usage reports. */
+struct sched_req *
+sched_usage(struct sched *s, const char *since, int timeout, sched_usage_cb cb, void *arg)
+{
+	struct sched_req	*r = sched_req_new(s, REQ_USAGE, cb, arg);
+	struct sched_argv	 a = { NULL, 0 };
+	char			*cause = NULL;
+
+	r->timeout = timeout;
+	if (s->ops->usage_argv == NULL || s->ops->usage_parse == NULL)
+		cause = xstrdup("this scheduler keeps no accounting");
+	else if (s->ops->usage_argv(&a, since, &cause) == 0) {
+		r->cmd = xstrdup(a.v[0]);
+		if (sched_exec(r, &a, NULL, 0, sched_usage_done, &cause) == 0)
+			return (r);
+	}
+	sched_argv_clear(&a);
+	return (sched_fail(r, cause));
+}
+
 static void
 sched_fail_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -1017,6 +1090,9 @@ sched_fail_cb(evutil_socket_t fd, short events, void *arg)
 		break;
 	case REQ_LIST:
 		((sched_list_cb)r->cb)(NULL, 0, r->fail, r->arg);
+		break;
+	case REQ_USAGE:
+		((sched_usage_cb)r->cb)(NULL, 0, r->fail, r->arg);
 		break;
 	}
 	sched_req_free(r);

@@ -14,7 +14,7 @@
 
 #include "common/common.h"
 
-/* config.c: the YAML configuration (see etc/nbgated.yaml) */
+/* config.c (cfg-*.c: the schema): the YAML configuration (see etc/nbgated.yaml) */
 enum config_scheduler { CONFIG_SLURM, CONFIG_PBS };
 enum config_transport { CONFIG_LOCAL, CONFIG_SSH };
 enum config_charging { CONFIG_COMMUNITY, CONFIG_USER };

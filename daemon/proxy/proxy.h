@@ -140,7 +140,7 @@ struct api_resp {
 	struct evbuffer		*body;		/* allocated by the handler */
 };
 
-/* conn.c: one browser (or admin socket) connection: parse, route, proxy */
+/* conn*.c: one browser (or admin socket) connection: parse, route, proxy */
 enum conn_kind { CONN_TLS, CONN_ADMIN, CONN_PLAIN };
 void		 conn_accept(int, const char *, int, enum conn_kind);
 unsigned long	 conn_open(void);

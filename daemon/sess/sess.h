@@ -98,8 +98,8 @@ void		 session_times(const struct session *, double *, double *, double *,
 void		 session_cluster_stats(void (*)(const char *, unsigned long long,
 		     unsigned long long, double, size_t, void *), void *);
 const char	*session_user(const struct session *);
-struct transport;
-struct transport *session_cluster_transport(const char *);
+struct sched;
+struct sched	*session_cluster_sched(const char *);
 typedef void	(*session_watch_cb)(const struct session *, void *);
 void		 session_watch(session_watch_cb, void *);
 void		 session_unwatch(session_watch_cb, void *);

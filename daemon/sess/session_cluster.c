@@ -372,15 +372,15 @@ session_cluster_stats(void (*fn)(const char *, unsigned long long,
 		    sched_seconds(cl->sched), sched_tracker_active(cl->trk), arg);
 }
 
-/* The transport of cluster @name (for usage.c's sacct), or NULL. */
-struct transport *
-session_cluster_transport(const char *name)
+/* The scheduler bridge of cluster @name (for web/usage.c's accounting), or NULL. */
+struct sched *
+session_cluster_sched(const char *name)
 {
 	struct cluster	*cl;
 
 	TAILQ_FOREACH(cl, &sess_clusters, entry) {
 		if (strcmp(cl->name, name) == 0)
-			return (cl->tr);
+			return (cl->sched);
 	}
 	return (NULL);
 }

@@ -1,12 +1,12 @@
 /*
  * usage.c: GET /hub/api/usage: jobs and core-hours per gateway user and
- * cluster, from nbgate's sessions table and, for SLURM clusters, from sacct
- * (run through the cluster's transport) side by side, so a center can
- * reconcile what the gateway saw with what the scheduler charged.
+ * cluster, from nbgate's sessions table and, where the cluster's scheduler
+ * backend keeps accounting (SLURM: sacct; sched_usage()), from the
+ * scheduler side by side, so a center can reconcile what the gateway saw
+ * with what the scheduler charged.
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,7 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/backend.h"
 
-#define USAGE_SACCT_TIMEOUT	20000	/* ms for one sacct */
+#define USAGE_SACCT_TIMEOUT	20000	/* ms for one accounting query */
 #define USAGE_DEFAULT_DAYS	30	/* --since, when not given */
 
 struct usage_q {
@@ -28,7 +28,7 @@ struct usage_q {
 	char			 since[32];	/* YYYY-MM-DDTHH:MM:SS, local time */
 	json_t			*rows;		/* "user\ncluster" -> row */
 	json_t			*sources;	/* cluster -> "ok" or why not */
-	int			 waiting;	/* sacct runs outstanding */
+	int			 waiting;	/* accounting queries outstanding */
 };
 
 struct usage_run {
@@ -112,18 +112,27 @@ usage_local(struct usage_q *q, time_t since)
 	sqlite3_finalize(st);
 }
 
-/* "nbgate:user=U:session=N" -> U (owned), or NULL. */
-static char *
-usage_comment_user(const char *c, size_t len)
+/*
+ * The gateway user a job comment "nbgate:user=U:session=N" names (owned), or
+ * NULL if the comment is someone else's or the name is not a valid one.
+ */
+char *
+usage_comment_user(const char *c)
 {
 	const char	*u, *end;
+	char		*user;
 
-	if (len < 12 || strncmp(c, "nbgate:user=", 12) != 0)
+	if (strncmp(c, "nbgate:user=", 12) != 0)
 		return (NULL);
 	u = c + 12;
-	if ((end = memchr(u, ':', len - 12)) == NULL)
+	if ((end = strchr(u, ':')) == NULL)
 		return (NULL);
-	return (xstrndup(u, end - u));
+	user = xstrndup(u, end - u);
+	if (!util_user_name_valid(user)) {
+		free(user);
+		return (NULL);
+	}
+	return (user);
 }
 
 /*
@@ -149,65 +158,25 @@ usage_job_user(const char *cluster, const char *id)
 }
 
 /*
- * Splits one line of sacct -P: JobID|User|Account|AllocCPUS|ElapsedRaw|Comment
- * (in place). 0 with the job id (pointing into @line), the gateway user
- * named by an "nbgate:user=U:session=N" comment (owned; NULL if the comment
- * is empty), cores and seconds; -1 if the line is malformed or its comment
- * is someone else's.
+ * Adds one job the scheduler accounted for: its gateway user from its
+ * comment, or by its id for a job without one; a job with someone else's
+ * comment is not the gateway's.
  */
-int
-usage_sacct_parse(char *line, const char **job, char **user, long long *cpus,
-    long long *secs)
-{
-	char	*f[6], *end;
-	size_t	 i;
-
-	*user = NULL;
-	for (i = 0; i < 5; i++) {
-		f[i] = line;
-		if ((line = strchr(line, '|')) == NULL)
-			return (-1);
-		*line++ = '\0';
-	}
-	f[5] = line;	/* the comment, which may itself hold '|' */
-	*cpus = strtoll(f[3], &end, 10);
-	if (*f[3] == '\0' || *end != '\0' || *cpus < 0)
-		return (-1);
-	*secs = strtoll(f[4], &end, 10);
-	if (*f[4] == '\0' || *end != '\0' || *secs < 0)
-		return (-1);
-	if (*f[0] == '\0')
-		return (-1);
-	*job = f[0];
-	if (*f[5] == '\0')
-		return (0);
-	if ((*user = usage_comment_user(f[5], strlen(f[5]))) == NULL)
-		return (-1);
-	if (!util_user_name_valid(*user)) {
-		free(*user);
-		*user = NULL;
-		return (-1);
-	}
-	return (0);
-}
-
 static void
-usage_sacct_line(struct usage_q *q, const char *cluster, char *line, int *by_id)
+usage_sched_job(struct usage_q *q, const char *cluster, const struct sched_used *u,
+    int *by_id)
 {
-	const char	*job;
-	char		*user;
-	long long	 cpus, secs;
+	char	*user;
 
-	if (usage_sacct_parse(line, &job, &user, &cpus, &secs) == -1)
-		return;
-	if (user == NULL) {
-		if ((user = usage_job_user(cluster, job)) == NULL)
-			return;
+	if (*u->comment != '\0')
+		user = usage_comment_user(u->comment);
+	else if ((user = usage_job_user(cluster, u->id)) != NULL)
 		(*by_id)++;
-	}
+	if (user == NULL)
+		return;
 	if (q->user == NULL || strcmp(user, q->user) == 0)
 		usage_add(usage_row(q, user, cluster), "sacct_jobs", "sacct_core_hours",
-		    1, (double)cpus * (double)secs / 3600);
+		    1, (double)u->cpus * (double)u->secs / 3600);
 	free(user);
 }
 
@@ -235,7 +204,7 @@ usage_finish(struct usage_q *q, struct api_resp *rs)
 	free(q);
 }
 
-/* The last sacct answered: send the deferred response. */
+/* The last scheduler answered: send the deferred response. */
 static void
 usage_answer(struct usage_q *q)
 {
@@ -248,31 +217,20 @@ usage_answer(struct usage_q *q)
 }
 
 static void
-usage_sacct_done(const struct transport_result *r, void *arg)
+usage_sched_done(const struct sched_used *u, size_t n, const char *cause, void *arg)
 {
 	struct usage_run	*run = arg;
 	struct usage_q		*q = run->q;
-	char			*out, *line, *next, *why = NULL;
+	char			*why = NULL;
+	size_t			 i;
 	int			 by_id = 0;
 
-	if (r->error != NULL)
-		xasprintf(&why, "sacct: %s", r->error);
-	else if (r->timed_out)
-		why = xstrdup("sacct: timed out");
-	else if (r->status != 0)
-		xasprintf(&why, "sacct: exit %d: %.200s", r->status, r->err);
-	if (why != NULL) {
-		json_object_set_new(q->sources, run->cluster, json_string(why));
-		log_warnx("usage: cluster %s: %s", run->cluster, why);
-		free(why);
+	if (cause != NULL) {
+		json_object_set_new(q->sources, run->cluster, json_string(cause));
+		log_warnx("usage: cluster %s: %s", run->cluster, cause);
 	} else {
-		out = xstrndup(r->out, r->outlen);
-		for (line = out; line != NULL && *line != '\0'; line = next) {
-			if ((next = strchr(line, '\n')) != NULL)
-				*next++ = '\0';
-			usage_sacct_line(q, run->cluster, line, &by_id);
-		}
-		free(out);
+		for (i = 0; i < n; i++)
+			usage_sched_job(q, run->cluster, &u[i], &by_id);
 		if (by_id == 0)
 			why = xstrdup("ok");
 		else
@@ -288,26 +246,28 @@ usage_sacct_done(const struct transport_result *r, void *arg)
 		usage_answer(q);
 }
 
-/* Starts sacct on every SLURM cluster; returns how many run. */
+/*
+ * Asks every cluster whose backend keeps accounting (SLURM's sacct) for the
+ * jobs since q->since; returns how many asked.
+ */
 static int
-usage_sacct(struct usage_q *q)
+usage_sched(struct usage_q *q)
 {
 	const struct config	*cfg = gate->cfg;
-	const char		*argv[] = { "sacct", "-X", "-P", "-n", "-S", q->since,
-	    "--format=JobID,User,Account,AllocCPUS,ElapsedRaw,Comment", NULL };
-	struct transport	*tr;
+	const struct sched_ops	*ops;
+	struct sched		*s;
 	struct usage_run	*run;
-	char			*cause = NULL;
 	size_t			 i;
 	int			 n = 0;
 
 	for (i = 0; i < cfg->nclusters; i++) {
-		if (cfg->clusters[i].scheduler != CONFIG_SLURM) {
+		ops = sched_find(config_scheduler_name(cfg->clusters[i].scheduler));
+		if (ops == NULL || ops->usage_argv == NULL) {
 			json_object_set_new(q->sources, cfg->clusters[i].name,
 			    json_string("not SLURM: nbgate's own numbers only"));
 			continue;
 		}
-		if ((tr = session_cluster_transport(cfg->clusters[i].name)) == NULL) {
+		if ((s = session_cluster_sched(cfg->clusters[i].name)) == NULL) {
 			json_object_set_new(q->sources, cfg->clusters[i].name,
 			    json_string("cluster not available"));
 			continue;
@@ -315,21 +275,13 @@ usage_sacct(struct usage_q *q)
 		run = xcalloc(1, sizeof *run);
 		run->q = q;
 		run->cluster = xstrdup(cfg->clusters[i].name);
-		if (transport_run(tr, argv, NULL, 0, USAGE_SACCT_TIMEOUT,
-		    usage_sacct_done, run, &cause) == NULL) {
-			json_object_set_new(q->sources, run->cluster, json_string(cause));
-			free(cause);
-			cause = NULL;
-			free(run->cluster);
-			free(run);
-			continue;
-		}
+		sched_usage(s, q->since, USAGE_SACCT_TIMEOUT, usage_sched_done, run);
 		n++;
 	}
 	return (n);
 }
 
-/* GET /hub/api/usage[?user=U][&since=DATE]: answers now, or later (sacct). */
+/* GET /hub/api/usage[?user=U][&since=DATE]: answers now, or later (the scheduler). */
 void
 usage_api(const struct api_req *ar, struct api_resp *rs)
 {
@@ -359,7 +311,7 @@ usage_api(const struct api_req *ar, struct api_resp *rs)
 	q->rows = json_object();
 	q->sources = json_object();
 	usage_local(q, t);
-	if ((q->waiting = usage_sacct(q)) == 0) {
+	if ((q->waiting = usage_sched(q)) == 0) {
 		usage_finish(q, rs);
 		return;
 	}

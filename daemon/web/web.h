@@ -113,8 +113,7 @@ struct evbuffer	*metrics_render(void);
 
 /* usage.c: GET /hub/api/usage: per-user jobs and core-hours, nbgate vs sacct */
 void		 usage_api(const struct api_req *, struct api_resp *);
-int		 usage_sacct_parse(char *, const char **, char **, long long *,
-		     long long *);
+char		*usage_comment_user(const char *);
 
 /* progress.c: a session's progress, one event or a stream of them */
 struct json_t	*progress_event(const struct session *, int *);

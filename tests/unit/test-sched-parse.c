@@ -2,7 +2,8 @@
  * test-sched-parse.c: the SLURM and PBS backends' argv builders and output
  * parsers against captured real output (tests/unit/data/sched/), the state
  * mapping tables, id validation, the SSH transport's quoting, and job
- * listings (every backend's list parser, and sched_list() over a stand-in qstat).
+ * listings (every backend's list parser, and sched_list() over a stand-in qstat),
+ * and sched_usage() over a stand-in sacct (its lines: test-usage).
  */
 #include "config.h"
 
@@ -785,21 +786,70 @@ struct list_result {
 	char		*cause;
 };
 
+/* A callback ran: what it was told, ids to follow. */
 static void
-list_cb(const struct sched_listed *l, size_t n, const char *cause, void *arg)
+result_set(struct list_result *r, size_t n, const char *cause)
 {
-	struct list_result	*r = arg;
-	char			*s;
-	size_t			 i;
-
 	r->calls++;
 	r->n = n;
 	r->cause = cause != NULL ? xstrdup(cause) : NULL;
 	r->ids = xstrdup("");
-	for (i = 0; i < n; i++) {
-		xasprintf(&s, "%s%s%s", r->ids, i > 0 ? " " : "", l[i].id);
-		free(r->ids);
-		r->ids = s;
+}
+
+static void
+result_add(struct list_result *r, const char *id)
+{
+	char	*s;
+
+	xasprintf(&s, "%s%s%s", r->ids, *r->ids != '\0' ? " " : "", id);
+	free(r->ids);
+	r->ids = s;
+}
+
+static void
+list_cb(const struct sched_listed *l, size_t n, const char *cause, void *arg)
+{
+	size_t	i;
+
+	result_set(arg, n, cause);
+	for (i = 0; i < n; i++)
+		result_add(arg, l[i].id);
+}
+
+static void
+usage_cb(const struct sched_used *u, size_t n, const char *cause, void *arg)
+{
+	result_set(arg, n, cause);
+	for (; n > 0; n--, u++)
+		result_add(arg, u->id);
+}
+
+/* Writes @dir/@name: a shell script of @body (a stand-in scheduler command). */
+static void
+standin(const char *dir, const char *name, const char *body)
+{
+	char	*path;
+	FILE	*f;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "#!/bin/sh\n%s\n", body);
+		fclose(f);
+	}
+	chmod(path, 0755);
+	free(path);
+}
+
+/* Runs the loop until a callback counted in @r came (5 s at most). */
+static void
+result_wait(struct event_base *base, const struct list_result *r)
+{
+	struct timeval	 tv = { 0, 10000 };
+	int		 i;
+
+	for (i = 0; i < 500 && r->calls == 0; i++) {
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
 	}
 }
 
@@ -808,10 +858,8 @@ static void
 list_run(struct event_base *base, struct sched *s, const char *dir, const char *out, int rc,
     const char *user, struct list_result *r)
 {
-	struct timeval	 tv = { 0, 10000 };
-	char		*path;
-	FILE		*f;
-	int		 i;
+	char	*path, *body;
+	FILE	*f;
 
 	memset(r, 0, sizeof *r);
 	xasprintf(&path, "%s/out", dir);
@@ -820,19 +868,23 @@ list_run(struct event_base *base, struct sched *s, const char *dir, const char *
 		fclose(f);
 	}
 	free(path);
-	xasprintf(&path, "%s/qstat", dir);
-	if ((f = fopen(path, "w")) != NULL) {
-		fprintf(f, "#!/bin/sh\ncat '%s/out'\n[ %d = 0 ] || echo 'qstat: the stand-in "
-		    "failed' >&2\nexit %d\n", dir, rc, rc);
-		fclose(f);
-	}
-	chmod(path, 0755);
-	free(path);
+	xasprintf(&body, "cat '%s/out'\n[ %d = 0 ] || echo 'qstat: the stand-in "
+	    "failed' >&2\nexit %d", dir, rc, rc);
+	standin(dir, "qstat", body);
+	free(body);
 	sched_list(s, user, list_cb, r);
-	for (i = 0; i < 500 && r->calls == 0; i++) {
-		event_base_loopexit(base, &tv);
-		event_base_dispatch(base);
-	}
+	result_wait(base, r);
+}
+
+/* Runs sched_usage() until its callback, with sacct being the script @body. */
+static void
+usage_run(struct event_base *base, struct sched *s, const char *dir, const char *body,
+    int timeout, struct list_result *r)
+{
+	memset(r, 0, sizeof *r);
+	standin(dir, "sacct", body);
+	sched_usage(s, "2026-11-01T00:00:00", timeout, usage_cb, r);
+	result_wait(base, r);
 }
 
 static void
@@ -840,6 +892,39 @@ list_result_clear(struct list_result *r)
 {
 	free(r->ids);
 	free(r->cause);
+}
+
+/* sched_usage() over a stand-in sacct in @dir, on @tr (proc.c reaps on the first loop only). */
+static void
+test_sched_usage(struct event_base *base, struct transport *tr, const char *dir)
+{
+	struct sched		*s, *pbs;
+	struct list_result	 r;
+
+	s = sched_new(base, &sched_slurm_ops, tr, "slurm-test");
+	usage_run(base, s, dir, "[ \"$4 $5\" = '-S 2026-11-01T00:00:00' ] || exit 3\n"
+	    "printf '42|u|a|2|61|c\\n43|u|a|x|1|\\n44|u|a|1|1|\\n'", 0, &r);
+	ok(r.calls == 1 && r.cause == NULL, "sched_usage: one answer, no cause");
+	is_str(r.ids, "42 44", "sacct's jobs, since the time asked for");
+	list_result_clear(&r);
+	usage_run(base, s, dir, "echo 'no database' >&2; exit 1", 0, &r);
+	is_str(r.cause, "sacct: exit 1: no database\n", "sacct failed: its status and words");
+	list_result_clear(&r);
+	usage_run(base, s, dir, "sleep 5", 200, &r);
+	is_str(r.cause, "sacct: timed out", "the caller's timeout: sacct: timed out");
+	list_result_clear(&r);
+	is_int(sched_calls(s), 3, "each a scheduler command of the cluster's bridge");
+
+	pbs = sched_new(base, &sched_pbs_ops, tr, "pbs-test");
+	memset(&r, 0, sizeof r);
+	sched_usage(pbs, "2026-11-01T00:00:00", 0, usage_cb, &r);
+	is_int(r.calls, 0, "PBS: no callback under the caller's feet");
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	ok(r.calls == 1 && r.n == 0, "then one from the loop");
+	is_str(r.cause, "this scheduler keeps no accounting", "PBS: not supported");
+	list_result_clear(&r);
+	sched_free(pbs);
+	sched_free(s);
 }
 
 static void
@@ -915,6 +1000,7 @@ test_sched_list(void)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	is_int(r.calls, 0, "a cancelled listing calls nobody");
 
+	test_sched_usage(base, tr, dir);
 	sched_free(s2);
 	sched_free(s);
 	transport_free(tr);

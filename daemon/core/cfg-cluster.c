@@ -1,0 +1,350 @@
+/*
+ * cfg-cluster.c: clusters: { NAME: {...} }: the cluster, queue, container and
+ * limit tables, their cross-field rules, and the names of their enums.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "daemon/core/core.h"
+#include "daemon/core/cfg.h"
+
+static void	cfg_check_limit(struct cfg_ctx *, const struct cfg_section *,
+		    void *, const char *, size_t, const size_t *);
+static void	cfg_check_container(struct cfg_ctx *,
+		    const struct cfg_section *, void *, const char *, size_t,
+		    const size_t *);
+static void	cfg_check_cluster(struct cfg_ctx *, const struct cfg_section *,
+		    void *, const char *, size_t, const size_t *);
+
+static const char *const cfg_schedulers[] = { "slurm", "pbs", NULL };
+static const char *const cfg_transports[] = { "local", "ssh", NULL };
+static const char *const cfg_chargings[] = { "community", "user", NULL };
+static const char *const cfg_runtimes[] = { "singularity", "apptainer", "none",
+    NULL };
+/*
+ * clusters: { NAME: { ..., queues: { NAME: { walltime: {min, default, max},
+ * ... } }, containers: { NAME: {...} } } }. A limit table is always min,
+ * default, max in that order: cfg_check_limit() relies on it.
+ */
+#define LIMIT(t, f, lo, hi, mindef, req, dflt)				\
+	{ .name = "min", .type = (t), .off = QOFF(f##_min), .min = (lo),	\
+	  .max = (hi), .def = (mindef) },					\
+	{ .name = "default", .type = (t), .off = QOFF(f##_def), .min = (lo),	\
+	  .max = (hi), .required = (req), .def = (dflt) },			\
+	{ .name = "max", .type = (t), .off = QOFF(f##_max), .min = (lo),	\
+	  .max = (hi), .required = (req), .def = (dflt) }
+static const struct cfg_key cfg_walltime_keys[] = {
+	LIMIT(CFG_DURATION, walltime, 1, 365 * DAY, "1m", 1, NULL),
+};
+static const struct cfg_section cfg_walltime =
+    CHECKED(cfg_walltime_keys, cfg_check_limit);
+static const struct cfg_key cfg_cores_keys[] = {
+	LIMIT(CFG_INT, cores, 1, 100000, "1", 1, NULL),
+};
+static const struct cfg_section cfg_cores =
+    CHECKED(cfg_cores_keys, cfg_check_limit);
+static const struct cfg_key cfg_memory_keys[] = {
+	LIMIT(CFG_SIZE, memory, MiB, 1024 * 1024 * GiB, "1MiB", 1,
+	    NULL),
+};
+static const struct cfg_section cfg_memory =
+    CHECKED(cfg_memory_keys, cfg_check_limit);
+static const struct cfg_key cfg_gpus_keys[] = {
+	LIMIT(CFG_INT, gpus, 0, 1024, "0", 0, "0"),
+};
+static const struct cfg_section cfg_gpus =
+    CHECKED(cfg_gpus_keys, cfg_check_limit);
+
+static const struct cfg_key cfg_queue_keys[] = {
+	{ .name = "description", .type = CFG_STRING, .off = QOFF(description),
+	  .def = "", .check = cfg_check_line },
+	{ .name = "walltime", .type = CFG_SECTION, .sub = &cfg_walltime,
+	  .required = 1 },
+	{ .name = "cores", .type = CFG_SECTION, .sub = &cfg_cores,
+	  .required = 1 },
+	{ .name = "memory", .type = CFG_SECTION, .sub = &cfg_memory,
+	  .required = 1 },
+	{ .name = "gpus", .type = CFG_SECTION, .sub = &cfg_gpus },
+	{ .name = "reservation", .type = CFG_STRING, .off = QOFF(reservation),
+	  .def = "", .check = cfg_check_sched_name_opt },
+	{ .name = "qos", .type = CFG_STRING, .off = QOFF(qos), .def = "",
+	  .check = cfg_check_sched_name_opt },
+	{ .name = "template", .type = CFG_PATH, .off = QOFF(template) },
+};
+static const struct cfg_section cfg_queue = SECTION(cfg_queue_keys);
+
+static const struct cfg_key cfg_container_keys[] = {
+	{ .name = "image", .type = CFG_STRING, .off = IOFF(image), .def = "",
+	  .check = cfg_check_image },
+	{ .name = "runtime", .type = CFG_ENUM, .off = IOFF(runtime),
+	  .choices = cfg_runtimes, .def = "singularity" },
+	{ .name = "description", .type = CFG_STRING,
+	  .off = IOFF(description), .def = "", .check = cfg_check_line },
+};
+static const struct cfg_section cfg_container =
+    CHECKED(cfg_container_keys, cfg_check_container);
+
+static const struct cfg_key cfg_cluster_keys[] = {
+	{ .name = "scheduler", .type = CFG_ENUM, .off = KOFF(scheduler),
+	  .choices = cfg_schedulers, .required = 1 },
+	{ .name = "transport", .type = CFG_ENUM, .off = KOFF(transport),
+	  .choices = cfg_transports, .def = "local" },
+	{ .name = "login_host", .type = CFG_HOSTPORT, .off = KOFF(login_host) },
+	{ .name = "login_host_key", .type = CFG_STRING,
+	  .off = KOFF(login_host_key), .check = cfg_check_hostkey },
+	{ .name = "login_user", .type = CFG_STRING, .off = KOFF(login_user),
+	  .check = cfg_check_user },
+	{ .name = "login_key", .type = CFG_PATH, .off = KOFF(login_key) },
+	{ .name = "user_ca_key", .type = CFG_PATH, .off = KOFF(user_ca_key) },
+	{ .name = "slurm_conf", .type = CFG_PATH, .off = KOFF(slurm_conf) },
+	{ .name = "template", .type = CFG_PATH, .off = KOFF(template) },
+	{ .name = "charging", .type = CFG_ENUM, .off = KOFF(charging),
+	  .choices = cfg_chargings, .def = "community" },
+	{ .name = "community_account", .type = CFG_STRING,
+	  .off = KOFF(community_account), .def = "",
+	  .check = cfg_check_sched_name_opt },
+	{ .name = "accounts", .type = CFG_STRLIST, .off = KOFF(accounts),
+	  .count_off = KOFF(naccounts), .check = cfg_check_sched_name },
+	{ .name = "poll_interval", .type = CFG_DURATION,
+	  .off = KOFF(poll_interval), .min = 1, .max = 10 * MINUTE,
+	  .def = "10s" },
+	{ .name = "prologue", .type = CFG_STRING, .off = KOFF(prologue),
+	  .def = "" },
+	{ .name = "epilogue", .type = CFG_STRING, .off = KOFF(epilogue),
+	  .def = "" },
+	{ .name = "extra_directives", .type = CFG_STRLIST,
+	  .off = KOFF(extra_directives), .count_off = KOFF(nextra_directives),
+	  .check = cfg_check_directive },
+	{ .name = "output_dir", .type = CFG_STRING, .off = KOFF(output_dir),
+	  .def = ".nbgate/jobs", .check = cfg_check_output_dir },
+	{ .name = "workdir", .type = CFG_STRING, .off = KOFF(workdir),
+	  .def = "$HOME/nbgate/{user}", .check = cfg_check_workdir },
+	{ .name = "agent", .type = CFG_STRING, .off = KOFF(agent),
+	  .def = "nbgate-agent", .check = cfg_check_line },
+	{ .name = "default_queue", .type = CFG_STRING,
+	  .off = KOFF(default_queue), .check = cfg_check_sched_name,
+	  .required = 1 },
+	{ .name = "queues", .type = CFG_MAPOF, .off = KOFF(queues),
+	  .count_off = KOFF(nqueues), .sub = &cfg_queue,
+	  .elem_size = sizeof(struct config_queue), .max = 256,
+	  .check = cfg_check_sched_name, .required = 1 },
+	{ .name = "default_container", .type = CFG_STRING,
+	  .off = KOFF(default_container), .check = cfg_check_sched_name,
+	  .required = 1 },
+	{ .name = "containers", .type = CFG_MAPOF, .off = KOFF(containers),
+	  .count_off = KOFF(ncontainers), .sub = &cfg_container,
+	  .elem_size = sizeof(struct config_container), .max = 256,
+	  .check = cfg_check_sched_name, .required = 1 },
+	{ .name = "binds", .type = CFG_STRLIST, .off = KOFF(binds),
+	  .count_off = KOFF(nbinds), .check = cfg_check_bind },
+	{ .name = "node_addresses", .type = CFG_STRLIST,
+	  .off = KOFF(node_addresses), .count_off = KOFF(nnode_addresses),
+	  .check = cfg_check_cidr },
+};
+const struct cfg_section cfg_cluster =
+    CHECKED(cfg_cluster_keys, cfg_check_cluster);
+
+/* walltime, cores, memory, gpus: min <= default <= max. */
+static void
+cfg_check_limit(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    void *base, const char *prefix, size_t line, const size_t *seen)
+{
+	const struct cfg_key	*k = sec->keys;	/* min, default, max */
+	long long		 min, def, max;
+	char			 a[32], b[32], c[32];
+
+	min = cfg_get_num(&k[0], base);
+	def = cfg_get_num(&k[1], base);
+	max = cfg_get_num(&k[2], base);
+	cfg_fmt_num(&k[0], min, a, sizeof a);
+	cfg_fmt_num(&k[1], def, b, sizeof b);
+	cfg_fmt_num(&k[2], max, c, sizeof c);
+	if (min > max) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "max",
+		    "%s is less than min %s", c, a);
+	} else if (def < min) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "default",
+		    "%s is less than min %s", b, a);
+	} else if (def > max) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "default",
+		    "%s is more than max %s", b, c);
+	}
+}
+
+/* An image goes with a runtime, and runtime none with no image. */
+static void
+cfg_check_container(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    void *base, const char *prefix, size_t line, const size_t *seen)
+{
+	struct config_container	*c = base;
+
+	if (c->runtime == CONFIG_NO_RUNTIME && *c->image != '\0') {
+		cfg_key_error(ctx, sec, seen, prefix, line, "image",
+		    "must be empty with runtime: none");
+	} else if (c->runtime != CONFIG_NO_RUNTIME && *c->image == '\0') {
+		cfg_key_error(ctx, sec, seen, prefix, line, "image",
+		    "required with runtime: %s", cfg_runtimes[c->runtime]);
+	}
+}
+
+/* "a, b, c" from the names of a CFG_MAPOF array or a string list. */
+static char *
+cfg_names(const void *array, size_t n, size_t size)
+{
+	char		*list = xstrdup(""), *old;
+	const char	*name;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		if (size == 0)
+			name = ((char *const *)array)[i];
+		else
+			name = ((const struct cfg_elem *)
+			    ((const char *)array + i * size))->name;
+		old = list;
+		xasprintf(&list, "%s%s%s", old, i == 0 ? "" : ", ", name);
+		free(old);
+	}
+	return (list);
+}
+
+/* default_queue and default_container name entries that exist. */
+static void
+cfg_check_defaults(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    struct config_cluster *c, const char *prefix, size_t line,
+    const size_t *seen)
+{
+	char	*list;
+
+	if (c->nqueues == 0) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "queues",
+		    "at least one queue is required");
+	} else if (config_queue_find(c, c->default_queue) == NULL) {
+		list = cfg_names(c->queues, c->nqueues, sizeof *c->queues);
+		cfg_key_error(ctx, sec, seen, prefix, line, "default_queue",
+		    "'%s' is not one of the queues (%s)", c->default_queue,
+		    list);
+		free(list);
+	}
+	if (c->ncontainers == 0) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "containers",
+		    "at least one container is required");
+	} else if (config_container_find(c, c->default_container) == NULL) {
+		list = cfg_names(c->containers, c->ncontainers,
+		    sizeof *c->containers);
+		cfg_key_error(ctx, sec, seen, prefix, line, "default_container",
+		    "'%s' is not one of the containers (%s)",
+		    c->default_container, list);
+		free(list);
+	}
+}
+
+/* transport: ssh needs where and how to log in; local must not have it. */
+static void
+cfg_check_transport(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    struct config_cluster *c, const char *prefix, size_t line,
+    const size_t *seen)
+{
+	static const char *const names[] = { "login_host", "login_host_key",
+				    "login_user", "login_key" };
+	const char		*set[nitems(names)];
+	size_t			 i, tline = cfg_seen(sec, seen, "transport");
+
+	set[0] = c->login_host;
+	set[1] = c->login_host_key;
+	set[2] = c->login_user;
+	set[3] = c->login_key;
+	for (i = 0; i < nitems(names); i++) {
+		if (c->transport == CONFIG_LOCAL && set[i] != NULL) {
+			cfg_key_error(ctx, sec, seen, prefix, line, names[i],
+			    "only used with transport: ssh");
+		} else if (c->transport == CONFIG_SSH && set[i] == NULL &&
+		    i < 2) {
+			cfg_key_error(ctx, sec, seen, prefix, tline, names[i],
+			    "required with transport: ssh");
+		} else if (c->transport == CONFIG_SSH && set[i] == NULL &&
+		    c->charging == CONFIG_COMMUNITY) {
+			cfg_key_error(ctx, sec, seen, prefix, tline, names[i],
+			    "required with transport: ssh and charging: "
+			    "community");
+		}
+	}
+}
+
+/* charging: community needs its account, among accounts if those are set. */
+static void
+cfg_check_charging(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    struct config_cluster *c, const char *prefix, size_t line,
+    const size_t *seen)
+{
+	size_t	 i, cline = cfg_seen(sec, seen, "charging");
+	char	*list;
+
+	if (c->charging == CONFIG_USER) {
+		if (*c->community_account != '\0') {
+			cfg_key_error(ctx, sec, seen, prefix, line,
+			    "community_account",
+			    "only used with charging: community");
+		}
+		if (c->transport != CONFIG_SSH) {
+			cfg_key_error(ctx, sec, seen, prefix, cline != 0 ? cline :
+			    line, "charging", "user needs transport: ssh (jobs "
+			    "are submitted by logging in as each user)");
+		} else if (c->user_ca_key == NULL) {
+			cfg_key_error(ctx, sec, seen, prefix, cline != 0 ? cline :
+			    line, "user_ca_key", "required with charging: user");
+		}
+		return;
+	}
+	if (c->user_ca_key != NULL) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "user_ca_key",
+		    "only used with charging: user");
+	}
+	if (*c->community_account == '\0') {
+		cfg_key_error(ctx, sec, seen, prefix, cline != 0 ? cline : line,
+		    "community_account", "required with charging: community");
+		return;
+	}
+	for (i = 0; i < c->naccounts; i++) {
+		if (strcmp(c->accounts[i], c->community_account) == 0)
+			return;
+	}
+	if (c->naccounts == 0)
+		return;
+	list = cfg_names(c->accounts, c->naccounts, 0);
+	cfg_key_error(ctx, sec, seen, prefix, line, "community_account",
+	    "'%s' is not one of the accounts (%s)", c->community_account, list);
+	free(list);
+}
+/* A cluster's cross-field rules. */
+static void
+cfg_check_cluster(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    void *base, const char *prefix, size_t line, const size_t *seen)
+{
+	struct config_cluster	*c = base;
+
+	cfg_check_defaults(ctx, sec, c, prefix, line, seen);
+	cfg_check_transport(ctx, sec, c, prefix, line, seen);
+	cfg_check_charging(ctx, sec, c, prefix, line, seen);
+}
+/* "slurm" or "pbs". */
+const char *
+config_scheduler_name(int scheduler)
+{
+	if (scheduler < 0 || scheduler >= (int)nitems(cfg_schedulers) - 1)
+		return ("unknown");
+	return (cfg_schedulers[scheduler]);
+}
+
+/* "singularity", "apptainer" or "none". */
+const char *
+config_runtime_name(int runtime)
+{
+	if (runtime < 0 || runtime >= (int)nitems(cfg_runtimes) - 1)
+		return ("unknown");
+	return (cfg_runtimes[runtime]);
+}

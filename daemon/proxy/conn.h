@@ -1,0 +1,131 @@
+/*
+ * conn.h: what conn*.c share about one browser connection, private to them
+ * (proxy.h is the room's interface). Include after <http_parser.h>,
+ * <openssl/ssl.h> and proxy.h.
+ */
+#ifndef NB_PROXY_CONN_H
+#define NB_PROXY_CONN_H
+
+enum conn_phase {
+	PH_HEAD,	/* reading a request head */
+	PH_WAIT_UP,	/* waiting for a stream through the tunnel */
+	PH_PROXY,	/* request body up, response down */
+	PH_LOCAL,	/* collecting a body for a /hub/ handler */
+	PH_UPGRADED,	/* raw bytes both ways (WebSocket) */
+	PH_SSE,		/* a progress stream (Server-Sent Events) until close */
+	PH_DEFER,	/* a /hub/ handler answers later (conn_defer_answer) */
+};
+
+/* The handler's handle on a deferred answer; c is NULL once the browser left. */
+struct conn_defer {
+	struct conn	*c;
+};
+
+struct conn {
+	struct bufferevent	*bev;		/* the browser; NULL once a WebSocket is spliced */
+	evutil_socket_t		 fd;		/* bev's socket and TLS: ours to close and free */
+	SSL			*ssl;
+	char			*peer;		/* "addr" for logs and X-Forwarded-For */
+	int			 peer_port;
+	struct peer		*peerc;		/* its count against the per-address cap */
+	time_t			 born;		/* accepted (the handshake's deadline) */
+	int			 handshaking;	/* on conn_hs_list */
+	TAILQ_ENTRY(conn)	 hs_entry;
+	time_t			 head_start;	/* first byte of the request (its deadline) */
+	int			 in_head;	/* between that byte and the head's end */
+	int			 admin;		/* admin socket: trusted, plain */
+	int			 tls;
+	enum conn_phase		 phase;
+	int			 closing;
+	int			 free_scheduled;
+
+	http_parser		 rp;		/* request parser */
+	struct http_msg		 req;
+	int			 req_head_done;
+	int			 req_done;	/* whole request read */
+	int			 req_chunked;
+	int			 req_keepalive;
+	int			 req_head_method;
+	int			 req_upgrade;
+	int			 err_code;	/* set by a callback before failing */
+	struct evbuffer		*local_body;
+	size_t			 local_max;	/* the body this /hub/ request may have */
+	char			*local_user;	/* who the /hub/ request is from, or NULL */
+
+	char			*route;		/* route name the stream serves */
+	time_t			 touched;	/* last conn_touch() */
+	struct tunnel_req	*treq;
+	struct bufferevent	*up;		/* stream to the notebook */
+	http_parser		 sp;		/* response parser */
+	struct http_msg		 resp;
+	int			 resp_started;	/* head sent to the browser */
+	int			 resp_chunked;
+	int			 resp_close;	/* close-delimited, or must close after */
+	int			 resp_done;
+	int			 up_reusable;
+
+	struct conn_stream	*stream;	/* an event stream a handler writes */
+	int			 streamed;	/* the request was answered with one */
+	struct conn_defer	*defer;		/* PH_DEFER: owned by the handler */
+	TAILQ_ENTRY(conn)	 entry;
+};
+
+/* The ceiling of every buffer of a connection (proxy.buffer_size). */
+static inline size_t
+conn_limit(void)
+{
+	return (gate->cfg->proxy_buffer);
+}
+
+static inline void
+conn_set_read_timeout(struct conn *c, int secs)
+{
+	struct timeval	tv = { secs, 0 };
+
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+}
+
+/* Notes traffic on @route, at most once a second per connection (idle culling). */
+static inline void
+conn_touch_route(const char *route, time_t *touched)
+{
+	struct route	*r;
+	time_t		 now;
+
+	if (route == NULL || (now = time(NULL)) == *touched)
+		return;
+	*touched = now;
+	if ((r = route_find(route)) != NULL)
+		route_touch(r, now);
+}
+
+static inline void
+conn_touch(struct conn *c)
+{
+	conn_touch_route(c->route, &c->touched);
+}
+
+/* conn.c: accept, TLS handshake deadlines, replies, close and free */
+void		 conn_reply(struct conn *, int, const char *, const char *,
+		    struct evbuffer *, int);
+void		 conn_fail(struct conn *, int, const char *, const char *);
+void		 conn_fail_json(struct conn *, int, const char *);
+void		 conn_close(struct conn *);
+void		 conn_free_later(struct conn *);
+void		 conn_counted(int);
+
+/* conn-request.c: request heads, who is asking, where a request goes */
+void		 conn_parse(struct conn *);
+
+/* conn-up.c: the stream to the notebook, responses, WebSocket splices */
+void		 conn_up_ready(struct bufferevent *, const char *, void *);
+void		 conn_send_head(struct conn *);
+void		 conn_parse_up(struct conn *);
+void		 conn_up_drop(struct conn *);
+void		 conn_ws_close_all(void);
+
+/* conn-hub.c: /hub/ requests: the handler, deferred answers, event streams */
+void		 conn_local(struct conn *);
+void		 conn_stream_gone(struct conn *);
+
+#endif /* NB_PROXY_CONN_H */
