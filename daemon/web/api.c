@@ -34,6 +34,13 @@ api_json(struct api_resp *rs, int code, json_t *j)
 	json_decref(j);
 }
 
+/* Answers 200 {@key: @list} (consumed). */
+void
+api_json_list(struct api_resp *rs, const char *key, json_t *list)
+{
+	api_json(rs, 200, json_pack("{s:o}", key, list));
+}
+
 /* Answers {"status": @code, "message": @msg}. */
 void
 api_error(struct api_resp *rs, int code, const char *msg)

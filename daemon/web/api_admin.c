@@ -75,10 +75,13 @@ api_set_config_ops(api_config_fn reload, api_config_fn check)
 }
 
 /* POST /hub/api/reload, GET /hub/api/config/check: the configuration file. */
-static void
-api_config(const struct api_req *ar, struct api_resp *rs, int apply)
+void
+api_config(struct hub_call *c)
 {
-	char		*path, *cause = NULL;
+	const struct api_req	*ar = c->ar;
+	struct api_resp		*rs = c->rs;
+	char			*path, *cause = NULL;
+	int			 apply = strcmp(ar->method, "POST") == 0;
 
 	if (gate->cfg->path == NULL || api_reload_file == NULL) {
 		api_error(rs, 409, "nbgated runs with its built-in configuration "
@@ -104,18 +107,6 @@ api_config(const struct api_req *ar, struct api_resp *rs, int apply)
 	free(path);
 }
 
-void
-api_reload(struct hub_call *c)
-{
-	api_config(c->ar, c->rs, 1);
-}
-
-void
-api_config_check(struct hub_call *c)
-{
-	api_config(c->ar, c->rs, 0);
-}
-
 /* GET /hub/api/routes */
 void
 api_routes_list(struct hub_call *c)
@@ -123,7 +114,7 @@ api_routes_list(struct hub_call *c)
 	json_t	*list = json_array();
 
 	route_foreach(api_route_json, list);
-	api_json(c->rs, 200, json_pack("{s:o}", "routes", list));
+	api_json_list(c->rs, "routes", list);
 }
 
 /* POST (or PUT) /hub/api/routes/{route}: {key} or {enroll: true}. */

@@ -148,7 +148,7 @@ api_sessions_list(struct hub_call *c)
 	f.state = state;
 	f.list = json_array();
 	session_foreach(api_session_filter, &f);
-	api_json(c->rs, 200, json_pack("{s:o}", "sessions", f.list));
+	api_json_list(c->rs, "sessions", f.list);
 	free(user);
 	free(state);
 }
@@ -231,15 +231,24 @@ api_server_stop(struct hub_call *c)
 	free(msg);
 }
 
+/* The session of the server a call names, or NULL and a 404. */
+static const struct session *
+api_server_find(struct hub_call *c)
+{
+	const struct session	*s = session_find(c->user, api_server_name(c));
+
+	if (s == NULL)
+		api_error(c->rs, 404, "no such server");
+	return (s);
+}
+
 /* GET /hub/api/users/{user}/server(s/{server}): show it. */
 void
 api_server_get(struct hub_call *c)
 {
 	const struct session	*s;
 
-	if ((s = session_find(c->user, api_server_name(c))) == NULL)
-		api_error(c->rs, 404, "no such server");
-	else
+	if ((s = api_server_find(c)) != NULL)
 		api_json(c->rs, 200, session_json(s, 1));
 }
 
@@ -249,8 +258,6 @@ api_progress(struct hub_call *c)
 {
 	const struct session	*s;
 
-	if ((s = session_find(c->user, api_server_name(c))) == NULL)
-		api_error(c->rs, 404, "no such server");
-	else
+	if ((s = api_server_find(c)) != NULL)
 		progress_stream(c->ar->conn, s);
 }

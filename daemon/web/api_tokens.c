@@ -256,10 +256,10 @@ api_whoami(struct hub_call *c)
 void
 api_tokens_list(struct hub_call *c)
 {
-	json_t	*list = json_array();
+	json_t	*j = json_pack("{s:[]}", "tokens");
 
-	auth_token_foreach(api_token_list_one, list);
-	api_json(c->rs, 200, json_pack("{s:o}", "tokens", list));
+	auth_token_foreach(api_token_list_one, json_object_get(j, "tokens"));
+	api_json(c->rs, 200, j);
 }
 
 /* DELETE /hub/api/tokens/{id} */
@@ -275,36 +275,33 @@ api_token_revoke(struct hub_call *c)
 	}
 }
 
-/* POST /hub/api/users/{user}/tokens [{"expires_in": S}] */
+/*
+ * POST /hub/api/users/{user}/tokens [{"expires_in": S}] or
+ * /hub/api/services/{service}/tokens {scopes, users | all_users, expires_in?}
+ */
 void
-api_user_token_issue(struct hub_call *c)
+api_tokens_issue(struct hub_call *c)
 {
-	api_token_issue(c->ar, c->rs, c->user, 0);
+	if (c->user != NULL)
+		api_token_issue(c->ar, c->rs, c->user, 0);
+	else
+		api_token_issue(c->ar, c->rs, c->name, 1);
 }
 
-/* DELETE /hub/api/users/{user}/tokens: all of them. */
+/* DELETE /hub/api/users/{user}/tokens or .../services/{service}/tokens: all of them. */
 void
-api_user_tokens_revoke(struct hub_call *c)
+api_tokens_revoke(struct hub_call *c)
 {
-	store_audit(c->ar->actor, "token-revoke", c->user, NULL);
-	api_json(c->rs, 200, json_pack("{s:s,s:i}", "user", c->user,
-	    "revoked", auth_token_revoke_user(c->user)));
-}
+	const char	*name = c->user != NULL ? c->user : c->name;
 
-/* POST /hub/api/services/{service}/tokens {scopes, users | all_users, expires_in?} */
-void
-api_service_token_issue(struct hub_call *c)
-{
-	api_token_issue(c->ar, c->rs, c->name, 1);
-}
-
-/* DELETE /hub/api/services/{service}/tokens: all of them. */
-void
-api_service_tokens_revoke(struct hub_call *c)
-{
-	store_audit(c->ar->actor, "service-token-revoke", c->name, NULL);
-	log_info("admin: the tokens of service %s revoked by %s", c->name,
-	    c->ar->actor);
-	api_json(c->rs, 200, json_pack("{s:s,s:i}", "service", c->name,
-	    "revoked", auth_token_revoke_service(c->name)));
+	if (c->user != NULL) {
+		store_audit(c->ar->actor, "token-revoke", name, NULL);
+		api_json(c->rs, 200, json_pack("{s:s,s:i}", "user", name,
+		    "revoked", auth_token_revoke_user(name)));
+		return;
+	}
+	store_audit(c->ar->actor, "service-token-revoke", name, NULL);
+	log_info("admin: the tokens of service %s revoked by %s", name, c->ar->actor);
+	api_json(c->rs, 200, json_pack("{s:s,s:i}", "service", name,
+	    "revoked", auth_token_revoke_service(name)));
 }

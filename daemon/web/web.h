@@ -32,6 +32,7 @@ int		 hub_table_check(char **);			/* tests: 0 or -1 */
 
 /* api.c: what the REST API's handlers share */
 void		 api_json(struct api_resp *, int, struct json_t *);	/* consumes */
+void		 api_json_list(struct api_resp *, const char *, struct json_t *);
 void		 api_error(struct api_resp *, int, const char *);
 void		 api_page(struct api_resp *, int, const char *, const char *);
 struct json_t	*api_body_object(const struct api_req *, struct api_resp *);
@@ -44,8 +45,7 @@ const char	*api_bearer(const struct api_req *);
 typedef int	(*api_config_fn)(const char *, char **);
 void		 api_set_config_ops(api_config_fn, api_config_fn);
 void		 api_status(struct hub_call *);
-void		 api_reload(struct hub_call *);
-void		 api_config_check(struct hub_call *);
+void		 api_config(struct hub_call *);
 void		 api_routes_list(struct hub_call *);
 void		 api_route_add(struct hub_call *);
 void		 api_route_del(struct hub_call *);
@@ -70,10 +70,8 @@ void		 api_cred_del(struct hub_call *);
 void		 api_whoami(struct hub_call *);
 void		 api_tokens_list(struct hub_call *);
 void		 api_token_revoke(struct hub_call *);
-void		 api_user_token_issue(struct hub_call *);
-void		 api_user_tokens_revoke(struct hub_call *);
-void		 api_service_token_issue(struct hub_call *);
-void		 api_service_tokens_revoke(struct hub_call *);
+void		 api_tokens_issue(struct hub_call *);
+void		 api_tokens_revoke(struct hub_call *);
 
 /* api_links.c: one-time login links: made by an admin, redeemed by a browser */
 void		 api_login_url(struct hub_call *);
