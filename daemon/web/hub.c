@@ -234,6 +234,8 @@ hub_match(const char *pattern, const char *path, const char *self,
 		*slot = xstrndup(s, len);
 		s += len;
 		p = end + 1;
+		if (!hn->subject && len == 0 && *p != '\0')
+			return (HUB_NONE);	/* "//" names nothing */
 		if (!hn->subject)
 			continue;
 		if (self != NULL && strcmp(*slot, self) != 0)
@@ -479,7 +481,7 @@ hub_find(struct hub_req *r, const struct hub_entry **path_e,
 		if ((m = hub_match(e->path, ar->path, self, &r->call, &b)) == HUB_NONE)
 			continue;
 		if (!hub_admits(r, e)) {
-			*denied = 1;
+			*denied |= e->who != HUB_ANYONE;
 			continue;
 		}
 		if (m == HUB_BADNAME) {
