@@ -49,6 +49,13 @@ static void	hub_login(struct hub_call *);
 static void	hub_oidc(struct hub_call *);
 static void	hub_pages(struct hub_call *);
 
+/*
+ * Read a row as: METHOD PATH may be called by WHO, and by a service token
+ * with SCOPE (0: by none). A method the path does not list is a 405 if the
+ * path is HUB_405, else as if the path did not exist; such a method is
+ * checked against the path's first entry that is not GET. No entry may
+ * shadow a later one (tests/unit/test-hub).
+ */
 #define RS	AUTH_SCOPE_READ_SERVERS
 #define S	AUTH_SCOPE_SERVERS
 #define RU	AUTH_SCOPE_READ_USERS

@@ -1,7 +1,7 @@
 /*
  * web.h: everything under /hub/: the REST API, the HTML pages, password and
  * OIDC login, usage and metrics. The top room below gate.c: uses every
- * other room, and none uses it.
+ * other room, and none uses it. Who may open which URL: hub.c's table.
  */
 #ifndef NB_WEB_H
 #define NB_WEB_H
