@@ -370,15 +370,24 @@ hub_service_may(struct hub_req *r, const struct hub_entry *e)
 	return (0);
 }
 
-/* The names that are not subjects, once the caller may call: 0, or -1 and a 400. */
+/*
+ * The names that are not subjects, once the caller may call: 0, or -1 and a
+ * 400. Before a 405 (@allowed 0) only a name that ends the path counts: it
+ * names what the method was for; a name before a sub-resource (.../progress)
+ * does not.
+ */
 static int
-hub_names_valid(struct hub_call *c, const struct hub_entry *e)
+hub_names_valid(struct hub_call *c, const struct hub_entry *e, int allowed)
 {
 	const struct hub_name	*hn;
 	const char		*p;
+	size_t			 len;
 
 	for (p = strchr(e->path, '{'); p != NULL; p = strchr(p + 1, '{')) {
-		hn = hub_name_find(p + 1, strcspn(p + 1, "}"));
+		len = strcspn(p + 1, "}");
+		hn = hub_name_find(p + 1, len);
+		if (!allowed && p[len + 2] != '\0')
+			continue;
 		if (!hn->subject && hn->valid != NULL && !hn->valid(*hub_slot(c, hn))) {
 			api_error(c->rs, 400, hn->invalid);
 			return (-1);
@@ -577,7 +586,7 @@ hub_dispatch(const struct api_req *ar, struct api_resp *rs)
 	const struct hub_entry	*e, *path_e = NULL;
 	const struct hub_name	*bad = NULL;
 	int			 api = strncmp(ar->path, "/hub/api/", 9) == 0;
-	int			 denied = 0;
+	int			 denied = 0, allowed;
 
 	memset(&r, 0, sizeof r);
 	r.call.ar = ar;
@@ -596,9 +605,10 @@ hub_dispatch(const struct api_req *ar, struct api_resp *rs)
 		e = path_e;
 		hub_match(e->path, ar->path, NULL, &r.call, &bad);	/* its names */
 	}
-	if (hub_service_may(&r, e) == -1 || hub_names_valid(&r.call, e) == -1)
+	allowed = hub_method(e, ar->method);
+	if (hub_service_may(&r, e) == -1 || hub_names_valid(&r.call, e, allowed) == -1)
 		goto out;
-	if (!hub_method(e, ar->method))
+	if (!allowed)
 		hub_not_allowed(&r);
 	else
 		hub_exec(&r, e);
