@@ -382,7 +382,7 @@ gate_start(struct event_base *base, struct config *cfg, char **cause)
 	gate->cfg = cfg;
 	gate->base = base;
 	gate->started = time(NULL);
-	conn_set_hub(api_dispatch);	/* web/ answers /hub/ */
+	conn_set_hub(hub_dispatch);	/* web/ answers /hub/ */
 	api_set_config_ops(gate_reload_file, gate_check_file);
 	if (util_mkdir_p(cfg->state_dir, 0700, cause) == -1 ||
 	    auth_init(cfg->state_dir, cause) == -1 ||

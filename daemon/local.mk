@@ -47,7 +47,13 @@ libnbdaemon_a_SOURCES = \
 	daemon/sess/outbox.c \
 	daemon/web/web.h \
 	daemon/web/status.c \
+	daemon/web/hub.c \
 	daemon/web/api.c \
+	daemon/web/api_admin.c \
+	daemon/web/api_servers.c \
+	daemon/web/api_creds.c \
+	daemon/web/api_tokens.c \
+	daemon/web/api_links.c \
 	daemon/web/pages.c \
 	daemon/web/home.c \
 	daemon/web/spawn.c \

@@ -135,6 +135,12 @@ tests_unit_test_httpc_SOURCES = tests/unit/test-httpc.c
 tests_unit_test_httpc_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-httpc
 
+# web/hub.c: the /hub/ route table parses and no entry shadows another.
+check_PROGRAMS += tests/unit/test-hub
+tests_unit_test_hub_SOURCES = tests/unit/test-hub.c
+tests_unit_test_hub_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-hub
+
 check_PROGRAMS += tests/unit/test-usage
 tests_unit_test_usage_SOURCES = tests/unit/test-usage.c
 tests_unit_test_usage_LDADD = libnbtest.a $(DAEMON_LIBS)

@@ -1,7 +1,7 @@
 /*
  * web.h: everything under /hub/: the REST API, the HTML pages, password and
  * OIDC login, usage and metrics. The top room below gate.c: uses every
- * other room, and none uses it.
+ * other room, and none uses it. Who may open which URL: hub.c's table.
  */
 #ifndef NB_WEB_H
 #define NB_WEB_H
@@ -14,14 +14,73 @@ struct json_t;
 /* status.c: an error kind as an HTTP status */
 int		 status_code(enum result_kind);
 
+struct auth_token;
+
+/*
+ * hub.c: the route table of /hub/: for each method and path, who may call
+ * it and what answers; hub_dispatch() is what conn_set_hub() is given. A
+ * handler gets the request, the response to fill, and the names the path
+ * carried ({user}, {server}, {name}: owned by the hub, freed after).
+ */
+struct hub_call {
+	const struct api_req	*ar;	/* a service's: actor "service:S for U" */
+	struct api_resp		*rs;
+	const struct auth_token	*tok;	/* the service token calling, or NULL */
+	char			*user;	/* {user}, or NULL */
+	char			*server;	/* {server}, or NULL: the default "" */
+	char			*name;	/* {route}, {service}, {id}, {session}, {page} */
+};
+void		 hub_dispatch(const struct api_req *, struct api_resp *);
+const char	*hub_lookup(const char *, const char *);	/* tests: the pattern */
+int		 hub_table_check(char **);			/* tests: 0 or -1 */
+
+/* api.c: what the REST API's handlers share */
+void		 api_json(struct api_resp *, int, struct json_t *);	/* consumes */
+void		 api_json_list(struct api_resp *, const char *, struct json_t *);
+void		 api_error(struct api_resp *, int, const char *);
+void		 api_page(struct api_resp *, int, const char *, const char *);
+struct json_t	*api_body_object(const struct api_req *, struct api_resp *);
+void		 api_add_headers(struct api_resp *, char *);	/* consumes the lines */
+char		*api_query_get(const char *, const char *);	/* a ?k=v value, owned */
+const char	*api_bearer(const struct api_req *);
+
+/* api_admin.c: status, the configuration file, routes, orphans */
 /* gate.c's reload and check of a configuration file: 0, or -1 and *cause. */
 typedef int	(*api_config_fn)(const char *, char **);
 void		 api_set_config_ops(api_config_fn, api_config_fn);
-void		 api_dispatch(const struct api_req *, struct api_resp *);
-void		 api_add_headers(struct api_resp *, char *);	/* consumes the lines */
-char		*api_query_get(const char *, const char *);	/* a ?k=v value, owned */
-char		*api_request_user(const struct http_msg *);
-int		 api_request_by_cookie(const struct http_msg *);
+void		 api_status(struct hub_call *);
+void		 api_config(struct hub_call *);
+void		 api_routes_list(struct hub_call *);
+void		 api_route_add(struct hub_call *);
+void		 api_route_del(struct hub_call *);
+void		 api_orphans(struct hub_call *);
+
+/* api_servers.c: users, their servers and progress, sessions */
+void		 api_users_list(struct hub_call *);
+void		 api_user_get(struct hub_call *);
+void		 api_server_get(struct hub_call *);
+void		 api_server_start(struct hub_call *);
+void		 api_server_stop(struct hub_call *);
+void		 api_progress(struct hub_call *);
+void		 api_sessions_list(struct hub_call *);
+void		 api_session_get(struct hub_call *);
+
+/* api_creds.c: a user's credential (charging: user) */
+void		 api_cred_get(struct hub_call *);
+void		 api_cred_set(struct hub_call *);
+void		 api_cred_del(struct hub_call *);
+
+/* api_tokens.c: API tokens, users' and services'; who a token is */
+void		 api_whoami(struct hub_call *);
+void		 api_tokens_list(struct hub_call *);
+void		 api_token_revoke(struct hub_call *);
+void		 api_tokens_issue(struct hub_call *);
+void		 api_tokens_revoke(struct hub_call *);
+
+/* api_links.c: one-time login links: made by an admin, redeemed by a browser */
+void		 api_login_url(struct hub_call *);
+void		 api_login_once(struct hub_call *);
+void		 api_user_login(struct hub_call *);
 
 /*
  * pages.c: the page kit every HTML page is made with: pages_begin() ..

@@ -1,0 +1,307 @@
+/*
+ * api_tokens.c: the REST API of API tokens (auth.c keeps them): a user's,
+ * issued by an admin; a service's, with scopes and the users it may act
+ * for; the list, revocation; and who the calling token is.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+
+#include "daemon/web/web.h"
+
+static json_t *
+api_time_json(time_t t)
+{
+	struct tm	tm;
+	char		buf[32];
+
+	if (t == 0)
+		return (json_null());
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return (json_string(buf));
+}
+
+static json_t *
+api_scopes_json(unsigned int scopes)
+{
+	json_t		*a = json_array();
+	unsigned int	 bit;
+
+	for (bit = 1; bit <= AUTH_SCOPES_ALL; bit <<= 1)
+		if (scopes & bit)
+			json_array_append_new(a, json_string(auth_scope_name(bit)));
+	return (a);
+}
+
+/* A token as the API shows it: never the secret (nbgated does not keep it). */
+static json_t *
+api_token_json(const struct auth_token *t)
+{
+	json_t	*j, *users;
+	size_t	 i;
+
+	j = json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:b}", "id", t->id,
+	    "kind", t->service ? "service" : "user", "name", t->name,
+	    "scopes", api_scopes_json(t->scopes),
+	    "created", api_time_json(t->created),
+	    "expires", api_time_json(t->expires),
+	    "last_used", api_time_json(t->last_used),
+	    "expired", t->expires != 0 && t->expires < time(NULL));
+	if (t->service) {
+		json_object_set_new(j, "all_users", json_boolean(t->all_users));
+		users = json_array();
+		for (i = 0; i < t->nusers; i++)
+			json_array_append_new(users, json_string(t->users[i]));
+		json_object_set_new(j, "users", users);
+	}
+	return (j);
+}
+
+static void
+api_token_list_one(const struct auth_token *t, void *arg)
+{
+	json_array_append_new(arg, api_token_json(t));
+}
+
+/* "expires_in" of a token request: seconds (1 .. 10 years); 0 if absent. */
+static int
+api_expires_in(json_t *j, time_t *expires, struct api_resp *rs)
+{
+	json_t		*v = json_object_get(j, "expires_in");
+	json_int_t	 n;
+
+	*expires = 0;
+	if (v == NULL || json_is_null(v))
+		return (0);
+	n = json_is_integer(v) ? json_integer_value(v) : -1;
+	if (n <= 0 || n > 10LL * 366 * 86400) {
+		api_error(rs, 400, "expires_in: a number of seconds, 1 to 10 years");
+		return (-1);
+	}
+	*expires = time(NULL) + (time_t)n;
+	return (0);
+}
+
+/* "scopes" of a token request: a list or a comma string; -1 with a 400 set. */
+static int
+api_token_scopes(json_t *j, unsigned int *scopes, struct api_resp *rs)
+{
+	json_t	*sc = json_object_get(j, "scopes"), *v;
+	char	*text = NULL, *old, *cause = NULL;
+	size_t	 i;
+	int	 rv = -1;
+
+	if (json_is_string(sc))
+		text = xstrdup(json_string_value(sc));
+	else if (json_is_array(sc) && json_array_size(sc) > 0) {
+		text = xstrdup("");
+		json_array_foreach(sc, i, v) {
+			if (!json_is_string(v)) {
+				free(text);
+				text = NULL;
+				break;
+			}
+			old = text;
+			xasprintf(&text, "%s%s%s", old, i > 0 ? "," : "",
+			    json_string_value(v));
+			free(old);
+		}
+	}
+	if (text == NULL)
+		api_error(rs, 400, "scopes: a list of scopes (servers, read:servers, "
+		    "read:users)");
+	else if (auth_scopes_parse(text, scopes, &cause) == -1) {
+		free(text);
+		xasprintf(&text, "scopes: %s", cause);
+		api_error(rs, 400, text);
+	} else
+		rv = 0;
+	free(text);
+	free(cause);
+	return (rv);
+}
+
+/*
+ * "users" (a list of valid names, as a comma list in *users) or
+ * "all_users": true (*users NULL) of a service token request; -1 with a 400 set.
+ */
+static int
+api_token_users(json_t *j, char **users, struct api_resp *rs)
+{
+	json_t	*v = json_object_get(j, "all_users"), *ul = json_object_get(j, "users");
+	char	*old, *msg;
+	size_t	 i;
+	int	 all;
+
+	*users = NULL;
+	if (v != NULL && !json_is_boolean(v)) {
+		api_error(rs, 400, "all_users: true or false");
+		return (-1);
+	}
+	all = json_is_true(v);
+	if (all == (ul != NULL) || (ul != NULL && (!json_is_array(ul) ||
+	    json_array_size(ul) == 0 || json_array_size(ul) > 10000))) {
+		api_error(rs, 400, "users: the list of users the service may act for, "
+		    "or \"all_users\": true (one of the two)");
+		return (-1);
+	}
+	if (all)
+		return (0);
+	*users = xstrdup("");
+	json_array_foreach(ul, i, v) {
+		if (!json_is_string(v) || !util_user_name_valid(json_string_value(v))) {
+			xasprintf(&msg, "users[%zu]: not a valid user name", i);
+			api_error(rs, 400, msg);
+			free(msg);
+			free(*users);
+			*users = NULL;
+			return (-1);
+		}
+		old = *users;
+		xasprintf(users, "%s%s%s", old, i > 0 ? "," : "", json_string_value(v));
+		free(old);
+	}
+	return (0);
+}
+
+/* POST /hub/api/users/NAME/tokens [{"expires_in": S}] or .../services/NAME/tokens. */
+static void
+api_token_issue(const struct api_req *ar, struct api_resp *rs, const char *name,
+    int service)
+{
+	json_t		*j = NULL;
+	char		*tok, *users = NULL, *text;
+	char		 id[AUTH_TOKEN_ID_LEN + 1];
+	unsigned int	 scopes = 0;
+	time_t		 expires;
+
+	if (evbuffer_get_length(ar->body) > 0 || service) {
+		if ((j = api_body_object(ar, rs)) == NULL)
+			return;
+	}
+	if (api_expires_in(j, &expires, rs) == -1)
+		goto out;
+	if (!service) {
+		tok = auth_token_issue(name, expires, id);
+		store_audit(ar->actor, "token-issue", name, id);
+		log_info("admin: API token %s issued for %s by %s", id, name, ar->actor);
+		api_json(rs, 201, json_pack("{s:s,s:s,s:s,s:o}", "user", name,
+		    "token", tok, "id", id, "expires", api_time_json(expires)));
+		freestr(tok);
+		goto out;
+	}
+	if (api_token_scopes(j, &scopes, rs) == -1 ||
+	    api_token_users(j, &users, rs) == -1)
+		goto out;
+	tok = auth_service_issue(name, scopes, users, expires, id);
+	text = auth_scopes_text(scopes);
+	store_audit(ar->actor, "service-token-issue", name, text);
+	log_info("admin: token %s issued for service %s (scopes %s, users %s) by %s",
+	    id, name, text, users == NULL ? "all" : users, ar->actor);
+	free(text);
+	api_json(rs, 201, json_pack("{s:s,s:s,s:s,s:o,s:b,s:o,s:o}", "service", name,
+	    "token", tok, "id", id, "scopes", api_scopes_json(scopes), "all_users",
+	    users == NULL, "users", users == NULL ? json_array() :
+	    json_incref(json_object_get(j, "users")), "expires", api_time_json(expires)));
+	freestr(tok);
+out:
+	free(users);
+	json_decref(j);
+}
+
+/* GET /hub/api/user: who the token (or cookie) is. */
+void
+api_whoami(struct hub_call *c)
+{
+	const struct api_req	*ar = c->ar;
+	const struct auth_token	*tok = c->tok;
+	json_t			*j, *users;
+	size_t			 i;
+	int			 admin;
+
+	if (tok == NULL && (api_bearer(ar) == NULL ||
+	    auth_token_lookup(api_bearer(ar), &tok) != RESULT_OK))
+		tok = NULL;
+
+	if (tok != NULL && tok->service) {
+		users = json_array();
+		for (i = 0; i < tok->nusers; i++)
+			json_array_append_new(users, json_string(tok->users[i]));
+		j = json_pack("{s:s,s:s,s:o,s:b,s:o,s:s,s:o}", "kind", "service",
+		    "name", tok->name, "scopes", api_scopes_json(tok->scopes),
+		    "all_users", tok->all_users, "users", users, "token_id", tok->id,
+		    "expires", api_time_json(tok->expires));
+	} else if (ar->admin_socket) {
+		j = json_pack("{s:s,s:s,s:b,s:[s]}", "kind", "admin-socket", "name",
+		    ar->actor, "admin", 1, "scopes", "admin");
+	} else {
+		admin = config_is_admin(gate->cfg, ar->user);
+		j = json_pack("{s:s,s:s,s:b,s:o}", "kind", "user", "name", ar->user,
+		    "admin", admin, "scopes", admin ? json_pack("[s]", "admin") :
+		    api_scopes_json(AUTH_SCOPES_ALL));
+		if (tok != NULL)
+			json_object_set_new(j, "token_id", json_string(tok->id));
+	}
+	api_json(c->rs, 200, j);
+}
+
+/* GET /hub/api/tokens */
+void
+api_tokens_list(struct hub_call *c)
+{
+	json_t	*j = json_pack("{s:[]}", "tokens");
+
+	auth_token_foreach(api_token_list_one, json_object_get(j, "tokens"));
+	api_json(c->rs, 200, j);
+}
+
+/* DELETE /hub/api/tokens/{id} */
+void
+api_token_revoke(struct hub_call *c)
+{
+	if (auth_token_revoke_id(c->name) == 0)
+		api_error(c->rs, 404, "no token with this id");
+	else {
+		store_audit(c->ar->actor, "token-revoke-id", c->name, NULL);
+		log_info("admin: token %s revoked by %s", c->name, c->ar->actor);
+		c->rs->code = 204;
+	}
+}
+
+/*
+ * POST /hub/api/users/{user}/tokens [{"expires_in": S}] or
+ * /hub/api/services/{service}/tokens {scopes, users | all_users, expires_in?}
+ */
+void
+api_tokens_issue(struct hub_call *c)
+{
+	if (c->user != NULL)
+		api_token_issue(c->ar, c->rs, c->user, 0);
+	else
+		api_token_issue(c->ar, c->rs, c->name, 1);
+}
+
+/* DELETE /hub/api/users/{user}/tokens or .../services/{service}/tokens: all of them. */
+void
+api_tokens_revoke(struct hub_call *c)
+{
+	const char	*name = c->user != NULL ? c->user : c->name;
+
+	if (c->user != NULL) {
+		store_audit(c->ar->actor, "token-revoke", name, NULL);
+		api_json(c->rs, 200, json_pack("{s:s,s:i}", "user", name,
+		    "revoked", auth_token_revoke_user(name)));
+		return;
+	}
+	store_audit(c->ar->actor, "service-token-revoke", name, NULL);
+	log_info("admin: the tokens of service %s revoked by %s", name, c->ar->actor);
+	api_json(c->rs, 200, json_pack("{s:s,s:i}", "service", name,
+	    "revoked", auth_token_revoke_service(name)));
+}
