@@ -36,24 +36,24 @@ libnbdaemon_a_SOURCES = \
 	daemon/proxy/conn-hub.c \
 	daemon/sess/sess.h \
 	daemon/sess/jobreq.c \
-	daemon/sess/session_int.h \
+	daemon/sess/session-int.h \
 	daemon/sess/session.c \
-	daemon/sess/session_cluster.c \
-	daemon/sess/session_start.c \
-	daemon/sess/session_track.c \
-	daemon/sess/session_restore.c \
-	daemon/sess/session_json.c \
+	daemon/sess/session-cluster.c \
+	daemon/sess/session-start.c \
+	daemon/sess/session-track.c \
+	daemon/sess/session-restore.c \
+	daemon/sess/session-json.c \
 	daemon/sess/enroll.c \
 	daemon/sess/outbox.c \
 	daemon/web/web.h \
 	daemon/web/status.c \
 	daemon/web/hub.c \
 	daemon/web/api.c \
-	daemon/web/api_admin.c \
-	daemon/web/api_servers.c \
-	daemon/web/api_creds.c \
-	daemon/web/api_tokens.c \
-	daemon/web/api_links.c \
+	daemon/web/api-admin.c \
+	daemon/web/api-servers.c \
+	daemon/web/api-creds.c \
+	daemon/web/api-tokens.c \
+	daemon/web/api-links.c \
 	daemon/web/pages.c \
 	daemon/web/home.c \
 	daemon/web/spawn.c \

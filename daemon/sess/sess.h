@@ -56,8 +56,8 @@ char		*jobreq_template_path(const struct jobreq *,
 
 /*
  * session*.c: notebook sessions: start -> batch job -> agent -> route
- * (session.c the table and its states, session_start.c, session_track.c,
- * session_cluster.c, session_restore.c, session_json.c)
+ * (session.c the table and its states, session-start.c, session-track.c,
+ * session-cluster.c, session-restore.c, session-json.c)
  */
 enum session_state {
 	SESSION_REQUESTED,	/* recorded; the job is being prepared */

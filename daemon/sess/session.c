@@ -13,9 +13,9 @@
  * reconnect to their routes. Stopping nbgated never cancels a job.
  *
  * This file owns the table of sessions, their state changes and watchers,
- * ending and stopping, and the SSH side's hooks. session_start.c submits,
- * session_track.c follows jobs, session_cluster.c holds the scheduler
- * bridges, session_restore.c restarts from the store, session_json.c draws.
+ * ending and stopping, and the SSH side's hooks. session-start.c submits,
+ * session-track.c follows jobs, session-cluster.c holds the scheduler
+ * bridges, session-restore.c restarts from the store, session-json.c draws.
  */
 #include "config.h"
 
@@ -28,7 +28,7 @@
 
 #include <event2/event.h>
 
-#include "daemon/sess/session_int.h"
+#include "daemon/sess/session-int.h"
 
 #define SESS_TAIL_BYTES		"3000"	/* of job.err shown when a job fails */
 

@@ -44,7 +44,7 @@ void		 api_add_headers(struct api_resp *, char *);	/* consumes the lines */
 char		*api_query_get(const char *, const char *);	/* a ?k=v value, owned */
 const char	*api_bearer(const struct api_req *);
 
-/* api_admin.c: status, the configuration file, routes, orphans */
+/* api-admin.c: status, the configuration file, routes, orphans */
 /* gate.c's reload and check of a configuration file: 0, or -1 and *cause. */
 typedef int	(*api_config_fn)(const char *, char **);
 void		 api_set_config_ops(api_config_fn, api_config_fn);
@@ -55,7 +55,7 @@ void		 api_route_add(struct hub_call *);
 void		 api_route_del(struct hub_call *);
 void		 api_orphans(struct hub_call *);
 
-/* api_servers.c: users, their servers and progress, sessions */
+/* api-servers.c: users, their servers and progress, sessions */
 void		 api_users_list(struct hub_call *);
 void		 api_user_get(struct hub_call *);
 void		 api_server_get(struct hub_call *);
@@ -65,19 +65,19 @@ void		 api_progress(struct hub_call *);
 void		 api_sessions_list(struct hub_call *);
 void		 api_session_get(struct hub_call *);
 
-/* api_creds.c: a user's credential (charging: user) */
+/* api-creds.c: a user's credential (charging: user) */
 void		 api_cred_get(struct hub_call *);
 void		 api_cred_set(struct hub_call *);
 void		 api_cred_del(struct hub_call *);
 
-/* api_tokens.c: API tokens, users' and services'; who a token is */
+/* api-tokens.c: API tokens, users' and services'; who a token is */
 void		 api_whoami(struct hub_call *);
 void		 api_tokens_list(struct hub_call *);
 void		 api_token_revoke(struct hub_call *);
 void		 api_tokens_issue(struct hub_call *);
 void		 api_tokens_revoke(struct hub_call *);
 
-/* api_links.c: one-time login links: made by an admin, redeemed by a browser */
+/* api-links.c: one-time login links: made by an admin, redeemed by a browser */
 void		 api_login_url(struct hub_call *);
 void		 api_login_once(struct hub_call *);
 void		 api_user_login(struct hub_call *);

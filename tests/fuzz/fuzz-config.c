@@ -1,5 +1,5 @@
 /*
- * fuzz-config.c: libFuzzer target for daemon/config.c: any bytes given to
+ * fuzz-config.c: libFuzzer target for daemon/core/config.c: any bytes given to
  * config_load_mem() must yield a config or an error list, never a crash.
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * fuzz-x509.c: libFuzzer target for daemon/x509.c: any bytes given as a user's
+ * fuzz-x509.c: libFuzzer target for daemon/ident/x509.c: any bytes given as a user's
  * credential (chain with the key inside, as a web upload would be) are accepted or
  * refused with a one-line reason, never a crash. No CA is trusted, so none passes.
  */

@@ -1,5 +1,5 @@
 """test_api_tokens.py: the REST API's tokens and its bad-input answers
-(daemon/auth.c, daemon/api.c), against a real nbgated driving the shared
+(daemon/ident/auth.c, daemon/web/api-tokens.c), against a real nbgated driving the shared
 SLURM test environment (test_session.py's World).
 
 A science gateway holds a service token with scopes (servers, read:servers,

@@ -1,5 +1,5 @@
 """test_attribution.py: community-account jobs are attributed to their gateway
-users (daemon/outbox.c, daemon/ATTRIBUTION.md) and usage is reported per
+users (daemon/sess/outbox.c, daemon/ATTRIBUTION.md) and usage is reported per
 user (GET /hub/api/usage, nbgatectl usage).
 
 Real parts: nbgated, SLURM (slurmdbd, sacct) of the shared test environment,

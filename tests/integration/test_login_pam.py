@@ -1,5 +1,5 @@
-"""test_login_pam.py: password login at /hub/login with PAM (daemon/login.c,
-daemon/pam.c): a real local user (nbpamuser) checked by pam_unix through the
+"""test_login_pam.py: password login at /hub/login with PAM (daemon/web/login.c,
+daemon/ident/pam.c): a real local user (nbpamuser) checked by pam_unix through the
 service /etc/pam.d/nbgate-test, both made here and removed at the end
 (nbgated runs as root in the tests, so pam_unix reads the shadow file).
 Covers the form, success with the login cookie, one generic 401 for a wrong

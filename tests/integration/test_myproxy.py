@@ -1,4 +1,4 @@
-"""test_myproxy.py: daemon/myproxy.c (through tests/unit/cred-cli) against Debian's real
+"""test_myproxy.py: daemon/ident/myproxy.c (through tests/unit/cred-cli) against Debian's real
 myproxy-server: a private instance (own config, host certificate from the test CA of
 tests/pki/make-pki.sh, own storage dir, free port, foreground -d mode which serves one
 request, stopped by PID). alice's credential is stored with the real myproxy-init

@@ -1,4 +1,4 @@
-"""test_oidc.py: OpenID Connect login (daemon/oidc.c, daemon/jwt.c) against a
+"""test_oidc.py: OpenID Connect login (daemon/web/oidc.c, daemon/ident/oidc.c, daemon/ident/jwt.c) against a
 real OpenID provider: npm's oidc-provider (tests/browser/oidc-provider.mjs)
 over HTTPS with a certificate from a CA made here, trusted by nbgated through
 auth.oidc.ca_file. A scripted browser (urllib, cookies, redirects followed

@@ -1,4 +1,4 @@
-"""test_pages.py: the HTML pages of daemon/pages.c: home, the spawn form,
+"""test_pages.py: the HTML pages of daemon/web/ (pages.c and a file per page): home, the spawn form,
 the pending page and stop, with their CSRF protection (a token bound to the
 login cookie, Origin/Referer checks) and the strict form decoder fed hostile
 bodies. The spawn flow runs a real job on the shared SLURM test environment

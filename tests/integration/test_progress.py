@@ -1,6 +1,6 @@
 """test_progress.py: GET /hub/api/users/NAME/server[s/SERVER]/progress, a
-server's start as Server-Sent Events (JupyterHub's progress API; daemon/api.c
-builds the events, daemon/conn.c streams them). Auth and 404 first, then with
+server's start as Server-Sent Events (JupyterHub's progress API; daemon/web/progress.c
+builds the events, daemon/proxy/conn-hub.c streams them). Auth and 404 first, then with
 the shared SLURM test environment (the World of test_session.py): a failed
 start, a stop while queued, a full start seen through the stream by 200
 clients at once, clients that leave mid-stream, and streams that outlive the

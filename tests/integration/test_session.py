@@ -1,4 +1,4 @@
-"""test_session.py: notebook sessions end to end (daemon/session.c): a REST
+"""test_session.py: notebook sessions end to end (daemon/sess/): a REST
 "start" becomes a real SLURM (or PBS command line) job, rendered from
 templates/, submitted over SSH to the test login node as the community user;
 in the job nbgate-agent starts a real Jupyter Notebook (directly, or inside

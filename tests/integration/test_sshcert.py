@@ -1,4 +1,4 @@
-"""test_sshcert.py: certificates minted by daemon/sshcert.c (through tests/unit/cred-cli)
+"""test_sshcert.py: certificates minted by daemon/ident/sshcert.c (through tests/unit/cred-cli)
 are what real OpenSSH and libssh expect: ssh-keygen -L reads principal, validity and
 key id; the testenv login node's sshd (TrustedUserCAKeys) lets alice in with her
 certificate through OpenSSH's ssh and through libssh (the daemon's transport); a

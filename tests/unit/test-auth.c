@@ -1,4 +1,4 @@
-/* test-auth.c: daemon/auth.c's API tokens: scopes, service tokens, expiry, revocation, reload. */
+/* test-auth.c: daemon/ident/auth.c's API tokens: scopes, service tokens, expiry, revocation, reload. */
 #include "config.h"
 
 #include <stdio.h>

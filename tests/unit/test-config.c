@@ -1,5 +1,5 @@
 /*
- * test-config.c: daemon/config.c: defaults, a full file, every kind of
+ * test-config.c: daemon/core/config.c: defaults, a full file, every kind of
  * error message (exact text, file and line), and hostile YAML.
  */
 #include "config.h"

@@ -1,4 +1,4 @@
-/* test-http.c: daemon/http.c message heads, fed by http_parser in pieces. */
+/* test-http.c: daemon/proxy/http.c message heads, fed by http_parser in pieces. */
 #include "config.h"
 
 #include <stdio.h>

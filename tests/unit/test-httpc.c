@@ -1,5 +1,5 @@
 /*
- * test-httpc: daemon/httpc.c against a real local HTTP server
+ * test-httpc: daemon/core/httpc.c against a real local HTTP server
  * (tests/unit/data/httpc-server.py, python3's http.server on a free port).
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * test-jobreq.c: daemon/jobreq.c: defaults, every field's range and
+ * test-jobreq.c: daemon/sess/jobreq.c: defaults, every field's range and
  * choice errors (exact text), unknown fields, JSON types, walltime forms,
  * injection payloads in every field, and the template variables.
  */

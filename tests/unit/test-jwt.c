@@ -1,5 +1,5 @@
 /*
- * test-jwt.c: daemon/jwt.c and the pure parts of daemon/oidc.c: base64url,
+ * test-jwt.c: daemon/ident/jwt.c and the pure parts of daemon/ident/oidc.c: base64url,
  * RS256 and ES256 tokens signed here with fresh OpenSSL keys and checked
  * against their JWKS (tampering, wrong kid, alg none/HS256, weak keys),
  * every claim rule, discovery documents, and the user name mapping.

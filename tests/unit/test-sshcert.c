@@ -1,5 +1,5 @@
 /*
- * test-sshcert.c: daemon/sshcert.c. CA keys are made by the real ssh-keygen (fork/exec);
+ * test-sshcert.c: daemon/ident/sshcert.c. CA keys are made by the real ssh-keygen (fork/exec);
  * minted certificates are decoded field by field, their signature checked with OpenSSL
  * and the key + certificate loaded with libssh. Logins: tests/integration/test_sshcert.py.
  */

@@ -1,4 +1,4 @@
-/* test-store.c: daemon/store.c's store_run: parameters by type letter, failures through cause. */
+/* test-store.c: daemon/core/store.c's store_run: parameters by type letter, failures through cause. */
 #include "config.h"
 
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * test-x509.c: daemon/x509.c against a real PKI made by tests/pki/make-pki.sh with the
+ * test-x509.c: daemon/ident/x509.c against a real PKI made by tests/pki/make-pki.sh with the
  * openssl CLI (fork/exec): each credential accepted or refused with its own message.
  */
 #include "config.h"

@@ -1,5 +1,5 @@
 /*
- * session_int.h: private to session*.c, the pieces of the session manager
+ * session-int.h: private to session*.c, the pieces of the session manager
  * (never included outside daemon/sess/; sess.h is the room's interface).
  * The structs, the two lists, and the calls one piece makes into another.
  */
@@ -76,7 +76,7 @@ struct session {
 TAILQ_HEAD(sess_list, session);
 TAILQ_HEAD(sess_clusters, cluster);
 extern struct sess_list		 sess_list;	/* session.c */
-extern struct sess_clusters	 sess_clusters;	/* session_cluster.c */
+extern struct sess_clusters	 sess_clusters;	/* session-cluster.c */
 
 /* session.c: the table and its state changes */
 void		 sess_tag(const struct session *);
@@ -98,7 +98,7 @@ void		 sess_cancel_send(struct session *);
 struct session	*sess_by_id(long long);
 struct session	*sess_find_route(const char *, int);
 
-/* session_cluster.c: scheduler bridges, per cluster or per account */
+/* session-cluster.c: scheduler bridges, per cluster or per account */
 struct config_cluster;
 struct cred;
 struct cluster	*sess_cluster(const char *);
@@ -108,7 +108,7 @@ struct cluster	*sess_bridge(const struct config_cluster *, const struct cred *,
 		     char **);
 void		 sess_bridges_tend(time_t);
 
-/* session_track.c: following jobs, housekeeping, orphans */
+/* session-track.c: following jobs, housekeeping, orphans */
 void		 sess_tracked(const char *, const struct sched_status *,
 		     const struct sched_status *, void *);
 long long	 sess_comment_session(const char *);

@@ -1,5 +1,5 @@
 /*
- * session_json.c: a session as JupyterHub's REST API shows a server, with
+ * session-json.c: a session as JupyterHub's REST API shows a server, with
  * nbgate's details (phase, job, node, times) under "state".
  */
 #include "config.h"
@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "daemon/sess/session_int.h"
+#include "daemon/sess/session-int.h"
 
 static json_t *
 sess_time(double t)

@@ -1,5 +1,5 @@
 /*
- * api_servers.c: the REST API of users and their servers (JupyterHub's):
+ * api-servers.c: the REST API of users and their servers (JupyterHub's):
  * user models, starting, showing and stopping servers, a start's progress;
  * and the admin's view of sessions.
  */

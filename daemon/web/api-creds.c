@@ -1,5 +1,5 @@
 /*
- * api_creds.c: the REST API of a user's credential (charging: user): an
+ * api-creds.c: the REST API of a user's credential (charging: user): an
  * X.509 certificate uploaded or fetched with a MyProxy logon, and the
  * accounts it may charge.
  */

@@ -1,5 +1,5 @@
 /*
- * session_restore.c: nbgated starting again: every session that had not
+ * session-restore.c: nbgated starting again: every session that had not
  * ended reloaded from the store and its job re-followed (or adopted, if it
  * was never recorded), stale routes dropped; and a configuration reload.
  */
@@ -12,7 +12,7 @@
 
 #include <sqlite3.h>
 
-#include "daemon/sess/session_int.h"
+#include "daemon/sess/session-int.h"
 
 static char *
 sess_col(sqlite3_stmt *st, int i)

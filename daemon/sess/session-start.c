@@ -1,5 +1,5 @@
 /*
- * session_start.c: a user's start: the checks and limits, the session's
+ * session-start.c: a user's start: the checks and limits, the session's
  * record, then the steps of its submission (job directory, batch script
  * with a one-time secret, submit); and the templates checked at start.
  */
@@ -17,7 +17,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "daemon/sess/session_int.h"
+#include "daemon/sess/session-int.h"
 
 static void	sess_step_submit(struct session *);
 

@@ -1,5 +1,5 @@
 /*
- * api_links.c: one-time login links: an admin makes one for a user (the REST
+ * api-links.c: one-time login links: an admin makes one for a user (the REST
  * API), a browser redeems it at /hub/login/once; and proxy.user_hosts'
  * hand-over from the hub to a user's own host, redeemed at /hub/user-login.
  */

@@ -1,5 +1,5 @@
 /*
- * api_admin.c: the administrator's REST API about the gateway itself: its
+ * api-admin.c: the administrator's REST API about the gateway itself: its
  * status, the configuration file (check, reload), routes, orphaned jobs.
  */
 #include "config.h"

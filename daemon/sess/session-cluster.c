@@ -1,5 +1,5 @@
 /*
- * session_cluster.c: the scheduler bridges sessions reach their jobs through:
+ * session-cluster.c: the scheduler bridges sessions reach their jobs through:
  * one per configured cluster, and (charging: user) one per account, logging
  * in with a certificate signed for its verified credential.
  */
@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon/sess/session_int.h"
+#include "daemon/sess/session-int.h"
 
 #define SESS_FAST_POLL		1000	/* ms, while some job waits to start */
 

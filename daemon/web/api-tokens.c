@@ -1,5 +1,5 @@
 /*
- * api_tokens.c: the REST API of API tokens (auth.c keeps them): a user's,
+ * api-tokens.c: the REST API of API tokens (auth.c keeps them): a user's,
  * issued by an admin; a service's, with scopes and the users it may act
  * for; the list, revocation; and who the calling token is.
  */

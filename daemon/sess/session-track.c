@@ -1,5 +1,5 @@
 /*
- * session_track.c: following each session's job: the scheduler tracker's
+ * session-track.c: following each session's job: the scheduler tracker's
  * answers, queue states for the spawn form, the timeouts of the
  * housekeeping tick, and sweeps for jobs of nbgate's that no session owns.
  */
@@ -13,7 +13,7 @@
 
 #include <event2/event.h>
 
-#include "daemon/sess/session_int.h"
+#include "daemon/sess/session-int.h"
 
 #define SESS_TICK		1	/* s between housekeeping rounds */
 #define SESS_CANCEL_RETRY	30	/* s between scancel attempts while stopping */
