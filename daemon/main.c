@@ -4,8 +4,12 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +20,50 @@
 #include "daemon/daemon.h"
 
 static const char *main_config_path;
+static char	*main_notify_path;	/* systemd's $NOTIFY_SOCKET, or NULL */
+
+/*
+ * systemd's readiness protocol (Type=notify): the socket is taken from the
+ * environment once and removed from it, so ssh, sbatch and the notebook's
+ * job never see it.
+ */
+static void
+main_notify_init(void)
+{
+	const char		*p = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un	 sun;
+
+	if (p != NULL && (*p == '/' || *p == '@') && strlen(p) < sizeof sun.sun_path)
+		main_notify_path = xstrdup(p);
+	else if (p != NULL)
+		log_warnx("NOTIFY_SOCKET: not a socket path; systemd is not told");
+	if (unsetenv("NOTIFY_SOCKET") == -1)
+		fatal("unsetenv");
+}
+
+/* Sends one state message ("READY=1", ...) to systemd, if it listens. */
+static void
+main_notify(const char *state)
+{
+	struct sockaddr_un	 sun;
+	size_t			 n;
+	int			 fd;
+
+	if (main_notify_path == NULL)
+		return;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	n = strlen(main_notify_path);
+	memcpy(sun.sun_path, main_notify_path, n);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';	/* an abstract socket */
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun,
+	    offsetof(struct sockaddr_un, sun_path) + n) == -1)
+		log_warn("telling systemd %s", state);
+	if (fd != -1)
+		close(fd);
+}
 
 static __dead void
 usage(void)
@@ -52,7 +100,12 @@ main_sighup(evutil_socket_t sig, short what, void *arg)
 		log_info("reload: no configuration file; nothing to do");
 		return;
 	}
-	gate_reload_file(main_config_path, &cause);
+	main_notify("RELOADING=1");
+	if (gate_reload_file(main_config_path, &cause) == -1)
+		main_notify("READY=1\nSTATUS=reload refused: the running "
+		    "configuration stays (see the log)");
+	else
+		main_notify("READY=1\nSTATUS=configuration reloaded");
 	free(cause);
 }
 
@@ -61,6 +114,7 @@ main_sigterm(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("%s: stopping (notebooks and their jobs keep running)",
 	    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	main_notify("STOPPING=1");
 	event_base_loopbreak(arg);
 }
 
@@ -70,16 +124,18 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "check-config", required_argument, NULL, 'C' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "config-keys", no_argument, NULL, 'K' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct event_base	*base;
 	struct event		*ev_hup, *ev_term, *ev_int;
 	struct config		*cfg;
-	char			*cause = NULL;
+	char			*cause = NULL, *ready;
 	int			 ch, debug = 0;
 
 	log_init("nbgated", LOG_INFO);
+	main_notify_init();
 	while ((ch = getopt_long(argc, argv, "c:dV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'C':
@@ -87,6 +143,9 @@ main(int argc, char **argv)
 		case 'c':
 			main_config_path = optarg;
 			break;
+		case 'K':
+			config_keys_print(stdout);
+			return (0);
 		case 'd':
 			debug = 1;
 			break;
@@ -109,7 +168,7 @@ main(int argc, char **argv)
 	log_set_format(cfg->log_format);
 	if (geteuid() == 0)
 		log_warnx("running as root: run nbgated as an unprivileged user "
-		    "(see etc/nbgated.service)");
+		    "(see nbgated(8) and its systemd unit)");
 	signal(SIGPIPE, SIG_IGN);
 	base = util_event_base_new();
 	if (httpc_init(base, &cause) == -1)
@@ -123,6 +182,10 @@ main(int argc, char **argv)
 	evsignal_add(ev_term, NULL);
 	evsignal_add(ev_int, NULL);
 	log_info("nbgated %s ready", PACKAGE_VERSION);
+	xasprintf(&ready, "READY=1\nSTATUS=serving HTTPS on port %d, agents on "
+	    "port %d", gate->https_port, gate->ssh_port);
+	main_notify(ready);
+	free(ready);
 	event_base_dispatch(base);
 	gate_stop();
 	httpc_shutdown();
@@ -130,5 +193,6 @@ main(int argc, char **argv)
 	event_free(ev_term);
 	event_free(ev_int);
 	event_base_free(base);
+	free(main_notify_path);
 	return (0);
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs what nbgate needs from Debian 12 (run as root). Groups: build, test, slurm, demo, bench.
-# Usage: scripts/deps.sh [build] [test] [slurm] [bench]   (default: build)
+# Installs what nbgate needs from Debian 12 (run as root). Groups: build, test, slurm, demo, bench, pkg.
+# Usage: scripts/deps.sh [build] [test] [slurm] [bench] [pkg]   (default: build)
+# pkg: what `dpkg-buildpackage -us -uc -b` needs (debian/control's Build-Depends).
 # slurm: the single-node SLURM + accounting + PBS CLI + login sshd of scripts/testenv.sh.
 set -eu
 groups="${*:-build}"
@@ -14,15 +15,19 @@ slurm="munge slurmctld slurmd slurm-client slurmdbd mariadb-server mariadb-clien
        libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd"
 demo="openssh-client jupyter-notebook python3 openssl passwd util-linux"
 bench="nginx-light wrk node-configurable-http-proxy node-ws"
+pkg="debhelper dpkg-dev fakeroot libslurm-dev"
+# the package test: a fresh Debian root, lintian, systemd-analyze, man
+pkgtest="debootstrap lintian systemd man-db gdb"
 pkgs=""
 for g in $groups; do
 	case "$g" in
 	build) pkgs="$pkgs $build" ;;
-	test) pkgs="$pkgs $build $test $slurm" ;;
+	test) pkgs="$pkgs $build $test $slurm $pkg $pkgtest" ;;
 	slurm) pkgs="$pkgs $slurm" ;;
 	demo) pkgs="$pkgs $build $demo" ;;
 	bench) pkgs="$pkgs $build $test $slurm $bench" ;;
-	*) echo "deps.sh: unknown group '$g' (build, test, slurm, demo, bench)" >&2; exit 2 ;;
+	pkg) pkgs="$pkgs $build $pkg" ;;
+	*) echo "deps.sh: unknown group '$g' (build, test, slurm, demo, bench, pkg)" >&2; exit 2 ;;
 	esac
 done
 # Test-only tooling from npm: playwright-core drives Debian's chromium;

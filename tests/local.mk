@@ -20,6 +20,10 @@ TESTS += tests/unit/test-util tests/unit/test-config
 TESTS += tests/check-layers.py
 dist_noinst_SCRIPTS += tests/check-layers.py
 
+# The manual pages: nbgated.yaml(5) current with the parser, all render.
+TESTS += tests/check-man.py
+dist_noinst_SCRIPTS += tests/check-man.py
+
 check_PROGRAMS += tests/unit/test-auth
 tests_unit_test_auth_SOURCES = tests/unit/test-auth.c
 tests_unit_test_auth_LDADD = libnbtest.a $(DAEMON_LIBS)
@@ -60,6 +64,7 @@ TESTS += \
 	tests/integration/test_websocket.py \
 	tests/integration/test_agent.py \
 	tests/integration/test_session.py \
+	tests/integration/test_systemd.py \
 	tests/integration/test_progress.py \
 	tests/integration/test_culling.py \
 	tests/integration/test_pages.py \
@@ -76,6 +81,11 @@ TESTS += \
 	tests/integration/test_myproxy.py \
 	tests/integration/test_charging.py \
 	tests/integration/test_attribution.py
+
+# The Debian packages: build, lint, install into a fresh Debian 12 root,
+# start, purge (README's "Installing on a gateway", word for word).
+TESTS += tests/package/test_debian.py
+EXTRA_DIST += tests/package
 
 # Attack suite (tests/attack/): each check is one attack, refused; see SECURITY.md.
 TESTS += \

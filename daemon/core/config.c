@@ -230,3 +230,80 @@ config_container_find(const struct config_cluster *c, const char *name)
 	return ((const struct config_container *)cfg_elem_find(c->containers,
 	    c->ncontainers, sizeof *c->containers, name));
 }
+
+/* What a key's type is called in config_keys_print()'s listing. */
+static const char *const cfg_type_names[] = {
+	[CFG_STRING] = "string", [CFG_PATH] = "path", [CFG_BOOL] = "boolean",
+	[CFG_INT] = "integer", [CFG_DURATION] = "duration", [CFG_SIZE] = "size",
+	[CFG_HOSTPORT] = "host:port", [CFG_LOGLEVEL] = "log level",
+	[CFG_STRLIST] = "list", [CFG_SECTION] = "section", [CFG_ENUM] = "word",
+	[CFG_MAPOF] = "map",
+};
+
+static void
+cfg_keys_print(FILE *f, const struct cfg_section *sec, const char *prefix)
+{
+	const struct cfg_key	*k;
+	const char *const	*c;
+	char			*path, *sub, lo[32], hi[32], range[256];
+	size_t			 i, n;
+
+	for (i = 0; i < sec->nkeys; i++) {
+		k = &sec->keys[i];
+		xasprintf(&path, "%s%s%s", prefix, *prefix != '\0' ? "." : "",
+		    k->name);
+		range[0] = '\0';
+		switch (k->type) {
+		case CFG_INT:
+		case CFG_DURATION:
+		case CFG_SIZE:
+			cfg_fmt_num(k, k->min, lo, sizeof lo);
+			cfg_fmt_num(k, k->max, hi, sizeof hi);
+			snprintf(range, sizeof range, "%s to %s", lo, hi);
+			break;
+		case CFG_BOOL:
+			snprintf(range, sizeof range, "true, false");
+			break;
+		case CFG_LOGLEVEL:
+			snprintf(range, sizeof range, "error, warning, info, debug");
+			break;
+		case CFG_ENUM:
+			for (c = k->choices; *c != NULL; c++) {
+				n = strlen(range);
+				snprintf(range + n, sizeof range - n, "%s%s",
+				    c == k->choices ? "" : ", ", *c);
+			}
+			break;
+		case CFG_MAPOF:
+			if (k->max > 0)
+				snprintf(range, sizeof range, "at most %lld", k->max);
+			break;
+		default:
+			break;
+		}
+		fprintf(f, "%s\t%s\t%s%s\t%s\t%s\n", path, cfg_type_names[k->type],
+		    k->def != NULL ? k->def : k->derive != NULL ? "STATE_DIR/" : "",
+		    k->def == NULL && k->derive != NULL ? k->derive : "", range,
+		    k->required ? "required" : "");
+		if (k->type == CFG_SECTION)
+			cfg_keys_print(f, k->sub, path);
+		else if (k->type == CFG_MAPOF) {
+			xasprintf(&sub, "%s.NAME", path);
+			cfg_keys_print(f, k->sub, sub);
+			free(sub);
+		}
+		free(path);
+	}
+}
+
+/*
+ * Every key the parser knows, one a line, tab-separated: its path (map
+ * elements as NAME), type, default ("" for none; STATE_DIR/file for paths
+ * under state_dir), range or choices, and "required" if it must be given.
+ * nbgated.yaml(5) is made from this (scripts/man-config.py).
+ */
+void
+config_keys_print(FILE *f)
+{
+	cfg_keys_print(f, &cfg_top, "");
+}

@@ -7,6 +7,7 @@
 #define NB_CORE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <time.h>
 #include <event2/event.h>
@@ -193,6 +194,8 @@ const struct config_container *config_container_find(const struct config_cluster
 		     const char *);
 const char	*config_scheduler_name(int);
 const char	*config_runtime_name(int);
+/* Every key: path, type, default, range, "required"; tab-separated lines. */
+void		 config_keys_print(FILE *);
 
 /*
  * state.c: nbgated's one global state: config, loop, listeners, the sshd,

@@ -97,6 +97,7 @@ server_start(int *wfd)
 	pid_t		 pid;
 	FILE		*f;
 
+	*wfd = -1;
 	xasprintf(&script, "%s/tests/unit/data/httpc-server.py", src ? src : ".");
 	if (pipe(in) == -1 || pipe(out) == -1)
 		return (-1);
@@ -133,7 +134,7 @@ main(void)
 	struct httpc_req	*req;
 	char			*cause = NULL;
 	pid_t			 pid;
-	int			 wfd, st;
+	int			 wfd = -1, st;
 
 	pid = server_start(&wfd);
 	ok(pid > 0 && port > 0, "test server started on port %d", port);

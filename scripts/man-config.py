@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""man-config.py: nbgated.yaml(5) from the parser's key table and the example.
+
+    scripts/man-config.py NBGATED EXAMPLE.yaml > daemon/nbgated.yaml.5
+
+Every key, its type, default, range and whether it is required come from
+`NBGATED --config-keys` (the tables config.c parses with), so the page cannot
+drift from the parser; what each key means comes from the comment above it
+in etc/nbgated.yaml (commented-out example blocks included). tests/check-man.py
+regenerates the page and fails if the committed one differs.
+
+As a module: keys(nbgated) and descriptions(example) for the check.
+"""
+import re
+import subprocess
+import sys
+
+KEY = re.compile(r"^([a-z_]+):(\s.*)?$")
+
+
+def keys(nbgated):
+    """[(path, type, default, range, required)] in the parser's order."""
+    out = subprocess.run([nbgated, "--config-keys"], capture_output=True,
+                         text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        path, typ, default, rng, req = line.split("\t")
+        rows.append((path, typ, default, rng, req == "required"))
+    return rows
+
+
+def _lines(example):
+    """(indent, 'key'|'text'|'break', value) for each line of the example.
+
+    A line is read as YAML once its leading '# ' (the marker of a
+    commented-out example block) is taken off; a comment within such a
+    block ('#   # ...') is text at the indent where it stands.
+    """
+    for raw in example.splitlines():
+        raw = raw.rstrip()
+        lead = len(raw) - len(raw.lstrip(" "))
+        rest = raw[lead:]
+        if not rest:
+            yield (0, "blank", "")
+            continue
+        if not rest.startswith("#"):
+            m = KEY.match(rest)
+            yield (lead, "key", m.group(1)) if m else (lead, "other", rest)
+            continue
+        body = rest[1:]
+        if body.startswith(" "):
+            body = body[1:]
+        inner = len(body) - len(body.lstrip(" "))
+        stripped = body.lstrip(" ")
+        if not stripped:
+            yield (lead, "break", "")
+        elif stripped.startswith("#"):
+            text = stripped[1:].strip()
+            yield (lead + inner, "text" if text else "break", text)
+        else:
+            m = KEY.match(stripped)
+            if m:
+                yield (lead + inner, "maybe-key", (m.group(1), body))
+            else:
+                yield (lead, "text", body.strip())
+
+
+def descriptions(example, known, unknown=None):
+    """{path: [paragraph, ...]} for the keys of @known the example explains.
+
+    Keys the example writes (not commented out) that @known lacks are
+    appended to @unknown, if given, as (line number, path).
+    """
+    stack = []		# (indent, path)
+    pending = []	# (indent, kind, text) since the last key or blank line
+    found = {}
+    maps = {p for p, t in known.items() if t == "map"}
+    known = dict(known)
+    known.update({m + ".NAME": "element" for m in maps})
+
+    def parent_path(indent):
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        return stack[-1][1] if stack else ""
+
+    def path_of(indent, name):
+        parent = parent_path(indent)
+        if parent in maps:
+            name = "NAME"
+        return parent + "." + name if parent else name
+
+    for lineno, (indent, kind, value) in enumerate(_lines(example), 1):
+        if kind == "blank":
+            pending = []
+            continue
+        if kind in ("text", "break"):
+            pending.append((indent, kind, value))
+            continue
+        if kind == "other":
+            pending = []
+            continue
+        name = value[0] if kind == "maybe-key" else value
+        saved = list(stack)
+        path = path_of(indent, name)
+        if kind == "key" and path not in known and unknown is not None:
+            unknown.append((lineno, path))
+        if kind == "maybe-key" and path not in known:
+            # prose that merely looks like "word: ...": it is text
+            stack[:] = saved
+            pending.append((indent, "text", value[1].strip()))
+            continue
+        text = [v for (i, k, v) in pending if i == indent]
+        breaks = [k for (i, k, v) in pending if i == indent]
+        paras, cur = [], []
+        for k, v in zip(breaks, text):
+            if k == "break":
+                if cur:
+                    paras.append(" ".join(cur))
+                cur = []
+            else:
+                cur.append(v)
+        if cur:
+            paras.append(" ".join(cur))
+        if paras and path not in found:
+            found[path] = paras
+        pending = []
+        stack.append((indent, path))
+    return found
+
+
+def esc(text):
+    """Text safe for a roff line (no request or escape is started)."""
+    text = text.replace("\\", "\\e")
+    if text[:1] in (".", "'"):
+        text = "\\&" + text
+    return text
+
+
+def page(rows, found):
+    out = []
+    w = out.append
+    w('.\\" nbgated.yaml(5): generated by scripts/man-config.py from the')
+    w('.\\" parser\'s key table (nbgated --config-keys) and etc/nbgated.yaml.')
+    w('.\\" Do not edit: change those and run `make man-config`.')
+    w(".Dd December 7, 2026")
+    w(".Dt NBGATED.YAML 5")
+    w(".Os")
+    w(".Sh NAME")
+    w(".Nm nbgated.yaml")
+    w(".Nd configuration of the nbgate gateway daemon")
+    w(".Sh DESCRIPTION")
+    w(".Xr nbgated 8")
+    w("reads one YAML file: maps of keys, nested as the paths below show")
+    w(".Po")
+    w(".Cm clusters.NAME.queues.NAME.walltime.max")
+    w("is")
+    w(".Cm max")
+    w("under")
+    w(".Cm walltime")
+    w("under a queue named by its key under a cluster named by its key")
+    w(".Pc .")
+    w("Every key is optional unless marked required, and its default is the")
+    w("value used when it is absent.")
+    w("A wrong file is refused as a whole, at start and on reload: unknown or")
+    w("misspelt keys, duplicate keys, values of the wrong type or out of range;")
+    w("each problem is reported as")
+    w(".Ar file : Ns Ar line : Ar key : what is wrong .")
+    w(".Pp")
+    w("Values:")
+    w(".Bl -tag -width \"host:port\"")
+    w(".It duration")
+    w("plain seconds, or a number with one unit:")
+    w(".Ql 30s , 5m , 2h , 1d .")
+    w(".It size")
+    w("plain bytes, or a number with a binary unit:")
+    w(".Ql 16KiB , 1MiB , 1GiB")
+    w("(K, M, G mean the same; KB and MB are refused as ambiguous).")
+    w(".It boolean")
+    w("true, false, yes, no.")
+    w(".It host:port")
+    w(".Ql 0.0.0.0:8443 ,")
+    w(".Ql [::]:8443")
+    w("(port 0 picks a free port).")
+    w(".It path")
+    w("an absolute path.")
+    w("A default of")
+    w(".Pa STATE_DIR/ Ns Ar file")
+    w("is that file under")
+    w(".Cm state_dir ,")
+    w("wherever it is.")
+    w(".El")
+    w(".Sh KEYS")
+    section = None
+    for path, typ, default, rng, req in rows:
+        top = path.split(".")[0]
+        if top != section:
+            if section is not None:
+                w(".El")
+            section = top
+            w(".Ss %s" % esc(top))
+            if typ in ("section", "map"):
+                for i, para in enumerate(found.get(path, [])):
+                    if i > 0:
+                        w(".Pp")
+                    w(esc(para))
+            w(".Bl -tag -width Ds")
+            if typ == "section":
+                continue
+        w(".It Cm %s" % esc(path))
+        facts = [typ]
+        if req:
+            facts.append("required")
+        if default:
+            facts.append("default %s" % default)
+        if rng:
+            facts.append(("choices: %s" if typ in ("word", "log level") else
+                          "range %s") % rng)
+        w("(%s)" % esc("; ".join(facts)))
+        if path == top:
+            continue	# its text opens the subsection
+        for i, para in enumerate(found.get(path, [])):
+            if i > 0:
+                w(".Pp")
+            w(esc(para))
+    if section is not None:
+        w(".El")
+    w(".Sh FILES")
+    w(".Bl -tag -width Ds -compact")
+    w(".It Pa /etc/nbgate/nbgated.yaml")
+    w("the configuration the Debian package's unit starts nbgated with")
+    w(".It Pa /usr/share/doc/nbgate/examples/nbgated.yaml")
+    w("the annotated example, every default shown")
+    w(".El")
+    w(".Sh SEE ALSO")
+    w(".Xr nbgated 8 ,")
+    w(".Xr nbgatectl 8")
+    return "\n".join(out) + "\n"
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.stderr.write("usage: man-config.py NBGATED EXAMPLE.yaml\n")
+        return 2
+    rows = keys(sys.argv[1])
+    with open(sys.argv[2], encoding="utf-8") as f:
+        example = f.read()
+    found = descriptions(example, {r[0]: r[1] for r in rows})
+    sys.stdout.write(page(rows, found))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
