@@ -146,7 +146,7 @@ def mount(what, where, *opts):
 
 def unmount_all():
     for m in reversed(W.mounted):
-        subprocess.run(["umount", "-l", m])
+        subprocess.run(["umount", m])
     W.mounted = []
 
 
@@ -195,11 +195,18 @@ def test_root(env):
          "a fresh Debian 12 root", tail(env, "root"))
     shutil.copy("/etc/resolv.conf", os.path.join(W.root, "etc/resolv.conf"))
     try:
+        # debootstrap made the root's own /dev nodes: only /proc is mounted
         mount("proc", os.path.join(W.root, "proc"), "-t", "proc")
-        mount("/dev", os.path.join(W.root, "dev"), "--bind")
         install_and_run(env)
     finally:
         unmount_all()
+    # 300 MB of root and packages, kept only to look at a failure; never
+    # while anything is mounted in the root
+    mounted = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True,
+                             text=True).stdout
+    if not t.failed and W.root not in mounted:
+        shutil.rmtree(W.root, ignore_errors=True)
+        shutil.rmtree(env.path("build"), ignore_errors=True)
 
 
 def install_and_run(env):
@@ -286,9 +293,7 @@ def install_and_run(env):
     pw = open(os.path.join(W.root, "etc/passwd")).read()
     t.ok(re.search(r"^nbgate:", pw, re.M) is not None,
          "the system user nbgate stays, as Debian keeps system users")
-    if not t.failed:	# 300 MB of root and packages: kept only to look at a failure
-        shutil.rmtree(W.root, ignore_errors=True)
-        shutil.rmtree(env.path("build"), ignore_errors=True)
+
 
 
 def exec_lines(unit, key):
@@ -344,6 +349,22 @@ def run_unit(env, unit, https):
     os.unlink(ns)
 
 
+def unmount_leftovers():
+    """Mounts a killed earlier run left in its root: detached before anything
+    removes the artifacts."""
+    base = os.path.join(BUILDDIR, "test-artifacts", "test_debian")
+    for _ in range(2):
+        out = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True,
+                             text=True).stdout.split("\n")
+        for m in sorted((m for m in out if m.startswith(base + "/")), reverse=True):
+            subprocess.run(["umount", "-l", m])
+    out = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True,
+                         text=True).stdout
+    if base + "/" in out:
+        print("not ok 1 - mounts under %s cannot be detached\n1..1" % base)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     if os.environ.get("NB_PACKAGE_TEST_RUNNING"):
         print("not ok 1 - test_debian ran inside its own package build\n1..1")
@@ -352,6 +373,7 @@ if __name__ == "__main__":
     if os.geteuid() != 0:
         print("not ok 1 - test_debian needs root (chroot, mount)\n1..1")
         sys.exit(1)
+    unmount_leftovers()
     try:
         run_all("test_debian", setup, [test_build, test_root])
     finally:
