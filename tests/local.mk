@@ -49,7 +49,8 @@ tests_unit_test_jwt_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-jwt
 
 check_PROGRAMS += tests/unit/test-tunnel
-tests_unit_test_tunnel_SOURCES = tests/unit/test-tunnel.c
+tests_unit_test_tunnel_SOURCES = tests/unit/test-tunnel.c tests/unit/tunnel-fixture.c \
+	tests/unit/tunnel-fixture.h
 tests_unit_test_tunnel_LDADD = libnbtest.a libnbtunnel.a $(COMMON_LIBS)
 TESTS += tests/unit/test-tunnel
 
