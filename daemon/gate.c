@@ -490,6 +490,7 @@ gate_stop(void)
 	}
 	gate_https = gate_admin = NULL;
 	login_shutdown();
+	api_users_shutdown();
 	oidc_shutdown();
 	conn_close_all();
 	metrics_shutdown();

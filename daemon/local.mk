@@ -51,6 +51,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/web/api.c \
 	daemon/web/api-admin.c \
 	daemon/web/api-servers.c \
+	daemon/web/api-users.c \
 	daemon/web/api-creds.c \
 	daemon/web/api-tokens.c \
 	daemon/web/api-links.c \

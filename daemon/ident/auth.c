@@ -313,30 +313,58 @@ auth_unlink(struct auth_entry **ep)
 	free(e);
 }
 
+/*
+ * The scopes a token may hold, by JupyterHub's names, and what each implies
+ * (as JupyterHub's scope tree: "servers" holds "read:servers" and
+ * "delete:servers"). An alias is a name that only implies others.
+ */
 static const struct {
 	const char	*name;
 	unsigned int	 bit;
+	unsigned int	 implies;
 } auth_scope_names[] = {
-	{ "servers", AUTH_SCOPE_SERVERS },
-	{ "read:servers", AUTH_SCOPE_READ_SERVERS },
-	{ "read:users", AUTH_SCOPE_READ_USERS },
+	{ "servers", AUTH_SCOPE_SERVERS,
+	    AUTH_SCOPE_READ_SERVERS | AUTH_SCOPE_DELETE_SERVERS },
+	{ "read:servers", AUTH_SCOPE_READ_SERVERS, 0 },
+	{ "delete:servers", AUTH_SCOPE_DELETE_SERVERS, 0 },
+	{ "read:users", AUTH_SCOPE_READ_USERS, AUTH_SCOPE_READ_USERS_ACTIVITY },
+	{ "list:users", AUTH_SCOPE_LIST_USERS, 0 },
+	{ "read:users:activity", AUTH_SCOPE_READ_USERS_ACTIVITY, 0 },
+	{ "users:activity", AUTH_SCOPE_USERS_ACTIVITY, 0 },
+	{ "admin:users", AUTH_SCOPE_ADMIN_USERS, AUTH_SCOPE_READ_USERS |
+	    AUTH_SCOPE_LIST_USERS | AUTH_SCOPE_USERS_ACTIVITY |
+	    AUTH_SCOPE_READ_USERS_ACTIVITY },
+	{ "access:servers", AUTH_SCOPE_ACCESS_SERVERS, 0 },
+	{ "read:hub", AUTH_SCOPE_READ_HUB, 0 },
+	{ "tokens", AUTH_SCOPE_TOKENS, AUTH_SCOPE_READ_TOKENS },
+	{ "read:tokens", AUTH_SCOPE_READ_TOKENS, 0 },
+	{ "admin:server_state", AUTH_SCOPE_SERVER_STATE, 0 },
+	{ "users", 0, AUTH_SCOPE_READ_USERS | AUTH_SCOPE_LIST_USERS |
+	    AUTH_SCOPE_USERS_ACTIVITY | AUTH_SCOPE_READ_USERS_ACTIVITY },
+	{ "admin:servers", 0, AUTH_SCOPE_SERVERS | AUTH_SCOPE_READ_SERVERS |
+	    AUTH_SCOPE_DELETE_SERVERS | AUTH_SCOPE_SERVER_STATE },
+	{ "start:servers", 0, AUTH_SCOPE_SERVERS },
 };
+#define AUTH_SCOPES_KNOWN	"servers, read:servers, delete:servers, " \
+	"read:users, list:users, read:users:activity, users:activity, " \
+	"admin:users, users, access:servers, read:hub, tokens, read:tokens, " \
+	"admin:server_state, admin:servers"
 
-/* The name of one scope bit. */
+/* The name of one scope bit (of several, the first's). */
 const char *
 auth_scope_name(unsigned int bit)
 {
 	size_t	i;
 
 	for (i = 0; i < nitems(auth_scope_names); i++)
-		if (auth_scope_names[i].bit == bit)
+		if (auth_scope_names[i].bit != 0 && (auth_scope_names[i].bit & bit))
 			return (auth_scope_names[i].name);
 	return ("?");
 }
 
 /*
- * Parses "servers,read:users" into scope bits ("servers" implies
- * "read:servers", as in JupyterHub); -1 with *cause naming the bad one.
+ * Parses "servers,read:users" into scope bits, with what each implies;
+ * -1 with *cause naming the bad one.
  */
 int
 auth_scopes_parse(const char *list, unsigned int *scopes, char **cause)
@@ -352,22 +380,35 @@ auth_scopes_parse(const char *list, unsigned int *scopes, char **cause)
 			    strncmp(auth_scope_names[i].name, p, n) == 0)
 				break;
 		if (n > 0 && i == nitems(auth_scope_names)) {
-			xasprintf(cause, "unknown scope '%.*s' (known: servers, "
-			    "read:servers, read:users)", (int)(n > 64 ? 64 : n), p);
+			xasprintf(cause, "unknown scope '%.*s' (known: %s)",
+			    (int)(n > 64 ? 64 : n), p, AUTH_SCOPES_KNOWN);
 			return (-1);
 		}
 		if (n > 0)
-			*scopes |= auth_scope_names[i].bit;
+			*scopes |= auth_scope_names[i].bit | auth_scope_names[i].implies;
 		p += n;
 		p += strspn(p, ", ");
 	}
 	if (*scopes == 0) {
-		xasprintf(cause, "no scope given (servers, read:servers, read:users)");
+		xasprintf(cause, "no scope given (%s)", AUTH_SCOPES_KNOWN);
 		return (-1);
 	}
-	if (*scopes & AUTH_SCOPE_SERVERS)
-		*scopes |= AUTH_SCOPE_READ_SERVERS;
+	*scopes = auth_scopes_expand(*scopes);
 	return (0);
+}
+
+/* @scopes with everything they imply (twice: what an implied one implies). */
+unsigned int
+auth_scopes_expand(unsigned int scopes)
+{
+	size_t	i;
+	int	pass;
+
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < nitems(auth_scope_names); i++)
+			if (scopes & auth_scope_names[i].bit)
+				scopes |= auth_scope_names[i].implies;
+	return (scopes);
 }
 
 /* The scope bits as a comma list (owned). */
@@ -378,7 +419,7 @@ auth_scopes_text(unsigned int scopes)
 	size_t	 i;
 
 	for (i = 0; i < nitems(auth_scope_names); i++) {
-		if ((scopes & auth_scope_names[i].bit) == 0)
+		if ((scopes & auth_scope_names[i].bit) == 0)	/* an alias: 0 */
 			continue;
 		old = s;
 		xasprintf(&s, "%s%s%s", old, *old != '\0' ? "," : "",
@@ -428,15 +469,49 @@ auth_entry_finish(struct auth_entry *e)
 char *
 auth_token_issue(const char *user, time_t expires, char id[AUTH_TOKEN_ID_LEN + 1])
 {
-	char	*token = auth_add(&auth_tokens, user, 0), hex[65];
+	return (auth_token_issue_scoped(user, AUTH_SCOPES_ALL, expires, id));
+}
+
+/* The same, limited to @scopes (AUTH_SCOPES_ALL: whatever @user may do). */
+char *
+auth_token_issue_scoped(const char *user, unsigned int scopes, time_t expires,
+    char id[AUTH_TOKEN_ID_LEN + 1])
+{
+	char	*token = auth_add(&auth_tokens, user, 0), hex[65], *sc = NULL;
 
 	auth_tokens->expires = expires;
-	auth_tokens->tok.scopes = AUTH_SCOPES_ALL;
+	auth_tokens->tok.scopes = scopes = auth_scopes_expand(scopes);
 	auth_entry_finish(auth_tokens);
 	codec_hex(hex, auth_tokens->digest, sizeof auth_tokens->digest);
-	store_token_put(hex, "user", user, NULL, NULL, auth_tokens->created, expires);
+	if (scopes != AUTH_SCOPES_ALL)
+		sc = auth_scopes_text(scopes);
+	store_token_put(hex, "user", user, sc, NULL, auth_tokens->created, expires);
+	free(sc);
 	memcpy(id, auth_tokens->tok.id, AUTH_TOKEN_ID_LEN + 1);
 	return (token);
+}
+
+/*
+ * What a token stored before scopes had JupyterHub's names may do besides
+ * its names' meaning now: "read:users" listed users, and every service saw
+ * a server's "state". Such a text names only servers, read:servers and
+ * read:users, without what a newer one always holds with them.
+ */
+static unsigned int
+auth_scopes_legacy(const char *text, unsigned int scopes)
+{
+	unsigned int	old = AUTH_SCOPE_SERVERS | AUTH_SCOPE_READ_SERVERS |
+			    AUTH_SCOPE_READ_USERS;
+
+	if ((scopes & ~(old | AUTH_SCOPE_DELETE_SERVERS |
+	    AUTH_SCOPE_READ_USERS_ACTIVITY)) != 0 || strstr(text, "delete:") != NULL ||
+	    strstr(text, ":activity") != NULL)
+		return (0);
+	if ((scopes & AUTH_SCOPE_READ_USERS) == 0 && (scopes & AUTH_SCOPE_SERVERS) == 0 &&
+	    strcmp(text, "read:servers") != 0)
+		return (0);
+	return (AUTH_SCOPE_SERVER_STATE | ((scopes & AUTH_SCOPE_READ_USERS) ?
+	    AUTH_SCOPE_LIST_USERS : 0));
 }
 
 /*
@@ -451,7 +526,7 @@ auth_service_issue(const char *name, unsigned int scopes, const char *users,
 
 	auth_tokens->expires = expires;
 	auth_tokens->tok.service = 1;
-	auth_tokens->tok.scopes = scopes;
+	auth_tokens->tok.scopes = scopes = auth_scopes_expand(scopes);
 	auth_set_users(auth_tokens, users);
 	auth_entry_finish(auth_tokens);
 	codec_hex(hex, auth_tokens->digest, sizeof auth_tokens->digest);
@@ -494,8 +569,17 @@ auth_token_load(const char *hex, const char *kind, const char *name,
 			free(e);
 			return;
 		}
+		e->tok.scopes |= auth_scopes_legacy(scopes, e->tok.scopes);
 		auth_set_users(e, users);
-	} else
+	} else if (scopes != NULL && auth_scopes_parse(scopes, &e->tok.scopes,
+	    &cause) == -1) {
+		log_warnx("store: user %s: a token with bad scopes is ignored: %s",
+		    name, cause);
+		free(cause);
+		free(e->user);
+		free(e);
+		return;
+	} else if (scopes == NULL)
 		e->tok.scopes = AUTH_SCOPES_ALL;
 	auth_entry_finish(e);
 	e->next = auth_tokens;

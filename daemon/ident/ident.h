@@ -24,10 +24,25 @@ char		*auth_host_code_redeem(const char *);
 #define AUTH_HOST_COOKIE	"__Host-nbgate-user"	/* a user host's own login */
 void		 auth_cookie_revoke(const char *);	/* logout */
 void		 auth_revoked_load(void);
-#define AUTH_SCOPE_SERVERS	0x1	/* start and stop servers */
+/*
+ * Token scopes, as JupyterHub names them (auth.c's table says which
+ * implies which). A user's own token without scopes has AUTH_SCOPES_ALL:
+ * whatever its user may do.
+ */
+#define AUTH_SCOPE_SERVERS	0x1	/* start servers (implies read, delete) */
 #define AUTH_SCOPE_READ_SERVERS	0x2	/* server models and progress */
 #define AUTH_SCOPE_READ_USERS	0x4	/* user models */
-#define AUTH_SCOPES_ALL		0x7
+#define AUTH_SCOPE_LIST_USERS	0x8	/* GET /hub/api/users */
+#define AUTH_SCOPE_READ_USERS_ACTIVITY 0x10	/* users' last_activity */
+#define AUTH_SCOPE_DELETE_SERVERS 0x20	/* stop servers */
+#define AUTH_SCOPE_ADMIN_USERS	0x40	/* implies users: read, list, activity */
+#define AUTH_SCOPE_USERS_ACTIVITY 0x80	/* POST .../activity */
+#define AUTH_SCOPE_ACCESS_SERVERS 0x100	/* the notebooks themselves */
+#define AUTH_SCOPE_READ_HUB	0x200	/* GET /hub/api/info */
+#define AUTH_SCOPE_TOKENS	0x400	/* issue and revoke a user's tokens */
+#define AUTH_SCOPE_READ_TOKENS	0x800	/* list them */
+#define AUTH_SCOPE_SERVER_STATE	0x1000	/* admin:server_state: a server's "state" */
+#define AUTH_SCOPES_ALL		0x1fff
 #define AUTH_TOKEN_ID_LEN	12	/* the id: the digest's first hex digits */
 struct auth_token {			/* what an API token may do (no secret) */
 	char		 id[AUTH_TOKEN_ID_LEN + 1];
@@ -40,6 +55,8 @@ struct auth_token {			/* what an API token may do (no secret) */
 	time_t		 created, expires, last_used;	/* expires 0: never */
 };
 char		*auth_token_issue(const char *, time_t, char [AUTH_TOKEN_ID_LEN + 1]);
+char		*auth_token_issue_scoped(const char *, unsigned int, time_t,
+		     char [AUTH_TOKEN_ID_LEN + 1]);
 char		*auth_service_issue(const char *, unsigned int, const char *, time_t,
 		     char [AUTH_TOKEN_ID_LEN + 1]);
 char		*auth_token_check(const char *);
@@ -54,6 +71,7 @@ int		 auth_token_revoke_id(const char *);
 void		 auth_token_foreach(void (*)(const struct auth_token *, void *), void *);
 int		 auth_scopes_parse(const char *, unsigned int *, char **);
 char		*auth_scopes_text(unsigned int);
+unsigned int	 auth_scopes_expand(unsigned int);
 const char	*auth_scope_name(unsigned int);
 char		*auth_code_issue(const char *);
 char		*auth_code_redeem(const char *);

@@ -1,7 +1,7 @@
 /*
- * api-servers.c: the REST API of users and their servers (JupyterHub's):
- * user models, starting, showing and stopping servers, a start's progress;
- * and the admin's view of sessions.
+ * api-servers.c: the REST API of users' servers (JupyterHub's): starting,
+ * showing and stopping them, a start's progress; and the admin's view of
+ * sessions. The models are api-users.c's.
  */
 #include "config.h"
 
@@ -13,55 +13,6 @@
 #include <jansson.h>
 
 #include "daemon/web/web.h"
-
-struct api_user_acc {
-	const char	*user;
-	json_t		*servers;
-};
-
-/* JupyterHub lists only servers that are not stopped in "servers". */
-static void
-api_user_server(const struct session *s, void *arg)
-{
-	struct api_user_acc	*acc = arg;
-
-	if (strcmp(session_user(s), acc->user) != 0 ||
-	    session_state(s) == SESSION_ENDED)
-		return;
-	json_object_set_new(acc->servers, session_server(s), session_json(s, 0));
-}
-
-/* JupyterHub's user model: name, admin, server, pending, servers. */
-static json_t *
-api_user_model(const char *user)
-{
-	struct api_user_acc	 acc = { user, json_object() };
-	json_t		*def, *j;
-	const char	*pending = NULL;
-
-	session_foreach(api_user_server, &acc);
-	def = json_object_get(acc.servers, "");
-	if (def != NULL && json_is_string(json_object_get(def, "pending")))
-		pending = json_string_value(json_object_get(def, "pending"));
-	j = json_pack("{s:s,s:s,s:b,s:s?,s:s?,s:O,s:o}",
-	    "kind", "user", "name", user,
-	    "admin", config_is_admin(gate->cfg, user),
-	    "server", def != NULL && json_is_true(json_object_get(def, "ready")) ?
-	    json_string_value(json_object_get(def, "url")) : NULL,
-	    "pending", pending,
-	    "last_activity", def != NULL ? json_object_get(def, "last_activity") :
-	    json_null(),
-	    "servers", acc.servers);
-	return (j);
-}
-
-static void
-api_user_name(const struct session *s, void *arg)
-{
-	json_t	*names = arg;
-
-	json_object_set_new(names, session_user(s), json_true());
-}
 
 struct api_filter {
 	const char	*user;
@@ -79,60 +30,6 @@ api_session_filter(const struct session *s, void *arg)
 	    session_state(s))) != 0))
 		return;
 	json_array_append_new(f->list, session_json(s, 0));
-}
-
-/* GET /hub/api/users for a service: the users it may act for. */
-static void
-api_service_users(struct api_resp *rs, const struct auth_token *tok)
-{
-	json_t		*list = json_array(), *names, *v;
-	const char	*k;
-	size_t		 i;
-
-	if (tok->all_users) {
-		names = json_object();
-		session_foreach(api_user_name, names);
-		json_object_foreach(names, k, v)
-			json_array_append_new(list, api_user_model(k));
-		json_decref(names);
-	} else
-		for (i = 0; i < tok->nusers; i++)
-			json_array_append_new(list, api_user_model(tok->users[i]));
-	if ((tok->scopes & AUTH_SCOPE_READ_SERVERS) == 0)
-		json_array_foreach(list, i, v)
-			json_object_del(v, "servers");
-	api_json(rs, 200, list);
-}
-
-/* GET /hub/api/users: every user with a session; a service's, those it may act for. */
-void
-api_users_list(struct hub_call *c)
-{
-	json_t		*names, *list, *v;
-	const char	*k;
-
-	if (c->tok != NULL) {
-		api_service_users(c->rs, c->tok);
-		return;
-	}
-	names = json_object();
-	list = json_array();
-	session_foreach(api_user_name, names);
-	json_object_foreach(names, k, v)
-		json_array_append_new(list, api_user_model(k));
-	json_decref(names);
-	api_json(c->rs, 200, list);
-}
-
-/* GET /hub/api/users/{user}: the model; without servers for a service lacking read:servers. */
-void
-api_user_get(struct hub_call *c)
-{
-	json_t	*model = api_user_model(c->user);
-
-	if (c->tok != NULL && (c->tok->scopes & AUTH_SCOPE_READ_SERVERS) == 0)
-		json_object_del(model, "servers");
-	api_json(c->rs, 200, model);
 }
 
 /* GET /hub/api/sessions[?user=U&state=S] */
@@ -212,7 +109,7 @@ api_server_start(struct hub_call *c)
 		api_json(rs, code, json_pack("{s:i,s:s,s:s?}", "status", code,
 		    "message", msg, "field", field));
 	} else
-		api_json(rs, 202, session_json(s, 0));
+		api_json(rs, 202, api_server_model(c, s));
 	free(field);
 	free(msg);
 	json_decref(j);
@@ -251,8 +148,17 @@ api_server_get(struct hub_call *c)
 {
 	const struct session	*s;
 
-	if ((s = api_server_find(c)) != NULL)
-		api_json(c->rs, 200, session_json(s, 1));
+	json_t			*j, *d;
+
+	if ((s = api_server_find(c)) == NULL)
+		return;
+	j = api_server_model(c, s);
+	if (json_object_get(j, "state") != NULL) {	/* nbgate's: its journal */
+		d = session_json(s, 1);
+		json_object_set(j, "events", json_object_get(d, "events"));
+		json_decref(d);
+	}
+	api_json(c->rs, 200, j);
 }
 
 /* GET .../server(s/{server})/progress: the session's progress as Server-Sent Events. */

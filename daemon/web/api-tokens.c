@@ -171,10 +171,10 @@ api_token_users(json_t *j, char **users, struct api_resp *rs)
 	return (0);
 }
 
-/* POST /hub/api/users/NAME/tokens [{"expires_in": S}] or .../services/NAME/tokens. */
+/* POST /hub/api/services/NAME/tokens. */
 static void
-api_token_issue(const struct api_req *ar, struct api_resp *rs, const char *name,
-    int service)
+api_service_token_issue(const struct api_req *ar, struct api_resp *rs,
+    const char *name)
 {
 	json_t		*j = NULL;
 	char		*tok, *users = NULL, *text;
@@ -182,21 +182,10 @@ api_token_issue(const struct api_req *ar, struct api_resp *rs, const char *name,
 	unsigned int	 scopes = 0;
 	time_t		 expires;
 
-	if (evbuffer_get_length(ar->body) > 0 || service) {
-		if ((j = api_body_object(ar, rs)) == NULL)
-			return;
-	}
+	if ((j = api_body_object(ar, rs)) == NULL)
+		return;
 	if (api_expires_in(j, &expires, rs) == -1)
 		goto out;
-	if (!service) {
-		tok = auth_token_issue(name, expires, id);
-		store_audit(ar->actor, "token-issue", name, id);
-		log_info("admin: API token %s issued for %s by %s", id, name, ar->actor);
-		api_json(rs, 201, json_pack("{s:s,s:s,s:s,s:o}", "user", name,
-		    "token", tok, "id", id, "expires", api_time_json(expires)));
-		freestr(tok);
-		goto out;
-	}
 	if (api_token_scopes(j, &scopes, rs) == -1 ||
 	    api_token_users(j, &users, rs) == -1)
 		goto out;
@@ -276,16 +265,150 @@ api_token_revoke(struct hub_call *c)
 }
 
 /*
- * POST /hub/api/users/{user}/tokens [{"expires_in": S}] or
- * /hub/api/services/{service}/tokens {scopes, users | all_users, expires_in?}
+ * JupyterHub's token model of a user's token (nbgate's id; "expires" as
+ * before besides "expires_at").
+ */
+static json_t *
+api_user_token_json(const struct auth_token *t)
+{
+	return (json_pack("{s:s,s:s,s:s,s:n,s:[],s:o,s:n,s:o,s:o,s:o,s:o,s:n}",
+	    "id", t->id, "kind", "api_token", "user", t->name, "service",
+	    "roles", "scopes", api_scopes_json(t->scopes), "note",
+	    "created", api_time_json(t->created),
+	    "expires_at", api_time_json(t->expires),
+	    "expires", api_time_json(t->expires),
+	    "last_activity", api_time_json(t->last_used), "session_id"));
+}
+
+/*
+ * POST /hub/api/users/{user}/tokens {"expires_in"?, "scopes"?, "note"?}:
+ * without scopes the token may do what its user may; a caller whose own
+ * token is limited gives no more than it holds.
+ */
+static void
+api_user_token_issue(struct hub_call *c)
+{
+	const struct api_req	*ar = c->ar;
+	struct api_resp		*rs = c->rs;
+	const struct auth_token	*t;
+	json_t			*j = NULL, *m;
+	char			*tok, id[AUTH_TOKEN_ID_LEN + 1];
+	unsigned int		 scopes = AUTH_SCOPES_ALL;
+	time_t			 expires;
+
+	if (evbuffer_get_length(ar->body) > 0 && (j = api_body_object(ar, rs)) == NULL)
+		return;
+	if (api_expires_in(j, &expires, rs) == -1)
+		goto out;
+	if (json_array_size(json_object_get(j, "roles")) > 0) {
+		api_error(rs, 400, "roles: nbgate has no roles; ask for \"scopes\"");
+		goto out;
+	}
+	if (json_object_get(j, "scopes") != NULL && !json_is_null(json_object_get(j,
+	    "scopes")) && api_token_scopes(j, &scopes, rs) == -1)
+		goto out;
+	if (c->tok != NULL && !c->tok->service && (scopes & ~c->tok->scopes) != 0) {
+		api_error(rs, 403, "a token may not issue one with scopes it lacks");
+		goto out;
+	}
+	tok = auth_token_issue_scoped(c->user, scopes, expires, id);
+	store_audit(ar->actor, "token-issue", c->user, id);
+	log_info("api: API token %s issued for %s by %s", id, c->user, ar->actor);
+	if (auth_token_lookup(tok, &t) != RESULT_OK) {
+		api_error(rs, 500, "Failed to create token");
+		freestr(tok);
+		goto out;
+	}
+	m = api_user_token_json(t);
+	json_object_set_new(m, "token", json_string(tok));
+	if (json_is_string(json_object_get(j, "note")))
+		json_object_set(m, "note", json_object_get(j, "note"));
+	api_json(rs, 201, m);
+	freestr(tok);
+out:
+	json_decref(j);
+}
+
+/*
+ * POST /hub/api/users/{user}/tokens or /hub/api/services/{service}/tokens
+ * {scopes, users | all_users, expires_in?}
  */
 void
 api_tokens_issue(struct hub_call *c)
 {
 	if (c->user != NULL)
-		api_token_issue(c->ar, c->rs, c->user, 0);
+		api_user_token_issue(c);
 	else
-		api_token_issue(c->ar, c->rs, c->name, 1);
+		api_service_token_issue(c->ar, c->rs, c->name);
+}
+
+struct api_user_tokens {
+	const char		*user;
+	const char		*id;	/* one, or NULL: all */
+	json_t			*list;
+	const struct auth_token	*found;
+};
+
+static void
+api_user_token_one(const struct auth_token *t, void *arg)
+{
+	struct api_user_tokens	*a = arg;
+
+	if (t->service || strcmp(t->name, a->user) != 0)
+		return;
+	if (a->id != NULL) {
+		if (strcmp(t->id, a->id) == 0)
+			a->found = t;
+	} else if (t->expires == 0 || t->expires >= time(NULL))
+		json_array_append_new(a->list, api_user_token_json(t));
+}
+
+/* GET /hub/api/users/{user}/tokens: {"api_tokens": [...]}, expired ones left out. */
+void
+api_user_tokens_list(struct hub_call *c)
+{
+	struct api_user_tokens	a = { c->user, NULL, json_array(), NULL };
+
+	auth_token_foreach(api_user_token_one, &a);
+	api_json(c->rs, 200, json_pack("{s:o}", "api_tokens", a.list));
+}
+
+/* The token {token} of {user}, or NULL and JupyterHub's 404. */
+static const struct auth_token *
+api_user_token_find(struct hub_call *c)
+{
+	struct api_user_tokens	 a = { c->user, c->name, NULL, NULL };
+	char			*msg;
+
+	auth_token_foreach(api_user_token_one, &a);
+	if (a.found == NULL) {
+		xasprintf(&msg, "No such token %s for user %s", c->name, c->user);
+		api_error(c->rs, 404, msg);
+		free(msg);
+	}
+	return (a.found);
+}
+
+/* GET /hub/api/users/{user}/tokens/{token} */
+void
+api_user_token_get(struct hub_call *c)
+{
+	const struct auth_token	*t;
+
+	if ((t = api_user_token_find(c)) != NULL)
+		api_json(c->rs, 200, api_user_token_json(t));
+}
+
+/* DELETE /hub/api/users/{user}/tokens/{token}: 204. */
+void
+api_user_token_del(struct hub_call *c)
+{
+	if (api_user_token_find(c) == NULL)
+		return;
+	auth_token_revoke_id(c->name);
+	store_audit(c->ar->actor, "token-revoke-id", c->name, c->user);
+	log_info("api: token %s of %s revoked by %s", c->name, c->user, c->ar->actor);
+	c->rs->code = 204;
 }
 
 /* DELETE /hub/api/users/{user}/tokens or .../services/{service}/tokens: all of them. */

@@ -23,6 +23,7 @@
  * token only what has a .scope, and for a {user} only one it may act for.
  */
 enum hub_who {
+	HUB_PUBLIC,	/* the API's without a token: anyone, the socket too */
 	HUB_ANYONE,	/* no login needed (a page checks its own) */
 	HUB_CALLER,	/* any caller of the API: socket, user, service */
 	HUB_ADMIN,	/* the admin socket or an administrator */
@@ -58,10 +59,20 @@ static void	hub_pages(struct hub_call *);
  */
 #define RS	AUTH_SCOPE_READ_SERVERS
 #define S	AUTH_SCOPE_SERVERS
-#define RU	AUTH_SCOPE_READ_USERS
+#define DS	AUTH_SCOPE_DELETE_SERVERS
+#define RU	(AUTH_SCOPE_READ_USERS | AUTH_SCOPE_READ_USERS_ACTIVITY | \
+		    AUTH_SCOPE_READ_SERVERS)	/* any of: the model shows what it may */
+#define LU	AUTH_SCOPE_LIST_USERS
+#define UA	AUTH_SCOPE_USERS_ACTIVITY
+#define RH	AUTH_SCOPE_READ_HUB
+#define T	AUTH_SCOPE_TOKENS
+#define RT	AUTH_SCOPE_READ_TOKENS
 
 static const struct hub_entry hub_table[] = {
 	/* The REST API (JSON; a cookie's calls pass hub_cookie_call() first). */
+	{ "GET", "/hub/api/",				HUB_PUBLIC, 0, 0, api_version },
+	{ "GET", "/hub/api",				HUB_PUBLIC, 0, 0, api_version },
+	{ "GET", "/hub/api/info",			HUB_ADMIN, RH, 0, api_info },
 	{ "GET", "/hub/api/user",			HUB_CALLER, 0, 0, api_whoami },
 	{ "GET", "/hub/api/status",			HUB_ADMIN, 0, 0, api_status },
 	{ "POST", "/hub/api/reload",			HUB_ADMIN, 0, 0, api_config },
@@ -79,20 +90,28 @@ static const struct hub_entry hub_table[] = {
 	    api_tokens_issue },
 	{ "DELETE", "/hub/api/services/{service}/tokens", HUB_ADMIN, 0, HUB_405,
 	    api_tokens_revoke },
-	{ "GET", "/hub/api/users",			HUB_ADMIN, RU, 0, api_users_list },
+	{ "GET", "/hub/api/users",			HUB_ADMIN, LU, 0, api_users_list },
 	{ "GET", "/hub/api/users/{user}",		HUB_USER, RU, 0, api_user_get },
-	{ "POST", "/hub/api/users/{user}/tokens",	HUB_ADMIN, 0, 0, api_tokens_issue },
-	{ "DELETE", "/hub/api/users/{user}/tokens",	HUB_ADMIN, 0, 0, api_tokens_revoke },
+	{ "POST", "/hub/api/users/{user}/activity",	HUB_USER, UA, HUB_405,
+	    api_user_activity },
+	{ "GET", "/hub/api/users/{user}/tokens",	HUB_USER, RT, HUB_405,
+	    api_user_tokens_list },
+	{ "POST", "/hub/api/users/{user}/tokens",	HUB_USER, T, HUB_405, api_tokens_issue },
+	{ "DELETE", "/hub/api/users/{user}/tokens",	HUB_USER, T, HUB_405, api_tokens_revoke },
+	{ "GET", "/hub/api/users/{user}/tokens/{token}", HUB_USER, RT, HUB_405,
+	    api_user_token_get },
+	{ "DELETE", "/hub/api/users/{user}/tokens/{token}", HUB_USER, T, HUB_405,
+	    api_user_token_del },
 	{ "POST", "/hub/api/users/{user}/login-url",	HUB_ADMIN, 0, 0, api_login_url },
 	{ "GET", "/hub/api/users/{user}/server",	HUB_USER, RS, HUB_405, api_server_get },
 	{ "POST", "/hub/api/users/{user}/server",	HUB_USER, S, HUB_405, api_server_start },
-	{ "DELETE", "/hub/api/users/{user}/server",	HUB_USER, S, HUB_405, api_server_stop },
+	{ "DELETE", "/hub/api/users/{user}/server",	HUB_USER, DS, HUB_405, api_server_stop },
 	{ "GET", "/hub/api/users/{user}/server/progress", HUB_USER, RS, HUB_405, api_progress },
 	{ "GET", "/hub/api/users/{user}/servers/{server}", HUB_USER, RS, HUB_405,
 	    api_server_get },
 	{ "POST", "/hub/api/users/{user}/servers/{server}", HUB_USER, S, HUB_405,
 	    api_server_start },
-	{ "DELETE", "/hub/api/users/{user}/servers/{server}", HUB_USER, S, HUB_405,
+	{ "DELETE", "/hub/api/users/{user}/servers/{server}", HUB_USER, DS, HUB_405,
 	    api_server_stop },
 	{ "GET", "/hub/api/users/{user}/servers/{server}/progress", HUB_USER, RS,
 	    HUB_405, api_progress },
@@ -128,9 +147,16 @@ static const struct hub_entry hub_table[] = {
 
 #undef RS
 #undef S
+#undef DS
 #undef RU
+#undef LU
+#undef UA
+#undef RH
+#undef T
+#undef RT
 
 static int	hub_server_valid(const char *);
+static const struct hub_entry *hub_lookup_entry(const char *, const char *);
 
 /*
  * The names a path may carry. A subject ({user}, {service}) is checked while
@@ -156,6 +182,7 @@ static const struct hub_name {
 	    "'_', '-', '.')" },
 	{ "session", offsetof(struct hub_call, name), 0, NULL, NULL },
 	{ "id*", offsetof(struct hub_call, name), 0, NULL, NULL },
+	{ "token", offsetof(struct hub_call, name), 0, NULL, NULL },
 	{ "page*", offsetof(struct hub_call, name), 0, NULL, NULL },
 };
 
@@ -287,10 +314,15 @@ hub_caller(struct hub_req *r, int api)
 
 	if (ar->admin_socket)
 		r->caller = CALLER_SOCKET;
-	else if (ar->user != NULL)
+	else if (ar->user != NULL) {
 		r->caller = config_is_admin(gate->cfg, ar->user) ? CALLER_ADMIN :
 		    CALLER_USER;
-	else if (!api) {
+		/* a user's token with scopes: as a service's, for its user only */
+		if (api && secret != NULL && auth_token_lookup(secret, &tok) ==
+		    RESULT_OK && !tok->service && tok->scopes != AUTH_SCOPES_ALL &&
+		    strcmp(tok->name, ar->user) == 0)
+			r->call.tok = tok;
+	} else if (!api) {
 		r->caller = CALLER_NOBODY;
 		if (secret != NULL && auth_token_lookup(secret, &tok) == RESULT_OK)
 			r->caller = CALLER_SERVICE;
@@ -317,6 +349,8 @@ hub_caller(struct hub_req *r, int api)
 static int
 hub_admits(struct hub_req *r, const struct hub_entry *e)
 {
+	if (e->who == HUB_PUBLIC)
+		return (1);
 	if (e->who == HUB_ANYONE)
 		return (!r->call.ar->admin_socket);
 	if (r->caller == CALLER_UNKNOWN)	/* outside the API: metrics */
@@ -341,6 +375,8 @@ hub_scope_missing(struct api_resp *rs, const struct auth_token *tok,
 {
 	char	*have = auth_scopes_text(tok->scopes), *msg;
 
+	if (need & AUTH_SCOPE_READ_USERS)	/* of several, the one to ask for */
+		need = AUTH_SCOPE_READ_USERS;
 	xasprintf(&msg, "this token lacks the scope '%s' (it has: %s)",
 	    auth_scope_name(need), *have != '\0' ? have : "none");
 	api_error(rs, 403, msg);
@@ -355,8 +391,13 @@ hub_service_may(struct hub_req *r, const struct hub_entry *e)
 	const struct hub_call	*c = &r->call;
 	char			*msg;
 
-	if (r->caller != CALLER_SERVICE || e->who == HUB_CALLER)
+	if (c->tok == NULL || e->who == HUB_CALLER)
 		return (0);
+	if (e->scope == 0) {	/* a user's token with scopes, at an admin's URL */
+		api_error(c->rs, 403, "this token's scopes do not cover this "
+		    "endpoint (it needs an administrator's full token)");
+		return (-1);
+	}
 	if (c->user != NULL && !auth_token_may_act(c->tok, c->user)) {
 		xasprintf(&msg, "this token may not act for %s", c->user);
 		api_error(c->rs, 403, msg);
@@ -591,6 +632,11 @@ hub_dispatch(const struct api_req *ar, struct api_resp *rs)
 	memset(&r, 0, sizeof r);
 	r.call.ar = ar;
 	r.call.rs = rs;
+	if (api && (e = hub_lookup_entry(ar->method, ar->path)) != NULL &&
+	    e->who == HUB_PUBLIC) {	/* no token asked for, none looked at */
+		e->exec(&r.call);
+		return;
+	}
 	if (api && (hub_cookie_call(ar, rs) == -1 || hub_caller(&r, 1) == -1))
 		return;
 	if ((e = hub_find(&r, &path_e, &bad, &denied)) == NULL) {

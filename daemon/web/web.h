@@ -55,9 +55,16 @@ void		 api_route_add(struct hub_call *);
 void		 api_route_del(struct hub_call *);
 void		 api_orphans(struct hub_call *);
 
-/* api-servers.c: users, their servers and progress, sessions */
+/* api-users.c: JupyterHub's version, info, users (list, model, activity) */
+void		 api_version(struct hub_call *);
+void		 api_info(struct hub_call *);
 void		 api_users_list(struct hub_call *);
 void		 api_user_get(struct hub_call *);
+void		 api_user_activity(struct hub_call *);
+struct json_t	*api_server_model(const struct hub_call *, const struct session *);
+void		 api_users_shutdown(void);
+
+/* api-servers.c: users' servers and progress, sessions */
 void		 api_server_get(struct hub_call *);
 void		 api_server_start(struct hub_call *);
 void		 api_server_stop(struct hub_call *);
@@ -76,6 +83,9 @@ void		 api_tokens_list(struct hub_call *);
 void		 api_token_revoke(struct hub_call *);
 void		 api_tokens_issue(struct hub_call *);
 void		 api_tokens_revoke(struct hub_call *);
+void		 api_user_tokens_list(struct hub_call *);
+void		 api_user_token_get(struct hub_call *);
+void		 api_user_token_del(struct hub_call *);
 
 /* api-links.c: one-time login links: made by an admin, redeemed by a browser */
 void		 api_login_url(struct hub_call *);

@@ -17,10 +17,20 @@ test_scopes(void)
 	char		*cause = NULL, *text;
 
 	ok(auth_scopes_parse("servers", &s, &cause) == 0, "servers parses");
-	is_int(s, AUTH_SCOPE_SERVERS | AUTH_SCOPE_READ_SERVERS, "servers implies read:servers");
+	is_int(s, AUTH_SCOPE_SERVERS | AUTH_SCOPE_READ_SERVERS | AUTH_SCOPE_DELETE_SERVERS,
+	    "servers implies read:servers and delete:servers (JupyterHub's tree)");
 	ok(auth_scopes_parse("read:users, read:servers", &s, &cause) == 0, "a list with spaces");
-	is_int(s, AUTH_SCOPE_READ_USERS | AUTH_SCOPE_READ_SERVERS, "both read scopes");
-	text = auth_scopes_text(AUTH_SCOPES_ALL);
+	is_int(s, AUTH_SCOPE_READ_USERS | AUTH_SCOPE_READ_USERS_ACTIVITY |
+	    AUTH_SCOPE_READ_SERVERS, "both read scopes; read:users holds read:users:activity");
+	ok(auth_scopes_parse("admin:users", &s, &cause) == 0 &&
+	    (s & AUTH_SCOPE_LIST_USERS) && (s & AUTH_SCOPE_USERS_ACTIVITY) &&
+	    !(s & AUTH_SCOPE_SERVERS), "admin:users holds list:users and users:activity, "
+	    "not servers");
+	ok(auth_scopes_parse("tokens,read:hub,access:servers", &s, &cause) == 0 &&
+	    s == (AUTH_SCOPE_TOKENS | AUTH_SCOPE_READ_TOKENS | AUTH_SCOPE_READ_HUB |
+	    AUTH_SCOPE_ACCESS_SERVERS), "tokens holds read:tokens; read:hub, access:servers");
+	text = auth_scopes_text(AUTH_SCOPE_SERVERS | AUTH_SCOPE_READ_SERVERS |
+	    AUTH_SCOPE_READ_USERS);
 	is_str(text, "servers,read:servers,read:users", "scopes as text");
 	free(text);
 	ok(auth_scopes_parse("servers,admin", &s, &cause) == -1, "an unknown scope is refused");
@@ -31,6 +41,18 @@ test_scopes(void)
 	free(cause);
 	cause = NULL;
 	is_str(auth_scope_name(AUTH_SCOPE_READ_USERS), "read:users", "a scope's name");
+}
+
+static unsigned int legacy_scopes, newer_scopes;
+
+static void
+scopes_of(const struct auth_token *t, void *arg)
+{
+	(void)arg;
+	if (strcmp(t->name, "legacy") == 0)
+		legacy_scopes = t->scopes;
+	else if (strcmp(t->name, "newer") == 0)
+		newer_scopes = t->scopes;
 }
 
 static int	 nfound;
@@ -84,8 +106,20 @@ test_tokens(const char *dbpath)
 	ok(auth_token_lookup(svc, &t) == RESULT_NOT_FOUND, "cleared");
 	store_token_load(auth_token_load);
 	ok(auth_token_lookup(svc, &t) == RESULT_OK && t->nusers == 2 &&
-	    t->scopes == (AUTH_SCOPE_SERVERS | AUTH_SCOPE_READ_SERVERS),
+	    t->scopes == (AUTH_SCOPE_SERVERS | AUTH_SCOPE_READ_SERVERS |
+	    AUTH_SCOPE_DELETE_SERVERS),
 	    "reloaded: the service token with its users and scopes");
+	auth_token_load("00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa",
+	    "service", "legacy", "read:users", "*", time(NULL), 0, 0);
+	auth_token_load("00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb",
+	    "service", "newer", "read:users,read:users:activity", "*", time(NULL), 0, 0);
+	legacy_scopes = newer_scopes = 0;
+	auth_token_foreach(scopes_of, NULL);
+	ok((legacy_scopes & AUTH_SCOPE_LIST_USERS) && (legacy_scopes &
+	    AUTH_SCOPE_SERVER_STATE), "a token stored before JupyterHub's names: "
+	    "read:users still lists users, and sees a server's state");
+	ok(newer_scopes != 0 && !(newer_scopes & AUTH_SCOPE_LIST_USERS) &&
+	    !(newer_scopes & AUTH_SCOPE_SERVER_STATE), "a newer read:users token does not");
 	is_int(auth_token_lookup(old, &t), RESULT_EXPIRED, "reloaded: still expired");
 	who = auth_token_check(user);
 	is_str(who, "alice", "reloaded: alice's token");
