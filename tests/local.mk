@@ -78,6 +78,7 @@ TESTS += \
 	tests/integration/test_transfer.py \
 	tests/integration/test_faults.py \
 	tests/integration/test_api_tokens.py \
+	tests/integration/test_jupyterhub_api.py \
 	tests/integration/test_sshcert.py \
 	tests/integration/test_myproxy.py \
 	tests/integration/test_charging.py \

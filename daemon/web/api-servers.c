@@ -115,7 +115,7 @@ api_server_start(struct hub_call *c)
 	json_decref(j);
 }
 
-/* DELETE /hub/api/users/{user}/server(s/{server}): stop it. */
+/* DELETE /hub/api/users/{user}/server(s/{server}): stop it: 202 while it stops, 204 once stopped. */
 void
 api_server_stop(struct hub_call *c)
 {
@@ -124,7 +124,9 @@ api_server_stop(struct hub_call *c)
 	int			 ended;
 
 	if ((res = session_stop(c->ar->actor, c->user, api_server_name(c), &ended,
-	    &msg)) != RESULT_OK)
+	    &msg)) == RESULT_NOT_FOUND && session_find(c->user, api_server_name(c)) != NULL)
+		c->rs->code = 204;	/* JupyterHub: a stopped server stops at once */
+	else if (res != RESULT_OK)
 		api_error(c->rs, status_code(res), msg);
 	else
 		c->rs->code = ended ? 204 : 202;

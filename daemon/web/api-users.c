@@ -487,18 +487,25 @@ api_user_find(struct api_users *u, const char *name)
 	return (NULL);
 }
 
-/* GET /hub/api/users/{user}: the model (404 for a user nbgate does not know). */
+/*
+ * GET /hub/api/users/{user}: the model. Gateway users exist implicitly (a
+ * gateway starts a server for any valid name; nbgate has no POST /users):
+ * one nbgate has not seen is a user without servers, created null.
+ */
 void
 api_user_get(struct hub_call *c)
 {
 	struct api_users		 u;
 	const struct api_user_ent	*e;
+	struct api_user_ent		 none;
 
-	if ((e = api_user_find(&u, c->user)) == NULL)
-		api_error(c->rs, 404, "No such user");
-	else
-		api_json(c->rs, 200, api_user_model(c, e, api_query_flag(c->ar->query,
-		    "include_stopped_servers")));
+	if ((e = api_user_find(&u, c->user)) == NULL) {
+		memset(&none, 0, sizeof none);
+		none.name = c->user;
+		e = &none;
+	}
+	api_json(c->rs, 200, api_user_model(c, e, api_query_flag(c->ar->query,
+	    "include_stopped_servers")));
 	api_users_free(&u);
 }
 

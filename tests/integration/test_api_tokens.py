@@ -30,7 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Env, Gateway  # noqa: E402
 from test_session import Api, session_cleanup, session_world  # noqa: E402
 
-SCOPE_ALL = ["servers", "read:servers"]
+# JupyterHub's scope tree: servers holds read:servers and delete:servers; a
+# server's "state" (nbgate's phase, job, reason) needs admin:server_state.
+SCOPE_ALL = ["servers", "read:servers", "delete:servers", "admin:server_state"]
 
 
 def ctl_issue(env, *args):
@@ -91,22 +93,25 @@ def sse_first(env, path, token):
 
 def test_issue_and_list(env):
     t = env.tap
-    rc, tok, err = ctl_issue(env, "--service", "gw", "--scope", "servers", "--users", "svcu1")
+    rc, tok, err = ctl_issue(env, "--service", "gw", "--scope", "servers,admin:server_state",
+                             "--users", "svcu1")
     t.ok(rc == 0 and len(tok) >= 40 and "\n" not in tok,
          "nbgatectl token issue --service gw --scope servers --users svcu1 prints a token", err)
     env.svc = tok
     t.ok("for service gw" in err and "svcu1" in err, "stderr says the id, service, scopes, users",
          err)
-    rc, tok, err = ctl_issue(env, "--service", "gw", "--scope", "read:servers", "--users",
-                             "svcu1,svcu2")
+    rc, tok, err = ctl_issue(env, "--service", "gw", "--scope",
+                             "read:servers,admin:server_state", "--users", "svcu1,svcu2")
     t.eq(rc, 0, "a read-only (read:servers) token for svcu1,svcu2")
     env.ro = tok
-    r = env.gw.ctl("token", "issue", "--service", "gwall", "--scope", "servers,read:users",
-                   "--all-users", "--json")
+    r = env.gw.ctl("token", "issue", "--service", "gwall", "--scope",
+                   "servers,read:users,list:users", "--all-users", "--json")
     j = json.loads(r.stdout) if r.returncode == 0 else {}
     t.ok(j.get("service") == "gwall" and j.get("all_users") is True and
-         j.get("scopes") == ["servers", "read:servers", "read:users"] and j.get("token"),
-         "--all-users --json: service, all_users, scopes (servers implies read:servers)", r.stdout)
+         j.get("scopes") == ["servers", "read:servers", "read:users", "list:users",
+                             "read:users:activity", "delete:servers"] and j.get("token"),
+         "--all-users --json: service, all_users, scopes (servers implies read:servers and "
+         "delete:servers, read:users read:users:activity)", r.stdout)
     env.all = j.get("token")
     env.all_id = j.get("id")
     # refusals, each naming what is wrong
@@ -138,7 +143,7 @@ def test_issue_and_list(env):
     toks = json.loads(r.stdout)["tokens"] if r.returncode == 0 else []
     gw = [x for x in toks if x["kind"] == "service" and x["name"] == "gw"]
     t.ok(len(gw) == 2 and any(x["users"] == ["svcu1"] and x["scopes"] == SCOPE_ALL for x in gw)
-         and any(x["users"] == ["svcu1", "svcu2"] and x["scopes"] == ["read:servers"]
+         and any(x["users"] == ["svcu1", "svcu2"] and x["scopes"] == ["read:servers", "admin:server_state"]
                  for x in gw), "token list --json: gw's two tokens, scopes and users", gw)
     t.ok(all(len(x["id"]) == 12 and x["created"] and x["expires"] is None for x in gw),
          "each has a 12-digit id, a creation time, no expiry", gw)
@@ -153,7 +158,8 @@ def test_issue_and_list(env):
     rows = db(env).execute("SELECT digest, kind, user, scopes, users FROM tokens"
                            " WHERE kind = 'service'").fetchall()
     dig = hashlib.sha256(env.svc.encode()).hexdigest()
-    t.ok((dig, "service", "gw", "servers,read:servers", "svcu1") in rows,
+    t.ok((dig, "service", "gw", "servers,read:servers,delete:servers,admin:server_state",
+          "svcu1") in rows,
          "the database keeps the token's SHA-256, kind, service, scopes, users", rows)
     t.ok(not any(env.svc in str(x) for x in rows), "the database never has the secret")
 
@@ -192,18 +198,23 @@ def test_service_flow(env):
     t.ok(st == 403 and "'servers'" in m["message"],
          "a read:servers token POSTs: 403 naming the missing scope 'servers'", m)
     st, m = ro.call("DELETE", "/users/svcu1/server")
-    t.ok(st == 403 and "'servers'" in m["message"], "... and DELETE: 403 naming 'servers'", m)
+    t.ok(st == 403 and "'delete:servers'" in m["message"],
+         "... and DELETE: 403 naming 'delete:servers' (JupyterHub's scope for a stop)", m)
+    # JupyterHub: read:servers is enough for the user model (with its servers)
     st, m = ro.call("GET", "/users/svcu1")
-    t.ok(st == 403 and "'read:users'" in m["message"],
-         "GET /users/svcu1 without read:users: 403 naming 'read:users'", m)
+    t.ok(st == 200 and "svcu1" == m["name"] and "servers" in m,
+         "GET /users/svcu1 with read:servers: the model, with servers", m)
     st, m = ro.call("GET", "/users")
-    t.ok(st == 403 and "'read:users'" in m["message"], "GET /users without read:users: 403", m)
+    t.ok(st == 403 and "'list:users'" in m["message"], "GET /users without list:users: 403", m)
     st, m = Api(env.gw, env.all).call("GET", "/users")
     t.ok(st == 200 and any(u["name"] == "svcu1" for u in m),
-         "GET /users with read:users (all users): svcu1 is listed", m)
+         "GET /users with list:users (all users): svcu1 is listed", m)
+    st, m = Api(env.gw, env.all).call("POST", "/users/svcu1/tokens")
+    t.ok(st == 403 and "'tokens'" in m["message"],
+         "a service token without 'tokens' cannot issue a user's token (403)", m)
     for meth, path in (("GET", "/routes"), ("GET", "/sessions"), ("GET", "/tokens"),
                        ("POST", "/orphans"), ("GET", "/status"),
-                       ("POST", "/users/svcu1/tokens"), ("POST", "/users/svcu1/login-url"),
+                       ("POST", "/users/svcu1/login-url"),
                        ("POST", "/services/gw/tokens"), ("DELETE", "/routes/svcu1")):
         st, m = Api(env.gw, env.all).call(meth, path)
         t.ok(st == 403 and "administrator" in m["message"],
