@@ -81,4 +81,4 @@ tests_unit_test_jobreq_SOURCES = tests/unit/test-jobreq.c
 tests_unit_test_jobreq_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-jobreq
 
-EXTRA_DIST += daemon/openapi.yaml daemon/ATTRIBUTION.md
+EXTRA_DIST += daemon/openapi.yaml daemon/ATTRIBUTION.md daemon/JUPYTERHUB-API.md

@@ -106,6 +106,7 @@ void		 session_unwatch(session_watch_cb, void *);
 const char	*session_server(const struct session *);
 enum session_state session_state(const struct session *);
 struct json_t	*session_json(const struct session *, int);
+struct json_t	*session_time_json(double);
 const struct session_counts *session_counts(void);
 void		 session_orphan_sweep(void);
 void		 session_enrolled(struct route *, const char *);

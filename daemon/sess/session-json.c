@@ -31,6 +31,13 @@ sess_time(double t)
 	return (json_string(buf));
 }
 
+/* A time as the API writes one (ISO 8601 UTC, microseconds), or null for 0. */
+json_t *
+session_time_json(double t)
+{
+	return (sess_time(t));
+}
+
 /* One server as JupyterHub's API shows it, with nbgate's details in "state". */
 json_t *
 session_json(const struct session *s, int detail)

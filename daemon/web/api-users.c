@@ -42,23 +42,6 @@ struct api_users {
 	size_t			 n;
 };
 
-/* A time as JupyterHub writes one ("2026-12-07T01:02:03.000000Z"), or null. */
-static json_t *
-api_time_iso(double t)
-{
-	char		 buf[64];
-	time_t		 sec = (time_t)t;
-	struct tm	 tm;
-
-	if (t <= 0)
-		return (json_null());
-	gmtime_r(&sec, &tm);
-	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + strlen(buf), sizeof buf - strlen(buf), ".%06dZ",
-	    (int)((t - (double)sec) * 1e6));
-	return (json_string(buf));
-}
-
 /*
  * Parses an ISO 8601 time ("2026-12-07T01:02:03[.fff][Z|+01:00]"; without a
  * zone, UTC as JupyterHub reads it): 0, or -1.
@@ -202,7 +185,7 @@ api_may(const struct hub_call *c, unsigned int scope)
 
 /*
  * A server as JupyterHub's API shows it: session_json() with the activity
- * its route saw, absolute URLs (with gateway.public_url), and nbgate's
+ * its route saw, absolute URLs (with public_url), and nbgate's
  * "state" only for a caller with admin:server_state (or no token limits).
  */
 json_t *
@@ -212,7 +195,8 @@ api_server_model(const struct hub_call *c, const struct session *s)
 	const char	*pub = gate->cfg->public_url, *url, *prog;
 	size_t		 len;
 
-	json_object_set_new(j, "last_activity", api_time_iso(api_server_activity(s)));
+	json_object_set_new(j, "last_activity",
+	    session_time_json(api_server_activity(s)));
 	url = json_string_value(json_object_get(j, "url"));
 	prog = json_string_value(json_object_get(j, "progress_url"));
 	if (pub != NULL && *pub != '\0' && url != NULL && prog != NULL) {
@@ -266,8 +250,8 @@ api_user_model(const struct hub_call *c, const struct api_user_ent *e, int stopp
 	    "pending", def != NULL && json_object_get(def, "pending") != NULL ?
 	    json_object_get(def, "pending") : json_null(),
 	    "last_activity", api_may(c, AUTH_SCOPE_READ_USERS_ACTIVITY) ?
-	    api_time_iso(e->activity) : json_null(),
-	    "created", api_time_iso(e->created));
+	    session_time_json(e->activity) : json_null(),
+	    "created", session_time_json(e->created));
 	if (api_may(c, AUTH_SCOPE_READ_SERVERS))
 		json_object_set(j, "servers", acc.servers);
 	json_decref(acc.servers);
@@ -293,33 +277,38 @@ api_query_flag(const char *q, const char *name)
 	return (0);
 }
 
+/* A whole number parameter's absolute value in *v (left alone if absent): 0, or -1. */
+static int
+api_query_long(const char *q, const char *name, long *v)
+{
+	char	*s = api_query_get(q, name), *end;
+	int	 rv = 0;
+
+	if (s != NULL) {
+		*v = labs(strtol(s, &end, 10));
+		rv = *s == '\0' || *end != '\0' ? -1 : 0;
+	}
+	free(s);
+	return (rv);
+}
+
 /* ?offset= and ?limit= as JupyterHub reads them: 0, or -1 and a 400. */
 static int
 api_page_args(const struct hub_call *c, int paged, long *offset, long *limit)
 {
-	char	*o = api_query_get(c->ar->query, "offset");
-	char	*l = api_query_get(c->ar->query, "limit");
-	char	*end;
-	int	 rv = -1;
-
 	*offset = 0;
 	*limit = paged ? API_PAGE_DEFAULT : API_PAGE_MAX;
-	if (o != NULL && ((*offset = labs(strtol(o, &end, 10))), *end != '\0' || *o == '\0'))
-		goto bad;
-	if (l != NULL && ((*limit = labs(strtol(l, &end, 10))), *end != '\0' || *l == '\0'))
-		goto bad;
+	if (api_query_long(c->ar->query, "offset", offset) == -1 ||
+	    api_query_long(c->ar->query, "limit", limit) == -1) {
+		api_error(c->rs, 400, "Invalid argument type, offset and limit must be "
+		    "integers");
+		return (-1);
+	}
 	if (*limit > API_PAGE_MAX)
 		*limit = API_PAGE_MAX;
 	if (*limit < 1)
 		*limit = 1;
-	rv = 0;
-	goto out;
-bad:
-	api_error(c->rs, 400, "Invalid argument type, offset and limit must be integers");
-out:
-	free(o);
-	free(l);
-	return (rv);
+	return (0);
 }
 
 static int	api_sort_desc;
@@ -404,7 +393,10 @@ api_state_filter(const struct hub_call *c, struct api_users *u)
 	return (rv);
 }
 
-/* The absolute URL of the next page: public_url (else https://Host), the query with it. */
+/*
+ * The absolute URL of the next page: public_url (else https://Host), this
+ * path, the query with the next offset and limit.
+ */
 static json_t *
 api_next_url(const struct hub_call *c, long offset, long limit)
 {

@@ -34,6 +34,7 @@ PEP440 = re.compile(r"^([1-9][0-9]*!)?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*"
                     r"(\.dev(0|[1-9][0-9]*))?(\+[a-z0-9]+(\.[a-z0-9]+)*)?$")
 TOKEN_USERS = ["jha", "jhb", "jhc", "jhd", "jhe"]   # users by their tokens, in this order
 READY = "jhready"                                   # the one with a running notebook
+IDLE = 20                                           # sessions.idle_timeout here (s)
 USER_KEYS = {"kind", "name", "admin", "roles", "groups", "server", "pending",
              "last_activity", "created", "servers"}
 SERVER_KEYS = {"name", "ready", "stopped", "pending", "url", "progress_url", "full_url",
@@ -373,6 +374,20 @@ def test_tokens(env):
     t.ok(st == 400 and is_error(m, 400), "an unknown scope: 400", m)
 
 
+def test_culler(env):
+    """The activity posted for READY's server (right after it came up, ten
+    minutes ahead) is the one the idle culler reads: with no traffic at all it
+    outlives sessions.idle_timeout."""
+    t = env.tap
+    wait = env.t_ready + 2 * IDLE + 10 - time.time()
+    if wait > 0:
+        time.sleep(wait)
+    st, s = env.api.call("GET", "/users/%s/server" % READY)
+    t.ok(st == 200 and s["ready"] and s["state"]["phase"] == "running",
+         "%.0f s after it came up, with no traffic and idle_timeout %d s, the server posted "
+         "active runs on" % (time.time() - env.t_ready, IDLE), s and s.get("state"))
+
+
 def test_stop(env):
     t = env.tap
     st, m = env.api.call("DELETE", "/users/%s/server" % READY)
@@ -396,7 +411,8 @@ def test_stop(env):
 
 def main():
     env = Env("test_jupyterhub_api")
-    session_world(env)
+    session_world(env, edit=lambda cfg: cfg.replace(
+        "sessions:\n", "sessions:\n  idle_timeout: %ds\n" % IDLE, 1))
     env.admin = env.api.token
     env.tok = {}
     for u in TOKEN_USERS:
@@ -409,9 +425,13 @@ def main():
     env.tap.eq(st, 202, "%s's server requested" % READY)
     m, seen = env.api.wait(READY, timeout=150)
     env.tap.ok(m is not None and m["ready"], "%s's notebook runs" % READY, seen)
+    env.t_ready = time.time()
+    st, _ = env.api.call("POST", "/users/%s/activity" % READY,
+                         {"servers": {"": {"last_activity": iso(env.t_ready + 600)}}})
+    env.tap.eq(st, 200, "its activity posted, ten minutes ahead")
     try:
         for fn in (test_version_info, test_pagination, test_filters_and_sort, test_models,
-                   test_activity, test_scopes, test_tokens, test_stop):
+                   test_activity, test_scopes, test_tokens, test_culler, test_stop):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
