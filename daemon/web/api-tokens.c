@@ -233,8 +233,9 @@ api_whoami(struct hub_call *c)
 	} else {
 		admin = config_is_admin(gate->cfg, ar->user);
 		j = json_pack("{s:s,s:s,s:b,s:o}", "kind", "user", "name", ar->user,
-		    "admin", admin, "scopes", admin ? json_pack("[s]", "admin") :
-		    api_scopes_json(AUTH_SCOPES_ALL));
+		    "admin", admin, "scopes", tok != NULL && tok->scopes !=
+		    AUTH_SCOPES_ALL ? api_scopes_json(tok->scopes) : admin ?
+		    json_pack("[s]", "admin") : api_scopes_json(AUTH_SCOPES_ALL));
 		if (tok != NULL)
 			json_object_set_new(j, "token_id", json_string(tok->id));
 	}

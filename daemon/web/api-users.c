@@ -443,7 +443,8 @@ api_users_list(struct hub_call *c)
 
 	if (api_page_args(c, paged, &offset, &limit) == -1 || api_sort_arg(c) == -1)
 		return;
-	api_users_collect(&u, c->tok);
+	api_users_collect(&u, c->tok != NULL && (c->tok->service ||
+	    !config_is_admin(gate->cfg, c->tok->name)) ? c->tok : NULL);
 	if (api_state_filter(c, &u) == -1) {
 		api_users_free(&u);
 		return;

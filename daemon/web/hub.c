@@ -398,7 +398,8 @@ hub_service_may(struct hub_req *r, const struct hub_entry *e)
 		    "endpoint (it needs an administrator's full token)");
 		return (-1);
 	}
-	if (c->user != NULL && !auth_token_may_act(c->tok, c->user)) {
+	if (c->user != NULL && r->caller != CALLER_ADMIN &&
+	    !auth_token_may_act(c->tok, c->user)) {
 		xasprintf(&msg, "this token may not act for %s", c->user);
 		api_error(c->rs, 403, msg);
 		free(msg);

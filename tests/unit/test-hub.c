@@ -58,7 +58,8 @@ static const struct {
 };
 
 /* Callers: the admin socket, users by their tokens, services' tokens. */
-enum { SOCKET, ROOT, ALICE, NOBODY, GARBAGE, EXPIRED, REFUSED, SVC, SVC_RS, NCALLERS };
+enum { SOCKET, ROOT, ALICE, NOBODY, GARBAGE, EXPIRED, REFUSED, SVC, SVC_RS, ALICE_RU,
+    ROOT_LU, NCALLERS };
 static char	*bearer[NCALLERS];
 
 static const struct {
@@ -105,6 +106,13 @@ static const struct {
 	{ SVC, "GET", "/hub/api/users/alice", 200, "\"servers\"" },
 	{ SVC, "POST", "/hub/api/users/alice/activity", 403, "lacks the scope 'users:activity'" },
 	{ SVC, "GET", "/hub/api/info", 403, "lacks the scope 'read:hub'" },
+	{ ALICE_RU, "GET", "/hub/api/users/alice", 200, "\"alice\"" },
+	{ ALICE_RU, "GET", "/hub/api/users/alice/server", 403, "lacks the scope 'read:servers'" },
+	{ ALICE_RU, "GET", "/hub/api/user", 200, "\"read:users\"" },
+	{ ALICE_RU, "GET", "/hub/api/users/bob", 403, "an administrator's token" },
+	{ ROOT_LU, "GET", "/hub/api/users", 200, "\"alice\"" },
+	{ ROOT_LU, "GET", "/hub/api/status", 403, "scopes do not cover" },
+	{ ROOT_LU, "GET", "/hub/api/users/alice", 403, "lacks the scope 'read:users'" },
 	{ NOBODY, "GET", "/hub/api/", 200, "\"version\"" },
 	{ GARBAGE, "GET", "/hub/api", 200, "\"version\"" },
 	{ SOCKET, "GET", "/hub/api/", 200, "\"version\"" },
@@ -148,7 +156,8 @@ answer(size_t n)
 	ar.head = &m;
 	ar.body = evbuffer_new();
 	ar.admin_socket = who == SOCKET;
-	ar.user = who == ROOT ? "root" : who == ALICE ? "alice" : NULL;
+	ar.user = who == ROOT || who == ROOT_LU ? "root" : who == ALICE ||
+	    who == ALICE_RU ? "alice" : NULL;
 	ar.actor = ar.user != NULL ? ar.user : "test";
 	ar.peer = "test";
 	ar.tls = 1;
@@ -190,6 +199,8 @@ setup(char *dir)
 	    AUTH_SCOPE_READ_SERVERS, "alice", 0, id);
 	bearer[SVC_RS] = auth_service_issue("gw2", AUTH_SCOPE_READ_SERVERS, "alice",
 	    0, id);
+	bearer[ALICE_RU] = auth_token_issue_scoped("alice", AUTH_SCOPE_READ_USERS, 0, id);
+	bearer[ROOT_LU] = auth_token_issue_scoped("root", AUTH_SCOPE_LIST_USERS, 0, id);
 	return (0);
 }
 
