@@ -311,6 +311,7 @@ api_page_args(const struct hub_call *c, int paged, long *offset, long *limit)
 	return (0);
 }
 
+/* ?sort= for qsort()'s comparison, set by api_sort_arg() just before it. */
 static int	api_sort_desc;
 static int	api_sort_key;	/* 0 id, 1 name, 2 last_activity */
 
