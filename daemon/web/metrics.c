@@ -176,6 +176,25 @@ metrics_render(void)
 		evbuffer_add_printf(b, "nbgate_sessions{state=\"%s\"} %lu\n",
 		    session_state_name((enum session_state)i), sc->by_state[i]);
 	}
+	HELP(b, "nbgate_kernels", "gauge", "Kernels of running notebooks, as their agents last reported.");
+	evbuffer_add_printf(b, "nbgate_kernels %lu\n", sc->kernels);
+	HELP(b, "nbgate_kernels_busy", "gauge", "Of them, executing code.");
+	evbuffer_add_printf(b, "nbgate_kernels_busy %lu\n", sc->kernels_busy);
+	HELP(b, "nbgate_sessions_reporting", "gauge",
+	    "Running notebooks whose agent reports activity (tunnel protocol 4).");
+	evbuffer_add_printf(b, "nbgate_sessions_reporting %lu\n", sc->reporting);
+	HELP(b, "nbgate_session_last_activity_age_seconds", "histogram",
+	    "Running notebooks by seconds since their last use (browser or notebook).");
+	for (i = 0; i < SESSION_AGE_BUCKETS; i++) {
+		if (session_age_bounds[i] < 0)
+			snprintf(labels, sizeof labels, "+Inf");
+		else
+			snprintf(labels, sizeof labels, "%d", session_age_bounds[i]);
+		evbuffer_add_printf(b, "nbgate_session_last_activity_age_seconds_bucket"
+		    "{le=\"%s\"} %lu\n", labels, sc->by_age[i]);
+	}
+	evbuffer_add_printf(b, "nbgate_session_last_activity_age_seconds_count %lu\n",
+	    sc->by_age[SESSION_AGE_BUCKETS - 1]);
 	HELP(b, "nbgate_sessions_ended_total", "counter", "Sessions that ended since start.");
 	evbuffer_add_printf(b, "nbgate_sessions_ended_total %llu\n", metrics_ended);
 	HELP(b, "nbgate_spawn_duration_seconds", "histogram",
