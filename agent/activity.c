@@ -414,15 +414,11 @@ struct actpoll *
 actpoll_new(struct event_base *base, struct notebook *nb,
     const struct notebook_config *cfg, int interval, actpoll_cb cb, void *arg)
 {
-	struct actpoll	*ap = xcalloc(1, sizeof *ap);
+	struct actpoll	*ap = xmalloc(sizeof *ap);
 	struct timeval	 tv = { 1, 0 };
 
-	ap->base = base;
-	ap->nb = nb;
-	ap->cfg = cfg;
-	ap->interval = interval;
-	ap->cb = cb;
-	ap->arg = arg;
+	*ap = (struct actpoll){ .base = base, .nb = nb, .cfg = cfg, .interval =
+	    interval, .cb = cb, .arg = arg };
 	ap->timer = evtimer_new(base, act_tick, ap);
 	evtimer_add(ap->timer, &tv);
 	return (ap);

@@ -468,6 +468,8 @@ tc_act_service(struct tunclient *tc)
 	}
 	log_info("agent: route %s: the gateway takes no activity reports "
 	    "(tunnel protocol before 4): browser activity only", tc->cfg.user);
+	ssh_channel_free(tc->act);
+	tc->act = NULL;
 	tc->act_state = TC_ACT_REFUSED;
 }
 
@@ -828,6 +830,9 @@ tc_goodbye(struct tunclient *tc, const char *why)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while ((st = TAILQ_FIRST(&tc->streams)) != NULL)
 		tc_stream_free(st);	/* no channel callbacks from here */
+	if (tc->act != NULL)	/* ssh_disconnect() would free it under us */
+		ssh_channel_free(tc->act);
+	tc->act = NULL;
 	sshio_free(tc->io);		/* the session polls on our event now */
 	tc->io = NULL;
 	text = tunclient_reason_clean(why, TUNCLIENT_LEAVE_MAX);

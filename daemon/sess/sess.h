@@ -78,6 +78,7 @@ struct session_counts {
 	unsigned long	 kernels, kernels_busy;	/* the agents' last reports */
 	unsigned long	 reporting;	/* running sessions whose agent reports */
 	unsigned long	 by_age[SESSION_AGE_BUCKETS];	/* cumulative, le */
+	long long	 age_sum;	/* s, over them */
 };
 struct json_t;
 int		 session_init(char **);

@@ -86,6 +86,9 @@ session_json(const struct session *s, int detail)
 	    "error_output", s->error_output,
 	    "started_by", s->actor,
 	    "runs_as", s->run_as);
+	if (s->state == SESSION_RUNNING)	/* since browser or notebook use */
+		json_object_set_new(state, "idle_seconds", json_integer(
+		    (json_int_t)(time(NULL) - session_last_activity(s))));
 	if (s->compute_last != 0 && s->state == SESSION_RUNNING)
 		json_object_set_new(state, "compute", json_pack("{s:o,s:i,s:i,s:i,s:I}",
 		    "last_activity", sess_time((double)s->compute_last),

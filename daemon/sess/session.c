@@ -730,6 +730,7 @@ sess_count_running(const struct session *s, time_t now)
 	time_t	age = now - session_last_activity(s);
 	size_t	i;
 
+	sess_counts.age_sum += (long long)age;
 	sess_counts.kernels += (unsigned long)s->kernels;
 	sess_counts.kernels_busy += (unsigned long)s->kernels_busy;
 	if (s->compute_last != 0)
