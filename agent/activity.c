@@ -164,6 +164,37 @@ act_stat(const char *pid, pid_t *ppid, unsigned long long *ticks)
 	return (0);
 }
 
+struct act_proc {
+	pid_t			 pid, ppid;
+	unsigned long long	 ticks;
+};
+
+static int
+act_proc_cmp(const void *a, const void *b)
+{
+	pid_t	x = ((const struct act_proc *)a)->pid;
+	pid_t	y = ((const struct act_proc *)b)->pid;
+
+	return (x < y ? -1 : x > y);
+}
+
+/* Is @p a descendant of @root?  Walks up its parents (sorted by pid). */
+static int
+act_descends(const struct act_proc *all, size_t n, const struct act_proc *p,
+    pid_t root)
+{
+	struct act_proc	 key;
+	int		 depth;
+
+	for (depth = 0; depth < 256 && p != NULL && p->ppid > 1; depth++) {
+		if (p->ppid == root)
+			return (1);
+		key.pid = p->ppid;
+		p = bsearch(&key, all, n, sizeof *all, act_proc_cmp);
+	}
+	return (0);
+}
+
 /*
  * CPU time (ms) of our descendants now alive: the notebook, its kernels and
  * whatever they run.  Processes that ended take theirs with them, so the
@@ -174,49 +205,27 @@ actpoll_cpu_ms(pid_t root)
 {
 	DIR			*d;
 	struct dirent		*e;
-	pid_t			*pid, *ppid, p;
-	unsigned long long	*ticks, t, total = 0;
-	size_t			 n = 0, i, j;
-	char			*in;
+	struct act_proc		*all;
+	unsigned long long	 total = 0;
+	size_t			 n = 0, i;
 	long			 hz = sysconf(_SC_CLK_TCK);
-	int			 more = 1;
 
 	if ((d = opendir("/proc")) == NULL)
 		return (-1);
-	pid = xcalloc(ACT_MAX_PIDS, sizeof *pid);
-	ppid = xcalloc(ACT_MAX_PIDS, sizeof *ppid);
-	ticks = xcalloc(ACT_MAX_PIDS, sizeof *ticks);
+	all = xcalloc(ACT_MAX_PIDS, sizeof *all);
 	while (n < ACT_MAX_PIDS && (e = readdir(d)) != NULL) {
 		if (!isdigit((unsigned char)e->d_name[0]) ||
-		    act_stat(e->d_name, &p, &t) != 0)
+		    act_stat(e->d_name, &all[n].ppid, &all[n].ticks) != 0)
 			continue;
-		pid[n] = (pid_t)atoi(e->d_name);
-		ppid[n] = p;
-		ticks[n++] = t;
+		all[n++].pid = (pid_t)atoi(e->d_name);
 	}
 	closedir(d);
-	in = xcalloc(n + 1, 1);
-	while (more) {	/* mark descendants until nothing changes */
-		more = 0;
-		for (i = 0; i < n; i++) {
-			if (in[i])
-				continue;
-			for (j = 0; j < n; j++) {
-				if (ppid[i] == root || (in[j] && ppid[i] == pid[j])) {
-					in[i] = more = 1;
-					break;
-				}
-			}
-		}
-	}
+	qsort(all, n, sizeof *all, act_proc_cmp);
 	for (i = 0; i < n; i++) {
-		if (in[i])
-			total += ticks[i];
+		if (act_descends(all, n, &all[i], root))
+			total += all[i].ticks;
 	}
-	free(in);
-	free(pid);
-	free(ppid);
-	free(ticks);
+	free(all);
 	return (hz > 0 ? (long long)(total * 1000 / (unsigned long long)hz) : 0);
 }
 

@@ -70,7 +70,9 @@ struct sshd_conn {
 	char			*why;
 	char			*exit_why;	/* the agent's reason (protocol 3) */
 	ssh_channel		 act;		/* its activity reports (protocol 4) */
-	struct evbuffer		*act_in;	/* a report not yet whole */
+	struct evbuffer		*act_in;	/* reports not yet handed on */
+	int			 act_eof;	/* the agent closed it */
+	struct ssh_channel_callbacks_struct act_cb;
 	struct event		*login_timer;
 	struct event		*ka_timer;
 	struct event		*reap;
@@ -614,6 +616,28 @@ conn_global_request(ssh_session s, ssh_message msg, void *arg)
  * agent may open is to ACTIVITY_HOST, once its tunnel is up, for reports.
  * 0: taken; 1: refused (libssh's default answer).
  */
+/*
+ * The channel's bytes, taken in libssh's callback (reading the channel
+ * ourselves would poll the session from outside sshio); a little more than
+ * a report is kept, the rest is for conn_act_read() to refuse.
+ */
+static int
+conn_act_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
+    int is_stderr, void *arg)
+{
+	struct sshd_conn	*c = arg;
+
+	if (evbuffer_get_length(c->act_in) <= 2 * ACTIVITY_LINE_MAX)
+		evbuffer_add(c->act_in, data, len);
+	return ((int)len);
+}
+
+static void
+conn_act_eof(ssh_session s, ssh_channel ch, void *arg)
+{
+	((struct sshd_conn *)arg)->act_eof = 1;
+}
+
 static int
 conn_act_open(struct sshd_conn *c, ssh_message msg)
 {
@@ -625,6 +649,14 @@ conn_act_open(struct sshd_conn *c, ssh_message msg)
 	if ((c->act = ssh_message_channel_request_open_reply_accept(msg)) == NULL)
 		return (0);
 	c->act_in = evbuffer_new();
+	c->act_eof = 0;
+	memset(&c->act_cb, 0, sizeof c->act_cb);
+	c->act_cb.userdata = c;
+	c->act_cb.channel_data_function = conn_act_data;
+	c->act_cb.channel_eof_function = conn_act_eof;
+	c->act_cb.channel_close_function = conn_act_eof;
+	ssh_callbacks_init(&c->act_cb);
+	ssh_set_channel_callbacks(c->act, &c->act_cb);
 	log_debug("ssh: %s: activity channel open", c->name);
 	return (0);
 }
@@ -637,6 +669,7 @@ conn_act_close(struct sshd_conn *c, const char *why)
 		return;
 	if (why != NULL)
 		log_warnx("ssh: %s: activity channel closed: %s", c->name, why);
+	ssh_remove_channel_callbacks(c->act, &c->act_cb);
 	ssh_channel_close(c->act);
 	ssh_channel_free(c->act);
 	c->act = NULL;
@@ -644,18 +677,15 @@ conn_act_close(struct sshd_conn *c, const char *why)
 	c->act_in = NULL;
 }
 
-/* Reads whole reports off the activity channel and hands them on. */
+/* Hands on the whole reports the activity channel brought. */
 static void
 conn_act_read(struct sshd_conn *c)
 {
 	struct sshd	*sd = c->sshd;
 	struct activity	 a;
-	char		 buf[1024], *line;
+	char		*line;
 	size_t		 len;
-	int		 n;
 
-	while ((n = ssh_channel_read_nonblocking(c->act, buf, sizeof buf, 0)) > 0)
-		evbuffer_add(c->act_in, buf, (size_t)n);
 	while ((line = evbuffer_readln(c->act_in, &len, EVBUFFER_EOL_LF)) != NULL) {
 		if (activity_decode(line, len, &a) != 0) {
 			free(line);
@@ -668,8 +698,7 @@ conn_act_read(struct sshd_conn *c)
 	}
 	if (evbuffer_get_length(c->act_in) > ACTIVITY_LINE_MAX)
 		conn_act_close(c, "a report too long");
-	else if (n == SSH_ERROR || ssh_channel_is_eof(c->act) ||
-	    ssh_channel_is_closed(c->act))
+	else if (c->act_eof)
 		conn_act_close(c, NULL);
 }
 

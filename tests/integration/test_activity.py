@@ -28,7 +28,19 @@ def sessions_cfg(mode):
 
 
 def execute(ws, code):
-    """Sends an execute_request; returns once the kernel says it is busy with it."""
+    """Sends an execute_request; returns once the kernel says it is busy with it.
+    The notebook server's greeting of a new WebSocket (kernel_info on the shell
+    and control channels) is let through first: the control channel's
+    status "idle" would otherwise overwrite the kernel's "busy" in /api/kernels
+    (a race of Jupyter's; the agent's CPU measure covers it, this checks the
+    busy report)."""
+    ws.settimeout(2)
+    try:
+        while True:
+            ws.recv()
+    except Exception:
+        pass
+    ws.settimeout(30)
     msg_id = ws_send_execute(ws, code)
     end = time.time() + 30
     while time.time() < end:
