@@ -830,9 +830,6 @@ tc_goodbye(struct tunclient *tc, const char *why)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while ((st = TAILQ_FIRST(&tc->streams)) != NULL)
 		tc_stream_free(st);	/* no channel callbacks from here */
-	if (tc->act != NULL)	/* ssh_disconnect() would free it under us */
-		ssh_channel_free(tc->act);
-	tc->act = NULL;
 	sshio_free(tc->io);		/* the session polls on our event now */
 	tc->io = NULL;
 	text = tunclient_reason_clean(why, TUNCLIENT_LEAVE_MAX);
@@ -840,6 +837,7 @@ tc_goodbye(struct tunclient *tc, const char *why)
 	ssh_session_set_disconnect_message(tc->s, line);
 	tc_flush(tc->s, &t0);
 	ssh_disconnect(tc->s);	/* the fd stays open (SSH_OPTIONS_FD) */
+	tc->act = NULL;		/* ssh_disconnect() freed every channel */
 	if (fd != SSH_INVALID_SOCKET)
 		tc_drain(fd, &t0);
 	log_debug("agent: route %s: told the gateway why we leave (%ld ms): %s",

@@ -71,7 +71,7 @@ struct sshd_conn {
 	char			*exit_why;	/* the agent's reason (protocol 3) */
 	ssh_channel		 act;		/* its activity reports (protocol 4) */
 	struct evbuffer		*act_in;	/* reports not yet handed on */
-	int			 act_eof;	/* the agent closed it */
+	int			 act_eof;	/* the agent closed it (CHANNEL_CLOSE) */
 	struct ssh_channel_callbacks_struct act_cb;
 	struct event		*login_timer;
 	struct event		*ka_timer;
@@ -633,7 +633,7 @@ conn_act_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
 }
 
 static void
-conn_act_eof(ssh_session s, ssh_channel ch, void *arg)
+conn_act_closed(ssh_session s, ssh_channel ch, void *arg)
 {
 	((struct sshd_conn *)arg)->act_eof = 1;
 }
@@ -653,8 +653,7 @@ conn_act_open(struct sshd_conn *c, ssh_message msg)
 	memset(&c->act_cb, 0, sizeof c->act_cb);
 	c->act_cb.userdata = c;
 	c->act_cb.channel_data_function = conn_act_data;
-	c->act_cb.channel_eof_function = conn_act_eof;
-	c->act_cb.channel_close_function = conn_act_eof;
+	c->act_cb.channel_close_function = conn_act_closed;
 	ssh_callbacks_init(&c->act_cb);
 	ssh_set_channel_callbacks(c->act, &c->act_cb);
 	log_debug("ssh: %s: activity channel open", c->name);
@@ -670,7 +669,10 @@ conn_act_close(struct sshd_conn *c, const char *why)
 	if (why != NULL)
 		log_warnx("ssh: %s: activity channel closed: %s", c->name, why);
 	ssh_remove_channel_callbacks(c->act, &c->act_cb);
-	ssh_channel_close(c->act);
+	/*
+	 * Closed by the agent: freed without a word (closing would flush,
+	 * polling the session from here and maybe eating its DISCONNECT).
+	 */
 	ssh_channel_free(c->act);
 	c->act = NULL;
 	evbuffer_free(c->act_in);
