@@ -2,7 +2,8 @@
  * agent.c: nbgate-agent: keeps a reverse tunnel from the gateway to one
  * notebook (TCP or Unix socket) up until SIGTERM/SIGINT; with --notebook it
  * first starts that notebook (notebook.c) and dials only once it answers.
- * When it goes on purpose it tells the gateway why (tunnel/PROTOCOL 8).
+ * When it goes on purpose it tells the gateway why (tunnel/PROTOCOL 8); a
+ * notebook it started it watches and reports on (activity.c, section 9).
  */
 #include "config.h"
 
@@ -28,6 +29,8 @@ struct agent {
 	int			 notebook;	/* --notebook: we start it */
 	struct notebook_config	 nbcfg;
 	struct notebook		*nb;
+	struct actpoll		*ap;
+	int			 activity;	/* s between reports; 0: none */
 	char			*base_url;
 	const char		*stop_why;	/* set once we are stopping */
 	char			*secret;	/* enrollment secret (cfg borrows) */
@@ -51,7 +54,8 @@ agent_usage(const char *why)
 	    "                     [--image PATH] [--bind SPEC]... [--gpus] "
 	    "[--base-url /user/NAME/[SERVER/]]\n"
 	    "                     [--notebook-cmd CMD] [--notebook-app NotebookApp|ServerApp]\n"
-	    "                     [--workdir DIR] [--tcp] [--start-timeout SECONDS])\n"
+	    "                     [--workdir DIR] [--tcp] [--start-timeout SECONDS]\n"
+	    "                     [--activity-interval SECONDS])\n"
 	    "--enroll-env NAME reads the one-time secret from $NAME and unsets it.\n"
 	    "Enrolling, --job-id defaults to $SLURM_JOB_ID, else $PBS_JOBID.\n");
 	exit(2);
@@ -262,6 +266,7 @@ agent_options(struct agent *a, int argc, char **argv)
 		{ "enroll-file", required_argument, NULL, 'E' },
 		{ "enroll-env", required_argument, NULL, 'V' },
 		{ "job-id", required_argument, NULL, 'J' },
+		{ "activity-interval", required_argument, NULL, 'Y' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct notebook_config	*nc = &a->nbcfg;
@@ -269,9 +274,10 @@ agent_options(struct agent *a, int argc, char **argv)
 	int			 key = 0, file = 0, env = 0;
 
 	a->cfg.backoff_max = 60;
+	a->activity = AGENT_ACTIVITY_INTERVAL;
 	nc->start_timeout = 300;
 	while ((ch = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
-		if (strchr("RIBGUCAWTOS", ch) != NULL)
+		if (strchr("RIBGUCAWTOSY", ch) != NULL)
 			nbonly = 1;
 		switch (ch) {
 		case 'g':
@@ -294,6 +300,10 @@ agent_options(struct agent *a, int argc, char **argv)
 				env = 1;
 			break;
 		case 'J': a->cfg.job_id = optarg; break;
+		case 'Y':
+			a->activity = strcmp(optarg, "0") == 0 ? 0 :
+			    agent_seconds(optarg, "--activity-interval");
+			break;
 		case 'f': a->cfg.hostkey_pin = optarg; break;
 		case 't':
 			agent_parse_hostport(optarg, &a->target_host,
@@ -393,6 +403,17 @@ agent_leave(struct agent *a, const char *why)
 	tunclient_leave(a->tc, why);	/* at most about a second */
 }
 
+/* An activity report for the gateway, if the tunnel takes it (section 9). */
+static int
+agent_report(const char *line, void *arg)
+{
+	struct agent	*a = arg;
+
+	if (a->tc == NULL || a->stop_why != NULL)
+		return (-1);
+	return (tunclient_report(a->tc, line));
+}
+
 static void
 agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *why,
     void *arg)
@@ -408,8 +429,13 @@ agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *wh
 			a->cfg.target_port = notebook_port(nb);
 		}
 		a->cfg.notebook_token = notebook_token(nb);	/* sent at enrollment */
-		if (agent_dial(a) != 0)
+		if (agent_dial(a) != 0) {
 			agent_stop(a, 2, "cannot dial the gateway");
+			break;
+		}
+		if (a->activity > 0)
+			a->ap = actpoll_new(a->base, nb, &a->nbcfg, a->activity,
+			    agent_report, a);
 		break;
 	case NOTEBOOK_EXITED:
 		log_warnx("agent: route %s: %s", a->cfg.user, why);
@@ -489,6 +515,7 @@ main(int argc, char **argv)
 	} else if (agent_dial(&a) != 0)
 		exit(2);
 	event_base_dispatch(a.base);
+	actpoll_free(a.ap);
 	tunclient_free(a.tc);
 	notebook_free(a.nb);
 	event_free(sigterm);

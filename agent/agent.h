@@ -4,7 +4,10 @@
 #ifndef NB_AGENT_H
 #define NB_AGENT_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -56,5 +59,18 @@ const char *notebook_sock(struct notebook *);	/* borrowed; NULL with tcp */
 int	 notebook_port(struct notebook *);	/* 0 unless tcp */
 const char *notebook_token(struct notebook *);	/* borrowed, secret */
 void	 notebook_free(struct notebook *);
+
+/* activity.c: what the notebook and job do, reported (tunnel/PROTOCOL 9) */
+#define AGENT_BUSY_POLL		5	/* s between looks at the kernels */
+#define AGENT_ACTIVITY_INTERVAL	60	/* s between reports, by default */
+struct actpoll;
+typedef int (*actpoll_cb)(const char *, void *);	/* a report line: 0 sent */
+time_t	 actpoll_time(const char *);
+int	 actpoll_kernels(const char *, size_t, long long *, long long *, time_t *);
+int	 actpoll_terminals(const char *, size_t, long long *, time_t *);
+long long actpoll_cpu_ms(pid_t);
+struct actpoll *actpoll_new(struct event_base *, struct notebook *,
+	    const struct notebook_config *, int, actpoll_cb, void *);
+void	 actpoll_free(struct actpoll *);
 
 #endif

@@ -124,6 +124,21 @@ ssh_channel pump_release(struct pump *, size_t *);
 ssh_channel pump_channel(struct pump *);
 void	 pump_free(struct pump *);
 
+/* activity.c: the agent's activity report (tunnel/PROTOCOL section 9) */
+#define ACTIVITY_TAG		"nbgate-activity/1"
+#define ACTIVITY_LINE_MAX	512	/* bytes of one report, newline excluded */
+#define ACTIVITY_HOST		"nbgate-activity"	/* the channel's "host" */
+struct activity {
+	long long	 kernels;	/* kernels the notebook server runs */
+	long long	 busy;		/* of them, executing now */
+	long long	 terminals;
+	long long	 connections;	/* WebSockets to kernels (browser tabs) */
+	long long	 idle;		/* seconds since the notebook or the job last did something; -1 unknown */
+	long long	 cpu_ms;	/* CPU time of the job's processes, ms */
+};
+char	*activity_encode(const struct activity *);	/* caller frees */
+int	 activity_decode(const char *, size_t, struct activity *);
+
 /* tunclient.c: the agent's half of the tunnel (libssh client) */
 enum tunclient_state {
 	TUNCLIENT_CONNECTING,
@@ -153,6 +168,8 @@ struct tunclient *tunclient_new(struct event_base *, const struct tunclient_conf
 #define TUNCLIENT_LEAVE_MAX	900	/* bytes of a leaving reason sent */
 void	 tunclient_leave(struct tunclient *, const char *);	/* blocks <= ~1 s */
 char	*tunclient_reason_clean(const char *, size_t);	/* caller frees */
+/* Sends one activity report line if the gateway took the channel: 0, or -1. */
+int	 tunclient_report(struct tunclient *, const char *);
 void	 tunclient_free(struct tunclient *);
 
 #endif

@@ -5,6 +5,7 @@ libnbcommon_a_SOURCES = \
 	common/xmalloc.c \
 	common/util.c \
 	common/codec.c \
+	common/activity.c \
 	common/sshio.c \
 	common/pump.c \
 	common/tunclient.c

@@ -1,8 +1,8 @@
 /*
  * tunclient.c: the agent's half of the tunnel: a non-blocking libssh client
  * that dials the gateway, checks its pinned host key, logs in as the route,
- * asks for one forward, pumps each forwarded channel to the notebook, and
- * says why when it leaves.
+ * asks for one forward, pumps each forwarded channel to the notebook, sends
+ * activity reports on a channel of its own, and says why when it leaves.
  */
 #include "config.h"
 
@@ -34,6 +34,8 @@
 #define TC_LEAVE_TAG		"nbgate-exit/1 "	/* tunnel/PROTOCOL 8 */
 
 enum tc_phase { TC_IDLE, TC_TCP, TC_KEX, TC_AUTH, TC_FWD, TC_UP };
+/* The activity channel (tunnel/PROTOCOL section 9), per connection. */
+enum tc_act { TC_ACT_NONE, TC_ACT_OPENING, TC_ACT_OPEN, TC_ACT_REFUSED };
 
 /*
  * A forwarded-tcpip open is answered only once the notebook answers: the
@@ -65,6 +67,8 @@ struct tunclient {
 	struct event		*retry;
 	struct event		*ka;
 	struct event		*reap;
+	ssh_channel		 act;		/* activity reports, once open */
+	enum tc_act		 act_state;
 	char			*why;		/* pending teardown reason */
 	enum tunclient_state	 next;		/* DOWN or FAILED after reap */
 	TAILQ_HEAD(, tc_stream)	 streams;
@@ -121,6 +125,10 @@ tc_teardown(struct tunclient *tc)
 		sshio_free(tc->io);
 		tc->io = NULL;
 	}
+	if (tc->act != NULL)
+		ssh_channel_free(tc->act);
+	tc->act = NULL;
+	tc->act_state = TC_ACT_NONE;
 	sshio_close_session(tc->s);
 	tc->s = NULL;
 	evtimer_del(tc->ka);
@@ -425,9 +433,61 @@ tc_step_forward(struct tunclient *tc)
 	tc->phase = TC_UP;
 	tc->backoff = 1;
 	evtimer_add(tc->ka, &tv);
+	if ((tc->act = ssh_channel_new(tc->s)) != NULL)
+		tc->act_state = TC_ACT_OPENING;
 	xasprintf(&why, "via %s:%d", tc->cfg.host, tc->cfg.port);
 	tc_state(tc, TUNCLIENT_UP, why);
 	free(why);
+}
+
+/*
+ * Opens the activity channel: a "direct-tcpip" to ACTIVITY_HOST, which a
+ * gateway of protocol 4 takes and an older one refuses (no reports then).
+ */
+static void
+tc_act_service(struct tunclient *tc)
+{
+	int	rc;
+
+	if (tc->act_state == TC_ACT_OPEN && (ssh_channel_is_closed(tc->act) ||
+	    ssh_channel_is_eof(tc->act))) {
+		log_info("agent: route %s: the gateway closed the activity "
+		    "channel", tc->cfg.user);
+		tc->act_state = TC_ACT_REFUSED;
+	}
+	if (tc->act_state != TC_ACT_OPENING)
+		return;
+	rc = ssh_channel_open_forward(tc->act, ACTIVITY_HOST, 0, "127.0.0.1", 0);
+	sshio_update(tc->io);
+	if (rc == SSH_AGAIN)
+		return;
+	if (rc == SSH_OK) {
+		tc->act_state = TC_ACT_OPEN;
+		log_debug("agent: route %s: activity channel open", tc->cfg.user);
+		return;
+	}
+	log_info("agent: route %s: the gateway takes no activity reports "
+	    "(tunnel protocol before 4): browser activity only", tc->cfg.user);
+	ssh_channel_free(tc->act);
+	tc->act = NULL;
+	tc->act_state = TC_ACT_REFUSED;
+}
+
+/* Sends one report line (newline included); -1 if there is no channel. */
+int
+tunclient_report(struct tunclient *tc, const char *line)
+{
+	size_t	len = strlen(line);
+
+	if (tc->phase != TC_UP || tc->why != NULL ||
+	    tc->act_state != TC_ACT_OPEN)
+		return (-1);
+	if (ssh_channel_window_size(tc->act) < len)
+		return (-1);	/* the gateway is not reading: skip this one */
+	if (ssh_channel_write(tc->act, line, (uint32_t)len) != (int)len)
+		return (-1);
+	sshio_update(tc->io);
+	return (0);
 }
 
 /* After every poll: advance the login, accept channels, retry stream I/O. */
@@ -448,6 +508,7 @@ tc_service(void *arg)
 	if (tc->phase != TC_UP || tc->why != NULL)
 		return;
 	tc_accept(tc);
+	tc_act_service(tc);
 	TAILQ_FOREACH(st, &tc->streams, entry) {
 		if (st->pump != NULL)
 			pump_service(st->pump);	/* never frees: done is deferred */
@@ -776,6 +837,7 @@ tc_goodbye(struct tunclient *tc, const char *why)
 	ssh_session_set_disconnect_message(tc->s, line);
 	tc_flush(tc->s, &t0);
 	ssh_disconnect(tc->s);	/* the fd stays open (SSH_OPTIONS_FD) */
+	tc->act = NULL;		/* ssh_disconnect() freed every channel */
 	if (fd != SSH_INVALID_SOCKET)
 		tc_drain(fd, &t0);
 	log_debug("agent: route %s: told the gateway why we leave (%ld ms): %s",

@@ -180,6 +180,15 @@ gate_ssh_exit(struct tunnel *t, void *route, const char *why, void *arg)
 	session_agent_exit(route, why);
 }
 
+/* The agent's activity report (protocol 4): the session keeps it for the culler. */
+static void
+gate_ssh_activity(struct tunnel *t, void *route, const struct activity *a,
+    void *arg)
+{
+	if (route_tunnel(route) == t)
+		session_activity(route, a);
+}
+
 static void
 gate_ssh_release(void *route, void *arg)
 {
@@ -192,6 +201,7 @@ static const struct sshd_hooks gate_ssh_hooks = {
 	.up = gate_ssh_up,
 	.down = gate_ssh_down,
 	.exit = gate_ssh_exit,
+	.activity = gate_ssh_activity,
 	.release = gate_ssh_release,
 	.hold_gone = gate_ssh_hold_gone,
 };

@@ -37,6 +37,7 @@
 {{!   enroll       one-time enrollment secret for the agent (see below)    }}
 {{!   container_gpus  "yes" when GPUs were asked for inside a container    }}
 {{!   keepalive    seconds between keepalives (nbgated's ssh.keepalive)    }}
+{{!   activity_interval  seconds between the agent's activity reports   }}
 {{!   workdir      the user's own working directory (clusters.NAME.workdir  }}
 {{!                with {user} filled in); relative to $HOME when          }}
 {{!   workdir_home is "yes". Made 0700; the notebook starts there.         }}
@@ -124,6 +125,9 @@ NBGATE_ENROLL={{enroll}} $nbgate_exec {{agent}} --notebook \
 {{#keepalive}}
     --keepalive {{keepalive}} \
 {{/keepalive}}
+{{#activity_interval}}
+    --activity-interval {{activity_interval}} \
+{{/activity_interval}}
     --workdir "$nbgate_workdir" \
     --runtime {{runtime}} \
 {{#image}}

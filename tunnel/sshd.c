@@ -1,8 +1,8 @@
 /*
  * sshd.c: the SSH server embedded in the gateway that agents dial: host key,
  * listener, per-connection key exchange, publickey auth, the one
- * tcpip-forward request per connection, limits, keepalive, the reason an
- * agent gives for leaving, and teardown.  Connections not yet logged in are
+ * tcpip-forward request per connection, limits, keepalive, the agent's
+ * activity reports, the reason an agent gives for leaving, and teardown.  Connections not yet logged in are
  * pending: capped per address and in all, an oldest pending one giving way to
  * a newcomer, and each has an absolute login deadline from accept.
  */
@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
@@ -68,6 +69,10 @@ struct sshd_conn {
 	void			*hold;		/* enrollment being checked: no up yet */
 	char			*why;
 	char			*exit_why;	/* the agent's reason (protocol 3) */
+	ssh_channel		 act;		/* its activity reports (protocol 4) */
+	struct evbuffer		*act_in;	/* reports not yet handed on */
+	int			 act_eof;	/* the agent closed it (CHANNEL_CLOSE) */
+	struct ssh_channel_callbacks_struct act_cb;
 	struct event		*login_timer;
 	struct event		*ka_timer;
 	struct event		*reap;
@@ -607,6 +612,99 @@ conn_global_request(ssh_session s, ssh_message msg, void *arg)
 }
 
 /*
+ * Protocol 4 (tunnel/PROTOCOL section 9): the one "direct-tcpip" channel an
+ * agent may open is to ACTIVITY_HOST, once its tunnel is up, for reports.
+ * 0: taken; 1: refused (libssh's default answer).
+ */
+/*
+ * The channel's bytes, taken in libssh's callback (reading the channel
+ * ourselves would poll the session from outside sshio); a little more than
+ * a report is kept, the rest is for conn_act_read() to refuse.
+ */
+static int
+conn_act_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
+    int is_stderr, void *arg)
+{
+	struct sshd_conn	*c = arg;
+
+	if (evbuffer_get_length(c->act_in) <= 2 * ACTIVITY_LINE_MAX)
+		evbuffer_add(c->act_in, data, len);
+	return ((int)len);
+}
+
+static void
+conn_act_closed(ssh_session s, ssh_channel ch, void *arg)
+{
+	((struct sshd_conn *)arg)->act_eof = 1;
+}
+
+static int
+conn_act_open(struct sshd_conn *c, ssh_message msg)
+{
+	const char	*host = ssh_message_channel_request_open_destination(msg);
+
+	if (host == NULL || strcmp(host, ACTIVITY_HOST) != 0 || c->tun == NULL ||
+	    c->act != NULL || c->closing || c->sshd->hooks.activity == NULL)
+		return (1);
+	if ((c->act = ssh_message_channel_request_open_reply_accept(msg)) == NULL)
+		return (0);
+	c->act_in = evbuffer_new();
+	c->act_eof = 0;
+	memset(&c->act_cb, 0, sizeof c->act_cb);
+	c->act_cb.userdata = c;
+	c->act_cb.channel_data_function = conn_act_data;
+	c->act_cb.channel_close_function = conn_act_closed;
+	ssh_callbacks_init(&c->act_cb);
+	ssh_set_channel_callbacks(c->act, &c->act_cb);
+	log_debug("ssh: %s: activity channel open", c->name);
+	return (0);
+}
+
+/* Drops the activity channel (the tunnel stays); @why is logged. */
+static void
+conn_act_close(struct sshd_conn *c, const char *why)
+{
+	if (c->act == NULL)
+		return;
+	if (why != NULL)
+		log_warnx("ssh: %s: activity channel closed: %s", c->name, why);
+	ssh_remove_channel_callbacks(c->act, &c->act_cb);
+	/*
+	 * Closed by the agent: freed without a word (closing would flush,
+	 * polling the session from here and maybe eating its DISCONNECT).
+	 */
+	ssh_channel_free(c->act);
+	c->act = NULL;
+	evbuffer_free(c->act_in);
+	c->act_in = NULL;
+}
+
+/* Hands on the whole reports the activity channel brought. */
+static void
+conn_act_read(struct sshd_conn *c)
+{
+	struct sshd	*sd = c->sshd;
+	struct activity	 a;
+	char		*line;
+	size_t		 len;
+
+	while ((line = evbuffer_readln(c->act_in, &len, EVBUFFER_EOL_LF)) != NULL) {
+		if (activity_decode(line, len, &a) != 0) {
+			free(line);
+			conn_act_close(c, "not an activity report");
+			return;
+		}
+		free(line);
+		if (c->up_sent)
+			sd->hooks.activity(c->tun, c->route, &a, sd->arg);
+	}
+	if (evbuffer_get_length(c->act_in) > ACTIVITY_LINE_MAX)
+		conn_act_close(c, "a report too long");
+	else if (c->act_eof)
+		conn_act_close(c, NULL);
+}
+
+/*
  * Every request no server callback took comes here.  Global requests are
  * taken as messages rather than through global_request_function: libssh
  * 0.10 frees a message it handed to that callback without its bind address
@@ -617,6 +715,9 @@ conn_global_request(ssh_session s, ssh_message msg, void *arg)
 static int
 conn_message(ssh_session s, ssh_message msg, void *arg)
 {
+	if (ssh_message_type(msg) == SSH_REQUEST_CHANNEL_OPEN &&
+	    ssh_message_subtype(msg) == SSH_CHANNEL_DIRECT_TCPIP)
+		return (conn_act_open(arg, msg));
 	if (ssh_message_type(msg) != SSH_REQUEST_GLOBAL)
 		return (1);
 	conn_global_request(s, msg, arg);
@@ -650,6 +751,8 @@ conn_service(void *arg)
 	}
 	if (c->tun != NULL && !c->closing)
 		tunnel_service(c->tun);
+	if (c->act != NULL && !c->closing)
+		conn_act_read(c);
 }
 
 /*
@@ -726,6 +829,10 @@ conn_destroy(struct sshd_conn *c)
 	else
 		log_info("ssh: %s: disconnected: %s", c->name, why);
 	sshio_free(c->io);	/* drop the events before the fd goes */
+	if (c->act != NULL) {
+		ssh_channel_free(c->act);
+		evbuffer_free(c->act_in);
+	}
 	sshio_close_session(c->s);
 	conn_unpend(c);
 	TAILQ_REMOVE(&sd->conns, c, entry);

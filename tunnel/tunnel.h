@@ -13,6 +13,7 @@
 #include <libssh/libssh.h>
 #include <openssl/ssl.h>
 
+struct activity;
 struct tunnel;
 struct tunnel_req;
 struct sshd;
@@ -76,6 +77,14 @@ struct sshd_hooks {
 	 * agent's word, to show its user, never to act on.
 	 */
 	void	 (*exit)(struct tunnel *, void *route, const char *why, void *arg);
+	/*
+	 * Optional.  The agent reported what its notebook and job are doing
+	 * (protocol 4): @a is borrowed for the call, decoded and range
+	 * checked, otherwise the agent's word.  Only between up and down;
+	 * without this hook agents' activity channels are refused.
+	 */
+	void	 (*activity)(struct tunnel *, void *route, const struct activity *a,
+		     void *arg);
 	/*
 	 * Optional: the sshd is done with a route auth() returned: at once
 	 * for the key query's answer, or when the connection that logged in

@@ -153,6 +153,8 @@ static const struct cfg_key cfg_auth_keys[] = {
 static const struct cfg_section cfg_auth = SECTION(cfg_auth_keys);
 
 static const char *const cfg_orphan_actions[] = { "report", "cancel", NULL };
+/* In enum config_idle_counts order. */
+static const char *const cfg_idle_counts[] = { "either", "browser", "compute", NULL };
 static const struct cfg_key cfg_sessions_keys[] = {
 	{ .name = "gateway_address", .type = CFG_HOSTPORT,
 	  .off = OFF(sess_gateway) },
@@ -177,6 +179,10 @@ static const struct cfg_key cfg_sessions_keys[] = {
 	  .def = "10m" },
 	{ .name = "idle_timeout", .type = CFG_DURATION,
 	  .off = OFF(sess_idle_timeout), .min = 0, .max = 30 * DAY, .def = "0" },
+	{ .name = "idle_counts", .type = CFG_ENUM, .off = OFF(sess_idle_counts),
+	  .choices = cfg_idle_counts, .def = "either" },
+	{ .name = "activity_interval", .type = CFG_DURATION,
+	  .off = OFF(sess_activity_interval), .min = 5, .max = DAY, .def = "60" },
 	{ .name = "queued_timeout", .type = CFG_DURATION,
 	  .off = OFF(sess_queued_timeout), .min = 0, .max = 30 * DAY, .def = "0" },
 };

@@ -21,6 +21,8 @@ enum config_transport { CONFIG_LOCAL, CONFIG_SSH };
 enum config_charging { CONFIG_COMMUNITY, CONFIG_USER };
 enum config_runtime { CONFIG_SINGULARITY, CONFIG_APPTAINER, CONFIG_NO_RUNTIME };
 enum config_orphans { CONFIG_ORPHANS_REPORT, CONFIG_ORPHANS_CANCEL };
+/* What counts as use for sessions.idle_timeout. */
+enum config_idle_counts { CONFIG_IDLE_EITHER, CONFIG_IDLE_BROWSER, CONFIG_IDLE_COMPUTE };
 enum config_hsts { CONFIG_HSTS_AUTO, CONFIG_HSTS_ON, CONFIG_HSTS_OFF };
 
 /*
@@ -156,7 +158,9 @@ struct config {
 	int		 sess_walltime_warning;	/* s before the end: warn */
 	int		 sess_orphans;	/* enum config_orphans */
 	int		 sess_orphan_interval;	/* s between orphan sweeps */
-	int		 sess_idle_timeout;	/* s without proxied traffic: stop; 0 off */
+	int		 sess_idle_timeout;	/* s without use: stop; 0 off */
+	int		 sess_idle_counts;	/* enum config_idle_counts */
+	int		 sess_activity_interval;	/* s between the agents' reports */
 	int		 sess_queued_timeout;	/* s queued: give up; 0 off */
 
 	char		*cred_ca_dir;	/* hashed directory of trusted CAs (+ CRLs) */

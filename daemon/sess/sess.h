@@ -71,8 +71,14 @@ enum session_state {
 	SESSION_NSTATES
 };
 struct session;
+#define SESSION_AGE_BUCKETS	6	/* running sessions by last activity */
+extern const int session_age_bounds[SESSION_AGE_BUCKETS];	/* s; last: +Inf */
 struct session_counts {
 	unsigned long	 by_state[SESSION_NSTATES];
+	unsigned long	 kernels, kernels_busy;	/* the agents' last reports */
+	unsigned long	 reporting;	/* running sessions whose agent reports */
+	unsigned long	 by_age[SESSION_AGE_BUCKETS];	/* cumulative, le */
+	long long	 age_sum;	/* s, over them */
 };
 struct json_t;
 int		 session_init(char **);
@@ -118,6 +124,9 @@ void		 session_enroll_conflict(struct route *, const char *, const char *,
 void		 session_tunnel_up(struct route *, const char *);
 void		 session_tunnel_down(struct route *, const char *);
 void		 session_agent_exit(struct route *, const char *);
+struct activity;
+void		 session_activity(struct route *, const struct activity *);
+time_t		 session_last_activity(const struct session *);
 
 /* enroll.c: an enrolling agent checked against its session's job */
 int		 enroll_check(struct route *, const struct sshd_enroll *,

@@ -65,6 +65,10 @@ struct session {
 	time_t			 last_cancel;
 	int			 warned;	/* walltime warning given */
 	int			 tunnel_up;
+	/* the agent's reports (protocol 4); compute_last 0: none yet */
+	time_t			 compute_last;	/* the notebook or job last did something */
+	int			 kernels, kernels_busy, terminals;
+	long long		 cpu_ms;
 	int			 adopting;	/* reloaded without a job id: looking */
 	struct cluster		*cl;
 	struct transport_req	*treq;
@@ -95,6 +99,7 @@ void		 sess_finish(struct session *, const char *);
 void		 sess_end(struct session *, const char *, int);
 void		 sess_cancel(struct session *, const char *);
 void		 sess_cancel_send(struct session *);
+time_t		 sess_last_use(const struct session *, int);
 struct session	*sess_by_id(long long);
 struct session	*sess_find_route(const char *, int);
 

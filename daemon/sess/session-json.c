@@ -93,6 +93,15 @@ session_json(const struct session *s, int detail)
 	    "error_output", s->error_output,
 	    "started_by", s->actor,
 	    "runs_as", s->run_as);
+	if (s->state == SESSION_RUNNING)	/* since browser or notebook use */
+		json_object_set_new(state, "idle_seconds", json_integer(
+		    (json_int_t)(time(NULL) - session_last_activity(s))));
+	if (s->compute_last != 0 && s->state == SESSION_RUNNING)
+		json_object_set_new(state, "compute", json_pack("{s:o,s:i,s:i,s:i,s:I}",
+		    "last_activity", sess_time((double)s->compute_last),
+		    "kernels", s->kernels, "kernels_busy", s->kernels_busy,
+		    "terminals", s->terminals, "cpu_seconds",
+		    (json_int_t)(s->cpu_ms / 1000)));
 	j = json_pack("{s:s,s:b,s:b,s:s?,s:s,s:s,s:o,s:o,s:o,s:o}",
 	    "name", s->server,
 	    "ready", s->state == SESSION_RUNNING,
@@ -101,7 +110,7 @@ session_json(const struct session *s, int detail)
 	    "url", url,
 	    "progress_url", progress,
 	    "started", sess_time(s->created),
-	    "last_activity", sess_time(s->ready > 0 ? s->ready : s->created),
+	    "last_activity", sess_time((double)session_last_activity(s)),
 	    "state", state,
 	    "user_options", opts != NULL ? opts : json_object());
 	if (detail && (st = store_prepare("SELECT time, state, cause FROM"

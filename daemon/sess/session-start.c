@@ -152,6 +152,9 @@ sess_step_submit(struct session *s)
 		/* the agent probes the link as often as nbgated does */
 		snprintf(host, sizeof host, "%d", gate->cfg->ssh_keepalive);
 		template_vars_set(vars, "keepalive", host, TEMPLATE_USER);
+		/* and reports activity as often as sessions.activity_interval */
+		snprintf(host, sizeof host, "%d", gate->cfg->sess_activity_interval);
+		template_vars_set(vars, "activity_interval", host, TEMPLATE_USER);
 	}
 	if (vars == NULL || (text = template_load(path, &len, &cause)) == NULL ||
 	    (script = template_render(text, len, vars, &cause)) == NULL) {

@@ -228,18 +228,11 @@ sess_tracked(const char *id, const struct sched_status *old,
 
 /* ---- housekeeping ------------------------------------------------------ */
 
-/* Seconds since the notebook was last used through the proxy (or came up). */
+/* Seconds since the notebook was last used (sessions.idle_counts says how). */
 static time_t
 sess_idle(struct session *s, time_t now)
 {
-	struct route	*r = route_find(s->route);
-	time_t		 last = (time_t)s->ready;
-
-	if (gate->started > last)	/* activity is not kept across restarts */
-		last = gate->started;
-	if (r != NULL && route_activity(r) > last)
-		last = route_activity(r);
-	return (now - last);
+	return (now - sess_last_use(s, gate->cfg->sess_idle_counts));
 }
 
 static void

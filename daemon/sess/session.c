@@ -573,6 +573,7 @@ session_tunnel_down(struct route *r, const char *why)
 	if (s == NULL)
 		return;
 	s->tunnel_up = 0;
+	s->kernels_busy = 0;	/* nobody reports on them now */
 	sess_journal(s, "tunnel-down", why);
 }
 
@@ -587,6 +588,69 @@ session_agent_exit(struct route *r, const char *why)
 	free(s->agent_said);
 	s->agent_said = xstrdup(why);
 	sess_journal(s, "agent-exit", why);
+}
+
+/*
+ * The agent reported what the notebook and job are doing (protocol 4): the
+ * time of their last activity, as the gateway's clock has it (the agent
+ * sends an age, so the clocks need not agree).
+ */
+void
+session_activity(struct route *r, const struct activity *a)
+{
+	struct session	*s = sess_of_route(r);
+	time_t		 now = time(NULL), t;
+
+	if (s == NULL)
+		return;
+	s->kernels = (int)a->kernels;
+	s->kernels_busy = (int)a->busy;
+	s->terminals = (int)a->terminals;
+	s->cpu_ms = a->cpu_ms;
+	t = a->busy > 0 ? now : a->idle >= 0 ? now - (time_t)a->idle : 0;
+	if (t > now)
+		t = now;
+	if (t > s->compute_last)	/* activity only moves forward */
+		s->compute_last = t;
+	if (s->compute_last == 0)	/* reports, but nothing known: the start */
+		s->compute_last = (time_t)s->ready;
+}
+
+/*
+ * When @s was last used, by the browser (through the proxy, or since it
+ * came up or nbgated started), the notebook (the agent's reports), or the
+ * later of the two (@counts: enum config_idle_counts).  Without reports a
+ * session counts browser use alone.
+ */
+time_t
+sess_last_use(const struct session *s, int counts)
+{
+	struct route	*r = route_find(s->route);
+	time_t		 browser = (time_t)s->ready, compute;
+
+	if (gate->started > browser)	/* activity is not kept across restarts */
+		browser = gate->started;
+	compute = browser;
+	if (r != NULL && route_activity(r) > browser)
+		browser = route_activity(r);
+	if (s->compute_last == 0 || counts == CONFIG_IDLE_BROWSER)
+		return (browser);
+	if (s->kernels_busy > 0 && s->tunnel_up)
+		return (time(NULL));
+	if (s->compute_last > compute)
+		compute = s->compute_last;
+	if (counts == CONFIG_IDLE_COMPUTE)
+		return (compute);
+	return (compute > browser ? compute : browser);
+}
+
+/* The later of browser and notebook use (for pages and the API); 0: none. */
+time_t
+session_last_activity(const struct session *s)
+{
+	if (s->state != SESSION_RUNNING)
+		return ((time_t)(s->ready > 0 ? s->ready : s->created));
+	return (sess_last_use(s, CONFIG_IDLE_EITHER));
 }
 
 /* ---- lookups ----------------------------------------------------------- */
@@ -656,15 +720,39 @@ session_state(const struct session *s)
 }
 
 /* Counts by state, for status and metrics. */
+const int session_age_bounds[SESSION_AGE_BUCKETS] = { 60, 300, 900, 3600,
+    14400, -1 };
+
+/* Running sessions: kernels, and the age of their last activity (cumulative). */
+static void
+sess_count_running(const struct session *s, time_t now)
+{
+	time_t	age = now - session_last_activity(s);
+	size_t	i;
+
+	sess_counts.age_sum += (long long)age;
+	sess_counts.kernels += (unsigned long)s->kernels;
+	sess_counts.kernels_busy += (unsigned long)s->kernels_busy;
+	if (s->compute_last != 0)
+		sess_counts.reporting++;
+	for (i = 0; i < SESSION_AGE_BUCKETS; i++) {
+		if (session_age_bounds[i] < 0 || age <= session_age_bounds[i])
+			sess_counts.by_age[i]++;
+	}
+}
+
 const struct session_counts *
 session_counts(void)
 {
 	struct session	*s;
+	time_t		 now = time(NULL);
 
 	memset(&sess_counts, 0, sizeof sess_counts);
 	TAILQ_FOREACH(s, &sess_list, entry) {
 		if (sess_active(s))
 			sess_counts.by_state[s->state]++;
+		if (s->state == SESSION_RUNNING)
+			sess_count_running(s, now);
 	}
 	return (&sess_counts);
 }

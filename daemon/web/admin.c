@@ -154,6 +154,7 @@ admin_row(const struct session *s, void *arg)
 	admin_td(pa->b, json_string_value(json_object_get(st, "job_id")));
 	admin_td(pa->b, session_state_name(session_state(s)));
 	admin_td(pa->b, age);
+	home_last_used(pa->b, st);
 	admin_td(pa->b, json_string_value(json_object_get(st, "account")));
 	admin_td(pa->b, json_string_value(json_object_get(st, "node")));
 	admin_td(pa->b, json_string_value(json_object_get(st, "reason")));
@@ -199,8 +200,9 @@ admin_page(const struct api_req *ar, struct api_resp *rs)
 	evbuffer_add_printf(pa.b, "<th scope=\"col\">User</th><th scope=\"col\">"
 	    "Server</th><th scope=\"col\">Cluster</th><th scope=\"col\">Queue</th>"
 	    "<th scope=\"col\">Job</th><th scope=\"col\">State</th><th scope="
-	    "\"col\">Age</th><th scope=\"col\">Account</th><th scope=\"col\">Node"
-	    "</th><th scope=\"col\">Reason</th><th scope=\"col\">Actions</th>"
+	    "\"col\">Age</th><th scope=\"col\">Last used</th><th scope="
+	    "\"col\">Account</th><th scope=\"col\">Node</th><th scope=\"col\">"
+	    "Reason</th><th scope=\"col\">Actions</th>"
 	    "</tr></thead><tbody>\n");
 	session_foreach(admin_row, &pa);
 	if (pa.n == 0)

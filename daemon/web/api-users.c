@@ -103,23 +103,15 @@ api_users_free(struct api_users *u)
 	free(u->v);
 }
 
-/* When a server was last used: its route's traffic, or when it came up. */
+/*
+ * When a server was last used: the later of a request through its route,
+ * POST .../activity and its notebook's own activity (sess/), or when it
+ * came up; what the idle culler reads.
+ */
 static double
 api_server_activity(const struct session *s)
 {
-	struct route	*r;
-	double		 created, started, ready, ended, last;
-	json_t		*j = session_json(s, 0);
-	const char	*route;
-
-	session_times(s, &created, &started, &ready, &ended);
-	last = ready > 0 ? ready : created;
-	route = json_string_value(json_object_get(json_object_get(j, "state"), "route"));
-	if (route != NULL && (r = route_find(route)) != NULL &&
-	    route_session(r) == session_id(s) && (double)route_activity(r) > last)
-		last = (double)route_activity(r);
-	json_decref(j);
-	return (last);
+	return ((double)session_last_activity(s));
 }
 
 static void

@@ -52,6 +52,25 @@ home_stop_form(struct evbuffer *b, const struct api_req *ar,
 	evbuffer_add_printf(b, "<button type=\"submit\">%s</button></form>", label);
 }
 
+/* A running server's last use, "3m ago", and whether a kernel computes. */
+void
+home_last_used(struct evbuffer *b, json_t *st)
+{
+	json_t	*idle = json_object_get(st, "idle_seconds");
+	char	 buf[32];
+
+	evbuffer_add_printf(b, "<td>");
+	if (json_is_integer(idle)) {
+		jobreq_fmt_duration(buf, sizeof buf, json_integer_value(idle));
+		pages_esc(b, buf);
+		evbuffer_add_printf(b, " ago");
+		if (json_integer_value(json_object_get(json_object_get(st,
+		    "compute"), "kernels_busy")) > 0)
+			evbuffer_add_printf(b, " (computing)");
+	}
+	evbuffer_add_printf(b, "</td>");
+}
+
 /* One row of the servers table. */
 static void
 home_row(struct evbuffer *b, const struct api_req *ar, const char *name,
@@ -79,7 +98,9 @@ home_row(struct evbuffer *b, const struct api_req *ar, const char *name,
 		jobreq_fmt_duration(buf, sizeof buf, json_integer_value(left));
 		pages_esc(b, buf);
 	}
-	evbuffer_add_printf(b, "</td><td>");
+	evbuffer_add_printf(b, "</td>");
+	home_last_used(b, st);
+	evbuffer_add_printf(b, "<td>");
 	pages_esc(b, json_string_value(json_object_get(st, "job_id")));
 	evbuffer_add_printf(b, "</td><td>");
 	pages_esc(b, json_string_value(json_object_get(st, "reason")));
@@ -139,6 +160,7 @@ home_page(const struct api_req *ar, struct api_resp *rs)
 	evbuffer_add_printf(b, "</caption><thead><tr><th scope=\"col\">Server</th>"
 	    "<th scope=\"col\">Phase</th><th scope=\"col\">Queue</th><th scope="
 	    "\"col\">Cluster</th><th scope=\"col\">Time left</th><th scope=\"col\">"
+	    "Last used</th><th scope=\"col\">"
 	    "Job</th><th scope=\"col\">Reason</th><th scope=\"col\">Actions</th>"
 	    "</tr></thead><tbody>\n");
 	if (json_object_get(acc.servers, "") == NULL)

@@ -156,6 +156,39 @@ metrics_ssh(struct evbuffer *b)
 	    s->dropped_addr, s->dropped_pool, s->login_timeouts, s->refused_full);
 }
 
+/* What the agents report (tunnel protocol 4), and how long ago notebooks were used. */
+static void
+metrics_activity(struct evbuffer *b, const struct session_counts *sc)
+{
+	static const char	*const names[] = { "nbgate_kernels",
+	    "nbgate_kernels_busy", "nbgate_sessions_reporting" };
+	static const char	*const helps[] = {
+	    "Kernels of running notebooks, as their agents last reported.",
+	    "Of them, executing code.",
+	    "Running notebooks whose agent reports activity (tunnel protocol 4)." };
+	const unsigned long	 vals[] = { sc->kernels, sc->kernels_busy,
+	    sc->reporting };
+	const char		*age = "nbgate_session_last_activity_age_seconds";
+	size_t			 i;
+
+	for (i = 0; i < nitems(names); i++) {
+		HELP(b, names[i], "gauge", helps[i]);
+		evbuffer_add_printf(b, "%s %lu\n", names[i], vals[i]);
+	}
+	HELP(b, age, "histogram",
+	    "Running notebooks by seconds since their last use (browser or notebook).");
+	for (i = 0; i < SESSION_AGE_BUCKETS; i++) {
+		if (session_age_bounds[i] < 0)
+			evbuffer_add_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n", age,
+			    sc->by_age[i]);
+		else
+			evbuffer_add_printf(b, "%s_bucket{le=\"%d\"} %lu\n", age,
+			    session_age_bounds[i], sc->by_age[i]);
+	}
+	evbuffer_add_printf(b, "%s_sum %lld\n%s_count %lu\n", age, sc->age_sum,
+	    age, sc->by_age[SESSION_AGE_BUCKETS - 1]);
+}
+
 /* The whole exposition; the caller frees it. */
 struct evbuffer *
 metrics_render(void)
@@ -176,6 +209,7 @@ metrics_render(void)
 		evbuffer_add_printf(b, "nbgate_sessions{state=\"%s\"} %lu\n",
 		    session_state_name((enum session_state)i), sc->by_state[i]);
 	}
+	metrics_activity(b, sc);
 	HELP(b, "nbgate_sessions_ended_total", "counter", "Sessions that ended since start.");
 	evbuffer_add_printf(b, "nbgate_sessions_ended_total %llu\n", metrics_ended);
 	HELP(b, "nbgate_spawn_duration_seconds", "histogram",

@@ -146,6 +146,7 @@ void		 home_login_link(struct api_resp *);
 void		 home_stop(const struct api_req *, struct api_resp *, const char *);
 void		 home_stop_form(struct evbuffer *, const struct api_req *,
 		     const char *, const char *);
+void		 home_last_used(struct evbuffer *, struct json_t *);
 
 /* spawn.c: the spawn form, GET and POST /hub/spawn[/S] */
 void		 spawn_get(const struct api_req *, struct api_resp *, const char *);

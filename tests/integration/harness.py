@@ -460,8 +460,8 @@ class Notebook:
         return self
 
 
-def ws_execute(gw, path_prefix, kernel_id, code, token=None, cookie=None, timeout=30):
-    """Runs @code in a kernel over its WebSocket through the gateway; returns text/plain."""
+def ws_kernel(gw, path_prefix, kernel_id, token=None, cookie=None, timeout=30):
+    """A WebSocket to a kernel's channels through the gateway (as a browser tab holds)."""
     import websocket  # Debian's python3-websocket
     url = "wss://127.0.0.1:%d%sapi/kernels/%s/channels" % (gw.https_port, path_prefix, kernel_id)
     headers = []
@@ -471,9 +471,13 @@ def ws_execute(gw, path_prefix, kernel_id, code, token=None, cookie=None, timeou
     if cookie:
         headers.append("Cookie: " + cookie)
         opts["origin"] = gw.origin()  # as a browser on the gateway's pages sends it
-    ws = websocket.create_connection(url, header=headers, timeout=timeout, **opts,
-                                     sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": gw.cert(),
-                                             "check_hostname": False})
+    return websocket.create_connection(url, header=headers, timeout=timeout, **opts,
+                                       sslopt={"cert_reqs": ssl.CERT_REQUIRED,
+                                               "ca_certs": gw.cert(), "check_hostname": False})
+
+
+def ws_send_execute(ws, code):
+    """Sends an execute_request for @code on a kernel's WebSocket; returns its msg_id."""
     msg_id = base64.b16encode(os.urandom(8)).decode()
     ws.send(json.dumps({
         "header": {"msg_id": msg_id, "username": "test", "session": msg_id,
@@ -482,6 +486,13 @@ def ws_execute(gw, path_prefix, kernel_id, code, token=None, cookie=None, timeou
         "content": {"code": code, "silent": False, "store_history": False,
                     "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
         "buffers": []}))
+    return msg_id
+
+
+def ws_execute(gw, path_prefix, kernel_id, code, token=None, cookie=None, timeout=30):
+    """Runs @code in a kernel over its WebSocket through the gateway; returns text/plain."""
+    ws = ws_kernel(gw, path_prefix, kernel_id, token, cookie, timeout)
+    msg_id = ws_send_execute(ws, code)
     end = time.time() + timeout
     result = None
     while time.time() < end:

@@ -492,6 +492,7 @@ want_argv(const struct template_vars *vars, size_t *lenp)
 				    "--hostkey-fingerprint", "hostkey_fp",
 				    "--enroll-env", "=NBGATE_ENROLL",
 				    "--keepalive", "keepalive",
+				    "--activity-interval", "activity_interval",
 				    "--workdir", "@workdir",
 				    "--runtime", "runtime", "--image", "image",
 				    "--bind", "binds", "--gpus", "container_gpus",
@@ -651,6 +652,7 @@ static const char *directive_vars[] = { "user", "session", "cluster",
     "reservation", "qos", "job_name", "comment", "pbs_name", "job_dir" };
 static const char *quoted_vars[] = { "agent", "gateway", "hostkey_fp",
     "image", "runtime", "base_url", "binds", "route", "enroll", "keepalive",
+    "activity_interval",
     "container_gpus", "workdir" };
 
 /* Would a quoted value refuse this payload (line breaks, controls, ...)? */

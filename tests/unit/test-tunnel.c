@@ -2,7 +2,8 @@
  * test-tunnel.c: the tunnel end to end in one event loop: the embedded sshd,
  * the libssh agent (tunclient) and plain OpenSSH as agents, an in-process
  * notebook stand-in, bulk transfer, back-pressure, refusals, tunnel death,
- * and the reasons agents give when they leave (protocol 3).
+ * the reasons agents give when they leave (protocol 3) and their activity
+ * reports (protocol 4).
  */
 #include "config.h"
 
@@ -38,11 +39,13 @@
 #include "tests/unit/tunnel-fixture.h"
 
 static void	test_cancel_close(void);
+static void	test_activity(struct sshd *);
 
 /* --- the tests --- */
 
+/* The gateway under test; without @activity, one of protocol 3. */
 static struct sshd *
-test_server(void)
+test_server(int activity)
 {
 	struct sshd_settings	 set = {
 		.login_timeout = 2, .max_conns = 16, .max_unauth = 4,
@@ -51,7 +54,8 @@ test_server(void)
 	};
 	struct sshd_hooks	 hooks = {
 		.auth = hook_auth, .up = hook_up, .down = hook_down,
-		.exit = hook_exit, .release = hook_release
+		.exit = hook_exit, .release = hook_release,
+		.activity = activity ? hook_activity : NULL
 	};
 	struct sshd		*sd;
 	struct stat		 st;
@@ -671,6 +675,64 @@ leave_waits(struct tunclient *tc, const char *why)
 	return (ru1.ru_nvcsw - ru0.ru_nvcsw);
 }
 
+/* Sends one report as soon as the activity channel takes it: 0, or -1. */
+static int
+report_once(struct client *c, const char *line, double secs)
+{
+	double	end = now_s() + secs;
+
+	while (tunclient_report(c->tc, line) != 0) {
+		if (now_s() >= end)
+			return (-1);
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	return (0);
+}
+
+/*
+ * (j) protocol 4: a report reaches the activity hook intact; one that is
+ * not a report closes the activity channel, not the tunnel; a gateway of
+ * protocol 3 refuses the channel and the agent just sends nothing.
+ */
+static void
+test_activity(struct sshd *sd)
+{
+	struct activity	 a = { .kernels = 2, .busy = 1, .terminals = 1,
+			       .connections = 3, .idle = 0, .cpu_ms = 4321 };
+	struct client	 c;
+	struct sshd	*old;
+	char		*key = path("alice_key"), *line = activity_encode(&a);
+	int		 n = alice.reports;
+
+	client_start(&c, "alice", key, sshd_fingerprint(sd), sd);
+	ok(WAIT_FOR(alice.t != NULL && c.state == TUNCLIENT_UP, 5), "activity: up");
+	ok(report_once(&c, line, 5) == 0,
+	    "activity: the channel opens and a report goes (%zu bytes)", strlen(line));
+	ok(WAIT_FOR(alice.reports > n, 3), "activity: the hook has it");
+	ok(memcmp(&alice.act, &a, sizeof a) == 0, "activity: intact");
+	is_int(tunclient_report(c.tc, "nbgate-activity/1 kernels=1 busy=5\n"), 0,
+	    "activity: a bad report goes out too");
+	ok(WAIT_FOR(report_once(&c, "", 0) != 0, 3),
+	    "activity: the gateway closed the channel");
+	ok(alice.t != NULL && c.state == TUNCLIENT_UP, "activity: the tunnel stays up");
+	is_int(alice.reports, n + 1, "activity: the bad one was not passed on");
+	client_stop(&c);
+	ok(WAIT_FOR(alice.t == NULL, 3), "activity: down");
+	old = test_server(0);
+	client_start(&c, "alice", key, sshd_fingerprint(old), old);
+	ok(WAIT_FOR(alice.t != NULL && c.state == TUNCLIENT_UP, 5),
+	    "activity: up with a gateway of protocol 3");
+	WAIT_FOR(0, 1);
+	ok(tunclient_report(c.tc, line) != 0 && alice.reports == n + 1,
+	    "activity: it refused the channel; nothing is sent");
+	ok(c.state == TUNCLIENT_UP && alice.t != NULL, "activity: the tunnel works on");
+	client_stop(&c);
+	ok(WAIT_FOR(alice.t == NULL, 3), "activity: down again");
+	sshd_free(old);
+	free(line);
+	free(key);
+}
+
 /* (i) tunclient_leave(): the reason arrives, bounded in time and size. */
 static void
 test_leave(struct sshd *sd)
@@ -953,7 +1015,7 @@ main(void)
 	bob.keys[0] = keygen("bob_key");
 
 	memset(&c2, 0, sizeof c2);
-	sd = test_server();
+	sd = test_server(1);
 	test_bulk(sd, &c);
 	if (alice.t != NULL)
 		test_backpressure();
@@ -971,6 +1033,7 @@ main(void)
 	WAIT_FOR(alice.t == NULL, 3);
 	test_reason_clean();
 	test_leave(sd);
+	test_activity(sd);
 	WAIT_FOR(alice.t == NULL, 3);
 	test_exit_hostile(sd);
 	test_unix_target(sd);

@@ -177,6 +177,15 @@ hook_exit(struct tunnel *t, void *route, const char *why, void *arg)
 }
 
 void
+hook_activity(struct tunnel *t, void *route, const struct activity *a, void *arg)
+{
+	struct route	*r = route;
+
+	r->reports++;
+	r->act = *a;
+}
+
+void
 hook_down(struct tunnel *t, void *route, const char *why, void *arg)
 {
 	struct route	*r = route;

@@ -43,6 +43,8 @@ struct route {
 	int		 downs_at_exit;	/* down hooks seen when exit last ran */
 	struct tunnel	*exit_t;	/* the tunnel exit last ran for */
 	char		*exit_why;
+	int		 reports;	/* activity hook calls (protocol 4) */
+	struct activity	 act;		/* the last one */
 };
 
 struct client {
@@ -103,6 +105,8 @@ void	*hook_auth(const char *user, ssh_key key, void *arg);
 void	 hook_up(struct tunnel *t, void *route, void *arg);
 void	 hook_release(void *route, void *arg);
 void	 hook_exit(struct tunnel *t, void *route, const char *why, void *arg);
+void	 hook_activity(struct tunnel *t, void *route, const struct activity *a,
+	    void *arg);
 void	 hook_down(struct tunnel *t, void *route, const char *why, void *arg);
 void	 target_free(struct target_conn *tcn);
 void	 target_writecb(struct bufferevent *bev, void *arg);
