@@ -255,6 +255,7 @@ int		 store_token_load(void (*)(const char *, const char *, const char *,
 void		 store_audit(const char *, const char *, const char *, const char *);
 /* 0, or -1 and *cause (caller reports and frees); the route, token and audit calls log. */
 int		 store_run(char **, const char *, const char *, ...);
+int		 store_failed(const char *, const char *, char *);	/* logs, frees, -1 */
 long long	 store_last_id(void);
 int		 store_changes(void);
 struct sqlite3_stmt;

@@ -199,8 +199,8 @@ store_run(char **cause, const char *sql, const char *types, ...)
 	return (rc == SQLITE_DONE ? 0 : -1);
 }
 
-/* Logs a failed write of @what (and frees @cause); returns -1. */
-static int
+/* Logs a failed write of @what @name (and frees @cause); returns -1. */
+int
 store_failed(const char *what, const char *name, char *cause)
 {
 	log_warnx("store: %s %s: %s", what, name != NULL ? name : "-", cause);

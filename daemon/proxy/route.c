@@ -494,15 +494,6 @@ route_set_tunnel(struct route *r, struct tunnel *t)
  * schema): one row per route, replaced whole on every change.
  */
 
-/* Logs a failed write (and frees @cause); returns -1. */
-static int
-route_store_failed(const char *name, char *cause)
-{
-	log_warnx("store: route %s: %s", name != NULL ? name : "-", cause);
-	free(cause);
-	return (-1);
-}
-
 /* Records a route as it is now (replacing one of the same name). */
 int
 store_route_put(struct route *r)
@@ -517,7 +508,7 @@ store_route_put(struct route *r)
 	    route_session(r));
 	free(key);
 	if (rv == -1)
-		return (route_store_failed(route_name(r), cause));
+		return (store_failed("route", route_name(r), cause));
 	return (0);
 }
 
@@ -528,7 +519,7 @@ store_route_del(const char *name)
 	char	*cause = NULL;
 
 	if (store_run(&cause, "DELETE FROM routes WHERE name = ?", "t", name) == -1)
-		return (route_store_failed(name, cause));
+		return (store_failed("route", name, cause));
 	return (0);
 }
 

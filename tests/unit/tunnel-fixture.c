@@ -517,16 +517,26 @@ path(const char *name)
 ssh_key
 keygen(const char *name)
 {
-	char	*p = path(name), *cmd, *pub;
+	char	*p = path(name), *pub;
+	char	*argv[] = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+		    "test", "-f", p, NULL };
 	ssh_key	 key = NULL;
+	pid_t	 pid;
+	int	 status;
 
-	xasprintf(&cmd, "ssh-keygen -q -t ed25519 -N '' -C test -f %s", p);
-	if (system(cmd) != 0)
-		fatalx("%s failed", cmd);
+	/* no shell: the path goes to ssh-keygen as one argument */
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		fatalx("ssh-keygen -f %s failed", p);
 	xasprintf(&pub, "%s.pub", p);
 	if (ssh_pki_import_pubkey_file(pub, &key) != SSH_OK)
 		fatalx("cannot read %s", pub);
-	free(cmd);
 	free(pub);
 	free(p);
 	return (key);
