@@ -116,3 +116,61 @@ activity_decode(const char *line, size_t len, struct activity *a)
 		return (-1);
 	return (0);
 }
+
+/*
+ * The leaving line (tunnel/PROTOCOL section 9): "nbgate-exit/1 " and the
+ * reason with "\\", newline and tab written as "\\\\", "\\n" and "\\t", so
+ * that it is one line; the agent sends it on the activity channel just
+ * before its DISCONNECT.  Encodes @why (already cleaned); caller frees.
+ */
+char *
+activity_leave_encode(const char *why)
+{
+	size_t	 tag = strlen(ACTIVITY_LEAVE_TAG), len = strlen(why);
+	char	*out = xmalloc(tag + 2 * len + 2), *o;
+
+	memcpy(out, ACTIVITY_LEAVE_TAG, tag);
+	for (o = out + tag; *why != '\0'; why++) {
+		if (*why == '\\' || *why == '\n' || *why == '\t') {
+			*o++ = '\\';
+			*o++ = *why == '\n' ? 'n' : *why == '\t' ? 't' : '\\';
+		} else
+			*o++ = *why;
+	}
+	*o++ = '\n';
+	*o = '\0';
+	return (out);
+}
+
+/*
+ * Decodes a leaving line (without its newline, at most ACTIVITY_LEAVE_MAX
+ * bytes): 1 and the raw reason in *@why (caller frees and cleans it); 0 if
+ * the line is not one (a report, say); -1 if it is a broken one.
+ */
+int
+activity_leave_decode(const char *line, size_t len, char **why)
+{
+	size_t	 tag = strlen(ACTIVITY_LEAVE_TAG), i;
+	char	*out, *o;
+
+	*why = NULL;
+	if (len < tag || memcmp(line, ACTIVITY_LEAVE_TAG, tag) != 0)
+		return (0);
+	if (len > ACTIVITY_LEAVE_MAX || memchr(line, '\0', len) != NULL)
+		return (-1);
+	o = out = xmalloc(len - tag + 1);
+	for (i = tag; i < len; i++) {
+		if (line[i] != '\\') {
+			*o++ = line[i];
+			continue;
+		}
+		if (++i == len || strchr("nt\\", line[i]) == NULL) {
+			free(out);
+			return (-1);
+		}
+		*o++ = line[i] == 'n' ? '\n' : line[i] == 't' ? '\t' : '\\';
+	}
+	*o = '\0';
+	*why = out;
+	return (1);
+}

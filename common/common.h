@@ -138,6 +138,11 @@ struct activity {
 };
 char	*activity_encode(const struct activity *);	/* caller frees */
 int	 activity_decode(const char *, size_t, struct activity *);
+/* The agent's reason for leaving, on the same channel (section 9). */
+#define ACTIVITY_LEAVE_TAG	"nbgate-exit/1 "
+#define ACTIVITY_LEAVE_MAX	(2 * TUNCLIENT_LEAVE_MAX + 16)	/* escaped, with the tag */
+char	*activity_leave_encode(const char *);	/* caller frees */
+int	 activity_leave_decode(const char *, size_t, char **);
 
 /* tunclient.c: the agent's half of the tunnel (libssh client) */
 enum tunclient_state {

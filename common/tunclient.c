@@ -818,6 +818,46 @@ tc_flush(ssh_session s, const struct timespec *t0)
 	ssh_event_free(ev);
 }
 
+/*
+ * Sends the reason on the activity channel too (section 9): a gateway can
+ * lose the DISCONNECT's text (see tunnel/sshd.c, conn_act_leave), never a
+ * channel's data.  A channel still opening is waited for, within half the
+ * time to leave; a refused one is left to ssh_disconnect() to free.
+ */
+static void
+tc_leave_line(struct tunclient *tc, const char *text, const struct timespec *t0)
+{
+	struct pollfd	 pfd;
+	char		*line;
+	long		 left;
+	size_t		 len;
+	int		 rc;
+
+	pfd.fd = ssh_get_fd(tc->s);
+	pfd.events = POLLIN;
+	/* Half the time at most: the DISCONNECT must still go. */
+	while (tc->act_state == TC_ACT_OPENING &&
+	    (left = tc_ms_left(t0) - TC_LEAVE_MS / 2) > 0) {
+		rc = ssh_channel_open_forward(tc->act, ACTIVITY_HOST, 0,
+		    "127.0.0.1", 0);
+		if (rc == SSH_OK)
+			tc->act_state = TC_ACT_OPEN;
+		else if (rc != SSH_AGAIN)
+			tc->act_state = TC_ACT_REFUSED;
+		else if (pfd.fd == SSH_INVALID_SOCKET ||
+		    poll(&pfd, 1, left < 100 ? (int)left : 100) == -1)
+			break;
+	}
+	if (tc->act_state != TC_ACT_OPEN || ssh_channel_is_closed(tc->act) ||
+	    ssh_channel_is_eof(tc->act))
+		return;
+	line = activity_leave_encode(text);
+	len = strlen(line);
+	if (ssh_channel_window_size(tc->act) >= len)
+		ssh_channel_write(tc->act, line, (uint32_t)len);
+	free(line);
+}
+
 /* Sends the reason with our SSH_MSG_DISCONNECT, within TC_LEAVE_MS. */
 static void
 tc_goodbye(struct tunclient *tc, const char *why)
@@ -833,6 +873,7 @@ tc_goodbye(struct tunclient *tc, const char *why)
 	sshio_free(tc->io);		/* the session polls on our event now */
 	tc->io = NULL;
 	text = tunclient_reason_clean(why, TUNCLIENT_LEAVE_MAX);
+	tc_leave_line(tc, text, &t0);
 	xasprintf(&line, "%s%s", TC_LEAVE_TAG, text);
 	ssh_session_set_disconnect_message(tc->s, line);
 	tc_flush(tc->s, &t0);

@@ -627,7 +627,7 @@ conn_act_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
 {
 	struct sshd_conn	*c = arg;
 
-	if (evbuffer_get_length(c->act_in) <= 2 * ACTIVITY_LINE_MAX)
+	if (evbuffer_get_length(c->act_in) <= ACTIVITY_LEAVE_MAX + 2)
 		evbuffer_add(c->act_in, data, len);
 	return ((int)len);
 }
@@ -679,17 +679,43 @@ conn_act_close(struct sshd_conn *c, const char *why)
 	c->act_in = NULL;
 }
 
+/*
+ * Keeps the reason of a leaving line (section 9) like one from the agent's
+ * DISCONNECT (section 8), which follows it but can be lost: libssh 0.10
+ * writes its queued output after reading a DISCONNECT in the same poll,
+ * on the closed socket, and that error replaces the DISCONNECT's text.
+ */
+static void
+conn_act_leave(struct sshd_conn *c, char *raw)
+{
+	char	*why = tunclient_reason_clean(raw, SSHD_EXIT_MAX);
+
+	free(raw);
+	if (c->exit_why == NULL && *why != '\0') {
+		c->exit_why = why;
+		c->sshd->stats.leave_lines++;
+		log_debug("ssh: %s: the agent says why it leaves", c->name);
+	} else
+		free(why);
+}
+
 /* Hands on the whole reports the activity channel brought. */
 static void
 conn_act_read(struct sshd_conn *c)
 {
 	struct sshd	*sd = c->sshd;
 	struct activity	 a;
-	char		*line;
-	size_t		 len;
+	char		*line, *raw;
+	size_t		 len, tag = strlen(ACTIVITY_LEAVE_TAG), left;
+	int		 rc;
 
 	while ((line = evbuffer_readln(c->act_in, &len, EVBUFFER_EOL_LF)) != NULL) {
-		if (activity_decode(line, len, &a) != 0) {
+		if ((rc = activity_leave_decode(line, len, &raw)) == 1) {
+			free(line);
+			conn_act_leave(c, raw);
+			continue;
+		}
+		if (rc != 0 || activity_decode(line, len, &a) != 0) {
 			free(line);
 			conn_act_close(c, "not an activity report");
 			return;
@@ -698,7 +724,9 @@ conn_act_read(struct sshd_conn *c)
 		if (c->up_sent)
 			sd->hooks.activity(c->tun, c->route, &a, sd->arg);
 	}
-	if (evbuffer_get_length(c->act_in) > ACTIVITY_LINE_MAX)
+	left = evbuffer_get_length(c->act_in);
+	if (left > ACTIVITY_LEAVE_MAX || (left > ACTIVITY_LINE_MAX &&
+	    evbuffer_search(c->act_in, ACTIVITY_LEAVE_TAG, tag, NULL).pos != 0))
 		conn_act_close(c, "a report too long");
 	else if (c->act_eof)
 		conn_act_close(c, NULL);
@@ -790,6 +818,8 @@ conn_dead(void *arg)
 	const char		*err = ssh_get_error(c->s);
 	char			*first, *line, *why;
 
+	if (c->act != NULL)
+		conn_act_read(c);	/* its reason may be there (section 9) */
 	if (c->tun != NULL)
 		conn_note_exit(c);	/* no tunnel yet: nobody to tell */
 	if (c->exit_why != NULL) {

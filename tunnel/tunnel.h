@@ -35,6 +35,7 @@ struct sshd_stats {
 	unsigned long long	 dropped_pool;	/* oldest pending of a full pool */
 	unsigned long long	 login_timeouts;	/* not logged in by the deadline */
 	unsigned long long	 refused_full;	/* max_conns reached: newcomer refused */
+	unsigned long long	 leave_lines;	/* reasons read on activity channels */
 };
 
 /* What an agent presents to enroll (tunnel/PROTOCOL section 7). */

@@ -2,8 +2,8 @@
  * fuzz-activity.c: libFuzzer target for the activity reports of tunnel
  * protocol 4: what nbgated decodes from an agent, and what the agent parses
  * from its notebook server. The first byte picks the mode:
- *   0: a report line (activity_decode);  1: /api/kernels;
- *   2: /api/terminals;  3..: a notebook time (actpoll_time).
+ *   0: a report line (activity_decode);  3: a leaving line;  1: /api/kernels;
+ *   2: /api/terminals;  4..: a notebook time (actpoll_time).
  */
 #include "config.h"
 
@@ -36,6 +36,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			line = activity_encode(&a);	/* what decodes re-encodes */
 			if (activity_decode(line, strlen(line) - 1, &a) != 0)
 				abort();
+			free(line);
+		}
+		break;
+	case 3:
+		if (activity_leave_decode(s, size - 1, &line) == 1) {
+			char	*back, *again = activity_leave_encode(line);
+
+			/* what decodes re-encodes, and decodes the same */
+			if (activity_leave_decode(again, strlen(again) - 1,
+			    &back) != 1 || strcmp(back, line) != 0)
+				abort();
+			free(back);
+			free(again);
 			free(line);
 		}
 		break;

@@ -116,6 +116,49 @@ test_codec(void)
 	free(line);
 }
 
+/* The leaving line: one line whatever the reason holds, and back intact. */
+static void
+test_leave(void)
+{
+	const char	*why = "notebook exited with status 3:\n\tC:\\tmp \\n é";
+	char		*line, *back, *big;
+	size_t		 len;
+
+	line = activity_leave_encode(why);
+	len = strlen(line);
+	ok(len > 0 && line[len - 1] == '\n' && strchr(line, '\n') == line + len - 1
+	    && strchr(line, '\t') == NULL, "leave: one line, no tab: %s", line);
+	is_int(activity_leave_decode(line, len - 1, &back), 1, "leave: decodes");
+	is_str(back, why, "leave: the reason comes back intact");
+	free(back);
+	free(line);
+	is_int(activity_leave_decode("nbgate-activity/1 kernels=1", 27, &back), 0,
+	    "leave: a report is not one");
+	ok(back == NULL, "leave: nothing for a report");
+	is_int(activity_leave_decode("nbgate-exit/1 a\\", 16, &back), -1,
+	    "leave: a lone backslash at the end: broken");
+	is_int(activity_leave_decode("nbgate-exit/1 a\\x", 17, &back), -1,
+	    "leave: an unknown escape: broken");
+	is_int(activity_leave_decode("nbgate-exit/1 a\0b", 17, &back), -1,
+	    "leave: a NUL inside: broken");
+	/* The longest reason an agent sends, every byte escaped, still fits. */
+	big = xmalloc(TUNCLIENT_LEAVE_MAX + 1);
+	memset(big, '\n', TUNCLIENT_LEAVE_MAX);
+	big[TUNCLIENT_LEAVE_MAX] = '\0';
+	line = activity_leave_encode(big);
+	len = strlen(line);
+	ok(len - 1 <= ACTIVITY_LEAVE_MAX, "leave: the longest is %zu bytes (at "
+	    "most %d)", len - 1, ACTIVITY_LEAVE_MAX);
+	is_int(activity_leave_decode(line, len - 1, &back), 1,
+	    "leave: the longest decodes");
+	ok(back != NULL && strcmp(back, big) == 0, "leave: the longest is intact");
+	free(back);
+	is_int(activity_leave_decode(line, ACTIVITY_LEAVE_MAX + 1, &back), -1,
+	    "leave: a longer line is refused");
+	free(line);
+	free(big);
+}
+
 /* A child that spins: its CPU time shows in ours. */
 static void
 test_cpu(void)
@@ -148,6 +191,7 @@ main(void)
 	test_time();
 	test_kernels();
 	test_codec();
+	test_leave();
 	test_cpu();
 	return (tap_done());
 }

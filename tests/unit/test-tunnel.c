@@ -562,6 +562,7 @@ test_agent_notebook(struct sshd *sd)
 	pid_t		 pid, nbpid;
 	int		 rc, i = 0, ups = alice.ups, downs = alice.downs;
 	int		 exits = alice.exits;
+	unsigned long long leaves = sshd_stats(sd)->leave_lines;
 
 	xasprintf(&prog, "%s/nbgate-agent", bdir != NULL ? bdir : ".");
 	xasprintf(&gw, "127.0.0.1:%d", sshd_port(sd));
@@ -610,6 +611,9 @@ test_agent_notebook(struct sshd *sd)
 	is_int(alice.downs_at_exit, downs, "notebook agent: exit before down");
 	has_str(alice.down_why, "the agent left: notebook exited with status 3",
 	    "notebook agent: down's reason");
+	tap_diag("notebook agent: the reason came %s",
+	    sshd_stats(sd)->leave_lines > leaves ? "on the activity channel" :
+	    "in the DISCONNECT only (the channel was not open in time)");
 out:
 	free(prog);
 	free(gw);
@@ -702,7 +706,8 @@ test_activity(struct sshd *sd)
 	struct client	 c;
 	struct sshd	*old;
 	char		*key = path("alice_key"), *line = activity_encode(&a);
-	int		 n = alice.reports;
+	int		 n = alice.reports, exits;
+	unsigned long long leaves;
 
 	client_start(&c, "alice", key, sshd_fingerprint(sd), sd);
 	ok(WAIT_FOR(alice.t != NULL && c.state == TUNCLIENT_UP, 5), "activity: up");
@@ -718,14 +723,42 @@ test_activity(struct sshd *sd)
 	is_int(alice.reports, n + 1, "activity: the bad one was not passed on");
 	client_stop(&c);
 	ok(WAIT_FOR(alice.t == NULL, 3), "activity: down");
+
+	/* Leaving with the channel open: the reason comes on it too. */
+	leaves = sshd_stats(sd)->leave_lines;
+	exits = alice.exits;
+	client_start(&c, "alice", key, sshd_fingerprint(sd), sd);
+	ok(WAIT_FOR(alice.t != NULL && c.state == TUNCLIENT_UP, 5), "leave line: up");
+	ok(report_once(&c, line, 5) == 0, "leave line: the channel is open");
+	WAIT_FOR(alice.reports > n + 1, 3);
+	tunclient_leave(c.tc, "done\\now\n\tbye");
+	ok(WAIT_FOR(alice.exits > exits, 3), "leave line: the exit hook ran");
+	is_str(alice.exit_why, "done\\now\n\tbye", "leave line: the reason, intact");
+	is_int(sshd_stats(sd)->leave_lines, leaves + 1,
+	    "leave line: it came on the activity channel");
+	client_stop(&c);
+	ok(WAIT_FOR(alice.t == NULL, 3), "leave line: down");
+
+	/*
+	 * Leaving with the channel still opening (nbgate-agent right after
+	 * up) is in test_agent_notebook: here the gateway shares our thread
+	 * and cannot answer the open while the client waits for it.
+	 */
+	n = alice.reports;
 	old = test_server(0);
 	client_start(&c, "alice", key, sshd_fingerprint(old), old);
 	ok(WAIT_FOR(alice.t != NULL && c.state == TUNCLIENT_UP, 5),
 	    "activity: up with a gateway of protocol 3");
 	WAIT_FOR(0, 1);
-	ok(tunclient_report(c.tc, line) != 0 && alice.reports == n + 1,
+	ok(tunclient_report(c.tc, line) != 0 && alice.reports == n,
 	    "activity: it refused the channel; nothing is sent");
 	ok(c.state == TUNCLIENT_UP && alice.t != NULL, "activity: the tunnel works on");
+	exits = alice.exits;
+	tunclient_leave(c.tc, "old gateway, still told");
+	ok(WAIT_FOR(alice.exits > exits, 3), "protocol 3: the exit hook ran");
+	is_str(alice.exit_why, "old gateway, still told",
+	    "protocol 3: the reason came in the DISCONNECT");
+	is_int(sshd_stats(old)->leave_lines, 0, "protocol 3: no leave line");
 	client_stop(&c);
 	ok(WAIT_FOR(alice.t == NULL, 3), "activity: down again");
 	sshd_free(old);
