@@ -10,7 +10,7 @@ build="autoconf automake libtool pkg-config make gcc libc6-dev
        libsqlite3-dev libcurl4-openssl-dev libpam0g-dev openssl ca-certificates"
 test="openssh-server openssh-client jupyter-notebook python3-websocket python3-requests
       curl procps iproute2 psmisc clang libclang-rt-14-dev bubblewrap chromium nftables
-      myproxy-server myproxy"
+      myproxy-server myproxy jupyterhub"
 slurm="munge slurmctld slurmd slurm-client slurmdbd mariadb-server mariadb-client
        libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd"
 demo="openssh-client jupyter-notebook python3 openssl passwd util-linux"
@@ -30,6 +30,8 @@ for g in $groups; do
 	*) echo "deps.sh: unknown group '$g' (build, test, slurm, demo, bench, pkg)" >&2; exit 2 ;;
 	esac
 done
+# jupyterhub (test): its own HubAuth client code, run against nbgated by
+# tests/integration/jh_client.py.
 # Test-only tooling from npm: playwright-core drives Debian's chromium;
 # oidc-provider is the OpenID provider test_oidc logs in with.
 browser_tools() {

@@ -40,6 +40,42 @@ api_scopes_json(unsigned int scopes)
 	return (a);
 }
 
+/*
+ * What a plain user's token may do, and only to that user: JupyterHub's
+ * "self".  Not list:users, admin:users or read:hub.
+ */
+#define API_SELF_SCOPES	(AUTH_SCOPE_SERVERS | AUTH_SCOPE_READ_SERVERS | \
+	AUTH_SCOPE_DELETE_SERVERS | AUTH_SCOPE_READ_USERS | \
+	AUTH_SCOPE_READ_USERS_ACTIVITY | AUTH_SCOPE_USERS_ACTIVITY | \
+	AUTH_SCOPE_ACCESS_SERVERS | AUTH_SCOPE_TOKENS | AUTH_SCOPE_READ_TOKENS | \
+	AUTH_SCOPE_SERVER_STATE)
+
+/*
+ * @scopes as JupyterHub shows what a token may do: each limited to the
+ * @n users with "!user=NAME" (n == 0: unlimited), as its clients check
+ * them (HubAuth.check_scopes).  read:hub concerns no user.
+ */
+static json_t *
+api_scopes_json_for(unsigned int scopes, const char *const *users, size_t n)
+{
+	json_t		*a = json_array();
+	unsigned int	 bit;
+	size_t		 i;
+
+	for (bit = 1; bit <= AUTH_SCOPES_ALL; bit <<= 1) {
+		if ((scopes & bit) == 0)
+			continue;
+		if (n == 0 || bit == AUTH_SCOPE_READ_HUB) {
+			json_array_append_new(a, json_string(auth_scope_name(bit)));
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			json_array_append_new(a, json_sprintf("%s!user=%s",
+			    auth_scope_name(bit), users[i]));
+	}
+	return (a);
+}
+
 /* A token as the API shows it: never the secret (nbgated does not keep it). */
 static json_t *
 api_token_json(const struct auth_token *t)
@@ -211,8 +247,9 @@ api_whoami(struct hub_call *c)
 {
 	const struct api_req	*ar = c->ar;
 	const struct auth_token	*tok = c->tok;
-	json_t			*j, *users;
+	json_t			*j, *users, *sc;
 	size_t			 i;
+	unsigned int		 scopes;
 	int			 admin;
 
 	if (tok == NULL && (api_bearer(ar) == NULL ||
@@ -224,18 +261,26 @@ api_whoami(struct hub_call *c)
 		for (i = 0; i < tok->nusers; i++)
 			json_array_append_new(users, json_string(tok->users[i]));
 		j = json_pack("{s:s,s:s,s:o,s:b,s:o,s:s,s:o}", "kind", "service",
-		    "name", tok->name, "scopes", api_scopes_json(tok->scopes),
-		    "all_users", tok->all_users, "users", users, "token_id", tok->id,
-		    "expires", api_time_json(tok->expires));
+		    "name", tok->name, "scopes", api_scopes_json_for(tok->scopes,
+		    (const char *const *)tok->users, tok->all_users ? 0 :
+		    tok->nusers), "all_users", tok->all_users, "users", users,
+		    "token_id", tok->id, "expires", api_time_json(tok->expires));
 	} else if (ar->admin_socket) {
 		j = json_pack("{s:s,s:s,s:b,s:[s]}", "kind", "admin-socket", "name",
 		    ar->actor, "admin", 1, "scopes", "admin");
 	} else {
 		admin = config_is_admin(gate->cfg, ar->user);
+		scopes = tok != NULL ? tok->scopes : AUTH_SCOPES_ALL;
+		if (admin && scopes == AUTH_SCOPES_ALL) {
+			sc = api_scopes_json_for(scopes, NULL, 0);
+			json_array_insert_new(sc, 0, json_string("admin"));
+		} else if (admin)	/* a limited admin's token: for anyone */
+			sc = api_scopes_json_for(scopes, NULL, 0);
+		else
+			sc = api_scopes_json_for(scopes & API_SELF_SCOPES,
+			    &ar->user, 1);
 		j = json_pack("{s:s,s:s,s:b,s:o}", "kind", "user", "name", ar->user,
-		    "admin", admin, "scopes", tok != NULL && tok->scopes !=
-		    AUTH_SCOPES_ALL ? api_scopes_json(tok->scopes) : admin ?
-		    json_pack("[s]", "admin") : api_scopes_json(AUTH_SCOPES_ALL));
+		    "admin", admin, "scopes", sc);
 		if (tok != NULL)
 			json_object_set_new(j, "token_id", json_string(tok->id));
 	}

@@ -30,6 +30,7 @@ enum hub_who {
 	HUB_USER,	/* the user named {user} themself, or an admin */
 };
 
+#define HUB_API_NOAUTH	403	/* no valid token in the API: as JupyterHub */
 #define HUB_405		0x1	/* a method the path lacks is 405, not 404 */
 
 struct hub_entry {
@@ -300,9 +301,12 @@ hub_method(const struct hub_entry *e, const char *method)
 }
 
 /*
- * Who calls a request: in the API, a 401 (answered) for an unknown token,
- * one that has expired, or a user's that did not log in. Outside it (only
- * metrics ask), any valid token without a user is a "service".
+ * Who calls a request: in the API, a 403 (answered) for no token, an
+ * unknown one, one that has expired, or a user's that did not log in: the
+ * code JupyterHub gives, which its clients rely on (HubAuth takes a 403 from
+ * /hub/api/user as "no such user" and anything else as the Hub failing).
+ * Outside it (only metrics ask), any valid token without a user is a
+ * "service".
  */
 static int
 hub_caller(struct hub_req *r, int api)
@@ -327,16 +331,17 @@ hub_caller(struct hub_req *r, int api)
 		if (secret != NULL && auth_token_lookup(secret, &tok) == RESULT_OK)
 			r->caller = CALLER_SERVICE;
 	} else if (secret == NULL) {
-		api_error(r->call.rs, 401, "authentication required: send "
-		    "'Authorization: token <token>'");
+		api_error(r->call.rs, HUB_API_NOAUTH, "authentication "
+		    "required: send 'Authorization: token <token>'");
 		return (-1);
 	} else if ((st = auth_token_lookup(secret, &tok)) != RESULT_OK) {
 		gate->stats.login_failures++;
-		api_error(r->call.rs, 401, st == RESULT_EXPIRED ? "this token has "
-		    "expired" : "this token is not valid (unknown or revoked)");
+		api_error(r->call.rs, HUB_API_NOAUTH, st == RESULT_EXPIRED ?
+		    "this token has expired" :
+		    "this token is not valid (unknown or revoked)");
 		return (-1);
 	} else if (!tok->service) {	/* a user's, but conn_request_user() refused it */
-		api_error(r->call.rs, 401, "this token is not valid");
+		api_error(r->call.rs, HUB_API_NOAUTH, "this token is not valid");
 		return (-1);
 	} else {
 		r->caller = CALLER_SERVICE;
@@ -563,7 +568,7 @@ hub_deny(struct hub_req *r, int api)
 {
 	struct api_resp	*rs = r->call.rs;
 
-	if (api)	/* the API's 401s come before matching: hub_caller() */
+	if (api)	/* the API's refusals of tokens come before: hub_caller() */
 		api_error(rs, 403, "this needs an administrator's token");
 	else if (r->caller == CALLER_NOBODY)	/* outside the API only metrics ask */
 		api_error(rs, 401, "authentication required: send "

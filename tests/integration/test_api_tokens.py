@@ -168,19 +168,26 @@ def test_whoami(env):
     t = env.tap
     st, m = Api(env.gw, env.svc).call("GET", "/user")
     t.ok(st == 200 and m["kind"] == "service" and m["name"] == "gw" and
-         m["scopes"] == SCOPE_ALL and m["users"] == ["svcu1"] and m["all_users"] is False,
-         "GET /hub/api/user with the service token: kind service, name, scopes, users", m)
+         m["scopes"] == [x + "!user=svcu1" for x in SCOPE_ALL] and m["users"] == ["svcu1"] and
+         m["all_users"] is False,
+         "GET /hub/api/user with the service token: kind service, name, scopes (each "
+         "!user=svcu1, as JupyterHub writes a filter), users", m)
     st, m = Api(env.gw, env.all).call("GET", "/user")
     t.ok(st == 200 and m["all_users"] is True and "read:users" in m["scopes"],
          "GET /hub/api/user with the all-users token", m)
     st, m = Api(env.gw, env.ustok).call("GET", "/user")
     t.ok(st == 200 and m["kind"] == "user" and m["name"] == "svcu4" and m["admin"] is False,
          "GET /hub/api/user with a user's token: kind user, its name", m)
+    t.ok(m and m["scopes"] and all(x.endswith("!user=svcu4") for x in m["scopes"]) and
+         "servers!user=svcu4" in m["scopes"] and
+         not any(x.split("!")[0] in ("admin:users", "list:users", "read:hub") for x in m["scopes"]),
+         "attack whoami-scopes-unfiltered: a user's token shows only scopes on that user", m)
     st, m = env.api.call("GET", "/user")
-    t.ok(st == 200 and m["name"] == "admin" and m["admin"] is True and m["scopes"] == ["admin"],
-         "GET /hub/api/user with an admin's token", m)
+    t.ok(st == 200 and m["name"] == "admin" and m["admin"] is True and m["scopes"][0] == "admin"
+         and "admin:users" in m["scopes"] and not any("!" in x for x in m["scopes"]),
+         "GET /hub/api/user with an admin's token: admin, then every scope, unfiltered", m)
     st, m = Api(env.gw, None).call("GET", "/user")
-    t.eq(st, 401, "GET /hub/api/user without a token: 401")
+    t.eq(st, 403, "GET /hub/api/user without a token: 403")
 
 
 def test_service_flow(env):
@@ -262,7 +269,7 @@ def test_revoke_expire(env):
     r = env.gw.ctl("token", "revoke", tid[0] if tid else "none")
     t.ok(r.returncode == 0 and "revoked" in r.stdout, "nbgatectl token revoke ID", r.stderr)
     st, m = Api(env.gw, tmp).call("GET", "/users/x/server")
-    t.ok(st == 401 and "revoked" in m["message"], "a revoked token: 401", m)
+    t.ok(st == 403 and "revoked" in m["message"], "a revoked token: 403", m)
     r = env.gw.ctl("token", "revoke", "--id", tid[0] if tid else "none")
     t.ok(r.returncode != 0 and "404" in r.stderr, "revoking it again: no such token", r.stderr)
     # expiry: one that lapses in 1 s, and one whose expiry is set in the past
@@ -273,11 +280,11 @@ def test_revoke_expire(env):
     t.ok(st in (200, 404), "before it expires it is accepted (%d)" % st)
     time.sleep(2.2)
     st, m = Api(env.gw, short).call("POST", "/users/svcu1/server", {})
-    t.ok(st == 401 and "expired" in m["message"], "after expiry: 401 'this token has expired'", m)
+    t.ok(st == 403 and "expired" in m["message"], "after expiry: 403 'this token has expired'", m)
     rc, ushort, _ = ctl_issue(env, "svcu4", "--expires", "1s")
     time.sleep(2.2)
     st, m = Api(env.gw, ushort).call("GET", "/users/svcu4")
-    t.ok(st == 401 and "expired" in m["message"], "a user's token expires too: 401", m)
+    t.ok(st == 403 and "expired" in m["message"], "a user's token expires too: 403", m)
     env.expired = short
     # --service revokes all of a service's tokens
     rc, a, _ = ctl_issue(env, "--service", "gwrev", "--scope", "servers", "--all-users")
@@ -285,11 +292,11 @@ def test_revoke_expire(env):
     r = env.gw.ctl("--json", "token", "revoke", "--service", "gwrev")
     t.ok(r.returncode == 0 and json.loads(r.stdout)["revoked"] == 2,
          "token revoke --service gwrev: 2 revoked", r.stdout + r.stderr)
-    t.ok(Api(env.gw, a).call("GET", "/user")[0] == 401 and
-         Api(env.gw, b).call("GET", "/user")[0] == 401, "both answer 401 now")
+    t.ok(Api(env.gw, a).call("GET", "/user")[0] == 403 and
+         Api(env.gw, b).call("GET", "/user")[0] == 403, "both answer 403 now")
     rc, c, _ = ctl_issue(env, "svcu5")
     r = env.gw.ctl("token", "revoke", "svcu5")
-    t.ok(r.returncode == 0 and Api(env.gw, c).call("GET", "/users/svcu5")[0] == 401,
+    t.ok(r.returncode == 0 and Api(env.gw, c).call("GET", "/users/svcu5")[0] == 403,
          "token revoke USER still revokes a user's tokens", r.stderr)
     env.revoked = tmp
 
@@ -300,17 +307,17 @@ def test_restart(env):
     env.gw.start()
     st, m = Api(env.gw, env.svc).call("GET", "/user")
     t.ok(st == 200 and m["kind"] == "service" and m["users"] == ["svcu1"] and
-         m["scopes"] == SCOPE_ALL, "after a restart the service token works, same scopes/users",
-         m)
+         m["scopes"] == [x + "!user=svcu1" for x in SCOPE_ALL],
+         "after a restart the service token works, same scopes/users", m)
     st, m = Api(env.gw, env.svc).call("GET", "/users/svcu2/server")
     t.eq(st, 403, "... and is still limited to svcu1")
     st, m = Api(env.gw, env.ro).call("POST", "/users/svcu1/server", {})
     t.ok(st == 403 and "'servers'" in m["message"], "... the read-only one still lacks servers",
          m)
     st, m = Api(env.gw, env.revoked).call("GET", "/user")
-    t.eq(st, 401, "the revoked token stays revoked")
+    t.eq(st, 403, "the revoked token stays revoked")
     st, m = Api(env.gw, env.expired).call("GET", "/user")
-    t.ok(st == 401 and "expired" in m["message"], "the expired token stays expired", m)
+    t.ok(st == 403 and "expired" in m["message"], "the expired token stays expired", m)
     st, m = Api(env.gw, env.ustok).call("GET", "/users/svcu4")
     t.eq(st, 200, "a user's token keeps working after the restart")
     st, _ = env.api.call("GET", "/status")
@@ -321,8 +328,8 @@ def test_bad_tokens(env):
     t = env.tap
     st, _, out = env.gw.request("GET", "/hub/api/users/svcu1/server",
                                 headers={"Authorization": "token \x7f\x01%00"})
-    t.ok(st in (400, 401), "control characters in the token header: %d (HTTP-level refusal "
-         "or 401)" % st, out[:200])
+    t.ok(st in (400, 403), "control characters in the token header: %d (HTTP-level refusal "
+         "or 403)" % st, out[:200])
     for what, hdr in (("empty", "token "), ("garbage", "token not-a-token"),
                       ("percent-encoded", "token %00%ff"), ("long", "token " + "A" * 4000),
                       ("a Bearer header", "Bearer " + env.svc), ("no scheme", env.svc)):
@@ -336,14 +343,14 @@ def test_bad_tokens(env):
             body = json.loads(out)
         except ValueError:
             pass
-        t.ok(st == 401 and body.get("status") == 401 and body.get("message"),
-             "%s token: 401 with {status, message}" % what, (st, out[:200]))
+        t.ok(st == 403 and body.get("status") == 403 and body.get("message"),
+             "%s token: 403 with {status, message}" % what, (st, out[:200]))
     try:
         st, _, out = env.gw.request("GET", "/hub/api/user",
                                     headers={"Authorization": "token " + "x" * 100000})
     except Exception as e:
         st, out = None, str(e)
-    t.ok(st in (400, 401, 431) or st is None, "a 100 KB token header is refused (%s)" % st)
+    t.ok(st in (400, 403, 431) or st is None, "a 100 KB token header is refused (%s)" % st)
     st, m = Api(env.gw, env.ustok).call("POST", "/users/svcu1/server", {})
     t.eq(st, 403, "svcu4's user token cannot start svcu1's server")
     st, m = Api(env.gw, env.ustok).call("GET", "/tokens")
@@ -521,7 +528,7 @@ def test_migration(env):
         t.ok(st == 200 and m["kind"] == "user" and m["name"] == "svcu4",
              "... and is a user's token", m)
         st, _ = Api(gw2, env.svc).call("GET", "/user")
-        t.eq(st, 401, "the service tokens removed from that copy are unknown there")
+        t.eq(st, 403, "the service tokens removed from that copy are unknown there")
         log = env.procs.log("nbgated-v3")
         t.ok("schema now at version 4" in log, "nbgated logs the migration to schema 4")
         r = gw2.ctl("token", "issue", "--service", "gw", "--scope", "read:users", "--all-users")

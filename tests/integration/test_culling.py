@@ -90,7 +90,7 @@ def test_concurrent(env):
              "%s: 400 with a message" % what, (st, out[:200]))
     st, _, _ = env.gw.request("POST", "/hub/api/users/cbad/server", token="nope" * 8,
                               body=b"{}", headers={"Content-Type": "application/json"})
-    t.eq(st, 401, "a bad token: 401")
+    t.eq(st, 403, "a bad token: 403")
 
 
 def main():

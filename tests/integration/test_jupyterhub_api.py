@@ -15,12 +15,14 @@ older time does not move it back; a server's activity is the one the
 culler reads); every scope refusing what it does not cover; a user's tokens
 issued with scopes and an expiry, listed, shown, expired and deleted through
 the API; {"status", "message"} errors; 202 for a stop under way, 204 for a
-stopped server.
+stopped server; and JupyterHub's own HubAuth and HubAuthenticated (Debian's
+jupyterhub 3.0.0, run by jh_client.py) against nbgated, unchanged.
 """
 import datetime
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -88,7 +90,7 @@ def test_version_info(env):
     st, m2 = get(env, "/", token="not-a-token")
     t.ok(st == 200 and m2 == m, "... and with a token that is not one (not looked at)", (st, m2))
     st, m = get(env, "/info")
-    t.ok(st == 401 and is_error(m, 401), "GET /hub/api/info without a token: 401", m)
+    t.ok(st == 403 and is_error(m, 403), "GET /hub/api/info without a token: 403", m)
     st, m = env.api.call("GET", "/info")
     t.ok(st == 200 and PEP440.match(m["version"]) and "class" in m["spawner"] and
          "class" in m["authenticator"] and m["spawner"]["version"] == m["version"],
@@ -347,7 +349,7 @@ def test_tokens(env):
          m)
     time.sleep(4)
     st, m = get(env, "/users/jha", token=short)
-    t.ok(st == 401 and is_error(m, 401) and "expired" in m["message"], "after 3 s: 401 expired", m)
+    t.ok(st == 403 and is_error(m, 403) and "expired" in m["message"], "after 3 s: 403 expired", m)
     st, m = env.api.call("GET", "/users/jha/tokens")
     t.ok(st == 200 and not any(x["id"] == sid for x in m["api_tokens"]),
          "an expired token is no longer listed", m)
@@ -365,7 +367,7 @@ def test_tokens(env):
     st, m = ju.call("DELETE", "/users/jha/tokens/%s" % mid)
     t.eq(st, 204, "DELETE .../tokens/ID: 204")
     st, m = get(env, "/user", token=mine)
-    t.eq(st, 401, "the deleted token is refused")
+    t.eq(st, 403, "the deleted token is refused")
     st, m = ju.call("DELETE", "/users/jha/tokens/%s" % mid)
     t.ok(st == 404 and is_error(m, 404), "deleting it again: 404", m)
     st, m = env.api.call("POST", "/users/jha/tokens", {"expires_in": "soon"})
@@ -386,6 +388,56 @@ def test_culler(env):
     t.ok(st == 200 and s["ready"] and s["state"]["phase"] == "running",
          "%.0f s after it came up, with no traffic and idle_timeout %d s, the server posted "
          "active runs on" % (time.time() - env.t_ready, IDLE), s and s.get("state"))
+
+
+def test_hub_clients(env):
+    """JupyterHub's own client code (Debian's jupyterhub 3.0.0), unchanged:
+    HubAuth identifies a user's token through /hub/api/user, takes a bad
+    one as nobody, and a HubAuthenticated handler lets in only its user."""
+    t = env.tap
+    py = "/usr/bin/python3"
+    ok = os.path.exists(py) and subprocess.run(
+        [py, "-c", "import jupyterhub.services.auth"], capture_output=True).returncode == 0
+    if not t.ok(ok, "JupyterHub's Python package is installed (scripts/deps.sh test)"):
+        return
+    tokens = {"service": service(env, "jhauth", ["read:users"]), "user": env.tok["jha"],
+              "user_name": "jha", "other": env.tok["jhb"], "other_name": "jhb"}
+    r = subprocess.run([py, os.path.join(os.path.dirname(os.path.abspath(__file__)), "jh_client.py"),
+                        "https://127.0.0.1:%d/hub/api/" % env.gw.https_port, env.gw.cert()],
+                       input=json.dumps(tokens), capture_output=True, text=True, timeout=120)
+    try:
+        out = json.loads(r.stdout)
+    except ValueError:
+        t.ok(False, "jh_client.py printed its answers", (r.returncode, r.stdout[-500:],
+                                                         r.stderr[-2000:]))
+        return
+    u = out.get("user")
+    t.ok(isinstance(u, dict) and u.get("name") == "jha" and u.get("kind") == "user" and
+         isinstance(u.get("scopes"), list),
+         "HubAuth.user_for_token: a user's token is that user, with its scopes", u)
+    cs = out.get("check_scopes") or {}
+    t.ok(cs.get("self") == ["read:users!user=jha"],
+         "HubAuth.check_scopes: jha's token may read jha", cs)
+    t.ok(cs.get("other") == [] and cs.get("read:users") == [] and cs.get("admin:users") == []
+         and cs.get("list:users") == [],
+         "attack whoami-scopes-unfiltered: a service checking scopes with JupyterHub's "
+         "check_scopes finds no right to another user, admin:users or list:users in a "
+         "user's token", cs)
+    t.ok(out.get("bogus", "absent") is None,
+         "HubAuth.user_for_token: an unknown token is nobody (None, not an error)",
+         out.get("bogus", "absent"))
+    sv = out.get("service")
+    t.ok(isinstance(sv, dict) and sv.get("kind") == "service" and sv.get("name") == "jhauth",
+         "HubAuth.user_for_token: the service's own token is the service", sv)
+    w = out.get("whoami_user", {})
+    t.ok(w.get("code") == 200 and json.loads(w.get("body") or "{}").get("name") == "jha",
+         "HubAuthenticated: the user it names gets in", w)
+    t.eq(out.get("whoami_other", {}).get("code"), 403,
+         "HubAuthenticated: another user's token gets 403")
+    t.ok(out.get("whoami_bogus", {}).get("code") == 302 and
+         out.get("whoami_none", {}).get("code") == 302,
+         "HubAuthenticated: a bad token and none are sent to log in (302)",
+         (out.get("whoami_bogus"), out.get("whoami_none")))
 
 
 def test_stop(env):
@@ -431,7 +483,8 @@ def main():
     env.tap.eq(st, 200, "its activity posted, ten minutes ahead")
     try:
         for fn in (test_version_info, test_pagination, test_filters_and_sort, test_models,
-                   test_activity, test_scopes, test_tokens, test_culler, test_stop):
+                   test_activity, test_scopes, test_tokens, test_culler, test_hub_clients,
+                   test_stop):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:

@@ -129,7 +129,7 @@ def test_auth(env):
     t = env.tap
     gw = env.gw
     st, _, out = gw.request("GET", "/hub/api" + prog_path("alice"))
-    t.ok(st == 401 and json.loads(out)["status"] == 401, "no token: 401 JSON", (st, out))
+    t.ok(st == 403 and json.loads(out)["status"] == 403, "no token: 403 JSON", (st, out))
     st, _, out = gw.request("GET", "/hub/api" + prog_path("alice"), token=env.tok["bob"])
     t.ok(st == 403 and json.loads(out)["status"] == 403, "bob on alice's progress: 403", (st, out))
     st, _, out = gw.request("GET", "/hub/api" + prog_path("alice"), token=env.tok["alice"])

@@ -118,7 +118,7 @@ def test_authz(env):
     st, h, body = gw.request("GET", "/hub/api/routes", token=env.alice)
     env.tap.eq(st, 403, "a non-admin token cannot use the admin API")
     st, h, body = gw.request("GET", "/hub/api/routes")
-    env.tap.eq(st, 401, "the admin API without a token: 401")
+    env.tap.eq(st, 403, "the admin API without a token: 403")
 
 
 def test_login_link(env):
