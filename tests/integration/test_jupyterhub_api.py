@@ -247,6 +247,9 @@ def test_activity(env):
     t.ok(st == 400 and is_error(m, 400), "not a time: 400", m)
     st, m = env.api.call("POST", path, {"servers": {"nosuch": {"last_activity": iso(time.time())}}})
     t.ok(st == 400 and is_error(m, 400), "a server the user does not have: 400", m)
+    st, m = Api(env.gw, env.tok["jha"]).call("POST", path, {"last_activity": iso(time.time())})
+    t.ok(st == 403 and is_error(m, 403),
+         "attack activity-other-user: jha's token cannot post jhb's activity", m)
     t1 = time.time() - 60
     st, _ = env.api.call("POST", path, {"last_activity": iso(t1)})
     st2, m = env.api.call("GET", "/users/jhb")
@@ -320,7 +323,8 @@ def test_scopes(env):
                 bad.append((what, st, m))
             elif st == 403 and not is_error(m, 403):
                 bad.append((what, st, m))
-        t.ok(not bad, "a token with only %s: 403 for what it does not cover, not for %s"
+        t.ok(not bad, "attack scope-escalation: a token with only %s: 403 for what it does not "
+             "cover, not for %s"
              % (scope, sorted(covers) or "anything"), bad)
 
 
@@ -341,7 +345,7 @@ def test_tokens(env):
     st, m = env.api.call("GET", "/users/jha/tokens/%s" % sid)
     t.ok(st == 200 and m["id"] == sid and m["kind"] == "api_token", "GET .../tokens/ID", m)
     st, m = env.api.call("GET", "/users/jhb/tokens/%s" % sid)
-    t.ok(st == 404 and is_error(m, 404), "another user's token id: 404", m)
+    t.ok(st == 404 and is_error(m, 404), "attack token-id-other-user: another user's token id: 404", m)
     st, m = get(env, "/users/jha", token=short)
     t.eq(st, 200, "the read:users token reads jha's model")
     st, m = get(env, "/users/jha/server", token=short)
@@ -359,11 +363,12 @@ def test_tokens(env):
     t.ok(st == 201 and m["token"], "jha issues a token for themself with their own token", m)
     mine, mid = (m or {}).get("token"), (m or {}).get("id")
     st, m = ju.call("POST", "/users/jhb/tokens", {})
-    t.ok(st == 403 and is_error(m, 403), "... not for jhb", m)
+    t.ok(st == 403 and is_error(m, 403),
+         "attack token-for-other-user: jha's token issues none for jhb", m)
     st, m = ju.call("POST", "/users/jha/tokens", {"scopes": ["read:users"]})
     narrow = (m or {}).get("token")
     st, m = Api(env.gw, narrow).call("POST", "/users/jha/tokens", {"scopes": ["servers"]})
-    t.ok(st == 403 and is_error(m, 403), "a read:users token cannot issue one with servers", m)
+    t.ok(st == 403 and is_error(m, 403), "attack token-scope-escalation: a read:users token cannot issue one with servers", m)
     st, m = ju.call("DELETE", "/users/jha/tokens/%s" % mid)
     t.eq(st, 204, "DELETE .../tokens/ID: 204")
     st, m = get(env, "/user", token=mine)
