@@ -829,6 +829,33 @@ nb_make_dir(struct notebook *nb, char **cause)
 }
 
 /*
+ * Python for the config file: the gateway adds the token to every request it
+ * passes on, so pages need not carry it; Jupyter writes it into each page for
+ * a logged-in user (data-jupyter-api-token, ?token= links; JupyterLab's page
+ * config). Each hook is skipped where its module or attribute is missing.
+ */
+static const char nb_conf_hide[] =
+    "# The gateway presents the token: pages need not show it.\n"
+    "def _nbgate_hide_token(mod, cls):\n"
+    "    try:\n"
+    "        h = getattr(__import__(mod, fromlist=[cls]), cls)\n"
+    "        ns = h.template_namespace.fget\n"
+    "    except Exception:\n"
+    "        return\n"
+    "    h.template_namespace = property(lambda self: dict(ns(self), token=''))\n"
+    "def _nbgate_hide_lab():\n"
+    "    try:\n"
+    "        from jupyterlab.labapp import LabApp as a\n"
+    "        ih = a.initialize_handlers\n"
+    "    except Exception:\n"
+    "        return\n"
+    "    def f(self):\n"
+    "        ih(self)\n"
+    "        self.serverapp.web_app.settings.setdefault('page_config_data', "
+    "{})['token'] = ''\n"
+    "    a.initialize_handlers = f\n";
+
+/*
  * The token for the notebook: a config file of its own, 0600 in the private
  * 0700 directory, named by --config and removed once the notebook answers.
  * The token is base64url, so it needs no quoting in Python. Jupyter Server 2
@@ -848,11 +875,16 @@ nb_write_conf(struct notebook *nb, char **cause)
 	xasprintf(&nb->conf, "%s/%s", nb->dir, NB_CONF_NAME);
 	if (nb->cfg->flavour == NOTEBOOK_CLASSIC)
 		xasprintf(&text, "# nbgate-agent: this notebook's token, removed "
-		    "once it started\nc.%s.token = '%s'\n", app, nb->token);
+		    "once it started\nc.%s.token = '%s'\n%s"
+		    "_nbgate_hide_token('notebook.base.handlers', 'IPythonHandler')\n",
+		    app, nb->token, nb_conf_hide);
 	else
 		xasprintf(&text, "# nbgate-agent: this notebook's token, removed "
 		    "once it started\nc.IdentityProvider.token = '%s'\n"
-		    "c.%s.token = '%s'\n", nb->token, app, nb->token);
+		    "c.%s.token = '%s'\n%s_nbgate_hide_token("
+		    "'jupyter_server.base.handlers', 'JupyterHandler')\n"
+		    "_nbgate_hide_lab()\n", nb->token, app, nb->token,
+		    nb_conf_hide);
 	rv = util_write_file(nb->conf, text, strlen(text), 0600, cause);
 	freestr(text);
 	return (rv);
