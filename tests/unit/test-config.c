@@ -656,8 +656,10 @@ test_clusters_example(void)
 	if (cause != NULL)
 		tap_diag("%s", cause);
 	ok(cfg != NULL && cfg->nclusters == 1 && cfg->clusters[0].nqueues == 2 &&
-	    cfg->clusters[0].ncontainers == 2, "example: 1 cluster, 2 queues, "
-	    "2 containers");
+	    cfg->clusters[0].ncontainers == 3 &&
+	    cfg->clusters[0].containers[2].notebook == CONFIG_NB_LAB &&
+	    cfg->clusters[0].containers[2].nnotebook_command == 1,
+	    "example: 1 cluster, 2 queues, 3 containers (one lab, with its command)");
 	config_free(cfg);
 	free(cause);
 	free(buf);
