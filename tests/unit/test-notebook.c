@@ -81,6 +81,16 @@ test_argv(void)
 	notebook_argv_free(NULL);
 }
 
+/* The command line notebook_argv() builds, as one string (owned). */
+static char *
+argv_joined(const struct notebook_config *c, const char *dir, const char *sock)
+{
+	char	**argv = notebook_argv(c, dir, sock, 0), *s = join(argv);
+
+	notebook_argv_free(argv);
+	return (s);
+}
+
 /* Each flavour: its options' class, its directory option, its landing page. */
 static void
 test_flavour(void)
@@ -94,7 +104,7 @@ test_flavour(void)
 		.base_url = "/user/alice/", .workdir = "/w"
 	};
 	enum notebook_flavour	 f;
-	char			**argv, *s;
+	char			*s;
 	size_t			 i;
 
 	for (i = 0; i < nitems(names); i++)
@@ -110,21 +120,18 @@ test_flavour(void)
 
 	c.flavour = NOTEBOOK_LAB;
 	c.cmd = notebook_default_cmd(NOTEBOOK_LAB);
-	argv = notebook_argv(&c, "/t", "/t/nb.sock", 0);
-	s = join(argv);
+	s = argv_joined(&c, "/t", "/t/nb.sock");
 	is_str(s, "jupyter-lab --no-browser --config=/t/token.py "
 	    "--ServerApp.base_url=/user/alice/ --ServerApp.sock=/t/nb.sock "
 	    "--ServerApp.sock_mode=0600 --ServerApp.root_dir=/w "
 	    "--ServerApp.default_url=/lab --ServerApp.allow_remote_access=True",
 	    "lab: ServerApp options, lands on /lab");
 	free(s);
-	notebook_argv_free(argv);
 	c.flavour = NOTEBOOK_SERVER;
-	argv = notebook_argv(&c, "/t", "/t/nb.sock", 0);
-	ok(strstr(s = join(argv), "default_url") == NULL &&
-	    strstr(s, "NotebookApp") == NULL, "server: no landing page, no NotebookApp");
+	s = argv_joined(&c, "/t", "/t/nb.sock");
+	ok(strstr(s, "default_url") == NULL && strstr(s, "NotebookApp") == NULL,
+	    "server: no landing page, no NotebookApp");
 	free(s);
-	notebook_argv_free(argv);
 }
 
 static void
