@@ -53,7 +53,7 @@ agent_usage(const char *why)
 	    "[--runtime singularity|apptainer|none]\n"
 	    "                     [--image PATH] [--bind SPEC]... [--gpus] "
 	    "[--base-url /user/NAME/[SERVER/]]\n"
-	    "                     [--notebook-cmd CMD] [--notebook-app NotebookApp|ServerApp]\n"
+	    "                     [--notebook-cmd CMD] [--notebook-app classic|server|lab]\n"
 	    "                     [--workdir DIR] [--tcp] [--start-timeout SECONDS]\n"
 	    "                     [--activity-interval SECONDS])\n"
 	    "--enroll-env NAME reads the one-time secret from $NAME and unsets it.\n"
@@ -215,14 +215,9 @@ agent_notebook_options(struct agent *a, int runtime_set)
 	if (nc->workdir == NULL || nc->workdir[0] != '/')
 		agent_usage("--workdir must be an absolute path (default: $HOME)");
 	if (nc->cmd == NULL)
-		nc->cmd = "jupyter-notebook";
+		nc->cmd = notebook_default_cmd(nc->flavour);
 	if (nc->cmd[strspn(nc->cmd, " \t")] == '\0')
 		agent_usage("--notebook-cmd is empty");
-	if (nc->app == NULL)
-		nc->app = "NotebookApp";
-	if (strcmp(nc->app, "NotebookApp") != 0 && strcmp(nc->app, "ServerApp") != 0)
-		agent_usage("--notebook-app is NotebookApp (notebook 6) or "
-		    "ServerApp (jupyter_server)");
 	nc->route = a->cfg.user;
 	nc->as_root = geteuid() == 0;	/* the notebook refuses root otherwise */
 }
@@ -329,7 +324,11 @@ agent_options(struct agent *a, int argc, char **argv)
 		case 'G': nc->gpus = 1; break;
 		case 'U': nc->base_url = optarg; break;
 		case 'C': nc->cmd = optarg; break;
-		case 'A': nc->app = optarg; break;
+		case 'A':
+			if (notebook_flavour_parse(optarg, &nc->flavour) != 0)
+				agent_usage("--notebook-app is classic (Notebook 6), "
+				    "server (Jupyter Server) or lab (JupyterLab)");
+			break;
 		case 'W': nc->workdir = optarg; break;
 		case 'T': nc->tcp = 1; break;
 		case 'O': nc->token_out = optarg; break;

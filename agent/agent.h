@@ -18,6 +18,13 @@ enum notebook_runtime {
 	NOTEBOOK_RUNTIME_APPTAINER	/* apptainer exec ... IMAGE command */
 };
 
+/* Which Jupyter application runs, and so which options it is given. */
+enum notebook_flavour {
+	NOTEBOOK_CLASSIC,	/* Notebook 6: NotebookApp, lands on /tree */
+	NOTEBOOK_SERVER,	/* Jupyter Server: ServerApp */
+	NOTEBOOK_LAB		/* JupyterLab on Jupyter Server: ServerApp, /lab */
+};
+
 /* All strings are borrowed and must outlive the notebook. */
 struct notebook_config {
 	const char		*route;		/* for logs: "alice", "alice/lab" */
@@ -29,7 +36,7 @@ struct notebook_config {
 	int			 tcp;		/* 127.0.0.1:free port, not a Unix socket */
 	const char		*base_url;	/* "/user/alice/" */
 	const char		*cmd;		/* inside the image; split on blanks, no shell */
-	const char		*app;		/* config class: NotebookApp, ServerApp */
+	enum notebook_flavour	 flavour;	/* options and token class */
 	const char		*workdir;	/* cwd, notebook_dir, the container's home */
 	const char		*token_out;	/* 0600 file the token is written to, or NULL */
 	int			 start_timeout;	/* seconds until it must answer */
@@ -47,6 +54,8 @@ typedef void (*notebook_cb)(struct notebook *, enum notebook_event, const char *
 	    void *);
 
 int	 notebook_runtime_parse(const char *, enum notebook_runtime *);
+int	 notebook_flavour_parse(const char *, enum notebook_flavour *);
+const char *notebook_default_cmd(enum notebook_flavour);
 int	 notebook_base_url_check(const char *, const char *, char **);
 char	**notebook_argv(const struct notebook_config *, const char *, const char *,
 	    int);

@@ -97,6 +97,48 @@ notebook_runtime_parse(const char *s, enum notebook_runtime *rt)
 }
 
 /*
+ * Parses "classic", "server" or "lab"; "NotebookApp" and "ServerApp" (the
+ * names of the agent before flavours) mean classic and server.
+ */
+int
+notebook_flavour_parse(const char *s, enum notebook_flavour *f)
+{
+	if (strcmp(s, "classic") == 0 || strcmp(s, "NotebookApp") == 0)
+		*f = NOTEBOOK_CLASSIC;
+	else if (strcmp(s, "server") == 0 || strcmp(s, "ServerApp") == 0)
+		*f = NOTEBOOK_SERVER;
+	else if (strcmp(s, "lab") == 0)
+		*f = NOTEBOOK_LAB;
+	else
+		return (-1);
+	return (0);
+}
+
+/*
+ * The command a flavour runs without --notebook-cmd. Jupyter Server as a
+ * module: Debian's python3-jupyter-server has no jupyter-server script.
+ */
+const char *
+notebook_default_cmd(enum notebook_flavour f)
+{
+	switch (f) {
+	case NOTEBOOK_SERVER:
+		return ("python3 -m jupyter_server");
+	case NOTEBOOK_LAB:
+		return ("jupyter-lab");
+	default:
+		return ("jupyter-notebook");
+	}
+}
+
+/* The traitlets class the server's options belong to. */
+static const char *
+nb_app(const struct notebook_config *cfg)
+{
+	return (cfg->flavour == NOTEBOOK_CLASSIC ? "NotebookApp" : "ServerApp");
+}
+
+/*
  * Checks @url is "/user/<name>/" or "/user/<name>/<server>/" and, with
  * @route, that it is the route's own prefix (the gateway passes paths on
  * unchanged, so any other prefix would 404 behind it).
@@ -195,7 +237,7 @@ notebook_argv(const struct notebook_config *cfg, const char *dir,
     const char *sock, int port)
 {
 	char		**argv = NULL, *cmd, *w, *save = NULL;
-	const char	 *app = cfg->app != NULL ? cfg->app : "NotebookApp";
+	const char	 *app = nb_app(cfg);
 	size_t		  n = 0;
 
 	nb_argv_add(&argv, &n, NULL);	/* argv is never NULL, even if empty */
@@ -218,7 +260,11 @@ notebook_argv(const struct notebook_config *cfg, const char *dir,
 		nb_argv_addf(&argv, &n, "--%s.port=%d", app, port);
 		nb_argv_addf(&argv, &n, "--%s.port_retries=0", app);
 	}
-	nb_argv_addf(&argv, &n, "--%s.notebook_dir=%s", app, cfg->workdir);
+	/* Jupyter Server calls it root_dir (notebook_dir is deprecated there) */
+	nb_argv_addf(&argv, &n, "--%s.%s=%s", app, cfg->flavour == NOTEBOOK_CLASSIC ?
+	    "notebook_dir" : "root_dir", cfg->workdir);
+	if (cfg->flavour == NOTEBOOK_LAB)	/* what base_url redirects to */
+		nb_argv_addf(&argv, &n, "--%s.default_url=/lab", app);
 	/*
 	 * Browsers reach it through the gateway under the gateway's host name;
 	 * the socket is private and the token still required, so the
@@ -623,7 +669,9 @@ static char **
 nb_envp(struct notebook *nb, char **rundir)
 {
 	static const char *drop[] = { "JUPYTER_TOKEN=", "SINGULARITYENV_JUPYTER_TOKEN=",
-	    "APPTAINERENV_JUPYTER_TOKEN=", "JUPYTER_RUNTIME_DIR=" };
+	    "APPTAINERENV_JUPYTER_TOKEN=", "JUPYTER_TOKEN_FILE=",
+	    "SINGULARITYENV_JUPYTER_TOKEN_FILE=", "APPTAINERENV_JUPYTER_TOKEN_FILE=",
+	    "JUPYTER_RUNTIME_DIR=" };
 	char		**envp;
 	size_t		  n = 0, i, j, k;
 
@@ -781,14 +829,43 @@ nb_make_dir(struct notebook *nb, char **cause)
 }
 
 /*
+ * Python for the config file: the gateway adds the token to every request it
+ * passes on, so pages need not carry it; Jupyter writes it into each page for
+ * a logged-in user (data-jupyter-api-token, ?token= links; JupyterLab's page
+ * config). Each hook is skipped where its module or attribute is missing.
+ */
+static const char nb_conf_hide[] =
+    "# The gateway presents the token: pages need not show it.\n"
+    "def _nbgate_hide_token(mod, cls):\n"
+    "    try:\n"
+    "        h = getattr(__import__(mod, fromlist=[cls]), cls)\n"
+    "        ns = h.template_namespace.fget\n"
+    "    except Exception:\n"
+    "        return\n"
+    "    h.template_namespace = property(lambda self: dict(ns(self), token=''))\n"
+    "def _nbgate_hide_lab():\n"
+    "    try:\n"
+    "        from jupyterlab.labapp import LabApp as a\n"
+    "        ih = a.initialize_handlers\n"
+    "    except Exception:\n"
+    "        return\n"
+    "    def f(self):\n"
+    "        ih(self)\n"
+    "        self.serverapp.web_app.settings.setdefault('page_config_data', "
+    "{})['token'] = ''\n"
+    "    a.initialize_handlers = f\n";
+
+/*
  * The token for the notebook: a config file of its own, 0600 in the private
  * 0700 directory, named by --config and removed once the notebook answers.
- * The token is base64url, so it needs no quoting in Python.
+ * The token is base64url, so it needs no quoting in Python. Jupyter Server 2
+ * takes it as IdentityProvider.token (ServerApp.token is deprecated there),
+ * Jupyter Server 1 as ServerApp.token; a config file may name both.
  */
 static int
 nb_write_conf(struct notebook *nb, char **cause)
 {
-	const char	*app = nb->cfg->app != NULL ? nb->cfg->app : "NotebookApp";
+	const char	*app = nb_app(nb->cfg);
 	char		*text;
 	int		 rv;
 
@@ -796,8 +873,18 @@ nb_write_conf(struct notebook *nb, char **cause)
 	    "abcdefghijklmnopqrstuvwxyz0123456789-_")] != '\0')
 		fatalx("notebook token is not base64url");
 	xasprintf(&nb->conf, "%s/%s", nb->dir, NB_CONF_NAME);
-	xasprintf(&text, "# nbgate-agent: this notebook's token, removed once it "
-	    "started\nc.%s.token = '%s'\n", app, nb->token);
+	if (nb->cfg->flavour == NOTEBOOK_CLASSIC)
+		xasprintf(&text, "# nbgate-agent: this notebook's token, removed "
+		    "once it started\nc.%s.token = '%s'\n%s"
+		    "_nbgate_hide_token('notebook.base.handlers', 'IPythonHandler')\n",
+		    app, nb->token, nb_conf_hide);
+	else
+		xasprintf(&text, "# nbgate-agent: this notebook's token, removed "
+		    "once it started\nc.IdentityProvider.token = '%s'\n"
+		    "c.%s.token = '%s'\n%s_nbgate_hide_token("
+		    "'jupyter_server.base.handlers', 'JupyterHandler')\n"
+		    "_nbgate_hide_lab()\n", nb->token, app, nb->token,
+		    nb_conf_hide);
 	rv = util_write_file(nb->conf, text, strlen(text), 0600, cause);
 	freestr(text);
 	return (rv);

@@ -105,7 +105,8 @@ clusters:
         cores: {default: 1, max: 2}
         memory: {default: 1GiB, max: 4GiB}
     containers:
-      host: {image: "", runtime: none, description: "The node's own Jupyter (no container)"}
+      host: {image: "", runtime: none, description: "The node's own Jupyter (no container)",
+             notebook: classic}
     default_container: host
 YAML
 } > "$STATE/nbgated.yaml"

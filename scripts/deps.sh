@@ -10,7 +10,8 @@ build="autoconf automake libtool pkg-config make gcc libc6-dev
        libsqlite3-dev libcurl4-openssl-dev libpam0g-dev openssl ca-certificates"
 test="openssh-server openssh-client jupyter-notebook python3-websocket python3-requests
       curl procps iproute2 psmisc clang libclang-rt-14-dev bubblewrap chromium nftables
-      myproxy-server myproxy jupyterhub"
+      myproxy-server myproxy jupyterhub
+      python3-jupyter-server"
 slurm="munge slurmctld slurmd slurm-client slurmdbd mariadb-server mariadb-client
        libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd"
 demo="openssh-client jupyter-notebook python3 openssl passwd util-linux"

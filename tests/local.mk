@@ -69,6 +69,7 @@ TESTS += \
 	tests/integration/test_progress.py \
 	tests/integration/test_culling.py \
 	tests/integration/test_activity.py \
+	tests/integration/test_flavour.py \
 	tests/integration/test_pages.py \
 	tests/integration/test_login_pam.py \
 	tests/integration/test_oidc.py \
@@ -100,6 +101,7 @@ TESTS += \
 	tests/attack/test_limits_ssh.py \
 	tests/attack/test_myproxy_caps.py \
 	tests/attack/test_log_injection.py \
+	tests/attack/test_token_pages.py \
 	tests/attack/test_enroll_bind.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 

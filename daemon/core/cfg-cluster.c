@@ -25,6 +25,7 @@ static const char *const cfg_transports[] = { "local", "ssh", NULL };
 static const char *const cfg_chargings[] = { "community", "user", NULL };
 static const char *const cfg_runtimes[] = { "singularity", "apptainer", "none",
     NULL };
+static const char *const cfg_notebooks[] = { "classic", "server", "lab", NULL };
 /*
  * clusters: { NAME: { ..., queues: { NAME: { walltime: {min, default, max},
  * ... } }, containers: { NAME: {...} } } }. A limit table is always min,
@@ -84,6 +85,11 @@ static const struct cfg_key cfg_container_keys[] = {
 	  .choices = cfg_runtimes, .def = "singularity" },
 	{ .name = "description", .type = CFG_STRING,
 	  .off = IOFF(description), .def = "", .check = cfg_check_line },
+	{ .name = "notebook", .type = CFG_ENUM, .off = IOFF(notebook),
+	  .choices = cfg_notebooks, .def = "server" },
+	{ .name = "notebook_command", .type = CFG_STRLIST,
+	  .off = IOFF(notebook_command), .count_off = IOFF(nnotebook_command),
+	  .check = cfg_check_word },
 };
 static const struct cfg_section cfg_container =
     CHECKED(cfg_container_keys, cfg_check_container);
@@ -347,4 +353,13 @@ config_runtime_name(int runtime)
 	if (runtime < 0 || runtime >= (int)nitems(cfg_runtimes) - 1)
 		return ("unknown");
 	return (cfg_runtimes[runtime]);
+}
+
+/* "classic", "server" or "lab": the agent's --notebook-app. */
+const char *
+config_notebook_name(int notebook)
+{
+	if (notebook < 0 || notebook >= (int)nitems(cfg_notebooks) - 1)
+		return ("unknown");
+	return (cfg_notebooks[notebook]);
 }

@@ -20,6 +20,8 @@ enum config_scheduler { CONFIG_SLURM, CONFIG_PBS };
 enum config_transport { CONFIG_LOCAL, CONFIG_SSH };
 enum config_charging { CONFIG_COMMUNITY, CONFIG_USER };
 enum config_runtime { CONFIG_SINGULARITY, CONFIG_APPTAINER, CONFIG_NO_RUNTIME };
+/* containers.NAME.notebook: which Jupyter application the image runs. */
+enum config_notebook { CONFIG_NB_CLASSIC, CONFIG_NB_SERVER, CONFIG_NB_LAB };
 enum config_orphans { CONFIG_ORPHANS_REPORT, CONFIG_ORPHANS_CANCEL };
 /* What counts as use for sessions.idle_timeout. */
 enum config_idle_counts { CONFIG_IDLE_EITHER, CONFIG_IDLE_BROWSER, CONFIG_IDLE_COMPUTE };
@@ -49,6 +51,9 @@ struct config_container {
 	char		*image;		/* path or URI; "" with runtime none */
 	int		 runtime;	/* enum config_runtime */
 	char		*description;
+	int		 notebook;	/* enum config_notebook */
+	char		**notebook_command;	/* argv, or none: the flavour's */
+	size_t		 nnotebook_command;
 };
 /* auth.oidc.admins: the provider's subject an administrator signs in with. */
 struct config_oidc_admin {
@@ -198,6 +203,7 @@ const struct config_container *config_container_find(const struct config_cluster
 		     const char *);
 const char	*config_scheduler_name(int);
 const char	*config_runtime_name(int);
+const char	*config_notebook_name(int);
 /* Every key: path, type, default, range, "required"; tab-separated lines. */
 void		 config_keys_print(FILE *);
 

@@ -707,6 +707,11 @@ jr_vars_run(struct template_vars *vars, const struct config_cluster *c,
 	free(s);
 	jr_setf(vars, "container_gpus", "%s", gpus > 0 &&
 	    ct->runtime != CONFIG_NO_RUNTIME ? "yes" : "");
+	/* one quoted argument; the agent splits it on blanks (no word has one) */
+	jr_setf(vars, "notebook_app", "%s", config_notebook_name(ct->notebook));
+	s = jr_join(ct->notebook_command, ct->nnotebook_command, "", " ");
+	template_vars_set(vars, "notebook_cmd", s, TEMPLATE_USER);
+	free(s);
 	jr_setf(vars, "agent", "%s", c->agent);
 	jr_setf(vars, "gateway", "%s", env == NULL || env->gateway == NULL ?
 	    "" : env->gateway);

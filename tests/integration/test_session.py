@@ -101,8 +101,8 @@ class World:
         cores: {default: 1, max: 2}
         memory: {default: 256MiB, max: 1GiB}
     containers:
-      base: {image: "", runtime: none, description: "No container"}
-      scipy: {image: %s, runtime: singularity}
+      base: {image: "", runtime: none, description: "No container", notebook: classic}
+      scipy: {image: %s, runtime: singularity, notebook: classic}
     default_container: base
     binds: ["/tmp"]
 """ % (name, scheduler, v["NB_LOGIN_SSH_PORT"], v["NB_LOGIN_HOSTKEY"], who, self.standin,

@@ -588,6 +588,17 @@ test_clusters_full(void)
 	    "runtime none, no image");
 	is_str(config_runtime_name(CONFIG_SINGULARITY), "singularity",
 	    "config_runtime_name");
+	ok(ct != NULL && ct->notebook == CONFIG_NB_CLASSIC &&
+	    ct->nnotebook_command == 0, "notebook: classic, no command");
+	ct = config_container_find(c, "torch");
+	ok(ct != NULL && ct->notebook == CONFIG_NB_SERVER, "notebook: server "
+	    "by default");
+	ct = config_container_find(c, "scipy");
+	ok(ct != NULL && ct->notebook == CONFIG_NB_LAB &&
+	    ct->nnotebook_command == 4 &&
+	    strcmp(ct->notebook_command[3], "--LabApp.x=a'b") == 0,
+	    "notebook: lab, notebook_command word by word");
+	is_str(config_notebook_name(CONFIG_NB_LAB), "lab", "config_notebook_name");
 	is_str(c->default_container, "scipy", "default_container");
 	is_int(c->nbinds, 2, "binds");
 	is_str(c->binds[1], "/scratch:/scratch:rw", "bind with options");
@@ -645,8 +656,10 @@ test_clusters_example(void)
 	if (cause != NULL)
 		tap_diag("%s", cause);
 	ok(cfg != NULL && cfg->nclusters == 1 && cfg->clusters[0].nqueues == 2 &&
-	    cfg->clusters[0].ncontainers == 2, "example: 1 cluster, 2 queues, "
-	    "2 containers");
+	    cfg->clusters[0].ncontainers == 3 &&
+	    cfg->clusters[0].containers[2].notebook == CONFIG_NB_LAB &&
+	    cfg->clusters[0].containers[2].nnotebook_command == 1,
+	    "example: 1 cluster, 2 queues, 3 containers (one lab, with its command)");
 	config_free(cfg);
 	free(cause);
 	free(buf);
@@ -783,6 +796,22 @@ test_clusters_hostile(void)
 	is_int(nlines(cause), 2, "nothing else");
 	free(cause);
 	free(buf);
+
+	/* notebook: one of three; notebook_command: words without blanks */
+	cause = NULL;
+	ok(mem("nb.yaml", "clusters:\n  a:\n    scheduler: slurm\n"
+	    "    community_account: x\n    default_queue: q\n"
+	    "    queues: {q: {walltime: {default: 1h, max: 1h}, cores: "
+	    "{default: 1, max: 1}, memory: {default: 1GiB, max: 1GiB}}}\n"
+	    "    containers: {c: {runtime: none, notebook: notebook7, "
+	    "notebook_command: [jupyter lab, \"\", ok]}}\n"
+	    "    default_container: c\n", &cause) == NULL,
+	    "bad notebook and notebook_command refused");
+	has_str(cause, "clusters.a.containers.c.notebook: ", "notebook named");
+	has_str(cause, "classic, server, lab", "with its choices");
+	has_str(cause, "'jupyter lab' is not one word", "a word with a blank");
+	has_str(cause, "'' is not one word", "an empty word");
+	free(cause);
 
 	/* Aliases may repeat a queue map: each copy is checked and freed. */
 	cause = NULL;

@@ -54,7 +54,7 @@ test_argv(void)
 	c.gpus = 1;
 	c.nbinds = 0;
 	c.tcp = 1;
-	c.app = "ServerApp";
+	c.flavour = NOTEBOOK_SERVER;
 	c.cmd = "  python3  -m\tnotebook ";
 	c.as_root = 1;
 	argv = notebook_argv(&c, "/tmp/nbgate-def", NULL, 40001);
@@ -64,7 +64,7 @@ test_argv(void)
 	    "notebook --no-browser --config=/tmp/nbgate-def/token.py "
 	    "--ServerApp.base_url=/user/alice/ "
 	    "--ServerApp.ip=127.0.0.1 --ServerApp.port=40001 "
-	    "--ServerApp.port_retries=0 --ServerApp.notebook_dir=/home/alice "
+	    "--ServerApp.port_retries=0 --ServerApp.root_dir=/home/alice "
 	    "--ServerApp.allow_remote_access=True --allow-root",
 	    "apptainer, gpus, tcp, split command, ServerApp");
 	free(s);
@@ -79,6 +79,59 @@ test_argv(void)
 	free(s);
 	notebook_argv_free(argv);
 	notebook_argv_free(NULL);
+}
+
+/* The command line notebook_argv() builds, as one string (owned). */
+static char *
+argv_joined(const struct notebook_config *c, const char *dir, const char *sock)
+{
+	char	**argv = notebook_argv(c, dir, sock, 0), *s = join(argv);
+
+	notebook_argv_free(argv);
+	return (s);
+}
+
+/* Each flavour: its options' class, its directory option, its landing page. */
+static void
+test_flavour(void)
+{
+	static const char *names[] = { "classic", "server", "lab", "NotebookApp",
+	    "ServerApp" };
+	static const enum notebook_flavour want[] = { NOTEBOOK_CLASSIC,
+	    NOTEBOOK_SERVER, NOTEBOOK_LAB, NOTEBOOK_CLASSIC, NOTEBOOK_SERVER };
+	struct notebook_config	 c = {
+		.route = "alice", .runtime = NOTEBOOK_RUNTIME_NONE,
+		.base_url = "/user/alice/", .workdir = "/w"
+	};
+	enum notebook_flavour	 f;
+	char			*s;
+	size_t			 i;
+
+	for (i = 0; i < nitems(names); i++)
+		ok(notebook_flavour_parse(names[i], &f) == 0 && f == want[i],
+		    "flavour %s", names[i]);
+	ok(notebook_flavour_parse("Lab", &f) == -1 &&
+	    notebook_flavour_parse("", &f) == -1, "unknown flavours refused");
+	is_str(notebook_default_cmd(NOTEBOOK_CLASSIC), "jupyter-notebook",
+	    "classic runs jupyter-notebook");
+	is_str(notebook_default_cmd(NOTEBOOK_SERVER), "python3 -m jupyter_server",
+	    "server runs the jupyter_server module");
+	is_str(notebook_default_cmd(NOTEBOOK_LAB), "jupyter-lab", "lab runs jupyter-lab");
+
+	c.flavour = NOTEBOOK_LAB;
+	c.cmd = notebook_default_cmd(NOTEBOOK_LAB);
+	s = argv_joined(&c, "/t", "/t/nb.sock");
+	is_str(s, "jupyter-lab --no-browser --config=/t/token.py "
+	    "--ServerApp.base_url=/user/alice/ --ServerApp.sock=/t/nb.sock "
+	    "--ServerApp.sock_mode=0600 --ServerApp.root_dir=/w "
+	    "--ServerApp.default_url=/lab --ServerApp.allow_remote_access=True",
+	    "lab: ServerApp options, lands on /lab");
+	free(s);
+	c.flavour = NOTEBOOK_SERVER;
+	s = argv_joined(&c, "/t", "/t/nb.sock");
+	ok(strstr(s, "default_url") == NULL && strstr(s, "NotebookApp") == NULL,
+	    "server: no landing page, no NotebookApp");
+	free(s);
 }
 
 static void
@@ -130,6 +183,7 @@ int
 main(void)
 {
 	test_argv();
+	test_flavour();
 	test_base_url();
 	test_redact();
 	return (tap_done());

@@ -496,6 +496,8 @@ want_argv(const struct template_vars *vars, size_t *lenp)
 				    "--workdir", "@workdir",
 				    "--runtime", "runtime", "--image", "image",
 				    "--bind", "binds", "--gpus", "container_gpus",
+				    "--notebook-app", "notebook_app",
+				    "--notebook-cmd", "notebook_cmd",
 				    "--base-url", "base_url" };
 	const char	*v;
 	char		*out = xmalloc(8 * TEMPLATE_MAX_VALUE);
@@ -611,6 +613,8 @@ test_templates(void)
 	    "    --runtime 'singularity' \\\n"
 	    "    --image '/shared/images/scipy.sif' \\\n"
 	    "    --bind '/home,/scratch:/scratch:rw' \\\n"
+	    "    --notebook-app 'lab' \\\n"
+	    "    --notebook-cmd 'python3 -m jupyterlab --LabApp.x=a'\\''b' \\\n"
 	    "    --base-url '/user/alice/'\n", NULL };
 	static const char *slurm_no[] = { "--gres", "--reservation", "TOKEN",
 	    NULL };
@@ -624,7 +628,8 @@ test_templates(void)
 	static const char *pbs[] = { "#PBS -N nb-alice\n", "#PBS -q batch\n",
 	    "#PBS -l select=1:ncpus=2:mem=4096mb,walltime=00:30:00\n",
 	    "#PBS -v NBGATE_USER=alice,NBGATE_SESSION=42\n",
-	    "#PBS -o .nbgate/jobs/42/job.out\n", "--runtime 'none'", NULL };
+	    "#PBS -o .nbgate/jobs/42/job.out\n", "--runtime 'none'",
+	    "--notebook-app 'server' \\\n    --base-url", NULL };
 	static const char *pbs_no[] = { "#PBS -A", "ngpus", "#SBATCH", NULL };
 
 	test_real("slurm.sh", "expanse", NULL, slurm, slurm_no);
@@ -653,7 +658,7 @@ static const char *directive_vars[] = { "user", "session", "cluster",
 static const char *quoted_vars[] = { "agent", "gateway", "hostkey_fp",
     "image", "runtime", "base_url", "binds", "route", "enroll", "keepalive",
     "activity_interval",
-    "container_gpus", "workdir" };
+    "container_gpus", "workdir", "notebook_app", "notebook_cmd" };
 
 /* Would a quoted value refuse this payload (line breaks, controls, ...)? */
 static int
