@@ -29,6 +29,7 @@ static const struct sched_ops *const sched_backends[] = {
 	&sched_slurm_ops,
 	&sched_pbs_ops,
 	&sched_slurmlib_ops,
+	&sched_gridengine_ops,
 };
 
 const struct sched_ops *
