@@ -644,9 +644,16 @@ test_clusters_example(void)
 	ok(cfg != NULL, "the clusters: example loads once uncommented");
 	if (cause != NULL)
 		tap_diag("%s", cause);
-	ok(cfg != NULL && cfg->nclusters == 1 && cfg->clusters[0].nqueues == 2 &&
-	    cfg->clusters[0].ncontainers == 2, "example: 1 cluster, 2 queues, "
+	ok(cfg != NULL && cfg->nclusters >= 1 && cfg->clusters[0].nqueues == 2 &&
+	    cfg->clusters[0].ncontainers == 2, "example: a cluster with 2 queues, "
 	    "2 containers");
+	ok(cfg != NULL && cfg->nclusters >= 2 &&
+	    cfg->clusters[1].scheduler == CONFIG_GRIDENGINE &&
+	    cfg->clusters[1].nenvironment == 3 &&
+	    strcmp(cfg->clusters[1].memory_complex, "h_vmem") == 0 &&
+	    strcmp(cfg->clusters[1].queues[0].pe, "smp") == 0 &&
+	    strcmp(cfg->clusters[0].memory_complex, "mem_free") == 0,
+	    "example: a Grid Engine cluster (environment, memory_complex, pe)");
 	config_free(cfg);
 	free(cause);
 	free(buf);
