@@ -7,8 +7,10 @@ scripts/testenv.sh (Debian's gridengine 8.1.9).
   listing with the context tag, qdel.
 - nbgated with a gridengine cluster over SSH, charged to the community account:
   spawn -> qsub -> agent -> notebook through the proxy -> a kernel computes 1+1;
-  a job in Eqw shows Grid Engine's reason on the pending page; restarts with a
-  queued and a running job cancel neither; stop -> qacct shows the job ended.
+  the orphan sweep finds a tagged job no session owns; a job in Eqw shows Grid
+  Engine's reason on the pending page; restarts with a queued and a running job
+  cancel neither; stop -> qacct shows the job ended. A user-charged cluster runs
+  bob's notebook as bob (a certificate from his login).
 
 There is no skip: a testenv without Grid Engine fails here (CI installs it with
 scripts/deps.sh)."""
@@ -131,6 +133,44 @@ def test_full_path(env):
              "kernel: 1+1 over the WebSocket through the tunnel")
 
 
+def test_orphans(env):
+    """A job with nbgate's -ac tag that no session owns is reported (orphans: report)."""
+    t, v = env.tap, env.v
+    c = GeCli(env, v)
+    ev, r = c.run("ssh", "submit", c.script(HELD.replace("424242", "999999")))
+    job = (ids(ev) or [None])[0]
+    t.ok(job is not None, "a tagged job no session owns is submitted", r.stderr[-500:])
+    if job is None:
+        return
+    st, _ = env.api.call("POST", "/orphans")
+    t.eq(st, 202, "POST /hub/api/orphans starts a sweep")
+    line = "job %s (nbgate:user=nbcommunity:session=999999) carries nbgate's tag" % job
+    t.ok(wait_for(lambda: line in env.procs.log("nbgated"), 30),
+         "nbgated reports the orphan (cluster, job id, its tag from qstat -j's context)")
+    t.eq(qstat_state(v, job), "hqw", "orphans: report leaves the job alone")
+    mine = [l for l in env.procs.log("nbgated").splitlines()
+            if "belongs to no session" in l and "job %s " % job not in l]
+    t.eq(mine, [], "alice's own job is not reported as an orphan")
+    ge(v, "qdel", job)
+
+
+def test_user(env):
+    """charging: user: nbgated logs in as bob (certificate from his login), the job is bob's."""
+    t, v = env.tap, env.v
+    st, m = env.api.call("POST", "/users/bob/server", {"cluster": "geu"})
+    t.eq(st, 202, "bob's server on the user-charged Grid Engine cluster: 202")
+    m, seen = env.api.wait("bob", timeout=150)
+    t.ok(m is not None and m["ready"], "bob's notebook becomes ready", (seen, m and m["state"]))
+    job = m and m["state"]["job_id"]
+    r = ge(v, "qstat", "-j", job or "0")
+    t.ok(job and "owner:                      bob" in r.stdout, "the job runs as bob",
+         r.stdout[-800:])
+    st, out = proxied(env, "bob")
+    t.eq(st, 200, "bob's notebook answers through the proxy")
+    env.api.call("DELETE", "/users/bob/server")
+    t.ok(job and wait_for(lambda: qstat_state(v, job) is None, 60), "stopped: qdel as bob")
+
+
 def test_eqw(env):
     t = env.tap
     st, m = env.api.call("POST", "/users/erin/server", {"cluster": "geeqw"})
@@ -214,10 +254,13 @@ def config(w, v, ssh_port):
     bad = w.cluster("geeqw", "gridengine").replace(
         "    scheduler: gridengine\n", "    scheduler: gridengine\n" + env_lines +
         "    extra_directives: [\"-wd %s\"]\n" % EQW_DIR)
+    user = w.cluster("geu", "gridengine", user_ca=v["NB_SSH_USER_CA"]).replace(
+        "    scheduler: gridengine\n", "    scheduler: gridengine\n" + env_lines)
     return ("auth:\n  admins: [admin]\n"
             "sessions:\n  gateway_address: 127.0.0.1:%d\n  max_per_user: 3\n"
             "  named_servers: 1\n  start_timeout: 3m\n  orphans: report\n"
-            "clusters:\n%s%s" % (ssh_port, ge_c, bad))
+            "credentials:\n  from_login: true\n  certificate_lifetime: 40m\n"
+            "clusters:\n%s%s%s" % (ssh_port, ge_c, bad, user))
 
 
 def main():
@@ -242,19 +285,20 @@ def main():
         env.tap.ok(False, "nbgated starts with its Grid Engine clusters", e)
         env.finish()
     env.api = Api(env.gw, env.gw.token("admin"))
-    env.user_tokens = {u: env.gw.token(u) for u in ("alice", "carol", "erin")}
+    env.user_tokens = {u: env.gw.token(u) for u in ("alice", "bob", "carol", "erin")}
     try:
-        for fn in (test_bridge, test_full_path, test_eqw, test_restart, test_stop):
+        for fn in (test_bridge, test_full_path, test_orphans, test_user, test_eqw, test_restart,
+                   test_stop):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
         ge(env.v, "qmod", "-e", "compute")
-        for u in ("alice", "carol", "erin"):
+        for u in ("alice", "bob", "carol", "erin"):
             try:
                 env.api.call("DELETE", "/users/%s/server" % u)
             except Exception:
                 pass
-        wait_for(lambda: ge(env.v, "qstat", "-u", "nbcommunity").stdout.strip() == "", 60)
+        wait_for(lambda: ge(env.v, "qstat", "-u", "nbcommunity,bob").stdout.strip() == "", 60)
         env.w.keep_logs()
     env.finish()
 
