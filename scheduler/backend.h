@@ -239,6 +239,10 @@ int		 sched_parse_time(const char *, time_t *);	/* 2024-01-02T03:04:05, local */
 int		 sched_parse_duration(const char *, int *);	/* [D-]HH:MM:SS, MM:SS, MM */
 /* Next line of buf (without its \n); NULL at the end. */
 const char	*sched_next_line(const char **, const char *, size_t *);
+/* Backend helpers: "CMD ID" (checked id); a failed command's cause (stderr, else stdout). */
+int		 sched_argv_id(struct sched_argv *, const char *, const char *, char **);
+char		*sched_output_cause(const struct sched_output *, const char *);
+int		 sched_output_ok(const struct sched_output *, const char *, char **);
 /* Splits one line at sep into at most n fields (owned copies); returns the count. */
 size_t		 sched_split(const char *, size_t, int, char **, size_t);
 

@@ -58,24 +58,6 @@ sched_gridengine_map(const char *word, struct sched_status *st)
 		st->state = SCHED_UNKNOWN;
 }
 
-static char *
-ge_cause(const struct sched_output *o, const char *what)
-{
-	const char	*bufs[2] = { o->err, o->out }, *p, *line;
-	size_t		 lens[2] = { o->errlen, o->outlen }, len, i;
-	char		*s;
-
-	for (i = 0; i < 2; i++) {
-		p = bufs[i];
-		while ((line = sched_next_line(&p, bufs[i] + lens[i], &len)) != NULL) {
-			if (len > 0 && strncmp(line, "Exiting.", 8) != 0)
-				return (xstrndup(line, len > 512 ? 512 : len));
-		}
-	}
-	xasprintf(&s, "%s failed with exit status %d", what, o->status);
-	return (s);
-}
-
 /* qsub reads the script on stdin; -terse prints the id alone. */
 static int
 ge_submit_argv(struct sched_argv *a, const char *path, char **cause)
@@ -94,10 +76,8 @@ ge_submit_parse(const struct sched_output *o, char **id, char **cause)
 	const char	*p = o->out, *line;
 	size_t		 len;
 
-	if (o->status != 0) {
-		*cause = ge_cause(o, "qsub");
+	if (sched_output_ok(o, "qsub", cause) == -1)
 		return (-1);
-	}
 	while ((line = sched_next_line(&p, o->out + o->outlen, &len)) != NULL) {
 		while (len > 0 && isspace((unsigned char)line[len - 1]))
 			len--;
@@ -430,10 +410,8 @@ ge_parse_answer(const struct sched_output *o, struct ge_job **vp, size_t *np, ch
 	struct ge_list	 l = { NULL, 0 };
 	const char	*end = o->out + o->outlen, *mark;
 
-	if (o->status != 0) {
-		*cause = ge_cause(o, "qstat");
+	if (sched_output_ok(o, "qstat", cause) == -1)
 		return (-1);
-	}
 	mark = memmem(o->out, o->outlen, GE_JOBS_MARK, strlen(GE_JOBS_MARK));
 	ge_parse_xml(o->out, mark != NULL ? mark : end, &l.v, &l.n);
 	if (mark != NULL)
@@ -669,10 +647,8 @@ ge_history_parse(const struct sched_output *o, struct sched_job *jobs, size_t n,
 {
 	struct ge_hist	h = { jobs, n };
 
-	if (o->status != 0) {
-		*cause = ge_cause(o, "qacct");
+	if (sched_output_ok(o, "qacct", cause) == -1)
 		return (-1);
-	}
 	ge_parse_acct(o, ge_hist_record, &h);
 	return (0);
 }
@@ -682,23 +658,13 @@ ge_history_parse(const struct sched_output *o, struct sched_job *jobs, size_t n,
 static int
 ge_cancel_argv(struct sched_argv *a, const char *id, char **cause)
 {
-	if (!sched_id_valid(id)) {
-		xasprintf(cause, "invalid job id");
-		return (-1);
-	}
-	sched_argv_add(a, "qdel");
-	sched_argv_add(a, id);
-	return (0);
+	return (sched_argv_id(a, "qdel", id, cause));
 }
 
 static int
 ge_cancel_parse(const struct sched_output *o, const char *id, char **cause)
 {
-	if (o->status != 0) {
-		*cause = ge_cause(o, "qdel");
-		return (-1);
-	}
-	return (0);
+	return (sched_output_ok(o, "qdel", cause));
 }
 
 /* Splits at runs of blanks into at most max owned fields; returns the count. */
@@ -743,10 +709,8 @@ ge_queues_parse(const struct sched_output *o, struct sched_queue **qp, size_t *n
 	size_t			 len, n = 0, nf, i;
 	char			*f[9];
 
-	if (o->status != 0) {
-		*cause = ge_cause(o, "qstat -g c");
+	if (sched_output_ok(o, "qstat -g c", cause) == -1)
 		return (-1);
-	}
 	while ((line = sched_next_line(&p, o->out + o->outlen, &len)) != NULL) {
 		nf = ge_fields(line, len, f, nitems(f));
 		if (nf == 8 && sched_name_valid(f[0]) && strspn(f[2], "0123456789") ==
@@ -853,10 +817,8 @@ ge_nodes_parse(const struct sched_output *o, char ***vp, size_t *np, char **caus
 	char		*id;
 	size_t		 nv = 0, i, len;
 
-	if (o->status != 0) {
-		*cause = ge_cause(o, "qstat");
+	if (sched_output_ok(o, "qstat", cause) == -1)
 		return (-1);
-	}
 	if ((mark = memmem(o->out, o->outlen, "#nbgate: job ", 13)) == NULL) {
 		*cause = xstrdup("qstat: no answer");
 		return (-1);
@@ -928,7 +890,7 @@ ge_usage_parse(const struct sched_output *o, struct sched_used **up, size_t *np,
 
 	if (o->status != 0 && memmem(o->err, o->errlen, "no jobs", 7) == NULL &&
 	    memmem(o->err, o->errlen, "accounting", 10) == NULL) {
-		*cause = ge_cause(o, "qacct");
+		*cause = sched_output_cause(o, "qacct");
 		return (-1);
 	}
 	ge_parse_acct(o, ge_usage_record, &g);

@@ -23,27 +23,10 @@ static const struct sched_ops *ge = &sched_gridengine_ops;
 static char *
 fixture(const char *name, size_t *len)
 {
-	const char	*src = getenv("NB_SRCDIR");
-	char		*path, *buf;
-	FILE		*f;
-	long		 n;
+	char	rel[256];
 
-	xasprintf(&path, "%s/tests/unit/data/sched/%s", src != NULL ? src : ".", name);
-	if ((f = fopen(path, "rb")) == NULL) {
-		tap_diag("cannot open %s", path);
-		free(path);
-		*len = 0;
-		return (xstrdup(""));
-	}
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = xmalloc(n + 1);
-	*len = fread(buf, 1, n, f);
-	buf[*len] = '\0';
-	fclose(f);
-	free(path);
-	return (buf);
+	snprintf(rel, sizeof rel, "tests/unit/data/sched/%s", name);
+	return (tap_fixture(rel, len));
 }
 
 /* The output of a command: stdout from a fixture (or ""), stderr as given. */
