@@ -9,7 +9,8 @@ scripts/testenv.sh (Debian's gridengine 8.1.9).
   spawn -> qsub -> agent -> notebook through the proxy -> a kernel computes 1+1;
   the orphan sweep finds a tagged job no session owns; a job in Eqw shows Grid
   Engine's reason on the pending page; restarts with a queued and a running job
-  cancel neither; stop -> qacct shows the job ended. A user-charged cluster runs
+  cancel neither; stop -> qacct shows the job ended; h_rt ends a 1-minute
+  session with "walltime" as the reason. A user-charged cluster runs
   bob's notebook as bob (a certificate from his login).
 
 There is no skip: a testenv without Grid Engine fails here (CI installs it with
@@ -247,6 +248,14 @@ def test_stop(env):
          "nbgate-alice", "qacct: nbcommunity's job nbgate-alice", acct)
 
 
+def test_walltime(env):
+    """h_rt (seconds in Grid Engine) ends dave's 1-minute session; qacct says why."""
+    t = env.tap
+    m, seen = env.api.wait("dave", phases=("ended",), timeout=200)
+    t.ok(m is not None and "walltime" in (m["state"]["reason"] or ""),
+         "dave's 1-minute session ends: walltime ran out", m and m["state"])
+
+
 def config(w, v, ssh_port):
     env_lines = "    environment:\n" + "".join('      - "%s"\n' % e for e in ge_env(v))
     ge_c = w.cluster("ge", "gridengine").replace("    scheduler: gridengine\n",
@@ -286,14 +295,16 @@ def main():
         env.finish()
     env.api = Api(env.gw, env.gw.token("admin"))
     env.user_tokens = {u: env.gw.token(u) for u in ("alice", "bob", "carol", "erin")}
+    st, m = env.api.call("POST", "/users/dave/server", {"cluster": "ge", "walltime": "1m"})
+    env.tap.eq(st, 202, "dave's 1-minute server requested")
     try:
         for fn in (test_bridge, test_full_path, test_orphans, test_user, test_eqw, test_restart,
-                   test_stop):
+                   test_stop, test_walltime):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
         ge(env.v, "qmod", "-e", "compute")
-        for u in ("alice", "bob", "carol", "erin"):
+        for u in ("alice", "bob", "carol", "dave", "erin"):
             try:
                 env.api.call("DELETE", "/users/%s/server" % u)
             except Exception:
