@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Env, Gateway, binary, parse_env, testenv, wait_for, ws_execute  # noqa: E402
@@ -246,6 +247,24 @@ def test_stop(env):
     t.ok(wait_for(ended, 30), "qacct shows the job ended", acct)
     t.ok(acct.get("owner", "").strip() == "nbcommunity" and acct.get("jobname", "").strip() ==
          "nbgate-alice", "qacct: nbcommunity's job nbgate-alice", acct)
+    # Usage through the same ops table: qacct -j -b, attributed to alice by the job id.
+    r = env.gw.ctl("--json", "usage", "--user", "alice")
+    try:
+        u = json.loads(r.stdout)
+    except ValueError:
+        u = {}
+    rows = [x for x in u.get("usage", []) if x.get("cluster") == "ge"]
+    t.ok(u.get("sources", {}).get("ge", "").startswith("ok"), "qacct answered for ge",
+         (u.get("sources"), r.stderr))
+    try:
+        secs = (time.mktime(time.strptime(acct["end_time"].strip(), "%a %b %d %H:%M:%S %Y")) -
+                time.mktime(time.strptime(acct["start_time"].strip(), "%a %b %d %H:%M:%S %Y")))
+    except (KeyError, ValueError):
+        secs = -1
+    t.ok(len(rows) == 1 and rows[0]["sacct_jobs"] >= 1 and secs > 0 and
+         rows[0]["sacct_core_hours"] is not None and
+         rows[0]["sacct_core_hours"] >= secs / 3600.0 - 1e-6,
+         "usage: alice's job from qacct, 1 slot x %s s" % secs, rows)
 
 
 def test_walltime(env):
