@@ -58,6 +58,7 @@ gridengine_unpack() {
 		echo "deps.sh: need root to unpack Grid Engine into $ge_prefix" >&2; exit 1
 	fi
 	tmp=$(mktemp -d)
+	# shellcheck disable=SC2086
 	(cd "$tmp" && chmod 755 . && apt-get download -qq $ge_debs) || { rm -rf "$tmp"; exit 1; }
 	mkdir -p "$ge_prefix.new"
 	for f in "$tmp"/*.deb; do dpkg-deb -x "$f" "$ge_prefix.new"; done

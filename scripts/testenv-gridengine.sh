@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # testenv-gridengine.sh: the single-node Grid Engine cell of scripts/testenv.sh (sourced by it).
 #
 # Debian's gridengine 8.1.9, unpacked by `scripts/deps.sh gridengine` (its qsub/qstat/qdel would
@@ -154,6 +155,7 @@ ge_start() {
 		-e 's/^flush_submit_sec .*/flush_submit_sec 1/' -e 's/^flush_finish_sec .*/flush_finish_sec 1/' \
 		>"$GE_ROOT/sched.conf"
 	ge qconf -Msconf "$GE_ROOT/sched.conf" >>"$D/log/sge-init.log" 2>&1 || die "qconf -Msconf failed"
+	# shellcheck disable=SC2016
 	printf 'pe_name smp\nslots 16\nuser_lists NONE\nxuser_lists NONE\nstart_proc_args NONE\nstop_proc_args NONE\nallocation_rule $pe_slots\ncontrol_slaves FALSE\njob_is_first_task TRUE\nurgency_slots min\naccounting_summary FALSE\nqsort_args NONE\n' \
 		>"$GE_ROOT/smp.pe"
 	ge qconf -Ap "$GE_ROOT/smp.pe" >>"$D/log/sge-init.log" 2>&1 || die "qconf -Ap smp failed"
