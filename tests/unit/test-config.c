@@ -756,6 +756,45 @@ test_clusters_values(void)
 	free(cause);
 }
 
+/* Grid Engine's keys: environment entries NAME=value, memory_complex and pe as names. */
+static void
+test_clusters_gridengine(void)
+{
+	static const char *base = "clusters:\n  ge:\n    scheduler: gridengine\n"
+	    "    community_account: c\n    default_queue: q\n    default_container: c\n"
+	    "    containers: {c: {image: \"\", runtime: none}}\n";
+	struct config	*cfg;
+	char		*cause = NULL, *y;
+
+	xasprintf(&y, "%s    environment: [\"SGE_ROOT=/opt/sge\", \"PATH=/a:/b\"]\n"
+	    "    queues: {q: {walltime: {default: 1h, max: 2h}, cores: {default: 1, max: 4}, "
+	    "memory: {default: 1GiB, max: 2GiB}, pe: mpi-fill}}\n", base);
+	cfg = mem("ge.yaml", y, &cause);
+	ok(cfg != NULL && cfg->clusters[0].scheduler == CONFIG_GRIDENGINE &&
+	    cfg->clusters[0].nenvironment == 2 &&
+	    strcmp(cfg->clusters[0].environment[1], "PATH=/a:/b") == 0 &&
+	    strcmp(cfg->clusters[0].queues[0].pe, "mpi-fill") == 0 &&
+	    strcmp(cfg->clusters[0].memory_complex, "mem_free") == 0,
+	    "gridengine: environment, pe, memory_complex default");
+	config_free(cfg);
+	free(y);
+	free(cause);
+	cause = NULL;
+	xasprintf(&y, "%s    environment: [\"1X=y\", \"NOEQ\", \"=v\"]\n"
+	    "    memory_complex: \"h vmem\"\n"
+	    "    queues: {q: {walltime: {default: 1h, max: 2h}, cores: {default: 1, max: 4}, "
+	    "memory: {default: 1GiB, max: 2GiB}, pe: \"a;b\"}}\n", base);
+	ok(mem("ge.yaml", y, &cause) == NULL, "gridengine: bad values refused");
+	has_str(cause, "'1X=y' is not NAME=value on one line", "environment: a name "
+	    "starting with a digit");
+	has_str(cause, "'NOEQ' is not NAME=value", "environment: no '='");
+	has_str(cause, "'=v' is not NAME=value", "environment: no name");
+	has_str(cause, "clusters.ge.memory_complex", "memory_complex: not a name");
+	has_str(cause, "clusters.ge.queues.q.pe", "pe: not a name");
+	free(y);
+	free(cause);
+}
+
 static void
 test_clusters_hostile(void)
 {
@@ -1019,6 +1058,7 @@ main(void)
 	test_clusters_cross();
 	test_clusters_values();
 	test_clusters_hostile();
+	test_clusters_gridengine();
 	test_accounting();
 	test_oidc();
 	return (tap_done());
