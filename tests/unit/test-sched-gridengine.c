@@ -97,7 +97,8 @@ test_submit(void)
 {
 	struct sched_argv	 a = { NULL, 0 };
 	struct sched_output	 o;
-	char			*buf, *id = NULL, *cause = NULL;
+	char			*buf, *err, *id = NULL, *cause = NULL;
+	size_t			 len;
 
 	ok(ge->submit_argv(&a, NULL, &cause) == 0 && a.n == 2 &&
 	    strcmp(a.v[0], "qsub") == 0 && strcmp(a.v[1], "-terse") == 0,
@@ -109,13 +110,15 @@ test_submit(void)
 	is_str(id, RUNNING, "submit: the job id");
 	free(id);
 	free(buf);
-	buf = output(&o, 1, NULL, "Unable to run job: Job was rejected because job requests "
-	    "unknown queue \"nosuch\"\nExiting.\n");
+	err = fixture("gridengine-qsub-badqueue.err", &len);
+	buf = output(&o, 1, NULL, err);
 	id = NULL;
 	ok(ge->submit_parse(&o, &id, &cause) == -1 && id == NULL, "submit: a refusal fails");
-	has_str(cause, "unknown queue \"nosuch\"", "submit: in qsub's own words");
+	is_str(cause, "Unable to run job: Job was rejected because job requests unknown queue "
+	    "\"nosuch\"", "submit: in qsub's own words (its first line)");
 	free(cause);
 	free(buf);
+	free(err);
 	cause = NULL;
 	buf = output(&o, 0, NULL, "");
 	ok(ge->submit_parse(&o, &id, &cause) == -1, "submit: no id printed fails");
