@@ -52,6 +52,8 @@ struct transport_config {
 	const char	*name;		/* for logs, e.g. the cluster name */
 	const char	*path;		/* PATH for commands; NULL: a standard one */
 	const char	*slurm_conf;	/* LOCAL: SLURM_CONF for children, or NULL */
+	const char *const *env;		/* "NAME=value" for every command (PATH= replaces path), */
+	size_t		 nenv;		/* locally in the environment, over SSH through env(1) */
 	const char	*workdir;	/* LOCAL: working directory (job output lands here); NULL: / */
 	const char	*host;		/* SSH: login host, port, user */
 	int		 port;
@@ -226,7 +228,7 @@ struct sched_ops {
 	int		(*usage_parse)(const struct sched_output *, struct sched_used **,
 			    size_t *, char **);
 };
-const struct sched_ops *sched_find(const char *);	/* "slurm", "pbs"; NULL if none */
+const struct sched_ops *sched_find(const char *);	/* "slurm", "pbs", "gridengine"; NULL if none */
 int		 sched_id_valid(const char *);		/* [0-9A-Za-z._[]-], 1-64 */
 int		 sched_name_valid(const char *);	/* user/account: [A-Za-z0-9_.-], 1-64 */
 int		 sched_id_match(const char *, const char *);	/* "123" ~ "123.server" */
@@ -237,6 +239,10 @@ int		 sched_parse_time(const char *, time_t *);	/* 2024-01-02T03:04:05, local */
 int		 sched_parse_duration(const char *, int *);	/* [D-]HH:MM:SS, MM:SS, MM */
 /* Next line of buf (without its \n); NULL at the end. */
 const char	*sched_next_line(const char **, const char *, size_t *);
+/* Backend helpers: "CMD ID" (checked id); a failed command's cause (stderr, else stdout). */
+int		 sched_argv_id(struct sched_argv *, const char *, const char *, char **);
+char		*sched_output_cause(const struct sched_output *, const char *);
+int		 sched_output_ok(const struct sched_output *, const char *, char **);
 /* Splits one line at sep into at most n fields (owned copies); returns the count. */
 size_t		 sched_split(const char *, size_t, int, char **, size_t);
 
@@ -298,8 +304,10 @@ size_t		 sched_tracker_active(const struct sched_tracker *);	/* not yet ENDED */
 extern const struct sched_ops sched_slurm_ops;
 extern const struct sched_ops sched_pbs_ops;
 extern const struct sched_ops sched_slurmlib_ops;	/* sched-slurmlib.c: via nbgate-slurmlib */
+extern const struct sched_ops sched_gridengine_ops;	/* sched-gridengine.c */
 /* State words to the common status (exported for the mapping tests). */
 void		 sched_slurm_map(const char *, struct sched_status *);
 void		 sched_pbs_map(const char *, struct sched_status *);
+void		 sched_gridengine_map(const char *, struct sched_status *);
 
 #endif

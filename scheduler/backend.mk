@@ -1,5 +1,5 @@
 # The scheduler bridge's execution half: processes, transports (local/SSH),
-# SLURM and PBS CLI backends, batched tracking. Standalone library + tests.
+# SLURM, PBS CLI and Grid Engine backends, batched tracking. Standalone library + tests.
 noinst_LIBRARIES += libnbbackend.a
 libnbbackend_a_SOURCES = \
 	scheduler/backend.h \
@@ -9,6 +9,7 @@ libnbbackend_a_SOURCES = \
 	scheduler/sched-track.c \
 	scheduler/sched-slurm.c \
 	scheduler/sched-pbs.c \
+	scheduler/sched-gridengine.c \
 	scheduler/sched-slurmlib.c
 libnbbackend_a_CPPFLAGS = $(AM_CPPFLAGS) -DLIBEXECDIR='"$(pkglibexecdir)"'
 BACKEND_LIBS = libnbbackend.a $(COMMON_LIBS) $(JANSSON_LIBS)
@@ -21,6 +22,10 @@ tests_unit_test_sched_parse_LDADD = libnbtest.a $(BACKEND_LIBS)
 tests_unit_sched_cli_SOURCES = tests/unit/sched-cli.c
 tests_unit_sched_cli_LDADD = $(BACKEND_LIBS)
 TESTS += tests/unit/test-proc tests/unit/test-sched-parse
+check_PROGRAMS += tests/unit/test-sched-gridengine
+tests_unit_test_sched_gridengine_SOURCES = tests/unit/test-sched-gridengine.c
+tests_unit_test_sched_gridengine_LDADD = libnbtest.a $(BACKEND_LIBS)
+TESTS += tests/unit/test-sched-gridengine
 
 # libFuzzer target for the scheduler output parsers; replays its corpus otherwise.
 tests_fuzz_fuzz_sched_SOURCES = tests/fuzz/fuzz-sched.c

@@ -6,7 +6,7 @@ libnbsched_a_SOURCES = \
 	scheduler/template.c
 
 templatesdir = $(pkgdatadir)/templates
-dist_templates_DATA = templates/slurm.sh templates/pbs.sh
+dist_templates_DATA = templates/slurm.sh templates/pbs.sh templates/gridengine.sh
 
 check_PROGRAMS += tests/unit/test-template
 tests_unit_test_template_SOURCES = tests/unit/test-template.c

@@ -29,6 +29,7 @@ static const struct sched_ops *const sched_backends[] = {
 	&sched_slurm_ops,
 	&sched_pbs_ops,
 	&sched_slurmlib_ops,
+	&sched_gridengine_ops,
 };
 
 const struct sched_ops *
@@ -295,6 +296,48 @@ sched_split(const char *line, size_t len, int sep, char **fields, size_t max)
 		line = p + 1;
 	}
 	return (n);
+}
+
+/* "CMD ID" with a checked id. */
+int
+sched_argv_id(struct sched_argv *a, const char *cmd, const char *id, char **cause)
+{
+	if (!sched_id_valid(id)) {
+		xasprintf(cause, "invalid job id");
+		return (-1);
+	}
+	sched_argv_add(a, cmd);
+	sched_argv_add(a, id);
+	return (0);
+}
+
+/* The first non-empty line of stderr, else of stdout, else "WHAT failed with exit status N". */
+char *
+sched_output_cause(const struct sched_output *o, const char *what)
+{
+	const char	*bufs[2] = { o->err, o->out }, *p, *line;
+	size_t		 lens[2] = { o->errlen, o->outlen }, len, i;
+	char		*s;
+
+	for (i = 0; i < 2; i++) {
+		p = bufs[i];
+		while ((line = sched_next_line(&p, bufs[i] + lens[i], &len)) != NULL) {
+			if (len > 0)
+				return (xstrndup(line, len > 512 ? 512 : len));
+		}
+	}
+	xasprintf(&s, "%s failed with exit status %d", what, o->status);
+	return (s);
+}
+
+/* 0 if the command exited 0, else -1 and its cause (sched_output_cause()). */
+int
+sched_output_ok(const struct sched_output *o, const char *what, char **cause)
+{
+	if (o->status == 0)
+		return (0);
+	*cause = sched_output_cause(o, what);
+	return (-1);
 }
 
 void

@@ -53,6 +53,8 @@ struct transport {
 	char			*name;
 	char			*path;
 	char			*slurm_conf;
+	char			**env;		/* NAME=value, nenv of them */
+	size_t			 nenv;
 	char			*workdir;
 	char			*host;
 	int			 port;
@@ -179,13 +181,21 @@ transport_local_run(struct transport_req *r, const char *const *argv, char **cau
 {
 	struct transport	*t = r->t;
 	struct proc_spec	 spec;
-	char			*env[4] = { NULL, NULL, NULL, NULL };
-	size_t			 i;
+	char			**env;
+	size_t			 i, n = 2;
 
+	env = xcalloc(4 + t->nenv, sizeof *env);
 	xasprintf(&env[0], "PATH=%s", t->path);
 	env[1] = xstrdup("LANG=C");
 	if (t->slurm_conf != NULL)
-		xasprintf(&env[2], "SLURM_CONF=%s", t->slurm_conf);
+		xasprintf(&env[n++], "SLURM_CONF=%s", t->slurm_conf);
+	for (i = 0; i < t->nenv; i++) {
+		if (strncmp(t->env[i], "PATH=", 5) == 0) {
+			free(env[0]);
+			env[0] = xstrdup(t->env[i]);
+		} else
+			env[n++] = xstrdup(t->env[i]);
+	}
 	memset(&spec, 0, sizeof spec);
 	spec.argv = argv;
 	spec.env = (const char *const *)env;
@@ -195,8 +205,9 @@ transport_local_run(struct transport_req *r, const char *const *argv, char **cau
 	spec.output_max = TRANSPORT_MAX;
 	spec.dir = t->workdir;
 	r->proc = proc_run(t->base, &spec, transport_local_done, r, cause);
-	for (i = 0; i < nitems(env); i++)
+	for (i = 0; i < n; i++)
 		free(env[i]);
+	free(env);
 	if (r->proc == NULL)
 		return (-1);
 	TAILQ_INSERT_TAIL(&t->local, r, entry);
@@ -584,6 +595,11 @@ transport_new(struct event_base *base, const struct transport_config *cfg, char 
 	t->name = xstrdup(cfg->name != NULL ? cfg->name : "scheduler");
 	t->path = xstrdup(cfg->path != NULL ? cfg->path : TRANSPORT_PATH);
 	t->slurm_conf = cfg->slurm_conf != NULL ? xstrdup(cfg->slurm_conf) : NULL;
+	if (cfg->nenv > 0) {
+		t->env = xcalloc(cfg->nenv, sizeof *t->env);
+		for (t->nenv = 0; t->nenv < cfg->nenv; t->nenv++)
+			t->env[t->nenv] = xstrdup(cfg->env[t->nenv]);
+	}
 	t->workdir = cfg->workdir != NULL ? xstrdup(cfg->workdir) : NULL;
 	t->host = cfg->host != NULL ? xstrdup(cfg->host) : NULL;
 	t->port = cfg->port;
@@ -636,6 +652,7 @@ void
 transport_free(struct transport *t)
 {
 	struct transport_req	*r;
+	size_t			 i;
 
 	if (t == NULL)
 		return;
@@ -667,6 +684,9 @@ transport_free(struct transport *t)
 	free(t->name);
 	free(t->path);
 	free(t->slurm_conf);
+	for (i = 0; i < t->nenv; i++)
+		free(t->env[i]);
+	free(t->env);
 	free(t->workdir);
 	free(t->host);
 	free(t->user);
@@ -675,6 +695,29 @@ transport_free(struct transport *t)
 	free(t->cert_mem);
 	free(t->hostkey);
 	free(t);
+}
+
+/* The remote command line: argv, after env(1) with the configured variables if any. */
+static char *
+transport_ssh_command(const struct transport *t, const char *const *argv)
+{
+	const char	**v;
+	char		 *cmd;
+	size_t		  n = 0, i;
+
+	if (t->nenv == 0)
+		return (transport_join(argv));
+	while (argv[n] != NULL)
+		n++;
+	v = xcalloc(n + t->nenv + 2, sizeof *v);
+	v[0] = "env";
+	for (i = 0; i < t->nenv; i++)
+		v[1 + i] = t->env[i];
+	for (i = 0; i < n; i++)
+		v[1 + t->nenv + i] = argv[i];
+	cmd = transport_join(v);
+	free(v);
+	return (cmd);
 }
 
 /* Queues a command; NULL and *cause if it cannot even start. */
@@ -700,7 +743,7 @@ transport_run(struct transport *t, const char *const *argv, const char *input, s
 		}
 		return (r);
 	}
-	r->cmd = transport_join(argv);
+	r->cmd = transport_ssh_command(t, argv);
 	if ((r->out = evbuffer_new()) == NULL || (r->err = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new failed");
 	pthread_mutex_lock(&t->lock);

@@ -9,7 +9,9 @@
 #         accounts community/alloc_alice/alloc_bob for the unix users nbcommunity/alice/bob, created
 #         if missing), the PBS command line (Debian's slurm-wlm-torque, spank_pbs enabled) and an
 #         OpenSSH sshd on a free loopback port acting as the cluster login node (public keys only,
-#         keys in DIR/keys/, a test user-certificate CA in DIR/ssh_user_ca).
+#         keys in DIR/keys/, a test user-certificate CA in DIR/ssh_user_ca), and a single-node
+#         Grid Engine cell in DIR/sge (scripts/testenv-gridengine.sh: qmaster + execd, queues debug
+#         and compute with the parallel environment smp).
 #         Idempotent: does nothing if the environment already answers; otherwise it stops whatever
 #         it recorded before and starts fresh.
 # stop    cancels the jobs, stops exactly the processes recorded in DIR/run/ by PID (TERM, wait,
@@ -35,6 +37,8 @@ SLURM_CONF="$D/slurm.conf"
 export SLURM_CONF
 MUNGE_SOCK="$D/munge/munge.socket.2"
 MYSQL_SOCK="$D/mysql/mysqld.sock"
+# shellcheck source=scripts/testenv-gridengine.sh
+. "$top/scripts/testenv-gridengine.sh"
 
 T0=""
 say() {
@@ -159,7 +163,7 @@ ssh_ok() {
 		-i "$D/keys/nbcommunity" -p "$port" nbcommunity@127.0.0.1 true >/dev/null 2>&1
 }
 
-DAEMONS="munged mariadb slurmdbd slurmctld slurmd sshd"
+DAEMONS="munged mariadb slurmdbd slurmctld slurmd sshd sge_qmaster sge_execd"
 
 # check [quiet]: every part answers?
 check() {
@@ -180,6 +184,7 @@ check() {
 	ctld_ok || { [ -n "$quiet" ] || say "slurmctld: scontrol ping fails"; return 1; }
 	node_ok || { [ -n "$quiet" ] || say "slurmd: node not up: $(timeout 5 sinfo -h -N -o '%N %T %E' 2>&1)"; return 1; }
 	ssh_ok || { [ -n "$quiet" ] || say "sshd: login as nbcommunity fails"; return 1; }
+	ge_ok || { [ -n "$quiet" ] || say "Grid Engine: the cell does not answer or offers no slots"; return 1; }
 	[ -n "$quiet" ] || say "all parts answer ($D)"
 	return 0
 }
@@ -200,6 +205,7 @@ stop_all() {
 			done
 		fi
 	fi
+	ge_stop
 	halt sshd
 	halt slurmd
 	halt slurmctld
@@ -274,8 +280,8 @@ start_all() {
 	fi
 	stop_all >/dev/null
 
-	say "packages (scripts/deps.sh slurm)"
-	"$top/scripts/deps.sh" slurm >"$D/deps.log" 2>&1 || die "package install failed" "$D/deps.log"
+	say "packages (scripts/deps.sh slurm gridengine)"
+	"$top/scripts/deps.sh" slurm gridengine >"$D/deps.log" 2>&1 || die "package install failed" "$D/deps.log"
 
 	mkdir -p "$D/run" "$D/state/slurmctld" "$D/state/slurmd" "$D/keys" "$D/ssh" \
 		"$D/authorized_keys" "$D/munge" "$D/mysql"
@@ -510,6 +516,9 @@ start_all() {
 	chmod 0644 "$D/sshd_config"
 	/usr/sbin/sshd -t -f "$D/sshd_config" >"$D/log/sshd.log" 2>&1 || die "sshd_config rejected" "$D/log/sshd.log"
 	spawn sshd /usr/sbin/sshd -D -e -f "$D/sshd_config"
+
+	say "Grid Engine cell ($D/sge)"
+	ge_start
 
 	pbsdir=$(dirname "$(command -v qsub)")
 	head -n 1 "$pbsdir/qsub" | grep -q perl || die "$pbsdir/qsub is not slurm-wlm-torque's (gridengine installed?)"

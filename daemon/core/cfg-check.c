@@ -265,6 +265,22 @@ cfg_check_directive(const char *s, char **problem)
 	return (-1);
 }
 
+/* NAME=value for scheduler commands: a variable name, a value on one line. */
+int
+cfg_check_env(const char *s, char **problem)
+{
+	size_t	n = strspn(s, CFG_ALNUM "_");
+
+	if (n > 0 && n <= 64 && s[n] == '=' && !isdigit((u_char)s[0]) &&
+	    strlen(s) <= 4096 && cfg_check_line(s, problem) == 0)
+		return (0);
+	free(*problem);
+	*problem = NULL;
+	xasprintf(problem, "'%s' is not NAME=value on one line (e.g. "
+	    "SGE_ROOT=/opt/sge)", s);
+	return (-1);
+}
+
 /* A container bind: SRC[:DST[:OPTS]], absolute paths, no spaces or commas. */
 int
 cfg_check_bind(const char *s, char **problem)

@@ -20,7 +20,7 @@ static void	cfg_check_container(struct cfg_ctx *,
 static void	cfg_check_cluster(struct cfg_ctx *, const struct cfg_section *,
 		    void *, const char *, size_t, const size_t *);
 
-static const char *const cfg_schedulers[] = { "slurm", "pbs", NULL };
+static const char *const cfg_schedulers[] = { "slurm", "pbs", "gridengine", NULL };
 static const char *const cfg_transports[] = { "local", "ssh", NULL };
 static const char *const cfg_chargings[] = { "community", "user", NULL };
 static const char *const cfg_runtimes[] = { "singularity", "apptainer", "none",
@@ -75,6 +75,8 @@ static const struct cfg_key cfg_queue_keys[] = {
 	{ .name = "qos", .type = CFG_STRING, .off = QOFF(qos), .def = "",
 	  .check = cfg_check_sched_name_opt },
 	{ .name = "template", .type = CFG_PATH, .off = QOFF(template) },
+	{ .name = "pe", .type = CFG_STRING, .off = QOFF(pe), .def = "smp",
+	  .check = cfg_check_sched_name },
 };
 static const struct cfg_section cfg_queue = SECTION(cfg_queue_keys);
 
@@ -107,6 +109,11 @@ static const struct cfg_key cfg_cluster_keys[] = {
 	{ .name = "login_key", .type = CFG_PATH, .off = KOFF(login_key) },
 	{ .name = "user_ca_key", .type = CFG_PATH, .off = KOFF(user_ca_key) },
 	{ .name = "slurm_conf", .type = CFG_PATH, .off = KOFF(slurm_conf) },
+	{ .name = "environment", .type = CFG_STRLIST, .off = KOFF(environment),
+	  .count_off = KOFF(nenvironment), .check = cfg_check_env },
+	{ .name = "memory_complex", .type = CFG_STRING,
+	  .off = KOFF(memory_complex), .def = "mem_free",
+	  .check = cfg_check_sched_name },
 	{ .name = "template", .type = CFG_PATH, .off = KOFF(template) },
 	{ .name = "charging", .type = CFG_ENUM, .off = KOFF(charging),
 	  .choices = cfg_chargings, .def = "community" },

@@ -155,6 +155,7 @@ int		 cfg_check_sub(const char *, char **);
 int		 cfg_check_image(const char *, char **);
 int		 cfg_check_hostkey(const char *, char **);
 int		 cfg_check_directive(const char *, char **);
+int		 cfg_check_env(const char *, char **);
 int		 cfg_check_bind(const char *, char **);
 int		 cfg_check_cidr(const char *, char **);
 int		 cfg_check_output_dir(const char *, char **);

@@ -16,7 +16,7 @@
 #include "common/common.h"
 
 /* config.c (cfg-*.c: the schema): the YAML configuration (see etc/nbgated.yaml) */
-enum config_scheduler { CONFIG_SLURM, CONFIG_PBS };
+enum config_scheduler { CONFIG_SLURM, CONFIG_PBS, CONFIG_GRIDENGINE };
 enum config_transport { CONFIG_LOCAL, CONFIG_SSH };
 enum config_charging { CONFIG_COMMUNITY, CONFIG_USER };
 enum config_runtime { CONFIG_SINGULARITY, CONFIG_APPTAINER, CONFIG_NO_RUNTIME };
@@ -43,6 +43,7 @@ struct config_queue {
 	int		 gpus_min, gpus_def, gpus_max;
 	char		*reservation;	/* "" for none */
 	char		*qos;		/* "" for none */
+	char		*pe;		/* Grid Engine parallel environment for cores */
 	char		*template;	/* NULL: the cluster's */
 };
 struct config_container {
@@ -93,6 +94,9 @@ struct config_cluster {
 	size_t		 ncontainers;
 	char		**binds;	/* container bind specs */
 	size_t		 nbinds;
+	char		*memory_complex;	/* Grid Engine: h_vmem, mem_free, ... */
+	char		**environment;	/* "NAME=value" for scheduler commands */
+	size_t		 nenvironment;
 	char		**node_addresses;	/* addresses/CIDRs agents may enroll from */
 	size_t		 nnode_addresses;	/* 0: the job's nodes' own addresses */
 };

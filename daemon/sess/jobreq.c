@@ -679,6 +679,10 @@ jr_vars_job(struct template_vars *vars, const struct jobreq *req,
 	jr_setf(vars, "account", "%s", req->account);
 	jr_setf(vars, "reservation", "%s", q->reservation);
 	jr_setf(vars, "qos", "%s", q->qos);
+	jr_setf(vars, "pe", "%s", q->pe);
+	jr_setf(vars, "memory_complex", "%s", c->memory_complex);
+	jr_setf(vars, "memory_per_core_mb", "%lld", ((long long)req->memory +
+	    (long long)req->cores * JR_MiB - 1) / ((long long)req->cores * JR_MiB));
 	jr_setf(vars, "job_name", "nbgate-%s%s%s", req->user,
 	    *req->server == '\0' ? "" : "-", req->server);
 	jr_setf(vars, "comment", "nbgate:user=%s:session=%" PRId64, req->user,
@@ -694,7 +698,7 @@ jr_vars_run(struct template_vars *vars, const struct config_cluster *c,
     const struct config_container *ct, const struct jobreq_env *env, int gpus)
 {
 	const char	*prefix = c->scheduler == CONFIG_PBS ? "#PBS " :
-			    "#SBATCH ";
+			    c->scheduler == CONFIG_GRIDENGINE ? "#$ " : "#SBATCH ";
 	char		*s;
 
 	jr_setf(vars, "container", "%s", ct->name);

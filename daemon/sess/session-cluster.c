@@ -57,6 +57,8 @@ sess_cluster_new(const struct config_cluster *c, const char *account,
 	memset(&tc, 0, sizeof tc);
 	tc.name = c->name;
 	tc.slurm_conf = c->slurm_conf;
+	tc.env = (const char *const *)c->environment;
+	tc.nenv = c->nenvironment;
 	if (c->transport == CONFIG_SSH) {
 		tc.kind = TRANSPORT_SSH;
 		if (c->login_host == NULL ||

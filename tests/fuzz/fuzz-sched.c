@@ -1,7 +1,8 @@
 /*
  * fuzz-sched.c: libFuzzer target for the scheduler output parsers (SLURM
- * squeue/sacct/sbatch/sinfo/sacctmgr/scontrol show node, PBS qsub/qstat -f, job listings). The
- * first byte picks the parser and the exit status; the rest is stdout (and stderr).
+ * squeue/sacct/sbatch/sinfo/sacctmgr/scontrol show node, PBS qsub/qstat -f, Grid Engine qstat
+ * -xml/qstat -j/qacct/qstat -g c, job listings). The first byte picks the backend (bit 0; bits 6-7
+ * 01: Grid Engine), the parser and the exit status; the rest is stdout (and stderr).
  */
 #include "config.h"
 
@@ -25,6 +26,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sched_job	 jobs[nitems(ids)];
 	struct sched_queue	*q = NULL;
 	struct sched_listed	*l = NULL;
+	struct sched_used	*u = NULL;
 	char			*text, *cause = NULL, *id = NULL, **v = NULL;
 	size_t			 i, n = 0;
 	time_t			 t;
@@ -32,6 +34,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return (0);
 	ops = data[0] & 1 ? &sched_pbs_ops : &sched_slurm_ops;
+	if ((data[0] & 0xc0) == 0x40)
+		ops = &sched_gridengine_ops;
 	text = xmalloc(size);
 	memcpy(text, data + 1, size - 1);
 	text[size - 1] = '\0';
@@ -80,6 +84,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		v = NULL;
 		ops->nodes_parse(&o, &v, &n, &cause);	/* a job's hosts */
 		sched_strings_free(v, n);
+		free(cause);
+		cause = NULL;
+		n = 0;
+		if (ops->usage_parse != NULL)
+			ops->usage_parse(&o, &u, &n, &cause);
+		sched_used_free(u, n);
 		break;
 	}
 	for (i = 0; i < nitems(ids); i++)

@@ -4,7 +4,7 @@
  * so that tests/integration/test_sched.py can run the real library against
  * the real SLURM and PBS command line.
  *
- *   sched-cli [-b slurm|pbs] [-c SLURM_CONF] [-w WORKDIR] [-t CMD_MS]
+ *   sched-cli [-b slurm|pbs|gridengine] [-c SLURM_CONF] [-e NAME=VALUE]... [-w WORKDIR] [-t CMD_MS]
  *             [-i POLL_MS] [-f FAST_MS] [-T SECONDS]
  *             [-s HOST:PORT -u USER -k KEY -H 'HOSTKEY LINE']
  *             submit FILE... | run FILE... | track ID... | cancel ID |
@@ -231,6 +231,7 @@ main(int argc, char **argv)
 	const struct sched_ops	*ops;
 	const char		*backend = "slurm", *cmd;
 	char			*cause = NULL, *host = NULL;
+	const char		*envs[16];
 	struct timeval		 tv = { 0, 0 };
 	struct event		*ev_deadline;
 	int			 c, i, interval = 1000, fast = 500, timeout = 15000, total = 120;
@@ -238,9 +239,15 @@ main(int argc, char **argv)
 	memset(&cfg, 0, sizeof cfg);
 	cfg.kind = TRANSPORT_LOCAL;
 	cfg.name = "cli";
-	while ((c = getopt(argc, argv, "b:c:f:H:i:k:s:t:T:u:w:")) != -1) {
+	cfg.env = envs;
+	while ((c = getopt(argc, argv, "b:c:e:f:H:i:k:s:t:T:u:w:")) != -1) {
 		switch (c) {
 		case 'b': backend = optarg; break;
+		case 'e':
+			if (cfg.nenv == nitems(envs))
+				fatalx("too many -e");
+			envs[cfg.nenv++] = optarg;
+			break;
 		case 'c': cfg.slurm_conf = optarg; break;
 		case 'w': cfg.workdir = optarg; break;
 		case 'i': interval = atoi(optarg); break;

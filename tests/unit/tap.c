@@ -5,6 +5,8 @@
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "tap.h"
 
@@ -67,4 +69,29 @@ int
 tap_rmtree(const char *dir)
 {
 	return (nftw(dir, tap_rm_one, 16, FTW_DEPTH | FTW_PHYS));
+}
+
+/* The bytes of $NB_SRCDIR/@rel (or ./@rel), NUL-terminated; "" if unreadable. Caller frees. */
+char *
+tap_fixture(const char *rel, size_t *len)
+{
+	const char	*src = getenv("NB_SRCDIR");
+	char		 path[4096], *buf = NULL;
+	FILE		*f;
+	long		 n = -1;
+
+	*len = 0;
+	snprintf(path, sizeof path, "%s/%s", src != NULL ? src : ".", rel);
+	if ((f = fopen(path, "rb")) != NULL && fseek(f, 0, SEEK_END) == 0 &&
+	    (n = ftell(f)) >= 0 && (buf = malloc(n + 1)) != NULL) {
+		rewind(f);
+		*len = fread(buf, 1, n, f);
+	} else
+		tap_diag("cannot read %s", path);
+	if (f != NULL)
+		fclose(f);
+	if (buf == NULL && (buf = malloc(1)) == NULL)
+		abort();
+	buf[*len] = '\0';
+	return (buf);
 }

@@ -6,6 +6,7 @@
 int	tap_ok(int, const char *, int, const char *, ...) __attribute__((__format__(__printf__, 4, 5)));
 int	tap_done(void);
 int	tap_rmtree(const char *);
+char	*tap_fixture(const char *, size_t *);
 void	tap_diag(const char *, ...) __attribute__((__format__(__printf__, 1, 2)));
 
 #define ok(cond, ...)		tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)

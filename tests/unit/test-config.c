@@ -655,11 +655,19 @@ test_clusters_example(void)
 	ok(cfg != NULL, "the clusters: example loads once uncommented");
 	if (cause != NULL)
 		tap_diag("%s", cause);
-	ok(cfg != NULL && cfg->nclusters == 1 && cfg->clusters[0].nqueues == 2 &&
+	ok(cfg != NULL && cfg->nclusters >= 1 && cfg->clusters[0].nqueues == 2 &&
 	    cfg->clusters[0].ncontainers == 3 &&
 	    cfg->clusters[0].containers[2].notebook == CONFIG_NB_LAB &&
 	    cfg->clusters[0].containers[2].nnotebook_command == 1,
-	    "example: 1 cluster, 2 queues, 3 containers (one lab, with its command)");
+	    "example: a cluster with 2 queues, 3 containers (one lab, with its "
+	    "command)");
+	ok(cfg != NULL && cfg->nclusters >= 2 &&
+	    cfg->clusters[1].scheduler == CONFIG_GRIDENGINE &&
+	    cfg->clusters[1].nenvironment == 3 &&
+	    strcmp(cfg->clusters[1].memory_complex, "h_vmem") == 0 &&
+	    strcmp(cfg->clusters[1].queues[0].pe, "smp") == 0 &&
+	    strcmp(cfg->clusters[0].memory_complex, "mem_free") == 0,
+	    "example: a Grid Engine cluster (environment, memory_complex, pe)");
 	config_free(cfg);
 	free(cause);
 	free(buf);
@@ -759,6 +767,45 @@ test_clusters_values(void)
 	for (i = 0; i < nitems(want); i++)
 		has_str(cause, want[i], "value error %zu at its line", i + 1);
 	is_int(nlines(cause), nitems(want) + 1, "exactly those errors");
+	free(cause);
+}
+
+/* Grid Engine's keys: environment entries NAME=value, memory_complex and pe as names. */
+static void
+test_clusters_gridengine(void)
+{
+	static const char *base = "clusters:\n  ge:\n    scheduler: gridengine\n"
+	    "    community_account: c\n    default_queue: q\n    default_container: c\n"
+	    "    containers: {c: {image: \"\", runtime: none}}\n";
+	struct config	*cfg;
+	char		*cause = NULL, *y;
+
+	xasprintf(&y, "%s    environment: [\"SGE_ROOT=/opt/sge\", \"PATH=/a:/b\"]\n"
+	    "    queues: {q: {walltime: {default: 1h, max: 2h}, cores: {default: 1, max: 4}, "
+	    "memory: {default: 1GiB, max: 2GiB}, pe: mpi-fill}}\n", base);
+	cfg = mem("ge.yaml", y, &cause);
+	ok(cfg != NULL && cfg->clusters[0].scheduler == CONFIG_GRIDENGINE &&
+	    cfg->clusters[0].nenvironment == 2 &&
+	    strcmp(cfg->clusters[0].environment[1], "PATH=/a:/b") == 0 &&
+	    strcmp(cfg->clusters[0].queues[0].pe, "mpi-fill") == 0 &&
+	    strcmp(cfg->clusters[0].memory_complex, "mem_free") == 0,
+	    "gridengine: environment, pe, memory_complex default");
+	config_free(cfg);
+	free(y);
+	free(cause);
+	cause = NULL;
+	xasprintf(&y, "%s    environment: [\"1X=y\", \"NOEQ\", \"=v\"]\n"
+	    "    memory_complex: \"h vmem\"\n"
+	    "    queues: {q: {walltime: {default: 1h, max: 2h}, cores: {default: 1, max: 4}, "
+	    "memory: {default: 1GiB, max: 2GiB}, pe: \"a;b\"}}\n", base);
+	ok(mem("ge.yaml", y, &cause) == NULL, "gridengine: bad values refused");
+	has_str(cause, "'1X=y' is not NAME=value on one line", "environment: a name "
+	    "starting with a digit");
+	has_str(cause, "'NOEQ' is not NAME=value", "environment: no '='");
+	has_str(cause, "'=v' is not NAME=value", "environment: no name");
+	has_str(cause, "clusters.ge.memory_complex", "memory_complex: not a name");
+	has_str(cause, "clusters.ge.queues.q.pe", "pe: not a name");
+	free(y);
 	free(cause);
 }
 
@@ -1041,6 +1088,7 @@ main(void)
 	test_clusters_cross();
 	test_clusters_values();
 	test_clusters_hostile();
+	test_clusters_gridengine();
 	test_accounting();
 	test_oidc();
 	return (tap_done());
