@@ -40,6 +40,11 @@
 {{!   route        USER or USER/SERVER: the tunnel the agent serves        }}
 {{!   enroll       one-time enrollment secret for the agent (see below)    }}
 {{!   container_gpus  "yes" when GPUs were asked for inside a container    }}
+{{!   notebook_app the container's notebook: classic, server or lab        }}
+{{!                (the agent's --notebook-app; give it in your own        }}
+{{!                templates, or the agent runs the classic notebook)      }}
+{{!   notebook_cmd the container's notebook_command, words joined by one   }}
+{{!                blank (none has a blank); empty: the flavour's own      }}
 {{!   keepalive    seconds between keepalives (nbgated's ssh.keepalive)    }}
 {{!   activity_interval  seconds between the agent's activity reports   }}
 {{!   workdir      the user's own working directory (clusters.NAME.workdir  }}
@@ -142,4 +147,8 @@ NBGATE_ENROLL={{enroll}} $nbgate_exec {{agent}} --notebook \
 {{#container_gpus}}
     --gpus \
 {{/container_gpus}}
+    --notebook-app {{notebook_app}} \
+{{#notebook_cmd}}
+    --notebook-cmd {{notebook_cmd}} \
+{{/notebook_cmd}}
     --base-url {{base_url}}
