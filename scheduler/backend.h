@@ -104,6 +104,7 @@ struct sched_status {
 	int		 exit_code;	/* ENDED: exit status, -1 unknown */
 	int		 signal;	/* ENDED: killing signal, 0 none */
 	time_t		 start;		/* PENDING: estimate, RUNNING: start; 0 unknown */
+	int		 limit;		/* time limit the scheduler holds, s; 0 unknown/none */
 	char		*reason;	/* pending reason / scheduler comment / error, or NULL */
 	char		*node;		/* RUNNING/ENDED: node list, or NULL */
 	char		*raw;		/* the scheduler's own state word, or NULL */

@@ -11,7 +11,7 @@
 #include "common/common.h"
 #include "scheduler/backend.h"
 
-#define SLURM_SQUEUE_FORMAT	"%i|%T|%r|%S|%N"
+#define SLURM_SQUEUE_FORMAT	"%i|%T|%r|%S|%N|%l"
 #define SLURM_SACCT_FORMAT	"JobID,State,ExitCode,Reason,NodeList,Start"
 /*
  * Job names and comments are free text: SLURM takes '|' and even control
@@ -192,12 +192,12 @@ slurm_field(const char *s, const char *none1, const char *none2)
 	return (xstrdup(s));
 }
 
-/* squeue -o '%i|%T|%r|%S|%N' lines. */
+/* squeue -o '%i|%T|%r|%S|%N|%l' lines (the time limit may be missing). */
 static int
 slurm_query_parse(const struct sched_output *o, struct sched_job *jobs, size_t n, char **cause)
 {
 	const char		*p = o->out, *line, *end = o->out + o->outlen;
-	char			*f[5];
+	char			*f[6];
 	size_t			 len, nf, i;
 	struct sched_job	*j;
 
@@ -213,7 +213,7 @@ slurm_query_parse(const struct sched_output *o, struct sched_job *jobs, size_t n
 		if (len == 0)
 			continue;
 		nf = sched_split(line, len, '|', f, nitems(f));
-		if (nf == nitems(f) && (j = slurm_job(jobs, n, f[0])) != NULL) {
+		if (nf >= 5 && (j = slurm_job(jobs, n, f[0])) != NULL) {
 			sched_status_clear(&j->st);
 			sched_slurm_map(f[1], &j->st);
 			j->found = 1;
@@ -222,6 +222,9 @@ slurm_query_parse(const struct sched_output *o, struct sched_job *jobs, size_t n
 			if (sched_parse_time(f[3], &j->st.start) == -1)
 				j->st.start = 0;
 			j->st.node = slurm_field(f[4], "(null)", "None assigned");
+			if (nf == 6 && (sched_parse_duration(f[5], &j->st.limit) == -1 ||
+			    j->st.limit < 0))
+				j->st.limit = 0;	/* UNLIMITED, INVALID */
 		}
 		for (i = 0; i < nf; i++)
 			free(f[i]);
@@ -273,7 +276,7 @@ slurm_history_parse(const struct sched_output *o, struct sched_job *jobs, size_t
 		if (len == 0)
 			continue;
 		nf = sched_split(line, len, '|', f, nitems(f));
-		if (nf == nitems(f) && (j = slurm_job(jobs, n, f[0])) != NULL) {
+		if (nf >= 5 && (j = slurm_job(jobs, n, f[0])) != NULL) {
 			sched_status_clear(&j->st);
 			sched_slurm_map(f[1], &j->st);
 			j->found = 1;

@@ -72,12 +72,13 @@ sched_streq(const char *a, const char *b)
 	return (strcmp(a, b) == 0);
 }
 
-/* Equal as far as a watcher cares (the raw word and reason count, times do not). */
+/* Equal as far as a watcher cares (raw word, reason and time limit count, start does not). */
 int
 sched_status_equal(const struct sched_status *a, const struct sched_status *b)
 {
 	return (a->state == b->state && a->end == b->end && a->exit_code == b->exit_code &&
-	    a->signal == b->signal && sched_streq(a->reason, b->reason) &&
+	    a->signal == b->signal && a->limit == b->limit &&
+	    sched_streq(a->reason, b->reason) &&
 	    sched_streq(a->node, b->node) && sched_streq(a->raw, b->raw));
 }
 

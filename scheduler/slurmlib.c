@@ -511,6 +511,8 @@ job_json(const slurm_job_info_t *j)
 	    "start_time", (json_int_t)j->start_time, "end_time", (json_int_t)j->end_time,
 	    "nodes", j->nodes, "partition", j->partition, "account", j->account,
 	    "user", j->user_name != NULL ? j->user_name : pw != NULL ? pw->pw_name : NULL, "name", j->name, "comment", j->comment);
+	if (o != NULL && j->time_limit != NO_VAL && j->time_limit != INFINITE)
+		json_object_set_new(o, "time_limit", json_integer((json_int_t)j->time_limit));
 	if (o != NULL && j->exit_code != NO_VAL) {
 		json_object_set_new(o, "exit_code", json_integer(WIFEXITED(j->exit_code) ?
 		    WEXITSTATUS(j->exit_code) : 0));

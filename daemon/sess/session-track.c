@@ -208,6 +208,8 @@ sess_tracked(const char *id, const struct sched_status *old,
 			s->started = st->start != 0 ? (double)st->start : sess_now();
 		if (s->state == SESSION_RUNNING || s->state == SESSION_STOPPING) {
 			sess_save(s);
+			if (old->limit != st->limit)	/* extended: a new end */
+				sess_notify(s);
 			break;
 		}
 		if (s->tunnel_up) {
@@ -235,13 +237,40 @@ sess_idle(struct session *s, time_t now)
 	return (now - sess_last_use(s, gate->cfg->sess_idle_counts));
 }
 
+/*
+ * The walltime warning: given once when @left seconds remain, within
+ * sessions.walltime_warning (@warn); taken back when an extension moves the
+ * end further away. Watchers (progress streams, pages) hear of both.
+ */
+static void
+sess_walltime_warn(struct session *s, double left, int warn)
+{
+	char	*why;
+
+	if (s->warned && left > warn + SESS_TICK) {
+		s->warned = 0;
+		sess_notify(s);
+		return;
+	}
+	if (s->warned || left > warn || (s->state != SESSION_RUNNING &&
+	    s->state != SESSION_STARTING))
+		return;
+	s->warned = 1;
+	xasprintf(&why, "%.0f s of walltime left", left > 0 ? left : 0);
+	sess_journal(s, "walltime-warning", why);
+	sess_tag(s);
+	log_info("session %lld (%s): %s", s->id, s->route, why);
+	free(why);
+	sess_notify(s);
+}
+
 static void
 sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
 	struct session	*s, *next;
 	const struct config *cfg = gate->cfg;
 	time_t		 now = time(NULL);
-	double		 left;
+	double		 ends;
 	char		*why;
 
 	sess_bridges_tend(now);
@@ -291,18 +320,8 @@ sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 			    cfg->sess_queued_timeout);
 			sess_cancel(s, why);
 			free(why);
-		} else if (s->state == SESSION_RUNNING && s->started > 0 &&
-		    !s->warned && cfg->sess_walltime_warning > 0) {
-			left = s->started + s->req->walltime - sess_now();
-			if (left <= cfg->sess_walltime_warning) {
-				s->warned = 1;
-				xasprintf(&why, "%.0f s of walltime left", left > 0 ? left : 0);
-				sess_journal(s, "walltime-warning", why);
-				sess_tag(s);
-				log_info("session %lld (%s): %s", s->id, s->route, why);
-				free(why);
-			}
-		}
+		} else if (cfg->sess_walltime_warning > 0 && (ends = sess_ends(s)) > 0)
+			sess_walltime_warn(s, ends - sess_now(), cfg->sess_walltime_warning);
 	}
 }
 

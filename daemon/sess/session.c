@@ -644,6 +644,22 @@ sess_last_use(const struct session *s, int counts)
 	return (compute > browser ? compute : browser);
 }
 
+/*
+ * When the job's walltime runs out, 0 if it does not run: from its start and
+ * the time limit the scheduler reports (an extension moves it), else from
+ * the start we saw and the walltime asked for.
+ */
+double
+sess_ends(const struct session *s)
+{
+	if (s->started <= 0 || (s->state != SESSION_RUNNING &&
+	    s->state != SESSION_STARTING && s->state != SESSION_STOPPING))
+		return (0);
+	if (s->st.state == SCHED_RUNNING && s->st.start > 0 && s->st.limit > 0)
+		return ((double)s->st.start + s->st.limit);
+	return (s->started + s->req->walltime);
+}
+
 /* The later of browser and notebook use (for pages and the API); 0: none. */
 time_t
 session_last_activity(const struct session *s)

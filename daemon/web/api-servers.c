@@ -163,12 +163,22 @@ api_server_get(struct hub_call *c)
 	api_json(c->rs, 200, j);
 }
 
-/* GET .../server(s/{server})/progress: the session's progress as Server-Sent Events. */
+/*
+ * GET .../server(s/{server})/progress[?until=end]: the session's progress as
+ * Server-Sent Events, until it is ready (JupyterHub's) or until it ends.
+ */
 void
 api_progress(struct hub_call *c)
 {
 	const struct session	*s;
+	char			*until;
 
-	if ((s = api_server_find(c)) != NULL)
-		progress_stream(c->ar->conn, s);
+	if ((s = api_server_find(c)) == NULL)
+		return;
+	until = api_query_get(c->ar->query, "until");
+	if (until != NULL && strcmp(until, "end") != 0)
+		api_error(c->rs, 400, "until: only \"end\" is known");
+	else
+		progress_stream(c->ar->conn, s, until != NULL);
+	free(until);
 }

@@ -139,6 +139,27 @@ home_user_charging(void)
 	return (0);
 }
 
+/* The walltime warnings of the user's servers, above the table. */
+static void
+home_warnings(struct evbuffer *b, json_t *servers, const char **names, size_t n)
+{
+	const char	*w;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		w = json_string_value(json_object_get(json_object_get(json_object_get(
+		    servers, names[i]), "state"), "walltime_warning"));
+		if (w == NULL)
+			continue;
+		evbuffer_add_printf(b, "<p class=\"notice walltime-warning\" role="
+		    "\"alert\">Server <strong>");
+		pages_esc(b, *names[i] != '\0' ? names[i] : "default");
+		evbuffer_add_printf(b, "</strong>: ");
+		pages_esc(b, w);
+		evbuffer_add_printf(b, "</p>\n");
+	}
+}
+
 /* GET /hub/home: the user's servers, with Open, Stop and Start. */
 void
 home_page(const struct api_req *ar, struct api_resp *rs)
@@ -155,6 +176,7 @@ home_page(const struct api_req *ar, struct api_resp *rs)
 		names[n++] = k;
 	qsort(names, n, sizeof *names, home_strcmp);
 	b = pages_begin("Your servers", ar->user);
+	home_warnings(b, acc.servers, names, n);
 	evbuffer_add_printf(b, "<table><caption>Servers of ");
 	pages_esc(b, ar->user);
 	evbuffer_add_printf(b, "</caption><thead><tr><th scope=\"col\">Server</th>"

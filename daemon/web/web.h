@@ -187,6 +187,6 @@ char		*usage_comment_user(const char *);
 
 /* progress.c: a session's progress, one event or a stream of them */
 struct json_t	*progress_event(const struct session *, int *);
-void		 progress_stream(struct conn *, const struct session *);
+void		 progress_stream(struct conn *, const struct session *, int);
 
 #endif

@@ -143,7 +143,7 @@ test_slurm_query(void)
 	size_t			 len;
 
 	ok(ops->query_argv(&a, ids, 3, &cause) == 0, "squeue argv built");
-	is_str(s = argv_str(&a), "'squeue' '-h' '-t' 'all' '-o' '%i|%T|%r|%S|%N' '-j' "
+	is_str(s = argv_str(&a), "'squeue' '-h' '-t' 'all' '-o' '%i|%T|%r|%S|%N|%l' '-j' "
 	    "'7706405,7706400,7706401'", "one squeue for the batch");
 	free(s);
 	ok(ops->query_argv(&a, bad, 2, &cause) == -1, "a bad id refuses the batch");
@@ -169,6 +169,10 @@ test_slurm_query(void)
 	ok(j[5].st.state == SCHED_RUNNING, "RUNNING");
 	is_str(j[5].st.node, "vm", "node");
 	ok(j[5].st.reason == NULL, "no reason while running");
+	is_int(j[5].st.limit, 26 * 3600, "time limit D-HH:MM:SS");
+	is_int(j[3].st.limit, 120, "time limit M:SS");
+	is_int(j[4].st.limit, 0, "UNLIMITED: no limit");
+	is_int(j[2].st.limit, 0, "no time limit field (older format): none");
 	ok(!j[6].found, "unknown id not found");
 	jobs_free(j, nitems(ids));
 	free(buf);
@@ -400,6 +404,7 @@ test_pbs(void)
 	ok(j[0].found && j[0].st.state == SCHED_RUNNING, "bare id matched 4321.pbs01... running");
 	is_str(j[0].st.node, "node07", "exec_host node");
 	ok(j[0].st.start > 0, "stime parsed");
+	is_int(j[0].st.limit, 3600, "Resource_List.walltime parsed");
 	has_str(j[0].st.reason, "Job run at", "comment kept");
 	ok(j[1].st.state == SCHED_PENDING, "queued; a continuation 'job_state = R' not read");
 	ok(j[1].st.start > 0, "estimated.start_time parsed");
