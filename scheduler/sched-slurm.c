@@ -317,6 +317,31 @@ slurm_cancel_parse(const struct sched_output *o, const char *id, char **cause)
 	return (0);
 }
 
+/* scontrol update JobId=N TimeLimit=MINUTES (SLURM counts whole minutes). */
+static int
+slurm_extend_argv(struct sched_argv *a, const char *id, int secs, char **cause)
+{
+	if (!sched_id_valid(id) || secs <= 0) {
+		xasprintf(cause, "invalid job id or time limit");
+		return (-1);
+	}
+	sched_argv_add(a, "scontrol");
+	sched_argv_add(a, "update");
+	sched_argv_addf(a, "JobId=%s", id);
+	sched_argv_addf(a, "TimeLimit=%d", (secs + 59) / 60);
+	return (0);
+}
+
+static int
+slurm_extend_parse(const struct sched_output *o, const char *id, char **cause)
+{
+	if (o->status != 0) {
+		*cause = slurm_cause(o, "scontrol update");
+		return (-1);
+	}
+	return (0);
+}
+
 static int
 slurm_queues_argv(struct sched_argv *a, char **cause)
 {
@@ -691,4 +716,6 @@ const struct sched_ops sched_slurm_ops = {
 	.nodes_parse = slurm_nodes_parse,
 	.usage_argv = slurm_usage_argv,
 	.usage_parse = slurm_usage_parse,
+	.extend_argv = slurm_extend_argv,
+	.extend_parse = slurm_extend_parse,
 };

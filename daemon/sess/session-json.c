@@ -54,6 +54,18 @@ sess_warning(double left)
 	return (j);
 }
 
+/* "extend": {step, max_total} while the cluster lets this running job grow. */
+static void
+sess_json_extend(const struct session *s, json_t *state)
+{
+	const struct config_cluster	*c = config_cluster_find(gate->cfg, s->req->cluster);
+	int				 cur = s->st.limit > 0 ? s->st.limit : s->req->walltime;
+
+	if (c != NULL && c->extend_step > 0 && cur < c->extend_max)
+		json_object_set_new(state, "extend", json_pack("{s:i,s:i}", "step",
+		    c->extend_step, "max_total", c->extend_max));
+}
+
 /* One server as JupyterHub's API shows it, with nbgate's details in "state". */
 json_t *
 session_json(const struct session *s, int detail)
@@ -113,6 +125,8 @@ session_json(const struct session *s, int detail)
 		if (s->st.limit > 0)
 			json_object_set_new(state, "time_limit", json_integer(s->st.limit));
 	}
+	if (s->state == SESSION_RUNNING && s->job != NULL)
+		sess_json_extend(s, state);
 	if (ends > 0 && s->warned)
 		json_object_set_new(state, "walltime_warning", sess_warning(left));
 	if (s->state == SESSION_RUNNING)	/* since browser or notebook use */

@@ -124,7 +124,10 @@ sess_end_cause(struct session *s, const struct sched_status *st, int *tail)
 	jobreq_fmt_duration(wt, sizeof wt, s->req->walltime);
 	switch (st->end) {
 	case SCHED_END_COMPLETED:
-		if (s->agent_said != NULL)
+		if (s->agent_said != NULL && strncmp(s->agent_said, "walltime:", 9) == 0)
+			xasprintf(&why, "the walltime (%s) was nearly over: the job ended "
+			    "itself before the scheduler's kill (%s)", wt, s->agent_said);
+		else if (s->agent_said != NULL)
 			xasprintf(&why, "the notebook ended: %s", s->agent_said);
 		else
 			xasprintf(&why, "the job ended (exit status 0)");

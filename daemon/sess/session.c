@@ -587,7 +587,9 @@ session_agent_exit(struct route *r, const char *why)
 		return;
 	free(s->agent_said);
 	s->agent_said = xstrdup(why);
-	sess_journal(s, "agent-exit", why);
+	/* a label for the journal only: the agent's words decide nothing */
+	sess_journal(s, strncmp(why, "walltime:", 9) == 0 ? "walltime" : "agent-exit",
+	    why);
 }
 
 /*
