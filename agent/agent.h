@@ -64,7 +64,7 @@ const char *notebook_token(struct notebook *);	/* borrowed, secret */
 void	 notebook_free(struct notebook *);
 
 /* kernels.c: the notebook's kernels stopped through its REST API (blocking, bounded) */
-#define KERNELS_STOP_TIMEOUT	20	/* s for all of it */
+#define KERNELS_STOP_TIMEOUT	15	/* s for all of it: with the notebook's stop, within SLURM's KillWait (30 s) */
 int	 kernels_ids(const char *, size_t, char ***, size_t *);
 int	 kernels_stop(struct notebook *, const struct notebook_config *, int, char **);
 
