@@ -335,11 +335,10 @@ slurm_extend_argv(struct sched_argv *a, const char *id, int secs, char **cause)
 static int
 slurm_extend_parse(const struct sched_output *o, const char *id, char **cause)
 {
-	if (o->status != 0) {
-		*cause = slurm_cause(o, "scontrol update");
-		return (-1);
-	}
-	return (0);
+	if (o->status == 0)
+		return (0);
+	*cause = slurm_cause(o, "scontrol update");	/* "... Access/permission denied ..." */
+	return (-1);
 }
 
 static int

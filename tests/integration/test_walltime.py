@@ -178,12 +178,18 @@ def test_extend_refused(env):
          "the journal has the refusal", ev)
 
 
+def wuser_ran(env):
+    """wuser's login cookie if its job ran (test_time_left), else None (and a failure)."""
+    if not getattr(env, "wjob", None):
+        env.tap.ok(False, "wuser's job ran")
+        return None
+    return login(env, "wuser")
+
+
 def test_warning_and_end(env):
     t = env.tap
-    if not getattr(env, "wjob", None):
-        t.ok(False, "wuser's job ran")
+    if (cookie := wuser_ran(env)) is None:
         return
-    cookie = login(env, "wuser")
     t.ok(wait_for(lambda: "walltime_warning" in env.api.server("wuser")[1]["state"], 100),
          "the warning is in the model within %d s of the end" % WARN,
          env.api.server("wuser")[1]["state"])
@@ -240,10 +246,8 @@ def job_fields(job):
 def test_relaunch(env):
     """The ended wuser server again in one click, alike; the form remembers the choices."""
     t = env.tap
-    if not getattr(env, "wjob", None):
-        t.ok(False, "wuser's job ran")
+    if (cookie := wuser_ran(env)) is None:
         return
-    cookie = login(env, "wuser")
     st, _, page = get(env, "/hub/spawn", cookie)
     t.ok(st == 200 and re.search(r'name="walltime" [^>]*value="2m"', page) is not None,
          "the spawn form is filled in with wuser's last choices (walltime 2m)", page[-3000:])

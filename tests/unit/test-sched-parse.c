@@ -1142,10 +1142,39 @@ test_nodes(void)
 	    "node list charset");
 }
 
+/* Extend: scontrol update in whole minutes; a refusal in SLURM's own words. */
+static void
+test_slurm_extend(void)
+{
+	const struct sched_ops	*ops = &sched_slurm_ops;
+	struct sched_argv	 a = { NULL, 0 };
+	struct sched_output	 o;
+	char			*cause = NULL, *s;
+
+	ok(ops->extend_argv(&a, "7706405", 181, &cause) == 0, "extend argv built");
+	is_str(s = argv_str(&a), "'scontrol' 'update' 'JobId=7706405' 'TimeLimit=4'",
+	    "scontrol update, seconds rounded up to minutes");
+	free(s);
+	sched_argv_clear(&a);
+	ok(ops->extend_argv(&a, "1;reboot", 60, &cause) == -1 && cause != NULL,
+	    "a bad job id is refused");
+	free(cause);
+	cause = NULL;
+	sched_argv_clear(&a);
+	output(&o, 0, "", "");
+	ok(ops->extend_parse(&o, "7706405", &cause) == 0, "exit 0: extended");
+	output(&o, 1, "", "slurm_update error: Access/permission denied\n");
+	ok(ops->extend_parse(&o, "7706405", &cause) == -1, "exit 1: refused");
+	is_str(cause, "slurm_update error: Access/permission denied", "in scontrol's words");
+	free(cause);
+	ok(sched_pbs_ops.extend_argv == NULL, "PBS: no extend (not written yet)");
+}
+
 int
 main(void)
 {
 	log_init("test-sched-parse", LOG_WARN);
+	test_slurm_extend();
 	test_nodes();
 	test_slurm_submit();
 	test_slurm_query();
