@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/sess/session-int.h"
 
@@ -93,7 +94,8 @@ session_extend(const char *actor, const char *user, const char *server,
 		    "extend)", s->req->cluster, s->req->cluster);
 		return (RESULT_DENIED);
 	}
-	if (s->extending) {
+	/* a bridge freed under it (reload) never answers: not past the command timeout */
+	if (s->extending != 0 && time(NULL) - s->extending < SESS_CMD_TIMEOUT / 1000 * 2) {
 		xasprintf(msg, "an extension of this job is already on its way");
 		return (RESULT_CONFLICT);
 	}
@@ -112,7 +114,7 @@ session_extend(const char *actor, const char *user, const char *server,
 	x->actor = xstrdup(actor);
 	x->cb = cb;
 	x->arg = arg;
-	s->extending = 1;
+	s->extending = time(NULL);
 	sched_extend(s->cl->sched, s->job, x->to, sess_extend_done, x);
 	return (RESULT_OK);
 }
