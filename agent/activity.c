@@ -366,27 +366,10 @@ act_read(struct bufferevent *bev, void *arg)
 static void
 act_get(struct actpoll *ap)
 {
-	struct sockaddr_un	 sun;
-	struct sockaddr_in	 sin;
-	struct sockaddr		*sa;
-	socklen_t		 len;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = notebook_addr(ap->nb, &ss);
 	struct timeval		 tv = { ACT_GET_TIMEOUT, 0 };
-	const char		*sock = notebook_sock(ap->nb);
 
-	if (sock != NULL) {
-		memset(&sun, 0, sizeof sun);
-		sun.sun_family = AF_UNIX;
-		memcpy(sun.sun_path, sock, strlen(sock));
-		sa = (struct sockaddr *)&sun;
-		len = sizeof sun;
-	} else {
-		memset(&sin, 0, sizeof sin);
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons(notebook_port(ap->nb));
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sa = (struct sockaddr *)&sin;
-		len = sizeof sin;
-	}
 	if ((ap->bev = bufferevent_socket_new(ap->base, -1,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		fatalx("bufferevent_socket_new");
@@ -398,7 +381,7 @@ act_get(struct actpoll *ap)
 	    "Authorization: token %s\r\n\r\n", ap->cfg->base_url,
 	    act_paths[ap->step], notebook_token(ap->nb));
 	bufferevent_enable(ap->bev, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect(ap->bev, sa, len) != 0) {
+	if (bufferevent_socket_connect(ap->bev, (struct sockaddr *)&ss, len) != 0) {
 		bufferevent_free(ap->bev);
 		ap->bev = NULL;
 		act_schedule(ap);

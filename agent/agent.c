@@ -33,6 +33,7 @@ struct agent {
 	int			 activity;	/* s between reports; 0: none */
 	char			*base_url;
 	const char		*stop_why;	/* set once we are stopping */
+	int			 ready;		/* the notebook answered */
 	char			*secret;	/* enrollment secret (cfg borrows) */
 	const char		*job_from;	/* where the job id came from */
 };
@@ -222,7 +223,7 @@ agent_notebook_options(struct agent *a, int runtime_set)
 	nc->as_root = geteuid() == 0;	/* the notebook refuses root otherwise */
 }
 
-static void	agent_stop(struct agent *, int, const char *);
+static void	agent_stop(struct agent *, int, const char *, int);
 
 static void
 agent_parse_hostport(const char *s, char **host, int *port)
@@ -374,7 +375,7 @@ agent_state(struct tunclient *tc, enum tunclient_state st, const char *why,
 		break;
 	case TUNCLIENT_FAILED:
 		log_warnx("agent: route %s: giving up: %s", route, why);
-		agent_stop(a, 2, "the tunnel failed for good");
+		agent_stop(a, 2, "the tunnel failed for good", 0);
 		break;
 	}
 }
@@ -428,8 +429,9 @@ agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *wh
 			a->cfg.target_port = notebook_port(nb);
 		}
 		a->cfg.notebook_token = notebook_token(nb);	/* sent at enrollment */
+		a->ready = 1;
 		if (agent_dial(a) != 0) {
-			agent_stop(a, 2, "cannot dial the gateway");
+			agent_stop(a, 2, "cannot dial the gateway", 0);
 			break;
 		}
 		if (a->activity > 0)
@@ -451,13 +453,42 @@ agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *wh
 }
 
 /*
- * Stops everything and exits @code: leaves the gateway first, saying why
- * (the notebook is about to go), then stops the notebook if we run one.
+ * The notebook's kernels stopped through its server (kernels.c), if it
+ * answers: "N kernels stopped cleanly" or why not, for the leaving reason;
+ * NULL when the agent runs no notebook.
+ */
+static char *
+agent_kernels(struct agent *a)
+{
+	char	*cause = NULL, *said;
+	int	 n;
+
+	if (a->nb == NULL)
+		return (NULL);		/* a tunnel only (--target) */
+	if (!a->ready)
+		return (xstrdup("the notebook server was not up yet"));
+	if ((n = kernels_stop(a->nb, &a->nbcfg, KERNELS_STOP_TIMEOUT, &cause)) == -1) {
+		log_warnx("agent: route %s: %s", a->cfg.user, cause);
+		xasprintf(&said, "kernels not stopped: %s", cause);
+		free(cause);
+		return (said);
+	}
+	log_info("agent: route %s: %d kernel%s stopped through the notebook server",
+	    a->cfg.user, n, n == 1 ? "" : "s");
+	xasprintf(&said, "%d kernel%s stopped cleanly", n, n == 1 ? "" : "s");
+	return (said);
+}
+
+/*
+ * Stops everything and exits @code: stops the kernels through the notebook
+ * server, leaves the gateway saying why (the notebook is about to go), then
+ * stops the notebook if we run one. @walltime: the scheduler's warning that
+ * the job's time is nearly up (its reason starts with "walltime:").
  */
 static void
-agent_stop(struct agent *a, int code, const char *why)
+agent_stop(struct agent *a, int code, const char *why, int walltime)
 {
-	char	*reason;
+	char	*reason, *kernels;
 
 	if (a->stop_why != NULL) {
 		log_info("agent: route %s: already stopping (%s)", a->cfg.user,
@@ -466,7 +497,15 @@ agent_stop(struct agent *a, int code, const char *why)
 	}
 	a->stop_why = why;
 	a->exitcode = code;
-	xasprintf(&reason, "stopped by %s", why);
+	kernels = agent_kernels(a);
+	if (walltime)
+		xasprintf(&reason, "walltime: the job's time limit is near (%s)%s%s%s",
+		    why, kernels != NULL ? "; " : "", kernels != NULL ? kernels : "",
+		    kernels != NULL ? ", the notebook server stopped" : "");
+	else
+		xasprintf(&reason, "stopped by %s%s%s", why, kernels != NULL ? "; " : "",
+		    kernels != NULL ? kernels : "");
+	free(kernels);
 	agent_leave(a, reason);
 	free(reason);
 	if (a->nb == NULL) {
@@ -478,18 +517,26 @@ agent_stop(struct agent *a, int code, const char *why)
 	notebook_stop(a->nb);
 }
 
+/*
+ * SIGUSR1 is the batch system's walltime warning (SLURM --signal=B:USR1@S
+ * in templates/slurm.sh, Grid Engine's s_rt); SIGTERM may be anything
+ * (scancel, a stop, the time limit itself).
+ */
 static void
 agent_signal(evutil_socket_t sig, short what, void *arg)
 {
-	agent_stop(arg, 0, sig == SIGTERM ? "SIGTERM (walltime, scancel or stop)" :
-	    "SIGINT");
+	if (sig == SIGUSR1)
+		agent_stop(arg, 0, "SIGUSR1 from the batch system", 1);
+	else
+		agent_stop(arg, 0, sig == SIGTERM ? "SIGTERM (walltime, scancel or "
+		    "stop)" : "SIGINT", 0);
 }
 
 int
 main(int argc, char **argv)
 {
 	struct agent	 a;
-	struct event	*sigterm, *sigint;
+	struct event	*sigterm, *sigint, *sigusr1;
 	char		*cause = NULL;
 
 	memset(&a, 0, sizeof a);
@@ -504,6 +551,8 @@ main(int argc, char **argv)
 	sigint = evsignal_new(a.base, SIGINT, agent_signal, &a);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	sigusr1 = evsignal_new(a.base, SIGUSR1, agent_signal, &a);
+	evsignal_add(sigusr1, NULL);
 	if (a.notebook) {
 		a.nb = notebook_start(a.base, &a.nbcfg, agent_notebook_event, &a, &cause);
 		if (a.nb == NULL) {
@@ -519,6 +568,7 @@ main(int argc, char **argv)
 	notebook_free(a.nb);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sigusr1);
 	event_base_free(a.base);
 	free(a.gw_host);
 	free(a.target_host);

@@ -5,6 +5,7 @@
 #define NB_AGENT_H
 
 #include <sys/types.h>
+#include <sys/socket.h>
 
 #include <stddef.h>
 #include <time.h>
@@ -64,10 +65,17 @@ char	*notebook_redact(const char *, const char *);
 struct notebook *notebook_start(struct event_base *, const struct notebook_config *,
 	    notebook_cb, void *, char **);
 void	 notebook_stop(struct notebook *);
+struct sockaddr_storage;
+socklen_t notebook_addr(struct notebook *, struct sockaddr_storage *);	/* where it listens */
 const char *notebook_sock(struct notebook *);	/* borrowed; NULL with tcp */
 int	 notebook_port(struct notebook *);	/* 0 unless tcp */
 const char *notebook_token(struct notebook *);	/* borrowed, secret */
 void	 notebook_free(struct notebook *);
+
+/* kernels.c: the notebook's kernels stopped through its REST API (blocking, bounded) */
+#define KERNELS_STOP_TIMEOUT	15	/* s for all of it: with the notebook's stop, within SLURM's KillWait (30 s) */
+int	 kernels_ids(const char *, size_t, char ***, size_t *);
+int	 kernels_stop(struct notebook *, const struct notebook_config *, int, char **);
 
 /* activity.c: what the notebook and job do, reported (tunnel/PROTOCOL 9) */
 #define AGENT_BUSY_POLL		5	/* s between looks at the kernels */

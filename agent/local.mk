@@ -1,5 +1,5 @@
 bin_PROGRAMS += nbgate-agent
-nbgate_agent_SOURCES = agent/agent.h agent/agent.c agent/notebook.c \
+nbgate_agent_SOURCES = agent/agent.h agent/agent.c agent/notebook.c agent/kernels.c \
 	agent/activity.c
 nbgate_agent_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 nbgate_agent_LDADD = $(COMMON_LIBS) $(JANSSON_LIBS)
@@ -7,7 +7,7 @@ nbgate_agent_LDADD = $(COMMON_LIBS) $(JANSSON_LIBS)
 # Unit test of activity.c's parsers and the report's encoding (common/activity.c).
 check_PROGRAMS += tests/unit/test-activity
 tests_unit_test_activity_SOURCES = tests/unit/test-activity.c agent/agent.h \
-	agent/activity.c agent/notebook.c
+	agent/activity.c agent/notebook.c agent/kernels.c
 tests_unit_test_activity_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_unit_test_activity_LDADD = libnbtest.a $(COMMON_LIBS) $(JANSSON_LIBS)
 TESTS += tests/unit/test-activity

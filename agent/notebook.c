@@ -549,32 +549,16 @@ nb_probe_event(struct bufferevent *bev, short what, void *arg)
 static void
 nb_probe_start(struct notebook *nb)
 {
-	struct sockaddr_un	 sun;
-	struct sockaddr_in	 sin;
-	struct sockaddr		*sa;
-	socklen_t		 len;
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = notebook_addr(nb, &ss);
 	struct timeval		 tv = { NB_PROBE_TIMEOUT, 0 };
 
-	if (nb->sock != NULL) {
-		memset(&sun, 0, sizeof sun);
-		sun.sun_family = AF_UNIX;
-		memcpy(sun.sun_path, nb->sock, strlen(nb->sock));
-		sa = (struct sockaddr *)&sun;
-		len = sizeof sun;
-	} else {
-		memset(&sin, 0, sizeof sin);
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons(nb->port);
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sa = (struct sockaddr *)&sin;
-		len = sizeof sin;
-	}
 	nb->probe = bufferevent_socket_new(nb->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (nb->probe == NULL)
 		fatalx("bufferevent_socket_new");
 	bufferevent_setcb(nb->probe, nb_probe_read, NULL, nb_probe_event, nb);
 	bufferevent_set_timeouts(nb->probe, &tv, &tv);
-	if (bufferevent_socket_connect(nb->probe, sa, len) != 0) {
+	if (bufferevent_socket_connect(nb->probe, (struct sockaddr *)&ss, len) != 0) {
 		nb_probe_end(nb);	/* not there yet */
 		return;
 	}
@@ -951,6 +935,25 @@ fail:
 }
 
 /* The Unix socket the notebook listens on (borrowed), or NULL with tcp. */
+/* Where the notebook listens, as a socket address (Unix socket or 127.0.0.1:port). */
+socklen_t
+notebook_addr(struct notebook *nb, struct sockaddr_storage *ss)
+{
+	struct sockaddr_un	*sun = (struct sockaddr_un *)ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof *ss);
+	if (nb->sock != NULL) {
+		sun->sun_family = AF_UNIX;
+		memcpy(sun->sun_path, nb->sock, strlen(nb->sock));	/* checked at start */
+		return (sizeof *sun);
+	}
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(nb->port);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return (sizeof *sin);
+}
+
 const char *
 notebook_sock(struct notebook *nb)
 {

@@ -43,6 +43,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/sess/session-track.c \
 	daemon/sess/session-restore.c \
 	daemon/sess/session-json.c \
+	daemon/sess/session-extend.c \
 	daemon/sess/enroll.c \
 	daemon/sess/outbox.c \
 	daemon/web/web.h \
@@ -57,6 +58,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/web/api-links.c \
 	daemon/web/pages.c \
 	daemon/web/home.c \
+	daemon/web/extend.c \
 	daemon/web/spawn.c \
 	daemon/web/pending.c \
 	daemon/web/credential.c \

@@ -106,6 +106,7 @@ struct sched_status {
 	int		 exit_code;	/* ENDED: exit status, -1 unknown */
 	int		 signal;	/* ENDED: killing signal, 0 none */
 	time_t		 start;		/* PENDING: estimate, RUNNING: start; 0 unknown */
+	int		 limit;		/* time limit the scheduler holds, s; 0 unknown/none */
 	char		*reason;	/* pending reason / scheduler comment / error, or NULL */
 	char		*node;		/* RUNNING/ENDED: node list, or NULL */
 	char		*raw;		/* the scheduler's own state word, or NULL */
@@ -227,6 +228,13 @@ struct sched_ops {
 	int		(*usage_argv)(struct sched_argv *, const char *, char **);
 	int		(*usage_parse)(const struct sched_output *, struct sched_used **,
 			    size_t *, char **);
+	/*
+	 * A running job's new time limit in seconds (optional): run as the
+	 * login user, whom the scheduler may refuse (SLURM: only operators
+	 * and administrators may lengthen a job); the cause is its own words.
+	 */
+	int		(*extend_argv)(struct sched_argv *, const char *, int, char **);
+	int		(*extend_parse)(const struct sched_output *, const char *, char **);
 };
 const struct sched_ops *sched_find(const char *);	/* "slurm", "pbs", "gridengine"; NULL if none */
 int		 sched_id_valid(const char *);		/* [0-9A-Za-z._[]-], 1-64 */
@@ -270,6 +278,7 @@ double		 sched_seconds(const struct sched *);	/* time in commands, summed */
 void		 sched_set_timeout(struct sched *, int);	/* ms per command; default 30 s */
 struct sched_req *sched_submit(struct sched *, const char *, size_t, sched_submit_cb, void *);
 struct sched_req *sched_cancel(struct sched *, const char *, sched_done_cb, void *);
+struct sched_req *sched_extend(struct sched *, const char *, int, sched_done_cb, void *);
 /* One batched query (+ at most one history command); statuses are UNKNOWN on failure. */
 struct sched_req *sched_query(struct sched *, const char *const *, size_t, sched_query_cb,
 		     void *);

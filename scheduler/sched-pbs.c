@@ -200,6 +200,7 @@ struct pbs_block {
 	char		*comment;
 	char		*start;
 	char		*estimate;
+	char		*walltime;	/* Resource_List.walltime */
 	int		 has_exit;
 	int		 exit;
 };
@@ -222,6 +223,9 @@ pbs_block_status(const struct pbs_block *b, struct sched_status *st)
 		st->start = pbs_time(b->start);
 	if (st->state == SCHED_PENDING && b->estimate != NULL)
 		st->start = pbs_time(b->estimate);
+	if (b->walltime != NULL && (sched_parse_duration(b->walltime, &st->limit) == -1 ||
+	    st->limit < 0))
+		st->limit = 0;
 }
 
 static void
@@ -237,6 +241,7 @@ pbs_block_end(struct pbs_block *b, pbs_block_cb cb, void *arg)
 	free(b->comment);
 	free(b->start);
 	free(b->estimate);
+	free(b->walltime);
 	memset(b, 0, sizeof *b);
 }
 
@@ -260,6 +265,8 @@ pbs_attr(struct pbs_block *b, const char *key, const char *val)
 		dst = &b->start;
 	else if (strcmp(key, "estimated.start_time") == 0)
 		dst = &b->estimate;
+	else if (strcmp(key, "Resource_List.walltime") == 0)
+		dst = &b->walltime;
 	else if (strcasecmp(key, "exit_status") == 0) {
 		b->has_exit = 1;
 		b->exit = atoi(val);

@@ -11,7 +11,7 @@
 #include "common/common.h"
 #include "scheduler/backend.h"
 
-#define SLURM_SQUEUE_FORMAT	"%i|%T|%r|%S|%N"
+#define SLURM_SQUEUE_FORMAT	"%i|%T|%r|%S|%N|%l"
 #define SLURM_SACCT_FORMAT	"JobID,State,ExitCode,Reason,NodeList,Start"
 /*
  * Job names and comments are free text: SLURM takes '|' and even control
@@ -192,12 +192,12 @@ slurm_field(const char *s, const char *none1, const char *none2)
 	return (xstrdup(s));
 }
 
-/* squeue -o '%i|%T|%r|%S|%N' lines. */
+/* squeue -o '%i|%T|%r|%S|%N|%l' lines (the time limit may be missing). */
 static int
 slurm_query_parse(const struct sched_output *o, struct sched_job *jobs, size_t n, char **cause)
 {
 	const char		*p = o->out, *line, *end = o->out + o->outlen;
-	char			*f[5];
+	char			*f[6];
 	size_t			 len, nf, i;
 	struct sched_job	*j;
 
@@ -213,7 +213,7 @@ slurm_query_parse(const struct sched_output *o, struct sched_job *jobs, size_t n
 		if (len == 0)
 			continue;
 		nf = sched_split(line, len, '|', f, nitems(f));
-		if (nf == nitems(f) && (j = slurm_job(jobs, n, f[0])) != NULL) {
+		if (nf >= 5 && (j = slurm_job(jobs, n, f[0])) != NULL) {
 			sched_status_clear(&j->st);
 			sched_slurm_map(f[1], &j->st);
 			j->found = 1;
@@ -222,6 +222,9 @@ slurm_query_parse(const struct sched_output *o, struct sched_job *jobs, size_t n
 			if (sched_parse_time(f[3], &j->st.start) == -1)
 				j->st.start = 0;
 			j->st.node = slurm_field(f[4], "(null)", "None assigned");
+			if (nf == 6 && (sched_parse_duration(f[5], &j->st.limit) == -1 ||
+			    j->st.limit < 0))
+				j->st.limit = 0;	/* UNLIMITED, INVALID */
 		}
 		for (i = 0; i < nf; i++)
 			free(f[i]);
@@ -273,7 +276,7 @@ slurm_history_parse(const struct sched_output *o, struct sched_job *jobs, size_t
 		if (len == 0)
 			continue;
 		nf = sched_split(line, len, '|', f, nitems(f));
-		if (nf == nitems(f) && (j = slurm_job(jobs, n, f[0])) != NULL) {
+		if (nf >= 5 && (j = slurm_job(jobs, n, f[0])) != NULL) {
 			sched_status_clear(&j->st);
 			sched_slurm_map(f[1], &j->st);
 			j->found = 1;
@@ -312,6 +315,30 @@ slurm_cancel_parse(const struct sched_output *o, const char *id, char **cause)
 		return (-1);
 	}
 	return (0);
+}
+
+/* scontrol update JobId=N TimeLimit=MINUTES (SLURM counts whole minutes). */
+static int
+slurm_extend_argv(struct sched_argv *a, const char *id, int secs, char **cause)
+{
+	if (!sched_id_valid(id) || secs <= 0) {
+		xasprintf(cause, "invalid job id or time limit");
+		return (-1);
+	}
+	sched_argv_add(a, "scontrol");
+	sched_argv_add(a, "update");
+	sched_argv_addf(a, "JobId=%s", id);
+	sched_argv_addf(a, "TimeLimit=%d", (secs + 59) / 60);
+	return (0);
+}
+
+static int
+slurm_extend_parse(const struct sched_output *o, const char *id, char **cause)
+{
+	if (o->status == 0)
+		return (0);
+	*cause = slurm_cause(o, "scontrol update");	/* "... Access/permission denied ..." */
+	return (-1);
 }
 
 static int
@@ -688,4 +715,6 @@ const struct sched_ops sched_slurm_ops = {
 	.nodes_parse = slurm_nodes_parse,
 	.usage_argv = slurm_usage_argv,
 	.usage_parse = slurm_usage_parse,
+	.extend_argv = slurm_extend_argv,
+	.extend_parse = slurm_extend_parse,
 };

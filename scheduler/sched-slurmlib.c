@@ -180,6 +180,8 @@ slurmlib_job(json_t *j, struct sched_status *st)
 	if (slurmlib_int(j, "start_time", 1, INT64_MAX, &v) == 0)
 		st->start = (time_t)v;
 	st->node = slurmlib_string(j, "nodes", NULL);
+	if (slurmlib_int(j, "time_limit", 1, INT32_MAX / 60, &v) == 0)	/* minutes */
+		st->limit = (int)v * 60;
 	if (st->state == SCHED_ENDED && slurmlib_int(j, "exit_code", 0, 255, &v) == 0 &&
 	    slurmlib_int(j, "signal", 0, 127, &sig) == 0) {
 		st->exit_code = (int)v;

@@ -73,12 +73,13 @@ sched_streq(const char *a, const char *b)
 	return (strcmp(a, b) == 0);
 }
 
-/* Equal as far as a watcher cares (the raw word and reason count, times do not). */
+/* Equal as far as a watcher cares (raw word, reason and time limit count, start does not). */
 int
 sched_status_equal(const struct sched_status *a, const struct sched_status *b)
 {
 	return (a->state == b->state && a->end == b->end && a->exit_code == b->exit_code &&
-	    a->signal == b->signal && sched_streq(a->reason, b->reason) &&
+	    a->signal == b->signal && a->limit == b->limit &&
+	    sched_streq(a->reason, b->reason) &&
 	    sched_streq(a->node, b->node) && sched_streq(a->raw, b->raw));
 }
 
@@ -399,7 +400,7 @@ static void sched_fail_cb(evutil_socket_t, short, void *);
 /* --- a cluster's bridge ------------------------------------------------------------------ */
 
 enum sched_req_kind { REQ_SUBMIT, REQ_CANCEL, REQ_QUERY, REQ_QUEUES, REQ_ACCOUNTS, REQ_LIST,
-	REQ_NODES, REQ_USAGE };
+	REQ_NODES, REQ_USAGE, REQ_EXTEND };
 
 struct sched_req {
 	struct sched		*s;
@@ -691,7 +692,7 @@ sched_submit(struct sched *s, const char *script, size_t len, sched_submit_cb cb
 	return (r);
 }
 
-/* --- cancel -------------------------------------------------------------------------------- */
+/* --- cancel, extend ------------------------------------------------------------------------ */
 
 static void
 sched_cancel_done(const struct transport_result *tr, void *arg)
@@ -701,28 +702,54 @@ sched_cancel_done(const struct transport_result *tr, void *arg)
 	char			*cause = NULL;
 	sched_done_cb		 cb = (sched_done_cb)r->cb;
 
-	if (sched_output(tr, &o, &cause) == 0)
-		r->s->ops->cancel_parse(&o, r->id, &cause);
+	if (sched_output(tr, &o, &cause) == 0) {
+		if (r->kind == REQ_CANCEL)
+			r->s->ops->cancel_parse(&o, r->id, &cause);
+		else
+			r->s->ops->extend_parse(&o, r->id, &cause);
+	}
 	cb(cause, r->arg);
 	free(cause);
 	sched_req_free(r);
 }
 
-struct sched_req *
-sched_cancel(struct sched *s, const char *id, sched_done_cb cb, void *arg)
+/* One command about job @id that succeeds or fails (cancel, extend to @secs). */
+static struct sched_req *
+sched_job_cmd(struct sched *s, enum sched_req_kind kind, const char *id, int secs,
+    sched_done_cb cb, void *arg)
 {
-	struct sched_req	*r = sched_req_new(s, REQ_CANCEL, cb, arg);
+	struct sched_req	*r = sched_req_new(s, kind, cb, arg);
 	struct sched_argv	 a = { NULL, 0 };
 	char			*cause = NULL;
+	int			 rc;
 
 	r->id = xstrdup(id);
-	if (s->ops->cancel_argv(&a, id, &cause) == -1) {
+	if (kind == REQ_EXTEND && s->ops->extend_argv == NULL) {
+		xasprintf(&cause, "nbgate cannot extend %s jobs", s->ops->name);
+		return (sched_fail(r, cause));
+	}
+	rc = kind == REQ_CANCEL ? s->ops->cancel_argv(&a, id, &cause) :
+	    s->ops->extend_argv(&a, id, secs, &cause);
+	if (rc == -1) {
 		sched_argv_clear(&a);
 		return (sched_fail(r, cause));
 	}
 	if (sched_exec(r, &a, NULL, 0, sched_cancel_done, &cause) == -1)
 		return (sched_fail(r, cause));
 	return (r);
+}
+
+struct sched_req *
+sched_cancel(struct sched *s, const char *id, sched_done_cb cb, void *arg)
+{
+	return (sched_job_cmd(s, REQ_CANCEL, id, 0, cb, arg));
+}
+
+/* Sets running job @id's time limit to @secs (the scheduler may refuse: its words). */
+struct sched_req *
+sched_extend(struct sched *s, const char *id, int secs, sched_done_cb cb, void *arg)
+{
+	return (sched_job_cmd(s, REQ_EXTEND, id, secs, cb, arg));
 }
 
 /* --- batched query (+ history) --------------------------------------------------------- */
@@ -1119,6 +1146,7 @@ sched_fail_cb(evutil_socket_t fd, short events, void *arg)
 		((sched_submit_cb)r->cb)(NULL, r->fail, r->arg);
 		break;
 	case REQ_CANCEL:
+	case REQ_EXTEND:
 		((sched_done_cb)r->cb)(r->fail, r->arg);
 		break;
 	case REQ_QUERY:

@@ -84,7 +84,7 @@ fail(const char *fmt, ...)
 
 enum opt {
 	O_PARTITION, O_TIME, O_NODES, O_NTASKS, O_CPUS, O_MEM, O_GRES, O_ACCOUNT,
-	O_RESERVATION, O_QOS, O_NAME, O_COMMENT, O_OUTPUT, O_ERROR, O_CHDIR
+	O_RESERVATION, O_QOS, O_NAME, O_COMMENT, O_OUTPUT, O_ERROR, O_CHDIR, O_SIGNAL
 };
 static const struct {
 	const char	*name;
@@ -98,6 +98,7 @@ static const struct {
 	{ "cpus-per-task",	'c',	O_CPUS },
 	{ "mem",		0,	O_MEM },
 	{ "gres",		0,	O_GRES },
+	{ "signal",		0,	O_SIGNAL },
 	{ "account",		'A',	O_ACCOUNT },
 	{ "reservation",	0,	O_RESERVATION },
 	{ "qos",		'q',	O_QOS },
@@ -195,6 +196,44 @@ set_string(char **field, const char *v)
 	return (0);
 }
 
+/* --signal=[B:]SIG[@SECONDS]: SIG a name of USR1 USR2 TERM INT HUP, or 1-64. */
+static int
+warn_signal(job_desc_msg_t *d, const char *v)
+{
+	static const struct { const char *name; int sig; } names[] = {
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM },
+		{ "INT", SIGINT }, { "HUP", SIGHUP },
+	};
+	char		*sig;
+	const char	*at;
+	unsigned long	 n, secs = 60;	/* sbatch's default */
+	size_t		 i;
+	int		 rc = -1;
+
+	if (strncmp(v, "B:", 2) == 0) {
+		d->warn_flags |= KILL_JOB_BATCH;
+		v += 2;
+	}
+	if ((at = strchr(v, '@')) != NULL && number(at + 1, 65535, &secs) == -1)
+		return (-1);
+	sig = xstrndup(v, at != NULL ? (size_t)(at - v) : strlen(v));
+	if (strncmp(sig, "SIG", 3) == 0)
+		memmove(sig, sig + 3, strlen(sig + 3) + 1);
+	for (i = 0; i < nitems(names); i++) {
+		if (strcmp(sig, names[i].name) == 0) {
+			d->warn_signal = names[i].sig;
+			rc = 0;
+		}
+	}
+	if (rc == -1 && number(sig, 64, &n) == 0 && n > 0) {
+		d->warn_signal = n;
+		rc = 0;
+	}
+	free(sig);
+	d->warn_time = secs;
+	return (rc);
+}
+
 static int
 apply(job_desc_msg_t *d, enum opt o, const char *v)
 {
@@ -215,6 +254,7 @@ apply(job_desc_msg_t *d, enum opt o, const char *v)
 	case O_CHDIR:		return (set_string(&d->work_dir, v));
 	case O_TIME:		return (minutes(v, &d->time_limit));
 	case O_MEM:		return (megabytes(v, &d->pn_min_memory));
+	case O_SIGNAL:		return (warn_signal(d, v));
 	case O_NTASKS:
 		if (number(v, 1000000, &n) == -1 || n == 0)
 			return (-1);
@@ -511,6 +551,8 @@ job_json(const slurm_job_info_t *j)
 	    "start_time", (json_int_t)j->start_time, "end_time", (json_int_t)j->end_time,
 	    "nodes", j->nodes, "partition", j->partition, "account", j->account,
 	    "user", j->user_name != NULL ? j->user_name : pw != NULL ? pw->pw_name : NULL, "name", j->name, "comment", j->comment);
+	if (o != NULL && j->time_limit != NO_VAL && j->time_limit != INFINITE)
+		json_object_set_new(o, "time_limit", json_integer((json_int_t)j->time_limit));
 	if (o != NULL && j->exit_code != NO_VAL) {
 		json_object_set_new(o, "exit_code", json_integer(WIFEXITED(j->exit_code) ?
 		    WEXITSTATUS(j->exit_code) : 0));

@@ -7,7 +7,7 @@
 #         munged (own socket and key), MariaDB (own datadir, socket and loopback port), slurmdbd,
 #         slurmctld + slurmd (accounting enforced; partitions debug (default, 1 h) and compute (8 h);
 #         accounts community/alloc_alice/alloc_bob for the unix users nbcommunity/alice/bob, created
-#         if missing), the PBS command line (Debian's slurm-wlm-torque, spank_pbs enabled) and an
+#         if missing; nbcommunity is a SLURM operator, so it may lengthen jobs), the PBS command line (Debian's slurm-wlm-torque, spank_pbs enabled) and an
 #         OpenSSH sshd on a free loopback port acting as the cluster login node (public keys only,
 #         keys in DIR/keys/, a test user-certificate CA in DIR/ssh_user_ca), and a single-node
 #         Grid Engine cell in DIR/sge (scripts/testenv-gridengine.sh: qmaster + execd, queues debug
@@ -454,7 +454,7 @@ start_all() {
 		add cluster $CLUSTER
 		add account community Description="gateway community allocation" Organization=nbgate
 		add account alloc_alice,alloc_bob Description="personal allocation" Organization=nbgate
-		add user nbcommunity Account=community
+		add user nbcommunity Account=community AdminLevel=Operator
 		add user alice Account=alloc_alice
 		add user bob Account=alloc_bob
 	EOF

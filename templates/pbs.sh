@@ -60,6 +60,11 @@
 {{!    -l nodes=1:ppn=CORES,mem=MEMmb,walltime=...; the Debian wrappers    }}
 {{!    accept that too, real Torque needs it instead of select=.           }}
 {{!  - GPUs: PBS Pro spells them ngpus=N inside select.                    }}
+{{!  - No early walltime signal: PBS Pro and Torque have no counterpart of  }}
+{{!    SLURM's --signal (walltime_signal is not used here). At the walltime }}
+{{!    they send SIGTERM to the job's processes, then SIGKILL kill_delay    }}
+{{!    seconds later (a queue/server setting, default 10 s): the agent     }}
+{{!    stops the kernels in that time, as for any SIGTERM.                  }}
 {{! ---------------------------------------------------------------------- }}
 #PBS -N {{pbs_name}}
 #PBS -q {{queue}}

@@ -43,6 +43,9 @@
 {{!                blank (none has a blank); empty: the flavour's own      }}
 {{!   keepalive    seconds between keepalives (nbgated's ssh.keepalive)    }}
 {{!   activity_interval  seconds between the agent's activity reports   }}
+{{!   walltime_signal  seconds before the walltime ends that the job is   }}
+{{!                asked to end itself (sessions.walltime_signal), empty  }}
+{{!                when off or the walltime is too short for it           }}
 {{!   workdir      the user's own working directory (clusters.NAME.workdir  }}
 {{!                with {user} filled in); relative to $HOME when          }}
 {{!   workdir_home is "yes". Made 0700; the notebook starts there.         }}
@@ -70,6 +73,12 @@
 {{/qos}}
 #SBATCH --output={{job_dir}}/job.out
 #SBATCH --error={{job_dir}}/job.err
+{{#walltime_signal}}
+{{! SIGUSR1 to the batch shell (the agent) before the end: it stops the     }}
+{{! kernels through the notebook server and leaves saying "walltime".       }}
+{{! SLURM sends it up to 30 s early (its timer's resolution).               }}
+#SBATCH --signal=B:USR1@{{walltime_signal}}
+{{/walltime_signal}}
 {{#extra_directives}}
 {{{extra_directives}}}
 {{/extra_directives}}
@@ -91,7 +100,22 @@ nbgate_epilogue() {
 {{{epilogue}}}
 }
 trap nbgate_epilogue EXIT
-nbgate_exec=
+# The shell stays for the epilogue: the agent runs beside it, and the batch
+# system's signals to this shell (USR1 before the walltime, TERM) go on to it.
+nbgate_forward() {
+	"$@" &
+	nbgate_pid=$!
+	unset NBGATE_ENROLL
+	trap 'kill -USR1 "$nbgate_pid" 2>/dev/null' USR1
+	trap 'kill -TERM "$nbgate_pid" 2>/dev/null' TERM
+	while :; do
+		wait "$nbgate_pid"
+		nbgate_rc=$?
+		kill -0 "$nbgate_pid" 2>/dev/null || break
+	done
+	return "$nbgate_rc"
+}
+nbgate_exec=nbgate_forward
 {{/epilogue}}
 
 # The user's own working directory: made private to this account (umask

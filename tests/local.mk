@@ -69,6 +69,7 @@ TESTS += \
 	tests/integration/test_systemd.py \
 	tests/integration/test_progress.py \
 	tests/integration/test_culling.py \
+	tests/integration/test_walltime.py \
 	tests/integration/test_activity.py \
 	tests/integration/test_flavour.py \
 	tests/integration/test_pages.py \

@@ -96,6 +96,15 @@ static const struct cfg_key cfg_container_keys[] = {
 static const struct cfg_section cfg_container =
     CHECKED(cfg_container_keys, cfg_check_container);
 
+/* extend: {step, max_total}: absent, users cannot extend a running job. */
+static const struct cfg_key cfg_extend_keys[] = {
+	{ .name = "step", .type = CFG_DURATION, .off = KOFF(extend_step),
+	  .min = MINUTE, .max = 7 * DAY, .required = 1 },
+	{ .name = "max_total", .type = CFG_DURATION, .off = KOFF(extend_max),
+	  .min = MINUTE, .max = 365 * DAY, .required = 1 },
+};
+static const struct cfg_section cfg_extend = SECTION(cfg_extend_keys);
+
 static const struct cfg_key cfg_cluster_keys[] = {
 	{ .name = "scheduler", .type = CFG_ENUM, .off = KOFF(scheduler),
 	  .choices = cfg_schedulers, .required = 1 },
@@ -154,6 +163,7 @@ static const struct cfg_key cfg_cluster_keys[] = {
 	  .check = cfg_check_sched_name, .required = 1 },
 	{ .name = "binds", .type = CFG_STRLIST, .off = KOFF(binds),
 	  .count_off = KOFF(nbinds), .check = cfg_check_bind },
+	{ .name = "extend", .type = CFG_SECTION, .sub = &cfg_extend },
 	{ .name = "node_addresses", .type = CFG_STRLIST,
 	  .off = KOFF(node_addresses), .count_off = KOFF(nnode_addresses),
 	  .check = cfg_check_cidr },

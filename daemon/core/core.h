@@ -99,6 +99,8 @@ struct config_cluster {
 	size_t		 nenvironment;
 	char		**node_addresses;	/* addresses/CIDRs agents may enroll from */
 	size_t		 nnode_addresses;	/* 0: the job's nodes' own addresses */
+	int		 extend_step;	/* s a user may add to a running job; 0: none */
+	int		 extend_max;	/* s a job's walltime may reach by extending */
 };
 
 struct config {
@@ -165,6 +167,7 @@ struct config {
 	int		 sess_start_timeout;	/* s from job start to tunnel up */
 	int		 sess_unknown_grace;	/* s a session may stay unknown */
 	int		 sess_walltime_warning;	/* s before the end: warn */
+	int		 sess_walltime_signal;	/* s before the end: the job ends itself */
 	int		 sess_orphans;	/* enum config_orphans */
 	int		 sess_orphan_interval;	/* s between orphan sweeps */
 	int		 sess_idle_timeout;	/* s without use: stop; 0 off */

@@ -70,6 +70,9 @@ static const char *store_migrations[] = {
 	"CREATE INDEX outbox_state ON outbox (state, next_try);",
 	/* 7: login cookies ended by a logout before their expiry (their MAC) */
 	"CREATE TABLE revoked_cookies (mac TEXT PRIMARY KEY, expires INTEGER NOT NULL);",
+	/* 8: each user's last spawn choices per cluster, for the form (session-start.c) */
+	"CREATE TABLE spawn_choices (user TEXT NOT NULL, cluster TEXT NOT NULL,"
+	" options TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (user, cluster));",
 };
 
 static int

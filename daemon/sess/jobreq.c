@@ -729,6 +729,7 @@ jr_vars_run(struct template_vars *vars, const struct config_cluster *c,
 	    "" : env->enroll);
 	jr_setf(vars, "keepalive", "%s", "");	/* the session manager sets it */
 	jr_setf(vars, "activity_interval", "%s", "");	/* so does it this */
+	jr_setf(vars, "walltime_signal", "%s", "");	/* and this */
 	template_vars_set(vars, "prologue", c->prologue, TEMPLATE_TRUSTED);
 	template_vars_set(vars, "epilogue", c->epilogue, TEMPLATE_TRUSTED);
 	s = jr_join(c->extra_directives, c->nextra_directives, prefix, "\n");

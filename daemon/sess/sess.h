@@ -95,6 +95,14 @@ struct session	*session_start(const char *, const char *, const char *,
 		     struct json_t *, enum result_kind *, char **, char **);
 enum result_kind session_stop(const char *, const char *, const char *, int *,
 		     char **);
+/* session-start.c: an ended server started again alike; the form's last choices */
+struct session	*session_relaunch(const char *, const char *, const char *,
+		     enum result_kind *, char **, char **);
+struct json_t	*session_last_choices(const char *, const char *);
+/* session-extend.c: a running job's walltime lengthened (clusters.NAME.extend) */
+typedef void	(*session_extend_cb)(enum result_kind, const char *, int, void *);
+enum result_kind session_extend(const char *, const char *, const char *,
+		     session_extend_cb, void *, char **);
 const struct session *session_find(const char *, const char *);
 const struct session *session_by_id(long long);
 void		 session_foreach(void (*)(const struct session *, void *), void *);

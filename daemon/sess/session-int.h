@@ -63,7 +63,8 @@ struct session {
 	char			*stop_cause;	/* why we cancel, once we do */
 	int			 cancels;
 	time_t			 last_cancel;
-	int			 warned;	/* walltime warning given */
+	int			 warned;	/* walltime warning given (for this end) */
+	time_t			 extending;	/* an extension is on its way since; 0 none */
 	int			 tunnel_up;
 	/* the agent's reports (protocol 4); compute_last 0: none yet */
 	time_t			 compute_last;	/* the notebook or job last did something */
@@ -100,6 +101,7 @@ void		 sess_end(struct session *, const char *, int);
 void		 sess_cancel(struct session *, const char *);
 void		 sess_cancel_send(struct session *);
 time_t		 sess_last_use(const struct session *, int);
+double		 sess_ends(const struct session *);
 struct session	*sess_by_id(long long);
 struct session	*sess_find_route(const char *, int);
 

@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,6 +39,33 @@ session_time_json(double t)
 	return (sess_time(t));
 }
 
+/* The walltime warning's words, @left seconds before the end. */
+static json_t *
+sess_warning(double left)
+{
+	char	 span[32], *m;
+	json_t	*j;
+
+	jobreq_fmt_duration(span, sizeof span, (long long)left);
+	xasprintf(&m, "The job's walltime ends in %s: save your work. The notebook "
+	    "server is stopped shortly before the end.", span);
+	j = json_string(m);
+	free(m);
+	return (j);
+}
+
+/* "extend": {step, max_total} while the cluster lets this running job grow. */
+static void
+sess_json_extend(const struct session *s, json_t *state)
+{
+	const struct config_cluster	*c = config_cluster_find(gate->cfg, s->req->cluster);
+	int				 cur = s->st.limit > 0 ? s->st.limit : s->req->walltime;
+
+	if (c != NULL && c->extend_step > 0 && cur < c->extend_max)
+		json_object_set_new(state, "extend", json_pack("{s:i,s:i}", "step",
+		    c->extend_step, "max_total", c->extend_max));
+}
+
 /* One server as JupyterHub's API shows it, with nbgate's details in "state". */
 json_t *
 session_json(const struct session *s, int detail)
@@ -45,7 +73,7 @@ session_json(const struct session *s, int detail)
 	json_t		*j, *state, *opts = NULL, *ev;
 	const char	*pending = NULL;
 	char		*url, *progress;
-	double		 left = 0;
+	double		 left = 0, ends;
 	sqlite3_stmt	*st;
 
 	switch (s->state) {
@@ -61,8 +89,8 @@ session_json(const struct session *s, int detail)
 	default:
 		break;
 	}
-	if (s->state == SESSION_RUNNING && s->started > 0)
-		left = s->started + s->req->walltime - sess_now();
+	if ((ends = sess_ends(s)) > 0 && (left = ends - sess_now()) < 0)
+		left = 0;
 	if (s->options != NULL)
 		opts = json_loads(s->options, 0, NULL);
 	xasprintf(&url, "/user/%s/", s->route);
@@ -87,12 +115,20 @@ session_json(const struct session *s, int detail)
 	    "gpus", s->req->gpus,
 	    "estimated_start", s->state == SESSION_QUEUED && s->st.start > 0 ?
 	    sess_time((double)s->st.start) : json_null(),
-	    "time_left", s->state == SESSION_RUNNING && s->started > 0 ?
-	    json_integer(left > 0 ? (json_int_t)left : 0) : json_null(),
+	    "time_left", ends > 0 ? json_integer((json_int_t)left) : json_null(),
 	    "ended", sess_time(s->ended),
 	    "error_output", s->error_output,
 	    "started_by", s->actor,
 	    "runs_as", s->run_as);
+	if (ends > 0) {
+		json_object_set_new(state, "ends_at", sess_time(ends));
+		if (s->st.limit > 0)
+			json_object_set_new(state, "time_limit", json_integer(s->st.limit));
+	}
+	if (s->state == SESSION_RUNNING && s->job != NULL)
+		sess_json_extend(s, state);
+	if (ends > 0 && s->warned)
+		json_object_set_new(state, "walltime_warning", sess_warning(left));
 	if (s->state == SESSION_RUNNING)	/* since browser or notebook use */
 		json_object_set_new(state, "idle_seconds", json_integer(
 		    (json_int_t)(time(NULL) - session_last_activity(s))));

@@ -16,10 +16,12 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "daemon/sess/session-int.h"
 
 static void	sess_step_submit(struct session *);
+static void	sess_remember(struct session *);
 
 static void
 sess_mkdir_done(const struct transport_result *tr, void *arg)
@@ -155,6 +157,12 @@ sess_step_submit(struct session *s)
 		/* and reports activity as often as sessions.activity_interval */
 		snprintf(host, sizeof host, "%d", gate->cfg->sess_activity_interval);
 		template_vars_set(vars, "activity_interval", host, TEMPLATE_USER);
+		/* and is told to end itself this long before its walltime does */
+		if (gate->cfg->sess_walltime_signal > 0 &&
+		    s->req->walltime > 2 * gate->cfg->sess_walltime_signal) {
+			snprintf(host, sizeof host, "%d", gate->cfg->sess_walltime_signal);
+			template_vars_set(vars, "walltime_signal", host, TEMPLATE_USER);
+		}
 	}
 	if (vars == NULL || (text = template_load(path, &len, &cause)) == NULL ||
 	    (script = template_render(text, len, vars, &cause)) == NULL) {
@@ -398,10 +406,99 @@ ok:
 	sess_set(s, SESSION_REQUESTED, why);
 	free(why);
 	store_audit(actor, "session-start", route, opts);
+	sess_remember(s);
 	s->kick = evtimer_new(gate->base, sess_step_prepare, s);
 	evtimer_add(s->kick, &now);
 	*res = RESULT_OK;
 	return (s);
+}
+
+/* ---- relaunch and the form's last choices -------------------------------- */
+
+/* A request's resolved choices as spawn options: strings, as the form sends them. */
+static json_t *
+sess_req_options(const struct jobreq *req)
+{
+	char	wt[32], mem[32], cores[16], gpus[16];
+
+	jobreq_fmt_duration(wt, sizeof wt, req->walltime);
+	snprintf(mem, sizeof mem, "%zuMiB", req->memory / (1024 * 1024));
+	snprintf(cores, sizeof cores, "%d", req->cores);
+	snprintf(gpus, sizeof gpus, "%d", req->gpus);
+	return (json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "cluster", req->cluster,
+	    "queue", req->queue, "walltime", wt, "cores", cores, "memory", mem,
+	    "gpus", gpus, "container", req->container, "account", req->account));
+}
+
+/* Keeps @s's choices as its user's last on its cluster (the form starts from them). */
+static void
+sess_remember(struct session *s)
+{
+	json_t	*o = sess_req_options(s->req);
+	char	*text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS), *cause = NULL;
+
+	if (text != NULL && store_run(&cause, "INSERT OR REPLACE INTO spawn_choices (user,"
+	    " cluster, options, time) VALUES (?, ?, ?, ?)", "tttd", s->user,
+	    s->req->cluster, text, s->created) == -1)
+		sess_store_failed(s, "keep its spawn choices", cause);
+	free(text);
+	json_decref(o);
+}
+
+/*
+ * @user's last spawn choices on @cluster (NULL: on the cluster used last):
+ * an owned object of strings (cluster, queue, walltime, ...), or NULL.
+ */
+json_t *
+session_last_choices(const char *user, const char *cluster)
+{
+	sqlite3_stmt	*st;
+	json_t		*j = NULL;
+
+	if ((st = store_prepare(cluster != NULL ? "SELECT options FROM spawn_choices"
+	    " WHERE user = ? AND cluster = ?" : "SELECT options FROM spawn_choices"
+	    " WHERE user = ? ORDER BY time DESC LIMIT 1")) == NULL)
+		return (NULL);
+	sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+	if (cluster != NULL)
+		sqlite3_bind_text(st, 2, cluster, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		j = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+	sqlite3_finalize(st);
+	if (j != NULL && !json_is_object(j)) {
+		json_decref(j);
+		j = NULL;
+	}
+	return (j);
+}
+
+/*
+ * Starts @user's ended @server again with the choices its last job ran
+ * with (as session_start(), which checks them against today's limits).
+ */
+struct session *
+session_relaunch(const char *actor, const char *user, const char *server,
+    enum result_kind *res, char **field, char **msg)
+{
+	struct session	*s, *n;
+	char		*route;
+	json_t		*opts;
+
+	*field = NULL;
+	route = sess_route_name(user, server);
+	s = sess_find_route(route, 0);
+	free(route);
+	if (s == NULL || sess_active(s)) {
+		*res = s == NULL ? RESULT_NOT_FOUND : RESULT_INVALID;
+		xasprintf(msg, s == NULL ? "%s has no ended server%s%s to relaunch" :
+		    "%s's server%s%s has not ended", user, *server != '\0' ? " " : "",
+		    server);
+		return (NULL);
+	}
+	opts = sess_req_options(s->req);
+	n = session_start(actor, user, server, opts, res, field, msg);
+	json_decref(opts);
+	return (n);
 }
 
 /* ---- templates ---------------------------------------------------------- */

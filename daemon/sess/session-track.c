@@ -124,7 +124,10 @@ sess_end_cause(struct session *s, const struct sched_status *st, int *tail)
 	jobreq_fmt_duration(wt, sizeof wt, s->req->walltime);
 	switch (st->end) {
 	case SCHED_END_COMPLETED:
-		if (s->agent_said != NULL)
+		if (s->agent_said != NULL && strncmp(s->agent_said, "walltime:", 9) == 0)
+			xasprintf(&why, "the walltime (%s) was nearly over: the job ended "
+			    "itself before the scheduler's kill (%s)", wt, s->agent_said);
+		else if (s->agent_said != NULL)
 			xasprintf(&why, "the notebook ended: %s", s->agent_said);
 		else
 			xasprintf(&why, "the job ended (exit status 0)");
@@ -208,6 +211,8 @@ sess_tracked(const char *id, const struct sched_status *old,
 			s->started = st->start != 0 ? (double)st->start : sess_now();
 		if (s->state == SESSION_RUNNING || s->state == SESSION_STOPPING) {
 			sess_save(s);
+			if (old->limit != st->limit)	/* extended: a new end */
+				sess_notify(s);
 			break;
 		}
 		if (s->tunnel_up) {
@@ -235,13 +240,40 @@ sess_idle(struct session *s, time_t now)
 	return (now - sess_last_use(s, gate->cfg->sess_idle_counts));
 }
 
+/*
+ * The walltime warning: given once when @left seconds remain, within
+ * sessions.walltime_warning (@warn); taken back when an extension moves the
+ * end further away. Watchers (progress streams, pages) hear of both.
+ */
+static void
+sess_walltime_warn(struct session *s, double left, int warn)
+{
+	char	*why;
+
+	if (s->warned && left > warn + SESS_TICK) {
+		s->warned = 0;
+		sess_notify(s);
+		return;
+	}
+	if (s->warned || left > warn || (s->state != SESSION_RUNNING &&
+	    s->state != SESSION_STARTING))
+		return;
+	s->warned = 1;
+	xasprintf(&why, "%.0f s of walltime left", left > 0 ? left : 0);
+	sess_journal(s, "walltime-warning", why);
+	sess_tag(s);
+	log_info("session %lld (%s): %s", s->id, s->route, why);
+	free(why);
+	sess_notify(s);
+}
+
 static void
 sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 {
 	struct session	*s, *next;
 	const struct config *cfg = gate->cfg;
 	time_t		 now = time(NULL);
-	double		 left;
+	double		 ends;
 	char		*why;
 
 	sess_bridges_tend(now);
@@ -291,18 +323,8 @@ sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 			    cfg->sess_queued_timeout);
 			sess_cancel(s, why);
 			free(why);
-		} else if (s->state == SESSION_RUNNING && s->started > 0 &&
-		    !s->warned && cfg->sess_walltime_warning > 0) {
-			left = s->started + s->req->walltime - sess_now();
-			if (left <= cfg->sess_walltime_warning) {
-				s->warned = 1;
-				xasprintf(&why, "%.0f s of walltime left", left > 0 ? left : 0);
-				sess_journal(s, "walltime-warning", why);
-				sess_tag(s);
-				log_info("session %lld (%s): %s", s->id, s->route, why);
-				free(why);
-			}
-		}
+		} else if (cfg->sess_walltime_warning > 0 && (ends = sess_ends(s)) > 0)
+			sess_walltime_warn(s, ends - sess_now(), cfg->sess_walltime_warning);
 	}
 }
 

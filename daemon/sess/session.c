@@ -587,7 +587,9 @@ session_agent_exit(struct route *r, const char *why)
 		return;
 	free(s->agent_said);
 	s->agent_said = xstrdup(why);
-	sess_journal(s, "agent-exit", why);
+	/* a label for the journal only: the agent's words decide nothing */
+	sess_journal(s, strncmp(why, "walltime:", 9) == 0 ? "walltime" : "agent-exit",
+	    why);
 }
 
 /*
@@ -642,6 +644,22 @@ sess_last_use(const struct session *s, int counts)
 	if (counts == CONFIG_IDLE_COMPUTE)
 		return (compute);
 	return (compute > browser ? compute : browser);
+}
+
+/*
+ * When the job's walltime runs out, 0 if it does not run: from its start and
+ * the time limit the scheduler reports (an extension moves it), else from
+ * the start we saw and the walltime asked for.
+ */
+double
+sess_ends(const struct session *s)
+{
+	if (s->started <= 0 || (s->state != SESSION_RUNNING &&
+	    s->state != SESSION_STARTING && s->state != SESSION_STOPPING))
+		return (0);
+	if (s->st.state == SCHED_RUNNING && s->st.start > 0 && s->st.limit > 0)
+		return ((double)s->st.start + s->st.limit);
+	return (s->started + s->req->walltime);
 }
 
 /* The later of browser and notebook use (for pages and the API); 0: none. */

@@ -128,6 +128,19 @@ admin_action(struct admin_filter *pa, const struct session *s, json_t *st)
 	evbuffer_add_printf(b, "</td></tr>\n");
 }
 
+/* The Time left cell: while the job runs, until its walltime ends. */
+static void
+admin_time_left(struct evbuffer *b, json_t *st)
+{
+	json_t	*left = json_object_get(st, "time_left");
+	char	 buf[32];
+
+	buf[0] = '\0';
+	if (json_is_integer(left))
+		jobreq_fmt_duration(buf, sizeof buf, json_integer_value(left));
+	admin_td(b, buf);
+}
+
 /* One row of the admin table, if it passes the filters. */
 static void
 admin_row(const struct session *s, void *arg)
@@ -154,6 +167,7 @@ admin_row(const struct session *s, void *arg)
 	admin_td(pa->b, json_string_value(json_object_get(st, "job_id")));
 	admin_td(pa->b, session_state_name(session_state(s)));
 	admin_td(pa->b, age);
+	admin_time_left(pa->b, st);
 	home_last_used(pa->b, st);
 	admin_td(pa->b, json_string_value(json_object_get(st, "account")));
 	admin_td(pa->b, json_string_value(json_object_get(st, "node")));
@@ -200,13 +214,14 @@ admin_page(const struct api_req *ar, struct api_resp *rs)
 	evbuffer_add_printf(pa.b, "<th scope=\"col\">User</th><th scope=\"col\">"
 	    "Server</th><th scope=\"col\">Cluster</th><th scope=\"col\">Queue</th>"
 	    "<th scope=\"col\">Job</th><th scope=\"col\">State</th><th scope="
-	    "\"col\">Age</th><th scope=\"col\">Last used</th><th scope="
+	    "\"col\">Age</th><th scope=\"col\">Time left</th><th scope=\"col\">"
+	    "Last used</th><th scope="
 	    "\"col\">Account</th><th scope=\"col\">Node</th><th scope=\"col\">"
 	    "Reason</th><th scope=\"col\">Actions</th>"
 	    "</tr></thead><tbody>\n");
 	session_foreach(admin_row, &pa);
 	if (pa.n == 0)
-		evbuffer_add_printf(pa.b, "<tr><td colspan=\"11\">No sessions match."
+		evbuffer_add_printf(pa.b, "<tr><td colspan=\"13\">No sessions match."
 		    "</td></tr>\n");
 	evbuffer_add_printf(pa.b, "</tbody></table>\n");
 	pages_reply(rs, 200, pa.b, NULL);

@@ -115,6 +115,26 @@ api_server_start(struct hub_call *c)
 	json_decref(j);
 }
 
+/* POST /hub/api/users/{user}/server(s/{server})/relaunch: start it again as it last ran. */
+void
+api_server_relaunch(struct hub_call *c)
+{
+	const struct session	*s;
+	char			*field = NULL, *msg = NULL;
+	enum result_kind	 res;
+	int			 code;
+
+	if ((s = session_relaunch(c->ar->actor, c->user, api_server_name(c), &res,
+	    &field, &msg)) == NULL) {
+		code = status_code(res);
+		api_json(c->rs, code, json_pack("{s:i,s:s,s:s?}", "status", code,
+		    "message", msg, "field", field));
+	} else
+		api_json(c->rs, 202, api_server_model(c, s));
+	free(field);
+	free(msg);
+}
+
 /* DELETE /hub/api/users/{user}/server(s/{server}): stop it: 202 while it stops, 204 once stopped. */
 void
 api_server_stop(struct hub_call *c)
@@ -163,12 +183,22 @@ api_server_get(struct hub_call *c)
 	api_json(c->rs, 200, j);
 }
 
-/* GET .../server(s/{server})/progress: the session's progress as Server-Sent Events. */
+/*
+ * GET .../server(s/{server})/progress[?until=end]: the session's progress as
+ * Server-Sent Events, until it is ready (JupyterHub's) or until it ends.
+ */
 void
 api_progress(struct hub_call *c)
 {
 	const struct session	*s;
+	char			*until;
 
-	if ((s = api_server_find(c)) != NULL)
-		progress_stream(c->ar->conn, s);
+	if ((s = api_server_find(c)) == NULL)
+		return;
+	until = api_query_get(c->ar->query, "until");
+	if (until != NULL && strcmp(until, "end") != 0)
+		api_error(c->rs, 400, "until: only \"end\" is known");
+	else
+		progress_stream(c->ar->conn, s, until != NULL);
+	free(until);
 }

@@ -39,17 +39,25 @@ home_strcmp(const void *a, const void *b)
 	return (strcmp(*(const char *const *)a, *(const char *const *)b));
 }
 
+/* A form with one button that POSTs to @path[/SERVER]. */
+void
+home_button(struct evbuffer *b, const struct api_req *ar, const char *path,
+    const char *server, const char *label)
+{
+	char	*action;
+
+	xasprintf(&action, "%s%s%s", path, pages_slash(server), server);
+	pages_form(b, ar, "inline", action);
+	free(action);
+	evbuffer_add_printf(b, "<button type=\"submit\">%s</button></form> ", label);
+}
+
 /* A form with one button that POSTs to /hub/stop[/SERVER]. */
 void
 home_stop_form(struct evbuffer *b, const struct api_req *ar,
     const char *server, const char *label)
 {
-	char	*action;
-
-	xasprintf(&action, "/hub/stop%s%s", pages_slash(server), server);
-	pages_form(b, ar, "inline", action);
-	free(action);
-	evbuffer_add_printf(b, "<button type=\"submit\">%s</button></form>", label);
+	home_button(b, ar, "/hub/stop", server, label);
 }
 
 /* A running server's last use, "3m ago", and whether a kernel computes. */
@@ -116,9 +124,12 @@ home_row(struct evbuffer *b, const struct api_req *ar, const char *name,
 		pages_esc(b, name);
 		evbuffer_add_printf(b, "\">Progress</a> ");
 	}
+	if (strcmp(phase, "running") == 0)
+		extend_form(b, ar, name, st);
 	if (strcmp(phase, "ended") != 0 && strcmp(phase, "stopping") != 0)
 		home_stop_form(b, ar, name, "Stop");
 	else if (strcmp(phase, "ended") == 0) {
+		home_button(b, ar, "/hub/relaunch", name, "Relaunch");
 		evbuffer_add_printf(b, "<a href=\"/hub/spawn%s", pages_slash(name));
 		pages_esc(b, name);
 		evbuffer_add_printf(b, "\">Start</a>");
@@ -139,6 +150,27 @@ home_user_charging(void)
 	return (0);
 }
 
+/* The walltime warnings of the user's servers, above the table. */
+static void
+home_warnings(struct evbuffer *b, json_t *servers, const char **names, size_t n)
+{
+	const char	*w;
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		w = json_string_value(json_object_get(json_object_get(json_object_get(
+		    servers, names[i]), "state"), "walltime_warning"));
+		if (w == NULL)
+			continue;
+		evbuffer_add_printf(b, "<p class=\"notice walltime-warning\" role="
+		    "\"alert\">Server <strong>");
+		pages_esc(b, *names[i] != '\0' ? names[i] : "default");
+		evbuffer_add_printf(b, "</strong>: ");
+		pages_esc(b, w);
+		evbuffer_add_printf(b, "</p>\n");
+	}
+}
+
 /* GET /hub/home: the user's servers, with Open, Stop and Start. */
 void
 home_page(const struct api_req *ar, struct api_resp *rs)
@@ -155,6 +187,7 @@ home_page(const struct api_req *ar, struct api_resp *rs)
 		names[n++] = k;
 	qsort(names, n, sizeof *names, home_strcmp);
 	b = pages_begin("Your servers", ar->user);
+	home_warnings(b, acc.servers, names, n);
 	evbuffer_add_printf(b, "<table><caption>Servers of ");
 	pages_esc(b, ar->user);
 	evbuffer_add_printf(b, "</caption><thead><tr><th scope=\"col\">Server</th>"
@@ -210,6 +243,28 @@ home_stop(const struct api_req *ar, struct api_resp *rs, const char *server)
 		    ar->user);
 	else
 		pages_redirect(rs, "/hub/home");
+	free(msg);
+	json_decref(form);
+}
+
+/* POST /hub/relaunch[/SERVER]: the ended server again, as it last ran. */
+void
+home_relaunch(const struct api_req *ar, struct api_resp *rs, const char *server)
+{
+	json_t		*form;
+	char		*field = NULL, *msg = NULL, *where;
+	enum result_kind res;
+
+	if ((form = pages_post_form(ar, rs)) == NULL)
+		return;
+	if (session_relaunch(ar->user, ar->user, server, &res, &field, &msg) == NULL)
+		pages_message(rs, status_code(res), "Not relaunched", msg, ar->user);
+	else {
+		xasprintf(&where, "/hub/spawn-pending%s%s", pages_slash(server), server);
+		pages_redirect(rs, where);
+		free(where);
+	}
+	free(field);
 	free(msg);
 	json_decref(form);
 }

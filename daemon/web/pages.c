@@ -538,8 +538,8 @@ pages_prefix(const char *path, const char *prefix)
 	return (path + n);
 }
 
-/* Answers /hub/home, logout, credential, admin, spawn, spawn-pending, stop;
- * 0 if not ours. */
+/* Answers /hub/home, logout, credential, admin, spawn, spawn-pending, stop,
+ * extend, relaunch; 0 if not ours. */
 int
 pages_dispatch(const struct api_req *ar, struct api_resp *rs)
 {
@@ -584,6 +584,10 @@ pages_dispatch(const struct api_req *ar, struct api_resp *rs)
 		kind = 's';
 	else if ((rest = pages_prefix(ar->path, "/hub/stop")) != NULL)
 		kind = 'x';
+	else if ((rest = pages_prefix(ar->path, "/hub/extend")) != NULL)
+		kind = 'e';
+	else if ((rest = pages_prefix(ar->path, "/hub/relaunch")) != NULL)
+		kind = 'r';
 	else
 		return (0);
 	if (*rest == '/' && (*++rest == '\0' || !util_server_name_valid(rest)))
@@ -600,8 +604,14 @@ pages_dispatch(const struct api_req *ar, struct api_resp *rs)
 		pending_page(ar, rs, rest);
 	else if (kind == 'x' && post)
 		home_stop(ar, rs, rest);
+	else if (kind == 'e' && post)
+		extend_post(ar, rs, rest);
+	else if (kind == 'r' && post)
+		home_relaunch(ar, rs, rest);
 	else
 		pages_message(rs, 405, "Method not allowed", kind == 'x' ? "Use the "
-		    "Stop button." : "This page does not take that method.", ar->user);
+		    "Stop button." : kind == 'e' ? "Use the Extend button." : kind == 'r' ?
+		    "Use the Relaunch button." :
+		    "This page does not take that method.", ar->user);
 	return (1);
 }

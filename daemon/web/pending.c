@@ -27,6 +27,28 @@ static const char pending_js[] =
 	"'errout').textContent=d.error_output||'(no error output)';var c=$("
 	"'cancel');if(c)c.hidden=true}}})();";
 
+/* Once the job runs: its time left, and the walltime warning when given. */
+static void
+pending_time_left(struct evbuffer *b, json_t *ev)
+{
+	json_t		*left = json_object_get(ev, "time_left");
+	const char	*w = json_string_value(json_object_get(ev, "walltime_warning"));
+	char		 buf[32];
+
+	if (!json_is_integer(left))
+		return;
+	jobreq_fmt_duration(buf, sizeof buf, json_integer_value(left));
+	evbuffer_add_printf(b, "<p>Time left: <strong id=\"time-left\">");
+	pages_esc(b, buf);
+	evbuffer_add_printf(b, "</strong></p>\n");
+	if (w != NULL) {
+		evbuffer_add_printf(b, "<p class=\"notice walltime-warning\" role="
+		    "\"alert\">");
+		pages_esc(b, w);
+		evbuffer_add_printf(b, "</p>\n");
+	}
+}
+
 /* GET /hub/spawn-pending[/SERVER]: the phase now, live with JS. */
 void
 pending_page(const struct api_req *ar, struct api_resp *rs,
@@ -62,6 +84,7 @@ pending_page(const struct api_req *ar, struct api_resp *rs,
 	    (int)json_integer_value(json_object_get(ev, "progress")));
 	pages_esc(b, json_string_value(json_object_get(ev, "message")));
 	evbuffer_add_printf(b, "</p>\n");
+	pending_time_left(b, ev);
 	if (url != NULL) {
 		evbuffer_add_printf(b, "<p><a class=\"button\" href=\"");
 		pages_esc(b, url);

@@ -2,7 +2,8 @@
  * progress.c: a session's progress as JupyterHub shapes it (progress, message,
  * ready, url, failed) plus phase, session, job_id and error_output: one event
  * for the spawn-pending page, and the event stream GET .../progress follows
- * until the server is ready or has failed.
+ * until the server is ready or has failed (with ?until=end: until it ends,
+ * carrying time_left and the walltime warning while it runs).
  */
 #include "config.h"
 
@@ -19,6 +20,7 @@ struct progress {
 	struct conn_stream	*st;
 	long long		 session;
 	int			 pct;		/* progress sent so far: never goes back */
+	int			 until_end;	/* ?until=end: on past ready */
 	char			*last;		/* last event's JSON, to skip repeats */
 };
 
@@ -104,9 +106,14 @@ progress_event(const struct session *s, int *final)
 	    "job_id", json_object_get(v, "job_id") != NULL ?
 	    json_object_get(v, "job_id") : json_null());
 	*final = st == SESSION_RUNNING || st == SESSION_ENDED;
+	if (json_is_integer(json_object_get(v, "time_left")))
+		json_object_set(ev, "time_left", json_object_get(v, "time_left"));
 	if (st == SESSION_RUNNING) {
 		json_object_set_new(ev, "ready", json_true());
 		json_object_set_new(ev, "url", json_string(url));
+		if (json_is_string(json_object_get(v, "walltime_warning")))
+			json_object_set(ev, "walltime_warning",
+			    json_object_get(v, "walltime_warning"));
 	} else if (st == SESSION_ENDED) {
 		json_object_set_new(ev, "failed", json_true());
 		err = progress_str(v, "error_output");
@@ -144,6 +151,8 @@ progress_send(struct progress *p, const struct session *s)
 	int	 final, pct, rv;
 
 	ev = progress_event(s, &final);
+	if (p->until_end)
+		final = session_state(s) == SESSION_ENDED;
 	pct = (int)json_integer_value(json_object_get(ev, "progress"));
 	if (pct < p->pct)
 		json_object_set_new(ev, "progress", json_integer(p->pct));
@@ -181,13 +190,14 @@ progress_watch(const struct session *s, void *arg)
 		progress_send(p, s);
 }
 
-/* Answers the request on @c with @s's progress as it changes. */
+/* Answers the request on @c with @s's progress as it changes (@until_end: until it ends). */
 void
-progress_stream(struct conn *c, const struct session *s)
+progress_stream(struct conn *c, const struct session *s, int until_end)
 {
 	struct progress	*p = xcalloc(1, sizeof *p);
 
 	p->session = session_id(s);
+	p->until_end = until_end;
 	p->st = conn_stream(c, progress_closed, p);
 	log_debug("progress of session %lld: stream opened", p->session);
 	session_watch(progress_watch, p);

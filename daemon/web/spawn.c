@@ -1,8 +1,9 @@
 /*
  * spawn.c: the spawn form at /hub/spawn[/SERVER]: cluster and queue, the
  * queue's limits (walltime, cores, memory, GPUs), container and account,
- * each field with its hint and, after a refused start, its error; and the
- * POST that starts the server (session_start()) or re-draws the form.
+ * each field with its hint and, after a refused start, its error, filled
+ * in with the user's last choices (per cluster); and the POST that starts
+ * the server (session_start()) or re-draws the form.
  */
 #include "config.h"
 
@@ -306,6 +307,29 @@ spawn_render(struct api_resp *rs, int code, struct spawn_form *sp)
 	pages_reply(rs, code, b, NULL);
 }
 
+/*
+ * The user's last choices (on the cluster asked for, else the one used
+ * last) fill what the query does not say; not when it names another queue.
+ */
+static void
+spawn_prefill(struct spawn_form *sp)
+{
+	const char	*cl = spawn_val(sp, "cluster", NULL), *q = spawn_val(sp, "queue", NULL);
+	const char	*k, *lastq;
+	json_t		*last, *v;
+
+	if ((last = session_last_choices(sp->ar->user, cl)) == NULL)
+		return;
+	lastq = json_string_value(json_object_get(last, "queue"));
+	if (q == NULL || (lastq != NULL && strcmp(q, lastq) == 0)) {
+		json_object_foreach(last, k, v) {
+			if (json_is_string(v) && json_object_get(sp->vals, k) == NULL)
+				json_object_set(sp->vals, k, v);
+		}
+	}
+	json_decref(last);
+}
+
 /* GET /hub/spawn[/SERVER][?cluster=&queue=] (or ?server=NAME: go there). */
 void
 spawn_get(const struct api_req *ar, struct api_resp *rs,
@@ -327,8 +351,10 @@ spawn_get(const struct api_req *ar, struct api_resp *rs,
 			pages_redirect(rs, where);
 			free(where);
 		}
-	} else
+	} else {
+		spawn_prefill(&sp);
 		spawn_render(rs, 200, &sp);
+	}
 	json_decref(sp.vals);
 }
 

@@ -144,6 +144,9 @@ void		 pages_xsrf(const char *, char [65]);
 void		 home_page(const struct api_req *, struct api_resp *);
 void		 home_login_link(struct api_resp *);
 void		 home_stop(const struct api_req *, struct api_resp *, const char *);
+void		 home_relaunch(const struct api_req *, struct api_resp *, const char *);
+void		 home_button(struct evbuffer *, const struct api_req *, const char *,
+		     const char *, const char *);
 void		 home_stop_form(struct evbuffer *, const struct api_req *,
 		     const char *, const char *);
 void		 home_last_used(struct evbuffer *, struct json_t *);
@@ -154,6 +157,14 @@ void		 spawn_post(const struct api_req *, struct api_resp *, const char *);
 
 /* pending.c: GET /hub/spawn-pending[/S], the progress page */
 void		 pending_page(const struct api_req *, struct api_resp *, const char *);
+
+/* extend.c: Extend (a running server's walltime), in the API and on the home page */
+struct hub_call;
+void		 api_server_extend(struct hub_call *);
+void		 api_server_relaunch(struct hub_call *);	/* api-servers.c */
+void		 extend_post(const struct api_req *, struct api_resp *, const char *);
+void		 extend_form(struct evbuffer *, const struct api_req *, const char *,
+		     struct json_t *);
 
 /* credential.c: /hub/credential, the user's X.509 identity (charging: user) */
 void		 credential_page(const struct api_req *, struct api_resp *, int);
@@ -187,6 +198,6 @@ char		*usage_comment_user(const char *);
 
 /* progress.c: a session's progress, one event or a stream of them */
 struct json_t	*progress_event(const struct session *, int *);
-void		 progress_stream(struct conn *, const struct session *);
+void		 progress_stream(struct conn *, const struct session *, int);
 
 #endif

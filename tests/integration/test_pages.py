@@ -319,13 +319,17 @@ def test_admin_table(env):
     t.ok(bob and bob[0][2] == "hpc" and bob[0][3] == "debug" and bob[0][4] == env.bob_job and
          bob[0][5] in ("queued", "starting", "running") and re.match(r"^\d+[dhms]", bob[0][6]),
          "pgbob's row: cluster, queue, job id, state, age", bob)
-    t.ok(bob and (bob[0][7] == "" if bob[0][5] != "running" else
-                  re.match(r"^\d+[dhms].* ago", bob[0][7])),
+    t.ok(bob and (bob[0][7] == "" if bob[0][5] == "queued" else
+                  re.match(r"^\d+[dhms]", bob[0][7])),
+         "time left: once the job runs", bob)
+    t.ok(bob and (bob[0][8] == "" if bob[0][5] != "running" else
+                  re.match(r"^\d+[dhms].* ago", bob[0][8])),
          "last used: how long ago, for a running session only", bob)
-    t.ok(bob and "Stop</button>" in bob[0][11], "an active session has a Stop button", bob)
+    t.ok(bob and "Stop</button>" in bob[0][12], "an active session has a Stop button", bob)
     lab = [r for r in rows if r[0] == "pgbob" and r[1] == "lab"]
-    t.ok(lab and lab[0][5] == "ended" and "<details><summary>Why</summary>" in lab[0][11] and
-         "<pre>" in lab[0][11], "the failed 'lab' has a Why details element with a <pre>", lab)
+    t.ok(lab and lab[0][5] == "ended" and lab[0][7] == "" and
+         "<details><summary>Why</summary>" in lab[0][12] and
+         "<pre>" in lab[0][12], "the failed 'lab' has a Why details element with a <pre>", lab)
     t.has(out, "<th scope=\"col\">Account</th><th scope=\"col\">Node</th>",
           "the table has account and node columns")
     st, _, out = get(env, "/hub/admin?user=pgbob", env.admin)

@@ -185,11 +185,36 @@ test_cpu(void)
 	    "a reaped child's time is gone from the sum");
 }
 
+/* kernels.c: the ids of GET /api/kernels, only those fit for a URL path. */
+static void
+test_kernel_ids(void)
+{
+	const char	*body = "[{\"id\":\"0d5c3a2e-1b2c-4d5e-8f90-aabbccddeeff\","
+	    "\"name\":\"python3\"},{\"id\":\"../../api/shutdown\"},{\"name\":\"x\"},"
+	    "{\"id\":\"abc-123\"}]";
+	char		**ids;
+	size_t		  n, i;
+
+	ok(kernels_ids(body, strlen(body), &ids, &n) == 0, "kernel list parses");
+	is_int(n, 2, "two ids kept: a path and a missing id are skipped");
+	if (n == 2) {
+		is_str(ids[0], "0d5c3a2e-1b2c-4d5e-8f90-aabbccddeeff", "the first id");
+		is_str(ids[1], "abc-123", "the second id");
+	}
+	for (i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	ok(kernels_ids("{\"message\":\"Forbidden\"}", 24, &ids, &n) == -1,
+	    "an error object is not a list");
+	ok(kernels_ids("[]", 2, &ids, &n) == 0 && n == 0, "no kernels");
+}
+
 int
 main(void)
 {
 	test_time();
 	test_kernels();
+	test_kernel_ids();
 	test_codec();
 	test_leave();
 	test_cpu();

@@ -143,7 +143,7 @@ test_slurm_query(void)
 	size_t			 len;
 
 	ok(ops->query_argv(&a, ids, 3, &cause) == 0, "squeue argv built");
-	is_str(s = argv_str(&a), "'squeue' '-h' '-t' 'all' '-o' '%i|%T|%r|%S|%N' '-j' "
+	is_str(s = argv_str(&a), "'squeue' '-h' '-t' 'all' '-o' '%i|%T|%r|%S|%N|%l' '-j' "
 	    "'7706405,7706400,7706401'", "one squeue for the batch");
 	free(s);
 	ok(ops->query_argv(&a, bad, 2, &cause) == -1, "a bad id refuses the batch");
@@ -169,6 +169,10 @@ test_slurm_query(void)
 	ok(j[5].st.state == SCHED_RUNNING, "RUNNING");
 	is_str(j[5].st.node, "vm", "node");
 	ok(j[5].st.reason == NULL, "no reason while running");
+	is_int(j[5].st.limit, 26 * 3600, "time limit D-HH:MM:SS");
+	is_int(j[3].st.limit, 120, "time limit M:SS");
+	is_int(j[4].st.limit, 0, "UNLIMITED: no limit");
+	is_int(j[2].st.limit, 0, "no time limit field (older format): none");
 	ok(!j[6].found, "unknown id not found");
 	jobs_free(j, nitems(ids));
 	free(buf);
@@ -400,6 +404,7 @@ test_pbs(void)
 	ok(j[0].found && j[0].st.state == SCHED_RUNNING, "bare id matched 4321.pbs01... running");
 	is_str(j[0].st.node, "node07", "exec_host node");
 	ok(j[0].st.start > 0, "stime parsed");
+	is_int(j[0].st.limit, 3600, "Resource_List.walltime parsed");
 	has_str(j[0].st.reason, "Job run at", "comment kept");
 	ok(j[1].st.state == SCHED_PENDING, "queued; a continuation 'job_state = R' not read");
 	ok(j[1].st.start > 0, "estimated.start_time parsed");
@@ -1137,10 +1142,39 @@ test_nodes(void)
 	    "node list charset");
 }
 
+/* Extend: scontrol update in whole minutes; a refusal in SLURM's own words. */
+static void
+test_slurm_extend(void)
+{
+	const struct sched_ops	*ops = &sched_slurm_ops;
+	struct sched_argv	 a = { NULL, 0 };
+	struct sched_output	 o;
+	char			*cause = NULL, *s;
+
+	ok(ops->extend_argv(&a, "7706405", 181, &cause) == 0, "extend argv built");
+	is_str(s = argv_str(&a), "'scontrol' 'update' 'JobId=7706405' 'TimeLimit=4'",
+	    "scontrol update, seconds rounded up to minutes");
+	free(s);
+	sched_argv_clear(&a);
+	ok(ops->extend_argv(&a, "1;reboot", 60, &cause) == -1 && cause != NULL,
+	    "a bad job id is refused");
+	free(cause);
+	cause = NULL;
+	sched_argv_clear(&a);
+	output(&o, 0, "", "");
+	ok(ops->extend_parse(&o, "7706405", &cause) == 0, "exit 0: extended");
+	output(&o, 1, "", "slurm_update error: Access/permission denied\n");
+	ok(ops->extend_parse(&o, "7706405", &cause) == -1, "exit 1: refused");
+	is_str(cause, "slurm_update error: Access/permission denied", "in scontrol's words");
+	free(cause);
+	ok(sched_pbs_ops.extend_argv == NULL, "PBS: no extend (not written yet)");
+}
+
 int
 main(void)
 {
 	log_init("test-sched-parse", LOG_WARN);
+	test_slurm_extend();
 	test_nodes();
 	test_slurm_submit();
 	test_slurm_query();

@@ -132,7 +132,7 @@ test_query(void)
 	    "{\"account\":\"community\",\"id\":10,\"nodes\":null,\"reason\":\"JobHeldUser\","
 	    "\"start_time\":0,\"end_time\":0,\"state\":\"PENDING\",\"user\":\"nbcommunity\"}\n"
 	    "{\"id\":11,\"nodes\":\"node1\",\"reason\":\"None\",\"start_time\":1700000000,"
-	    "\"state\":\"RUNNING\",\"exit_code\":0,\"signal\":0}\n"
+	    "\"time_limit\":90,\"state\":\"RUNNING\",\"exit_code\":0,\"signal\":0}\n"
 	    "{\"id\":12,\"nodes\":\"node1\",\"reason\":\"NonZeroExitCode\",\"state\":\"FAILED\","
 	    "\"exit_code\":3,\"signal\":0,\"start_time\":1700000001}\n"
 	    "not json\n"
@@ -148,6 +148,8 @@ test_query(void)
 	ok(j[1].found && j[1].st.state == SCHED_RUNNING, "11 running");
 	ok(j[1].st.reason == NULL, "11: no reason while running");
 	is_str(j[1].st.node, "node1", "11: node");
+	is_int(j[1].st.limit, 5400, "11: time limit in minutes");
+	is_int(j[0].st.limit, 0, "10: no time limit given");
 	is_int(j[1].st.start, 1700000000, "11: start");
 	is_int(j[1].st.exit_code, -1, "11: no exit code while running");
 	ok(j[2].st.state == SCHED_ENDED && j[2].st.end == SCHED_END_FAILED, "12 ended(failed)");

@@ -654,7 +654,8 @@ static const char *payloads[] = {
 /* Variables the templates put into directive lines, and only-quoted ones. */
 static const char *directive_vars[] = { "user", "session", "cluster",
     "queue", "walltime", "cores", "memory_mb", "gpus", "account",
-    "reservation", "qos", "job_name", "comment", "pbs_name", "job_dir" };
+    "reservation", "qos", "job_name", "comment", "pbs_name", "job_dir",
+    "walltime_signal" };
 static const char *quoted_vars[] = { "agent", "gateway", "hostkey_fp",
     "image", "runtime", "base_url", "binds", "route", "enroll", "keepalive",
     "activity_interval",
