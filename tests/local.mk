@@ -60,6 +60,7 @@ TESTS += \
 	tests/integration/test_sched.py \
 	tests/integration/test_slurmlib.py \
 	tests/integration/test_proxy.py \
+	tests/integration/test_pool.py \
 	tests/integration/test_badinput.py \
 	tests/integration/test_jupyter.py \
 	tests/integration/test_websocket.py \
@@ -100,6 +101,7 @@ TESTS += \
 	tests/attack/test_limits_ssh.py \
 	tests/attack/test_myproxy_caps.py \
 	tests/attack/test_log_injection.py \
+	tests/attack/test_pool_isolation.py \
 	tests/attack/test_enroll_bind.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 
