@@ -414,7 +414,12 @@ conn_up_on_complete(http_parser *p)
 	if (c->resp_chunked)
 		evbuffer_add(conn_wbuf(), "0\r\n\r\n", 5);
 	c->resp_done = 1;
-	c->up_reusable = http_should_keep_alive(p) && c->req_done;
+	/*
+	 * Not after a HEAD: servers that send the body anyway (Python's
+	 * http.server with do_HEAD = do_GET) would have it read as the next
+	 * request's answer.
+	 */
+	c->up_reusable = http_should_keep_alive(p) && c->req_done && !c->req_head_method;
 	http_parser_pause(p, 1);
 	return (0);
 }
