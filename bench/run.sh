@@ -268,6 +268,7 @@ up_nginx() {
 	        listen 127.0.0.1:$port ssl reuseport;
 	        ssl_certificate $TMP/tls.crt;
 	        ssl_certificate_key $TMP/tls.key;
+	        ssl_session_cache shared:SSL:10m;
 	        location /user/bench/ {
 	            proxy_pass http://tunnel; proxy_http_version 1.1;
 	            proxy_set_header Host \$http_host;
@@ -411,18 +412,47 @@ agent_cpu() { if [ -n "$AGENT_ROOTS" ]; then $LIB cpu $(agent_pids); else echo 0
 proxy_rss() { if [ -n "$PROXY_ROOTS" ]; then $LIB rss $(proxy_pids); else echo 0; fi; }
 agent_rss() { if [ -n "$AGENT_ROOTS" ]; then $LIB rss $(agent_pids); else echo 0; fi; }
 
-# load_wrk NAME CONNS URLPATH: one wrk thread for DUR seconds.
+# load_wrk NAME CONNS URLPATH [HEADER]: one wrk thread for DUR seconds (HEADER: one more).
 load_wrk() {
-	local name=$1 conns=$2 url="$BASE$3" raw="$OUT/raw/$P/$1"
+	local name=$1 conns=$2 url="$BASE$3" raw="$OUT/raw/$P/$1" extra=${4:-}
 	local c0 c1 a0 a1
 	c0=$(proxy_cpu); a0=$(agent_cpu)
 	$LIB cpurun "$raw.gen" -- wrk -t1 -c"$conns" -d"${DUR}s" --timeout 10s --latency \
-		-s "$HERE/wrk-json.lua" -H "$CLIENT_AUTH" "$url" >"$raw.wrk.txt" 2>&1
+		-s "$HERE/wrk-json.lua" -H "$CLIENT_AUTH" ${extra:+-H "$extra"} "$url" >"$raw.wrk.txt" 2>&1
 	c1=$(proxy_cpu); a1=$(agent_cpu)
 	$LIB wrkjson "$raw.wrk.txt" "$raw.json" "gen=$(cat "$raw.gen")" \
 		"proxy_cpu_s=$(echo "$c1 $c0" | awk '{printf "%.2f", $1-$2}')" \
 		"agent_cpu_s=$(echo "$a1 $a0" | awk '{printf "%.2f", $1-$2}')" conns="$conns" url="$3"
 	log "$P $name: $(head -c 200 "$raw.json")"
+}
+
+# load_newconn NAME CONNS URLPATH RESUME: node's https client, a new TLS connection per
+# request, resuming sessions (RESUME=1, as browsers do) or not (0), for DUR seconds.
+load_newconn() {
+	local name=$1 conns=$2 url="$BASE$3" resume=$4 raw="$OUT/raw/$P/$1"
+	local c0 c1 a0 a1
+	c0=$(proxy_cpu); a0=$(agent_cpu)
+	$LIB cpurun "$raw.gen" -- node "$HERE/newconn.js" --url "$url" --conns "$conns" \
+		--duration "$DUR" --resume "$resume" --header "$CLIENT_AUTH" >"$raw.wrk.txt" 2>&1
+	c1=$(proxy_cpu); a1=$(agent_cpu)
+	$LIB wrkjson "$raw.wrk.txt" "$raw.json" "gen=$(cat "$raw.gen")" \
+		"proxy_cpu_s=$(echo "$c1 $c0" | awk '{printf "%.2f", $1-$2}')" \
+		"agent_cpu_s=$(echo "$a1 $a0" | awk '{printf "%.2f", $1-$2}')" conns="$conns" url="$3"
+	log "$P $name: $(head -c 200 "$raw.json")"
+}
+
+# new_loads: the new-connection loads (every request a new TLS connection, as a browser's
+# after an idle gap): wrk (never resumes) on the 100-byte file and the notebook's status,
+# and node with and without session resumption.
+new_loads() {
+	load_wrk small_new_c10 10 /user/bench/100b "Connection: close"
+	if [ "$NB_OK" = 1 ]; then
+		load_wrk nbstatus_new_c10 10 /user/bench/api/status "Connection: close"
+	else
+		echo '{"failed": "notebook backend did not come up"}' >"$OUT/raw/$P/nbstatus_new_c10.json"
+	fi
+	load_newconn small_new_resume 10 /user/bench/100b 1
+	load_newconn small_new_full 10 /user/bench/100b 0
 }
 
 load_ws_echo() {
@@ -527,6 +557,7 @@ run_loads() {
 	else
 		echo '{"failed": "notebook backend did not come up"}' >"$OUT/raw/$P/nbstatus_c10.json"
 	fi
+	[ "${BENCH_NEW_ROUNDS:-0}" = 1 ] || new_loads
 	load_wrk bulk_c1 1 /user/bench/1m
 	load_wrk bulk_c8 8 /user/bench/1m
 	load_ws_echo
@@ -631,6 +662,23 @@ for P in $PATHS; do
 	esac
 done
 [ "${#UP_PATHS[@]}" -gt 0 ] && small_rounds
+# BENCH_NEW_ROUNDS=1: the new-connection loads too in interleaved rounds (with BENCH_SMALL_ONLY=1
+# these and the small-request rounds alone).
+if [ "${BENCH_NEW_ROUNDS:-0}" = 1 ] && [ "${#UP_PATHS[@]}" -gt 0 ]; then
+	for r in $(seq "$ROUNDS"); do
+		for P in "${UP_PATHS[@]}"; do path_use "$P"; new_loads; done
+		for P in "${UP_PATHS[@]}"; do
+			for name in small_new_c10 nbstatus_new_c10 small_new_resume small_new_full; do
+				[ -f "$OUT/raw/$P/$name.json" ] && mv "$OUT/raw/$P/$name.json" "$OUT/raw/$P/$name.r$r.json"
+			done
+		done
+	done
+	for P in "${UP_PATHS[@]}"; do
+		for name in small_new_c10 nbstatus_new_c10 small_new_resume small_new_full; do
+			$LIB median "$OUT/raw/$P" "$name" "$ROUNDS"
+		done
+	done
+fi
 # BENCH_SMALL_ONLY=1: the small-request rounds alone (quick A/B of a change).
 if [ "${BENCH_SMALL_ONLY:-0}" = 1 ]; then
 	for P in "${UP_PATHS[@]}"; do path_use "$P"; stop_pids "${PATH_PIDS[@]}"; PATH_PIDS=(); done
