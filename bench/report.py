@@ -187,7 +187,7 @@ def targets(meta, paths):
                 f">= {goal}×")
     for load in ("bulk_c1", "bulk_c8"):
         r = ratio(val(paths, "nbgated", load, "mb_per_s"), val(paths, "nginx", load, "mb_per_s"))
-        add(f"{load} MB/s nbgated / OpenSSH tunnel (nginx→ssh, chacha20-poly1305)", r,
+        add(f"{load} MB/s nbgated / OpenSSH tunnel (nginx→ssh, {meta.get('ssh_cipher', 'same cipher')})", r,
             None if r is None else r >= 1.0, ">= 1.0×")
     for n in ns:
         k = val(paths, "nbgated", f"ws_idle_{n}", "kib_per_ws")

@@ -47,6 +47,14 @@ fi
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/logs/run.log" >&2; }
 
+# The OpenSSH tunnels use the cipher nbgate-agent's link uses on this machine (common/sshio.c):
+# AES-256-GCM where the CPU has AES and carry-less multiply instructions, else ChaCha20-Poly1305.
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+	SSH_CIPHER=${BENCH_SSH_CIPHER:-aes256-gcm@openssh.com}
+else
+	SSH_CIPHER=${BENCH_SSH_CIPHER:-chacha20-poly1305@openssh.com}
+fi
+
 # ---------------------------------------------------------------- process bookkeeping
 ALL_PIDS=()     # every process started here
 PATH_PIDS=()    # those of the path under test
@@ -216,7 +224,7 @@ start_ssh_tunnel() {
 	AllowTcpForwarding remote
 	X11Forwarding no
 	PrintMotd no
-	Ciphers chacha20-poly1305@openssh.com
+	Ciphers $SSH_CIPHER
 	MaxStartups 100
 	LogLevel INFO
 	EOF
@@ -226,7 +234,7 @@ start_ssh_tunnel() {
 	fi
 	start_bg "$name-ssh" ssh -N -F /dev/null -i "$TMP/user_key" -p "$p_ssh" \
 		-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-		-o ExitOnForwardFailure=yes -o Ciphers=chacha20-poly1305@openssh.com \
+		-o ExitOnForwardFailure=yes -o Ciphers="$SSH_CIPHER" \
 		-R "127.0.0.1:$P_TUN:127.0.0.1:$P_ORIGIN" "$(id -un)@127.0.0.1"
 	SSH_PID=$LASTPID
 	if ! wait_for 15 http_ok "http://127.0.0.1:$P_TUN/user/bench/100b"; then
@@ -426,13 +434,13 @@ load_wrk() {
 	log "$P $name: $(head -c 200 "$raw.json")"
 }
 
-# load_newconn NAME CONNS URLPATH RESUME: node's https client, a new TLS connection per
-# request, resuming sessions (RESUME=1, as browsers do) or not (0), for DUR seconds.
+# load_newconn NAME CONNS URLPATH RESUME: newconn.py (Python's ssl, 2 processes), a new TLS
+# connection per request, resuming sessions (RESUME=1, as browsers do) or not (0), for DUR s.
 load_newconn() {
 	local name=$1 conns=$2 url="$BASE$3" resume=$4 raw="$OUT/raw/$P/$1"
 	local c0 c1 a0 a1
 	c0=$(proxy_cpu); a0=$(agent_cpu)
-	$LIB cpurun "$raw.gen" -- node "$HERE/newconn.js" --url "$url" --conns "$conns" \
+	$LIB cpurun "$raw.gen" -- $PY "$HERE/newconn.py" --url "$url" --conns "$conns" \
 		--duration "$DUR" --resume "$resume" --header "$CLIENT_AUTH" >"$raw.wrk.txt" 2>&1
 	c1=$(proxy_cpu); a1=$(agent_cpu)
 	$LIB wrkjson "$raw.wrk.txt" "$raw.json" "gen=$(cat "$raw.gen")" \
@@ -443,7 +451,7 @@ load_newconn() {
 
 # new_loads: the new-connection loads (every request a new TLS connection, as a browser's
 # after an idle gap): wrk (never resumes) on the 100-byte file and the notebook's status,
-# and node with and without session resumption.
+# and newconn.py with and without session resumption.
 new_loads() {
 	load_wrk small_new_c10 10 /user/bench/100b "Connection: close"
 	if [ "$NB_OK" = 1 ]; then
@@ -638,7 +646,7 @@ write_meta() {
 	    except Exception:
 	        return "?"
 	json.dump({"quick": $QUICK, "duration_s": $DUR, "rounds": $ROUNDS, "ws_idle_ns": "$WS_NS".split(),
-	           "ws_echo_conns": $ECHO_CONNS, "paths": "$PATHS".split(), "cores": os.cpu_count(),
+	           "ws_echo_conns": $ECHO_CONNS, "ssh_cipher": "$SSH_CIPHER", "paths": "$PATHS".split(), "cores": os.cpu_count(),
 	           "nb_builddir": "$(find_nb_builddir)", "fd_limit": "$(ulimit -n)",
 	           "versions": {"nginx": v("nginx -v"), "wrk": v("wrk -v"), "node": v("node --version"),
 	                        "openssh": v("ssh -V"), "chp": v("NODE_PATH=/usr/share/nodejs configurable-http-proxy --version"),

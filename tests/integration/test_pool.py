@@ -229,6 +229,15 @@ def test_reload_keeps_tickets(env):
     t.ok(reused, "a ticket issued before a config reload resumes after it")
 
 
+def test_agent_cipher(env):
+    with open("/proc/cpuinfo") as f:
+        flags = set(" ".join(l for l in f if l.startswith("flags")).split())
+    want = "aes256-gcm@openssh.com" if {"aes", "pclmulqdq"} <= flags else "chacha20-poly1305@openssh.com"
+    m = re.findall(r"route carol: authenticated.*\n.*cipher (\S+)", env.procs.log("nbgated"))
+    env.tap.eq(m[-1] if m else None, want, "nbgate-agent's link uses %s on this machine (AES "
+               "instructions: %s)" % (want, {"aes", "pclmulqdq"} <= flags))
+
+
 def test_certificate(env):
     t = env.tap
     with open(env.gw.cert()) as f:
@@ -248,4 +257,4 @@ def test_certificate(env):
 if __name__ == "__main__":
     run_all("test_pool", setup, [test_reuse, test_not_after_error, test_notebook_closes, test_idle,
                                  test_bounded, test_metrics, test_resumption,
-                                 test_reload_keeps_tickets, test_certificate])
+                                 test_reload_keeps_tickets, test_agent_cipher, test_certificate])
