@@ -32,12 +32,7 @@ def loop(a, ctx, host, port, req, end, out):
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             t = ctx.wrap_socket(s, server_hostname=host, session=sess if a.resume else None)
             t.sendall(req)
-            head = b""
-            while True:
-                d = t.recv(65536)
-                if not d:
-                    break
-                head += d
+            head = b"".join(iter(lambda: t.recv(65536), b""))
             if a.resume:
                 sess = t.session
             resumed += t.session_reused

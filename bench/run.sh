@@ -420,38 +420,38 @@ agent_cpu() { if [ -n "$AGENT_ROOTS" ]; then $LIB cpu $(agent_pids); else echo 0
 proxy_rss() { if [ -n "$PROXY_ROOTS" ]; then $LIB rss $(proxy_pids); else echo 0; fi; }
 agent_rss() { if [ -n "$AGENT_ROOTS" ]; then $LIB rss $(agent_pids); else echo 0; fi; }
 
-# load_wrk NAME CONNS URLPATH [HEADER]: one wrk thread for DUR seconds (HEADER: one more).
-load_wrk() {
-	local name=$1 conns=$2 url="$BASE$3" raw="$OUT/raw/$P/$1" extra=${4:-}
+# load_gen NAME CONNS URLPATH CMD...: runs load generator CMD (it prints a BENCHJSON line) with
+# the proxy's and the agent's CPU counted around it; raw/P/NAME.json gets the numbers.
+load_gen() {
+	local name=$1 conns=$2 path=$3 raw="$OUT/raw/$P/$1"
 	local c0 c1 a0 a1
+	shift 3
 	c0=$(proxy_cpu); a0=$(agent_cpu)
-	$LIB cpurun "$raw.gen" -- wrk -t1 -c"$conns" -d"${DUR}s" --timeout 10s --latency \
-		-s "$HERE/wrk-json.lua" -H "$CLIENT_AUTH" ${extra:+-H "$extra"} "$url" >"$raw.wrk.txt" 2>&1
+	$LIB cpurun "$raw.gen" -- "$@" >"$raw.wrk.txt" 2>&1
 	c1=$(proxy_cpu); a1=$(agent_cpu)
 	$LIB wrkjson "$raw.wrk.txt" "$raw.json" "gen=$(cat "$raw.gen")" \
 		"proxy_cpu_s=$(echo "$c1 $c0" | awk '{printf "%.2f", $1-$2}')" \
-		"agent_cpu_s=$(echo "$a1 $a0" | awk '{printf "%.2f", $1-$2}')" conns="$conns" url="$3"
+		"agent_cpu_s=$(echo "$a1 $a0" | awk '{printf "%.2f", $1-$2}')" conns="$conns" url="$path"
 	log "$P $name: $(head -c 200 "$raw.json")"
+}
+
+# load_wrk NAME CONNS URLPATH [HEADER]: one wrk thread for DUR seconds (HEADER: one more).
+load_wrk() {
+	local extra=${4:-}
+	load_gen "$1" "$2" "$3" wrk -t1 -c"$2" -d"${DUR}s" --timeout 10s --latency \
+		-s "$HERE/wrk-json.lua" -H "$CLIENT_AUTH" ${extra:+-H "$extra"} "$BASE$3"
 }
 
 # load_newconn NAME CONNS URLPATH RESUME: newconn.py (Python's ssl, 2 processes), a new TLS
 # connection per request, resuming sessions (RESUME=1, as browsers do) or not (0), for DUR s.
 load_newconn() {
-	local name=$1 conns=$2 url="$BASE$3" resume=$4 raw="$OUT/raw/$P/$1"
-	local c0 c1 a0 a1
-	c0=$(proxy_cpu); a0=$(agent_cpu)
-	$LIB cpurun "$raw.gen" -- $PY "$HERE/newconn.py" --url "$url" --conns "$conns" \
-		--duration "$DUR" --resume "$resume" --header "$CLIENT_AUTH" >"$raw.wrk.txt" 2>&1
-	c1=$(proxy_cpu); a1=$(agent_cpu)
-	$LIB wrkjson "$raw.wrk.txt" "$raw.json" "gen=$(cat "$raw.gen")" \
-		"proxy_cpu_s=$(echo "$c1 $c0" | awk '{printf "%.2f", $1-$2}')" \
-		"agent_cpu_s=$(echo "$a1 $a0" | awk '{printf "%.2f", $1-$2}')" conns="$conns" url="$3"
-	log "$P $name: $(head -c 200 "$raw.json")"
+	load_gen "$1" "$2" "$3" "$PY" "$HERE/newconn.py" --url "$BASE$3" --conns "$2" \
+		--duration "$DUR" --resume "$4" --header "$CLIENT_AUTH"
 }
 
 # new_loads: the new-connection loads (every request a new TLS connection, as a browser's
-# after an idle gap): wrk (never resumes) on the 100-byte file and the notebook's status,
-# and newconn.py with and without session resumption.
+# after an idle gap): wrk (it resumes when a ticket reached it) on the 100-byte file and the
+# notebook's status, and newconn.py with and without session resumption.
 new_loads() {
 	load_wrk small_new_c10 10 /user/bench/100b "Connection: close"
 	if [ "$NB_OK" = 1 ]; then

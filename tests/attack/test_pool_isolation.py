@@ -5,7 +5,6 @@ agents to real backends that name themselves and their TCP connection; a
 hostile notebook that sends a second, unasked-for response behind its answer
 (at once, or later while the stream is idle) to have it delivered as the
 answer to someone's next request."""
-import http.client
 import json
 import os
 import socket
@@ -41,19 +40,7 @@ def setup(env):
 
 
 def ask(env, user, route, what, conn=None, close=True):
-    c = conn or env.gw.conn()
-    h = {"Authorization": "token " + env.tok[user]}
-    if close:
-        h["Connection"] = "close"
-    c.request("GET", "/user/%s/%s" % (route, what), headers=h)
-    r = c.getresponse()
-    try:
-        body = r.read()
-    except http.client.IncompleteRead as e:
-        body = e.partial
-    if conn is None:
-        c.close()
-    return r.status, body
+    return env.gw.get("/user/%s/%s" % (route, what), env.tok[user], conn=conn, close=close)
 
 
 def who(env, user, route, **kw):

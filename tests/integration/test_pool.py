@@ -4,19 +4,17 @@ as agents, a real HTTP backend that says which TCP connection answered.  Reuse
 happens, and a stream that failed, was left mid-request, sat idle too long or
 was closed by the notebook is not reused; the pool is bounded.  Also TLS
 session resumption (tickets and the session cache) of the HTTPS port."""
-import http.client
 import json
 import os
 import re
 import socket
 import ssl
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Env, Gateway, OpenSSHAgent, NbAgent, ssh_keygen, free_port,  # noqa: E402
-                     wait_for, route_connected, run_all)
+                     wait_for, route_connected, run_all, read_all)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 POOL = 4
@@ -44,19 +42,7 @@ def setup(env):
 
 def get(env, route, what, close=True, conn=None):
     """GET /user/ROUTE/WHAT on a new browser connection (or CONN): status, body."""
-    c = conn or env.gw.conn()
-    h = {"Authorization": "token " + env.tok[route]}
-    if close:
-        h["Connection"] = "close"
-    c.request("GET", "/user/%s/%s" % (route, what), headers=h)
-    r = c.getresponse()
-    try:
-        body = r.read()
-    except http.client.IncompleteRead as e:
-        body = e.partial
-    if conn is None:
-        c.close()
-    return r.status, body
+    return env.gw.get("/user/%s/%s" % (route, what), env.tok[route], conn=conn, close=close)
 
 
 def conn_no(env, route, **kw):
@@ -165,40 +151,35 @@ def test_metrics(env):
          "the metrics count reused streams", (before, after))
 
 
+def tls_health(gw, ctx, sess):
+    """GET /hub/health on a new TLS connection offering SESS: (resumed, its session)."""
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", gw.https_port), 10), session=sess)
+    s.sendall(b"GET /hub/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    read_all(s)
+    r = (s.session_reused, s.session)
+    s.close()
+    return r
+
+
+def resumed_in_a_row(gw, ctx, n):
+    sess, reused = None, []
+    for i in range(n):
+        r, sess = tls_health(gw, ctx, sess)
+        reused.append(r)
+    return reused
+
+
 def test_resumption(env):
     t = env.tap
     gw = env.gw
     ctx = gw.ssl_context()
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
-    sess = None
-    reused = []
-    for i in range(4):
-        s = socket.create_connection(("127.0.0.1", gw.https_port), 10)
-        s = ctx.wrap_socket(s, session=sess)
-        s.sendall(b"GET /hub/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
-        reused.append(s.session_reused)
-        sess = s.session
-        s.close()
+    reused = resumed_in_a_row(gw, ctx, 4)
     t.ok(reused == [False, True, True, True], "TLS 1.3 clients resume with a ticket", reused)
     ctx = gw.ssl_context()
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_TICKET
-    sess, reused, groups = None, [], []
-    for i in range(3):
-        s = socket.create_connection(("127.0.0.1", gw.https_port), 10)
-        s = ctx.wrap_socket(s, session=sess)
-        s.sendall(b"GET /hub/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        while s.recv(65536):
-            pass
-        reused.append(s.session_reused)
-        sess = s.session
-        s.close()
+    reused = resumed_in_a_row(gw, ctx, 3)
     t.ok(reused == [False, True, True], "TLS 1.2 clients without tickets resume from the "
          "server's session cache", reused)
     full = metric(env, 'nbgate_tls_handshakes_total{kind="resumed"}')
@@ -210,22 +191,11 @@ def test_reload_keeps_tickets(env):
     gw = env.gw
     ctx = gw.ssl_context()
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
-
-    def one(sess):
-        s = socket.create_connection(("127.0.0.1", gw.https_port), 10)
-        s = ctx.wrap_socket(s, session=sess)
-        s.sendall(b"GET /hub/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        while s.recv(65536):
-            pass
-        r = (s.session_reused, s.session)
-        s.close()
-        return r
-
-    _, sess = one(None)
+    _, sess = tls_health(gw, ctx, None)
     r = gw.ctl("reload")
     t.eq(r.returncode, 0, "nbgatectl reload")
     time.sleep(0.5)
-    reused, _ = one(sess)
+    reused, _ = tls_health(gw, ctx, sess)
     t.ok(reused, "a ticket issued before a config reload resumes after it")
 
 
