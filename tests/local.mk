@@ -43,6 +43,11 @@ tests_unit_test_http_SOURCES = tests/unit/test-http.c
 tests_unit_test_http_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-http
 
+check_PROGRAMS += tests/unit/test-upool
+tests_unit_test_upool_SOURCES = tests/unit/test-upool.c
+tests_unit_test_upool_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-upool
+
 check_PROGRAMS += tests/unit/test-jwt
 tests_unit_test_jwt_SOURCES = tests/unit/test-jwt.c
 tests_unit_test_jwt_LDADD = libnbtest.a $(DAEMON_LIBS)
