@@ -63,6 +63,10 @@ def columns(meta):
     http = [("100B c10 req/s", "small_c10", "req_per_s", 0), ("p99 ms", "small_c10", "p99_ms", 2),
             ("100B c100 req/s", "small_c100", "req_per_s", 0), ("p99 ms", "small_c100", "p99_ms", 2),
             ("nb status c10 req/s", "nbstatus_c10", "req_per_s", 0),
+            ("new conn 100B req/s", "small_new_c10", "req_per_s", 0),
+            ("new conn nb status req/s", "nbstatus_new_c10", "req_per_s", 0),
+            ("new conn resuming req/s", "small_new_resume", "req_per_s", 0),
+            ("new conn full hs req/s", "small_new_full", "req_per_s", 0),
             ("1MiB c1 MB/s", "bulk_c1", "mb_per_s", 1), ("1MiB c8 MB/s", "bulk_c8", "mb_per_s", 1),
             ("HTTP errors", None, "errors", 0)]
     ws = [("WS echo msg/s", "ws_echo", "msgs_per_s", 0)]
@@ -141,7 +145,8 @@ def render(rows):
 
 
 def cpu_table(meta, paths):
-    loads = ["small_c10", "small_c100", "nbstatus_c10", "bulk_c1", "bulk_c8", "ws_echo"]
+    loads = ["small_c10", "small_c100", "nbstatus_c10", "small_new_c10", "nbstatus_new_c10",
+             "small_new_resume", "small_new_full", "bulk_c1", "bulk_c8", "ws_echo"]
     rows = [["CPU % of one core: load gen/proxy/agent"] + loads]
     for p in meta["paths"]:
         e = paths[p]
@@ -175,9 +180,14 @@ def targets(meta, paths):
             r = ratio(val(paths, "nbgated", load, "req_per_s"), val(paths, peer, load, "req_per_s"))
             add(f"{load} req/s nbgated / {LABEL[peer]}", r, None if r is None else r >= goal,
                 f">= {goal}×")
+    for load, goal in (("nbstatus_new_c10", 1.5), ("small_new_c10", 2.0), ("small_new_full", 2.0)):
+        r = ratio(val(paths, "nbgated", load, "req_per_s"), val(paths, "nginx", load, "req_per_s"))
+        if r is not None:
+            add(f"{load} req/s nbgated / nginx→ssh (a new TLS connection per request)", r, r >= goal,
+                f">= {goal}×")
     for load in ("bulk_c1", "bulk_c8"):
         r = ratio(val(paths, "nbgated", load, "mb_per_s"), val(paths, "nginx", load, "mb_per_s"))
-        add(f"{load} MB/s nbgated / OpenSSH tunnel (nginx→ssh, chacha20-poly1305)", r,
+        add(f"{load} MB/s nbgated / OpenSSH tunnel (nginx→ssh, {meta.get('ssh_cipher', 'same cipher')})", r,
             None if r is None else r >= 1.0, ">= 1.0×")
     for n in ns:
         k = val(paths, "nbgated", f"ws_idle_{n}", "kib_per_ws")
@@ -245,7 +255,8 @@ def main():
     print("\n".join(text))
     ratios = {}
     for peer, _ in PEERS:
-        for load in ("small_c10", "small_c100", "nbstatus_c10", "bulk_c1", "bulk_c8", "ws_echo"):
+        for load in ("small_c10", "small_c100", "nbstatus_c10", "small_new_c10", "nbstatus_new_c10",
+                     "small_new_resume", "small_new_full", "bulk_c1", "bulk_c8", "ws_echo"):
             key = "msgs_per_s" if load == "ws_echo" else ("mb_per_s" if load.startswith("bulk") else "req_per_s")
             ratios[f"{load}.{key} nbgated/{peer}"] = ratio(val(paths, "nbgated", load, key),
                                                            val(paths, peer, load, key))

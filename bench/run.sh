@@ -47,6 +47,14 @@ fi
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/logs/run.log" >&2; }
 
+# The OpenSSH tunnels use the cipher nbgate-agent's link uses on this machine (common/sshio.c):
+# AES-256-GCM where the CPU has AES and carry-less multiply instructions, else ChaCha20-Poly1305.
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+	SSH_CIPHER=${BENCH_SSH_CIPHER:-aes256-gcm@openssh.com}
+else
+	SSH_CIPHER=${BENCH_SSH_CIPHER:-chacha20-poly1305@openssh.com}
+fi
+
 # ---------------------------------------------------------------- process bookkeeping
 ALL_PIDS=()     # every process started here
 PATH_PIDS=()    # those of the path under test
@@ -216,7 +224,7 @@ start_ssh_tunnel() {
 	AllowTcpForwarding remote
 	X11Forwarding no
 	PrintMotd no
-	Ciphers chacha20-poly1305@openssh.com
+	Ciphers $SSH_CIPHER
 	MaxStartups 100
 	LogLevel INFO
 	EOF
@@ -226,7 +234,7 @@ start_ssh_tunnel() {
 	fi
 	start_bg "$name-ssh" ssh -N -F /dev/null -i "$TMP/user_key" -p "$p_ssh" \
 		-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-		-o ExitOnForwardFailure=yes -o Ciphers=chacha20-poly1305@openssh.com \
+		-o ExitOnForwardFailure=yes -o Ciphers="$SSH_CIPHER" \
 		-R "127.0.0.1:$P_TUN:127.0.0.1:$P_ORIGIN" "$(id -un)@127.0.0.1"
 	SSH_PID=$LASTPID
 	if ! wait_for 15 http_ok "http://127.0.0.1:$P_TUN/user/bench/100b"; then
@@ -268,6 +276,7 @@ up_nginx() {
 	        listen 127.0.0.1:$port ssl reuseport;
 	        ssl_certificate $TMP/tls.crt;
 	        ssl_certificate_key $TMP/tls.key;
+	        ssl_session_cache shared:SSL:10m;
 	        location /user/bench/ {
 	            proxy_pass http://tunnel; proxy_http_version 1.1;
 	            proxy_set_header Host \$http_host;
@@ -411,18 +420,47 @@ agent_cpu() { if [ -n "$AGENT_ROOTS" ]; then $LIB cpu $(agent_pids); else echo 0
 proxy_rss() { if [ -n "$PROXY_ROOTS" ]; then $LIB rss $(proxy_pids); else echo 0; fi; }
 agent_rss() { if [ -n "$AGENT_ROOTS" ]; then $LIB rss $(agent_pids); else echo 0; fi; }
 
-# load_wrk NAME CONNS URLPATH: one wrk thread for DUR seconds.
-load_wrk() {
-	local name=$1 conns=$2 url="$BASE$3" raw="$OUT/raw/$P/$1"
+# load_gen NAME CONNS URLPATH CMD...: runs load generator CMD (it prints a BENCHJSON line) with
+# the proxy's and the agent's CPU counted around it; raw/P/NAME.json gets the numbers.
+load_gen() {
+	local name=$1 conns=$2 path=$3 raw="$OUT/raw/$P/$1"
 	local c0 c1 a0 a1
+	shift 3
 	c0=$(proxy_cpu); a0=$(agent_cpu)
-	$LIB cpurun "$raw.gen" -- wrk -t1 -c"$conns" -d"${DUR}s" --timeout 10s --latency \
-		-s "$HERE/wrk-json.lua" -H "$CLIENT_AUTH" "$url" >"$raw.wrk.txt" 2>&1
+	$LIB cpurun "$raw.gen" -- "$@" >"$raw.wrk.txt" 2>&1
 	c1=$(proxy_cpu); a1=$(agent_cpu)
 	$LIB wrkjson "$raw.wrk.txt" "$raw.json" "gen=$(cat "$raw.gen")" \
 		"proxy_cpu_s=$(echo "$c1 $c0" | awk '{printf "%.2f", $1-$2}')" \
-		"agent_cpu_s=$(echo "$a1 $a0" | awk '{printf "%.2f", $1-$2}')" conns="$conns" url="$3"
+		"agent_cpu_s=$(echo "$a1 $a0" | awk '{printf "%.2f", $1-$2}')" conns="$conns" url="$path"
 	log "$P $name: $(head -c 200 "$raw.json")"
+}
+
+# load_wrk NAME CONNS URLPATH [HEADER]: one wrk thread for DUR seconds (HEADER: one more).
+load_wrk() {
+	local extra=${4:-}
+	load_gen "$1" "$2" "$3" wrk -t1 -c"$2" -d"${DUR}s" --timeout 10s --latency \
+		-s "$HERE/wrk-json.lua" -H "$CLIENT_AUTH" ${extra:+-H "$extra"} "$BASE$3"
+}
+
+# load_newconn NAME CONNS URLPATH RESUME: newconn.py (Python's ssl, 2 processes), a new TLS
+# connection per request, resuming sessions (RESUME=1, as browsers do) or not (0), for DUR s.
+load_newconn() {
+	load_gen "$1" "$2" "$3" "$PY" "$HERE/newconn.py" --url "$BASE$3" --conns "$2" \
+		--duration "$DUR" --resume "$4" --header "$CLIENT_AUTH"
+}
+
+# new_loads: the new-connection loads (every request a new TLS connection, as a browser's
+# after an idle gap): wrk (it resumes when a ticket reached it) on the 100-byte file and the
+# notebook's status, and newconn.py with and without session resumption.
+new_loads() {
+	load_wrk small_new_c10 10 /user/bench/100b "Connection: close"
+	if [ "$NB_OK" = 1 ]; then
+		load_wrk nbstatus_new_c10 10 /user/bench/api/status "Connection: close"
+	else
+		echo '{"failed": "notebook backend did not come up"}' >"$OUT/raw/$P/nbstatus_new_c10.json"
+	fi
+	load_newconn small_new_resume 10 /user/bench/100b 1
+	load_newconn small_new_full 10 /user/bench/100b 0
 }
 
 load_ws_echo() {
@@ -527,6 +565,7 @@ run_loads() {
 	else
 		echo '{"failed": "notebook backend did not come up"}' >"$OUT/raw/$P/nbstatus_c10.json"
 	fi
+	[ "${BENCH_NEW_ROUNDS:-0}" = 1 ] || new_loads
 	load_wrk bulk_c1 1 /user/bench/1m
 	load_wrk bulk_c8 8 /user/bench/1m
 	load_ws_echo
@@ -607,7 +646,7 @@ write_meta() {
 	    except Exception:
 	        return "?"
 	json.dump({"quick": $QUICK, "duration_s": $DUR, "rounds": $ROUNDS, "ws_idle_ns": "$WS_NS".split(),
-	           "ws_echo_conns": $ECHO_CONNS, "paths": "$PATHS".split(), "cores": os.cpu_count(),
+	           "ws_echo_conns": $ECHO_CONNS, "ssh_cipher": "$SSH_CIPHER", "paths": "$PATHS".split(), "cores": os.cpu_count(),
 	           "nb_builddir": "$(find_nb_builddir)", "fd_limit": "$(ulimit -n)",
 	           "versions": {"nginx": v("nginx -v"), "wrk": v("wrk -v"), "node": v("node --version"),
 	                        "openssh": v("ssh -V"), "chp": v("NODE_PATH=/usr/share/nodejs configurable-http-proxy --version"),
@@ -631,6 +670,23 @@ for P in $PATHS; do
 	esac
 done
 [ "${#UP_PATHS[@]}" -gt 0 ] && small_rounds
+# BENCH_NEW_ROUNDS=1: the new-connection loads too in interleaved rounds (with BENCH_SMALL_ONLY=1
+# these and the small-request rounds alone).
+if [ "${BENCH_NEW_ROUNDS:-0}" = 1 ] && [ "${#UP_PATHS[@]}" -gt 0 ]; then
+	for r in $(seq "$ROUNDS"); do
+		for P in "${UP_PATHS[@]}"; do path_use "$P"; new_loads; done
+		for P in "${UP_PATHS[@]}"; do
+			for name in small_new_c10 nbstatus_new_c10 small_new_resume small_new_full; do
+				[ -f "$OUT/raw/$P/$name.json" ] && mv "$OUT/raw/$P/$name.json" "$OUT/raw/$P/$name.r$r.json"
+			done
+		done
+	done
+	for P in "${UP_PATHS[@]}"; do
+		for name in small_new_c10 nbstatus_new_c10 small_new_resume small_new_full; do
+			$LIB median "$OUT/raw/$P" "$name" "$ROUNDS"
+		done
+	done
+fi
 # BENCH_SMALL_ONLY=1: the small-request rounds alone (quick A/B of a change).
 if [ "${BENCH_SMALL_ONLY:-0}" = 1 ]; then
 	for P in "${UP_PATHS[@]}"; do path_use "$P"; stop_pids "${PATH_PIDS[@]}"; PATH_PIDS=(); done

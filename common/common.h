@@ -110,6 +110,15 @@ void	 sshio_cork(struct sshio *);
 int	 sshio_fd_alive(struct sshio *);
 void	 sshio_free(struct sshio *);
 void	 sshio_close_session(ssh_session);	/* disconnect, free, close the fd */
+/*
+ * The agent link's ciphers (both ways): with AES instructions here the agent
+ * asks for AES-256-GCM first (SSH takes the client's first choice the server
+ * has), and a gateway without them does not offer AES-GCM, so the link uses
+ * AES-GCM only when both ends have AES instructions and ChaCha20-Poly1305
+ * otherwise.  NULL: libssh's own list (ChaCha20-Poly1305 first).
+ */
+const char *sshio_ciphers_client(void);
+const char *sshio_ciphers_server(void);
 
 /* pump.c: bytes between an ssh_channel and a bufferevent, with back-pressure */
 struct pump;

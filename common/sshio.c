@@ -244,3 +244,33 @@ sshio_close_session(ssh_session s)
 	if (fd != SSH_INVALID_SOCKET && fcntl(fd, F_GETFD) != -1)
 		close(fd);
 }
+
+#define SSHIO_CIPHERS_AES	"aes256-gcm@openssh.com,chacha20-poly1305@openssh.com," \
+				"aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr"
+#define SSHIO_CIPHERS_NO_GCM	"chacha20-poly1305@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr"
+
+/* 1 if this CPU has AES and carry-less multiply instructions (fast AES-GCM). */
+static int
+sshio_aes_hw(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_cpu_init();
+	return (__builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul"));
+#else
+	return (0);	/* ChaCha20-Poly1305 is the safe choice where we cannot tell */
+#endif
+}
+
+/* What the agent asks for, best first; NULL: libssh's default. */
+const char *
+sshio_ciphers_client(void)
+{
+	return (sshio_aes_hw() ? SSHIO_CIPHERS_AES : NULL);
+}
+
+/* What the gateway offers; NULL: libssh's default (AES-GCM among them). */
+const char *
+sshio_ciphers_server(void)
+{
+	return (sshio_aes_hw() ? NULL : SSHIO_CIPHERS_NO_GCM);
+}

@@ -533,6 +533,7 @@ tc_session(struct tunclient *tc, evutil_socket_t fd, char **cause)
 	bool		 no = false;
 	int		 verbosity = 0;
 	socket_t	 sfd = fd;
+	const char	*ciphers;
 
 	if ((tc->s = ssh_new()) == NULL)
 		fatalx("ssh_new failed");
@@ -544,6 +545,10 @@ tc_session(struct tunclient *tc, evutil_socket_t fd, char **cause)
 	ssh_options_set(tc->s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
 	ssh_options_set(tc->s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
 	ssh_options_set(tc->s, SSH_OPTIONS_FD, &sfd);	/* fd transferred */
+	if ((ciphers = sshio_ciphers_client()) != NULL) {
+		ssh_options_set(tc->s, SSH_OPTIONS_CIPHERS_C_S, ciphers);
+		ssh_options_set(tc->s, SSH_OPTIONS_CIPHERS_S_C, ciphers);
+	}
 	ssh_set_blocking(tc->s, 0);
 	if (ssh_connect(tc->s) == SSH_ERROR) {
 		xasprintf(cause, "ssh: %s", ssh_get_error(tc->s));

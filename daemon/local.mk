@@ -27,6 +27,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/proxy/proxy.h \
 	daemon/proxy/http.c \
 	daemon/proxy/route.c \
+	daemon/proxy/upool.c \
 	daemon/proxy/peer.c \
 	daemon/proxy/origin.c \
 	daemon/proxy/conn.h \

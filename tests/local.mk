@@ -43,6 +43,11 @@ tests_unit_test_http_SOURCES = tests/unit/test-http.c
 tests_unit_test_http_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-http
 
+check_PROGRAMS += tests/unit/test-upool
+tests_unit_test_upool_SOURCES = tests/unit/test-upool.c
+tests_unit_test_upool_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-upool
+
 check_PROGRAMS += tests/unit/test-jwt
 tests_unit_test_jwt_SOURCES = tests/unit/test-jwt.c
 tests_unit_test_jwt_LDADD = libnbtest.a $(DAEMON_LIBS)
@@ -60,6 +65,7 @@ TESTS += \
 	tests/integration/test_sched.py \
 	tests/integration/test_slurmlib.py \
 	tests/integration/test_proxy.py \
+	tests/integration/test_pool.py \
 	tests/integration/test_badinput.py \
 	tests/integration/test_jupyter.py \
 	tests/integration/test_websocket.py \
@@ -104,6 +110,7 @@ TESTS += \
 	tests/attack/test_myproxy_caps.py \
 	tests/attack/test_log_injection.py \
 	tests/attack/test_token_pages.py \
+	tests/attack/test_pool_isolation.py \
 	tests/attack/test_enroll_bind.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 

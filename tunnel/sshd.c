@@ -232,6 +232,7 @@ sshd_new(struct event_base *base, const struct sshd_settings *settings,
 	ssh_key		 key;
 	bool		 no = false;
 	int		 verbosity = 0;
+	const char	*ciphers;
 
 	sd->base = base;
 	sd->hooks = *hooks;
@@ -251,6 +252,12 @@ sshd_new(struct event_base *base, const struct sshd_settings *settings,
 	    ssh_bind_options_set(sd->bind, SSH_BIND_OPTIONS_IMPORT_KEY,
 	    key) != SSH_OK) {		/* key transferred */
 		xasprintf(cause, "ssh server setup: %s", ssh_get_error(sd->bind));
+		goto fail;
+	}
+	if ((ciphers = sshio_ciphers_server()) != NULL &&
+	    (ssh_bind_options_set(sd->bind, SSH_BIND_OPTIONS_CIPHERS_C_S, ciphers) != SSH_OK ||
+	    ssh_bind_options_set(sd->bind, SSH_BIND_OPTIONS_CIPHERS_S_C, ciphers) != SSH_OK)) {
+		xasprintf(cause, "ssh server ciphers: %s", ssh_get_error(sd->bind));
 		goto fail;
 	}
 	sd->next_port = 10000 + (unsigned int)(arc4random() % 20000);
@@ -478,6 +485,7 @@ conn_authed(struct sshd_conn *c, void *route, const char *user, ssh_key key,
 	free(c->name);
 	xasprintf(&c->name, "%s: route %s", c->peer, u);
 	log_info("ssh: %s: %s (key %s)", c->name, how, fp);
+	log_debug("ssh: %s: cipher %s", c->name, ssh_get_cipher_in(c->s));
 	free(u);
 	free(fp);
 	if (sd->settings.keepalive > 0) {

@@ -95,6 +95,10 @@ static const struct cfg_key cfg_proxy_keys[] = {
 	  .min = 4 * KiB, .max = 64 * MiB, .def = "1MiB" },
 	{ .name = "user_hosts", .type = CFG_STRING, .off = OFF(proxy_user_hosts),
 	  .def = "", .check = cfg_check_user_hosts },
+	{ .name = "upstream_pool", .type = CFG_INT, .off = OFF(proxy_upstream_pool),
+	  .min = 0, .max = 1024, .def = "8" },
+	{ .name = "upstream_idle", .type = CFG_DURATION,
+	  .off = OFF(proxy_upstream_idle), .min = 1, .max = 10 * MINUTE, .def = "30s" },
 };
 static const struct cfg_section cfg_proxy = SECTION(cfg_proxy_keys);
 

@@ -137,6 +137,8 @@ struct config {
 	int		 proxy_max_conns_per_addr;	/* from one client address */
 	size_t		 proxy_max_body;	/* bytes of a /hub/ request body */
 	char		*proxy_user_hosts;	/* "{user}.nb.example.org", "": off */
+	int		 proxy_upstream_pool;	/* idle streams kept per route */
+	int		 proxy_upstream_idle;	/* seconds an idle stream is kept */
 
 	char		**admins;	/* user names with admin rights */
 	size_t		 nadmins;
@@ -220,6 +222,10 @@ void		 config_keys_print(FILE *);
  */
 struct gate_stats {
 	unsigned long long	 requests;	/* proxied requests */
+	unsigned long long	 up_opened;	/* streams to notebooks opened */
+	unsigned long long	 up_reused;	/* taken from a route's idle pool */
+	unsigned long long	 tls_full;	/* TLS handshakes done in full */
+	unsigned long long	 tls_resumed;	/* and resumed (ticket or cache) */
 	unsigned long long	 bytes_up;	/* browser → notebook */
 	unsigned long long	 bytes_down;	/* notebook → browser */
 	unsigned long long	 refused;	/* 401/403 at the proxy */

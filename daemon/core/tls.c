@@ -1,6 +1,7 @@
 /*
  * tls.c: the HTTPS front end's OpenSSL context (TLS 1.2+), loaded from PEM
- * files, and a self-signed certificate for the demo when none is given.
+ * files, its session resumption (ticket keys that live in memory, across
+ * config reloads), and a self-signed certificate when none is given.
  */
 #include "config.h"
 
@@ -14,13 +15,120 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "daemon/core/core.h"
+
+/*
+ * Session resumption.  A new key for tickets every TLS_TICKET_ROTATE
+ * seconds; the one before still opens tickets (and has them renewed) for
+ * as long again, so a ticket is good for at most twice that and a stolen
+ * key opens at most that window's sessions (forward secrecy).  The keys
+ * never leave memory: a restart makes every client do one full handshake.
+ * They belong to the process, not to a context, so a config reload (a new
+ * context) keeps them.  Clients without tickets resume from each context's
+ * session cache, bounded by TLS_CACHE_SIZE sessions (~1 KiB each).
+ */
+#define TLS_TICKET_ROTATE	(30 * 60)
+#define TLS_SESSION_LIFETIME	(2 * TLS_TICKET_ROTATE)
+#define TLS_CACHE_SIZE		4096
+#define TLS_GROUPS		"X25519:P-256:X448:P-384:P-521"
+
+struct tls_tkey {
+	unsigned char	name[16];
+	unsigned char	aes[32];
+	unsigned char	hmac[32];
+	time_t		born;		/* 0: no key */
+};
+static struct tls_tkey	tls_tkeys[2];	/* [0] seals, [0] and [1] open */
+
+/* Makes a new sealing key when the current one is due; forgets one too old. */
+static void
+tls_ticket_rotate(void)
+{
+	struct tls_tkey	*k = &tls_tkeys[0];
+	time_t		 now = time(NULL);
+
+	if (tls_tkeys[1].born != 0 && now - tls_tkeys[1].born >= 2 * TLS_TICKET_ROTATE)
+		OPENSSL_cleanse(&tls_tkeys[1], sizeof tls_tkeys[1]);
+	if (k->born != 0 && now - k->born < TLS_TICKET_ROTATE)
+		return;
+	tls_tkeys[1] = *k;
+	if (RAND_bytes(k->name, sizeof k->name) != 1 ||
+	    RAND_bytes(k->aes, sizeof k->aes) != 1 ||
+	    RAND_bytes(k->hmac, sizeof k->hmac) != 1)
+		fatalx("RAND_bytes failed");
+	k->born = now;
+}
+
+static int
+tls_ticket_keys(const struct tls_tkey *k, unsigned char *iv, EVP_CIPHER_CTX *cctx,
+    EVP_MAC_CTX *hctx, int enc)
+{
+	OSSL_PARAM	params[3];
+
+	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+	    (void *)k->hmac, sizeof k->hmac);
+	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	    (char *)"SHA256", 0);
+	params[2] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
+		return (-1);
+	if (enc)
+		return (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) == 1 ? 0 : -1);
+	return (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) == 1 ? 0 : -1);
+}
+
+/*
+ * OpenSSL's ticket key callback: seal with the current key; open with
+ * either (2: renew a ticket of the key before), 0: a key we do not have
+ * (a full handshake), -1: error.
+ */
+static int
+tls_ticket_cb(SSL *s, unsigned char name[16], unsigned char *iv,
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	int	i;
+
+	tls_ticket_rotate();
+	if (enc) {
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) != 1)
+			return (-1);
+		memcpy(name, tls_tkeys[0].name, sizeof tls_tkeys[0].name);
+		return (tls_ticket_keys(&tls_tkeys[0], iv, cctx, hctx, 1) == 0 ? 1 : -1);
+	}
+	for (i = 0; i < 2; i++) {
+		if (tls_tkeys[i].born == 0 ||
+		    CRYPTO_memcmp(name, tls_tkeys[i].name, sizeof tls_tkeys[i].name) != 0)
+			continue;
+		if (tls_ticket_keys(&tls_tkeys[i], iv, cctx, hctx, 0) == -1)
+			return (-1);
+		return (i == 0 ? 1 : 2);
+	}
+	return (0);
+}
+
+/* Session resumption for @ctx: tickets (keys above) and a bounded cache. */
+static void
+tls_ctx_resumption(SSL_CTX *ctx)
+{
+	static const unsigned char	sid_ctx[] = "nbgated";
+
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof sid_ctx - 1);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+	SSL_CTX_sess_set_cache_size(ctx, TLS_CACHE_SIZE);
+	SSL_CTX_set_timeout(ctx, TLS_SESSION_LIFETIME);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb) != 1)
+		fatalx("cannot set the TLS ticket key callback");
+}
 
 static char *
 tls_error(void)
@@ -48,13 +156,10 @@ tls_ctx_new(const char *cert, const char *key, char **cause)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	/*
-	 * No session resumption: a server-side cache would cost memory per
-	 * connection (thousands of idle WebSockets), and no tickets are sent
-	 * (a browser reconnecting pays one full handshake).
-	 */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_num_tickets(ctx, 0);
+	/* X25519 first: the cheapest key exchange, and what browsers send a share for. */
+	if (SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1)
+		fatalx("cannot set the TLS groups");
+	tls_ctx_resumption(ctx);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		e = tls_error();
 		xasprintf(cause, "%s: cannot load certificate: %s", cert, e);

@@ -8,6 +8,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,17 +253,48 @@ conn_check_origin(struct conn *c, const char *user)
 static void
 conn_proxy(struct conn *c, struct route *r)
 {
-	struct tunnel	*t = route_tunnel(r);
-
 	c->phase = PH_PROXY;
 	gate->stats.requests++;
 	route_touch(r, time(NULL));
-	if (c->up != NULL && c->up_reusable && strcmp(c->route, route_name(r)) == 0) {
+	if (c->up != NULL && c->up_reusable && c->up_r == r &&
+	    c->up_gen == route_tunnel_gen(r) &&
+	    evbuffer_get_length(bufferevent_get_input(c->up)) == 0) {
 		conn_send_head(c);
 		return;
 	}
+	conn_up_release(c);	/* another route's: back to its own pool */
 	conn_up_drop(c);
+	route_ref(r);
+	c->up_r = r;		/* the object, not the name: a route re-added is another */
+	c->up_gen = route_tunnel_gen(r);
 	c->route = xstrdup(route_name(r));
+	if ((c->up = upool_take(route_upool(r))) != NULL) {
+		gate->stats.up_reused++;
+		/*
+		 * The notebook may close an idle stream as it is taken: a
+		 * request that is safe to send twice and has no body goes
+		 * again on a new stream if it gets no byte of an answer.
+		 */
+		c->up_retry = (c->rp.method == HTTP_GET || c->rp.method == HTTP_HEAD ||
+		    c->rp.method == HTTP_OPTIONS) && !c->req_chunked && !c->req_upgrade &&
+		    (c->rp.content_length == 0 || c->rp.content_length == ULLONG_MAX);
+		conn_send_head(c);
+		return;
+	}
+	conn_up_connect(c);
+}
+
+/* Opens a new stream through the tunnel of c->up_r (its answer: conn_up_ready). */
+void
+conn_up_connect(struct conn *c)
+{
+	struct tunnel	*t = route_tunnel(c->up_r);
+
+	if (t == NULL) {
+		conn_up_ready(NULL, "the notebook's tunnel closed", c);
+		return;
+	}
+	gate->stats.up_opened++;
 	c->phase = PH_WAIT_UP;
 	c->treq = conn_connector(t, c->peer, c->peer_port, conn_up_ready, c);
 }

@@ -126,7 +126,29 @@ conn_up_drop(struct conn *c)
 	}
 	free(c->route);
 	c->route = NULL;
+	c->up_reusable = c->up_retry = 0;
+	route_unref(c->up_r);
+	c->up_r = NULL;
+}
+
+/*
+ * Gives the stream to the pool of the route it goes through, if it is
+ * between two complete exchanges (the whole request sent and the whole
+ * response read: up_reusable) and that route still has the tunnel it was
+ * opened through; otherwise leaves it (conn_up_drop() closes it).
+ */
+void
+conn_up_release(struct conn *c)
+{
+	struct bufferevent	*bev = c->up;
+
+	if (bev == NULL || !c->up_reusable || c->up_r == NULL || route_dead(c->up_r) ||
+	    evbuffer_get_length(bufferevent_get_input(bev)) != 0 ||
+	    route_tunnel(c->up_r) == NULL || c->up_gen != route_tunnel_gen(c->up_r))
+		return;
+	c->up = NULL;
 	c->up_reusable = 0;
+	upool_put(route_upool(c->up_r), bev);	/* transferred */
 }
 
 /* The stream to the notebook opened (or was refused): send the head. */
@@ -259,9 +281,13 @@ static void
 conn_cycle_done(struct conn *c)
 {
 	if (!c->req_keepalive || c->resp_close || !c->req_done) {
+		if (!c->resp_close)
+			conn_up_release(c);	/* the browser's Connection: close */
 		conn_close(c);
 		return;
 	}
+	if (evbuffer_get_length(bufferevent_get_input(c->up)) != 0)
+		c->up_reusable = 0;	/* bytes nobody asked for: never before a next answer */
 	if (!c->up_reusable) {
 		bufferevent_setcb(c->up, NULL, NULL, NULL, NULL);
 		tunnel_stream_close(c->up);
@@ -388,7 +414,12 @@ conn_up_on_complete(http_parser *p)
 	if (c->resp_chunked)
 		evbuffer_add(conn_wbuf(), "0\r\n\r\n", 5);
 	c->resp_done = 1;
-	c->up_reusable = http_should_keep_alive(p) && c->req_done;
+	/*
+	 * Not after a HEAD: servers that send the body anyway (Python's
+	 * http.server with do_HEAD = do_GET) would have it read as the next
+	 * request's answer.
+	 */
+	c->up_reusable = http_should_keep_alive(p) && c->req_done && !c->req_head_method;
 	http_parser_pause(p, 1);
 	return (0);
 }
@@ -570,6 +601,16 @@ conn_up_event(struct bufferevent *bev, short what, void *arg)
 		http_parser_execute(&c->sp, &conn_resp_settings, NULL, 0);
 		conn_write_now(c);
 		conn_close(c);
+		return;
+	}
+	if (c->phase == PH_PROXY && c->up_retry && !c->resp_started && c->resp.size == 0) {
+		log_debug("%s: route %s: pooled stream closed before an answer, reopening",
+		    c->peer, c->route);
+		bufferevent_setcb(c->up, NULL, NULL, NULL, NULL);
+		tunnel_stream_close(c->up);
+		c->up = NULL;
+		c->up_retry = 0;
+		conn_up_connect(c);
 		return;
 	}
 	if (c->phase == PH_PROXY && !c->resp_done) {

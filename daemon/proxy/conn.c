@@ -222,8 +222,15 @@ conn_free(struct conn *c)
 		c->defer->c = NULL;	/* the handler frees it when it answers */
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);	/* leaves fd and ssl to us */
-	if (c->ssl != NULL)
+	if (c->ssl != NULL) {
+		/*
+		 * Browsers close without a close_notify: without this SSL_free
+		 * would drop the session from the cache.  Fatal TLS errors
+		 * dropped theirs already.
+		 */
+		SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 		SSL_free(c->ssl);
+	}
 	if (c->fd != -1)
 		evutil_closesocket(c->fd);
 	http_msg_reset(&c->req);
@@ -364,6 +371,10 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what == BEV_EVENT_CONNECTED) {
 		conn_hs_done(c);	/* TLS handshake done */
+		if (c->ssl != NULL && SSL_session_reused(c->ssl))
+			gate->stats.tls_resumed++;
+		else if (c->ssl != NULL)
+			gate->stats.tls_full++;
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) &&
@@ -379,6 +390,8 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 	if (c->phase == PH_UPGRADED && c->up != NULL && (what & BEV_EVENT_EOF))
 		evbuffer_add_buffer(bufferevent_get_output(c->up), bufferevent_get_input(bev));
 	c->closing = 1;
+	if (c->phase == PH_HEAD)
+		conn_up_release(c);	/* the browser left between requests */
 	conn_up_drop(c);
 	conn_free_later(c);
 }

@@ -62,7 +62,10 @@ struct conn {
 	int			 resp_chunked;
 	int			 resp_close;	/* close-delimited, or must close after */
 	int			 resp_done;
-	int			 up_reusable;
+	int			 up_reusable;	/* between two complete exchanges */
+	struct route		*up_r;		/* the route object up is through: a reference */
+	unsigned long		 up_gen;	/* its tunnel generation then */
+	int			 up_retry;	/* from the pool, bodyless: may reopen once */
 
 	struct conn_stream	*stream;	/* an event stream a handler writes */
 	int			 streamed;	/* the request was answered with one */
@@ -116,12 +119,14 @@ void		 conn_counted(int);
 
 /* conn-request.c: request heads, who is asking, where a request goes */
 void		 conn_parse(struct conn *);
+void		 conn_up_connect(struct conn *);
 
 /* conn-up.c: the stream to the notebook, responses, WebSocket splices */
 void		 conn_up_ready(struct bufferevent *, const char *, void *);
 void		 conn_send_head(struct conn *);
 void		 conn_parse_up(struct conn *);
 void		 conn_up_drop(struct conn *);
+void		 conn_up_release(struct conn *);
 void		 conn_ws_close_all(void);
 
 /* conn-hub.c: /hub/ requests: the handler, deferred answers, event streams */

@@ -69,6 +69,8 @@ const char	*route_token(struct route *);
 ssh_key		 route_key(struct route *);
 struct tunnel	*route_tunnel(struct route *);
 void		 route_set_tunnel(struct route *, struct tunnel *);
+struct upool	*route_upool(struct route *);
+unsigned long	 route_tunnel_gen(struct route *);
 time_t		 route_created(struct route *);
 void		 route_foreach(void (*)(struct route *, void *), void *);
 size_t		 route_count(void);
@@ -95,6 +97,19 @@ enum route_secret route_enroll_match(struct route *, const char *, const char *,
 int		 route_enroll(struct route *, const unsigned char [32], ssh_key,
 		     const char *, const char *, char **);
 const char	*route_enrolled_from(struct route *);
+
+/*
+ * upool.c: a route's idle streams to its notebook, for the next browser
+ * connection; route.c owns the pool, upool_put() takes a stream and
+ * upool_take() hands one over (the caller's to close).
+ */
+struct upool;
+struct upool	*upool_new(void);
+void		 upool_put(struct upool *, struct bufferevent *);
+struct bufferevent *upool_take(struct upool *);
+void		 upool_flush(struct upool *);
+void		 upool_free(struct upool *);
+int		 upool_count(const struct upool *);
 
 /* route.c: routes kept in the store across restarts */
 int		 store_route_put(struct route *);

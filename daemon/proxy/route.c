@@ -25,6 +25,8 @@ struct route {
 	ssh_key		 key;		/* the agent's public key */
 	char		*token;		/* the notebook's token: secret */
 	struct tunnel	*tunnel;	/* borrowed from the sshd while up */
+	struct upool	*pool;		/* idle streams through that tunnel */
+	unsigned long	 gen;		/* tunnels it has had (a stream's must be now's) */
 	time_t		 created;
 	unsigned char	 enroll[32];	/* SHA-256 of the one-time enrollment secret */
 	int		 enroll_pending;
@@ -211,6 +213,7 @@ route_unref(struct route *r)
 	freestr(r->token);
 	free(r->job);
 	free(r->enrolled_from);
+	upool_free(r->pool);
 	explicit_bzero(r->enroll, sizeof r->enroll);
 	explicit_bzero(r->used, sizeof r->used);
 	free(r);
@@ -230,6 +233,8 @@ route_destroy(struct route *r)
 
 	r->dead = 1;
 	r->tunnel = NULL;
+	upool_free(r->pool);
+	r->pool = NULL;
 	if (t != NULL)
 		tunnel_kick(t, "route removed");
 	route_unref(r);
@@ -486,7 +491,25 @@ route_enrolled_from(struct route *r)
 void
 route_set_tunnel(struct route *r, struct tunnel *t)
 {
+	upool_flush(r->pool);	/* streams of the tunnel before: never reused */
 	r->tunnel = t;
+	r->gen++;
+}
+
+/* Changes whenever the route's tunnel does. */
+unsigned long
+route_tunnel_gen(struct route *r)
+{
+	return (r->gen);
+}
+
+/* The route's pool of idle streams (made on first use); NULL once removed. */
+struct upool *
+route_upool(struct route *r)
+{
+	if (r->pool == NULL && !r->dead)
+		r->pool = upool_new();
+	return (r->pool);
 }
 
 /*

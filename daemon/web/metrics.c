@@ -239,6 +239,17 @@ metrics_render(void)
 	evbuffer_add_printf(b, "nbgate_proxy_bytes_total{direction=\"up\"} %llu\n"
 	    "nbgate_proxy_bytes_total{direction=\"down\"} %llu\n", st->bytes_up,
 	    st->bytes_down);
+	HELP(b, "nbgate_proxy_upstream_streams_total", "counter",
+	    "Streams to notebooks a request used: opened for it, or reused from the "
+	    "route's pool of idle streams.");
+	evbuffer_add_printf(b, "nbgate_proxy_upstream_streams_total{how=\"opened\"} %llu\n"
+	    "nbgate_proxy_upstream_streams_total{how=\"reused\"} %llu\n", st->up_opened,
+	    st->up_reused);
+	HELP(b, "nbgate_tls_handshakes_total", "counter",
+	    "Browser TLS handshakes completed: full, or resumed (ticket or session cache).");
+	evbuffer_add_printf(b, "nbgate_tls_handshakes_total{kind=\"full\"} %llu\n"
+	    "nbgate_tls_handshakes_total{kind=\"resumed\"} %llu\n", st->tls_full,
+	    st->tls_resumed);
 	HELP(b, "nbgate_proxy_refused_total", "counter", "Requests refused (401/403).");
 	evbuffer_add_printf(b, "nbgate_proxy_refused_total %llu\n", st->refused);
 	HELP(b, "nbgate_proxy_bad_requests_total", "counter", "Malformed requests (400).");

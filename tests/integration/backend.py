@@ -8,15 +8,29 @@
   GET  <any>/sleep/S       answers after S seconds
   GET  <any>/hostile       a response a malicious notebook might send: CORS grants for any
                            origin and cookies in the gateway's names
-usage: backend.py PORT
+  GET  <any>/conn          which TCP connection this is: {"name", "conn": its number, "conns": how
+                           many were accepted so far} (streams reused or not)
+  GET  <any>/extra         "ok", then a second, unasked-for response on the same connection
+  GET  <any>/extra-later   "ok", then 0.3 s later an unasked-for response
+  GET  <any>/short         Content-Length 100, 10 bytes, then close
+  GET  <any>/close-idle    "ok" (keep-alive), then the connection closes 0.3 s later
+  GET  <any>/close-next    "ok" (keep-alive); the next request on the connection is not answered:
+                           the connection closes (a server closing an idle connection as it is reused)
+usage: backend.py PORT [NAME]
 """
 import hashlib
+import itertools
 import json
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PATTERN = bytes(range(256)) * 4096  # 1 MiB
+NAME = sys.argv[2] if len(sys.argv) > 2 else "backend"
+CONNS = itertools.count(1)
+ACCEPTED = [0]
+UNASKED = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nContent-Type: text/plain\r\n\r\nLEAKED"
 
 
 def pattern(n):
@@ -29,6 +43,11 @@ def pattern(n):
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        super().setup()
+        self.conn_no = next(CONNS)
+        ACCEPTED[0] = self.conn_no
+
     def log_message(self, fmt, *args):
         sys.stderr.write("backend: %s %s\n" % (self.requestline, args[1] if len(args) > 1 else ""))
 
@@ -40,6 +59,9 @@ class H(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
+        if getattr(self, "drop_next", False):
+            self.close_connection = True
+            return
         p = self.path.split("?")[0]
         last = p.rstrip("/").split("/")
         if p.endswith("/echo"):
@@ -80,6 +102,33 @@ class H(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")
+        elif p.endswith("/conn"):
+            self.send_body(200, json.dumps({"name": NAME, "conn": self.conn_no,
+                                            "conns": ACCEPTED[0]}).encode())
+        elif p.endswith("/extra") or p.endswith("/extra-later"):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            if p.endswith("/extra-later"):
+                self.wfile.flush()
+                time.sleep(0.3)
+            self.wfile.write(UNASKED)
+        elif p.endswith("/short"):
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"x" * 10)
+            self.wfile.flush()
+            self.close_connection = True
+        elif p.endswith("/close-next"):
+            self.send_body(200, b"ok", "text/plain")
+            self.drop_next = True
+        elif p.endswith("/close-idle"):
+            self.send_body(200, b"ok", "text/plain")
+            self.wfile.flush()
+            sock = self.connection
+            threading.Timer(0.3, lambda: sock.shutdown(2)).start()
         elif len(last) >= 2 and last[-2] == "sleep":
             time.sleep(float(last[-1]))
             self.send_body(200, b'{"slept": true}')
@@ -89,6 +138,9 @@ class H(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def do_POST(self):
+        if getattr(self, "drop_next", False):
+            self.close_connection = True
+            return
         h = hashlib.sha256()
         n = 0
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -341,6 +341,24 @@ class Gateway:
         c.close()
         return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
 
+    def get(self, path, token, conn=None, close=True):
+        """GET PATH with TOKEN on CONN, or on a new connection closed after it (with
+        "Connection: close" unless close=False): (status, body); a body the server
+        cut short is returned as far as it came."""
+        c = conn or self.conn()
+        h = {"Authorization": "token " + token}
+        if close:
+            h["Connection"] = "close"
+        c.request("GET", path, headers=h)
+        r = c.getresponse()
+        try:
+            body = r.read()
+        except http.client.IncompleteRead as e:
+            body = e.partial
+        if conn is None:
+            c.close()
+        return r.status, body
+
     def raw(self, data, timeout=10):
         """Sends raw bytes over TLS and returns everything read until close."""
         s = socket.create_connection(("127.0.0.1", self.https_port), timeout=timeout)
