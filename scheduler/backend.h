@@ -17,6 +17,12 @@ struct evbuffer;
 
 /* proc.c: run an argv (never a shell) in its own process group */
 #define PROC_OUTPUT_MAX		(4 * 1024 * 1024)	/* default ceiling per stream */
+struct proc_cred {			/* the account a child runs as (the parent is root) */
+	uid_t		 uid;
+	gid_t		 gid;
+	const gid_t	*groups;
+	size_t		 ngroups;
+};
 struct proc_spec {
 	const char *const *argv;	/* argv[0]: a path, or a name looked up in env's PATH */
 	const char *const *env;		/* "NAME=value" list, NULL-terminated: all the child gets */
@@ -25,6 +31,7 @@ struct proc_spec {
 	int		 timeout;	/* ms; 0: none. TERM to the group, KILL 2 s later */
 	size_t		 output_max;	/* per stream; 0: PROC_OUTPUT_MAX */
 	const char	*dir;		/* working directory; NULL: "/" */
+	const struct proc_cred *cred;	/* NULL: the parent's own account */
 };
 struct proc_result {
 	int		 exited;	/* 1: status is the exit status */
@@ -53,7 +60,7 @@ struct transport_config {
 	const char	*path;		/* PATH for commands; NULL: a standard one */
 	const char	*slurm_conf;	/* LOCAL: SLURM_CONF for children, or NULL */
 	const char	*workdir;	/* LOCAL: working directory (job output lands here); NULL: / */
-	const char	*host;		/* SSH: login host, port, user */
+	const char	*host;		/* SSH: login host, port, user (LOCAL: run as; NULL: own) */
 	int		 port;
 	const char	*user;
 	const char	*key_file;	/* private key; KEY-cert.pub beside it is used if present */

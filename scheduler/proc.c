@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,9 @@ proc_child(const char *path, const struct proc_spec *spec, int in, int out, int 
 		for (fd = 3; fd < 1024; fd++)
 			close(fd);
 	}
+	if (spec->cred != NULL && (setgroups(spec->cred->ngroups, spec->cred->groups) == -1 ||
+	    setgid(spec->cred->gid) == -1 || setuid(spec->cred->uid) == -1))
+		_exit(127);
 	if (chdir(spec->dir != NULL ? spec->dir : "/") == -1)
 		_exit(127);
 	execve(path, (char *const *)spec->argv, (char *const *)env);

@@ -4,7 +4,7 @@
  * this process, never the daemon. Prints JSON lines on stdout and nothing else.
  *
  *   nbgate-slurmlib query ID[,ID...] | submit (script on stdin) | cancel ID | queues |
- *                   list [USER]
+ *                   list [USER] | nodes NODELIST | accounts USER
  *
  * Exit status 0: done; 1: failed, with one {"error": "..."} line.
  */
@@ -29,6 +29,7 @@
 #include <jansson.h>
 #include <slurm/slurm.h>
 #include <slurm/slurm_errno.h>
+#include <slurm/slurmdb.h>
 
 #include "common/common.h"
 
@@ -614,6 +615,66 @@ cmd_queues(void)
 	return (0);
 }
 
+/* NodeAddr of each node of a hostlist ("n[1-3],gpu1"), from one slurm_load_node RPC. */
+static int
+cmd_nodes(const char *list)
+{
+	node_info_msg_t	*msg = NULL;
+	node_info_t	*nd;
+	hostlist_t	 hl;
+	uint32_t	 i;
+
+	if ((hl = slurm_hostlist_create(list)) == NULL)
+		return (fail("invalid node list"));
+	if (slurm_load_node(0, &msg, SHOW_ALL) != SLURM_SUCCESS) {
+		slurm_hostlist_destroy(hl);
+		return (fail("%s", slurm_strerror(errno)));
+	}
+	for (i = 0; i < msg->record_count; i++) {
+		nd = &msg->node_array[i];
+		if (nd->name != NULL && slurm_hostlist_find(hl, nd->name) != -1)
+			emit(json_pack("{s:s, s:s}", "name", nd->name, "addr",
+			    nd->node_addr != NULL ? nd->node_addr : nd->name));
+	}
+	slurm_free_node_info_msg(msg);
+	slurm_hostlist_destroy(hl);
+	return (0);
+}
+
+/* The accounts a user has associations with, from slurmdbd (what sacctmgr asks). */
+static int
+cmd_accounts(const char *user)
+{
+	slurmdb_assoc_cond_t	 cond;
+	slurmdb_assoc_rec_t	*a;
+	ListIterator		 it;
+	List			 users, got;
+	uint16_t		 flags = 0;
+	void			*db;
+
+	if ((db = slurmdb_connection_get(&flags)) == NULL)
+		return (fail("cannot reach slurmdbd: %s", slurm_strerror(errno)));
+	memset(&cond, 0, sizeof cond);
+	users = slurm_list_create(NULL);
+	slurm_list_append(users, (void *)user);
+	cond.user_list = users;
+	got = slurmdb_associations_get(db, &cond);
+	slurm_list_destroy(users);
+	if (got == NULL) {
+		slurmdb_connection_close(&db);
+		return (fail("slurmdbd: %s", slurm_strerror(errno)));
+	}
+	it = slurm_list_iterator_create(got);
+	while ((a = slurm_list_next(it)) != NULL) {
+		if (a->acct != NULL && a->user != NULL && strcmp(a->user, user) == 0)
+			emit(json_pack("{s:s}", "account", a->acct));
+	}
+	slurm_list_iterator_destroy(it);
+	slurm_list_destroy(got);
+	slurmdb_connection_close(&db);
+	return (0);
+}
+
 /* libslurm exits the process when it cannot read its configuration: say why first. */
 static int
 config_readable(void)
@@ -651,6 +712,10 @@ run(int argc, char **argv)
 		rc = cmd_cancel(argv[2]);
 	else if (strcmp(argv[1], "list") == 0)
 		rc = cmd_list(argc == 3 ? argv[2] : NULL);
+	else if (strcmp(argv[1], "nodes") == 0)
+		rc = cmd_nodes(argv[2]);
+	else if (strcmp(argv[1], "accounts") == 0)
+		rc = cmd_accounts(argv[2]);
 	else
 		rc = cmd_queues();
 	slurm_fini();
@@ -669,7 +734,7 @@ usage_ok(int argc, char **argv)
 		int		 min, max;	/* words after the name */
 	} cmds[] = {
 		{ "submit", 0, 0 }, { "queues", 0, 0 }, { "query", 1, 1 }, { "cancel", 1, 1 },
-		{ "list", 0, 1 },
+		{ "list", 0, 1 }, { "nodes", 1, 1 }, { "accounts", 1, 1 },
 	};
 	size_t	i;
 
@@ -693,7 +758,7 @@ main(int argc, char **argv)
 		return (1);
 	if (!usage_ok(argc, argv)) {
 		fail("usage: nbgate-slurmlib query ID[,ID...] | submit | cancel ID | queues | "
-		    "list [USER]");
+		    "list [USER] | nodes NODELIST | accounts USER");
 		fclose(out);
 		return (1);
 	}

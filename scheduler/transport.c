@@ -10,7 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +66,9 @@ struct transport {
 	char			*hostkey;	/* "type base64" */
 	int			 connect_timeout;
 	struct transport_reqs	 local;		/* LOCAL: running children */
+	struct proc_cred	 cred;		/* LOCAL: the account children run as */
+	gid_t			*groups;
+	int			 run_as;	/* LOCAL: cred applies (we are root) */
 	/* SSH: the worker and its queues (pending, done) under lock */
 	pthread_t		 thread;
 	int			 started;
@@ -194,6 +199,7 @@ transport_local_run(struct transport_req *r, const char *const *argv, char **cau
 	spec.timeout = r->timeout;
 	spec.output_max = TRANSPORT_MAX;
 	spec.dir = t->workdir;
+	spec.cred = t->run_as ? &t->cred : NULL;
 	r->proc = proc_run(t->base, &spec, transport_local_done, r, cause);
 	for (i = 0; i < nitems(env); i++)
 		free(env[i]);
@@ -556,6 +562,10 @@ transport_ssh_start(struct transport *t, char **cause)
 static int
 transport_check(const struct transport_config *cfg, char **cause)
 {
+	if (cfg->kind == TRANSPORT_LOCAL && cfg->user != NULL && !sched_name_valid(cfg->user)) {
+		xasprintf(cause, "local transport: bad user name");
+		return (-1);
+	}
 	if (cfg->kind == TRANSPORT_LOCAL)
 		return (0);
 	if (cfg->host == NULL || cfg->user == NULL ||
@@ -567,6 +577,40 @@ transport_check(const struct transport_config *cfg, char **cause)
 		xasprintf(cause, "ssh transport: bad host key line or port");
 		return (-1);
 	}
+	return (0);
+}
+
+/* LOCAL as another account: root switches to it in each child; that account itself needs nothing. */
+static int
+transport_local_user(struct transport *t, const char *user, char **cause)
+{
+	struct passwd	*pw;
+	int		 n = 64;
+
+	if ((pw = getpwnam(user)) == NULL) {
+		xasprintf(cause, "local transport: no user %s", user);
+		return (-1);
+	}
+	if (pw->pw_uid == geteuid())
+		return (0);
+	if (geteuid() != 0) {
+		xasprintf(cause, "local transport: commands run as %s, but nbgated runs as "
+		    "uid %u, not root", user, (unsigned)geteuid());
+		return (-1);
+	}
+	t->groups = xreallocarray(NULL, n, sizeof *t->groups);
+	if (getgrouplist(user, pw->pw_gid, t->groups, &n) == -1) {
+		t->groups = xreallocarray(t->groups, n, sizeof *t->groups);
+		if (getgrouplist(user, pw->pw_gid, t->groups, &n) == -1) {
+			xasprintf(cause, "local transport: cannot list the groups of %s", user);
+			return (-1);
+		}
+	}
+	t->cred.uid = pw->pw_uid;
+	t->cred.gid = pw->pw_gid;
+	t->cred.groups = t->groups;
+	t->cred.ngroups = (size_t)n;
+	t->run_as = 1;
 	return (0);
 }
 
@@ -600,7 +644,9 @@ transport_new(struct event_base *base, const struct transport_config *cfg, char 
 	TAILQ_INIT(&t->local);
 	TAILQ_INIT(&t->pending);
 	TAILQ_INIT(&t->done);
-	if (t->kind == TRANSPORT_SSH && transport_ssh_start(t, cause) == -1) {
+	if ((t->kind == TRANSPORT_SSH && transport_ssh_start(t, cause) == -1) ||
+	    (t->kind == TRANSPORT_LOCAL && t->user != NULL &&
+	    transport_local_user(t, t->user, cause) == -1)) {
 		transport_free(t);
 		return (NULL);
 	}
@@ -670,6 +716,7 @@ transport_free(struct transport *t)
 	free(t->workdir);
 	free(t->host);
 	free(t->user);
+	free(t->groups);
 	free(t->key_file);
 	freestr(t->key_mem);
 	free(t->cert_mem);

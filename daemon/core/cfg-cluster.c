@@ -22,6 +22,7 @@ static void	cfg_check_cluster(struct cfg_ctx *, const struct cfg_section *,
 
 static const char *const cfg_schedulers[] = { "slurm", "pbs", NULL };
 static const char *const cfg_transports[] = { "local", "ssh", NULL };
+static const char *const cfg_slurm_apis[] = { "cli", "libslurm", NULL };
 static const char *const cfg_chargings[] = { "community", "user", NULL };
 static const char *const cfg_runtimes[] = { "singularity", "apptainer", "none",
     NULL };
@@ -93,6 +94,8 @@ static const struct cfg_key cfg_cluster_keys[] = {
 	  .choices = cfg_schedulers, .required = 1 },
 	{ .name = "transport", .type = CFG_ENUM, .off = KOFF(transport),
 	  .choices = cfg_transports, .def = "local" },
+	{ .name = "slurm_api", .type = CFG_ENUM, .off = KOFF(slurm_api),
+	  .choices = cfg_slurm_apis, .def = "cli" },
 	{ .name = "login_host", .type = CFG_HOSTPORT, .off = KOFF(login_host) },
 	{ .name = "login_host_key", .type = CFG_STRING,
 	  .off = KOFF(login_host_key), .check = cfg_check_hostkey },
@@ -243,7 +246,10 @@ cfg_check_defaults(struct cfg_ctx *ctx, const struct cfg_section *sec,
 	}
 }
 
-/* transport: ssh needs where and how to log in; local must not have it. */
+/*
+ * transport: ssh needs where and how to log in; local has no login host or
+ * key (login_user, if set, is the account local commands run as).
+ */
 static void
 cfg_check_transport(struct cfg_ctx *ctx, const struct cfg_section *sec,
     struct config_cluster *c, const char *prefix, size_t line,
@@ -259,7 +265,7 @@ cfg_check_transport(struct cfg_ctx *ctx, const struct cfg_section *sec,
 	set[2] = c->login_user;
 	set[3] = c->login_key;
 	for (i = 0; i < nitems(names); i++) {
-		if (c->transport == CONFIG_LOCAL && set[i] != NULL) {
+		if (c->transport == CONFIG_LOCAL && set[i] != NULL && i != 2) {
 			cfg_key_error(ctx, sec, seen, prefix, line, names[i],
 			    "only used with transport: ssh");
 		} else if (c->transport == CONFIG_SSH && set[i] == NULL &&
@@ -272,6 +278,24 @@ cfg_check_transport(struct cfg_ctx *ctx, const struct cfg_section *sec,
 			    "required with transport: ssh and charging: "
 			    "community");
 		}
+	}
+}
+
+/* slurm_api: libslurm is a SLURM client on this host: scheduler slurm, transport local. */
+static void
+cfg_check_slurm_api(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    struct config_cluster *c, const char *prefix, size_t line,
+    const size_t *seen)
+{
+	if (c->slurm_api == CONFIG_SLURM_CLI)
+		return;
+	if (strcmp(config_scheduler_name(c->scheduler), "slurm") != 0) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "slurm_api",
+		    "libslurm needs scheduler: slurm");
+	} else if (c->transport != CONFIG_LOCAL) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "slurm_api",
+		    "libslurm needs transport: local (this host is a submit "
+		    "host with the cluster's slurm.conf and munge)");
 	}
 }
 
@@ -329,6 +353,7 @@ cfg_check_cluster(struct cfg_ctx *ctx, const struct cfg_section *sec,
 
 	cfg_check_defaults(ctx, sec, c, prefix, line, seen);
 	cfg_check_transport(ctx, sec, c, prefix, line, seen);
+	cfg_check_slurm_api(ctx, sec, c, prefix, line, seen);
 	cfg_check_charging(ctx, sec, c, prefix, line, seen);
 }
 /* "slurm" or "pbs". */

@@ -18,6 +18,7 @@
 /* config.c (cfg-*.c: the schema): the YAML configuration (see etc/nbgated.yaml) */
 enum config_scheduler { CONFIG_SLURM, CONFIG_PBS };
 enum config_transport { CONFIG_LOCAL, CONFIG_SSH };
+enum config_slurm_api { CONFIG_SLURM_CLI, CONFIG_SLURM_LIBSLURM };
 enum config_charging { CONFIG_COMMUNITY, CONFIG_USER };
 enum config_runtime { CONFIG_SINGULARITY, CONFIG_APPTAINER, CONFIG_NO_RUNTIME };
 enum config_orphans { CONFIG_ORPHANS_REPORT, CONFIG_ORPHANS_CANCEL };
@@ -61,9 +62,10 @@ struct config_cluster {
 	size_t		 line;
 	int		 scheduler;	/* enum config_scheduler */
 	int		 transport;	/* enum config_transport */
+	int		 slurm_api;	/* enum config_slurm_api: how SLURM is asked */
 	char		*login_host;	/* ssh: "host:port" */
 	char		*login_host_key;	/* ssh: pinned "type base64" */
-	char		*login_user;	/* ssh + community */
+	char		*login_user;	/* ssh + community; local: run commands as */
 	char		*login_key;	/* ssh + community: private key path */
 	char		*user_ca_key;	/* ssh + user: SSH CA key for user certificates */
 	char		*slurm_conf;	/* exported as SLURM_CONF; NULL: unset */

@@ -49,7 +49,8 @@ sess_cluster_new(const struct config_cluster *c, const char *account,
 	char			*host = NULL;
 	const char		*colon;
 
-	if ((ops = sched_find(config_scheduler_name(c->scheduler))) == NULL) {
+	if ((ops = sched_find(c->slurm_api == CONFIG_SLURM_LIBSLURM ?
+	    "slurm-lib" : config_scheduler_name(c->scheduler))) == NULL) {
 		xasprintf(cause, "no backend for scheduler %s",
 		    config_scheduler_name(c->scheduler));
 		return (NULL);
@@ -78,8 +79,11 @@ sess_cluster_new(const struct config_cluster *c, const char *account,
 		tc.hostkey = c->login_host_key;
 	} else {
 		tc.kind = TRANSPORT_LOCAL;
+		tc.user = c->login_user;	/* NULL: nbgated's own account */
 		/* job output paths are relative to the submitting account's home */
-		if ((pw = getpwuid(geteuid())) != NULL && pw->pw_dir[0] == '/')
+		pw = c->login_user != NULL ? getpwnam(c->login_user) :
+		    getpwuid(geteuid());
+		if (pw != NULL && pw->pw_dir[0] == '/')
 			tc.workdir = pw->pw_dir;
 	}
 	cl = xcalloc(1, sizeof *cl);
@@ -147,7 +151,9 @@ sess_clusters_sync(const struct config *cfg)
 		log_info("cluster %s: %s over %s", cl->name,
 		    config_scheduler_name(cfg->clusters[i].scheduler),
 		    cfg->clusters[i].transport == CONFIG_SSH ?
-		    cfg->clusters[i].login_host : "local commands");
+		    cfg->clusters[i].login_host :
+		    cfg->clusters[i].slurm_api == CONFIG_SLURM_LIBSLURM ?
+		    "libslurm (nbgate-slurmlib)" : "local commands");
 	}
 }
 

@@ -26,6 +26,10 @@ from harness import (SRCDIR, Env, Gateway, binary, parse_env, testenv,  # noqa: 
                      wait_for, ws_execute)
 
 IMAGE = "/images/scipy.sif"
+# How cluster hpc reaches SLURM: "cli" (sbatch & co. over SSH on the login node) or
+# "libslurm" (this host is a submit host: nbgate-slurmlib, run as nbcommunity).
+# test_session_libslurm.py runs this same file with the other value.
+SLURM_API = "cli"
 
 
 def scontrol(*args):
@@ -58,6 +62,10 @@ class World:
         os.chmod(self.agent, 0o755)
         self.standin = os.path.join(self.dir, "standin")
         shutil.copytree(os.path.join(SRCDIR, "tests", "standin"), self.standin, symlinks=True)
+        if SLURM_API == "libslurm":
+            self.slurmlib = os.path.join(self.dir, "nbgate-slurmlib")
+            shutil.copy(binary("nbgate-slurmlib"), self.slurmlib)
+            os.environ["NBGATE_SLURMLIB"] = self.slurmlib
         self.standin_log = os.path.join(self.dir, "standin.jsonl")
         with open(self.standin_log, "w"):
             pass
@@ -81,12 +89,16 @@ class World:
             who = "    slurm_conf: %s\n    charging: user\n    user_ca_key: %s\n" % (
                 v["SLURM_CONF"], user_ca)
             out = ""
-        return """  %s:
-    scheduler: %s
-    transport: ssh
+        reach = """    transport: ssh
     login_host: 127.0.0.1:%s
     login_host_key: "%s"
-%s    poll_interval: 2s
+""" % (v["NB_LOGIN_SSH_PORT"], v["NB_LOGIN_HOSTKEY"])
+        if scheduler == "slurm" and SLURM_API == "libslurm":
+            reach = "    transport: local\n    slurm_api: libslurm\n"
+            who = who.replace("    login_key: %s\n" % v["NB_KEY_COMMUNITY"], "")
+        return """  %s:
+    scheduler: %s
+%s%s    poll_interval: 2s
     prologue: "PATH=%s:$PATH; NB_STANDIN_LOG=%s; export PATH NB_STANDIN_LOG"
 %s    agent: %s
     template: %s/templates/%s.sh
@@ -105,7 +117,7 @@ class World:
       scipy: {image: %s, runtime: singularity}
     default_container: base
     binds: ["/tmp"]
-""" % (name, scheduler, v["NB_LOGIN_SSH_PORT"], v["NB_LOGIN_HOSTKEY"], who, self.standin,
+""" % (name, scheduler, reach, who, self.standin,
             self.standin_log, out, self.agent, SRCDIR, scheduler, IMAGE)
 
     def config(self, ssh_port):
@@ -665,8 +677,11 @@ def session_cleanup(env, servers):
         shutil.rmtree(env.w.dir, ignore_errors=True)
 
 
-def main():
-    env = Env("test_session")
+def main(slurm_api="cli"):
+    global SLURM_API
+    SLURM_API = slurm_api
+    env = Env("test_session" if slurm_api == "cli" else "test_session_" + slurm_api)
+    env.tap.diag("cluster hpc reaches SLURM through %s" % slurm_api)
     session_world(env)
     env.user_tokens = {u: env.gw.token(u) for u in ("alice", "bob", "carol")}
     # dave's session runs out of walltime (SLURM counts in minutes) while the rest goes on.

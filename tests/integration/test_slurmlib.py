@@ -120,6 +120,34 @@ def t_queues(env, c):
          "debug is the default, 1 h", out)
 
 
+def t_nodes_accounts(env, c):
+    """What the CLI backend asks scontrol and sacctmgr for, through the library."""
+    t = env.tap
+    env_conf = dict(os.environ, SLURM_CONF=c.v["SLURM_CONF"])
+    r = subprocess.run(["scontrol", "-o", "show", "node"], capture_output=True, text=True,
+                       timeout=30, env=env_conf)
+    want = {}
+    for line in r.stdout.splitlines():
+        f = dict(w.split("=", 1) for w in line.split() if "=" in w)
+        if "NodeName" in f:
+            want[f["NodeName"]] = f.get("NodeAddr", f["NodeName"])
+    t.ok(want, "scontrol knows the test node(s)", r.stdout + r.stderr)
+    out, r = c.run("nodes", ",".join(sorted(want)))
+    t.eq({o.get("name"): o.get("addr") for o in out}, want,
+         "nodes NODELIST: each node's NodeAddr, as scontrol shows it")
+    out, r = c.run("nodes", "no-such-node")
+    t.ok(r.returncode == 0 and out == [], "an unknown node: no lines", out)
+    r = subprocess.run(["sacctmgr", "-n", "-P", "show", "assoc", "user=nbcommunity",
+                        "format=account"], capture_output=True, text=True, timeout=30,
+                       env=env_conf)
+    want = sorted(set(r.stdout.split()))
+    out, r = c.run("accounts", "nbcommunity")
+    t.ok(want and sorted(set(o.get("account") for o in out)) == want,
+         "accounts nbcommunity: the associations sacctmgr shows (%s)" % want, out)
+    out, r = c.run("accounts", "nosuchuser")
+    t.ok(r.returncode == 0 and out == [], "a user without associations: no accounts", out)
+
+
 def t_submit_query(env, c):
     t = env.tap
     out, r = c.run("submit", stdin=c.template(3, 0))
@@ -236,7 +264,7 @@ def main():
         env.finish()
     vals = parse_env(testenv("env", d).stdout)
     c = Lib(env, vals)
-    for fn in (t_queues, t_submit_query, t_batch, t_cancel, t_refusals, t_no_conf,
+    for fn in (t_queues, t_nodes_accounts, t_submit_query, t_batch, t_cancel, t_refusals, t_no_conf,
                t_stdout_json):
         env.run(fn, c)
     shutil.rmtree(c.work, ignore_errors=True)

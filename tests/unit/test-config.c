@@ -669,8 +669,6 @@ test_clusters_cross(void)
 		    "required with transport: ssh",
 		"clusters-cross.yaml:31: clusters.sshneeds.login_key: required "
 		    "with transport: ssh and charging: community",
-		"clusters-cross.yaml:43: clusters.localssh.login_user: only "
-		    "used with transport: ssh",
 		"clusters-cross.yaml:44: clusters.localssh.login_key: only used "
 		    "with transport: ssh",
 		"clusters-cross.yaml:53: clusters.noacct.community_account: "
@@ -686,6 +684,10 @@ test_clusters_cross(void)
 		    "required with charging: user",
 		"clusters-cross.yaml:117: clusters.commca.user_ca_key: only "
 		    "used with charging: user",
+		"clusters-cross.yaml:125: clusters.libpbs.slurm_api: libslurm "
+		    "needs scheduler: slurm",
+		"clusters-cross.yaml:135: clusters.libssh.slurm_api: libslurm "
+		    "needs transport: local",
 		"clusters-cross.yaml:86: clusters.limits.queues.q.walltime."
 		    "default: 3h is more than max 2h",
 		"clusters-cross.yaml:87: clusters.limits.queues.q.cores.max: 4 "
