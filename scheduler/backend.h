@@ -23,6 +23,8 @@ struct proc_cred {			/* the account a child runs as (the parent is root) */
 	const gid_t	*groups;
 	size_t		 ngroups;
 };
+/* Streaming: called after each read; drain what is used (out, err), leave the rest. */
+typedef void (*proc_stream_cb)(struct evbuffer *, struct evbuffer *, void *);
 struct proc_spec {
 	const char *const *argv;	/* argv[0]: a path, or a name looked up in env's PATH */
 	const char *const *env;		/* "NAME=value" list, NULL-terminated: all the child gets */
@@ -32,6 +34,7 @@ struct proc_spec {
 	size_t		 output_max;	/* per stream; 0: PROC_OUTPUT_MAX */
 	const char	*dir;		/* working directory; NULL: "/" */
 	const struct proc_cred *cred;	/* NULL: the parent's own account */
+	proc_stream_cb	 on_read;	/* set: a long-lived child fed by proc_write() */
 };
 struct proc_result {
 	int		 exited;	/* 1: status is the exit status */
@@ -47,6 +50,8 @@ typedef void (*proc_done_cb)(const struct proc_result *, void *);
 /* Starts the child; the callback runs once, from the loop. NULL and *cause on failure. */
 struct proc	*proc_run(struct event_base *, const struct proc_spec *, proc_done_cb,
 		     void *, char **);
+/* Streaming only: queues bytes for stdin; -1 if stdin is closed. */
+int		 proc_write(struct proc *, const void *, size_t);
 /* Kills the group (KILL) and frees; the callback will not run. NULL is a no-op. */
 void		 proc_cancel(struct proc *);
 /* Number of children started and not yet reaped (for tests and shutdown). */
@@ -60,6 +65,7 @@ struct transport_config {
 	const char	*path;		/* PATH for commands; NULL: a standard one */
 	const char	*slurm_conf;	/* LOCAL: SLURM_CONF for children, or NULL */
 	const char	*workdir;	/* LOCAL: working directory (job output lands here); NULL: / */
+	const char	*helper;	/* LOCAL: commands of this program go to its one "serve" child */
 	const char	*host;		/* SSH: login host, port, user (LOCAL: run as; NULL: own) */
 	int		 port;
 	const char	*user;
@@ -89,9 +95,23 @@ struct transport_req *transport_run(struct transport *, const char *const *, con
 		     size_t, int, transport_cb, void *, char **);
 void		 transport_cancel(struct transport_req *);	/* no callback afterwards */
 enum transport_kind transport_kind(const struct transport *);
+unsigned long long transport_helper_started(const struct transport *);
 void		 transport_rekey(struct transport *, const char *, const char *);
 char		*transport_quote(const char *);		/* one shell word; caller frees */
 char		*transport_join(const char *const *);	/* argv as a quoted command line */
+
+/* helper.c: one long-lived "HELPER serve" child answering commands as JSON lines */
+struct helper;
+struct helper_req;
+typedef void (*helper_cb)(int, int, const char *, struct evbuffer *, struct evbuffer *,
+		     void *);	/* status (-1: none), timed out, error, stdout, stderr */
+/* @spec: env, cred, dir (borrowed; they must outlive the helper); argv and input unused. */
+struct helper	*helper_new(struct event_base *, const char *, const struct proc_spec *);
+void		 helper_free(struct helper *);	/* no callbacks; NULL is a no-op */
+struct helper_req *helper_run(struct helper *, const char *const *, const char *, size_t, int,
+		     helper_cb, void *, char **);
+void		 helper_cancel(struct helper_req *);	/* no callback afterwards */
+unsigned long long helper_started(const struct helper *);	/* children started */
 
 /* sched.c: common status, argv vectors, the backend table, requests and tracking */
 enum sched_state { SCHED_UNKNOWN = 0, SCHED_PENDING, SCHED_RUNNING, SCHED_ENDED };
@@ -305,6 +325,7 @@ size_t		 sched_tracker_active(const struct sched_tracker *);	/* not yet ENDED */
 extern const struct sched_ops sched_slurm_ops;
 extern const struct sched_ops sched_pbs_ops;
 extern const struct sched_ops sched_slurmlib_ops;	/* sched-slurmlib.c: via nbgate-slurmlib */
+const char	*sched_slurmlib_path(void);	/* the helper the slurm-lib backend runs */
 /* State words to the common status (exported for the mapping tests). */
 void		 sched_slurm_map(const char *, struct sched_status *);
 void		 sched_pbs_map(const char *, struct sched_status *);

@@ -5,6 +5,7 @@ libnbbackend_a_SOURCES = \
 	scheduler/backend.h \
 	scheduler/proc.c \
 	scheduler/transport.c \
+	scheduler/helper.c \
 	scheduler/sched.c \
 	scheduler/sched-track.c \
 	scheduler/sched-slurm.c \

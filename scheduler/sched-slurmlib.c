@@ -25,12 +25,19 @@
 #endif
 #define SLURMLIB_PATH	LIBEXECDIR "/nbgate-slurmlib"
 
-static void
-slurmlib_cmd(struct sched_argv *a, const char *sub)
+/* $NBGATE_SLURMLIB (tests run the build's copy), else the installed helper. */
+const char *
+sched_slurmlib_path(void)
 {
 	const char	*path = getenv("NBGATE_SLURMLIB");
 
-	sched_argv_add(a, path != NULL && *path != '\0' ? path : SLURMLIB_PATH);
+	return (path != NULL && *path != '\0' ? path : SLURMLIB_PATH);
+}
+
+static void
+slurmlib_cmd(struct sched_argv *a, const char *sub)
+{
+	sched_argv_add(a, sched_slurmlib_path());
 	sched_argv_add(a, sub);
 }
 

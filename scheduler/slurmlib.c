@@ -4,7 +4,11 @@
  * this process, never the daemon. Prints JSON lines on stdout and nothing else.
  *
  *   nbgate-slurmlib query ID[,ID...] | submit (script on stdin) | cancel ID | queues |
- *                   list [USER] | nodes NODELIST | accounts USER
+ *                   list [USER] | nodes NODELIST | accounts USER | serve
+ *
+ * serve (nbgated's usual way, scheduler/helper.c): one process answers many
+ * commands, one JSON line each way (see serve() below), so SLURM is asked
+ * without a fork and libslurm initialisation per query.
  *
  * Exit status 0: done; 1: failed, with one {"error": "..."} line.
  */
@@ -435,15 +439,13 @@ desc_env(job_desc_msg_t *d)
 	env_add(&d->environment, &d->env_size, "SLURM_CONF", getenv("SLURM_CONF"));
 }
 
-/* Parses the script before libslurm is touched: a refusal needs no controller. */
+/* Parses the script (owned, NUL-terminated) before libslurm is touched: a refusal needs no controller. */
 static int
-submit_prepare(job_desc_msg_t *d, char **script)
+submit_prepare(job_desc_msg_t *d, char **script, size_t len)
 {
-	size_t	 len;
 	char	*cause = NULL, cwd[PATH_MAX];
 
 	slurm_init_job_desc_msg(d);
-	*script = read_stdin(&len);
 	if (len == 0 || len >= SLURMLIB_SCRIPT_MAX || strlen(*script) != len)
 		return (fail("the batch script on stdin is empty, too long or holds a NUL byte"));
 	if (strncmp(*script, "#!", 2) != 0)
@@ -690,25 +692,32 @@ config_readable(void)
 	return (0);
 }
 
+/*
+ * One command; a submit's script is @script (owned here). libslurm is
+ * initialised on first use (*inited), so a refusal or a missing slurm.conf
+ * never reaches it.
+ */
 static int
-run(int argc, char **argv)
+dispatch(int argc, char **argv, char *script, size_t len, int *inited)
 {
 	job_desc_msg_t	 desc;
-	char		*script = NULL;
 	int		 rc;
 
 	memset(&desc, 0, sizeof desc);
-	if (argc == 2 && strcmp(argv[1], "submit") == 0 &&
-	    (rc = submit_prepare(&desc, &script)) != 0)
+	if (strcmp(argv[1], "submit") == 0 &&
+	    (rc = submit_prepare(&desc, &script, len)) != 0)
 		goto out;
 	if ((rc = config_readable()) != 0)
 		goto out;
-	slurm_init(NULL);
-	if (argc == 2 && strcmp(argv[1], "submit") == 0)
+	if (!*inited) {
+		slurm_init(NULL);
+		*inited = 1;
+	}
+	if (strcmp(argv[1], "submit") == 0)
 		rc = cmd_submit(&desc);
-	else if (argc == 3 && strcmp(argv[1], "query") == 0)
+	else if (strcmp(argv[1], "query") == 0)
 		rc = cmd_query(argv[2]);
-	else if (argc == 3 && strcmp(argv[1], "cancel") == 0)
+	else if (strcmp(argv[1], "cancel") == 0)
 		rc = cmd_cancel(argv[2]);
 	else if (strcmp(argv[1], "list") == 0)
 		rc = cmd_list(argc == 3 ? argv[2] : NULL);
@@ -718,7 +727,6 @@ run(int argc, char **argv)
 		rc = cmd_accounts(argv[2]);
 	else
 		rc = cmd_queues();
-	slurm_fini();
 out:
 	desc_free(&desc);
 	free(script);
@@ -734,7 +742,7 @@ usage_ok(int argc, char **argv)
 		int		 min, max;	/* words after the name */
 	} cmds[] = {
 		{ "submit", 0, 0 }, { "queues", 0, 0 }, { "query", 1, 1 }, { "cancel", 1, 1 },
-		{ "list", 0, 1 }, { "nodes", 1, 1 }, { "accounts", 1, 1 },
+		{ "list", 0, 1 }, { "nodes", 1, 1 }, { "accounts", 1, 1 }, { "serve", 0, 0 },
 	};
 	size_t	i;
 
@@ -745,10 +753,79 @@ usage_ok(int argc, char **argv)
 	return (0);
 }
 
+/*
+ * serve: one request per stdin line, {"argv": [WORDS...], "input": TEXT},
+ * answered in order by one line {"status": N, "out": TEXT} on stdout, where
+ * out is what the one-shot command would have printed. Ends at EOF; a
+ * request running past SLURMLIB_ALARM ends the process (the daemon restarts it).
+ */
+static void
+serve_one(FILE *real, const char *line, size_t linelen, int *inited)
+{
+	json_t		*j, *a, *in, *ans;
+	char		*args[4] = { "nbgate-slurmlib", NULL, NULL, NULL }, *buf = NULL, *s;
+	char		*script = NULL;
+	size_t		 blen = 0, i, n = 0;
+	int		 rc;
+
+	if ((out = open_memstream(&buf, &blen)) == NULL)
+		fatalx("open_memstream failed");
+	j = json_loadb(line, linelen, 0, NULL);
+	a = json_object_get(j, "argv");
+	in = json_object_get(j, "input");
+	for (i = 0; json_is_array(a) && i < json_array_size(a) && i < 2; i++) {
+		if ((args[1 + i] = (char *)json_string_value(json_array_get(a, i))) != NULL)
+			n++;
+	}
+	if (!json_is_array(a) || json_array_size(a) != n || !json_is_string(in) ||
+	    !usage_ok((int)n + 1, args) || strcmp(args[1], "serve") == 0)
+		rc = fail("serve: a request is {\"argv\": [COMMAND, ...], \"input\": TEXT}");
+	else {
+		script = xstrndup(json_string_value(in), json_string_length(in));
+		rc = dispatch((int)n + 1, args, script,	/* transferred */
+		    json_string_length(in), inited);
+	}
+	fclose(out);
+	out = NULL;
+	ans = json_pack("{s:i, s:s%}", "status", rc, "out", buf != NULL ? buf : "",
+	    buf != NULL ? blen : (size_t)0);
+	if (ans == NULL || (s = json_dumps(ans, JSON_COMPACT)) == NULL)
+		fatalx("cannot encode an answer");
+	fprintf(real, "%s\n", s);
+	fflush(real);
+	free(s);
+	json_decref(ans);
+	json_decref(j);
+	free(buf);
+}
+
+static int
+serve(FILE *real)
+{
+	char	*line = NULL;
+	size_t	 cap = 0;
+	ssize_t	 n;
+	int	 inited = 0;
+
+	alarm(0);
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		alarm(SLURMLIB_ALARM);
+		serve_one(real, line, (size_t)n, &inited);
+		alarm(0);
+	}
+	free(line);
+	if (inited)
+		slurm_fini();
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
-	int	fd;
+	FILE	*real;
+	char	*script = NULL;
+	size_t	 len = 0;
+	int	 fd, inited = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	alarm(SLURMLIB_ALARM);
@@ -758,11 +835,21 @@ main(int argc, char **argv)
 		return (1);
 	if (!usage_ok(argc, argv)) {
 		fail("usage: nbgate-slurmlib query ID[,ID...] | submit | cancel ID | queues | "
-		    "list [USER] | nodes NODELIST | accounts USER");
+		    "list [USER] | nodes NODELIST | accounts USER | serve");
 		fclose(out);
 		return (1);
 	}
-	fd = run(argc, argv);
+	if (strcmp(argv[1], "serve") == 0) {
+		real = out;
+		out = NULL;
+		fd = serve(real);
+		return (fclose(real) != 0 ? 1 : fd);
+	}
+	if (strcmp(argv[1], "submit") == 0)
+		script = read_stdin(&len);
+	fd = dispatch(argc, argv, script, len, &inited);	/* script transferred */
+	if (inited)
+		slurm_fini();
 	if (fclose(out) != 0)
 		return (1);
 	return (fd);

@@ -38,6 +38,7 @@ struct transport_req {
 	char			*input;
 	size_t			 inlen;
 	struct proc		*proc;		/* LOCAL */
+	struct helper_req	*hreq;		/* LOCAL, through the helper */
 	int			 cancelled;	/* SSH, while the worker runs it */
 	/* SSH result, filled by the worker */
 	int			 status;
@@ -69,6 +70,9 @@ struct transport {
 	struct proc_cred	 cred;		/* LOCAL: the account children run as */
 	gid_t			*groups;
 	int			 run_as;	/* LOCAL: cred applies (we are root) */
+	char			*helper_path;	/* LOCAL: commands of this program go to... */
+	struct helper		*helper;	/* ...its long-lived serve process */
+	char			*helper_env[4];
 	/* SSH: the worker and its queues (pending, done) under lock */
 	pthread_t		 thread;
 	int			 started;
@@ -179,27 +183,62 @@ transport_local_done(const struct proc_result *pr, void *arg)
 	transport_req_free(r);
 }
 
+/* What every local child gets: PATH, LANG=C and SLURM_CONF (owned strings). */
+static void
+transport_local_env(struct transport *t, char *env[4])
+{
+	xasprintf(&env[0], "PATH=%s", t->path);
+	env[1] = xstrdup("LANG=C");
+	env[2] = NULL;
+	if (t->slurm_conf != NULL)
+		xasprintf(&env[2], "SLURM_CONF=%s", t->slurm_conf);
+	env[3] = NULL;
+}
+
+static void
+transport_local_spec(struct transport *t, struct proc_spec *spec, char *const *env)
+{
+	memset(spec, 0, sizeof *spec);
+	spec->env = (const char *const *)env;
+	spec->output_max = TRANSPORT_MAX;
+	spec->dir = t->workdir;
+	spec->cred = t->run_as ? &t->cred : NULL;
+}
+
+static void
+transport_helper_done(int status, int timed_out, const char *error, struct evbuffer *out,
+    struct evbuffer *err, void *arg)
+{
+	struct transport_req	*r = arg;
+
+	TAILQ_REMOVE(&r->t->local, r, entry);
+	r->hreq = NULL;
+	transport_report(r, status, timed_out, error, out, err);
+	transport_req_free(r);
+}
+
 static int
 transport_local_run(struct transport_req *r, const char *const *argv, char **cause)
 {
 	struct transport	*t = r->t;
 	struct proc_spec	 spec;
-	char			*env[4] = { NULL, NULL, NULL, NULL };
+	char			*env[4];
 	size_t			 i;
 
-	xasprintf(&env[0], "PATH=%s", t->path);
-	env[1] = xstrdup("LANG=C");
-	if (t->slurm_conf != NULL)
-		xasprintf(&env[2], "SLURM_CONF=%s", t->slurm_conf);
-	memset(&spec, 0, sizeof spec);
+	if (t->helper != NULL && argv[0] != NULL && strcmp(argv[0], t->helper_path) == 0) {
+		r->hreq = helper_run(t->helper, argv + 1, r->input, r->inlen, r->timeout,
+		    transport_helper_done, r, cause);
+		if (r->hreq == NULL)
+			return (-1);
+		TAILQ_INSERT_TAIL(&t->local, r, entry);
+		return (0);
+	}
+	transport_local_env(t, env);
+	transport_local_spec(t, &spec, env);
 	spec.argv = argv;
-	spec.env = (const char *const *)env;
 	spec.input = r->input;
 	spec.inlen = r->inlen;
 	spec.timeout = r->timeout;
-	spec.output_max = TRANSPORT_MAX;
-	spec.dir = t->workdir;
-	spec.cred = t->run_as ? &t->cred : NULL;
 	r->proc = proc_run(t->base, &spec, transport_local_done, r, cause);
 	for (i = 0; i < nitems(env); i++)
 		free(env[i]);
@@ -650,6 +689,14 @@ transport_new(struct event_base *base, const struct transport_config *cfg, char 
 		transport_free(t);
 		return (NULL);
 	}
+	if (t->kind == TRANSPORT_LOCAL && cfg->helper != NULL) {
+		struct proc_spec	spec;
+
+		t->helper_path = xstrdup(cfg->helper);
+		transport_local_env(t, t->helper_env);
+		transport_local_spec(t, &spec, t->helper_env);
+		t->helper = helper_new(base, t->helper_path, &spec);
+	}
 	return (t);
 }
 
@@ -668,6 +715,13 @@ transport_rekey(struct transport *t, const char *key, const char *cert)
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* LOCAL with a helper: its children started so far (0: none, or no helper). */
+unsigned long long
+transport_helper_started(const struct transport *t)
+{
+	return (t->helper != NULL ? helper_started(t->helper) : 0);
+}
+
 enum transport_kind
 transport_kind(const struct transport *t)
 {
@@ -682,14 +736,20 @@ void
 transport_free(struct transport *t)
 {
 	struct transport_req	*r;
+	size_t			 i;
 
 	if (t == NULL)
 		return;
 	while ((r = TAILQ_FIRST(&t->local)) != NULL) {
 		TAILQ_REMOVE(&t->local, r, entry);
 		proc_cancel(r->proc);
+		helper_cancel(r->hreq);
 		transport_req_free(r);
 	}
+	helper_free(t->helper);
+	free(t->helper_path);
+	for (i = 0; i < nitems(t->helper_env); i++)
+		free(t->helper_env[i]);
 	if (t->started) {
 		pthread_mutex_lock(&t->lock);
 		t->stop = 1;
@@ -769,6 +829,7 @@ transport_cancel(struct transport_req *r)
 	if (t->kind == TRANSPORT_LOCAL) {
 		TAILQ_REMOVE(&t->local, r, entry);
 		proc_cancel(r->proc);
+		helper_cancel(r->hreq);
 		transport_req_free(r);
 		return;
 	}

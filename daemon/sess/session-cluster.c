@@ -80,6 +80,8 @@ sess_cluster_new(const struct config_cluster *c, const char *account,
 	} else {
 		tc.kind = TRANSPORT_LOCAL;
 		tc.user = c->login_user;	/* NULL: nbgated's own account */
+		if (c->slurm_api == CONFIG_SLURM_LIBSLURM)
+			tc.helper = sched_slurmlib_path();	/* one long-lived helper */
 		/* job output paths are relative to the submitting account's home */
 		pw = c->login_user != NULL ? getpwnam(c->login_user) :
 		    getpwuid(geteuid());

@@ -88,10 +88,11 @@ class Lib:
                                                        r.stdout, r.stderr))
         return out, r
 
-    def sched_cli(self, *args, timeout=120):
+    def sched_cli(self, *args, timeout=120, serve=False, conf=None):
         argv = ["runuser", "-u", "nbcommunity", "--", "env", "NBGATE_SLURMLIB=%s" % self.bin,
                 self.cli, "-b", "slurm-lib", "-i", "1000", "-f", "300", "-t", "15000",
-                "-c", self.v["SLURM_CONF"], "-w", self.work] + list(args)
+                "-c", conf or self.v["SLURM_CONF"], "-w", self.work] + \
+            (["-S"] if serve else []) + list(args)
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL)
         with open(self.env.path("sched-cli.log"), "a") as f:
@@ -196,6 +197,51 @@ def t_batch(env, c):
          "batched: %d helper runs for %d polls of 3 jobs" % (queries, d.get("polls", 0)), d)
 
 
+def t_serve(env, c):
+    """nbgated's way: one long-lived helper (serve) answers every command of a tracker."""
+    t = env.tap
+    files = [c.script(SHORT) for _ in range(3)]
+    ev, r = c.sched_cli("run", *files, serve=True)
+    got = ids(ev)
+    f = final(ev)
+    d = done(ev)
+    t.eq(sorted((f.get(j, {}).get("state"), f.get(j, {}).get("end")) for j in got),
+         [("ended", "completed")] * 3, "serve: three jobs submitted and tracked to the end")
+    t.ok(d.get("helpers") == 1 and d.get("calls", 0) >= 5,
+         "one helper process answered all %s commands" % d.get("calls"), d)
+    # A helper that dies (between or during commands) is started again for the next one.
+    out, r = c.run("submit", stdin=c.template(60, 0))
+    jid = str(out[0]["id"]) if out and "id" in out[0] else "0"
+    proc = subprocess.Popen(["runuser", "-u", "nbcommunity", "--", "env",
+                             "NBGATE_SLURMLIB=%s" % c.bin, c.cli, "-b", "slurm-lib", "-i", "300",
+                             "-f", "300", "-t", "15000", "-c", c.v["SLURM_CONF"], "-w", c.work,
+                             "-S", "-T", "4", "track", jid],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    for _ in range(40):
+        time.sleep(0.1)
+        r = subprocess.run(["pgrep", "-u", "nbcommunity", "-f", "%s serve" % c.bin],
+                           capture_output=True, text=True)
+        if r.stdout.split():
+            killed = r.stdout.split()[0]
+            os.kill(int(killed), 9)
+            break
+    out, err = proc.communicate(timeout=60)
+    ev = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    d = done(ev)
+    t.ok(killed is not None and d.get("helpers", 0) >= 2 and d.get("polls", 0) >= 3 and
+         final(ev).get(jid, {}).get("state") in ("pending", "running"),
+         "a killed helper (pid %s) is replaced: %s helpers for %s polls, job %s still tracked"
+         % (killed, d.get("helpers"), d.get("polls"), jid), (d, err[-500:]))
+    c.run("cancel", jid)
+    ev, r = c.sched_cli("queues", serve=True, conf="/nonexistent/slurm.conf")
+    e = ev[0] if ev else {}
+    t.ok(e.get("event") == "queues" and "/nonexistent/slurm.conf" in (e.get("cause") or "")
+         and not e.get("queues") and done(ev).get("helpers") == 1,
+         "serve with a missing slurm.conf: the command fails with the reason, the helper lives",
+         ev)
+
+
 def t_cancel(env, c):
     t = env.tap
     out, r = c.run("submit", stdin=c.template(120, 0))
@@ -264,7 +310,7 @@ def main():
         env.finish()
     vals = parse_env(testenv("env", d).stdout)
     c = Lib(env, vals)
-    for fn in (t_queues, t_nodes_accounts, t_submit_query, t_batch, t_cancel, t_refusals, t_no_conf,
+    for fn in (t_queues, t_nodes_accounts, t_submit_query, t_batch, t_serve, t_cancel, t_refusals, t_no_conf,
                t_stdout_json):
         env.run(fn, c)
     shutil.rmtree(c.work, ignore_errors=True)

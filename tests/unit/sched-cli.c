@@ -6,9 +6,12 @@
  *
  *   sched-cli [-b slurm|pbs] [-c SLURM_CONF] [-w WORKDIR] [-t CMD_MS]
  *             [-i POLL_MS] [-f FAST_MS] [-T SECONDS]
- *             [-s HOST:PORT -u USER -k KEY -H 'HOSTKEY LINE']
+ *             [-s HOST:PORT -u USER -k KEY -H 'HOSTKEY LINE'] [-S]
  *             submit FILE... | run FILE... | track ID... | cancel ID |
  *             query ID... | queues | accounts USER | list [USER]
+ *
+ * -S: the slurm-lib backend's commands go to one long-lived helper ("serve"),
+ * as nbgated runs it; "done" then says how many helper processes were started.
  */
 #include "config.h"
 
@@ -27,6 +30,7 @@
 
 static struct event_base	*base;
 static struct sched		*sched;
+static struct transport		*tr;
 static struct sched_tracker	*tracker;
 static int			 outstanding;
 static double			 t0;
@@ -206,7 +210,7 @@ static __dead void
 usage(void)
 {
 	fprintf(stderr, "usage: sched-cli [-b backend] [-c slurm.conf] [-w dir] [-t ms] "
-	    "[-i ms] [-f ms] [-T s] [-s host:port -u user -k key -H hostkey] command ...\n");
+	    "[-i ms] [-f ms] [-T s] [-s host:port -u user -k key -H hostkey] [-S] command ...\n");
 	exit(2);
 }
 
@@ -216,6 +220,7 @@ finish(void)
 	json_t	*o = json_pack("{s:s, s:I}", "event", "done",
 	    "calls", (json_int_t)sched_calls(sched));
 
+	json_object_set_new(o, "helpers", json_integer(transport_helper_started(tr)));
 	if (tracker != NULL) {
 		json_object_set_new(o, "polls", json_integer(sched_tracker_polls(tracker)));
 		json_object_set_new(o, "active", json_integer(sched_tracker_active(tracker)));
@@ -227,7 +232,6 @@ int
 main(int argc, char **argv)
 {
 	struct transport_config	 cfg;
-	struct transport	*tr;
 	const struct sched_ops	*ops;
 	const char		*backend = "slurm", *cmd;
 	char			*cause = NULL, *host = NULL;
@@ -238,7 +242,7 @@ main(int argc, char **argv)
 	memset(&cfg, 0, sizeof cfg);
 	cfg.kind = TRANSPORT_LOCAL;
 	cfg.name = "cli";
-	while ((c = getopt(argc, argv, "b:c:f:H:i:k:s:t:T:u:w:")) != -1) {
+	while ((c = getopt(argc, argv, "b:c:f:H:i:k:s:St:T:u:w:")) != -1) {
 		switch (c) {
 		case 'b': backend = optarg; break;
 		case 'c': cfg.slurm_conf = optarg; break;
@@ -250,6 +254,7 @@ main(int argc, char **argv)
 		case 'u': cfg.user = optarg; break;
 		case 'k': cfg.key_file = optarg; break;
 		case 'H': cfg.hostkey = optarg; break;
+		case 'S': cfg.helper = sched_slurmlib_path(); break;
 		case 's':
 			cfg.kind = TRANSPORT_SSH;
 			if (util_parse_hostport(optarg, &host, &cfg.port, &cause) == -1)
