@@ -331,6 +331,13 @@ def test_metrics(env):
          metric(text, 'nbgate_scheduler_command_errors_total{cluster="hpc"}') is not None,
          "scheduler commands and errors per cluster")
     t.ok((metric(text, "nbgate_tunnels_connected") or 0) >= 1, "tunnels connected")
+    if SLURM_API == "libslurm":
+        kids = subprocess.run(["pgrep", "-P", str(env.gw.proc.pid), "-u", "nbcommunity", "-f",
+                               "nbgate-slurmlib serve"], capture_output=True, text=True)
+        calls = metric(text, 'nbgate_scheduler_commands_total{cluster="hpc"}') or 0
+        t.ok(len(kids.stdout.split()) == 1 and calls >= 5,
+             "libslurm: one long-lived nbgate-slurmlib serve (as nbcommunity) answered all %d "
+             "of hpc's scheduler calls" % calls, kids.stdout)
     t.ok((metric(text, "nbgate_proxy_requests_total") or 0) > 0, "proxied requests counted")
     st, _, _ = env.gw.request("GET", "/hub/metrics", token=env.user_tokens["bob"])
     t.eq(st, 403, "/hub/metrics refuses a user's token")

@@ -7,7 +7,7 @@
  *   sched-cli [-b slurm|pbs] [-c SLURM_CONF] [-w WORKDIR] [-t CMD_MS]
  *             [-i POLL_MS] [-f FAST_MS] [-T SECONDS]
  *             [-s HOST:PORT -u USER -k KEY -H 'HOSTKEY LINE'] [-S]
- *             submit FILE... | run FILE... | track ID... | cancel ID |
+ *             submit FILE... | serial FILE... | run FILE... | track ID... | cancel ID |
  *             query ID... | queues | accounts USER | list [USER]
  *
  * -S: the slurm-lib backend's commands go to one long-lived helper ("serve"),
@@ -199,6 +199,42 @@ submit_all(void)
 	}
 }
 
+/* serial: one submit at a time, each with the seconds it took ("took"), for benchmarks. */
+static int	serial_i;
+static double	serial_t;
+
+static void	serial_submit(void);
+
+static void
+serial_cb(const char *id, const char *cause, void *arg)
+{
+	json_t	*o;
+
+	if (id != NULL)
+		o = json_pack("{s:s, s:s, s:s}", "event", "submitted", "file", files[serial_i], "id", id);
+	else
+		o = json_pack("{s:s, s:s, s:s}", "event", "submit_failed", "file", files[serial_i],
+		    "cause", cause);
+	json_object_set_new(o, "took", json_real(elapsed() - serial_t));
+	emit(o);
+	if (++serial_i < nfiles)
+		serial_submit();
+	else
+		one_done();
+}
+
+static void
+serial_submit(void)
+{
+	char	*script;
+	size_t	 len;
+
+	script = slurp(files[serial_i], &len);
+	serial_t = elapsed();
+	sched_submit(sched, script, len, serial_cb, NULL);
+	free(script);
+}
+
 static void
 deadline_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -284,6 +320,10 @@ main(int argc, char **argv)
 		tracker = sched_tracker_new(sched, interval, fast, change_cb, NULL);
 	if (strcmp(cmd, "submit") == 0 || strcmp(cmd, "run") == 0)
 		submit_all();
+	else if (strcmp(cmd, "serial") == 0 && argc >= 2) {
+		outstanding++;
+		serial_submit();
+	}
 	else if (strcmp(cmd, "track") == 0) {
 		for (i = 1; i < argc; i++) {
 			if (sched_tracker_add(tracker, argv[i], &cause) == -1)
