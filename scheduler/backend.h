@@ -113,6 +113,9 @@ struct helper_req *helper_run(struct helper *, const char *const *, const char *
 void		 helper_cancel(struct helper_req *);	/* no callback afterwards */
 unsigned long long helper_started(const struct helper *);	/* children started */
 
+/* slurmjwt.c: SLURM auth/jwt tokens (HS256, claims exp/iat/sun), for slurmrestd; caller frees */
+char		*slurmjwt_token(const unsigned char *, size_t, const char *, time_t, int, char **);
+
 /* sched.c: common status, argv vectors, the backend table, requests and tracking */
 enum sched_state { SCHED_UNKNOWN = 0, SCHED_PENDING, SCHED_RUNNING, SCHED_ENDED };
 enum sched_end {

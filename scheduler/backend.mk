@@ -6,6 +6,7 @@ libnbbackend_a_SOURCES = \
 	scheduler/proc.c \
 	scheduler/transport.c \
 	scheduler/helper.c \
+	scheduler/slurmjwt.c \
 	scheduler/sched.c \
 	scheduler/sched-track.c \
 	scheduler/sched-slurm.c \
@@ -22,6 +23,11 @@ tests_unit_test_sched_parse_LDADD = libnbtest.a $(BACKEND_LIBS)
 tests_unit_sched_cli_SOURCES = tests/unit/sched-cli.c
 tests_unit_sched_cli_LDADD = $(BACKEND_LIBS)
 TESTS += tests/unit/test-proc tests/unit/test-sched-parse
+
+check_PROGRAMS += tests/unit/test-slurmjwt
+tests_unit_test_slurmjwt_SOURCES = tests/unit/test-slurmjwt.c
+tests_unit_test_slurmjwt_LDADD = libnbtest.a $(BACKEND_LIBS)
+TESTS += tests/unit/test-slurmjwt
 
 # libFuzzer target for the scheduler output parsers; replays its corpus otherwise.
 tests_fuzz_fuzz_sched_SOURCES = tests/fuzz/fuzz-sched.c

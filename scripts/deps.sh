@@ -12,7 +12,8 @@ test="openssh-server openssh-client jupyter-notebook python3-websocket python3-r
       curl procps iproute2 psmisc clang libclang-rt-14-dev bubblewrap chromium nftables
       myproxy-server myproxy"
 slurm="munge slurmctld slurmd slurm-client slurmdbd mariadb-server mariadb-client
-       libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd"
+       libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd
+       slurmrestd slurm-wlm-jwt-plugin"
 demo="openssh-client jupyter-notebook python3 openssl passwd util-linux"
 bench="nginx-light wrk node-configurable-http-proxy node-ws"
 pkg="debhelper dpkg-dev fakeroot libslurm-dev"

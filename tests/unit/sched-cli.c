@@ -8,7 +8,8 @@
  *             [-i POLL_MS] [-f FAST_MS] [-T SECONDS]
  *             [-s HOST:PORT -u USER -k KEY -H 'HOSTKEY LINE'] [-S]
  *             submit FILE... | serial FILE... | run FILE... | track ID... | cancel ID |
- *             query ID... | queues | accounts USER | list [USER]
+ *             query ID... | queues | accounts USER | list [USER] |
+ *             token USER JWT_KEY_FILE LIFETIME_S (prints a slurmrestd token, nothing else)
  *
  * -S: the slurm-lib backend's commands go to one long-lived helper ("serve"),
  * as nbgated runs it; "done" then says how many helper processes were started.
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -242,6 +244,23 @@ deadline_cb(evutil_socket_t fd, short events, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+/* token: slurmjwt.c's token for @user with the key in @file. */
+static int
+print_token(const char *user, const char *file, int lifetime)
+{
+	char	*key, *tok, *cause = NULL;
+	size_t	 len;
+
+	key = slurp(file, &len);
+	if ((tok = slurmjwt_token((unsigned char *)key, len, user, time(NULL), lifetime,
+	    &cause)) == NULL)
+		fatalx("%s", cause);
+	printf("%s\n", tok);
+	freezero(key, len);
+	freezero(tok, strlen(tok));
+	return (0);
+}
+
 static __dead void
 usage(void)
 {
@@ -305,6 +324,8 @@ main(int argc, char **argv)
 	if (argc < 1)
 		usage();
 	log_init("sched-cli", getenv("NB_DEBUG") != NULL ? LOG_DEBUG : LOG_WARN);
+	if (strcmp(argv[0], "token") == 0 && argc == 4)
+		return (print_token(argv[1], argv[2], atoi(argv[3])));
 	t0 = elapsed();
 	base = util_event_base_new();
 	if ((ops = sched_find(backend)) == NULL)
