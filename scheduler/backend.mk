@@ -7,6 +7,8 @@ libnbbackend_a_SOURCES = \
 	scheduler/transport.c \
 	scheduler/helper.c \
 	scheduler/slurmjwt.c \
+	scheduler/sbatch.h \
+	scheduler/sbatch.c \
 	scheduler/sched.c \
 	scheduler/sched-track.c \
 	scheduler/sched-slurm.c \
@@ -49,5 +51,5 @@ TESTS += tests/unit/test-slurmlib-parse
 if HAVE_LIBSLURM
 pkglibexec_PROGRAMS = nbgate-slurmlib
 nbgate_slurmlib_SOURCES = scheduler/slurmlib.c
-nbgate_slurmlib_LDADD = $(COMMON_LIBS) $(JANSSON_LIBS) $(SLURM_LIBS)
+nbgate_slurmlib_LDADD = libnbbackend.a $(COMMON_LIBS) $(JANSSON_LIBS) $(SLURM_LIBS)
 endif

@@ -36,6 +36,7 @@
 #include <slurm/slurmdb.h>
 
 #include "common/common.h"
+#include "scheduler/sbatch.h"
 
 /* Exported by libslurm 22.05 but not declared in its headers (an implicit int would truncate). */
 extern char	*slurm_job_state_string(uint32_t);
@@ -83,294 +84,6 @@ fail(const char *fmt, ...)
 	emit(json_pack("{s:s}", "error", s));
 	free(s);
 	return (1);
-}
-
-/* --- #SBATCH directives: the subset nbgate's templates write, nothing else ------------- */
-
-enum opt {
-	O_PARTITION, O_TIME, O_NODES, O_NTASKS, O_CPUS, O_MEM, O_GRES, O_ACCOUNT,
-	O_RESERVATION, O_QOS, O_NAME, O_COMMENT, O_OUTPUT, O_ERROR, O_CHDIR
-};
-static const struct {
-	const char	*name;
-	int		 letter;	/* 0: long form only */
-	enum opt	 opt;
-} slurmlib_opts[] = {
-	{ "partition",		'p',	O_PARTITION },
-	{ "time",		't',	O_TIME },
-	{ "nodes",		'N',	O_NODES },
-	{ "ntasks",		'n',	O_NTASKS },
-	{ "cpus-per-task",	'c',	O_CPUS },
-	{ "mem",		0,	O_MEM },
-	{ "gres",		0,	O_GRES },
-	{ "account",		'A',	O_ACCOUNT },
-	{ "reservation",	0,	O_RESERVATION },
-	{ "qos",		'q',	O_QOS },
-	{ "job-name",		'J',	O_NAME },
-	{ "comment",		0,	O_COMMENT },
-	{ "output",		'o',	O_OUTPUT },
-	{ "error",		'e',	O_ERROR },
-	{ "chdir",		'D',	O_CHDIR },
-};
-
-static int
-number(const char *s, unsigned long max, unsigned long *v)
-{
-	char	*end;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || *v > max)
-		return (-1);
-	return (0);
-}
-
-/* sbatch's forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S; to minutes, rounded up. */
-static int
-minutes(const char *s, uint32_t *mins)
-{
-	unsigned long	 f[4] = { 0, 0, 0, 0 }, d = 0, secs;
-	const char	*p = s, *dash = strchr(s, '-');
-	char		*tmp;
-	size_t		 n = 0;
-	int		 rc = 0;
-
-	if (dash != NULL) {
-		tmp = xstrndup(s, dash - s);
-		rc = number(tmp, 365, &d);
-		free(tmp);
-		p = dash + 1;
-	}
-	while (rc == 0 && n < 3) {
-		tmp = xstrndup(p, strcspn(p, ":"));
-		rc = number(tmp, 100000, &f[n++]);
-		p += strlen(tmp);
-		free(tmp);
-		if (*p != ':')
-			break;
-		p++;
-	}
-	if (rc == -1 || *p != '\0' || (dash == NULL && n == 1 && f[0] == 0))
-		return (-1);
-	if (dash != NULL)	/* D-H[:M[:S]] */
-		secs = d * 86400 + f[0] * 3600 + f[1] * 60 + f[2];
-	else if (n == 1)	/* M */
-		secs = f[0] * 60;
-	else if (n == 2)	/* M:S */
-		secs = f[0] * 60 + f[1];
-	else			/* H:M:S */
-		secs = f[0] * 3600 + f[1] * 60 + f[2];
-	*mins = (secs + 59) / 60;
-	return (0);
-}
-
-/* 1024, 1024M, 4G, 1T, 512K: MiB. */
-static int
-megabytes(const char *s, uint64_t *mb)
-{
-	size_t		 len = strlen(s);
-	unsigned long	 v, mul = 1;
-	char		*tmp;
-	int		 rc;
-
-	if (len > 0 && strchr("KMGTkmgt", s[len - 1]) != NULL) {
-		switch (toupper((unsigned char)s[len - 1])) {
-		case 'K': mul = 0; break;
-		case 'G': mul = 1024; break;
-		case 'T': mul = 1024 * 1024; break;
-		}
-		len--;
-	}
-	tmp = xstrndup(s, len);
-	rc = number(tmp, 1UL << 40, &v);
-	free(tmp);
-	if (rc == -1)
-		return (-1);
-	*mb = mul == 0 ? (v + 1023) / 1024 : (uint64_t)v * mul;
-	return (*mb == 0 ? -1 : 0);
-}
-
-static int
-set_string(char **field, const char *v)
-{
-	free(*field);
-	*field = xstrdup(v);
-	return (0);
-}
-
-static int
-apply(job_desc_msg_t *d, enum opt o, const char *v)
-{
-	unsigned long	 n, m;
-	const char	*dash;
-	char		*tmp;
-	int		 rc;
-
-	switch (o) {
-	case O_PARTITION:	return (set_string(&d->partition, v));
-	case O_ACCOUNT:		return (set_string(&d->account, v));
-	case O_RESERVATION:	return (set_string(&d->reservation, v));
-	case O_QOS:		return (set_string(&d->qos, v));
-	case O_NAME:		return (set_string(&d->name, v));
-	case O_COMMENT:		return (set_string(&d->comment, v));
-	case O_OUTPUT:		return (set_string(&d->std_out, v));
-	case O_ERROR:		return (set_string(&d->std_err, v));
-	case O_CHDIR:		return (set_string(&d->work_dir, v));
-	case O_TIME:		return (minutes(v, &d->time_limit));
-	case O_MEM:		return (megabytes(v, &d->pn_min_memory));
-	case O_NTASKS:
-		if (number(v, 1000000, &n) == -1 || n == 0)
-			return (-1);
-		d->num_tasks = n;
-		return (0);
-	case O_CPUS:
-		if (number(v, 65000, &n) == -1 || n == 0)
-			return (-1);
-		d->cpus_per_task = n;
-		return (0);
-	case O_NODES:	/* N or N-M */
-		if ((dash = strchr(v, '-')) == NULL) {
-			if (number(v, 100000, &n) == -1 || n == 0)
-				return (-1);
-			d->min_nodes = d->max_nodes = n;
-			return (0);
-		}
-		tmp = xstrndup(v, dash - v);
-		rc = number(tmp, 100000, &n);
-		free(tmp);
-		if (rc == -1 || number(dash + 1, 100000, &m) == -1 || n == 0 || m < n)
-			return (-1);
-		d->min_nodes = n;
-		d->max_nodes = m;
-		return (0);
-	case O_GRES:	/* gpu:N only */
-		if (strncmp(v, "gpu:", 4) != 0 || number(v + 4, 1024, &n) == -1 || n == 0)
-			return (-1);
-		free(d->tres_per_node);
-		xasprintf(&d->tres_per_node, "gres:gpu:%lu", n);
-		return (0);
-	}
-	return (-1);
-}
-
-/* Letters, digits and _.:=/,%@+- only: nothing a shell or sbatch would treat specially. */
-static int
-word_safe(const char *w)
-{
-	for (; *w != '\0'; w++) {
-		if (!isalnum((unsigned char)*w) && strchr("_.:=/,%@+-", *w) == NULL)
-			return (0);
-	}
-	return (1);
-}
-
-/* One #SBATCH line's words, from i on; returns the next index or -1 with *cause. */
-static int
-option(job_desc_msg_t *d, char **w, int nw, int i, int line, char **cause)
-{
-	const char	*name = w[i], *eq = NULL, *value = NULL;
-	size_t		 k, namelen;
-
-	if (strncmp(name, "--", 2) == 0) {
-		name += 2;
-		eq = strchr(name, '=');
-		namelen = eq != NULL ? (size_t)(eq - name) : strlen(name);
-		for (k = 0; k < nitems(slurmlib_opts); k++) {
-			if (strlen(slurmlib_opts[k].name) == namelen &&
-			    strncmp(slurmlib_opts[k].name, name, namelen) == 0)
-				break;
-		}
-		value = eq != NULL ? eq + 1 : NULL;
-	} else if (name[0] == '-' && name[1] != '\0' && name[1] != '-') {
-		for (k = 0; k < nitems(slurmlib_opts); k++) {
-			if (slurmlib_opts[k].letter == name[1])
-				break;
-		}
-		value = name[2] != '\0' ? name + 2 : NULL;
-	} else {
-		xasprintf(cause, "#SBATCH (line %d): unexpected word \"%s\"", line, w[i]);
-		return (-1);
-	}
-	if (k == nitems(slurmlib_opts)) {
-		xasprintf(cause, "#SBATCH (line %d): directive \"%.*s\" is not supported",
-		    line, (int)strcspn(w[i], "="), w[i]);
-		return (-1);
-	}
-	if (value == NULL) {
-		if (i + 1 >= nw) {
-			xasprintf(cause, "#SBATCH (line %d): %s needs a value", line, w[i]);
-			return (-1);
-		}
-		value = w[++i];
-	}
-	if (*value == '\0' || apply(d, slurmlib_opts[k].opt, value) == -1) {
-		xasprintf(cause, "#SBATCH (line %d): invalid value \"%s\" for --%s", line, value,
-		    slurmlib_opts[k].name);
-		return (-1);
-	}
-	return (i + 1);
-}
-
-static int
-directive(job_desc_msg_t *d, const char *text, size_t len, int line, char **cause)
-{
-	char	*copy = xstrndup(text, len), *w[64], *p, *save = NULL;
-	int	 nw = 0, i = 0, rc = 0;
-
-	for (p = strtok_r(copy, " \t\r", &save); p != NULL; p = strtok_r(NULL, " \t\r", &save)) {
-		if (!word_safe(p)) {
-			xasprintf(cause, "#SBATCH (line %d): \"%s\" holds a character nbgate does "
-			    "not allow in directives", line, p);
-			rc = -1;
-			goto out;
-		}
-		if (nw == (int)nitems(w)) {
-			xasprintf(cause, "#SBATCH (line %d): too many words", line);
-			rc = -1;
-			goto out;
-		}
-		w[nw++] = p;
-	}
-	while (i < nw) {
-		if ((i = option(d, w, nw, i, line, cause)) == -1) {
-			rc = -1;
-			goto out;
-		}
-	}
-out:
-	free(copy);
-	return (rc);
-}
-
-/* Like sbatch: directives until the first line that is neither blank nor a comment. */
-static int
-directives(job_desc_msg_t *d, const char *script, char **cause)
-{
-	const char	*p = script, *nl;
-	size_t		 len, skip;
-	int		 line = 0;
-
-	for (; *p != '\0'; p = nl + (*nl != '\0')) {
-		nl = p + strcspn(p, "\n");
-		len = nl - p;
-		line++;
-		skip = strspn(p, " \t\r");
-		if (skip == len)
-			continue;
-		if (p[skip] != '#')
-			break;
-		if (len - skip >= 7 && strncmp(p + skip, "#SBATCH", 7) == 0) {
-			if (len - skip > 7 && p[skip + 7] != ' ' && p[skip + 7] != '\t') {
-				xasprintf(cause, "line %d: malformed #SBATCH line", line);
-				return (-1);
-			}
-			if (directive(d, p + skip + 7, len - skip - 7, line, cause) == -1)
-				return (-1);
-		}
-	}
-	return (0);
 }
 
 /* --- subcommands ------------------------------------------------------------------------ */
@@ -439,6 +152,43 @@ desc_env(job_desc_msg_t *d)
 	env_add(&d->environment, &d->env_size, "SLURM_CONF", getenv("SLURM_CONF"));
 }
 
+/* The script's #SBATCH directives into the job description (strings moved over). */
+static int
+desc_directives(job_desc_msg_t *d, const char *script, char **cause)
+{
+	struct sbatch_opts	o;
+
+	memset(&o, 0, sizeof o);
+	if (sbatch_parse(script, &o, cause) == -1) {
+		sbatch_opts_clear(&o);
+		return (-1);
+	}
+	d->partition = o.partition;	/* the strings are transferred */
+	d->account = o.account;
+	d->reservation = o.reservation;
+	d->qos = o.qos;
+	d->name = o.name;
+	d->comment = o.comment;
+	d->std_out = o.output;
+	d->std_err = o.error;
+	d->work_dir = o.chdir;
+	if (o.time_min != 0)
+		d->time_limit = o.time_min;
+	if (o.mem_mb != 0)
+		d->pn_min_memory = o.mem_mb;
+	if (o.ntasks != 0)
+		d->num_tasks = o.ntasks;
+	if (o.cpus != 0)
+		d->cpus_per_task = o.cpus;
+	if (o.nodes_min != 0) {
+		d->min_nodes = o.nodes_min;
+		d->max_nodes = o.nodes_max;
+	}
+	if (o.gpus != 0)
+		xasprintf(&d->tres_per_node, "gres:gpu:%u", o.gpus);
+	return (0);
+}
+
 /* Parses the script (owned, NUL-terminated) before libslurm is touched: a refusal needs no controller. */
 static int
 submit_prepare(job_desc_msg_t *d, char **script, size_t len)
@@ -450,7 +200,7 @@ submit_prepare(job_desc_msg_t *d, char **script, size_t len)
 		return (fail("the batch script on stdin is empty, too long or holds a NUL byte"));
 	if (strncmp(*script, "#!", 2) != 0)
 		return (fail("the batch script does not start with #!"));
-	if (directives(d, *script, &cause) == -1) {
+	if (desc_directives(d, *script, &cause) == -1) {
 		fail("%s", cause);
 		free(cause);
 		return (1);
@@ -488,7 +238,7 @@ parse_ids(const char *list, uint32_t *ids, size_t *np)
 	int		 rc = 0;
 
 	for (p = strtok_r(copy, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
-		if (n == SLURMLIB_MAX_IDS || number(p, UINT32_MAX - 2, &v) == -1 || v == 0) {
+		if (n == SLURMLIB_MAX_IDS || sbatch_number(p, UINT32_MAX - 2, &v) == -1 || v == 0) {
 			rc = -1;
 			break;
 		}
