@@ -58,7 +58,20 @@ void		 proc_cancel(struct proc *);
 int		 proc_running(void);
 
 /* transport.c: run a scheduler command locally or on a login node over SSH */
-enum transport_kind { TRANSPORT_LOCAL, TRANSPORT_SSH };
+enum transport_kind { TRANSPORT_LOCAL, TRANSPORT_SSH, TRANSPORT_HTTP };
+/*
+ * HTTP: argv is {METHOD, API, PATH[#FRAGMENT]}, stdin the body; the caller's
+ * client sends it (adding its URL, version and credentials) and answers
+ * once, from the loop: the HTTP status (0 and error: none), the body. The
+ * result's status is the HTTP status, out the body, err the fragment (never sent).
+ */
+typedef void (*transport_http_cb)(long, const char *, const char *, size_t, void *);
+struct transport_http {
+	void	*(*request)(void *, const char *, const char *, const char *, const char *,
+		    size_t, int, transport_http_cb, void *, char **);	/* NULL and *cause */
+	void	 (*cancel)(void *);	/* a request not yet answered; no callback after */
+	void	*ctx;
+};
 struct transport_config {
 	enum transport_kind kind;
 	const char	*name;		/* for logs, e.g. the cluster name */
@@ -66,6 +79,7 @@ struct transport_config {
 	const char	*slurm_conf;	/* LOCAL: SLURM_CONF for children, or NULL */
 	const char	*workdir;	/* LOCAL: working directory (job output lands here); NULL: / */
 	const char	*helper;	/* LOCAL: commands of this program go to its one "serve" child */
+	const struct transport_http *http;	/* HTTP: the client (borrowed, outlives us) */
 	const char	*host;		/* SSH: login host, port, user (LOCAL: run as; NULL: own) */
 	int		 port;
 	const char	*user;
@@ -206,6 +220,8 @@ void		 sched_used_free(struct sched_used *, size_t);
  */
 struct sched_ops {
 	const char	*name;
+	/* optional: the request body from the script (slurmrestd: JSON), sent instead of it */
+	int		(*submit_body)(const char *, size_t, char **, size_t *, char **);
 	/* submit: script on stdin, or in file (path non-NULL) when submit_needs_file */
 	int		  submit_needs_file;
 	int		(*submit_argv)(struct sched_argv *, const char *, char **);
@@ -328,6 +344,7 @@ size_t		 sched_tracker_active(const struct sched_tracker *);	/* not yet ENDED */
 extern const struct sched_ops sched_slurm_ops;
 extern const struct sched_ops sched_pbs_ops;
 extern const struct sched_ops sched_slurmlib_ops;	/* sched-slurmlib.c: via nbgate-slurmlib */
+extern const struct sched_ops sched_slurmrest_ops;	/* sched-slurmrest.c: HTTP transport */
 const char	*sched_slurmlib_path(void);	/* the helper the slurm-lib backend runs */
 /* State words to the common status (exported for the mapping tests). */
 void		 sched_slurm_map(const char *, struct sched_status *);

@@ -13,7 +13,8 @@ libnbbackend_a_SOURCES = \
 	scheduler/sched-track.c \
 	scheduler/sched-slurm.c \
 	scheduler/sched-pbs.c \
-	scheduler/sched-slurmlib.c
+	scheduler/sched-slurmlib.c \
+	scheduler/sched-slurmrest.c
 libnbbackend_a_CPPFLAGS = $(AM_CPPFLAGS) -DLIBEXECDIR='"$(pkglibexecdir)"'
 BACKEND_LIBS = libnbbackend.a $(COMMON_LIBS) $(JANSSON_LIBS)
 
@@ -25,6 +26,11 @@ tests_unit_test_sched_parse_LDADD = libnbtest.a $(BACKEND_LIBS)
 tests_unit_sched_cli_SOURCES = tests/unit/sched-cli.c
 tests_unit_sched_cli_LDADD = $(BACKEND_LIBS)
 TESTS += tests/unit/test-proc tests/unit/test-sched-parse
+
+check_PROGRAMS += tests/unit/test-slurmrest-parse
+tests_unit_test_slurmrest_parse_SOURCES = tests/unit/test-slurmrest-parse.c
+tests_unit_test_slurmrest_parse_LDADD = libnbtest.a $(BACKEND_LIBS)
+TESTS += tests/unit/test-slurmrest-parse
 
 check_PROGRAMS += tests/unit/test-slurmjwt
 tests_unit_test_slurmjwt_SOURCES = tests/unit/test-slurmjwt.c

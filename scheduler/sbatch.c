@@ -297,6 +297,7 @@ sbatch_parse(const char *script, struct sbatch_opts *d, char **cause)
 				return (-1);
 		}
 	}
+	d->end = (size_t)(p - script);
 	return (0);
 }
 

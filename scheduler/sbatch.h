@@ -5,6 +5,7 @@
 #ifndef NB_SBATCH_H
 #define NB_SBATCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct sbatch_opts {			/* NULL / 0: not given */
@@ -24,6 +25,7 @@ struct sbatch_opts {			/* NULL / 0: not given */
 	uint32_t	 nodes_min;
 	uint32_t	 nodes_max;
 	uint32_t	 gpus;		/* --gres=gpu:N */
+	size_t		 end;		/* offset of the first line after the directives */
 };
 /* Reads the directives (zeroed @d first by the caller); -1 and *cause names the line. */
 int		 sbatch_parse(const char *, struct sbatch_opts *, char **);

@@ -39,6 +39,8 @@ struct transport_req {
 	size_t			 inlen;
 	struct proc		*proc;		/* LOCAL */
 	struct helper_req	*hreq;		/* LOCAL, through the helper */
+	void			*http_req;	/* HTTP */
+	char			*fragment;	/* HTTP: handed back as err */
 	int			 cancelled;	/* SSH, while the worker runs it */
 	/* SSH result, filled by the worker */
 	int			 status;
@@ -72,6 +74,7 @@ struct transport {
 	int			 run_as;	/* LOCAL: cred applies (we are root) */
 	char			*helper_path;	/* LOCAL: commands of this program go to... */
 	struct helper		*helper;	/* ...its long-lived serve process */
+	const struct transport_http *http;	/* HTTP */
 	char			*helper_env[4];
 	/* SSH: the worker and its queues (pending, done) under lock */
 	pthread_t		 thread;
@@ -138,6 +141,7 @@ transport_req_free(struct transport_req *r)
 	if (r->input != NULL)
 		freezero(r->input, r->inlen);
 	free(r->error);
+	free(r->fragment);
 	if (r->out != NULL)
 		evbuffer_free(r->out);
 	if (r->err != NULL)
@@ -243,6 +247,54 @@ transport_local_run(struct transport_req *r, const char *const *argv, char **cau
 	for (i = 0; i < nitems(env); i++)
 		free(env[i]);
 	if (r->proc == NULL)
+		return (-1);
+	TAILQ_INSERT_TAIL(&t->local, r, entry);
+	return (0);
+}
+
+/* --- HTTP --------------------------------------------------------------------------------- */
+
+static void
+transport_http_done(long status, const char *error, const char *body, size_t len, void *arg)
+{
+	struct transport_req	*r = arg;
+	struct evbuffer		*out, *err;
+
+	TAILQ_REMOVE(&r->t->local, r, entry);
+	r->http_req = NULL;
+	if ((out = evbuffer_new()) == NULL || (err = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new failed");
+	evbuffer_add(out, body != NULL ? body : "", body != NULL ? len : 0);
+	if (r->fragment != NULL)
+		evbuffer_add(err, r->fragment, strlen(r->fragment));
+	transport_report(r, error != NULL || status <= 0 ? -1 : (int)status, 0,
+	    error != NULL ? error : status <= 0 ? "no answer" : NULL, out, err);
+	evbuffer_free(out);
+	evbuffer_free(err);
+	transport_req_free(r);
+}
+
+/* {METHOD, API, PATH[#FRAGMENT]} to the caller's HTTP client. */
+static int
+transport_http_run(struct transport_req *r, const char *const *argv, char **cause)
+{
+	struct transport	*t = r->t;
+	const char		*hash;
+	char			*path;
+
+	if (argv[0] == NULL || argv[1] == NULL || argv[2] == NULL || argv[3] != NULL) {
+		*cause = xstrdup("http transport: a request is METHOD API PATH");
+		return (-1);
+	}
+	if ((hash = strchr(argv[2], '#')) != NULL) {
+		path = xstrndup(argv[2], hash - argv[2]);
+		r->fragment = xstrdup(hash + 1);
+	} else
+		path = xstrdup(argv[2]);
+	r->http_req = t->http->request(t->http->ctx, argv[0], argv[1], path, r->input,
+	    r->inlen, r->timeout, transport_http_done, r, cause);
+	free(path);
+	if (r->http_req == NULL)
 		return (-1);
 	TAILQ_INSERT_TAIL(&t->local, r, entry);
 	return (0);
@@ -607,6 +659,13 @@ transport_check(const struct transport_config *cfg, char **cause)
 	}
 	if (cfg->kind == TRANSPORT_LOCAL)
 		return (0);
+	if (cfg->kind == TRANSPORT_HTTP) {
+		if (cfg->http == NULL || cfg->http->request == NULL || cfg->http->cancel == NULL) {
+			xasprintf(cause, "http transport needs a client");
+			return (-1);
+		}
+		return (0);
+	}
 	if (cfg->host == NULL || cfg->user == NULL ||
 	    (cfg->key_file == NULL && cfg->key_text == NULL) || cfg->hostkey == NULL) {
 		xasprintf(cause, "ssh transport needs host, user, a key and host key");
@@ -664,6 +723,7 @@ transport_new(struct event_base *base, const struct transport_config *cfg, char 
 	t = xcalloc(1, sizeof *t);
 	t->base = base;
 	t->kind = cfg->kind;
+	t->http = cfg->http;
 	t->name = xstrdup(cfg->name != NULL ? cfg->name : "scheduler");
 	t->path = xstrdup(cfg->path != NULL ? cfg->path : TRANSPORT_PATH);
 	t->slurm_conf = cfg->slurm_conf != NULL ? xstrdup(cfg->slurm_conf) : NULL;
@@ -744,6 +804,8 @@ transport_free(struct transport *t)
 		TAILQ_REMOVE(&t->local, r, entry);
 		proc_cancel(r->proc);
 		helper_cancel(r->hreq);
+		if (r->http_req != NULL)
+			t->http->cancel(r->http_req);
 		transport_req_free(r);
 	}
 	helper_free(t->helper);
@@ -800,6 +862,13 @@ transport_run(struct transport *t, const char *const *argv, const char *input, s
 		memcpy(r->input, input, len);
 		r->inlen = len;
 	}
+	if (t->kind == TRANSPORT_HTTP) {
+		if (transport_http_run(r, argv, cause) == -1) {
+			transport_req_free(r);
+			return (NULL);
+		}
+		return (r);
+	}
 	if (t->kind == TRANSPORT_LOCAL) {
 		if (transport_local_run(r, argv, cause) == -1) {
 			transport_req_free(r);
@@ -826,10 +895,12 @@ transport_cancel(struct transport_req *r)
 	if (r == NULL)
 		return;
 	t = r->t;
-	if (t->kind == TRANSPORT_LOCAL) {
+	if (t->kind == TRANSPORT_LOCAL || t->kind == TRANSPORT_HTTP) {
 		TAILQ_REMOVE(&t->local, r, entry);
 		proc_cancel(r->proc);
 		helper_cancel(r->hreq);
+		if (r->http_req != NULL)
+			t->http->cancel(r->http_req);
 		transport_req_free(r);
 		return;
 	}

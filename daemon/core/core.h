@@ -17,7 +17,7 @@
 
 /* config.c (cfg-*.c: the schema): the YAML configuration (see etc/nbgated.yaml) */
 enum config_scheduler { CONFIG_SLURM, CONFIG_PBS };
-enum config_transport { CONFIG_LOCAL, CONFIG_SSH };
+enum config_transport { CONFIG_LOCAL, CONFIG_SSH, CONFIG_SLURMRESTD };
 enum config_slurm_api { CONFIG_SLURM_CLI, CONFIG_SLURM_LIBSLURM };
 enum config_charging { CONFIG_COMMUNITY, CONFIG_USER };
 enum config_runtime { CONFIG_SINGULARITY, CONFIG_APPTAINER, CONFIG_NO_RUNTIME };
@@ -69,6 +69,10 @@ struct config_cluster {
 	char		*login_key;	/* ssh + community: private key path */
 	char		*user_ca_key;	/* ssh + user: SSH CA key for user certificates */
 	char		*slurm_conf;	/* exported as SLURM_CONF; NULL: unset */
+	char		*slurmrestd_url;	/* slurmrestd: "" unless transport slurmrestd */
+	char		*slurmrestd_api;	/* slurmrestd: OpenAPI version, "v0.0.38" */
+	char		*slurmrestd_token_file;	/* slurmrestd: a JWT, re-read each request */
+	char		*slurmrestd_jwt_key;	/* slurmrestd: or the cluster's jwt_key */
 	char		*template;	/* NULL: PKGDATADIR/templates/<scheduler>.sh */
 	int		 charging;	/* enum config_charging */
 	char		*community_account;

@@ -20,15 +20,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SRCDIR, Env, Gateway, binary, parse_env, testenv,  # noqa: E402
                      wait_for, ws_execute)
 
 IMAGE = "/images/scipy.sif"
-# How cluster hpc reaches SLURM: "cli" (sbatch & co. over SSH on the login node) or
-# "libslurm" (this host is a submit host: nbgate-slurmlib, run as nbcommunity).
-# test_session_libslurm.py runs this same file with the other value.
+# How cluster hpc reaches SLURM: "cli" (sbatch & co. over SSH on the login node),
+# "libslurm" (this host is a submit host: nbgate-slurmlib, run as nbcommunity) or
+# "slurmrestd" (HTTP to the testenv's slurmrestd, a token minted with its jwt_key).
+# test_session_libslurm.py and test_session_slurmrestd.py run this same file.
 SLURM_API = "cli"
 
 
@@ -62,6 +64,13 @@ class World:
         os.chmod(self.agent, 0o755)
         self.standin = os.path.join(self.dir, "standin")
         shutil.copytree(os.path.join(SRCDIR, "tests", "standin"), self.standin, symlinks=True)
+        if SLURM_API == "slurmrestd":
+            # a token that slurmrestd would take, had it not expired a second after minting
+            self.bad_token = os.path.join(self.dir, "expired.jwt")
+            r = subprocess.run([binary("tests/unit/sched-cli"), "token", "nbcommunity",
+                                vals["NB_SLURM_JWT_KEY"], "1"], capture_output=True, text=True)
+            with open(os.open(self.bad_token, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                f.write(r.stdout)
         if SLURM_API == "libslurm":
             self.slurmlib = os.path.join(self.dir, "nbgate-slurmlib")
             shutil.copy(binary("nbgate-slurmlib"), self.slurmlib)
@@ -96,6 +105,11 @@ class World:
         if scheduler == "slurm" and SLURM_API == "libslurm":
             reach = "    transport: local\n    slurm_api: libslurm\n"
             who = who.replace("    login_key: %s\n" % v["NB_KEY_COMMUNITY"], "")
+        elif scheduler == "slurm" and SLURM_API == "slurmrestd":
+            reach = ("    transport: slurmrestd\n    slurmrestd_url: %s\n    slurmrestd_api: %s\n"
+                     "    slurmrestd_jwt_key: %s\n" % (v["NB_SLURMRESTD_URL"],
+                                                     v["NB_SLURMRESTD_API"], v["NB_SLURM_JWT_KEY"]))
+            who = who.replace("    login_key: %s\n" % v["NB_KEY_COMMUNITY"], "")
         return """  %s:
     scheduler: %s
 %s%s    poll_interval: 2s
@@ -121,11 +135,16 @@ class World:
             self.standin_log, out, self.agent, SRCDIR, scheduler, IMAGE)
 
     def config(self, ssh_port):
+        extra = ""
+        if SLURM_API == "slurmrestd":
+            extra = self.cluster("restbad", "slurm").replace(
+                "    slurmrestd_jwt_key: %s\n" % self.v["NB_SLURM_JWT_KEY"],
+                "    slurmrestd_token_file: %s\n" % self.bad_token)
         return ("auth:\n  admins: [admin]\n"
                 "sessions:\n  gateway_address: 127.0.0.1:%d\n  max_per_user: 3\n"
                 "  named_servers: 1\n  start_timeout: 3m\n  orphans: report\n"
-                "clusters:\n%s%s" % (ssh_port, self.cluster("hpc", "slurm"),
-                                     self.cluster("pbs", "pbs")))
+                "clusters:\n%s%s%s" % (ssh_port, self.cluster("hpc", "slurm"),
+                                       self.cluster("pbs", "pbs"), extra))
 
     def keep_logs(self):
         """Copies every job's output into the artifacts (sanitizer reports are checked there)."""
@@ -640,6 +659,27 @@ def test_ctl(env):
          r.stdout + r.stderr)
 
 
+def test_rest_bad_token(env):
+    """slurmrestd only: a cluster whose token file holds an expired token; the start fails
+    and the user's pending page says why."""
+    t = env.tap
+    st, m = env.api.call("POST", "/users/ursula/server", {"cluster": "restbad"})
+    t.eq(st, 202, "ursula's server on cluster restbad (expired slurmrestd token) requested")
+    m, seen = env.api.wait("ursula", phases=("ended",), timeout=60)
+    reason = (m or {}).get("state", {}).get("reason") or ""
+    t.ok("slurmrestd token file" in reason and "expired" in reason,
+         "the session ends: the slurmrestd token has expired", reason)
+    url = env.gw.ctl("login-url", "ursula").stdout.strip()
+    u = urllib.parse.urlsplit(url)
+    st, hd, _ = env.gw.request("GET", u.path + "?" + u.query)
+    cookie = re.match(r"(__Host-nbgate-session=[^;]+)", hd.get("set-cookie", ""))
+    st, _, out = env.gw.request("GET", "/hub/spawn-pending",
+                                cookie=cookie.group(1) if cookie else None)
+    out = out.decode("utf-8", "replace")
+    t.ok(st == 200 and "expired" in out and "slurmrestd token file" in out,
+         "ursula's pending page says the slurmrestd token has expired", out[-1200:])
+
+
 def session_world(env, edit=None, gw_extra=""):
     """The shared SLURM test environment (started if it is down), a World for the
     jobs, and a started nbgated with the two clusters of World.config(); @edit may
@@ -699,6 +739,8 @@ def main(slurm_api="cli"):
                    test_restart, test_adopt, test_notebook_killed, test_pbs_stop, test_stop_queued,
                    test_walltime, test_orphans, test_ctl, test_scancel):
             env.run(fn)
+        if SLURM_API == "slurmrestd":
+            env.run(test_rest_bad_token)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
         partition("UP")
