@@ -12,7 +12,8 @@ nbcommunity against the real SLURM of scripts/testenv.sh (SLURM_CONF etc. in the
   3. per transport (--transports): the ways nbgated can reach SLURM side by side, in one run:
      ssh-cli (sbatch/squeue over SSH to the testenv's login node), local-cli (the same commands
      on this host), libslurm-exec (one nbgate-slurmlib process per command) and libslurm (one
-     long-lived "nbgate-slurmlib serve", as nbgated runs it): submit latency (serial submits of
+     long-lived "nbgate-slurmlib serve", as nbgated runs it) and slurmrestd (HTTP with nbgated's
+     own client, tokens minted with the cluster's jwt_key): submit latency (serial submits of
      jobs that end at once, median and p90 of the library's own submit-to-answer time) and scheduler calls
      per minute while tracking 1, 10 and 50 jobs (sessions).
 """
@@ -101,6 +102,9 @@ class Bench:
 
     def cli_argv(self, interval, fast, total, args, transport="local-cli"):
         opts = ["-i", str(interval), "-f", str(fast), "-t", "15000", "-T", str(total)]
+        if transport == "slurmrestd":
+            return [self.cli, "-b", "slurm-rest", "-R", os.environ["NB_SLURMRESTD_URL"],
+                    "-K", os.environ["NB_SLURM_JWT_KEY"], "-u", USER] + opts + list(args)
         if transport == "ssh-cli":
             return [self.cli, "-b", "slurm", "-s", "127.0.0.1:%s" % os.environ["NB_LOGIN_SSH_PORT"],
                     "-u", USER, "-k", os.environ["NB_KEY_COMMUNITY"],

@@ -24,7 +24,7 @@ tests_unit_test_proc_LDADD = libnbtest.a $(BACKEND_LIBS)
 tests_unit_test_sched_parse_SOURCES = tests/unit/test-sched-parse.c
 tests_unit_test_sched_parse_LDADD = libnbtest.a $(BACKEND_LIBS)
 tests_unit_sched_cli_SOURCES = tests/unit/sched-cli.c
-tests_unit_sched_cli_LDADD = $(BACKEND_LIBS)
+tests_unit_sched_cli_LDADD = $(DAEMON_LIBS)	# slurmrestd: nbgated's HTTP client
 TESTS += tests/unit/test-proc tests/unit/test-sched-parse
 
 check_PROGRAMS += tests/unit/test-slurmrest-parse

@@ -117,6 +117,7 @@ env_add(char ***env, uint32_t *n, const char *name, const char *value)
 	xasprintf(&(*env)[(*n)++], "%s=%s", name, value);
 }
 
+/* What the description owns: its environment and GPU request (the rest is the sbatch_opts'). */
 static void
 desc_free(job_desc_msg_t *d)
 {
@@ -125,15 +126,6 @@ desc_free(job_desc_msg_t *d)
 	for (i = 0; i < d->env_size; i++)
 		free(d->environment[i]);
 	free(d->environment);
-	free(d->partition);
-	free(d->account);
-	free(d->reservation);
-	free(d->qos);
-	free(d->name);
-	free(d->comment);
-	free(d->std_out);
-	free(d->std_err);
-	free(d->work_dir);
 	free(d->tres_per_node);
 }
 
@@ -152,46 +144,41 @@ desc_env(job_desc_msg_t *d)
 	env_add(&d->environment, &d->env_size, "SLURM_CONF", getenv("SLURM_CONF"));
 }
 
-/* The script's #SBATCH directives into the job description (strings moved over). */
+/* The script's #SBATCH directives (read into @o) into the job description, which borrows @o's strings. */
 static int
-desc_directives(job_desc_msg_t *d, const char *script, char **cause)
+desc_directives(job_desc_msg_t *d, struct sbatch_opts *o, const char *script, char **cause)
 {
-	struct sbatch_opts	o;
-
-	memset(&o, 0, sizeof o);
-	if (sbatch_parse(script, &o, cause) == -1) {
-		sbatch_opts_clear(&o);
+	if (sbatch_parse(script, o, cause) == -1)
 		return (-1);
+	d->partition = o->partition;
+	d->account = o->account;
+	d->reservation = o->reservation;
+	d->qos = o->qos;
+	d->name = o->name;
+	d->comment = o->comment;
+	d->std_out = o->output;
+	d->std_err = o->error;
+	d->work_dir = o->chdir;
+	if (o->time_min != 0)
+		d->time_limit = o->time_min;
+	if (o->mem_mb != 0)
+		d->pn_min_memory = o->mem_mb;
+	if (o->ntasks != 0)
+		d->num_tasks = o->ntasks;
+	if (o->cpus != 0)
+		d->cpus_per_task = o->cpus;
+	if (o->nodes_min != 0) {
+		d->min_nodes = o->nodes_min;
+		d->max_nodes = o->nodes_max;
 	}
-	d->partition = o.partition;	/* the strings are transferred */
-	d->account = o.account;
-	d->reservation = o.reservation;
-	d->qos = o.qos;
-	d->name = o.name;
-	d->comment = o.comment;
-	d->std_out = o.output;
-	d->std_err = o.error;
-	d->work_dir = o.chdir;
-	if (o.time_min != 0)
-		d->time_limit = o.time_min;
-	if (o.mem_mb != 0)
-		d->pn_min_memory = o.mem_mb;
-	if (o.ntasks != 0)
-		d->num_tasks = o.ntasks;
-	if (o.cpus != 0)
-		d->cpus_per_task = o.cpus;
-	if (o.nodes_min != 0) {
-		d->min_nodes = o.nodes_min;
-		d->max_nodes = o.nodes_max;
-	}
-	if (o.gpus != 0)
-		xasprintf(&d->tres_per_node, "gres:gpu:%u", o.gpus);
+	if (o->gpus != 0)
+		xasprintf(&d->tres_per_node, "gres:gpu:%u", o->gpus);
 	return (0);
 }
 
 /* Parses the script (owned, NUL-terminated) before libslurm is touched: a refusal needs no controller. */
 static int
-submit_prepare(job_desc_msg_t *d, char **script, size_t len)
+submit_prepare(job_desc_msg_t *d, struct sbatch_opts *o, char **script, size_t len)
 {
 	char	*cause = NULL, cwd[PATH_MAX];
 
@@ -200,7 +187,7 @@ submit_prepare(job_desc_msg_t *d, char **script, size_t len)
 		return (fail("the batch script on stdin is empty, too long or holds a NUL byte"));
 	if (strncmp(*script, "#!", 2) != 0)
 		return (fail("the batch script does not start with #!"));
-	if (desc_directives(d, *script, &cause) == -1) {
+	if (desc_directives(d, o, *script, &cause) == -1) {
 		fail("%s", cause);
 		free(cause);
 		return (1);
@@ -208,7 +195,7 @@ submit_prepare(job_desc_msg_t *d, char **script, size_t len)
 	if (d->work_dir == NULL) {
 		if (getcwd(cwd, sizeof cwd) == NULL)
 			return (fail("getcwd: %s", strerror(errno)));
-		d->work_dir = xstrdup(cwd);
+		d->work_dir = o->chdir = xstrdup(cwd);
 	}
 	d->script = *script;
 	d->user_id = getuid();
@@ -450,12 +437,14 @@ config_readable(void)
 static int
 dispatch(int argc, char **argv, char *script, size_t len, int *inited)
 {
-	job_desc_msg_t	 desc;
-	int		 rc;
+	job_desc_msg_t		 desc;
+	struct sbatch_opts	 opts;
+	int			 rc;
 
 	memset(&desc, 0, sizeof desc);
+	memset(&opts, 0, sizeof opts);
 	if (strcmp(argv[1], "submit") == 0 &&
-	    (rc = submit_prepare(&desc, &script, len)) != 0)
+	    (rc = submit_prepare(&desc, &opts, &script, len)) != 0)
 		goto out;
 	if ((rc = config_readable()) != 0)
 		goto out;
@@ -479,6 +468,7 @@ dispatch(int argc, char **argv, char *script, size_t len, int *inited)
 		rc = cmd_queues();
 out:
 	desc_free(&desc);
+	sbatch_opts_clear(&opts);
 	free(script);
 	return (rc);
 }

@@ -11,6 +11,8 @@
  *             query ID... | queues | accounts USER | list [USER] |
  *             token USER JWT_KEY_FILE LIFETIME_S (prints a slurmrestd token, nothing else)
  *
+ * -R URL -K JWT_KEY -u USER: slurmrestd (backend slurm-rest, OpenAPI v0.0.38) through
+ * nbgated's own HTTP client (daemon/sess/session-rest.c), tokens minted with the key.
  * -S: the slurm-lib backend's commands go to one long-lived helper ("serve"),
  * as nbgated runs it; "done" then says how many helper processes were started.
  */
@@ -28,6 +30,8 @@
 #include <jansson.h>
 
 #include "common/common.h"
+#include "daemon/core/core.h"
+#include "daemon/sess/session-int.h"
 #include "scheduler/backend.h"
 
 static struct event_base	*base;
@@ -265,7 +269,8 @@ static __dead void
 usage(void)
 {
 	fprintf(stderr, "usage: sched-cli [-b backend] [-c slurm.conf] [-w dir] [-t ms] "
-	    "[-i ms] [-f ms] [-T s] [-s host:port -u user -k key -H hostkey] [-S] command ...\n");
+	    "[-i ms] [-f ms] [-T s] [-s host:port -u user -k key -H hostkey] [-S] "
+	    "[-R url -K jwt_key -u user] command ...\n");
 	exit(2);
 }
 
@@ -287,6 +292,8 @@ int
 main(int argc, char **argv)
 {
 	struct transport_config	 cfg;
+	struct config_cluster	 rc;
+	struct sess_rest	*rest = NULL;
 	const struct sched_ops	*ops;
 	const char		*backend = "slurm", *cmd;
 	char			*cause = NULL, *host = NULL;
@@ -295,9 +302,10 @@ main(int argc, char **argv)
 	int			 c, i, interval = 1000, fast = 500, timeout = 15000, total = 120;
 
 	memset(&cfg, 0, sizeof cfg);
+	memset(&rc, 0, sizeof rc);
 	cfg.kind = TRANSPORT_LOCAL;
 	cfg.name = "cli";
-	while ((c = getopt(argc, argv, "b:c:f:H:i:k:s:St:T:u:w:")) != -1) {
+	while ((c = getopt(argc, argv, "b:c:f:H:i:k:K:R:s:St:T:u:w:")) != -1) {
 		switch (c) {
 		case 'b': backend = optarg; break;
 		case 'c': cfg.slurm_conf = optarg; break;
@@ -310,6 +318,8 @@ main(int argc, char **argv)
 		case 'k': cfg.key_file = optarg; break;
 		case 'H': cfg.hostkey = optarg; break;
 		case 'S': cfg.helper = sched_slurmlib_path(); break;
+		case 'R': rc.slurmrestd_url = optarg; cfg.kind = TRANSPORT_HTTP; break;
+		case 'K': rc.slurmrestd_jwt_key = optarg; break;
 		case 's':
 			cfg.kind = TRANSPORT_SSH;
 			if (util_parse_hostport(optarg, &host, &cfg.port, &cause) == -1)
@@ -330,6 +340,15 @@ main(int argc, char **argv)
 	base = util_event_base_new();
 	if ((ops = sched_find(backend)) == NULL)
 		fatalx("no backend %s", backend);
+	if (cfg.kind == TRANSPORT_HTTP) {
+		rc.name = (char *)"cli";
+		rc.slurmrestd_api = (char *)"v0.0.38";
+		rc.login_user = (char *)cfg.user;
+		cfg.user = NULL;
+		if (httpc_init(base, &cause) == -1 || (rest = sess_rest_new(&rc, &cause)) == NULL)
+			fatalx("%s", cause);
+		cfg.http = sess_rest_http(rest);
+	}
 	if ((tr = transport_new(base, &cfg, &cause)) == NULL)
 		fatalx("%s", cause);
 	sched = sched_new(base, ops, tr, "cli");
@@ -376,6 +395,9 @@ main(int argc, char **argv)
 	sched_tracker_free(tracker);
 	sched_free(sched);
 	transport_free(tr);
+	sess_rest_free(rest);
+	if (rest != NULL)
+		httpc_shutdown();
 	event_base_free(base);
 	free(host);
 	free(cause);
