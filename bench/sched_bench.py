@@ -9,6 +9,13 @@ nbcommunity against the real SLURM of scripts/testenv.sh (SLURM_CONF etc. in the
   2. submit-to-RUNNING: jobs submitted and tracked through the library; the wall clock at which
      sched-cli's "running" line arrives minus slurmctld's own allocation time (slurmctld.log,
      millisecond timestamps) and sacct's Start (second precision, a cross-check).
+  3. per transport (--transports): the ways nbgated can reach SLURM side by side, in one run:
+     ssh-cli (sbatch/squeue over SSH to the testenv's login node), local-cli (the same commands
+     on this host), libslurm-exec (one nbgate-slurmlib process per command) and libslurm (one
+     long-lived "nbgate-slurmlib serve", as nbgated runs it) and slurmrestd (HTTP with nbgated's
+     own client, tokens minted with the cluster's jwt_key): submit latency (serial submits of
+     jobs that end at once, median and p90 of the library's own submit-to-answer time) and scheduler calls
+     per minute while tracking 1, 10 and 50 jobs (sessions).
 """
 import argparse
 import datetime
@@ -26,6 +33,9 @@ USER = "nbcommunity"
 ACCOUNT = "community"
 JOBNAME = "nbbench-held"
 HELD = "#!/bin/sh\n#SBATCH -p debug -t 5 -A %s -H -J %s -o /dev/null\nsleep 30\n" % (ACCOUNT, JOBNAME)
+# What the per-transport submit latency submits: directives every backend takes (the libslurm
+# helper reads only the ones nbgate's templates write: no -H), a job that ends at once.
+QUICK = "#!/bin/sh\n#SBATCH -p debug -t 1 -A %s -J %s -o /dev/null\ntrue\n" % (ACCOUNT, JOBNAME)
 REAL = "#!/bin/sh\n#SBATCH -p debug -t 1 -A %s -J nbbench-lat -o /dev/null\nsleep %d\n"
 
 
@@ -76,6 +86,10 @@ class Bench:
         self.cli = os.path.join(self.work, "sched-cli")
         shutil.copy(args.cli, self.cli)
         os.chmod(self.cli, 0o755)
+        self.lib = os.path.join(self.work, "nbgate-slurmlib")
+        if args.slurmlib:
+            shutil.copy(args.slurmlib, self.lib)
+            os.chmod(self.lib, 0o755)
         self.held = []
         self.logf = open(os.path.join(args.out, "logs", "sched-cli.log"), "a")
 
@@ -86,10 +100,20 @@ class Bench:
         os.chmod(p, 0o644)
         return p
 
-    def cli_argv(self, interval, fast, total, args):
-        return as_user([self.cli, "-b", "slurm", "-c", self.conf, "-w", self.work,
-                        "-i", str(interval), "-f", str(fast), "-t", "15000", "-T", str(total)]
-                       + list(args))
+    def cli_argv(self, interval, fast, total, args, transport="local-cli"):
+        opts = ["-i", str(interval), "-f", str(fast), "-t", "15000", "-T", str(total)]
+        if transport == "slurmrestd":
+            return [self.cli, "-b", "slurm-rest", "-R", os.environ["NB_SLURMRESTD_URL"],
+                    "-K", os.environ["NB_SLURM_JWT_KEY"], "-u", USER] + opts + list(args)
+        if transport == "ssh-cli":
+            return [self.cli, "-b", "slurm", "-s", "127.0.0.1:%s" % os.environ["NB_LOGIN_SSH_PORT"],
+                    "-u", USER, "-k", os.environ["NB_KEY_COMMUNITY"],
+                    "-H", os.environ["NB_LOGIN_HOSTKEY"]] + opts + list(args)
+        backend = ["-b", "slurm"]
+        if transport.startswith("libslurm"):
+            backend = ["-b", "slurm-lib"] + (["-S"] if transport == "libslurm" else [])
+        return as_user(["env", "NBGATE_SLURMLIB=%s" % self.lib, self.cli] + backend +
+                       ["-c", self.conf, "-w", self.work] + opts + list(args))
 
     # ------------------------------------------------------------ held jobs
     def submit_held(self, count):
@@ -119,16 +143,19 @@ class Bench:
         if fails:
             raise RuntimeError("%d sbatch failed, see logs/sched-cli.log" % fails)
 
-    def track(self, n):
+    def track(self, n, transport="local-cli", window=None):
         ids = self.held[:n]
         a = self.a
+        window = window or a.window
         before = sdiag()
         t0 = time.time()
-        r = subprocess.run(self.cli_argv(a.interval, a.interval, a.window, ["track"] + ids),
-                           capture_output=True, text=True, timeout=a.window + 120)
+        r = subprocess.run(self.cli_argv(a.interval, a.interval, window, ["track"] + ids,
+                                         transport),
+                           capture_output=True, text=True, timeout=window + 120)
         wall = time.time() - t0
         after = sdiag()
-        self.logf.write("$ track %d ids (%d s)\n%s%s\n" % (n, a.window, r.stdout, r.stderr))
+        self.logf.write("$ %s track %d ids (%d s)\n%s%s\n" % (transport, n, window, r.stdout,
+                                                            r.stderr))
         ev = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
         done = [e for e in ev if e["event"] == "done"]
         done = done[-1] if done else {}
@@ -136,19 +163,51 @@ class Bench:
         d = sdiag_delta(before, after)
         ji = d["type"].get("REQUEST_JOB_INFO", 0) + d["type"].get("REQUEST_JOB_INFO_SINGLE", 0)
         calls = done.get("calls")
-        row = {"n": n, "window_s": a.window, "wall_s": round(wall, 2), "interval_ms": a.interval,
+        row = {"n": n, "window_s": window, "wall_s": round(wall, 2), "interval_ms": a.interval,
+               "transport": transport, "helpers": done.get("helpers"),
                "calls": calls, "polls": done.get("polls"), "active": done.get("active"),
                "seen_pending": pending,
-               "calls_per_min": round(calls * 60.0 / a.window, 1) if calls is not None else None,
+               "calls_per_min": round(calls * 60.0 / window, 1) if calls is not None else None,
                "ctld_job_info": ji,
-               "ctld_job_info_per_min": round(ji * 60.0 / a.window, 1),
+               "ctld_job_info_per_min": round(ji * 60.0 / window, 1),
                "ctld_rpcs_by_user": d["user"].get(USER, 0),
                "ctld_rpc_delta": d}
         row["ctld_job_info_per_job_min"] = round(row["ctld_job_info_per_min"] / n, 4)
         row["calls_per_job_min"] = round(row["calls_per_min"] / n, 4) if calls is not None else None
-        log("N=%d: %s calls, %s polls, %d REQUEST_JOB_INFO, %d pending seen"
-            % (n, calls, done.get("polls"), ji, pending))
+        log("%s N=%d: %s calls, %s polls, %d REQUEST_JOB_INFO, %d pending seen"
+            % (transport, n, calls, done.get("polls"), ji, pending))
         return row
+
+    # ------------------------------------------------------------ per transport
+    def submit_latency(self, transport, count):
+        """count jobs submitted one after another through the library (they end at once)."""
+        files = [self.file("sub%d.sh" % i, QUICK) for i in range(count)]
+        r = subprocess.run(self.cli_argv(1000, 1000, 300, ["serial"] + files, transport),
+                           capture_output=True, text=True, timeout=400)
+        self.logf.write("$ %s serial %d\n%s%s\n" % (transport, count, r.stdout, r.stderr))
+        ev = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+        took = sorted(e["took"] for e in ev if e["event"] == "submitted")
+        failed = sum(1 for e in ev if e["event"] == "submit_failed")
+        res = {"submits": len(took), "failed": failed,
+               "p50_ms": round(statistics.median(took) * 1000, 1) if took else None,
+               "p90_ms": round(took[min(len(took) - 1, int(0.9 * len(took)))] * 1000, 1)
+               if took else None,
+               "min_ms": round(took[0] * 1000, 1) if took else None}
+        log("%s: %d submits, p50 %s ms, p90 %s ms (%d failed)" % (transport, len(took),
+                                                                 res["p50_ms"], res["p90_ms"], failed))
+        return res
+
+    def transports(self):
+        a = self.a
+        res = []
+        ns = sorted(int(x) for x in a.t_ns.split())
+        self.submit_held(max(ns) - len(self.held))
+        for tr in a.transports.split():
+            row = {"transport": tr, "submit": self.submit_latency(tr, a.t_submits), "calls": []}
+            for n in ns:
+                row["calls"].append(self.track(n, tr, a.t_window))
+            res.append(row)
+        return res
 
     def cancel_held(self):
         r = subprocess.run(as_user(["scancel", "-u", USER, "-n", JOBNAME]), capture_output=True,
@@ -251,14 +310,22 @@ def main():
     ap.add_argument("--lat-fast", type=int, default=500)
     ap.add_argument("--skip-calls", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--transports", default="")
+    ap.add_argument("--slurmlib", default="")
+    ap.add_argument("--t-ns", default="1 10 50")
+    ap.add_argument("--t-window", type=int, default=30)
+    ap.add_argument("--t-submits", type=int, default=20)
     a = ap.parse_args()
     b = Bench(a)
-    res = {"calls": [], "latency": None, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    res = {"calls": [], "latency": None, "transports": [],
+           "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
         if not a.skip_calls:
             for n in sorted(int(x) for x in a.ns.split()):
                 b.submit_held(n - len(b.held))
                 res["calls"].append(b.track(n))
+        if a.transports:
+            res["transports"] = b.transports()
     finally:
         if b.held:
             b.cancel_held()

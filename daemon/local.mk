@@ -40,6 +40,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/sess/session-int.h \
 	daemon/sess/session.c \
 	daemon/sess/session-cluster.c \
+	daemon/sess/session-rest.c \
 	daemon/sess/session-start.c \
 	daemon/sess/session-track.c \
 	daemon/sess/session-restore.c \

@@ -17,6 +17,14 @@ struct evbuffer;
 
 /* proc.c: run an argv (never a shell) in its own process group */
 #define PROC_OUTPUT_MAX		(4 * 1024 * 1024)	/* default ceiling per stream */
+struct proc_cred {			/* the account a child runs as (the parent is root) */
+	uid_t		 uid;
+	gid_t		 gid;
+	const gid_t	*groups;
+	size_t		 ngroups;
+};
+/* Streaming: called after each read; drain what is used (out, err), leave the rest. */
+typedef void (*proc_stream_cb)(struct evbuffer *, struct evbuffer *, void *);
 struct proc_spec {
 	const char *const *argv;	/* argv[0]: a path, or a name looked up in env's PATH */
 	const char *const *env;		/* "NAME=value" list, NULL-terminated: all the child gets */
@@ -25,6 +33,8 @@ struct proc_spec {
 	int		 timeout;	/* ms; 0: none. TERM to the group, KILL 2 s later */
 	size_t		 output_max;	/* per stream; 0: PROC_OUTPUT_MAX */
 	const char	*dir;		/* working directory; NULL: "/" */
+	const struct proc_cred *cred;	/* NULL: the parent's own account */
+	proc_stream_cb	 on_read;	/* set: a long-lived child fed by proc_write() */
 };
 struct proc_result {
 	int		 exited;	/* 1: status is the exit status */
@@ -40,13 +50,28 @@ typedef void (*proc_done_cb)(const struct proc_result *, void *);
 /* Starts the child; the callback runs once, from the loop. NULL and *cause on failure. */
 struct proc	*proc_run(struct event_base *, const struct proc_spec *, proc_done_cb,
 		     void *, char **);
+/* Streaming only: queues bytes for stdin; -1 if stdin is closed. */
+int		 proc_write(struct proc *, const void *, size_t);
 /* Kills the group (KILL) and frees; the callback will not run. NULL is a no-op. */
 void		 proc_cancel(struct proc *);
 /* Number of children started and not yet reaped (for tests and shutdown). */
 int		 proc_running(void);
 
 /* transport.c: run a scheduler command locally or on a login node over SSH */
-enum transport_kind { TRANSPORT_LOCAL, TRANSPORT_SSH };
+enum transport_kind { TRANSPORT_LOCAL, TRANSPORT_SSH, TRANSPORT_HTTP };
+/*
+ * HTTP: argv is {METHOD, API, PATH[#FRAGMENT]}, stdin the body; the caller's
+ * client sends it (adding its URL, version and credentials) and answers
+ * once, from the loop: the HTTP status (0 and error: none), the body. The
+ * result's status is the HTTP status, out the body, err the fragment (never sent).
+ */
+typedef void (*transport_http_cb)(long, const char *, const char *, size_t, void *);
+struct transport_http {
+	void	*(*request)(void *, const char *, const char *, const char *, const char *,
+		    size_t, int, transport_http_cb, void *, char **);	/* NULL and *cause */
+	void	 (*cancel)(void *);	/* a request not yet answered; no callback after */
+	void	*ctx;
+};
 struct transport_config {
 	enum transport_kind kind;
 	const char	*name;		/* for logs, e.g. the cluster name */
@@ -55,7 +80,9 @@ struct transport_config {
 	const char *const *env;		/* "NAME=value" for every command (PATH= replaces path), */
 	size_t		 nenv;		/* locally in the environment, over SSH through env(1) */
 	const char	*workdir;	/* LOCAL: working directory (job output lands here); NULL: / */
-	const char	*host;		/* SSH: login host, port, user */
+	const char	*helper;	/* LOCAL: commands of this program go to its one "serve" child */
+	const struct transport_http *http;	/* HTTP: the client (borrowed, outlives us) */
+	const char	*host;		/* SSH: login host, port, user (LOCAL: run as; NULL: own) */
 	int		 port;
 	const char	*user;
 	const char	*key_file;	/* private key; KEY-cert.pub beside it is used if present */
@@ -84,9 +111,26 @@ struct transport_req *transport_run(struct transport *, const char *const *, con
 		     size_t, int, transport_cb, void *, char **);
 void		 transport_cancel(struct transport_req *);	/* no callback afterwards */
 enum transport_kind transport_kind(const struct transport *);
+unsigned long long transport_helper_started(const struct transport *);
 void		 transport_rekey(struct transport *, const char *, const char *);
 char		*transport_quote(const char *);		/* one shell word; caller frees */
 char		*transport_join(const char *const *);	/* argv as a quoted command line */
+
+/* helper.c: one long-lived "HELPER serve" child answering commands as JSON lines */
+struct helper;
+struct helper_req;
+typedef void (*helper_cb)(int, int, const char *, struct evbuffer *, struct evbuffer *,
+		     void *);	/* status (-1: none), timed out, error, stdout, stderr */
+/* @spec: env, cred, dir (borrowed; they must outlive the helper); argv and input unused. */
+struct helper	*helper_new(struct event_base *, const char *, const struct proc_spec *);
+void		 helper_free(struct helper *);	/* no callbacks; NULL is a no-op */
+struct helper_req *helper_run(struct helper *, const char *const *, const char *, size_t, int,
+		     helper_cb, void *, char **);
+void		 helper_cancel(struct helper_req *);	/* no callback afterwards */
+unsigned long long helper_started(const struct helper *);	/* children started */
+
+/* slurmjwt.c: SLURM auth/jwt tokens (HS256, claims exp/iat/sun), for slurmrestd; caller frees */
+char		*slurmjwt_token(const unsigned char *, size_t, const char *, time_t, int, char **);
 
 /* sched.c: common status, argv vectors, the backend table, requests and tracking */
 enum sched_state { SCHED_UNKNOWN = 0, SCHED_PENDING, SCHED_RUNNING, SCHED_ENDED };
@@ -179,6 +223,8 @@ void		 sched_used_free(struct sched_used *, size_t);
  */
 struct sched_ops {
 	const char	*name;
+	/* optional: the request body from the script (slurmrestd: JSON), sent instead of it */
+	int		(*submit_body)(const char *, size_t, char **, size_t *, char **);
 	/* submit: script on stdin, or in file (path non-NULL) when submit_needs_file */
 	int		  submit_needs_file;
 	int		(*submit_argv)(struct sched_argv *, const char *, char **);
@@ -314,6 +360,8 @@ extern const struct sched_ops sched_slurm_ops;
 extern const struct sched_ops sched_pbs_ops;
 extern const struct sched_ops sched_slurmlib_ops;	/* sched-slurmlib.c: via nbgate-slurmlib */
 extern const struct sched_ops sched_gridengine_ops;	/* sched-gridengine.c */
+extern const struct sched_ops sched_slurmrest_ops;	/* sched-slurmrest.c: HTTP transport */
+const char	*sched_slurmlib_path(void);	/* the helper the slurm-lib backend runs */
 /* State words to the common status (exported for the mapping tests). */
 void		 sched_slurm_map(const char *, struct sched_status *);
 void		 sched_pbs_map(const char *, struct sched_status *);

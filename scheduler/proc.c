@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct proc {
 	int			 timed_out;
 	int			 overflow;
 	proc_done_cb		 cb;		/* NULL once cancelled */
+	proc_stream_cb		 on_read;	/* streaming: stdin stays open */
 	void			*arg;
 	TAILQ_ENTRY(proc)	 entry;
 };
@@ -107,7 +109,9 @@ proc_write_cb(evutil_socket_t fd, short events, void *arg)
 		proc_close(p, 0);		/* EPIPE: the child stopped reading */
 		return;
 	}
-	if (evbuffer_get_length(p->in) == 0)
+	if (evbuffer_get_length(p->in) == 0 && p->on_read != NULL)
+		event_del(p->ev[0]);	/* until proc_write() has more */
+	else if (evbuffer_get_length(p->in) == 0)
 		proc_close(p, 0);
 }
 
@@ -122,8 +126,11 @@ proc_read_cb(evutil_socket_t fd, short events, void *arg)
 	n = evbuffer_read(b, fd, 65536);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n > 0 && evbuffer_get_length(b) <= p->max)
+	if (n > 0 && evbuffer_get_length(b) <= p->max) {
+		if (p->on_read != NULL)
+			p->on_read(p->out, p->err, p->arg);	/* may cancel p: touch nothing after */
 		return;
+	}
 	if (n > 0) {
 		p->overflow = 1;
 		proc_killpg(p, SIGKILL);
@@ -257,6 +264,17 @@ proc_cancel(struct proc *p)
 	}
 }
 
+/* Streaming: more bytes for the child's stdin; -1 once stdin is closed. */
+int
+proc_write(struct proc *p, const void *buf, size_t len)
+{
+	if (p->fd[0] == -1 || p->on_read == NULL)
+		return (-1);
+	evbuffer_add(p->in, buf, len);
+	event_add(p->ev[0], NULL);
+	return (0);
+}
+
 int
 proc_running(void)
 {
@@ -315,6 +333,9 @@ proc_child(const char *path, const struct proc_spec *spec, int in, int out, int 
 		for (fd = 3; fd < 1024; fd++)
 			close(fd);
 	}
+	if (spec->cred != NULL && (setgroups(spec->cred->ngroups, spec->cred->groups) == -1 ||
+	    setgid(spec->cred->gid) == -1 || setuid(spec->cred->uid) == -1))
+		_exit(127);
 	if (chdir(spec->dir != NULL ? spec->dir : "/") == -1)
 		_exit(127);
 	execve(path, (char *const *)spec->argv, (char *const *)env);
@@ -366,6 +387,7 @@ proc_alloc(struct event_base *base, const struct proc_spec *spec, proc_done_cb c
 	    p->ev_done == NULL)
 		fatalx("event_new failed");
 	p->cb = cb;
+	p->on_read = spec->on_read;
 	p->arg = arg;
 	return (p);
 }
@@ -387,9 +409,11 @@ proc_watch(struct proc *p, int fds[3][2], int timeout)
 		if (p->ev[i] == NULL)
 			fatalx("event_new failed");
 	}
-	if (evbuffer_get_length(p->in) == 0)
+	if (evbuffer_get_length(p->in) == 0 && p->on_read == NULL)
 		proc_close(p, 0);
 	for (i = 0; i < 3; i++) {
+		if (i == 0 && evbuffer_get_length(p->in) == 0)
+			continue;
 		if (p->ev[i] != NULL)
 			event_add(p->ev[i], NULL);
 	}

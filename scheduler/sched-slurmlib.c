@@ -25,12 +25,19 @@
 #endif
 #define SLURMLIB_PATH	LIBEXECDIR "/nbgate-slurmlib"
 
-static void
-slurmlib_cmd(struct sched_argv *a, const char *sub)
+/* $NBGATE_SLURMLIB (tests run the build's copy), else the installed helper. */
+const char *
+sched_slurmlib_path(void)
 {
 	const char	*path = getenv("NBGATE_SLURMLIB");
 
-	sched_argv_add(a, path != NULL && *path != '\0' ? path : SLURMLIB_PATH);
+	return (path != NULL && *path != '\0' ? path : SLURMLIB_PATH);
+}
+
+static void
+slurmlib_cmd(struct sched_argv *a, const char *sub)
+{
+	sched_argv_add(a, sched_slurmlib_path());
 	sched_argv_add(a, sub);
 }
 
@@ -310,30 +317,77 @@ slurmlib_queues_parse(const struct sched_output *o, struct sched_queue **qp, siz
 	return (0);
 }
 
-/* Accounts come from slurmdbd (sacctmgr), not from the controller: the CLI's command. */
+/* The user's associations, from slurmdbd through the library. */
 static int
 slurmlib_accounts_argv(struct sched_argv *a, const char *user, char **cause)
 {
-	return (sched_slurm_ops.accounts_argv(a, user, cause));
+	if (!sched_name_valid(user)) {
+		xasprintf(cause, "invalid user name");
+		return (-1);
+	}
+	slurmlib_cmd(a, "accounts");
+	sched_argv_add(a, user);
+	return (0);
 }
 
+/* {"account": NAME} per association; repeats (one per partition) dropped. */
 static int
 slurmlib_accounts_parse(const struct sched_output *o, char ***vp, size_t *np, char **cause)
 {
-	return (sched_slurm_ops.accounts_parse(o, vp, np, cause));
+	const char	*p = o->out, *name;
+	char		**v = NULL;
+	size_t		 n = 0, i;
+	json_t		*j;
+
+	if (o->status != 0) {
+		*cause = slurmlib_cause(o);
+		return (-1);
+	}
+	while ((j = slurmlib_next(o, &p)) != NULL) {
+		name = json_string_value(json_object_get(j, "account"));
+		for (i = 0; name != NULL && i < n && strcmp(v[i], name) != 0; i++)
+			;
+		if (name != NULL && sched_name_valid(name) && i == n) {
+			v = xreallocarray(v, n + 1, sizeof *v);
+			v[n++] = xstrdup(name);
+		}
+		json_decref(j);
+	}
+	*vp = v;
+	*np = n;
+	return (0);
 }
 
-/* A job's hosts: scontrol's NodeAddr, as the CLI backend reads them (not in the helper). */
+/* A job's hosts: each node's NodeAddr, from the node list the query gave. */
 static int
 slurmlib_nodes_argv(struct sched_argv *a, const char *id, const char *nodes, char **cause)
 {
-	return (sched_slurm_ops.nodes_argv(a, id, nodes, cause));
+	if (nodes == NULL || !sched_nodelist_valid(nodes)) {
+		xasprintf(cause, "job %s has no valid node list", id);
+		return (-1);
+	}
+	slurmlib_cmd(a, "nodes");
+	sched_argv_add(a, nodes);
+	return (0);
 }
 
+/* {"name": N, "addr": A} per node. */
 static int
 slurmlib_nodes_parse(const struct sched_output *o, char ***vp, size_t *np, char **cause)
 {
-	return (sched_slurm_ops.nodes_parse(o, vp, np, cause));
+	const char	*p = o->out, *addr;
+	json_t		*j;
+
+	if (o->status != 0) {
+		*cause = slurmlib_cause(o);
+		return (-1);
+	}
+	while ((j = slurmlib_next(o, &p)) != NULL) {
+		if ((addr = json_string_value(json_object_get(j, "addr"))) != NULL)
+			sched_hosts_add(vp, np, xstrndup(addr, 256));	/* transferred */
+		json_decref(j);
+	}
+	return (0);
 }
 
 static int

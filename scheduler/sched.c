@@ -30,6 +30,7 @@ static const struct sched_ops *const sched_backends[] = {
 	&sched_pbs_ops,
 	&sched_slurmlib_ops,
 	&sched_gridengine_ops,
+	&sched_slurmrest_ops,
 };
 
 const struct sched_ops *
@@ -676,18 +677,28 @@ sched_submit(struct sched *s, const char *script, size_t len, sched_submit_cb cb
 {
 	struct sched_req	*r = sched_req_new(s, REQ_SUBMIT, cb, arg);
 	struct sched_argv	 a = { NULL, 0 };
-	char			*cause = NULL;
-	int			 file;
+	char			*cause = NULL, *body = NULL;
+	size_t			 bodylen = 0;
+	int			 file, rc;
 
 	file = s->ops->submit_needs_file && transport_kind(s->tr) == TRANSPORT_LOCAL;
 	if (file && (r->tmpfile = sched_tmpfile(script, len, &cause)) == NULL)
 		return (sched_fail(r, cause));
+	if (s->ops->submit_body != NULL &&
+	    s->ops->submit_body(script, len, &body, &bodylen, &cause) == -1)
+		return (sched_fail(r, cause));
 	if (s->ops->submit_argv(&a, r->tmpfile, &cause) == -1) {
 		sched_argv_clear(&a);
+		freezero(body, bodylen);
 		return (sched_fail(r, cause));
 	}
-	if (sched_exec(r, &a, file ? NULL : script, file ? 0 : len, sched_submit_done,
-	    &cause) == -1)
+	if (body != NULL)
+		rc = sched_exec(r, &a, body, bodylen, sched_submit_done, &cause);
+	else
+		rc = sched_exec(r, &a, file ? NULL : script, file ? 0 : len, sched_submit_done,
+		    &cause);
+	freezero(body, bodylen);
+	if (rc == -1)
 		return (sched_fail(r, cause));
 	return (r);
 }

@@ -4,7 +4,11 @@
  * this process, never the daemon. Prints JSON lines on stdout and nothing else.
  *
  *   nbgate-slurmlib query ID[,ID...] | submit (script on stdin) | cancel ID | queues |
- *                   list [USER]
+ *                   list [USER] | nodes NODELIST | accounts USER | serve
+ *
+ * serve (nbgated's usual way, scheduler/helper.c): one process answers many
+ * commands, one JSON line each way (see serve() below), so SLURM is asked
+ * without a fork and libslurm initialisation per query.
  *
  * Exit status 0: done; 1: failed, with one {"error": "..."} line.
  */
@@ -29,8 +33,10 @@
 #include <jansson.h>
 #include <slurm/slurm.h>
 #include <slurm/slurm_errno.h>
+#include <slurm/slurmdb.h>
 
 #include "common/common.h"
+#include "scheduler/sbatch.h"
 
 /* Exported by libslurm 22.05 but not declared in its headers (an implicit int would truncate). */
 extern char	*slurm_job_state_string(uint32_t);
@@ -80,334 +86,6 @@ fail(const char *fmt, ...)
 	return (1);
 }
 
-/* --- #SBATCH directives: the subset nbgate's templates write, nothing else ------------- */
-
-enum opt {
-	O_PARTITION, O_TIME, O_NODES, O_NTASKS, O_CPUS, O_MEM, O_GRES, O_ACCOUNT,
-	O_RESERVATION, O_QOS, O_NAME, O_COMMENT, O_OUTPUT, O_ERROR, O_CHDIR, O_SIGNAL
-};
-static const struct {
-	const char	*name;
-	int		 letter;	/* 0: long form only */
-	enum opt	 opt;
-} slurmlib_opts[] = {
-	{ "partition",		'p',	O_PARTITION },
-	{ "time",		't',	O_TIME },
-	{ "nodes",		'N',	O_NODES },
-	{ "ntasks",		'n',	O_NTASKS },
-	{ "cpus-per-task",	'c',	O_CPUS },
-	{ "mem",		0,	O_MEM },
-	{ "gres",		0,	O_GRES },
-	{ "signal",		0,	O_SIGNAL },
-	{ "account",		'A',	O_ACCOUNT },
-	{ "reservation",	0,	O_RESERVATION },
-	{ "qos",		'q',	O_QOS },
-	{ "job-name",		'J',	O_NAME },
-	{ "comment",		0,	O_COMMENT },
-	{ "output",		'o',	O_OUTPUT },
-	{ "error",		'e',	O_ERROR },
-	{ "chdir",		'D',	O_CHDIR },
-};
-
-static int
-number(const char *s, unsigned long max, unsigned long *v)
-{
-	char	*end;
-
-	if (*s < '0' || *s > '9')
-		return (-1);
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || *v > max)
-		return (-1);
-	return (0);
-}
-
-/* sbatch's forms: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S; to minutes, rounded up. */
-static int
-minutes(const char *s, uint32_t *mins)
-{
-	unsigned long	 f[4] = { 0, 0, 0, 0 }, d = 0, secs;
-	const char	*p = s, *dash = strchr(s, '-');
-	char		*tmp;
-	size_t		 n = 0;
-	int		 rc = 0;
-
-	if (dash != NULL) {
-		tmp = xstrndup(s, dash - s);
-		rc = number(tmp, 365, &d);
-		free(tmp);
-		p = dash + 1;
-	}
-	while (rc == 0 && n < 3) {
-		tmp = xstrndup(p, strcspn(p, ":"));
-		rc = number(tmp, 100000, &f[n++]);
-		p += strlen(tmp);
-		free(tmp);
-		if (*p != ':')
-			break;
-		p++;
-	}
-	if (rc == -1 || *p != '\0' || (dash == NULL && n == 1 && f[0] == 0))
-		return (-1);
-	if (dash != NULL)	/* D-H[:M[:S]] */
-		secs = d * 86400 + f[0] * 3600 + f[1] * 60 + f[2];
-	else if (n == 1)	/* M */
-		secs = f[0] * 60;
-	else if (n == 2)	/* M:S */
-		secs = f[0] * 60 + f[1];
-	else			/* H:M:S */
-		secs = f[0] * 3600 + f[1] * 60 + f[2];
-	*mins = (secs + 59) / 60;
-	return (0);
-}
-
-/* 1024, 1024M, 4G, 1T, 512K: MiB. */
-static int
-megabytes(const char *s, uint64_t *mb)
-{
-	size_t		 len = strlen(s);
-	unsigned long	 v, mul = 1;
-	char		*tmp;
-	int		 rc;
-
-	if (len > 0 && strchr("KMGTkmgt", s[len - 1]) != NULL) {
-		switch (toupper((unsigned char)s[len - 1])) {
-		case 'K': mul = 0; break;
-		case 'G': mul = 1024; break;
-		case 'T': mul = 1024 * 1024; break;
-		}
-		len--;
-	}
-	tmp = xstrndup(s, len);
-	rc = number(tmp, 1UL << 40, &v);
-	free(tmp);
-	if (rc == -1)
-		return (-1);
-	*mb = mul == 0 ? (v + 1023) / 1024 : (uint64_t)v * mul;
-	return (*mb == 0 ? -1 : 0);
-}
-
-static int
-set_string(char **field, const char *v)
-{
-	free(*field);
-	*field = xstrdup(v);
-	return (0);
-}
-
-/* --signal=[B:]SIG[@SECONDS]: SIG a name of USR1 USR2 TERM INT HUP, or 1-64. */
-static int
-warn_signal(job_desc_msg_t *d, const char *v)
-{
-	static const struct { const char *name; int sig; } names[] = {
-		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM },
-		{ "INT", SIGINT }, { "HUP", SIGHUP },
-	};
-	char		*sig;
-	const char	*at;
-	unsigned long	 n, secs = 60;	/* sbatch's default */
-	size_t		 i;
-	int		 rc = -1;
-
-	if (strncmp(v, "B:", 2) == 0) {
-		d->warn_flags |= KILL_JOB_BATCH;
-		v += 2;
-	}
-	if ((at = strchr(v, '@')) != NULL && number(at + 1, 65535, &secs) == -1)
-		return (-1);
-	sig = xstrndup(v, at != NULL ? (size_t)(at - v) : strlen(v));
-	if (strncmp(sig, "SIG", 3) == 0)
-		memmove(sig, sig + 3, strlen(sig + 3) + 1);
-	for (i = 0; i < nitems(names); i++) {
-		if (strcmp(sig, names[i].name) == 0) {
-			d->warn_signal = names[i].sig;
-			rc = 0;
-		}
-	}
-	if (rc == -1 && number(sig, 64, &n) == 0 && n > 0) {
-		d->warn_signal = n;
-		rc = 0;
-	}
-	free(sig);
-	d->warn_time = secs;
-	return (rc);
-}
-
-static int
-apply(job_desc_msg_t *d, enum opt o, const char *v)
-{
-	unsigned long	 n, m;
-	const char	*dash;
-	char		*tmp;
-	int		 rc;
-
-	switch (o) {
-	case O_PARTITION:	return (set_string(&d->partition, v));
-	case O_ACCOUNT:		return (set_string(&d->account, v));
-	case O_RESERVATION:	return (set_string(&d->reservation, v));
-	case O_QOS:		return (set_string(&d->qos, v));
-	case O_NAME:		return (set_string(&d->name, v));
-	case O_COMMENT:		return (set_string(&d->comment, v));
-	case O_OUTPUT:		return (set_string(&d->std_out, v));
-	case O_ERROR:		return (set_string(&d->std_err, v));
-	case O_CHDIR:		return (set_string(&d->work_dir, v));
-	case O_TIME:		return (minutes(v, &d->time_limit));
-	case O_MEM:		return (megabytes(v, &d->pn_min_memory));
-	case O_SIGNAL:		return (warn_signal(d, v));
-	case O_NTASKS:
-		if (number(v, 1000000, &n) == -1 || n == 0)
-			return (-1);
-		d->num_tasks = n;
-		return (0);
-	case O_CPUS:
-		if (number(v, 65000, &n) == -1 || n == 0)
-			return (-1);
-		d->cpus_per_task = n;
-		return (0);
-	case O_NODES:	/* N or N-M */
-		if ((dash = strchr(v, '-')) == NULL) {
-			if (number(v, 100000, &n) == -1 || n == 0)
-				return (-1);
-			d->min_nodes = d->max_nodes = n;
-			return (0);
-		}
-		tmp = xstrndup(v, dash - v);
-		rc = number(tmp, 100000, &n);
-		free(tmp);
-		if (rc == -1 || number(dash + 1, 100000, &m) == -1 || n == 0 || m < n)
-			return (-1);
-		d->min_nodes = n;
-		d->max_nodes = m;
-		return (0);
-	case O_GRES:	/* gpu:N only */
-		if (strncmp(v, "gpu:", 4) != 0 || number(v + 4, 1024, &n) == -1 || n == 0)
-			return (-1);
-		free(d->tres_per_node);
-		xasprintf(&d->tres_per_node, "gres:gpu:%lu", n);
-		return (0);
-	}
-	return (-1);
-}
-
-/* Letters, digits and _.:=/,%@+- only: nothing a shell or sbatch would treat specially. */
-static int
-word_safe(const char *w)
-{
-	for (; *w != '\0'; w++) {
-		if (!isalnum((unsigned char)*w) && strchr("_.:=/,%@+-", *w) == NULL)
-			return (0);
-	}
-	return (1);
-}
-
-/* One #SBATCH line's words, from i on; returns the next index or -1 with *cause. */
-static int
-option(job_desc_msg_t *d, char **w, int nw, int i, int line, char **cause)
-{
-	const char	*name = w[i], *eq = NULL, *value = NULL;
-	size_t		 k, namelen;
-
-	if (strncmp(name, "--", 2) == 0) {
-		name += 2;
-		eq = strchr(name, '=');
-		namelen = eq != NULL ? (size_t)(eq - name) : strlen(name);
-		for (k = 0; k < nitems(slurmlib_opts); k++) {
-			if (strlen(slurmlib_opts[k].name) == namelen &&
-			    strncmp(slurmlib_opts[k].name, name, namelen) == 0)
-				break;
-		}
-		value = eq != NULL ? eq + 1 : NULL;
-	} else if (name[0] == '-' && name[1] != '\0' && name[1] != '-') {
-		for (k = 0; k < nitems(slurmlib_opts); k++) {
-			if (slurmlib_opts[k].letter == name[1])
-				break;
-		}
-		value = name[2] != '\0' ? name + 2 : NULL;
-	} else {
-		xasprintf(cause, "#SBATCH (line %d): unexpected word \"%s\"", line, w[i]);
-		return (-1);
-	}
-	if (k == nitems(slurmlib_opts)) {
-		xasprintf(cause, "#SBATCH (line %d): directive \"%.*s\" is not supported",
-		    line, (int)strcspn(w[i], "="), w[i]);
-		return (-1);
-	}
-	if (value == NULL) {
-		if (i + 1 >= nw) {
-			xasprintf(cause, "#SBATCH (line %d): %s needs a value", line, w[i]);
-			return (-1);
-		}
-		value = w[++i];
-	}
-	if (*value == '\0' || apply(d, slurmlib_opts[k].opt, value) == -1) {
-		xasprintf(cause, "#SBATCH (line %d): invalid value \"%s\" for --%s", line, value,
-		    slurmlib_opts[k].name);
-		return (-1);
-	}
-	return (i + 1);
-}
-
-static int
-directive(job_desc_msg_t *d, const char *text, size_t len, int line, char **cause)
-{
-	char	*copy = xstrndup(text, len), *w[64], *p, *save = NULL;
-	int	 nw = 0, i = 0, rc = 0;
-
-	for (p = strtok_r(copy, " \t\r", &save); p != NULL; p = strtok_r(NULL, " \t\r", &save)) {
-		if (!word_safe(p)) {
-			xasprintf(cause, "#SBATCH (line %d): \"%s\" holds a character nbgate does "
-			    "not allow in directives", line, p);
-			rc = -1;
-			goto out;
-		}
-		if (nw == (int)nitems(w)) {
-			xasprintf(cause, "#SBATCH (line %d): too many words", line);
-			rc = -1;
-			goto out;
-		}
-		w[nw++] = p;
-	}
-	while (i < nw) {
-		if ((i = option(d, w, nw, i, line, cause)) == -1) {
-			rc = -1;
-			goto out;
-		}
-	}
-out:
-	free(copy);
-	return (rc);
-}
-
-/* Like sbatch: directives until the first line that is neither blank nor a comment. */
-static int
-directives(job_desc_msg_t *d, const char *script, char **cause)
-{
-	const char	*p = script, *nl;
-	size_t		 len, skip;
-	int		 line = 0;
-
-	for (; *p != '\0'; p = nl + (*nl != '\0')) {
-		nl = p + strcspn(p, "\n");
-		len = nl - p;
-		line++;
-		skip = strspn(p, " \t\r");
-		if (skip == len)
-			continue;
-		if (p[skip] != '#')
-			break;
-		if (len - skip >= 7 && strncmp(p + skip, "#SBATCH", 7) == 0) {
-			if (len - skip > 7 && p[skip + 7] != ' ' && p[skip + 7] != '\t') {
-				xasprintf(cause, "line %d: malformed #SBATCH line", line);
-				return (-1);
-			}
-			if (directive(d, p + skip + 7, len - skip - 7, line, cause) == -1)
-				return (-1);
-		}
-	}
-	return (0);
-}
-
 /* --- subcommands ------------------------------------------------------------------------ */
 
 static char *
@@ -439,6 +117,7 @@ env_add(char ***env, uint32_t *n, const char *name, const char *value)
 	xasprintf(&(*env)[(*n)++], "%s=%s", name, value);
 }
 
+/* What the description owns: its environment and GPU request (the rest is the sbatch_opts'). */
 static void
 desc_free(job_desc_msg_t *d)
 {
@@ -447,15 +126,6 @@ desc_free(job_desc_msg_t *d)
 	for (i = 0; i < d->env_size; i++)
 		free(d->environment[i]);
 	free(d->environment);
-	free(d->partition);
-	free(d->account);
-	free(d->reservation);
-	free(d->qos);
-	free(d->name);
-	free(d->comment);
-	free(d->std_out);
-	free(d->std_err);
-	free(d->work_dir);
 	free(d->tres_per_node);
 }
 
@@ -474,20 +144,56 @@ desc_env(job_desc_msg_t *d)
 	env_add(&d->environment, &d->env_size, "SLURM_CONF", getenv("SLURM_CONF"));
 }
 
-/* Parses the script before libslurm is touched: a refusal needs no controller. */
+/* The script's #SBATCH directives (read into @o) into the job description, which borrows @o's strings. */
 static int
-submit_prepare(job_desc_msg_t *d, char **script)
+desc_directives(job_desc_msg_t *d, struct sbatch_opts *o, const char *script, char **cause)
 {
-	size_t	 len;
+	if (sbatch_parse(script, o, cause) == -1)
+		return (-1);
+	d->partition = o->partition;
+	d->account = o->account;
+	d->reservation = o->reservation;
+	d->qos = o->qos;
+	d->name = o->name;
+	d->comment = o->comment;
+	d->std_out = o->output;
+	d->std_err = o->error;
+	d->work_dir = o->chdir;
+	if (o->time_min != 0)
+		d->time_limit = o->time_min;
+	if (o->mem_mb != 0)
+		d->pn_min_memory = o->mem_mb;
+	if (o->ntasks != 0)
+		d->num_tasks = o->ntasks;
+	if (o->cpus != 0)
+		d->cpus_per_task = o->cpus;
+	if (o->nodes_min != 0) {
+		d->min_nodes = o->nodes_min;
+		d->max_nodes = o->nodes_max;
+	}
+	if (o->gpus != 0)
+		xasprintf(&d->tres_per_node, "gres:gpu:%u", o->gpus);
+	if (o->warn_signal != 0) {	/* --signal: the early end (walltime_signal) */
+		d->warn_signal = o->warn_signal;
+		d->warn_time = o->warn_time;
+		if (o->warn_batch)
+			d->warn_flags |= KILL_JOB_BATCH;
+	}
+	return (0);
+}
+
+/* Parses the script (owned, NUL-terminated) before libslurm is touched: a refusal needs no controller. */
+static int
+submit_prepare(job_desc_msg_t *d, struct sbatch_opts *o, char **script, size_t len)
+{
 	char	*cause = NULL, cwd[PATH_MAX];
 
 	slurm_init_job_desc_msg(d);
-	*script = read_stdin(&len);
 	if (len == 0 || len >= SLURMLIB_SCRIPT_MAX || strlen(*script) != len)
 		return (fail("the batch script on stdin is empty, too long or holds a NUL byte"));
 	if (strncmp(*script, "#!", 2) != 0)
 		return (fail("the batch script does not start with #!"));
-	if (directives(d, *script, &cause) == -1) {
+	if (desc_directives(d, o, *script, &cause) == -1) {
 		fail("%s", cause);
 		free(cause);
 		return (1);
@@ -495,7 +201,7 @@ submit_prepare(job_desc_msg_t *d, char **script)
 	if (d->work_dir == NULL) {
 		if (getcwd(cwd, sizeof cwd) == NULL)
 			return (fail("getcwd: %s", strerror(errno)));
-		d->work_dir = xstrdup(cwd);
+		d->work_dir = o->chdir = xstrdup(cwd);
 	}
 	d->script = *script;
 	d->user_id = getuid();
@@ -525,7 +231,7 @@ parse_ids(const char *list, uint32_t *ids, size_t *np)
 	int		 rc = 0;
 
 	for (p = strtok_r(copy, ",", &save); p != NULL; p = strtok_r(NULL, ",", &save)) {
-		if (n == SLURMLIB_MAX_IDS || number(p, UINT32_MAX - 2, &v) == -1 || v == 0) {
+		if (n == SLURMLIB_MAX_IDS || sbatch_number(p, UINT32_MAX - 2, &v) == -1 || v == 0) {
 			rc = -1;
 			break;
 		}
@@ -656,6 +362,66 @@ cmd_queues(void)
 	return (0);
 }
 
+/* NodeAddr of each node of a hostlist ("n[1-3],gpu1"), from one slurm_load_node RPC. */
+static int
+cmd_nodes(const char *list)
+{
+	node_info_msg_t	*msg = NULL;
+	node_info_t	*nd;
+	hostlist_t	 hl;
+	uint32_t	 i;
+
+	if ((hl = slurm_hostlist_create(list)) == NULL)
+		return (fail("invalid node list"));
+	if (slurm_load_node(0, &msg, SHOW_ALL) != SLURM_SUCCESS) {
+		slurm_hostlist_destroy(hl);
+		return (fail("%s", slurm_strerror(errno)));
+	}
+	for (i = 0; i < msg->record_count; i++) {
+		nd = &msg->node_array[i];
+		if (nd->name != NULL && slurm_hostlist_find(hl, nd->name) != -1)
+			emit(json_pack("{s:s, s:s}", "name", nd->name, "addr",
+			    nd->node_addr != NULL ? nd->node_addr : nd->name));
+	}
+	slurm_free_node_info_msg(msg);
+	slurm_hostlist_destroy(hl);
+	return (0);
+}
+
+/* The accounts a user has associations with, from slurmdbd (what sacctmgr asks). */
+static int
+cmd_accounts(const char *user)
+{
+	slurmdb_assoc_cond_t	 cond;
+	slurmdb_assoc_rec_t	*a;
+	ListIterator		 it;
+	List			 users, got;
+	uint16_t		 flags = 0;
+	void			*db;
+
+	if ((db = slurmdb_connection_get(&flags)) == NULL)
+		return (fail("cannot reach slurmdbd: %s", slurm_strerror(errno)));
+	memset(&cond, 0, sizeof cond);
+	users = slurm_list_create(NULL);
+	slurm_list_append(users, (void *)user);
+	cond.user_list = users;
+	got = slurmdb_associations_get(db, &cond);
+	slurm_list_destroy(users);
+	if (got == NULL) {
+		slurmdb_connection_close(&db);
+		return (fail("slurmdbd: %s", slurm_strerror(errno)));
+	}
+	it = slurm_list_iterator_create(got);
+	while ((a = slurm_list_next(it)) != NULL) {
+		if (a->acct != NULL && a->user != NULL && strcmp(a->user, user) == 0)
+			emit(json_pack("{s:s}", "account", a->acct));
+	}
+	slurm_list_iterator_destroy(it);
+	slurm_list_destroy(got);
+	slurmdb_connection_close(&db);
+	return (0);
+}
+
 /* libslurm exits the process when it cannot read its configuration: say why first. */
 static int
 config_readable(void)
@@ -671,33 +437,46 @@ config_readable(void)
 	return (0);
 }
 
+/*
+ * One command; a submit's script is @script (owned here). libslurm is
+ * initialised on first use (*inited), so a refusal or a missing slurm.conf
+ * never reaches it.
+ */
 static int
-run(int argc, char **argv)
+dispatch(int argc, char **argv, char *script, size_t len, int *inited)
 {
-	job_desc_msg_t	 desc;
-	char		*script = NULL;
-	int		 rc;
+	job_desc_msg_t		 desc;
+	struct sbatch_opts	 opts;
+	int			 rc;
 
 	memset(&desc, 0, sizeof desc);
-	if (argc == 2 && strcmp(argv[1], "submit") == 0 &&
-	    (rc = submit_prepare(&desc, &script)) != 0)
+	memset(&opts, 0, sizeof opts);
+	if (strcmp(argv[1], "submit") == 0 &&
+	    (rc = submit_prepare(&desc, &opts, &script, len)) != 0)
 		goto out;
 	if ((rc = config_readable()) != 0)
 		goto out;
-	slurm_init(NULL);
-	if (argc == 2 && strcmp(argv[1], "submit") == 0)
+	if (!*inited) {
+		slurm_init(NULL);
+		*inited = 1;
+	}
+	if (strcmp(argv[1], "submit") == 0)
 		rc = cmd_submit(&desc);
-	else if (argc == 3 && strcmp(argv[1], "query") == 0)
+	else if (strcmp(argv[1], "query") == 0)
 		rc = cmd_query(argv[2]);
-	else if (argc == 3 && strcmp(argv[1], "cancel") == 0)
+	else if (strcmp(argv[1], "cancel") == 0)
 		rc = cmd_cancel(argv[2]);
 	else if (strcmp(argv[1], "list") == 0)
 		rc = cmd_list(argc == 3 ? argv[2] : NULL);
+	else if (strcmp(argv[1], "nodes") == 0)
+		rc = cmd_nodes(argv[2]);
+	else if (strcmp(argv[1], "accounts") == 0)
+		rc = cmd_accounts(argv[2]);
 	else
 		rc = cmd_queues();
-	slurm_fini();
 out:
 	desc_free(&desc);
+	sbatch_opts_clear(&opts);
 	free(script);
 	return (rc);
 }
@@ -711,7 +490,7 @@ usage_ok(int argc, char **argv)
 		int		 min, max;	/* words after the name */
 	} cmds[] = {
 		{ "submit", 0, 0 }, { "queues", 0, 0 }, { "query", 1, 1 }, { "cancel", 1, 1 },
-		{ "list", 0, 1 },
+		{ "list", 0, 1 }, { "nodes", 1, 1 }, { "accounts", 1, 1 }, { "serve", 0, 0 },
 	};
 	size_t	i;
 
@@ -722,10 +501,79 @@ usage_ok(int argc, char **argv)
 	return (0);
 }
 
+/*
+ * serve: one request per stdin line, {"argv": [WORDS...], "input": TEXT},
+ * answered in order by one line {"status": N, "out": TEXT} on stdout, where
+ * out is what the one-shot command would have printed. Ends at EOF; a
+ * request running past SLURMLIB_ALARM ends the process (the daemon restarts it).
+ */
+static void
+serve_one(FILE *real, const char *line, size_t linelen, int *inited)
+{
+	json_t		*j, *a, *in, *ans;
+	char		*args[4] = { "nbgate-slurmlib", NULL, NULL, NULL }, *buf = NULL, *s;
+	char		*script = NULL;
+	size_t		 blen = 0, i, n = 0;
+	int		 rc;
+
+	if ((out = open_memstream(&buf, &blen)) == NULL)
+		fatalx("open_memstream failed");
+	j = json_loadb(line, linelen, 0, NULL);
+	a = json_object_get(j, "argv");
+	in = json_object_get(j, "input");
+	for (i = 0; json_is_array(a) && i < json_array_size(a) && i < 2; i++) {
+		if ((args[1 + i] = (char *)json_string_value(json_array_get(a, i))) != NULL)
+			n++;
+	}
+	if (!json_is_array(a) || json_array_size(a) != n || !json_is_string(in) ||
+	    !usage_ok((int)n + 1, args) || strcmp(args[1], "serve") == 0)
+		rc = fail("serve: a request is {\"argv\": [COMMAND, ...], \"input\": TEXT}");
+	else {
+		script = xstrndup(json_string_value(in), json_string_length(in));
+		rc = dispatch((int)n + 1, args, script,	/* transferred */
+		    json_string_length(in), inited);
+	}
+	fclose(out);
+	out = NULL;
+	ans = json_pack("{s:i, s:s%}", "status", rc, "out", buf != NULL ? buf : "",
+	    buf != NULL ? blen : (size_t)0);
+	if (ans == NULL || (s = json_dumps(ans, JSON_COMPACT)) == NULL)
+		fatalx("cannot encode an answer");
+	fprintf(real, "%s\n", s);
+	fflush(real);
+	free(s);
+	json_decref(ans);
+	json_decref(j);
+	free(buf);
+}
+
+static int
+serve(FILE *real)
+{
+	char	*line = NULL;
+	size_t	 cap = 0;
+	ssize_t	 n;
+	int	 inited = 0;
+
+	alarm(0);
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		alarm(SLURMLIB_ALARM);
+		serve_one(real, line, (size_t)n, &inited);
+		alarm(0);
+	}
+	free(line);
+	if (inited)
+		slurm_fini();
+	return (0);
+}
+
 int
 main(int argc, char **argv)
 {
-	int	fd;
+	FILE	*real;
+	char	*script = NULL;
+	size_t	 len = 0;
+	int	 fd, inited = 0;
 
 	signal(SIGPIPE, SIG_IGN);
 	alarm(SLURMLIB_ALARM);
@@ -735,11 +583,21 @@ main(int argc, char **argv)
 		return (1);
 	if (!usage_ok(argc, argv)) {
 		fail("usage: nbgate-slurmlib query ID[,ID...] | submit | cancel ID | queues | "
-		    "list [USER]");
+		    "list [USER] | nodes NODELIST | accounts USER | serve");
 		fclose(out);
 		return (1);
 	}
-	fd = run(argc, argv);
+	if (strcmp(argv[1], "serve") == 0) {
+		real = out;
+		out = NULL;
+		fd = serve(real);
+		return (fclose(real) != 0 ? 1 : fd);
+	}
+	if (strcmp(argv[1], "submit") == 0)
+		script = read_stdin(&len);
+	fd = dispatch(argc, argv, script, len, &inited);	/* script transferred */
+	if (inited)
+		slurm_fini();
 	if (fclose(out) != 0)
 		return (1);
 	return (fd);

@@ -10,7 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,9 @@ struct transport_req {
 	char			*input;
 	size_t			 inlen;
 	struct proc		*proc;		/* LOCAL */
+	struct helper_req	*hreq;		/* LOCAL, through the helper */
+	void			*http_req;	/* HTTP */
+	char			*fragment;	/* HTTP: handed back as err */
 	int			 cancelled;	/* SSH, while the worker runs it */
 	/* SSH result, filled by the worker */
 	int			 status;
@@ -66,6 +71,13 @@ struct transport {
 	char			*hostkey;	/* "type base64" */
 	int			 connect_timeout;
 	struct transport_reqs	 local;		/* LOCAL: running children */
+	struct proc_cred	 cred;		/* LOCAL: the account children run as */
+	gid_t			*groups;
+	int			 run_as;	/* LOCAL: cred applies (we are root) */
+	char			*helper_path;	/* LOCAL: commands of this program go to... */
+	struct helper		*helper;	/* ...its long-lived serve process */
+	const struct transport_http *http;	/* HTTP */
+	char			**helper_env;	/* the helper's, owned */
 	/* SSH: the worker and its queues (pending, done) under lock */
 	pthread_t		 thread;
 	int			 started;
@@ -131,6 +143,7 @@ transport_req_free(struct transport_req *r)
 	if (r->input != NULL)
 		freezero(r->input, r->inlen);
 	free(r->error);
+	free(r->fragment);
 	if (r->out != NULL)
 		evbuffer_free(r->out);
 	if (r->err != NULL)
@@ -176,15 +189,18 @@ transport_local_done(const struct proc_result *pr, void *arg)
 	transport_req_free(r);
 }
 
-static int
-transport_local_run(struct transport_req *r, const char *const *argv, char **cause)
+/* What every local child gets: PATH, LANG=C and SLURM_CONF (owned strings). */
+/*
+ * The environment local commands and the helper run with (NULL-terminated,
+ * owned): PATH, LANG, SLURM_CONF and the cluster's environment: lines, whose
+ * PATH replaces ours.
+ */
+static char **
+transport_local_env(struct transport *t)
 {
-	struct transport	*t = r->t;
-	struct proc_spec	 spec;
-	char			**env;
-	size_t			 i, n = 2;
+	char	**env = xcalloc(4 + t->nenv, sizeof *env);
+	size_t	  i, n = 2;
 
-	env = xcalloc(4 + t->nenv, sizeof *env);
 	xasprintf(&env[0], "PATH=%s", t->path);
 	env[1] = xstrdup("LANG=C");
 	if (t->slurm_conf != NULL)
@@ -196,19 +212,115 @@ transport_local_run(struct transport_req *r, const char *const *argv, char **cau
 		} else
 			env[n++] = xstrdup(t->env[i]);
 	}
-	memset(&spec, 0, sizeof spec);
+	return (env);
+}
+
+static void
+transport_env_free(char **env)
+{
+	size_t	i;
+
+	if (env == NULL)
+		return;
+	for (i = 0; env[i] != NULL; i++)
+		free(env[i]);
+	free(env);
+}
+
+static void
+transport_local_spec(struct transport *t, struct proc_spec *spec, char *const *env)
+{
+	memset(spec, 0, sizeof *spec);
+	spec->env = (const char *const *)env;
+	spec->output_max = TRANSPORT_MAX;
+	spec->dir = t->workdir;
+	spec->cred = t->run_as ? &t->cred : NULL;
+}
+
+static void
+transport_helper_done(int status, int timed_out, const char *error, struct evbuffer *out,
+    struct evbuffer *err, void *arg)
+{
+	struct transport_req	*r = arg;
+
+	TAILQ_REMOVE(&r->t->local, r, entry);
+	r->hreq = NULL;
+	transport_report(r, status, timed_out, error, out, err);
+	transport_req_free(r);
+}
+
+static int
+transport_local_run(struct transport_req *r, const char *const *argv, char **cause)
+{
+	struct transport	*t = r->t;
+	struct proc_spec	 spec;
+	char			**env;
+
+	if (t->helper != NULL && argv[0] != NULL && strcmp(argv[0], t->helper_path) == 0) {
+		r->hreq = helper_run(t->helper, argv + 1, r->input, r->inlen, r->timeout,
+		    transport_helper_done, r, cause);
+		if (r->hreq == NULL)
+			return (-1);
+		TAILQ_INSERT_TAIL(&t->local, r, entry);
+		return (0);
+	}
+	env = transport_local_env(t);
+	transport_local_spec(t, &spec, env);
 	spec.argv = argv;
-	spec.env = (const char *const *)env;
 	spec.input = r->input;
 	spec.inlen = r->inlen;
 	spec.timeout = r->timeout;
-	spec.output_max = TRANSPORT_MAX;
-	spec.dir = t->workdir;
 	r->proc = proc_run(t->base, &spec, transport_local_done, r, cause);
-	for (i = 0; i < n; i++)
-		free(env[i]);
-	free(env);
+	transport_env_free(env);
 	if (r->proc == NULL)
+		return (-1);
+	TAILQ_INSERT_TAIL(&t->local, r, entry);
+	return (0);
+}
+
+/* --- HTTP --------------------------------------------------------------------------------- */
+
+static void
+transport_http_done(long status, const char *error, const char *body, size_t len, void *arg)
+{
+	struct transport_req	*r = arg;
+	struct evbuffer		*out, *err;
+
+	TAILQ_REMOVE(&r->t->local, r, entry);
+	r->http_req = NULL;
+	if ((out = evbuffer_new()) == NULL || (err = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new failed");
+	evbuffer_add(out, body != NULL ? body : "", body != NULL ? len : 0);
+	if (r->fragment != NULL)
+		evbuffer_add(err, r->fragment, strlen(r->fragment));
+	transport_report(r, error != NULL || status <= 0 ? -1 : (int)status, 0,
+	    error != NULL ? error : status <= 0 ? "no answer" : NULL, out, err);
+	evbuffer_free(out);
+	evbuffer_free(err);
+	transport_req_free(r);
+}
+
+/* {METHOD, API, PATH[#FRAGMENT]} to the caller's HTTP client. */
+static int
+transport_http_run(struct transport_req *r, const char *const *argv, char **cause)
+{
+	struct transport	*t = r->t;
+	const char		*hash;
+	char			*path;
+
+	if (argv[0] == NULL || argv[1] == NULL || argv[2] == NULL || argv[3] != NULL) {
+		*cause = xstrdup("http transport: a request is METHOD API PATH");
+		return (-1);
+	}
+	if ((hash = strchr(argv[2], '#')) != NULL) {
+		path = xstrndup(argv[2], hash - argv[2]);
+		r->fragment = xstrdup(hash + 1);
+	} else
+		path = xstrdup(argv[2]);
+	r->http_req = t->http->request(t->http->ctx, argv[0], argv[1], path, r->input,
+	    r->inlen, r->timeout, transport_http_done, r, cause);
+	free(path);
+	if (r->http_req == NULL)
 		return (-1);
 	TAILQ_INSERT_TAIL(&t->local, r, entry);
 	return (0);
@@ -567,8 +679,19 @@ transport_ssh_start(struct transport *t, char **cause)
 static int
 transport_check(const struct transport_config *cfg, char **cause)
 {
+	if (cfg->kind == TRANSPORT_LOCAL && cfg->user != NULL && !sched_name_valid(cfg->user)) {
+		xasprintf(cause, "local transport: bad user name");
+		return (-1);
+	}
 	if (cfg->kind == TRANSPORT_LOCAL)
 		return (0);
+	if (cfg->kind == TRANSPORT_HTTP) {
+		if (cfg->http == NULL || cfg->http->request == NULL || cfg->http->cancel == NULL) {
+			xasprintf(cause, "http transport needs a client");
+			return (-1);
+		}
+		return (0);
+	}
 	if (cfg->host == NULL || cfg->user == NULL ||
 	    (cfg->key_file == NULL && cfg->key_text == NULL) || cfg->hostkey == NULL) {
 		xasprintf(cause, "ssh transport needs host, user, a key and host key");
@@ -578,6 +701,40 @@ transport_check(const struct transport_config *cfg, char **cause)
 		xasprintf(cause, "ssh transport: bad host key line or port");
 		return (-1);
 	}
+	return (0);
+}
+
+/* LOCAL as another account: root switches to it in each child; that account itself needs nothing. */
+static int
+transport_local_user(struct transport *t, const char *user, char **cause)
+{
+	struct passwd	*pw;
+	int		 n = 64;
+
+	if ((pw = getpwnam(user)) == NULL) {
+		xasprintf(cause, "local transport: no user %s", user);
+		return (-1);
+	}
+	if (pw->pw_uid == geteuid())
+		return (0);
+	if (geteuid() != 0) {
+		xasprintf(cause, "local transport: commands run as %s, but nbgated runs as "
+		    "uid %u, not root", user, (unsigned)geteuid());
+		return (-1);
+	}
+	t->groups = xreallocarray(NULL, n, sizeof *t->groups);
+	if (getgrouplist(user, pw->pw_gid, t->groups, &n) == -1) {
+		t->groups = xreallocarray(t->groups, n, sizeof *t->groups);
+		if (getgrouplist(user, pw->pw_gid, t->groups, &n) == -1) {
+			xasprintf(cause, "local transport: cannot list the groups of %s", user);
+			return (-1);
+		}
+	}
+	t->cred.uid = pw->pw_uid;
+	t->cred.gid = pw->pw_gid;
+	t->cred.groups = t->groups;
+	t->cred.ngroups = (size_t)n;
+	t->run_as = 1;
 	return (0);
 }
 
@@ -592,6 +749,7 @@ transport_new(struct event_base *base, const struct transport_config *cfg, char 
 	t = xcalloc(1, sizeof *t);
 	t->base = base;
 	t->kind = cfg->kind;
+	t->http = cfg->http;
 	t->name = xstrdup(cfg->name != NULL ? cfg->name : "scheduler");
 	t->path = xstrdup(cfg->path != NULL ? cfg->path : TRANSPORT_PATH);
 	t->slurm_conf = cfg->slurm_conf != NULL ? xstrdup(cfg->slurm_conf) : NULL;
@@ -616,9 +774,19 @@ transport_new(struct event_base *base, const struct transport_config *cfg, char 
 	TAILQ_INIT(&t->local);
 	TAILQ_INIT(&t->pending);
 	TAILQ_INIT(&t->done);
-	if (t->kind == TRANSPORT_SSH && transport_ssh_start(t, cause) == -1) {
+	if ((t->kind == TRANSPORT_SSH && transport_ssh_start(t, cause) == -1) ||
+	    (t->kind == TRANSPORT_LOCAL && t->user != NULL &&
+	    transport_local_user(t, t->user, cause) == -1)) {
 		transport_free(t);
 		return (NULL);
+	}
+	if (t->kind == TRANSPORT_LOCAL && cfg->helper != NULL) {
+		struct proc_spec	spec;
+
+		t->helper_path = xstrdup(cfg->helper);
+		t->helper_env = transport_local_env(t);
+		transport_local_spec(t, &spec, t->helper_env);
+		t->helper = helper_new(base, t->helper_path, &spec);
 	}
 	return (t);
 }
@@ -636,6 +804,13 @@ transport_rekey(struct transport *t, const char *key, const char *cert)
 	t->cert_mem = cert != NULL ? xstrdup(cert) : NULL;
 	t->rekeyed = 1;
 	pthread_mutex_unlock(&t->lock);
+}
+
+/* LOCAL with a helper: its children started so far (0: none, or no helper). */
+unsigned long long
+transport_helper_started(const struct transport *t)
+{
+	return (t->helper != NULL ? helper_started(t->helper) : 0);
 }
 
 enum transport_kind
@@ -659,8 +834,14 @@ transport_free(struct transport *t)
 	while ((r = TAILQ_FIRST(&t->local)) != NULL) {
 		TAILQ_REMOVE(&t->local, r, entry);
 		proc_cancel(r->proc);
+		helper_cancel(r->hreq);
+		if (r->http_req != NULL)
+			t->http->cancel(r->http_req);
 		transport_req_free(r);
 	}
+	helper_free(t->helper);
+	free(t->helper_path);
+	transport_env_free(t->helper_env);
 	if (t->started) {
 		pthread_mutex_lock(&t->lock);
 		t->stop = 1;
@@ -690,6 +871,7 @@ transport_free(struct transport *t)
 	free(t->workdir);
 	free(t->host);
 	free(t->user);
+	free(t->groups);
 	free(t->key_file);
 	freestr(t->key_mem);
 	free(t->cert_mem);
@@ -736,6 +918,13 @@ transport_run(struct transport *t, const char *const *argv, const char *input, s
 		memcpy(r->input, input, len);
 		r->inlen = len;
 	}
+	if (t->kind == TRANSPORT_HTTP) {
+		if (transport_http_run(r, argv, cause) == -1) {
+			transport_req_free(r);
+			return (NULL);
+		}
+		return (r);
+	}
 	if (t->kind == TRANSPORT_LOCAL) {
 		if (transport_local_run(r, argv, cause) == -1) {
 			transport_req_free(r);
@@ -762,9 +951,12 @@ transport_cancel(struct transport_req *r)
 	if (r == NULL)
 		return;
 	t = r->t;
-	if (t->kind == TRANSPORT_LOCAL) {
+	if (t->kind == TRANSPORT_LOCAL || t->kind == TRANSPORT_HTTP) {
 		TAILQ_REMOVE(&t->local, r, entry);
 		proc_cancel(r->proc);
+		helper_cancel(r->hreq);
+		if (r->http_req != NULL)
+			t->http->cancel(r->http_req);
 		transport_req_free(r);
 		return;
 	}

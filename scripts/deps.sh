@@ -18,7 +18,8 @@ test="openssh-server openssh-client jupyter-notebook python3-websocket python3-r
       myproxy-server myproxy jupyterhub
       python3-jupyter-server"
 slurm="munge slurmctld slurmd slurm-client slurmdbd mariadb-server mariadb-client
-       libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd"
+       libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd
+       slurmrestd slurm-wlm-jwt-plugin"
 demo="openssh-client jupyter-notebook python3 openssl passwd util-linux"
 bench="nginx-light wrk node-configurable-http-proxy node-ws"
 pkg="debhelper dpkg-dev fakeroot libslurm-dev"

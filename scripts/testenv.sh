@@ -9,9 +9,10 @@
 #         accounts community/alloc_alice/alloc_bob for the unix users nbcommunity/alice/bob, created
 #         if missing; nbcommunity is a SLURM operator, so it may lengthen jobs), the PBS command line (Debian's slurm-wlm-torque, spank_pbs enabled) and an
 #         OpenSSH sshd on a free loopback port acting as the cluster login node (public keys only,
-#         keys in DIR/keys/, a test user-certificate CA in DIR/ssh_user_ca), and a single-node
-#         Grid Engine cell in DIR/sge (scripts/testenv-gridengine.sh: qmaster + execd, queues debug
-#         and compute with the parallel environment smp).
+#         keys in DIR/keys/, a test user-certificate CA in DIR/ssh_user_ca), slurmrestd on a free
+#         loopback port (runs as nobody; JWT auth: AuthAltTypes=auth/jwt, key DIR/jwt/jwt_hs256.key),
+#         and a single-node Grid Engine cell in DIR/sge (scripts/testenv-gridengine.sh: qmaster +
+#         execd, queues debug and compute with the parallel environment smp).
 #         Idempotent: does nothing if the environment already answers; otherwise it stops whatever
 #         it recorded before and starts fresh.
 # stop    cancels the jobs, stops exactly the processes recorded in DIR/run/ by PID (TERM, wait,
@@ -146,6 +147,15 @@ dbd_ok() {
 	timeout 10 sacctmgr -n -P show cluster format=cluster 2>/dev/null | grep -qx "$CLUSTER"
 }
 ctld_ok() { timeout 10 scontrol ping 2>/dev/null | grep -q 'is UP'; }
+# slurmrestd: /ping answers 200 for nbcommunity with a token from scontrol (JWT, the cluster's key).
+rest_ok() {
+	local port tok
+	port=$(cat "$D/run/slurmrestd.port" 2>/dev/null) || return 1
+	tok=$(timeout 10 scontrol token username=nbcommunity lifespan=60 2>/dev/null | sed -n 's/^SLURM_JWT=//p')
+	[ -n "$tok" ] || return 1
+	curl -sf -o /dev/null --max-time 10 -H "X-SLURM-USER-NAME: nbcommunity" \
+		-H "X-SLURM-USER-TOKEN: $tok" "http://127.0.0.1:$port/slurm/v0.0.38/ping"
+}
 node_ok() {
 	local s
 	s=$(timeout 10 sinfo -h -N -o '%T' 2>/dev/null | sort -u) || return 1
@@ -163,7 +173,7 @@ ssh_ok() {
 		-i "$D/keys/nbcommunity" -p "$port" nbcommunity@127.0.0.1 true >/dev/null 2>&1
 }
 
-DAEMONS="munged mariadb slurmdbd slurmctld slurmd sshd sge_qmaster sge_execd"
+DAEMONS="munged mariadb slurmdbd slurmctld slurmd sshd slurmrestd sge_qmaster sge_execd"
 
 # check [quiet]: every part answers?
 check() {
@@ -185,6 +195,7 @@ check() {
 	node_ok || { [ -n "$quiet" ] || say "slurmd: node not up: $(timeout 5 sinfo -h -N -o '%N %T %E' 2>&1)"; return 1; }
 	ssh_ok || { [ -n "$quiet" ] || say "sshd: login as nbcommunity fails"; return 1; }
 	ge_ok || { [ -n "$quiet" ] || say "Grid Engine: the cell does not answer or offers no slots"; return 1; }
+	rest_ok || { [ -n "$quiet" ] || say "slurmrestd: no answer to ping with a token"; return 1; }
 	[ -n "$quiet" ] || say "all parts answer ($D)"
 	return 0
 }
@@ -206,6 +217,7 @@ stop_all() {
 		fi
 	fi
 	ge_stop
+	halt slurmrestd
 	halt sshd
 	halt slurmd
 	halt slurmctld
@@ -269,6 +281,7 @@ write_env() {
 
 start_all() {
 	local t host node first_jobid tmpl ctld_port slurmd_port dbd_port mysql_port ssh_port dbpass u strict pbsdir
+	local rest_port
 	T0=$(now)
 
 	if check quiet; then
@@ -363,12 +376,21 @@ start_all() {
 		GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
 	EOF
 
+	# JWT key for slurmrestd (AuthAltTypes=auth/jwt below): owned by SlurmUser (root), 0600.
+	mkdir -p "$D/jwt"
+	chmod 0700 "$D/jwt"
+	[ -s "$D/jwt/jwt_hs256.key" ] || head -c 32 /dev/urandom >"$D/jwt/jwt_hs256.key"
+	chmod 0600 "$D/jwt/jwt_hs256.key"
+
 	say "configs in $D (slurm.conf, slurmdbd.conf, plugstack.conf, sshd_config)"
 	umask 077
 	cat >"$D/slurmdbd.conf" <<-EOF
 		# written by scripts/testenv.sh
 		AuthType=auth/munge
 		AuthInfo=socket=$MUNGE_SOCK
+		# slurmrestd's users: JWT (scontrol token, or nbgate's own with the same key)
+		AuthAltTypes=auth/jwt
+		AuthAltParameters=jwt_key=$D/jwt/jwt_hs256.key
 		DbdHost=$host
 		DbdAddr=127.0.0.1
 		DbdPort=$dbd_port
@@ -399,6 +421,9 @@ start_all() {
 		AuthType=auth/munge
 		CredType=cred/munge
 		AuthInfo=socket=$MUNGE_SOCK
+		# slurmrestd's users: JWT (scontrol token, or nbgate's own with the same key)
+		AuthAltTypes=auth/jwt
+		AuthAltParameters=jwt_key=$D/jwt/jwt_hs256.key
 		StateSaveLocation=$D/state/slurmctld
 		SlurmdSpoolDir=$D/state/slurmd
 		SlurmctldPidFile=$D/run/slurmctld.daemon.pid
@@ -517,6 +542,16 @@ start_all() {
 	/usr/sbin/sshd -t -f "$D/sshd_config" >"$D/log/sshd.log" 2>&1 || die "sshd_config rejected" "$D/log/sshd.log"
 	spawn sshd /usr/sbin/sshd -D -e -f "$D/sshd_config"
 
+	# --- slurmrestd (SLURM's REST API, JWT auth) --------------------------------------------------
+	pick_port rest_port
+	say "slurmrestd on 127.0.0.1:$rest_port (as nobody, rest_auth/jwt, openapi v0.0.38)"
+	install -o nobody -g nogroup -m 0640 /dev/null "$D/log/slurmrestd.log"
+	echo "$rest_port" >"$D/run/slurmrestd.port"
+	# SLURM_JWT=daemon: slurmrestd itself talks auth/jwt (else auth/munge refuses the users' tokens).
+	spawn slurmrestd setpriv --reuid=nobody --regid=nogroup --clear-groups env SLURM_JWT=daemon \
+		/usr/sbin/slurmrestd -a rest_auth/jwt -s openapi/v0.0.38,openapi/dbv0.0.38 \
+		"127.0.0.1:$rest_port"
+	wait_until 30 rest_ok || die "slurmrestd does not answer" "$D/log/slurmrestd.log"
 	say "Grid Engine cell ($D/sge)"
 	ge_start
 
@@ -549,6 +584,9 @@ start_all() {
 	setenv NB_SSH_USER_CA "$D/ssh_user_ca"
 	setenv NB_SSH_USER_CA_PUB "$D/ssh_user_ca.pub"
 	setenv NB_TESTENV_LOGS "$D/log"
+	setenv NB_SLURMRESTD_URL "http://127.0.0.1:$rest_port"
+	setenv NB_SLURMRESTD_API v0.0.38
+	setenv NB_SLURM_JWT_KEY "$D/jwt/jwt_hs256.key"
 	write_env
 	wait_until 10 ssh_ok || die "sshd: login as nbcommunity with its key fails" "$D/log/sshd.log"
 

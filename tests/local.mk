@@ -72,6 +72,9 @@ TESTS += \
 	tests/integration/test_agent.py \
 	tests/integration/test_session.py \
 	tests/integration/test_gridengine.py \
+	tests/integration/test_session_libslurm.py \
+	tests/integration/test_slurmrestd.py \
+	tests/integration/test_session_slurmrestd.py \
 	tests/integration/test_systemd.py \
 	tests/integration/test_progress.py \
 	tests/integration/test_culling.py \

@@ -17,11 +17,13 @@ static void	cfg_check_limit(struct cfg_ctx *, const struct cfg_section *,
 static void	cfg_check_container(struct cfg_ctx *,
 		    const struct cfg_section *, void *, const char *, size_t,
 		    const size_t *);
+static int	cfg_check_restapi(const char *, char **);
 static void	cfg_check_cluster(struct cfg_ctx *, const struct cfg_section *,
 		    void *, const char *, size_t, const size_t *);
 
 static const char *const cfg_schedulers[] = { "slurm", "pbs", "gridengine", NULL };
-static const char *const cfg_transports[] = { "local", "ssh", NULL };
+static const char *const cfg_transports[] = { "local", "ssh", "slurmrestd", NULL };
+static const char *const cfg_slurm_apis[] = { "cli", "libslurm", NULL };
 static const char *const cfg_chargings[] = { "community", "user", NULL };
 static const char *const cfg_runtimes[] = { "singularity", "apptainer", "none",
     NULL };
@@ -110,6 +112,8 @@ static const struct cfg_key cfg_cluster_keys[] = {
 	  .choices = cfg_schedulers, .required = 1 },
 	{ .name = "transport", .type = CFG_ENUM, .off = KOFF(transport),
 	  .choices = cfg_transports, .def = "local" },
+	{ .name = "slurm_api", .type = CFG_ENUM, .off = KOFF(slurm_api),
+	  .choices = cfg_slurm_apis, .def = "cli" },
 	{ .name = "login_host", .type = CFG_HOSTPORT, .off = KOFF(login_host) },
 	{ .name = "login_host_key", .type = CFG_STRING,
 	  .off = KOFF(login_host_key), .check = cfg_check_hostkey },
@@ -123,6 +127,14 @@ static const struct cfg_key cfg_cluster_keys[] = {
 	{ .name = "memory_complex", .type = CFG_STRING,
 	  .off = KOFF(memory_complex), .def = "mem_free",
 	  .check = cfg_check_sched_name },
+	{ .name = "slurmrestd_url", .type = CFG_STRING, .off = KOFF(slurmrestd_url),
+	  .def = "", .check = cfg_check_url },
+	{ .name = "slurmrestd_api", .type = CFG_STRING, .off = KOFF(slurmrestd_api),
+	  .def = "v0.0.38", .check = cfg_check_restapi },
+	{ .name = "slurmrestd_token_file", .type = CFG_PATH,
+	  .off = KOFF(slurmrestd_token_file) },
+	{ .name = "slurmrestd_jwt_key", .type = CFG_PATH,
+	  .off = KOFF(slurmrestd_jwt_key) },
 	{ .name = "template", .type = CFG_PATH, .off = KOFF(template) },
 	{ .name = "charging", .type = CFG_ENUM, .off = KOFF(charging),
 	  .choices = cfg_chargings, .def = "community" },
@@ -266,7 +278,10 @@ cfg_check_defaults(struct cfg_ctx *ctx, const struct cfg_section *sec,
 	}
 }
 
-/* transport: ssh needs where and how to log in; local must not have it. */
+/*
+ * transport: ssh needs where and how to log in; local has no login host or
+ * key (login_user, if set, is the account local commands run as).
+ */
 static void
 cfg_check_transport(struct cfg_ctx *ctx, const struct cfg_section *sec,
     struct config_cluster *c, const char *prefix, size_t line,
@@ -282,7 +297,7 @@ cfg_check_transport(struct cfg_ctx *ctx, const struct cfg_section *sec,
 	set[2] = c->login_user;
 	set[3] = c->login_key;
 	for (i = 0; i < nitems(names); i++) {
-		if (c->transport == CONFIG_LOCAL && set[i] != NULL) {
+		if (c->transport != CONFIG_SSH && set[i] != NULL && i != 2) {
 			cfg_key_error(ctx, sec, seen, prefix, line, names[i],
 			    "only used with transport: ssh");
 		} else if (c->transport == CONFIG_SSH && set[i] == NULL &&
@@ -295,6 +310,76 @@ cfg_check_transport(struct cfg_ctx *ctx, const struct cfg_section *sec,
 			    "required with transport: ssh and charging: "
 			    "community");
 		}
+	}
+}
+
+/* slurmrestd_api: "v0.0.NN" (it is part of every request's path). */
+static int
+cfg_check_restapi(const char *s, char **problem)
+{
+	if (strncmp(s, "v0.0.", 5) == 0 && strlen(s) <= 8 && strlen(s) > 5 &&
+	    strspn(s + 5, "0123456789") == strlen(s + 5))
+		return (0);
+	xasprintf(problem, "'%s' is not an OpenAPI version such as v0.0.38", s);
+	return (-1);
+}
+
+/*
+ * transport: slurmrestd: SLURM, a URL, one way to a token and the account it
+ * is for (login_user); its keys mean nothing with another transport.
+ */
+static void
+cfg_check_slurmrestd(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    struct config_cluster *c, const char *prefix, size_t line,
+    const size_t *seen)
+{
+	size_t	tline = cfg_seen(sec, seen, "transport");
+
+	if (c->transport != CONFIG_SLURMRESTD) {
+		if (*c->slurmrestd_url != '\0')
+			cfg_key_error(ctx, sec, seen, prefix, line, "slurmrestd_url",
+			    "only used with transport: slurmrestd");
+		if (c->slurmrestd_token_file != NULL)
+			cfg_key_error(ctx, sec, seen, prefix, line,
+			    "slurmrestd_token_file", "only used with transport: slurmrestd");
+		if (c->slurmrestd_jwt_key != NULL)
+			cfg_key_error(ctx, sec, seen, prefix, line, "slurmrestd_jwt_key",
+			    "only used with transport: slurmrestd");
+		return;
+	}
+	if (strcmp(config_scheduler_name(c->scheduler), "slurm") != 0)
+		cfg_key_error(ctx, sec, seen, prefix, tline, "transport",
+		    "slurmrestd needs scheduler: slurm");
+	if (*c->slurmrestd_url == '\0')
+		cfg_key_error(ctx, sec, seen, prefix, tline, "slurmrestd_url",
+		    "required with transport: slurmrestd");
+	if ((c->slurmrestd_token_file == NULL) == (c->slurmrestd_jwt_key == NULL))
+		cfg_key_error(ctx, sec, seen, prefix, tline, "slurmrestd_token_file",
+		    "transport: slurmrestd needs one of slurmrestd_token_file and "
+		    "slurmrestd_jwt_key");
+	if (c->login_user == NULL)
+		cfg_key_error(ctx, sec, seen, prefix, tline, "login_user",
+		    "required with transport: slurmrestd (the account jobs run as)");
+	if (c->output_dir[0] != '/')
+		cfg_key_error(ctx, sec, seen, prefix, line, "output_dir",
+		    "must be absolute with transport: slurmrestd (jobs start in /)");
+}
+
+/* slurm_api: libslurm is a SLURM client on this host: scheduler slurm, transport local. */
+static void
+cfg_check_slurm_api(struct cfg_ctx *ctx, const struct cfg_section *sec,
+    struct config_cluster *c, const char *prefix, size_t line,
+    const size_t *seen)
+{
+	if (c->slurm_api == CONFIG_SLURM_CLI)
+		return;
+	if (strcmp(config_scheduler_name(c->scheduler), "slurm") != 0) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "slurm_api",
+		    "libslurm needs scheduler: slurm");
+	} else if (c->transport != CONFIG_LOCAL) {
+		cfg_key_error(ctx, sec, seen, prefix, line, "slurm_api",
+		    "libslurm needs transport: local (this host is a submit "
+		    "host with the cluster's slurm.conf and munge)");
 	}
 }
 
@@ -352,6 +437,8 @@ cfg_check_cluster(struct cfg_ctx *ctx, const struct cfg_section *sec,
 
 	cfg_check_defaults(ctx, sec, c, prefix, line, seen);
 	cfg_check_transport(ctx, sec, c, prefix, line, seen);
+	cfg_check_slurm_api(ctx, sec, c, prefix, line, seen);
+	cfg_check_slurmrestd(ctx, sec, c, prefix, line, seen);
 	cfg_check_charging(ctx, sec, c, prefix, line, seen);
 }
 /* "slurm" or "pbs". */

@@ -17,7 +17,8 @@
 
 /* config.c (cfg-*.c: the schema): the YAML configuration (see etc/nbgated.yaml) */
 enum config_scheduler { CONFIG_SLURM, CONFIG_PBS, CONFIG_GRIDENGINE };
-enum config_transport { CONFIG_LOCAL, CONFIG_SSH };
+enum config_transport { CONFIG_LOCAL, CONFIG_SSH, CONFIG_SLURMRESTD };
+enum config_slurm_api { CONFIG_SLURM_CLI, CONFIG_SLURM_LIBSLURM };
 enum config_charging { CONFIG_COMMUNITY, CONFIG_USER };
 enum config_runtime { CONFIG_SINGULARITY, CONFIG_APPTAINER, CONFIG_NO_RUNTIME };
 /* containers.NAME.notebook: which Jupyter application the image runs. */
@@ -67,12 +68,17 @@ struct config_cluster {
 	size_t		 line;
 	int		 scheduler;	/* enum config_scheduler */
 	int		 transport;	/* enum config_transport */
+	int		 slurm_api;	/* enum config_slurm_api: how SLURM is asked */
 	char		*login_host;	/* ssh: "host:port" */
 	char		*login_host_key;	/* ssh: pinned "type base64" */
-	char		*login_user;	/* ssh + community */
+	char		*login_user;	/* ssh + community; local: run commands as */
 	char		*login_key;	/* ssh + community: private key path */
 	char		*user_ca_key;	/* ssh + user: SSH CA key for user certificates */
 	char		*slurm_conf;	/* exported as SLURM_CONF; NULL: unset */
+	char		*slurmrestd_url;	/* slurmrestd: "" unless transport slurmrestd */
+	char		*slurmrestd_api;	/* slurmrestd: OpenAPI version, "v0.0.38" */
+	char		*slurmrestd_token_file;	/* slurmrestd: a JWT, re-read each request */
+	char		*slurmrestd_jwt_key;	/* slurmrestd: or the cluster's jwt_key */
 	char		*template;	/* NULL: PKGDATADIR/templates/<scheduler>.sh */
 	int		 charging;	/* enum config_charging */
 	char		*community_account;

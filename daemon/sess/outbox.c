@@ -190,7 +190,7 @@ outbox_unix_user(const struct config_cluster *c)
 {
 	struct passwd	*pw;
 
-	if (c->transport == CONFIG_SSH && c->login_user != NULL)
+	if (c->login_user != NULL)	/* ssh, or local run as login_user */
 		return (c->login_user);
 	if ((pw = getpwuid(geteuid())) != NULL)
 		return (pw->pw_name);

@@ -45,11 +45,14 @@ sess_cluster_new(const struct config_cluster *c, const char *account,
 	struct transport_config	 tc;
 	struct cluster		*cl;
 	const struct sched_ops	*ops;
+	struct sess_rest	*rest = NULL;
 	struct passwd		*pw;
 	char			*host = NULL;
 	const char		*colon;
 
-	if ((ops = sched_find(config_scheduler_name(c->scheduler))) == NULL) {
+	if ((ops = sched_find(c->transport == CONFIG_SLURMRESTD ? "slurm-rest" :
+	    c->slurm_api == CONFIG_SLURM_LIBSLURM ? "slurm-lib" :
+	    config_scheduler_name(c->scheduler))) == NULL) {
 		xasprintf(cause, "no backend for scheduler %s",
 		    config_scheduler_name(c->scheduler));
 		return (NULL);
@@ -78,18 +81,31 @@ sess_cluster_new(const struct config_cluster *c, const char *account,
 		tc.key_text = key;
 		tc.cert_line = cert;
 		tc.hostkey = c->login_host_key;
+	} else if (c->transport == CONFIG_SLURMRESTD) {
+		tc.kind = TRANSPORT_HTTP;
+		if ((rest = sess_rest_new(c, cause)) == NULL)
+			return (NULL);
+		tc.http = sess_rest_http(rest);
 	} else {
 		tc.kind = TRANSPORT_LOCAL;
+		tc.user = c->login_user;	/* NULL: nbgated's own account */
+		if (c->slurm_api == CONFIG_SLURM_LIBSLURM)
+			tc.helper = sched_slurmlib_path();	/* one long-lived helper */
 		/* job output paths are relative to the submitting account's home */
-		if ((pw = getpwuid(geteuid())) != NULL && pw->pw_dir[0] == '/')
+		pw = c->login_user != NULL ? getpwnam(c->login_user) :
+		    getpwuid(geteuid());
+		if (pw != NULL && pw->pw_dir[0] == '/')
 			tc.workdir = pw->pw_dir;
 	}
 	cl = xcalloc(1, sizeof *cl);
 	cl->name = xstrdup(c->name);
 	cl->account = account != NULL ? xstrdup(account) : NULL;
+	cl->rest = rest;
 	cl->tr = transport_new(gate->base, &tc, cause);
 	free(host);
 	if (cl->tr == NULL) {
+		sess_rest_free(cl->rest);
+		free(cl->account);
 		free(cl->name);
 		free(cl);
 		return (NULL);
@@ -112,6 +128,7 @@ sess_cluster_free(struct cluster *cl)
 	sched_tracker_free(cl->trk);
 	sched_free(cl->sched);
 	transport_free(cl->tr);
+	sess_rest_free(cl->rest);
 	for (i = 0; i < cl->naccounts; i++)
 		free(cl->accounts[i]);
 	free(cl->accounts);
@@ -149,7 +166,11 @@ sess_clusters_sync(const struct config *cfg)
 		log_info("cluster %s: %s over %s", cl->name,
 		    config_scheduler_name(cfg->clusters[i].scheduler),
 		    cfg->clusters[i].transport == CONFIG_SSH ?
-		    cfg->clusters[i].login_host : "local commands");
+		    cfg->clusters[i].login_host :
+		    cfg->clusters[i].transport == CONFIG_SLURMRESTD ?
+		    cfg->clusters[i].slurmrestd_url :
+		    cfg->clusters[i].slurm_api == CONFIG_SLURM_LIBSLURM ?
+		    "libslurm (nbgate-slurmlib)" : "local commands");
 	}
 }
 

@@ -36,6 +36,7 @@ struct cluster {
 	size_t			 nqueues;
 	time_t			 queues_asked;
 	struct sched_req	*queues_req;
+	struct sess_rest	*rest;		/* transport: slurmrestd: its HTTP client */
 	TAILQ_ENTRY(cluster)	 entry;
 };
 
@@ -104,6 +105,12 @@ time_t		 sess_last_use(const struct session *, int);
 double		 sess_ends(const struct session *);
 struct session	*sess_by_id(long long);
 struct session	*sess_find_route(const char *, int);
+
+/* session-rest.c: slurmrestd over core/httpc.c, for a cluster's HTTP transport */
+struct sess_rest;
+struct sess_rest *sess_rest_new(const struct config_cluster *, char **);
+const struct transport_http *sess_rest_http(struct sess_rest *);
+void		 sess_rest_free(struct sess_rest *);
 
 /* session-cluster.c: scheduler bridges, per cluster or per account */
 struct config_cluster;

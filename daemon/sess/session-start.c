@@ -54,6 +54,10 @@ sess_step_prepare(evutil_socket_t fd, short what, void *arg)
 	const char	*argv[] = { "mkdir", "-p", "-m", "700", s->job_dir, NULL };
 	char		*cause = NULL, *why;
 
+	if (transport_kind(s->cl->tr) == TRANSPORT_HTTP) {
+		sess_step_submit(s);	/* no shell there: the script makes it (sched-slurmrest.c) */
+		return;
+	}
 	s->treq = transport_run(s->cl->tr, argv, NULL, 0, SESS_CMD_TIMEOUT,
 	    sess_mkdir_done, s, &cause);
 	if (s->treq == NULL) {

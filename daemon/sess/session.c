@@ -333,7 +333,8 @@ sess_end(struct session *s, const char *cause, int tail)
 
 	if (!sess_active(s))
 		return;
-	if (!tail || s->job_dir == NULL || s->cl == NULL || s->job == NULL) {
+	if (!tail || s->job_dir == NULL || s->cl == NULL || s->job == NULL ||
+	    transport_kind(s->cl->tr) == TRANSPORT_HTTP) {	/* no shell to tail with */
 		sess_finish(s, cause);
 		return;
 	}

@@ -20,12 +20,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (SRCDIR, Env, Gateway, binary, parse_env, testenv,  # noqa: E402
                      wait_for, ws_execute)
 
 IMAGE = "/images/scipy.sif"
+# How cluster hpc reaches SLURM: "cli" (sbatch & co. over SSH on the login node),
+# "libslurm" (this host is a submit host: nbgate-slurmlib, run as nbcommunity) or
+# "slurmrestd" (HTTP to the testenv's slurmrestd, a token minted with its jwt_key).
+# test_session_libslurm.py and test_session_slurmrestd.py run this same file.
+SLURM_API = "cli"
 
 
 def scontrol(*args):
@@ -58,6 +64,17 @@ class World:
         os.chmod(self.agent, 0o755)
         self.standin = os.path.join(self.dir, "standin")
         shutil.copytree(os.path.join(SRCDIR, "tests", "standin"), self.standin, symlinks=True)
+        if SLURM_API == "slurmrestd":
+            # a token that slurmrestd would take, had it not expired a second after minting
+            self.bad_token = os.path.join(self.dir, "expired.jwt")
+            r = subprocess.run([binary("tests/unit/sched-cli"), "token", "nbcommunity",
+                                vals["NB_SLURM_JWT_KEY"], "1"], capture_output=True, text=True)
+            with open(os.open(self.bad_token, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                f.write(r.stdout)
+        if SLURM_API == "libslurm":
+            self.slurmlib = os.path.join(self.dir, "nbgate-slurmlib")
+            shutil.copy(binary("nbgate-slurmlib"), self.slurmlib)
+            os.environ["NBGATE_SLURMLIB"] = self.slurmlib
         self.standin_log = os.path.join(self.dir, "standin.jsonl")
         with open(self.standin_log, "w"):
             pass
@@ -81,12 +98,21 @@ class World:
             who = "    slurm_conf: %s\n    charging: user\n    user_ca_key: %s\n" % (
                 v["SLURM_CONF"], user_ca)
             out = ""
-        return """  %s:
-    scheduler: %s
-    transport: ssh
+        reach = """    transport: ssh
     login_host: 127.0.0.1:%s
     login_host_key: "%s"
-%s    poll_interval: 2s
+""" % (v["NB_LOGIN_SSH_PORT"], v["NB_LOGIN_HOSTKEY"])
+        if scheduler == "slurm" and SLURM_API == "libslurm":
+            reach = "    transport: local\n    slurm_api: libslurm\n"
+            who = who.replace("    login_key: %s\n" % v["NB_KEY_COMMUNITY"], "")
+        elif scheduler == "slurm" and SLURM_API == "slurmrestd":
+            reach = ("    transport: slurmrestd\n    slurmrestd_url: %s\n    slurmrestd_api: %s\n"
+                     "    slurmrestd_jwt_key: %s\n" % (v["NB_SLURMRESTD_URL"],
+                                                     v["NB_SLURMRESTD_API"], v["NB_SLURM_JWT_KEY"]))
+            who = who.replace("    login_key: %s\n" % v["NB_KEY_COMMUNITY"], "")
+        return """  %s:
+    scheduler: %s
+%s%s    poll_interval: 2s
     prologue: "PATH=%s:$PATH; NB_STANDIN_LOG=%s; export PATH NB_STANDIN_LOG"
 %s    agent: %s
     template: %s/templates/%s.sh
@@ -105,15 +131,20 @@ class World:
       scipy: {image: %s, runtime: singularity, notebook: classic}
     default_container: base
     binds: ["/tmp"]
-""" % (name, scheduler, v["NB_LOGIN_SSH_PORT"], v["NB_LOGIN_HOSTKEY"], who, self.standin,
+""" % (name, scheduler, reach, who, self.standin,
             self.standin_log, out, self.agent, SRCDIR, scheduler, IMAGE)
 
     def config(self, ssh_port):
+        extra = ""
+        if SLURM_API == "slurmrestd":
+            extra = self.cluster("restbad", "slurm").replace(
+                "    slurmrestd_jwt_key: %s\n" % self.v["NB_SLURM_JWT_KEY"],
+                "    slurmrestd_token_file: %s\n" % self.bad_token)
         return ("auth:\n  admins: [admin]\n"
                 "sessions:\n  gateway_address: 127.0.0.1:%d\n  max_per_user: 3\n"
                 "  named_servers: 1\n  start_timeout: 3m\n  orphans: report\n"
-                "clusters:\n%s%s" % (ssh_port, self.cluster("hpc", "slurm"),
-                                     self.cluster("pbs", "pbs")))
+                "clusters:\n%s%s%s" % (ssh_port, self.cluster("hpc", "slurm"),
+                                       self.cluster("pbs", "pbs"), extra))
 
     def keep_logs(self):
         """Copies every job's output into the artifacts (sanitizer reports are checked there)."""
@@ -319,6 +350,13 @@ def test_metrics(env):
          metric(text, 'nbgate_scheduler_command_errors_total{cluster="hpc"}') is not None,
          "scheduler commands and errors per cluster")
     t.ok((metric(text, "nbgate_tunnels_connected") or 0) >= 1, "tunnels connected")
+    if SLURM_API == "libslurm":
+        kids = subprocess.run(["pgrep", "-P", str(env.gw.proc.pid), "-u", "nbcommunity", "-f",
+                               "nbgate-slurmlib serve"], capture_output=True, text=True)
+        calls = metric(text, 'nbgate_scheduler_commands_total{cluster="hpc"}') or 0
+        t.ok(len(kids.stdout.split()) == 1 and calls >= 5,
+             "libslurm: one long-lived nbgate-slurmlib serve (as nbcommunity) answered all %d "
+             "of hpc's scheduler calls" % calls, kids.stdout)
     t.ok((metric(text, "nbgate_proxy_requests_total") or 0) > 0, "proxied requests counted")
     st, _, _ = env.gw.request("GET", "/hub/metrics", token=env.user_tokens["bob"])
     t.eq(st, 403, "/hub/metrics refuses a user's token")
@@ -621,6 +659,27 @@ def test_ctl(env):
          r.stdout + r.stderr)
 
 
+def test_rest_bad_token(env):
+    """slurmrestd only: a cluster whose token file holds an expired token; the start fails
+    and the user's pending page says why."""
+    t = env.tap
+    st, m = env.api.call("POST", "/users/ursula/server", {"cluster": "restbad"})
+    t.eq(st, 202, "ursula's server on cluster restbad (expired slurmrestd token) requested")
+    m, seen = env.api.wait("ursula", phases=("ended",), timeout=60)
+    reason = (m or {}).get("state", {}).get("reason") or ""
+    t.ok("slurmrestd token file" in reason and "expired" in reason,
+         "the session ends: the slurmrestd token has expired", reason)
+    url = env.gw.ctl("login-url", "ursula").stdout.strip()
+    u = urllib.parse.urlsplit(url)
+    st, hd, _ = env.gw.request("GET", u.path + "?" + u.query)
+    cookie = re.match(r"(__Host-nbgate-session=[^;]+)", hd.get("set-cookie", ""))
+    st, _, out = env.gw.request("GET", "/hub/spawn-pending",
+                                cookie=cookie.group(1) if cookie else None)
+    out = out.decode("utf-8", "replace")
+    t.ok(st == 200 and "expired" in out and "slurmrestd token file" in out,
+         "ursula's pending page says the slurmrestd token has expired", out[-1200:])
+
+
 def session_world(env, edit=None, gw_extra=""):
     """The shared SLURM test environment (started if it is down), a World for the
     jobs, and a started nbgated with the two clusters of World.config(); @edit may
@@ -665,8 +724,11 @@ def session_cleanup(env, servers):
         shutil.rmtree(env.w.dir, ignore_errors=True)
 
 
-def main():
-    env = Env("test_session")
+def main(slurm_api="cli"):
+    global SLURM_API
+    SLURM_API = slurm_api
+    env = Env("test_session" if slurm_api == "cli" else "test_session_" + slurm_api)
+    env.tap.diag("cluster hpc reaches SLURM through %s" % slurm_api)
     session_world(env)
     env.user_tokens = {u: env.gw.token(u) for u in ("alice", "bob", "carol")}
     # dave's session runs out of walltime (SLURM counts in minutes) while the rest goes on.
@@ -677,6 +739,8 @@ def main():
                    test_restart, test_adopt, test_notebook_killed, test_pbs_stop, test_stop_queued,
                    test_walltime, test_orphans, test_ctl, test_scancel):
             env.run(fn)
+        if SLURM_API == "slurmrestd":
+            env.run(test_rest_bad_token)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
         partition("UP")

@@ -88,10 +88,11 @@ class Lib:
                                                        r.stdout, r.stderr))
         return out, r
 
-    def sched_cli(self, *args, timeout=120):
+    def sched_cli(self, *args, timeout=120, serve=False, conf=None):
         argv = ["runuser", "-u", "nbcommunity", "--", "env", "NBGATE_SLURMLIB=%s" % self.bin,
                 self.cli, "-b", "slurm-lib", "-i", "1000", "-f", "300", "-t", "15000",
-                "-c", self.v["SLURM_CONF"], "-w", self.work] + list(args)
+                "-c", conf or self.v["SLURM_CONF"], "-w", self.work] + \
+            (["-S"] if serve else []) + list(args)
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL)
         with open(self.env.path("sched-cli.log"), "a") as f:
@@ -118,6 +119,34 @@ def t_queues(env, c):
     t.eq([q.get("name") for q in out], ["debug", "compute"], "queues: debug and compute")
     t.ok(out and out[0].get("default") and out[0].get("max_time") == 3600,
          "debug is the default, 1 h", out)
+
+
+def t_nodes_accounts(env, c):
+    """What the CLI backend asks scontrol and sacctmgr for, through the library."""
+    t = env.tap
+    env_conf = dict(os.environ, SLURM_CONF=c.v["SLURM_CONF"])
+    r = subprocess.run(["scontrol", "-o", "show", "node"], capture_output=True, text=True,
+                       timeout=30, env=env_conf)
+    want = {}
+    for line in r.stdout.splitlines():
+        f = dict(w.split("=", 1) for w in line.split() if "=" in w)
+        if "NodeName" in f:
+            want[f["NodeName"]] = f.get("NodeAddr", f["NodeName"])
+    t.ok(want, "scontrol knows the test node(s)", r.stdout + r.stderr)
+    out, r = c.run("nodes", ",".join(sorted(want)))
+    t.eq({o.get("name"): o.get("addr") for o in out}, want,
+         "nodes NODELIST: each node's NodeAddr, as scontrol shows it")
+    out, r = c.run("nodes", "no-such-node")
+    t.ok(r.returncode == 0 and out == [], "an unknown node: no lines", out)
+    r = subprocess.run(["sacctmgr", "-n", "-P", "show", "assoc", "user=nbcommunity",
+                        "format=account"], capture_output=True, text=True, timeout=30,
+                       env=env_conf)
+    want = sorted(set(r.stdout.split()))
+    out, r = c.run("accounts", "nbcommunity")
+    t.ok(want and sorted(set(o.get("account") for o in out)) == want,
+         "accounts nbcommunity: the associations sacctmgr shows (%s)" % want, out)
+    out, r = c.run("accounts", "nosuchuser")
+    t.ok(r.returncode == 0 and out == [], "a user without associations: no accounts", out)
 
 
 def t_submit_query(env, c):
@@ -166,6 +195,51 @@ def t_batch(env, c):
     queries = d.get("calls", 0) - 3
     t.ok(d.get("polls", 0) > 0 and queries <= 2 * d["polls"],
          "batched: %d helper runs for %d polls of 3 jobs" % (queries, d.get("polls", 0)), d)
+
+
+def t_serve(env, c):
+    """nbgated's way: one long-lived helper (serve) answers every command of a tracker."""
+    t = env.tap
+    files = [c.script(SHORT) for _ in range(3)]
+    ev, r = c.sched_cli("run", *files, serve=True)
+    got = ids(ev)
+    f = final(ev)
+    d = done(ev)
+    t.eq(sorted((f.get(j, {}).get("state"), f.get(j, {}).get("end")) for j in got),
+         [("ended", "completed")] * 3, "serve: three jobs submitted and tracked to the end")
+    t.ok(d.get("helpers") == 1 and d.get("calls", 0) >= 5,
+         "one helper process answered all %s commands" % d.get("calls"), d)
+    # A helper that dies (between or during commands) is started again for the next one.
+    out, r = c.run("submit", stdin=c.template(60, 0))
+    jid = str(out[0]["id"]) if out and "id" in out[0] else "0"
+    proc = subprocess.Popen(["runuser", "-u", "nbcommunity", "--", "env",
+                             "NBGATE_SLURMLIB=%s" % c.bin, c.cli, "-b", "slurm-lib", "-i", "300",
+                             "-f", "300", "-t", "15000", "-c", c.v["SLURM_CONF"], "-w", c.work,
+                             "-S", "-T", "4", "track", jid],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    for _ in range(40):
+        time.sleep(0.1)
+        r = subprocess.run(["pgrep", "-u", "nbcommunity", "-f", "%s serve" % c.bin],
+                           capture_output=True, text=True)
+        if r.stdout.split():
+            killed = r.stdout.split()[0]
+            os.kill(int(killed), 9)
+            break
+    out, err = proc.communicate(timeout=60)
+    ev = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    d = done(ev)
+    t.ok(killed is not None and d.get("helpers", 0) >= 2 and d.get("polls", 0) >= 3 and
+         final(ev).get(jid, {}).get("state") in ("pending", "running"),
+         "a killed helper (pid %s) is replaced: %s helpers for %s polls, job %s still tracked"
+         % (killed, d.get("helpers"), d.get("polls"), jid), (d, err[-500:]))
+    c.run("cancel", jid)
+    ev, r = c.sched_cli("queues", serve=True, conf="/nonexistent/slurm.conf")
+    e = ev[0] if ev else {}
+    t.ok(e.get("event") == "queues" and "/nonexistent/slurm.conf" in (e.get("cause") or "")
+         and not e.get("queues") and done(ev).get("helpers") == 1,
+         "serve with a missing slurm.conf: the command fails with the reason, the helper lives",
+         ev)
 
 
 def t_cancel(env, c):
@@ -236,7 +310,7 @@ def main():
         env.finish()
     vals = parse_env(testenv("env", d).stdout)
     c = Lib(env, vals)
-    for fn in (t_queues, t_submit_query, t_batch, t_cancel, t_refusals, t_no_conf,
+    for fn in (t_queues, t_nodes_accounts, t_submit_query, t_batch, t_serve, t_cancel, t_refusals, t_no_conf,
                t_stdout_json):
         env.run(fn, c)
     shutil.rmtree(c.work, ignore_errors=True)

@@ -6,9 +6,15 @@
  *
  *   sched-cli [-b slurm|pbs|gridengine] [-c SLURM_CONF] [-e NAME=VALUE]... [-w WORKDIR] [-t CMD_MS]
  *             [-i POLL_MS] [-f FAST_MS] [-T SECONDS]
- *             [-s HOST:PORT -u USER -k KEY -H 'HOSTKEY LINE']
- *             submit FILE... | run FILE... | track ID... | cancel ID |
- *             query ID... | queues | accounts USER | list [USER]
+ *             [-s HOST:PORT -u USER -k KEY -H 'HOSTKEY LINE'] [-S]
+ *             submit FILE... | serial FILE... | run FILE... | track ID... | cancel ID |
+ *             query ID... | queues | accounts USER | list [USER] |
+ *             token USER JWT_KEY_FILE LIFETIME_S (prints a slurmrestd token, nothing else)
+ *
+ * -R URL -K JWT_KEY -u USER: slurmrestd (backend slurm-rest, OpenAPI v0.0.38) through
+ * nbgated's own HTTP client (daemon/sess/session-rest.c), tokens minted with the key.
+ * -S: the slurm-lib backend's commands go to one long-lived helper ("serve"),
+ * as nbgated runs it; "done" then says how many helper processes were started.
  */
 #include "config.h"
 
@@ -17,16 +23,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <jansson.h>
 
 #include "common/common.h"
+#include "daemon/core/core.h"
+#include "daemon/sess/session-int.h"
 #include "scheduler/backend.h"
 
 static struct event_base	*base;
 static struct sched		*sched;
+static struct transport		*tr;
 static struct sched_tracker	*tracker;
 static int			 outstanding;
 static double			 t0;
@@ -195,6 +205,42 @@ submit_all(void)
 	}
 }
 
+/* serial: one submit at a time, each with the seconds it took ("took"), for benchmarks. */
+static int	serial_i;
+static double	serial_t;
+
+static void	serial_submit(void);
+
+static void
+serial_cb(const char *id, const char *cause, void *arg)
+{
+	json_t	*o;
+
+	if (id != NULL)
+		o = json_pack("{s:s, s:s, s:s}", "event", "submitted", "file", files[serial_i], "id", id);
+	else
+		o = json_pack("{s:s, s:s, s:s}", "event", "submit_failed", "file", files[serial_i],
+		    "cause", cause);
+	json_object_set_new(o, "took", json_real(elapsed() - serial_t));
+	emit(o);
+	if (++serial_i < nfiles)
+		serial_submit();
+	else
+		one_done();
+}
+
+static void
+serial_submit(void)
+{
+	char	*script;
+	size_t	 len;
+
+	script = slurp(files[serial_i], &len);
+	serial_t = elapsed();
+	sched_submit(sched, script, len, serial_cb, NULL);
+	free(script);
+}
+
 static void
 deadline_cb(evutil_socket_t fd, short events, void *arg)
 {
@@ -202,11 +248,29 @@ deadline_cb(evutil_socket_t fd, short events, void *arg)
 	event_base_loopexit(base, NULL);
 }
 
+/* token: slurmjwt.c's token for @user with the key in @file. */
+static int
+print_token(const char *user, const char *file, int lifetime)
+{
+	char	*key, *tok, *cause = NULL;
+	size_t	 len;
+
+	key = slurp(file, &len);
+	if ((tok = slurmjwt_token((unsigned char *)key, len, user, time(NULL), lifetime,
+	    &cause)) == NULL)
+		fatalx("%s", cause);
+	printf("%s\n", tok);
+	freezero(key, len);
+	freezero(tok, strlen(tok));
+	return (0);
+}
+
 static __dead void
 usage(void)
 {
 	fprintf(stderr, "usage: sched-cli [-b backend] [-c slurm.conf] [-w dir] [-t ms] "
-	    "[-i ms] [-f ms] [-T s] [-s host:port -u user -k key -H hostkey] command ...\n");
+	    "[-i ms] [-f ms] [-T s] [-s host:port -u user -k key -H hostkey] [-S] "
+	    "[-R url -K jwt_key -u user] command ...\n");
 	exit(2);
 }
 
@@ -216,6 +280,7 @@ finish(void)
 	json_t	*o = json_pack("{s:s, s:I}", "event", "done",
 	    "calls", (json_int_t)sched_calls(sched));
 
+	json_object_set_new(o, "helpers", json_integer(transport_helper_started(tr)));
 	if (tracker != NULL) {
 		json_object_set_new(o, "polls", json_integer(sched_tracker_polls(tracker)));
 		json_object_set_new(o, "active", json_integer(sched_tracker_active(tracker)));
@@ -227,7 +292,8 @@ int
 main(int argc, char **argv)
 {
 	struct transport_config	 cfg;
-	struct transport	*tr;
+	struct config_cluster	 rc;
+	struct sess_rest	*rest = NULL;
 	const struct sched_ops	*ops;
 	const char		*backend = "slurm", *cmd;
 	char			*cause = NULL, *host = NULL;
@@ -237,10 +303,11 @@ main(int argc, char **argv)
 	int			 c, i, interval = 1000, fast = 500, timeout = 15000, total = 120;
 
 	memset(&cfg, 0, sizeof cfg);
+	memset(&rc, 0, sizeof rc);
 	cfg.kind = TRANSPORT_LOCAL;
 	cfg.name = "cli";
 	cfg.env = envs;
-	while ((c = getopt(argc, argv, "b:c:e:f:H:i:k:s:t:T:u:w:")) != -1) {
+	while ((c = getopt(argc, argv, "b:c:e:f:H:i:k:K:R:s:St:T:u:w:")) != -1) {
 		switch (c) {
 		case 'b': backend = optarg; break;
 		case 'e':
@@ -257,6 +324,9 @@ main(int argc, char **argv)
 		case 'u': cfg.user = optarg; break;
 		case 'k': cfg.key_file = optarg; break;
 		case 'H': cfg.hostkey = optarg; break;
+		case 'S': cfg.helper = sched_slurmlib_path(); break;
+		case 'R': rc.slurmrestd_url = optarg; cfg.kind = TRANSPORT_HTTP; break;
+		case 'K': rc.slurmrestd_jwt_key = optarg; break;
 		case 's':
 			cfg.kind = TRANSPORT_SSH;
 			if (util_parse_hostport(optarg, &host, &cfg.port, &cause) == -1)
@@ -271,10 +341,21 @@ main(int argc, char **argv)
 	if (argc < 1)
 		usage();
 	log_init("sched-cli", getenv("NB_DEBUG") != NULL ? LOG_DEBUG : LOG_WARN);
+	if (strcmp(argv[0], "token") == 0 && argc == 4)
+		return (print_token(argv[1], argv[2], atoi(argv[3])));
 	t0 = elapsed();
 	base = util_event_base_new();
 	if ((ops = sched_find(backend)) == NULL)
 		fatalx("no backend %s", backend);
+	if (cfg.kind == TRANSPORT_HTTP) {
+		rc.name = (char *)"cli";
+		rc.slurmrestd_api = (char *)"v0.0.38";
+		rc.login_user = (char *)cfg.user;
+		cfg.user = NULL;
+		if (httpc_init(base, &cause) == -1 || (rest = sess_rest_new(&rc, &cause)) == NULL)
+			fatalx("%s", cause);
+		cfg.http = sess_rest_http(rest);
+	}
 	if ((tr = transport_new(base, &cfg, &cause)) == NULL)
 		fatalx("%s", cause);
 	sched = sched_new(base, ops, tr, "cli");
@@ -286,6 +367,10 @@ main(int argc, char **argv)
 		tracker = sched_tracker_new(sched, interval, fast, change_cb, NULL);
 	if (strcmp(cmd, "submit") == 0 || strcmp(cmd, "run") == 0)
 		submit_all();
+	else if (strcmp(cmd, "serial") == 0 && argc >= 2) {
+		outstanding++;
+		serial_submit();
+	}
 	else if (strcmp(cmd, "track") == 0) {
 		for (i = 1; i < argc; i++) {
 			if (sched_tracker_add(tracker, argv[i], &cause) == -1)
@@ -317,6 +402,9 @@ main(int argc, char **argv)
 	sched_tracker_free(tracker);
 	sched_free(sched);
 	transport_free(tr);
+	sess_rest_free(rest);
+	if (rest != NULL)
+		httpc_shutdown();
 	event_base_free(base);
 	free(host);
 	free(cause);

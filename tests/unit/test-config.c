@@ -690,8 +690,6 @@ test_clusters_cross(void)
 		    "required with transport: ssh",
 		"clusters-cross.yaml:31: clusters.sshneeds.login_key: required "
 		    "with transport: ssh and charging: community",
-		"clusters-cross.yaml:43: clusters.localssh.login_user: only "
-		    "used with transport: ssh",
 		"clusters-cross.yaml:44: clusters.localssh.login_key: only used "
 		    "with transport: ssh",
 		"clusters-cross.yaml:53: clusters.noacct.community_account: "
@@ -707,6 +705,21 @@ test_clusters_cross(void)
 		    "required with charging: user",
 		"clusters-cross.yaml:117: clusters.commca.user_ca_key: only "
 		    "used with charging: user",
+		"clusters-cross.yaml:125: clusters.libpbs.slurm_api: libslurm "
+		    "needs scheduler: slurm",
+		"clusters-cross.yaml:135: clusters.libssh.slurm_api: libslurm "
+		    "needs transport: local",
+		"clusters-cross.yaml:148: clusters.restbad.slurmrestd_url: required "
+		    "with transport: slurmrestd",
+		"clusters-cross.yaml:148: clusters.restbad.slurmrestd_token_file: "
+		    "transport: slurmrestd needs one of slurmrestd_token_file and "
+		    "slurmrestd_jwt_key",
+		"clusters-cross.yaml:148: clusters.restbad.login_user: required with "
+		    "transport: slurmrestd (the account jobs run as)",
+		"clusters-cross.yaml:146: clusters.restbad.output_dir: must be "
+		    "absolute with transport: slurmrestd (jobs start in /)",
+		"clusters-cross.yaml:157: clusters.restnot.slurmrestd_url: only used "
+		    "with transport: slurmrestd",
 		"clusters-cross.yaml:86: clusters.limits.queues.q.walltime."
 		    "default: 3h is more than max 2h",
 		"clusters-cross.yaml:87: clusters.limits.queues.q.cores.max: 4 "
@@ -736,7 +749,7 @@ test_clusters_values(void)
 		":3: clusters.Bad_Name: 'Bad_Name' is not a cluster name",
 		":6: clusters.e.scheduler: 'lsf' is not one of: slurm, pbs",
 		":7: clusters.e.transport: 'carrier-pigeon' is not one of: "
-		    "local, ssh",
+		    "local, ssh, slurmrestd",
 		":8: clusters.e.poll_interval: '1h' is out of range (1s to 10m)",
 		":9: clusters.e.community_account: 'a b' is not a scheduler name",
 		":10: clusters.e.accounts: item 2: '-x' is not a scheduler name",

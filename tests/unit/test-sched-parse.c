@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #include "common/common.h"
 #include "scheduler/backend.h"
+#include "scheduler/sbatch.h"
 #include "tests/unit/tap.h"
 
 static char *
@@ -1170,11 +1172,39 @@ test_slurm_extend(void)
 	ok(sched_pbs_ops.extend_argv == NULL, "PBS: no extend (not written yet)");
 }
 
+/* #SBATCH --signal (the early end, sessions.walltime_signal) as libslurm gets it. */
+static void
+test_sbatch_signal(void)
+{
+	struct sbatch_opts	 o;
+	char			*cause = NULL;
+
+	memset(&o, 0, sizeof o);
+	is_int(sbatch_parse("#!/bin/sh\n#SBATCH --signal=B:USR1@90\n#SBATCH "
+	    "--time=10\ntrue\n", &o, &cause), 0, "sbatch: --signal=B:USR1@90 is read");
+	ok(o.warn_signal == SIGUSR1 && o.warn_time == 90 && o.warn_batch &&
+	    o.time_min == 10, "sbatch: USR1, 90 s before the end, to the batch shell");
+	sbatch_opts_clear(&o);
+	memset(&o, 0, sizeof o);
+	is_int(sbatch_parse("#!/bin/sh\n#SBATCH --signal=SIGTERM\ntrue\n", &o,
+	    &cause), 0, "sbatch: --signal=SIGTERM is read");
+	ok(o.warn_signal == SIGTERM && o.warn_time == 60 && !o.warn_batch,
+	    "sbatch: TERM, sbatch's default 60 s, to every step");
+	sbatch_opts_clear(&o);
+	memset(&o, 0, sizeof o);
+	is_int(sbatch_parse("#!/bin/sh\n#SBATCH --signal=B:KILLALL@1\ntrue\n", &o,
+	    &cause), -1, "sbatch: an unknown signal is refused");
+	ok(cause != NULL, "sbatch: ... with a cause (%s)", cause ? cause : "none");
+	free(cause);
+	sbatch_opts_clear(&o);
+}
+
 int
 main(void)
 {
 	log_init("test-sched-parse", LOG_WARN);
 	test_slurm_extend();
+	test_sbatch_signal();
 	test_nodes();
 	test_slurm_submit();
 	test_slurm_query();

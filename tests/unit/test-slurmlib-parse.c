@@ -195,6 +195,48 @@ test_cancel_queues(void)
 	sched_queues_free(q, n);
 }
 
+static void
+test_nodes_accounts(void)
+{
+	struct sched_argv	 a = { NULL, 0 };
+	struct sched_output	 o;
+	char			**v = NULL, *cause = NULL;
+	size_t			 n = 0;
+
+	ok(ops->nodes_argv(&a, "5", "node[1-2]", &cause) == 0 && a.n == 3 &&
+	    strcmp(a.v[1], "nodes") == 0 && strcmp(a.v[2], "node[1-2]") == 0,
+	    "nodes argv: nodes NODELIST");
+	sched_argv_clear(&a);
+	ok(ops->nodes_argv(&a, "5", "n1;id", &cause) == -1 && a.n == 0,
+	    "a node list with a shell character is refused");
+	free(cause);
+	cause = NULL;
+	output(&o, 0, "{\"name\":\"node1\",\"addr\":\"10.0.0.1\"}\n{\"name\":\"node2\","
+	    "\"addr\":\"10.0.0.1\"}\n{\"name\":\"x\",\"addr\":\"a b\"}\n", "");
+	ok(ops->nodes_parse(&o, &v, &n, &cause) == 0 && n == 1 && strcmp(v[0], "10.0.0.1") == 0,
+	    "node addresses: repeats and bad ones dropped");
+	sched_strings_free(v, n);
+	v = NULL;
+	n = 0;
+	ok(ops->accounts_argv(&a, "nbcommunity", &cause) == 0 && a.n == 3 &&
+	    strcmp(a.v[1], "accounts") == 0 && strcmp(a.v[2], "nbcommunity") == 0,
+	    "accounts argv: accounts USER");
+	sched_argv_clear(&a);
+	ok(ops->accounts_argv(&a, "-u", &cause) == -1 && a.n == 0, "option-like user refused");
+	free(cause);
+	cause = NULL;
+	output(&o, 0, "{\"account\":\"community\"}\n{\"account\":\"community\"}\n"
+	    "{\"account\":\"$(id)\"}\n{\"account\":\"alloc_a\"}\n", "");
+	ok(ops->accounts_parse(&o, &v, &n, &cause) == 0 && n == 2 &&
+	    strcmp(v[0], "community") == 0 && strcmp(v[1], "alloc_a") == 0,
+	    "accounts: deduplicated, bad names dropped");
+	sched_strings_free(v, n);
+	output(&o, 1, "{\"error\":\"cannot reach slurmdbd: Connection refused\"}\n", "");
+	ok(ops->accounts_parse(&o, &v, &n, &cause) == -1, "slurmdbd down: accounts fail");
+	is_str(cause, "cannot reach slurmdbd: Connection refused", "cause from the helper");
+	free(cause);
+}
+
 int
 main(void)
 {
@@ -205,5 +247,6 @@ main(void)
 	test_submit();
 	test_query();
 	test_cancel_queues();
+	test_nodes_accounts();
 	return (tap_done());
 }
