@@ -59,10 +59,10 @@ def test_routes_apart(env):
     lab = [who(env, "alice", "alice/lab") for i in range(4)]
     t.ok(all(a == alice[0] for a in alice) and alice[0][0] == "alice",
          "alice's requests reuse a stream to alice's notebook", alice)
-    t.ok(all(b[0] == "bob" for b in bob), "bob's requests after alice's, with alice's streams "
-         "idle in the pool, reach bob's notebook", bob)
-    t.ok(all(x[0] == "alice/lab" for x in lab), "a second server of the same user gets its own "
-         "streams", lab)
+    t.ok(all(b[0] == "bob" for b in bob), "attack pool-other-user: bob's requests after alice's, "
+         "with alice's streams idle in the pool, reach bob's notebook", bob)
+    t.ok(all(x[0] == "alice/lab" for x in lab), "attack pool-other-server: a second server of the same "
+         "user gets its own streams", lab)
     t.eq(who(env, "alice", "alice"), alice[0], "alice's pooled stream was left to alice")
     # One browser connection, alternating users and routes: every request on its own route.
     c = env.gw.conn()
@@ -70,8 +70,8 @@ def test_routes_apart(env):
            (("alice", "alice"), ("bob", "bob"), ("alice", "alice/lab"), ("alice", "alice"),
             ("bob", "bob"))]
     c.close()
-    t.eq(seq, ["alice", "bob", "alice/lab", "alice", "bob"], "one connection switching between "
-         "users' routes: each request reaches its own route's notebook")
+    t.eq(seq, ["alice", "bob", "alice/lab", "alice", "bob"], "attack pool-switching-connection: one connection "
+         "switching between users' routes: each request reaches its own route's notebook")
     st, body = ask(env, "alice", "bob", "conn")
     t.eq(st, 403, "and a pooled stream of bob's route does not open it to alice")
 
@@ -86,8 +86,8 @@ def test_no_leak(env):
         got = [ask(env, "alice", "alice", "conn") for i in range(3)]
         t.ok(all(st == 200 and b"LEAKED" not in b and json.loads(b)["name"] == "alice"
                  for st, b in got),
-             "%s: the next requests on new connections get their own answers, not the "
-             "unasked-for response" % what, got)
+             "attack pool-unasked-response-%s: the next requests on new connections get "
+             "their own answers, not the unasked-for response" % what, got)
         t.ok(json.loads(got[0][1])["conn"] != a[1],
              "%s: the stream that carried it is not reused" % what, (a, got[0]))
         c = env.gw.conn()
@@ -95,8 +95,8 @@ def test_no_leak(env):
         time.sleep(0.6)
         st, body = ask(env, "alice", "alice", "conn", conn=c, close=False)
         c.close()
-        t.ok(st == 200 and b"LEAKED" not in body, "%s: nor does the next request on the same "
-             "kept-alive connection" % what, (st, body))
+        t.ok(st == 200 and b"LEAKED" not in body, "attack pool-unasked-response-%s: nor does the next request "
+             "on the same kept-alive connection" % what, (st, body))
 
 
 def test_route_readded(env):
@@ -112,8 +112,8 @@ def test_route_readded(env):
     OpenSSHAgent(env, gw, "bob", key, port, name="ssh-bob2").start()
     t.ok(wait_for(lambda: route_connected(gw, "bob"), 20), "a new route of the same name connects")
     got = [who(env, "bob", "bob") for i in range(3)]
-    t.ok(all(g[0] == "bob-again" for g in got), "requests reach the new route's notebook, never "
-         "a stream kept for the route before", got)
+    t.ok(all(g[0] == "bob-again" for g in got), "attack pool-route-readded: requests reach the new "
+         "route's notebook, never a stream kept for the route before", got)
 
 
 if __name__ == "__main__":
