@@ -275,8 +275,9 @@ int		 store_token_put(const char *, const char *, const char *, const char *,
 		     const char *, time_t, time_t);
 int		 store_token_del(const char *, const char *, const char *);
 int		 store_token_used(const char *, time_t);
+int		 store_token_note(const char *, const char *);
 int		 store_token_load(void (*)(const char *, const char *, const char *,
-		     const char *, const char *, time_t, time_t, time_t));
+		     const char *, const char *, time_t, time_t, time_t, const char *));
 void		 store_audit(const char *, const char *, const char *, const char *);
 /* 0, or -1 and *cause (caller reports and frees); the route, token and audit calls log. */
 int		 store_run(char **, const char *, const char *, ...);

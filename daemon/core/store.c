@@ -73,6 +73,8 @@ static const char *store_migrations[] = {
 	/* 8: each user's last spawn choices per cluster, for the form (session-start.c) */
 	"CREATE TABLE spawn_choices (user TEXT NOT NULL, cluster TEXT NOT NULL,"
 	" options TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (user, cluster));",
+	/* 9: a token's note (JupyterHub's "note": what it is for, from its maker) */
+	"ALTER TABLE tokens ADD COLUMN note TEXT;",
 };
 
 static int
@@ -248,6 +250,18 @@ store_token_del(const char *kind, const char *name, const char *digest)
 	return (0);
 }
 
+/* Keeps a token's note (NULL: none). */
+int
+store_token_note(const char *digest, const char *note)
+{
+	char	*cause = NULL;
+
+	if (store_run(&cause, "UPDATE tokens SET note = ? WHERE digest = ?",
+	    "tt", note, digest) == -1)
+		return (store_failed("token", "note", cause));
+	return (0);
+}
+
 /* Notes when a token was last used. */
 int
 store_token_used(const char *digest, time_t when)
@@ -261,18 +275,20 @@ store_token_used(const char *digest, time_t when)
 }
 
 /*
- * Calls @fn(digest, kind, name, scopes, users, created, expires, last_used)
+ * Calls @fn(digest, kind, name, scopes, users, created, expires, last_used,
+ * note)
  * for every stored token; expired ones too (they answer "expired") until
  * they are a week past it.
  */
 int
 store_token_load(void (*fn)(const char *, const char *, const char *, const char *,
-    const char *, time_t, time_t, time_t))
+    const char *, time_t, time_t, time_t, const char *))
 {
 	sqlite3_stmt	*st;
 
 	if (sqlite3_prepare_v2(store_db, "SELECT digest, kind, user, scopes, users,"
-	    " created, expires, last_used FROM tokens WHERE expires = 0 OR expires > ?",
+	    " created, expires, last_used, note FROM tokens"
+	    " WHERE expires = 0 OR expires > ?",
 	    -1, &st, NULL) != SQLITE_OK)
 		return (-1);
 	sqlite3_bind_int64(st, 1, (long long)time(NULL) - 7 * 86400);
@@ -284,7 +300,8 @@ store_token_load(void (*fn)(const char *, const char *, const char *, const char
 		    (const char *)sqlite3_column_text(st, 4),
 		    (time_t)sqlite3_column_int64(st, 5),
 		    (time_t)sqlite3_column_int64(st, 6),
-		    (time_t)sqlite3_column_int64(st, 7));
+		    (time_t)sqlite3_column_int64(st, 7),
+		    (const char *)sqlite3_column_text(st, 8));
 	sqlite3_finalize(st);
 	return (0);
 }

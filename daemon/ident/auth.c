@@ -310,6 +310,7 @@ auth_unlink(struct auth_entry **ep)
 	for (i = 0; i < e->tok.nusers; i++)
 		free(e->tok.users[i]);
 	free(e->tok.users);
+	free(e->tok.note);
 	free(e);
 }
 
@@ -542,7 +543,7 @@ auth_service_issue(const char *name, unsigned int scopes, const char *users,
 void
 auth_token_load(const char *hex, const char *kind, const char *name,
     const char *scopes, const char *users, time_t created, time_t expires,
-    time_t last_used)
+    time_t last_used, const char *note)
 {
 	struct auth_entry	*e;
 	char			*cause = NULL;
@@ -582,6 +583,8 @@ auth_token_load(const char *hex, const char *kind, const char *name,
 	} else if (scopes == NULL)
 		e->tok.scopes = AUTH_SCOPES_ALL;
 	auth_entry_finish(e);
+	if (note != NULL && *note != '\0')
+		e->tok.note = xstrndup(note, AUTH_TOKEN_NOTE_MAX);
 	e->next = auth_tokens;
 	auth_tokens = e;
 }
@@ -687,6 +690,29 @@ auth_token_revoke_id(const char *id)
 			auth_unlink(ep);
 			return (1);
 		}
+	}
+	return (0);
+}
+
+/*
+ * Gives the token with id @id its note (@note NULL or empty: none), kept in
+ * the store; 1, or 0 if there is no such token.  The caller checks the
+ * note (at most AUTH_TOKEN_NOTE_MAX bytes of text).
+ */
+int
+auth_token_note(const char *id, const char *note)
+{
+	struct auth_entry	*e;
+	char			 hex[65];
+
+	for (e = auth_tokens; e != NULL; e = e->next) {
+		if (strcmp(e->tok.id, id) != 0)
+			continue;
+		free(e->tok.note);
+		e->tok.note = note != NULL && *note != '\0' ? xstrdup(note) : NULL;
+		codec_hex(hex, e->digest, sizeof e->digest);
+		store_token_note(hex, e->tok.note);
+		return (1);
 	}
 	return (0);
 }

@@ -53,6 +53,7 @@ struct auth_token {			/* what an API token may do (no secret) */
 	char		**users;	/* service: else for these */
 	size_t		 nusers;
 	time_t		 created, expires, last_used;	/* expires 0: never */
+	char		*note;		/* what it is for, from its maker; or NULL */
 };
 char		*auth_token_issue(const char *, time_t, char [AUTH_TOKEN_ID_LEN + 1]);
 char		*auth_token_issue_scoped(const char *, unsigned int, time_t,
@@ -64,10 +65,12 @@ char		*auth_token_check(const char *);
 enum result_kind auth_token_lookup(const char *, const struct auth_token **);
 int		 auth_token_may_act(const struct auth_token *, const char *);
 void		 auth_token_load(const char *, const char *, const char *, const char *,
-		     const char *, time_t, time_t, time_t);
+		     const char *, time_t, time_t, time_t, const char *);
 int		 auth_token_revoke_user(const char *);
 int		 auth_token_revoke_service(const char *);
 int		 auth_token_revoke_id(const char *);
+#define AUTH_TOKEN_NOTE_MAX	255	/* bytes of a token's note */
+int		 auth_token_note(const char *, const char *);
 void		 auth_token_foreach(void (*)(const struct auth_token *, void *), void *);
 int		 auth_scopes_parse(const char *, unsigned int *, char **);
 char		*auth_scopes_text(unsigned int);

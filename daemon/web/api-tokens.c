@@ -317,13 +317,41 @@ api_token_revoke(struct hub_call *c)
 static json_t *
 api_user_token_json(const struct auth_token *t)
 {
-	return (json_pack("{s:s,s:s,s:s,s:n,s:[],s:o,s:n,s:o,s:o,s:o,s:o,s:n}",
+	return (json_pack("{s:s,s:s,s:s,s:n,s:[],s:o,s:o?,s:o,s:o,s:o,s:o,s:n}",
 	    "id", t->id, "kind", "api_token", "user", t->name, "service",
-	    "roles", "scopes", api_scopes_json(t->scopes), "note",
+	    "roles", "scopes", api_scopes_json(t->scopes), "note", t->note != NULL ?
+	    json_string(t->note) : NULL,
 	    "created", api_time_json(t->created),
 	    "expires_at", api_time_json(t->expires),
 	    "expires", api_time_json(t->expires),
 	    "last_activity", api_time_json(t->last_used), "session_id"));
+}
+
+/*
+ * A token's "note": absent, null, or text of at most AUTH_TOKEN_NOTE_MAX
+ * bytes without control characters (it is shown on pages and in lists);
+ * *note points into @j.  0, or -1 answered.
+ */
+static int
+api_token_note(json_t *j, const char **note, struct api_resp *rs)
+{
+	json_t			*v = json_object_get(j, "note");
+	const unsigned char	*p;
+
+	*note = NULL;
+	if (v == NULL || json_is_null(v))
+		return (0);
+	if (!json_is_string(v) || json_string_length(v) > AUTH_TOKEN_NOTE_MAX)
+		goto bad;
+	for (p = (const unsigned char *)json_string_value(v); *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			goto bad;
+	*note = json_string_value(v);
+	return (0);
+bad:
+	api_error(rs, 400, "note: text of at most 255 bytes, without control "
+	    "characters");
+	return (-1);
 }
 
 /*
@@ -339,12 +367,13 @@ api_user_token_issue(struct hub_call *c)
 	const struct auth_token	*t;
 	json_t			*j = NULL, *m;
 	char			*tok, id[AUTH_TOKEN_ID_LEN + 1];
+	const char		*note;
 	unsigned int		 scopes = AUTH_SCOPES_ALL;
 	time_t			 expires;
 
 	if (evbuffer_get_length(ar->body) > 0 && (j = api_body_object(ar, rs)) == NULL)
 		return;
-	if (api_expires_in(j, &expires, rs) == -1)
+	if (api_expires_in(j, &expires, rs) == -1 || api_token_note(j, &note, rs) == -1)
 		goto out;
 	if (json_array_size(json_object_get(j, "roles")) > 0) {
 		api_error(rs, 400, "roles: nbgate has no roles; ask for \"scopes\"");
@@ -358,6 +387,7 @@ api_user_token_issue(struct hub_call *c)
 		goto out;
 	}
 	tok = auth_token_issue_scoped(c->user, scopes, expires, id);
+	auth_token_note(id, note);
 	store_audit(ar->actor, "token-issue", c->user, id);
 	log_info("api: API token %s issued for %s by %s", id, c->user, ar->actor);
 	if (auth_token_lookup(tok, &t) != RESULT_OK) {
@@ -367,8 +397,6 @@ api_user_token_issue(struct hub_call *c)
 	}
 	m = api_user_token_json(t);
 	json_object_set_new(m, "token", json_string(tok));
-	if (json_is_string(json_object_get(j, "note")))
-		json_object_set(m, "note", json_object_get(j, "note"));
 	api_json(rs, 201, m);
 	freestr(tok);
 out:

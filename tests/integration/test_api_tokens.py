@@ -504,7 +504,7 @@ def test_migration(env):
     src.backup(dst)
     src.close()
     dst.execute("DELETE FROM tokens WHERE kind != 'user'")
-    for col in ("kind", "scopes", "users", "last_used"):
+    for col in ("kind", "scopes", "users", "last_used", "note"):
         dst.execute("ALTER TABLE tokens DROP COLUMN %s" % col)
     dst.execute("DELETE FROM sessions")
     dst.execute("DELETE FROM routes")

@@ -100,6 +100,8 @@ test_tokens(const char *dbpath)
 	ok(auth_token_lookup(user, &t) == RESULT_OK && !t->service &&
 	    t->scopes == AUTH_SCOPES_ALL && auth_token_may_act(t, "alice") &&
 	    !auth_token_may_act(t, "bob"), "a user's token: all scopes, for its user only");
+	is_int(auth_token_note(uid, "for the portal"), 1, "a note for alice's token");
+	is_int(auth_token_note("nosuchid0000", "x"), 0, "no note for a token not there");
 
 	/* restart: everything comes back from the database */
 	auth_clear();
@@ -110,9 +112,10 @@ test_tokens(const char *dbpath)
 	    AUTH_SCOPE_DELETE_SERVERS),
 	    "reloaded: the service token with its users and scopes");
 	auth_token_load("00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa",
-	    "service", "legacy", "read:users", "*", time(NULL), 0, 0);
+	    "service", "legacy", "read:users", "*", time(NULL), 0, 0, NULL);
 	auth_token_load("00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb00bb",
-	    "service", "newer", "read:users,read:users:activity", "*", time(NULL), 0, 0);
+	    "service", "newer", "read:users,read:users:activity", "*", time(NULL), 0, 0,
+	    NULL);
 	legacy_scopes = newer_scopes = 0;
 	auth_token_foreach(scopes_of, NULL);
 	ok((legacy_scopes & AUTH_SCOPE_LIST_USERS) && (legacy_scopes &
@@ -124,6 +127,8 @@ test_tokens(const char *dbpath)
 	who = auth_token_check(user);
 	is_str(who, "alice", "reloaded: alice's token");
 	free(who);
+	ok(auth_token_lookup(user, &t) == RESULT_OK && t->note != NULL &&
+	    strcmp(t->note, "for the portal") == 0, "reloaded: its note");
 
 	nfound = 0;
 	auth_token_foreach(count, "portal");
