@@ -2,12 +2,13 @@
 # Benchmarks the scheduler bridge against the real SLURM of scripts/testenv.sh (see bench/README.md):
 # scheduler calls per minute with 1, 100 and 1,000 tracked jobs, and submit-to-RUNNING latency as
 # seen by nbgate vs as logged by slurmctld.
-# Then, per transport side by side (ssh-cli, local-cli, libslurm-exec, libslurm, slurmrestd): submit latency
+# Then, per transport side by side (ssh-cli, local-cli, libslurm-exec, libslurm, slurmrestd, and the
+# testenv's Grid Engine cell as "gridengine": qsub/qstat -xml/qacct locally): submit latency
 # (median, p90) and scheduler calls per minute while tracking 1, 10 and 50 sessions' jobs.
 # Usage: bench/sched.sh [--quick] [--transports-only] [--out DIR]  (root; ~14 min, --quick ~6 min)
 # Env: NB_BUILDDIR, BENCH_SCHED_NS ("1 100 1000"), BENCH_SCHED_WINDOW (60 s),
 #      BENCH_SCHED_INTERVAL (5000 ms), BENCH_SCHED_JOBS (10), BENCH_SCHED_FAST (500 ms),
-#      BENCH_SCHED_TRANSPORTS ("ssh-cli local-cli libslurm-exec libslurm slurmrestd"),
+#      BENCH_SCHED_TRANSPORTS ("ssh-cli local-cli libslurm-exec libslurm slurmrestd gridengine"),
 #      BENCH_SCHED_T_NS ("1 10 50"), BENCH_SCHED_T_WINDOW (30 s), BENCH_SCHED_T_SUBMITS (20).
 # Starts the testenv if it is not running and stops it again at the end (only then).
 set -u
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
 	--quick) QUICK=1 ;;
 	--transports-only) ONLY_T=1 ;;
 	--out) OUT=$2; shift ;;
-	-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,14p' "$0"; exit 0 ;;
 	*) echo "sched.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
@@ -35,7 +36,7 @@ if [ "$QUICK" = 1 ]; then
 else
 	NS=${BENCH_SCHED_NS:-"1 100 1000"}; WINDOW=${BENCH_SCHED_WINDOW:-60}; JOBS=${BENCH_SCHED_JOBS:-10}
 fi
-TRANSPORTS=${BENCH_SCHED_TRANSPORTS:-"ssh-cli local-cli libslurm-exec libslurm slurmrestd"}
+TRANSPORTS=${BENCH_SCHED_TRANSPORTS:-"ssh-cli local-cli libslurm-exec libslurm slurmrestd gridengine"}
 T_NS=${BENCH_SCHED_T_NS:-"1 10 50"}
 T_WINDOW=${BENCH_SCHED_T_WINDOW:-$([ "$QUICK" = 1 ] && echo 15 || echo 30)}
 T_SUBMITS=${BENCH_SCHED_T_SUBMITS:-$([ "$QUICK" = 1 ] && echo 10 || echo 20)}

@@ -37,6 +37,9 @@ HELD = "#!/bin/sh\n#SBATCH -p debug -t 5 -A %s -H -J %s -o /dev/null\nsleep 30\n
 # helper reads only the ones nbgate's templates write: no -H), a job that ends at once.
 QUICK = "#!/bin/sh\n#SBATCH -p debug -t 1 -A %s -J %s -o /dev/null\ntrue\n" % (ACCOUNT, JOBNAME)
 REAL = "#!/bin/sh\n#SBATCH -p debug -t 1 -A %s -J nbbench-lat -o /dev/null\nsleep %d\n"
+# The same two for the testenv's Grid Engine cell (transport "gridengine": qsub, qstat -xml, qacct).
+GE_HELD = "#!/bin/sh\n#$ -q debug -l h_rt=300 -h -N %s -o /dev/null -e /dev/null\nsleep 30\n" % JOBNAME
+GE_QUICK = "#!/bin/sh\n#$ -q debug -l h_rt=60 -N %s -o /dev/null -e /dev/null\ntrue\n" % JOBNAME
 
 
 def log(msg):
@@ -91,6 +94,7 @@ class Bench:
             shutil.copy(args.slurmlib, self.lib)
             os.chmod(self.lib, 0o755)
         self.held = []
+        self.ge_held = []
         self.logf = open(os.path.join(args.out, "logs", "sched-cli.log"), "a")
 
     def file(self, name, text):
@@ -100,8 +104,20 @@ class Bench:
         os.chmod(p, 0o644)
         return p
 
+    def ge_env(self):
+        e = os.environ
+        return ["SGE_ROOT=%s" % e["NB_SGE_ROOT"], "SGE_CELL=%s" % e["NB_SGE_CELL"],
+                "SGE_QMASTER_PORT=%s" % e["NB_SGE_QMASTER_PORT"],
+                "SGE_EXECD_PORT=%s" % e["NB_SGE_EXECD_PORT"],
+                "PATH=%s:/usr/local/bin:/usr/bin:/bin" % e["NB_SGE_BIN"]]
+
     def cli_argv(self, interval, fast, total, args, transport="local-cli"):
         opts = ["-i", str(interval), "-f", str(fast), "-t", "15000", "-T", str(total)]
+        if transport == "gridengine":     # local, as the community account (GE refuses root)
+            ge = []
+            for e in self.ge_env():
+                ge += ["-e", e]
+            return as_user([self.cli, "-b", "gridengine", "-w", self.work] + ge + opts + list(args))
         if transport == "slurmrestd":
             return [self.cli, "-b", "slurm-rest", "-R", os.environ["NB_SLURMRESTD_URL"],
                     "-K", os.environ["NB_SLURM_JWT_KEY"], "-u", USER] + opts + list(args)
@@ -144,7 +160,7 @@ class Bench:
             raise RuntimeError("%d sbatch failed, see logs/sched-cli.log" % fails)
 
     def track(self, n, transport="local-cli", window=None):
-        ids = self.held[:n]
+        ids = (self.ge_held if transport == "gridengine" else self.held)[:n]
         a = self.a
         window = window or a.window
         before = sdiag()
@@ -179,9 +195,32 @@ class Bench:
         return row
 
     # ------------------------------------------------------------ per transport
+    def submit_held_ge(self, count):
+        """count held Grid Engine jobs, through qsub -terse directly (not the library)."""
+        script = self.file("ge-held.sh", GE_HELD)
+        qsub = os.path.join(os.environ["NB_SGE_BIN"], "qsub")
+        t0 = time.time()
+        for i in range(count):
+            r = subprocess.run(as_user(["env"] + self.ge_env() + [qsub, "-terse", script]),
+                               capture_output=True, text=True, timeout=60)
+            if r.returncode != 0 or not r.stdout.strip():
+                raise RuntimeError("qsub failed: %s" % r.stderr.strip()[:500])
+            self.ge_held.append(r.stdout.strip().split(".")[0])
+        log("submitted %d held Grid Engine jobs in %.1f s" % (count, time.time() - t0))
+
+    def cancel_held_ge(self):
+        if not self.ge_held:
+            return
+        qdel = os.path.join(os.environ["NB_SGE_BIN"], "qdel")
+        r = subprocess.run(as_user(["env"] + self.ge_env() + [qdel] + self.ge_held),
+                           capture_output=True, text=True, timeout=120)
+        log("qdel %d Grid Engine jobs: rc %d" % (len(self.ge_held), r.returncode))
+        self.ge_held = []
+
     def submit_latency(self, transport, count):
         """count jobs submitted one after another through the library (they end at once)."""
-        files = [self.file("sub%d.sh" % i, QUICK) for i in range(count)]
+        files = [self.file("sub%d.sh" % i, GE_QUICK if transport == "gridengine" else QUICK)
+                 for i in range(count)]
         r = subprocess.run(self.cli_argv(1000, 1000, 300, ["serial"] + files, transport),
                            capture_output=True, text=True, timeout=400)
         self.logf.write("$ %s serial %d\n%s%s\n" % (transport, count, r.stdout, r.stderr))
@@ -201,8 +240,12 @@ class Bench:
         a = self.a
         res = []
         ns = sorted(int(x) for x in a.t_ns.split())
-        self.submit_held(max(ns) - len(self.held))
-        for tr in a.transports.split():
+        trs = a.transports.split()
+        if any(t != "gridengine" for t in trs):
+            self.submit_held(max(ns) - len(self.held))
+        if "gridengine" in trs:
+            self.submit_held_ge(max(ns) - len(self.ge_held))
+        for tr in trs:
             row = {"transport": tr, "submit": self.submit_latency(tr, a.t_submits), "calls": []}
             for n in ns:
                 row["calls"].append(self.track(n, tr, a.t_window))
@@ -329,6 +372,7 @@ def main():
     finally:
         if b.held:
             b.cancel_held()
+        b.cancel_held_ge()
     if not a.skip_latency:
         res["latency"] = b.latency()
     shutil.rmtree(b.work, ignore_errors=True)
