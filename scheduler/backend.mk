@@ -22,7 +22,7 @@ BACKEND_LIBS = libnbbackend.a $(COMMON_LIBS) $(JANSSON_LIBS)
 check_PROGRAMS += tests/unit/test-proc tests/unit/test-sched-parse tests/unit/sched-cli
 tests_unit_test_proc_SOURCES = tests/unit/test-proc.c
 tests_unit_test_proc_LDADD = libnbtest.a $(BACKEND_LIBS)
-tests_unit_test_sched_parse_SOURCES = tests/unit/test-sched-parse.c
+tests_unit_test_sched_parse_SOURCES = tests/unit/test-sched-parse.c tests/unit/sched-fixture.h
 tests_unit_test_sched_parse_LDADD = libnbtest.a $(BACKEND_LIBS)
 tests_unit_sched_cli_SOURCES = tests/unit/sched-cli.c
 tests_unit_sched_cli_LDADD = $(DAEMON_LIBS)	# slurmrestd: nbgated's HTTP client
@@ -33,7 +33,7 @@ tests_unit_test_sched_gridengine_LDADD = libnbtest.a $(BACKEND_LIBS)
 TESTS += tests/unit/test-sched-gridengine
 
 check_PROGRAMS += tests/unit/test-slurmrest-parse
-tests_unit_test_slurmrest_parse_SOURCES = tests/unit/test-slurmrest-parse.c
+tests_unit_test_slurmrest_parse_SOURCES = tests/unit/test-slurmrest-parse.c tests/unit/sched-fixture.h
 tests_unit_test_slurmrest_parse_LDADD = libnbtest.a $(BACKEND_LIBS)
 TESTS += tests/unit/test-slurmrest-parse
 
@@ -56,7 +56,7 @@ endif
 
 # libslurm through a helper program (only file that links -lslurm); optional.
 check_PROGRAMS += tests/unit/test-slurmlib-parse
-tests_unit_test_slurmlib_parse_SOURCES = tests/unit/test-slurmlib-parse.c
+tests_unit_test_slurmlib_parse_SOURCES = tests/unit/test-slurmlib-parse.c tests/unit/sched-fixture.h
 tests_unit_test_slurmlib_parse_LDADD = libnbtest.a $(BACKEND_LIBS)
 TESTS += tests/unit/test-slurmlib-parse
 if HAVE_LIBSLURM

@@ -20,6 +20,7 @@
 #include "common/common.h"
 #include "scheduler/backend.h"
 #include "scheduler/sbatch.h"
+#include "tests/unit/sched-fixture.h"
 #include "tests/unit/tap.h"
 
 static char *
@@ -46,16 +47,6 @@ fixture(const char *name, size_t *len)
 	fclose(f);
 	free(path);
 	return (buf);
-}
-
-static void
-output(struct sched_output *o, int status, const char *out, const char *err)
-{
-	o->status = status;
-	o->out = out;
-	o->outlen = strlen(out);
-	o->err = err;
-	o->errlen = strlen(err);
 }
 
 static struct sched_job *

@@ -13,19 +13,10 @@
 
 #include "common/common.h"
 #include "scheduler/backend.h"
+#include "tests/unit/sched-fixture.h"
 #include "tests/unit/tap.h"
 
 static const struct sched_ops *ops;
-
-static void
-output(struct sched_output *o, int status, const char *out, const char *err)
-{
-	o->status = status;
-	o->out = out;
-	o->outlen = strlen(out);
-	o->err = err;
-	o->errlen = strlen(err);
-}
 
 static void
 test_submit(void)
