@@ -739,6 +739,21 @@ test_activity(struct sshd *sd)
 	client_stop(&c);
 	ok(WAIT_FOR(alice.t == NULL, 3), "leave line: down");
 
+	/* A hostile agent's leave line: cleaned as a DISCONNECT's reason is. */
+	exits = alice.exits;
+	client_start(&c, "alice", key, sshd_fingerprint(sd), sd);
+	ok(WAIT_FOR(alice.t != NULL && c.state == TUNCLIENT_UP, 5), "hostile line: up");
+	ok(report_once(&c, line, 5) == 0, "hostile line: the channel is open");
+	is_int(tunclient_report(c.tc, "nbgate-exit/1 evil\x1b[2Jwipe\\nsecond\x07\n"),
+	    0, "hostile line: sent");
+	WAIT_FOR(0, 1);
+	client_stop(&c);
+	ok(WAIT_FOR(alice.exits > exits, 3), "hostile line: the exit hook ran");
+	is_str(alice.exit_why, "evil[2Jwipe\nsecond",
+	    "attack leave-line-hostile: a compromised agent's reason loses its "
+	    "control characters (no escape sequence reaches a page or log)");
+	ok(WAIT_FOR(alice.t == NULL, 3), "hostile line: down");
+
 	/*
 	 * Leaving with the channel still opening (nbgate-agent right after
 	 * up) is in test_agent_notebook: here the gateway shares our thread
