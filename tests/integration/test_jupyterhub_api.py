@@ -348,7 +348,8 @@ def test_tokens(env):
     for bad in ("x" * 256, "two\nlines", 7):
         st, m = env.api.call("POST", "/users/jha/tokens", {"note": bad})
         t.ok(st == 400 and is_error(m, 400) and "note" in m["message"],
-             "a note %r: 400 naming note" % (bad if len(str(bad)) < 20 else "of 256 bytes"), m)
+             "attack token-note-control: a note %r: 400 naming note"
+             % (bad if len(str(bad)) < 20 else "of 256 bytes"), m)
     st, m = env.api.call("GET", "/users/jhb/tokens/%s" % sid)
     t.ok(st == 404 and is_error(m, 404), "attack token-id-other-user: another user's token id: 404", m)
     st, m = get(env, "/users/jha", token=short)
