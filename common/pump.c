@@ -10,6 +10,7 @@
 
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@
 #include "common.h"
 
 #define PUMP_MAX_WRITE	32768	/* one channel packet */
+#define PUMP_SLURP	65536	/* one read from a socket */
 
 struct pump {
 	ssh_channel		 ch;
@@ -264,20 +266,42 @@ pump_check(struct pump *p)
 
 /*
  * A socket bufferevent reads 4 KiB per callback in libevent 2.1 (pitfall
- * 11); take what the socket has, up to the limit, in one go.  EOF and
- * errors are left for libevent's next read to report.
+ * 11); take what the socket has, up to the limit, in reads of up to
+ * PUMP_SLURP, so that the channel gets full packets (each packet costs
+ * libssh a send, a poll and its padding's random bytes).  The bufferevent
+ * keeps its input's end frozen outside its own reads: thawed here.  EOF is
+ * left for libevent's next read to report.
  */
 static void
 pump_slurp(struct pump *p)
 {
-	struct evbuffer	*in = bufferevent_get_input(p->bev);
-	evutil_socket_t	 fd = bufferevent_getfd(p->bev);
-	size_t		 len;
+	struct evbuffer		*in = bufferevent_get_input(p->bev);
+	struct evbuffer_iovec	 v;
+	evutil_socket_t		 fd = bufferevent_getfd(p->bev);
+	size_t			 len, want;
+	ssize_t			 n;
+	char			*why;
 
+	evbuffer_unfreeze(in, 0);
 	while ((len = evbuffer_get_length(in)) < p->limit) {
-		if (evbuffer_read(in, fd, (int)(p->limit - len)) <= 0)
+		want = p->limit - len < PUMP_SLURP ? p->limit - len : PUMP_SLURP;
+		if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) < 1)
+			fatalx("evbuffer_reserve_space failed");
+		if (v.iov_len > want)
+			v.iov_len = want;
+		n = recv(fd, v.iov_base, v.iov_len, MSG_DONTWAIT);
+		v.iov_len = n > 0 ? (size_t)n : 0;
+		evbuffer_commit_space(in, &v, 1);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			xasprintf(&why, "%s", strerror(errno));
+			pump_finish(p, why);
+			free(why);
 			break;
+		}
+		if (n < (ssize_t)want)
+			break;		/* the socket is empty (or at EOF) */
 	}
+	evbuffer_freeze(in, 0);
 }
 
 static void
