@@ -123,7 +123,7 @@ conn_on_body(http_parser *p, const char *at, size_t len)
 	out = bufferevent_get_output(c->up);
 	if (c->req_chunked)
 		evbuffer_add_printf(out, "%zx\r\n", len);
-	evbuffer_add(out, at, len);
+	conn_feed_move(&c->rfeed, at, len, out);
 	if (c->req_chunked)
 		evbuffer_add(out, "\r\n", 2);
 	gate->stats.bytes_up += len;
@@ -542,8 +542,9 @@ conn_parse(struct conn *c)
 			break;
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
+		conn_feed_start(&c->rfeed, in, v.iov_base);
 		n = http_parser_execute(&c->rp, &conn_req_settings, v.iov_base, v.iov_len);
-		evbuffer_drain(in, n);
+		conn_feed_end(&c->rfeed, n);
 		e = HTTP_PARSER_ERRNO(&c->rp);
 		if (e != HPE_OK && e != HPE_PAUSED) {
 			gate->stats.bad_requests++;

@@ -395,7 +395,7 @@ conn_up_on_body(http_parser *p, const char *at, size_t len)
 
 	if (c->resp_chunked)
 		evbuffer_add_printf(out, "%zx\r\n", len);
-	evbuffer_add(out, at, len);
+	conn_feed_move(&c->sfeed, at, len, out);
 	if (c->resp_chunked)
 		evbuffer_add(out, "\r\n", 2);
 	gate->stats.bytes_down += len;
@@ -533,8 +533,9 @@ conn_parse_up(struct conn *c)
 			break;	/* bytes after a response: dropped with the stream */
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
+		conn_feed_start(&c->sfeed, in, v.iov_base);
 		n = http_parser_execute(&c->sp, &conn_resp_settings, v.iov_base, v.iov_len);
-		evbuffer_drain(in, n);
+		conn_feed_end(&c->sfeed, n);
 		conn_write_now(c);
 		e = HTTP_PARSER_ERRNO(&c->sp);
 		if (e != HPE_OK && e != HPE_PAUSED) {

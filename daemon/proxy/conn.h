@@ -21,6 +21,19 @@ struct conn_defer {
 	struct conn	*c;
 };
 
+/*
+ * Body bytes go through without being copied: a parser runs over the first
+ * chain of its input (@base), and its body callback moves the body's bytes
+ * on to the output (evbuffer_remove_buffer moves whole chains and copies
+ * only one it cuts), dropping the framing read before them.  @taken: bytes
+ * of that chain already out of @in.
+ */
+struct conn_feed {
+	struct evbuffer		*in;
+	const char		*base;
+	size_t			 taken;
+};
+
 struct conn {
 	struct bufferevent	*bev;		/* the browser; NULL once a WebSocket is spliced */
 	evutil_socket_t		 fd;		/* bev's socket and TLS: ours to close and free */
@@ -40,6 +53,7 @@ struct conn {
 	int			 free_scheduled;
 
 	http_parser		 rp;		/* request parser */
+	struct conn_feed	 rfeed;		/* its input while it runs */
 	struct http_msg		 req;
 	int			 req_head_done;
 	int			 req_done;	/* whole request read */
@@ -57,6 +71,7 @@ struct conn {
 	struct tunnel_req	*treq;
 	struct bufferevent	*up;		/* stream to the notebook */
 	http_parser		 sp;		/* response parser */
+	struct conn_feed	 sfeed;		/* its input while it runs */
 	struct http_msg		 resp;
 	int			 resp_started;	/* head sent to the browser */
 	int			 resp_chunked;
@@ -78,6 +93,41 @@ static inline size_t
 conn_limit(void)
 {
 	return (gate->cfg->proxy_buffer);
+}
+
+/* A parser is about to run over @base, the first chain of @in. */
+static inline void
+conn_feed_start(struct conn_feed *f, struct evbuffer *in, const char *base)
+{
+	f->in = in;
+	f->base = base;
+	f->taken = 0;
+}
+
+/* Moves the @len body bytes at @at (in the chain being parsed) to @out. */
+static inline void
+conn_feed_move(struct conn_feed *f, const char *at, size_t len, struct evbuffer *out)
+{
+	size_t	off;
+
+	if (f->in == NULL) {		/* a parser run on no chain */
+		evbuffer_add(out, at, len);
+		return;
+	}
+	off = (size_t)(at - f->base);
+	if (off > f->taken)
+		evbuffer_drain(f->in, off - f->taken);
+	evbuffer_remove_buffer(f->in, out, len);
+	f->taken = off + len;
+}
+
+/* The parser consumed @n bytes of the chain: drops those not moved. */
+static inline void
+conn_feed_end(struct conn_feed *f, size_t n)
+{
+	if (n > f->taken)
+		evbuffer_drain(f->in, n - f->taken);
+	f->in = NULL;
 }
 
 static inline void
