@@ -54,6 +54,12 @@ if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
 else
 	SSH_CIPHER=${BENCH_SSH_CIPHER:-chacha20-poly1305@openssh.com}
 fi
+# The nginx front speaks what Debian's own nginx.conf and browsers give it, TLS 1.3 (nginx 1.22
+# alone defaults to TLS 1.2, whose resumption skips the key exchange TLS 1.3's always makes),
+# with the TLS 1.3 suite nbgated picks (browsers list AES-128-GCM first too).
+# BENCH_NGINX_TLS="TLSv1.2" measures it the old way.
+NGINX_TLS=${BENCH_NGINX_TLS:-"TLSv1.2 TLSv1.3"}
+TLS_SUITES="TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 # ---------------------------------------------------------------- process bookkeeping
 ALL_PIDS=()     # every process started here
@@ -277,6 +283,9 @@ up_nginx() {
 	        ssl_certificate $TMP/tls.crt;
 	        ssl_certificate_key $TMP/tls.key;
 	        ssl_session_cache shared:SSL:10m;
+	        ssl_protocols $NGINX_TLS;
+	        ssl_prefer_server_ciphers on;
+	        ssl_conf_command Ciphersuites $TLS_SUITES;
 	        location /user/bench/ {
 	            proxy_pass http://tunnel; proxy_http_version 1.1;
 	            proxy_set_header Host \$http_host;
@@ -463,6 +472,12 @@ new_loads() {
 	load_newconn small_new_full 10 /user/bench/100b 0
 }
 
+# bulk_loads: the 1 MiB file on one connection and on ten.
+bulk_loads() {
+	load_wrk bulk_c1 1 /user/bench/1m
+	load_wrk bulk_c10 10 /user/bench/1m
+}
+
 load_ws_echo() {
 	local raw="$OUT/raw/$P/ws_echo" c0 c1 a0 a1
 	c0=$(proxy_cpu); a0=$(agent_cpu)
@@ -566,8 +581,7 @@ run_loads() {
 		echo '{"failed": "notebook backend did not come up"}' >"$OUT/raw/$P/nbstatus_c10.json"
 	fi
 	[ "${BENCH_NEW_ROUNDS:-0}" = 1 ] || new_loads
-	load_wrk bulk_c1 1 /user/bench/1m
-	load_wrk bulk_c8 8 /user/bench/1m
+	[ "${BENCH_BULK_ROUNDS:-0}" = 1 ] || bulk_loads
 	load_ws_echo
 	local n
 	IDLE_BASE_RSS=$(proxy_rss); IDLE_BASE_ARSS=$(agent_rss)
@@ -618,6 +632,25 @@ path_finish() {
 	PATH_PIDS=()
 }
 
+# rounds FN NAME...: FN (loads that write raw/P/NAME.json) on every path, ROUNDS times, paths
+# interleaved; raw/P/NAME.json is then the median round, as in small_rounds.
+rounds() {
+	local fn=$1 r name
+	shift
+	[ "${#UP_PATHS[@]}" -gt 0 ] || return 0
+	for r in $(seq "$ROUNDS"); do
+		for P in "${UP_PATHS[@]}"; do path_use "$P"; "$fn"; done
+		for P in "${UP_PATHS[@]}"; do
+			for name in "$@"; do
+				[ -f "$OUT/raw/$P/$name.json" ] && mv "$OUT/raw/$P/$name.json" "$OUT/raw/$P/$name.r$r.json"
+			done
+		done
+	done
+	for P in "${UP_PATHS[@]}"; do
+		for name in "$@"; do $LIB median "$OUT/raw/$P" "$name" "$ROUNDS"; done
+	done
+}
+
 # small_rounds: small_c10 and small_c100 on every path, ROUNDS times, paths interleaved;
 # raw/P/small_cN.json is then the median round (by req/s) with every round's req/s in it.
 small_rounds() {
@@ -646,7 +679,7 @@ write_meta() {
 	    except Exception:
 	        return "?"
 	json.dump({"quick": $QUICK, "duration_s": $DUR, "rounds": $ROUNDS, "ws_idle_ns": "$WS_NS".split(),
-	           "ws_echo_conns": $ECHO_CONNS, "ssh_cipher": "$SSH_CIPHER", "paths": "$PATHS".split(), "cores": os.cpu_count(),
+	           "ws_echo_conns": $ECHO_CONNS, "ssh_cipher": "$SSH_CIPHER", "nginx_tls": "$NGINX_TLS", "paths": "$PATHS".split(), "cores": os.cpu_count(),
 	           "nb_builddir": "$(find_nb_builddir)", "fd_limit": "$(ulimit -n)",
 	           "versions": {"nginx": v("nginx -v"), "wrk": v("wrk -v"), "node": v("node --version"),
 	                        "openssh": v("ssh -V"), "chp": v("NODE_PATH=/usr/share/nodejs configurable-http-proxy --version"),
@@ -670,23 +703,11 @@ for P in $PATHS; do
 	esac
 done
 [ "${#UP_PATHS[@]}" -gt 0 ] && small_rounds
-# BENCH_NEW_ROUNDS=1: the new-connection loads too in interleaved rounds (with BENCH_SMALL_ONLY=1
-# these and the small-request rounds alone).
-if [ "${BENCH_NEW_ROUNDS:-0}" = 1 ] && [ "${#UP_PATHS[@]}" -gt 0 ]; then
-	for r in $(seq "$ROUNDS"); do
-		for P in "${UP_PATHS[@]}"; do path_use "$P"; new_loads; done
-		for P in "${UP_PATHS[@]}"; do
-			for name in small_new_c10 nbstatus_new_c10 small_new_resume small_new_full; do
-				[ -f "$OUT/raw/$P/$name.json" ] && mv "$OUT/raw/$P/$name.json" "$OUT/raw/$P/$name.r$r.json"
-			done
-		done
-	done
-	for P in "${UP_PATHS[@]}"; do
-		for name in small_new_c10 nbstatus_new_c10 small_new_resume small_new_full; do
-			$LIB median "$OUT/raw/$P" "$name" "$ROUNDS"
-		done
-	done
-fi
+# BENCH_NEW_ROUNDS=1 / BENCH_BULK_ROUNDS=1: the new-connection / bulk loads too in interleaved
+# rounds (with BENCH_SMALL_ONLY=1 these and the small-request rounds alone).
+[ "${BENCH_NEW_ROUNDS:-0}" = 1 ] &&
+	rounds new_loads small_new_c10 nbstatus_new_c10 small_new_resume small_new_full
+[ "${BENCH_BULK_ROUNDS:-0}" = 1 ] && rounds bulk_loads bulk_c1 bulk_c10
 # BENCH_SMALL_ONLY=1: the small-request rounds alone (quick A/B of a change).
 if [ "${BENCH_SMALL_ONLY:-0}" = 1 ]; then
 	for P in "${UP_PATHS[@]}"; do path_use "$P"; stop_pids "${PATH_PIDS[@]}"; PATH_PIDS=(); done
