@@ -24,6 +24,7 @@
 
 #define PUMP_MAX_WRITE	32768	/* one channel packet */
 #define PUMP_SLURP	65536	/* one read from a socket */
+#define PUMP_BEV_READ	4096	/* what libevent 2.1 reads per callback at most */
 
 struct pump {
 	ssh_channel		 ch;
@@ -282,6 +283,8 @@ pump_slurp(struct pump *p)
 	ssize_t			 n;
 	char			*why;
 
+	if (evbuffer_get_length(in) < PUMP_BEV_READ)
+		return;		/* libevent's read was not cut short: nothing more */
 	evbuffer_unfreeze(in, 0);
 	while ((len = evbuffer_get_length(in)) < p->limit) {
 		want = p->limit - len < PUMP_SLURP ? p->limit - len : PUMP_SLURP;
