@@ -22,12 +22,16 @@ struct conn_defer {
 };
 
 /*
- * Body bytes go through without being copied: a parser runs over the first
- * chain of its input (@base), and its body callback moves the body's bytes
- * on to the output (evbuffer_remove_buffer moves whole chains and copies
- * only one it cuts), dropping the framing read before them.  @taken: bytes
- * of that chain already out of @in.
+ * Large body pieces go through without being copied: a parser runs over
+ * the first chain of its input (@base), and its body callback moves the
+ * body's bytes on to the output (evbuffer_remove_buffer moves whole chains
+ * and copies only one it cuts), dropping the framing read before them.
+ * @taken: bytes of that chain already out of @in.  Pieces below
+ * CONN_FEED_MOVE are copied: a moved chain is a separate TLS record on
+ * the browser's side, and a small response would leave in two (measured:
+ * +9 us of CPU per 100-byte response) to save a copy of a few bytes.
  */
+#define CONN_FEED_MOVE		16384
 struct conn_feed {
 	struct evbuffer		*in;
 	const char		*base;
@@ -110,7 +114,7 @@ conn_feed_move(struct conn_feed *f, const char *at, size_t len, struct evbuffer 
 {
 	size_t	off;
 
-	if (f->in == NULL) {		/* a parser run on no chain */
+	if (f->in == NULL || len < CONN_FEED_MOVE) {	/* dropped at conn_feed_end */
 		evbuffer_add(out, at, len);
 		return;
 	}
