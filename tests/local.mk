@@ -65,6 +65,7 @@ TESTS += \
 	tests/integration/test_sched.py \
 	tests/integration/test_slurmlib.py \
 	tests/integration/test_proxy.py \
+	tests/integration/test_h2.py \
 	tests/integration/test_pool.py \
 	tests/integration/test_badinput.py \
 	tests/integration/test_jupyter.py \
@@ -114,7 +115,8 @@ TESTS += \
 	tests/attack/test_log_injection.py \
 	tests/attack/test_token_pages.py \
 	tests/attack/test_pool_isolation.py \
-	tests/attack/test_enroll_bind.py
+	tests/attack/test_enroll_bind.py \
+	tests/attack/test_h2.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
