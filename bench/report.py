@@ -220,6 +220,31 @@ def rounds_lines(meta, paths):
     return lines
 
 
+def h2page_lines(meta, paths):
+    """The h2 row: a page of 100 small assets through nbgated, h2 (1 connection) vs HTTP/1.1 (6)."""
+    lines = []
+    for p in meta["paths"]:
+        d = paths.get(p, {}).get("loads", {}).get("h2page")
+        if d is None:
+            continue
+        if "failed" in d:
+            lines.append(f"  {LABEL.get(p, p)}: failed: {d['failed']}")
+            continue
+        for key, what in (("h2", "h2, 1 connection, 100 streams"), ("h1", "HTTP/1.1, 6 connections")):
+            e = d.get(key, {})
+            if "failed" in e:
+                lines.append(f"  {LABEL.get(p, p)} {what}: failed: {e['failed']}")
+                continue
+            lines.append(f"  {LABEL.get(p, p)} {what}: last asset after {e['last_asset_ms']} ms "
+                         f"(median of {e['loads']} pages), {e['req_per_s']} req/s"
+                         f"{', %d failed requests' % e['failed_requests'] if e['failed_requests'] else ''}")
+        h2, h1 = d.get("h2", {}), d.get("h1", {})
+        if "last_asset_ms" in h2 and "last_asset_ms" in h1:
+            lines.append(f"  {LABEL.get(p, p)}: h2 / HTTP/1.1 time to the last asset: "
+                         f"{h2['last_asset_ms'] / h1['last_asset_ms']:.2f}")
+    return ["", "A page of 100 small assets (h2load, through nbgated):"] + lines if lines else []
+
+
 def main():
     out = sys.argv[1]
     meta, paths = load_results(out)
@@ -233,6 +258,7 @@ def main():
             "Ratios are nbgated / peer: above 1 is better for req/s, MB/s and msg/s; below 1 is better"
             " for p99 ms and KiB/WS.", "",
             cpu_table(meta, paths), "", "Targets:"]
+    text += h2page_lines(meta, paths)
     tg = targets(meta, paths)
     for t in tg:
         text.append(f"  [{t['result']:>4}] {t['target']}: {t['value'] if t['value'] is not None else '-'}"

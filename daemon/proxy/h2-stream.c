@@ -529,8 +529,6 @@ h2_stream_pump(struct h2_stream *st)
 	struct evbuffer_iovec	 v;
 	enum http_errno		 e;
 	size_t			 n;
-	size_t			 before = evbuffer_get_length(st->body);
-	int			 was_done = st->done;
 
 	if (st->failed || st->bev == NULL)
 		return;
@@ -559,9 +557,7 @@ h2_stream_pump(struct h2_stream *st)
 		else if (!st->done)
 			h2_stream_fail(st, "its answer was cut short");
 	}
-	if (st->deferred && st->submitted &&
-	    (evbuffer_get_length(st->body) != before || st->done != was_done ||
-	    evbuffer_get_length(st->body) > 0 || st->done)) {
+	if (st->deferred && st->submitted && (evbuffer_get_length(st->body) > 0 || st->done)) {
 		st->deferred = 0;
 		nghttp2_session_resume_data(h2_session(st->h), st->id);
 	}

@@ -185,7 +185,9 @@ def test_flow_control(env):
     grown = rss_kib(gw.proc.pid) - before
     t.ok(st.status == 200 and len(st.body) <= 65535,
          "a client that opens no window gets no more than its window", len(st.body))
-    t.ok(grown < 16 * 1024, "and nbgated does not read the 64 MiB answer ahead of it "
+    # Bounded, not exact: the tunnel's window and (in the ASan build) the allocator's
+    # quarantine count too; reading the answer ahead of the client would take 64 MiB.
+    t.ok(grown < 32 * 1024, "and nbgated does not read the 64 MiB answer ahead of it "
          "(resident memory grew %d KiB)" % grown)
     c.auto_ack = True
     c.c.acknowledge_received_data(len(st.body), st.sid)
