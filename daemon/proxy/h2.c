@@ -292,6 +292,7 @@ h2_flush(struct h2 *h)
 	h->flushing = 1;
 	do {
 		h->again = 0;
+		n = 0;
 		while (evbuffer_get_length(out) < conn_limit() &&
 		    (n = nghttp2_session_mem_send(h->s, &p)) > 0)
 			evbuffer_add(out, p, (size_t)n);
