@@ -97,14 +97,8 @@ def cpurun(out, cmd):
     return rc
 
 
-def wrkjson(src, dst, extra):
-    data = None
-    with open(src, errors="replace") as f:
-        for line in f:
-            if line.startswith("BENCHJSON "):
-                data = json.loads(line[len("BENCHJSON "):])
-    if data is None:
-        data = {"failed": f"wrk printed no result (see {src})"}
+def write_with(dst, data, extra):
+    """dst := DATA as JSON, with each "key=value" of EXTRA in it (value as JSON if it parses)."""
     for kv in extra:
         k, v = kv.split("=", 1)
         try:
@@ -113,6 +107,17 @@ def wrkjson(src, dst, extra):
             data[k] = v
     with open(dst, "w") as f:
         json.dump(data, f)
+
+
+def wrkjson(src, dst, extra):
+    data = None
+    with open(src, errors="replace") as f:
+        for line in f:
+            if line.startswith("BENCHJSON "):
+                data = json.loads(line[len("BENCHJSON "):])
+    if data is None:
+        data = {"failed": f"wrk printed no result (see {src})"}
+    write_with(dst, data, extra)
 
 
 def h2page(h2txt, h1txt, dst, extra):
@@ -147,14 +152,7 @@ def h2page(h2txt, h1txt, dst, extra):
         med = t[len(t) // 2]
         data[key] = {"last_asset_ms": round(med, 2), "req_per_s": round(100 * 1000 / med, 1),
                      "loads": len(t), "failed_requests": fails, "protocol": sorted(proto)}
-    for kv in extra:
-        k, v = kv.split("=", 1)
-        try:
-            data[k] = json.loads(v)
-        except ValueError:
-            data[k] = v
-    with open(dst, "w") as f:
-        json.dump(data, f)
+    write_with(dst, data, extra)
 
 
 def median(d, name, rounds):

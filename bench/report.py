@@ -257,8 +257,7 @@ def main():
             table("WebSocket", ws, meta, paths, rate_keys), "",
             "Ratios are nbgated / peer: above 1 is better for req/s, MB/s and msg/s; below 1 is better"
             " for p99 ms and KiB/WS.", "",
-            cpu_table(meta, paths), "", "Targets:"]
-    text += h2page_lines(meta, paths)
+            cpu_table(meta, paths)] + h2page_lines(meta, paths) + ["", "Targets:"]
     tg = targets(meta, paths)
     for t in tg:
         text.append(f"  [{t['result']:>4}] {t['target']}: {t['value'] if t['value'] is not None else '-'}"

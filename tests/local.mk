@@ -123,13 +123,13 @@ EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 # same targets linked with a small driver replay the stored corpus as TAP tests.
 FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509 tests/fuzz/fuzz-jwt \
 	tests/fuzz/fuzz-activity tests/fuzz/fuzz-h2
-tests_fuzz_fuzz_h2_SOURCES = tests/fuzz/fuzz-h2.c
+tests_fuzz_fuzz_h2_SOURCES = tests/fuzz/fuzz-h2.c tests/fuzz/proxy-fixture.h
 tests_fuzz_fuzz_h2_LDADD = $(DAEMON_LIBS)
 tests_fuzz_fuzz_activity_SOURCES = tests/fuzz/fuzz-activity.c agent/agent.h agent/activity.c \
 	agent/notebook.c
 tests_fuzz_fuzz_activity_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_activity_LDADD = $(COMMON_LIBS) $(JANSSON_LIBS)
-tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c
+tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c tests/fuzz/proxy-fixture.h
 tests_fuzz_fuzz_http_LDADD = $(DAEMON_LIBS)
 tests_fuzz_fuzz_jwt_SOURCES = tests/fuzz/fuzz-jwt.c
 tests_fuzz_fuzz_jwt_LDADD = $(DAEMON_LIBS)

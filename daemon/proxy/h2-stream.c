@@ -26,6 +26,7 @@
 
 #define H2S_BODY_MAX		(64 * 1024)	/* response bytes parsed ahead of the window */
 #define H2S_RESP_HEAD_MAX	(64 * 1024)
+#define H2S_HEAD_FLOOD		4		/* x proxy.max_header_size: not a head any more */
 
 struct h2_stream {
 	struct h2		*h;
@@ -144,6 +145,12 @@ h2_stream_header(struct h2_stream *st, const uint8_t *name, size_t nlen,
 	char	**pseudo = NULL;
 
 	st->hsize += nlen + vlen + 32;
+	if (st->hsize > H2S_HEAD_FLOOD * gate->cfg->proxy_max_header) {
+		/* Not a big head but a flood of CONTINUATIONs: the connection goes. */
+		log_warnx("%s: HTTP/2 stream %d: request head over %zu bytes and growing: "
+		    "connection closed", h2_conn(st->h)->peer, st->id, st->hsize);
+		return (NGHTTP2_ERR_CALLBACK_FAILURE);
+	}
 	if (st->refuse != 0)
 		return (0);
 	if (st->hsize > gate->cfg->proxy_max_header) {

@@ -332,8 +332,9 @@ h2_read_cb(struct bufferevent *bev, void *arg)
 		if (n < 0) {
 			gate->stats.bad_requests++;
 			log_info("%s: HTTP/2: %s", h->c->peer, nghttp2_strerror((int)n));
-			h2_end(h, n == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM :
-			    NGHTTP2_PROTOCOL_ERROR);
+			/* FLOODED: nghttp2's own limits; CALLBACK_FAILURE: a head's (h2-stream.c). */
+			h2_end(h, n == NGHTTP2_ERR_FLOODED || n == NGHTTP2_ERR_CALLBACK_FAILURE ?
+			    NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
 			break;
 		}
 		evbuffer_drain(in, (size_t)n);

@@ -11,69 +11,14 @@
  */
 #include "config.h"
 
-#include <sys/socket.h>
-
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <nghttp2/nghttp2.h>
 
-#include "daemon/daemon.h"
+#include "tests/fuzz/proxy-fixture.h"
 
-static struct gate	 fz_gate;
-static char		*fz_token;
-static const uint8_t	*fz_resp;
-static size_t		 fz_resplen;
-static int		 fz_dummy_tunnel;
 static const char	 fz_okresp[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
-
-/* The notebook's side: a pair whose far end says the answer, then EOF. */
-static struct tunnel_req *
-fz_connect(struct tunnel *t, const char *origin, int port, tunnel_connect_cb cb,
-    void *arg)
-{
-	struct bufferevent	*pair[2];
-
-	if (bufferevent_pair_new(gate->base, BEV_OPT_CLOSE_ON_FREE |
-	    BEV_OPT_DEFER_CALLBACKS, pair) == -1)
-		abort();
-	bufferevent_enable(pair[1], EV_READ | EV_WRITE);
-	bufferevent_write(pair[1], fz_resp, fz_resplen);
-	bufferevent_flush(pair[1], EV_WRITE, BEV_FINISHED);
-	bufferevent_free(pair[1]);
-	cb(pair[0], NULL, arg);
-	return (NULL);
-}
-
-static void
-fz_init(void)
-{
-	char		 dir[] = "/tmp/nbgate-fuzz.XXXXXX", *cause = NULL;
-	char		 id[AUTH_TOKEN_ID_LEN + 1];
-	ssh_key		 key = NULL;
-	struct route	*r;
-
-	log_init("fuzz-h2", LOG_ERR);
-	if (mkdtemp(dir) == NULL || auth_init(dir, &cause) == -1)
-		abort();
-	gate = &fz_gate;
-	gate->cfg = config_default();
-	gate->cfg->proxy_max_header = 4096;
-	gate->cfg->proxy_h2_streams = 8;
-	gate->cfg->proxy_h2_resets = 16;
-	gate->base = event_base_new();
-	if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK ||
-	    (r = route_add("alice", "alice", key, "nbtoken", &cause)) == NULL)
-		abort();
-	route_set_tunnel(r, (struct tunnel *)&fz_dummy_tunnel);	/* never dereferenced */
-	conn_set_connector(fz_connect);
-	fz_token = auth_token_issue("alice", 0, id);
-}
 
 /* Adds a HEADERS frame on stream 1 for an authorized @method request. */
 static void
@@ -109,34 +54,6 @@ fz_headers(struct evbuffer *out, const char *method, int end_stream)
 	free(auth);
 }
 
-/* Sends @data on a new h2 connection and runs the loop until it is gone. */
-static void
-fz_run(const uint8_t *data, size_t size)
-{
-	int	 sv[2], i;
-	char	 buf[65536];
-	size_t	 off = 0;
-	ssize_t	 n;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
-		return;
-	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	conn_accept(sv[0], "fuzz", 1, CONN_H2C);
-	for (i = 0; i < 1000 && (off < size || i < 8); i++) {
-		if (off < size && (n = write(sv[1], data + off, size - off)) > 0)
-			off += n;
-		if (off >= size)
-			shutdown(sv[1], SHUT_WR);
-		event_base_loop(gate->base, EVLOOP_NONBLOCK);
-		while (read(sv[1], buf, sizeof buf) > 0)
-			;
-	}
-	close(sv[1]);
-	for (i = 0; i < 16 && conn_open() > 0; i++)
-		event_base_loop(gate->base, EVLOOP_NONBLOCK);
-	event_base_loop(gate->base, EVLOOP_NONBLOCK);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 /* One input, one connection. */
@@ -147,8 +64,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return (0);
-	if (fz_token == NULL)
-		fz_init();
+	if (fz_token == NULL) {
+		fz_init("fuzz-h2");
+		gate->cfg->proxy_h2_streams = 8;
+		gate->cfg->proxy_h2_resets = 16;
+	}
 	in = evbuffer_new();
 	evbuffer_add(in, NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN);
 	evbuffer_add(in, "\0\0\0\4\0\0\0\0\0", 9);	/* SETTINGS, empty */
@@ -163,7 +83,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (data[0] < 2)
 		evbuffer_add(in, data + 1, size - 1);
-	fz_run(evbuffer_pullup(in, -1), evbuffer_get_length(in));
+	fz_run(CONN_H2C, evbuffer_pullup(in, -1), evbuffer_get_length(in));
 	evbuffer_free(in);
 	return (0);
 }

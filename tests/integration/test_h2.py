@@ -7,28 +7,18 @@ import hashlib
 import json
 import os
 import socket
-import ssl
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Env, Gateway, OpenSSHAgent, NbAgent, Notebook, ssh_keygen, free_port,  # noqa: E402
-                     wait_for, route_connected, rss_kib, PATTERN)
+from harness import (Gateway, NbAgent, Notebook, ssh_keygen, wait_for,  # noqa: E402
+                     route_connected, backend_route, run_all, rss_kib, PATTERN)
 from h2client import H2  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def setup(env):
     gw = Gateway(env).start()
     env.gw = gw
-    env.backend_port = free_port()
-    env.procs.start("backend", ["/usr/bin/python3", os.path.join(HERE, "backend.py"),
-                                str(env.backend_port)])
-    wait_for(lambda: socket.create_connection(("127.0.0.1", env.backend_port), 1).close() or True)
-    key = ssh_keygen(env.path("alice_key"))
-    gw.add_route("alice", key + ".pub", token="nbtok-alice-secret")
-    OpenSSHAgent(env, gw, "alice", key, env.backend_port).start()
+    backend_route(env, gw, "alice", token="nbtok-alice-secret")
     env.nb = Notebook(env, "carol").start()
     ckey = ssh_keygen(env.path("carol_key"))
     gw.add_route("carol", ckey + ".pub", token=env.nb.token)
@@ -199,15 +189,13 @@ def test_flow_control(env):
     c.close()
 
 
+def test_still_running(env):
+    env.tap.ok(env.gw.alive(), "nbgated is still running")
+
+
 def main():
-    env = Env("test_h2")
-    env.run(setup)
-    if env.tap.failed == 0:
-        for fn in (test_alpn, test_headers, test_framing, test_multiplex, test_authz,
-                   test_notebook, test_flow_control):
-            env.run(fn)
-        env.tap.ok(env.gw.alive(), "nbgated is still running")
-    env.finish()
+    run_all("test_h2", setup, (test_alpn, test_headers, test_framing, test_multiplex, test_authz,
+                               test_notebook, test_flow_control, test_still_running))
 
 
 if __name__ == "__main__":
