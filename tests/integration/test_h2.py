@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Gateway, NbAgent, Notebook, ssh_keygen, wait_for,  # noqa: E402
-                     route_connected, backend_route, run_all, rss_kib, PATTERN)
+                     route_connected, backend_route, run_all, rss_kib, login_path, PATTERN)
 from h2client import H2  # noqa: E402
 
 
@@ -92,6 +92,23 @@ def test_framing(env):
         t.ok(st.status == 200 and st.ended and bytes(st.body) == want,
              "%s response of %d bytes arrives intact over h2" % (kind, n),
              "status %s, got %d bytes" % (st.status, len(st.body)))
+    # Answers the notebook ends by closing, many at once: the tunnel's end of each stream
+    # often holds more than the proxy's side takes when the EOF comes (libevent's flush of a
+    # pair moved only up to the watermark, and the rest went with the stream).
+    # The client takes nothing for a second, so every stream backs up while its notebook
+    # connection ends.
+    n = 700000
+    c.auto_ack = False
+    sts = [c.send("GET", "/user/alice/close/%d" % n, token=env.alice) for i in range(12)]
+    c.pump(lambda: False, 1)
+    c.auto_ack = True
+    for s in sts:
+        if s.body:
+            c.c.acknowledge_received_data(len(s.body), s.sid)
+    c.flush()
+    c.pump(lambda: all(s.ended or s.reset is not None for s in sts), 60)
+    t.eq(sum(1 for s in sts if s.ended and bytes(s.body) == (PATTERN * 4)[:n]), 12,
+         "12 close-delimited answers of %d bytes at once, after a client's stall, arrive intact" % n)
     st = c.request("HEAD", "/user/alice/bytes/1000", token=env.alice)
     t.ok(st.status == 200 and len(st.body) == 0 and st.headers.get("content-length") == "1000",
          "HEAD keeps content-length and sends no body", st.headers)
@@ -141,6 +158,17 @@ def test_authz(env):
          "a user without a notebook: 503")
     t.eq(c.request("GET", "/hub/api/routes", token=env.alice).status, 403,
          "a non-admin token cannot use the admin API over h2")
+    st = c.request("GET", login_path(gw, "alice"))
+    cookie = st.headers.get("set-cookie", "").split(";")[0]
+    t.ok(st.status == 302 and cookie.startswith("__Host-"),
+         "a one-time login link over h2 sets the login cookie", (st.status, st.headers))
+    for origin, want, what in ((gw.origin(), 200, "from the gateway's own origin: served"),
+                               ("https://evil.example", 403, "from another origin: 403")):
+        st = c.request("POST", "/user/alice/sha256", body=b"x",
+                       headers=[("cookie", cookie), ("origin", origin)])
+        t.eq(st.status, want, "a POST with the login cookie over h2 %s" % what)
+    st = c.request("GET", "/user/alice/echo", headers=[("cookie", cookie)])
+    t.eq(st.status, 200, "the cookie opens alice's notebook over h2")
     c.close()
 
 
