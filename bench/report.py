@@ -221,7 +221,8 @@ def rounds_lines(meta, paths):
 
 
 def h2page_lines(meta, paths):
-    """The h2 row: a page of 100 small assets through nbgated, h2 (1 connection) vs HTTP/1.1 (6)."""
+    """The h2 rows: a page of 100 small assets through nbgated, h2 (1 connection) vs HTTP/1.1 (6),
+    and Chromium's load of the notebook's tree page over h2 and HTTP/1.1."""
     lines = []
     for p in meta["paths"]:
         d = paths.get(p, {}).get("loads", {}).get("h2page")
@@ -242,7 +243,22 @@ def h2page_lines(meta, paths):
         if "last_asset_ms" in h2 and "last_asset_ms" in h1:
             lines.append(f"  {LABEL.get(p, p)}: h2 / HTTP/1.1 time to the last asset: "
                          f"{h2['last_asset_ms'] / h1['last_asset_ms']:.2f}")
-    return ["", "A page of 100 small assets (h2load, through nbgated):"] + lines if lines else []
+    for p in meta["paths"]:
+        d = paths.get(p, {}).get("loads", {}).get("pageload")
+        if d is None:
+            continue
+        for key, what in (("h2", "h2"), ("h1", "HTTP/1.1 (--disable-http2)")):
+            e = d.get(key, {})
+            if "failed" in e or "error" in e:
+                lines.append(f"  {LABEL.get(p, p)} Chromium, notebook tree page, {what}: failed: "
+                             f"{e.get('failed') or e.get('error', '')[:200]}")
+                continue
+            lines.append(f"  {LABEL.get(p, p)} Chromium, notebook tree page, {what}: load event "
+                         f"{e.get('load_ms')} ms, last of {e.get('resources')} resources "
+                         f"{e.get('last_asset_ms')} ms (median of {e.get('reps')}, over "
+                         f"{'/'.join(e.get('protocols', []))})")
+    return (["", "HTTP/2 through nbgated (h2load: a page of 100 small assets; Chromium: the notebook's "
+             "tree page):"] + lines) if lines else []
 
 
 def main():

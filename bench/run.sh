@@ -485,6 +485,31 @@ load_h2page() {
 		"proxy_cpu_s=$(echo "$c1 $c0" | awk '{printf "%.2f", $1-$2}')" \
 		"agent_cpu_s=$(echo "$a1 $a0" | awk '{printf "%.2f", $1-$2}')"
 	log "$P h2page: $(head -c 300 "$raw.json")"
+	[ "$NB_OK" = 1 ] && load_pageload
+}
+
+# load_pageload: Chromium loads the real notebook's tree page through this path, each time in
+# a fresh context (new connections), over h2 and with HTTP/2 off (bench/page-load.js).
+load_pageload() {
+	local raw="$OUT/raw/$P/pageload" reps h
+	reps=$([ "$QUICK" = 1 ] && echo 5 || echo 15)
+	if [ ! -x /usr/bin/chromium ] || [ ! -d "$HERE/../tests/browser/node_modules/playwright-core" ]; then
+		echo '{"failed": "chromium or tests/browser/node_modules (playwright-core) missing"}' >"$raw.json"
+		return
+	fi
+	for h in h2 h1; do
+		node "$HERE/page-load.js" --url "$BASE/user/bench/tree" --header "$CLIENT_AUTH" \
+			--reps "$reps" $([ "$h" = h1 ] && echo --h1) >"$raw.$h.out" 2>"$raw.$h.err"
+	done
+	$PY -c 'import json, sys
+def one(p):
+    try:
+        return json.loads(open(p).read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return {"failed": "page-load.js printed no result (see %s)" % p}
+json.dump({"h2": one(sys.argv[1]), "h1": one(sys.argv[2])}, open(sys.argv[3], "w"))' \
+		"$raw.h2.out" "$raw.h1.out" "$raw.json"
+	log "$P pageload: $(head -c 300 "$raw.json")"
 }
 
 load_ws_echo() {
