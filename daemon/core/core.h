@@ -255,6 +255,9 @@ struct gate_stats {
 	unsigned long long	 enroll_accepted;	/* agents enrolled */
 	unsigned long long	 enroll_refused;	/* enrollments refused (secret, job, node) */
 	unsigned long long	 enroll_conflicts;	/* one secret used by two agents: alerts */
+	unsigned long long	 h2_conns;	/* HTTP/2 connections (ALPN h2) */
+	unsigned long long	 h2_streams;	/* their requests */
+	unsigned long long	 h2_abuse;	/* ended with ENHANCE_YOUR_CALM: resets, floods */
 };
 struct gate {
 	struct config		*cfg;

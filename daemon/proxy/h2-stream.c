@@ -84,6 +84,7 @@ h2_stream_new(struct h2 *h, int32_t id, struct h2_streams *list)
 	TAILQ_INSERT_TAIL(list, st, entry);
 	st->in_head = 1;
 	h2_heads(h, 1);
+	gate->stats.h2_streams++;
 	return (st);
 }
 

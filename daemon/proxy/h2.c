@@ -109,6 +109,8 @@ h2_end(struct h2 *h, uint32_t code)
 	if (h->ending)
 		return;
 	h->ending = 1;
+	if (code == NGHTTP2_ENHANCE_YOUR_CALM)
+		gate->stats.h2_abuse++;
 	nghttp2_session_terminate_session(h->s, code);
 }
 
@@ -393,6 +395,7 @@ h2_start(struct conn *c)
 	h->c = c;
 	c->h2 = h;
 	TAILQ_INIT(&h->streams);
+	gate->stats.h2_conns++;
 	if (nghttp2_option_new(&opt) != 0)
 		fatalx("out of memory");
 	/* Window goes back only as a stream's conn takes the bytes (h2-stream.c). */

@@ -9,6 +9,7 @@ content-length the DATA frames do not match; a header list past the limit; more 
 than announced; a head that never ends.  Each is refused and counted; the connection or
 the stream goes, the gateway stays."""
 import os
+import re
 import struct
 import sys
 import time
@@ -23,7 +24,8 @@ ENHANCE_YOUR_CALM = 11
 
 
 def setup(env):
-    gw = Gateway(env, extra="proxy:\n  header_timeout: %ds\n" % HEADER_TIMEOUT).start()
+    gw = Gateway(env, extra="auth:\n  admins: [admin]\nproxy:\n  header_timeout: %ds\n"
+                 % HEADER_TIMEOUT).start()
     env.gw = gw
     env.tap.ok(backend_route(env, gw, "alice", token="nbtok-alice-secret"), "the tunnel connects")
     env.alice = gw.token("alice")
@@ -70,6 +72,14 @@ def test_rapid_reset(env):
          "end the connection the same way" % (MAX_RESETS + 100), (c.goaway, c.closed))
     c.close()
     t.ok(served(env), "the gateway serves the next connection")
+    t.ok((metric(env.gw, 'nbgate_security_refused_total{rule="h2_abuse"}') or 0) >= 2,
+         "connections ended for resets are counted in /hub/metrics")
+
+
+def metric(gw, name):
+    st, h, body = gw.request("GET", "/hub/metrics", token=gw.token("admin"))
+    m = re.search(r"^%s (\d+)$" % re.escape(name), body.decode(), re.M)
+    return int(m.group(1)) if m else None
 
 
 def refused(st):

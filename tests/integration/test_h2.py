@@ -6,6 +6,7 @@ that keeps the gateway from reading the notebook faster than the browser takes t
 import hashlib
 import json
 import os
+import re
 import socket
 import sys
 
@@ -16,7 +17,7 @@ from h2client import H2  # noqa: E402
 
 
 def setup(env):
-    gw = Gateway(env).start()
+    gw = Gateway(env, extra="auth:\n  admins: [admin]\n").start()
     env.gw = gw
     backend_route(env, gw, "alice", token="nbtok-alice-secret")
     env.nb = Notebook(env, "carol").start()
@@ -141,6 +142,10 @@ def test_multiplex(env):
          "notebook accepted no new connection)", conns)
     t.ok(c.goaway is None and not c.closed, "the connection stays open")
     c.close()
+    st, h, body = gw.request("GET", "/hub/metrics", token=gw.token("admin"))
+    m = re.search(r"^nbgate_http2_streams_total (\d+)$", body.decode(), re.M)
+    t.ok(m is not None and int(m.group(1)) >= 105, "h2 requests are counted in /hub/metrics",
+         m and m.group(0))
 
 
 def test_authz(env):
