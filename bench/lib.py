@@ -11,6 +11,7 @@
 """
 import json
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -96,14 +97,8 @@ def cpurun(out, cmd):
     return rc
 
 
-def wrkjson(src, dst, extra):
-    data = None
-    with open(src, errors="replace") as f:
-        for line in f:
-            if line.startswith("BENCHJSON "):
-                data = json.loads(line[len("BENCHJSON "):])
-    if data is None:
-        data = {"failed": f"wrk printed no result (see {src})"}
+def write_with(dst, data, extra):
+    """dst := DATA as JSON, with each "key=value" of EXTRA in it (value as JSON if it parses)."""
     for kv in extra:
         k, v = kv.split("=", 1)
         try:
@@ -112,6 +107,52 @@ def wrkjson(src, dst, extra):
             data[k] = v
     with open(dst, "w") as f:
         json.dump(data, f)
+
+
+def wrkjson(src, dst, extra):
+    data = None
+    with open(src, errors="replace") as f:
+        for line in f:
+            if line.startswith("BENCHJSON "):
+                data = json.loads(line[len("BENCHJSON "):])
+    if data is None:
+        data = {"failed": f"wrk printed no result (see {src})"}
+    write_with(dst, data, extra)
+
+
+def h2page(h2txt, h1txt, dst, extra):
+    """dst := one page of small assets fetched over h2 (one connection) and over HTTP/1.1 (six)
+    by h2load, many times: per protocol the median time to the last asset (h2load's "finished
+    in", connections included), the requests per second that makes, and the failed requests."""
+    def runs(src):
+        out, fails, proto = [], 0, set()
+        try:
+            text = open(src, errors="replace").read()
+        except OSError:
+            return out, 1, proto
+        for line in text.splitlines():
+            m = re.match(r"finished in ([\d.]+)(ms|s|us),", line)
+            if m:
+                v = float(m.group(1))
+                out.append(v * {"ms": 1, "s": 1000, "us": 0.001}[m.group(2)])
+            m = re.match(r"requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded", line)
+            if m:
+                fails += int(m.group(1)) - int(m.group(2))
+            m = re.match(r"Application protocol: (\S+)", line)
+            if m:
+                proto.add(m.group(1))
+        return out, fails, proto
+    data = {}
+    for key, src in (("h2", h2txt), ("h1", h1txt)):
+        t, fails, proto = runs(src)
+        if not t:
+            data[key] = {"failed": f"h2load printed no result (see {src})"}
+            continue
+        t.sort()
+        med = t[len(t) // 2]
+        data[key] = {"last_asset_ms": round(med, 2), "req_per_s": round(100 * 1000 / med, 1),
+                     "loads": len(t), "failed_requests": fails, "protocol": sorted(proto)}
+    write_with(dst, data, extra)
 
 
 def median(d, name, rounds):
@@ -147,6 +188,8 @@ def main():
         sys.exit(cpurun(rest[0], rest[2:]))
     elif cmd == "wrkjson":
         wrkjson(rest[0], rest[1], rest[2:])
+    elif cmd == "h2page":
+        h2page(rest[0], rest[1], rest[2], rest[3:])
     elif cmd == "median":
         median(rest[0], rest[1], rest[2])
     else:

@@ -223,6 +223,47 @@ def rounds_lines(meta, paths):
     return lines
 
 
+def h2page_lines(meta, paths):
+    """The h2 rows: a page of 100 small assets through nbgated, h2 (1 connection) vs HTTP/1.1 (6),
+    and Chromium's load of the notebook's tree page over h2 and HTTP/1.1."""
+    lines = []
+    for p in meta["paths"]:
+        d = paths.get(p, {}).get("loads", {}).get("h2page")
+        if d is None:
+            continue
+        if "failed" in d:
+            lines.append(f"  {LABEL.get(p, p)}: failed: {d['failed']}")
+            continue
+        for key, what in (("h2", "h2, 1 connection, 100 streams"), ("h1", "HTTP/1.1, 6 connections")):
+            e = d.get(key, {})
+            if "failed" in e:
+                lines.append(f"  {LABEL.get(p, p)} {what}: failed: {e['failed']}")
+                continue
+            lines.append(f"  {LABEL.get(p, p)} {what}: last asset after {e['last_asset_ms']} ms "
+                         f"(median of {e['loads']} pages), {e['req_per_s']} req/s"
+                         f"{', %d failed requests' % e['failed_requests'] if e['failed_requests'] else ''}")
+        h2, h1 = d.get("h2", {}), d.get("h1", {})
+        if "last_asset_ms" in h2 and "last_asset_ms" in h1:
+            lines.append(f"  {LABEL.get(p, p)}: h2 / HTTP/1.1 time to the last asset: "
+                         f"{h2['last_asset_ms'] / h1['last_asset_ms']:.2f}")
+    for p in meta["paths"]:
+        d = paths.get(p, {}).get("loads", {}).get("pageload")
+        if d is None:
+            continue
+        for key, what in (("h2", "h2"), ("h1", "HTTP/1.1 (--disable-http2)")):
+            e = d.get(key, {})
+            if "failed" in e or "error" in e:
+                lines.append(f"  {LABEL.get(p, p)} Chromium, notebook tree page, {what}: failed: "
+                             f"{e.get('failed') or e.get('error', '')[:200]}")
+                continue
+            lines.append(f"  {LABEL.get(p, p)} Chromium, notebook tree page, {what}: load event "
+                         f"{e.get('load_ms')} ms, last of {e.get('resources')} resources "
+                         f"{e.get('last_asset_ms')} ms (median of {e.get('reps')}, over "
+                         f"{'/'.join(e.get('protocols', []))})")
+    return (["", "HTTP/2 through nbgated (h2load: a page of 100 small assets; Chromium: the notebook's "
+             "tree page):"] + lines) if lines else []
+
+
 def main():
     out = sys.argv[1]
     meta, paths = load_results(out)
@@ -235,7 +276,7 @@ def main():
             table("WebSocket", ws, meta, paths, rate_keys), "",
             "Ratios are nbgated / peer: above 1 is better for req/s, MB/s and msg/s; below 1 is better"
             " for p99 ms and KiB/WS.", "",
-            cpu_table(meta, paths), "", "Targets:"]
+            cpu_table(meta, paths)] + h2page_lines(meta, paths) + ["", "Targets:"]
     tg = targets(meta, paths)
     for t in tg:
         text.append(f"  [{t['result']:>4}] {t['target']}: {t['value'] if t['value'] is not None else '-'}"

@@ -478,6 +478,55 @@ bulk_loads() {
 	load_wrk bulk_c10 10 /user/bench/1m
 }
 
+# load_h2page: a page's 100 small assets fetched as a browser fetches them, through this path:
+# over h2 on one connection (all 100 streams at once) and over HTTP/1.1 on 6 connections (one
+# request at a time each), by h2load (nghttp2-client), page after page; the median time to the
+# last asset, connections and TLS handshakes included.
+load_h2page() {
+	local raw="$OUT/raw/$P/h2page" reps c0 c1 a0 a1 i
+	reps=$([ "$QUICK" = 1 ] && echo 10 || echo 30)
+	if ! command -v h2load >/dev/null; then
+		echo '{"failed": "h2load not installed (nghttp2-client)"}' >"$raw.json"
+		return
+	fi
+	: >"$raw.h2.txt"; : >"$raw.h1.txt"
+	c0=$(proxy_cpu); a0=$(agent_cpu)
+	for i in $(seq "$reps"); do
+		h2load -n 100 -c 1 -m 100 -H "$CLIENT_AUTH" "$BASE/user/bench/100b" >>"$raw.h2.txt" 2>&1
+		h2load --h1 -n 100 -c 6 -m 1 -H "$CLIENT_AUTH" "$BASE/user/bench/100b" >>"$raw.h1.txt" 2>&1
+	done
+	c1=$(proxy_cpu); a1=$(agent_cpu)
+	$LIB h2page "$raw.h2.txt" "$raw.h1.txt" "$raw.json" \
+		"proxy_cpu_s=$(echo "$c1 $c0" | awk '{printf "%.2f", $1-$2}')" \
+		"agent_cpu_s=$(echo "$a1 $a0" | awk '{printf "%.2f", $1-$2}')"
+	log "$P h2page: $(head -c 300 "$raw.json")"
+	[ "$NB_OK" = 1 ] && load_pageload
+}
+
+# load_pageload: Chromium loads the real notebook's tree page through this path, each time in
+# a fresh context (new connections), over h2 and with HTTP/2 off (bench/page-load.js).
+load_pageload() {
+	local raw="$OUT/raw/$P/pageload" reps h
+	reps=$([ "$QUICK" = 1 ] && echo 5 || echo 15)
+	if [ ! -x /usr/bin/chromium ] || [ ! -d "$HERE/../tests/browser/node_modules/playwright-core" ]; then
+		echo '{"failed": "chromium or tests/browser/node_modules (playwright-core) missing"}' >"$raw.json"
+		return
+	fi
+	for h in h2 h1; do
+		node "$HERE/page-load.js" --url "$BASE/user/bench/tree" --header "$CLIENT_AUTH" \
+			--reps "$reps" $([ "$h" = h1 ] && echo --h1) >"$raw.$h.out" 2>"$raw.$h.err"
+	done
+	$PY -c 'import json, sys
+def one(p):
+    try:
+        return json.loads(open(p).read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return {"failed": "page-load.js printed no result (see %s)" % p}
+json.dump({"h2": one(sys.argv[1]), "h1": one(sys.argv[2])}, open(sys.argv[3], "w"))' \
+		"$raw.h2.out" "$raw.h1.out" "$raw.json"
+	log "$P pageload: $(head -c 300 "$raw.json")"
+}
+
 load_ws_echo() {
 	local raw="$OUT/raw/$P/ws_echo" c0 c1 a0 a1
 	c0=$(proxy_cpu); a0=$(agent_cpu)
@@ -582,6 +631,7 @@ run_loads() {
 	fi
 	[ "${BENCH_NEW_ROUNDS:-0}" = 1 ] || new_loads
 	[ "${BENCH_BULK_ROUNDS:-0}" = 1 ] || bulk_loads
+	case "$P" in nbgated*) load_h2page ;; esac
 	load_ws_echo
 	local n
 	IDLE_BASE_RSS=$(proxy_rss); IDLE_BASE_ARSS=$(agent_rss)

@@ -237,6 +237,16 @@ pump_finish_output(struct pump *p)
 
 	p->out_done = 1;
 	if (p->is_pair) {
+		/*
+		 * libevent's BEV_FINISHED flush of a pair moves only what fits
+		 * below the partner's read high watermark when its input is
+		 * under it, then signals EOF: the rest would go with our end.
+		 * Lift the watermark first (the channel is done: what is left
+		 * is bounded by its window).
+		 */
+		if (bufferevent_pair_get_partner(p->bev) != NULL)
+			bufferevent_setwatermark(bufferevent_pair_get_partner(p->bev),
+			    EV_READ, 0, 0);
 		bufferevent_flush(p->bev, EV_WRITE, BEV_FINISHED);
 		return;
 	}

@@ -329,7 +329,10 @@ gate_tls(const struct config *cfg, void **ctx, char **cause)
 	    access(cfg->tls_key, F_OK) == -1 &&
 	    tls_self_signed(cfg->tls_cert, cfg->tls_key, cause) == -1)
 		return (-1);
-	return ((*ctx = tls_ctx_new(cfg->tls_cert, cfg->tls_key, cause)) == NULL ? -1 : 0);
+	if ((*ctx = tls_ctx_new(cfg->tls_cert, cfg->tls_key, cause)) == NULL)
+		return (-1);
+	tls_ctx_alpn(*ctx, cfg->proxy_http2);
+	return (0);
 }
 
 /* tls.hsts: on, off, or auto (on unless the certificate is self-signed). */

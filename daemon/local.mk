@@ -35,6 +35,8 @@ libnbdaemon_a_SOURCES = \
 	daemon/proxy/conn-request.c \
 	daemon/proxy/conn-up.c \
 	daemon/proxy/conn-hub.c \
+	daemon/proxy/h2.c \
+	daemon/proxy/h2-stream.c \
 	daemon/sess/sess.h \
 	daemon/sess/jobreq.c \
 	daemon/sess/session-int.h \
@@ -73,7 +75,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/daemon.h \
 	daemon/gate.c
 DAEMON_LIBS = libnbdaemon.a libnbsched.a libnbbackend.a libnbtunnel.a $(COMMON_LIBS) $(JANSSON_LIBS) $(YAML_LIBS) \
-	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS)
+	$(SQLITE_LIBS) $(LIBCURL_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS) $(NGHTTP2_LIBS)
 
 sbin_PROGRAMS += nbgated
 nbgated_SOURCES = daemon/main.c

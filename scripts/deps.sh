@@ -12,11 +12,13 @@ set -eu
 groups="${*:-build}"
 build="autoconf automake libtool pkg-config make gcc libc6-dev
        libevent-dev libssl-dev libssh-dev libjansson-dev libyaml-dev libhttp-parser-dev
-       libsqlite3-dev libcurl4-openssl-dev libpam0g-dev openssl ca-certificates"
+       libsqlite3-dev libcurl4-openssl-dev libpam0g-dev openssl ca-certificates
+       libnghttp2-dev"
 test="openssh-server openssh-client jupyter-notebook python3-websocket python3-requests
       curl procps iproute2 psmisc clang libclang-rt-14-dev bubblewrap chromium nftables
       myproxy-server myproxy jupyterhub
-      python3-jupyter-server"
+      python3-jupyter-server
+      nghttp2-client python3-h2"
 slurm="munge slurmctld slurmd slurm-client slurmdbd mariadb-server mariadb-client
        libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd
        slurmrestd slurm-wlm-jwt-plugin"

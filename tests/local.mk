@@ -65,6 +65,7 @@ TESTS += \
 	tests/integration/test_sched.py \
 	tests/integration/test_slurmlib.py \
 	tests/integration/test_proxy.py \
+	tests/integration/test_h2.py \
 	tests/integration/test_pool.py \
 	tests/integration/test_badinput.py \
 	tests/integration/test_jupyter.py \
@@ -114,18 +115,21 @@ TESTS += \
 	tests/attack/test_log_injection.py \
 	tests/attack/test_token_pages.py \
 	tests/attack/test_pool_isolation.py \
-	tests/attack/test_enroll_bind.py
+	tests/attack/test_enroll_bind.py \
+	tests/attack/test_h2.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
 FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509 tests/fuzz/fuzz-jwt \
-	tests/fuzz/fuzz-activity
+	tests/fuzz/fuzz-activity tests/fuzz/fuzz-h2
+tests_fuzz_fuzz_h2_SOURCES = tests/fuzz/fuzz-h2.c tests/fuzz/proxy-fixture.h
+tests_fuzz_fuzz_h2_LDADD = $(DAEMON_LIBS)
 tests_fuzz_fuzz_activity_SOURCES = tests/fuzz/fuzz-activity.c agent/agent.h agent/activity.c \
 	agent/notebook.c
 tests_fuzz_fuzz_activity_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_activity_LDADD = $(COMMON_LIBS) $(JANSSON_LIBS)
-tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c
+tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c tests/fuzz/proxy-fixture.h
 tests_fuzz_fuzz_http_LDADD = $(DAEMON_LIBS)
 tests_fuzz_fuzz_jwt_SOURCES = tests/fuzz/fuzz-jwt.c
 tests_fuzz_fuzz_jwt_LDADD = $(DAEMON_LIBS)
@@ -140,6 +144,7 @@ tests_fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_x509_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_jwt_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_activity_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_h2_LDFLAGS = -fsanitize=fuzzer
 else
 check_PROGRAMS += $(FUZZ_TARGETS)
 tests_fuzz_fuzz_http_SOURCES += tests/fuzz/driver.c
@@ -147,6 +152,7 @@ tests_fuzz_fuzz_config_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_x509_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_jwt_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_activity_SOURCES += tests/fuzz/driver.c
+tests_fuzz_fuzz_h2_SOURCES += tests/fuzz/driver.c
 TESTS += $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += tests/fuzz/corpus

@@ -99,6 +99,11 @@ static const struct cfg_key cfg_proxy_keys[] = {
 	  .min = 0, .max = 1024, .def = "8" },
 	{ .name = "upstream_idle", .type = CFG_DURATION,
 	  .off = OFF(proxy_upstream_idle), .min = 1, .max = 10 * MINUTE, .def = "30s" },
+	{ .name = "http2", .type = CFG_BOOL, .off = OFF(proxy_http2), .def = "true" },
+	{ .name = "http2_max_streams", .type = CFG_INT, .off = OFF(proxy_h2_streams),
+	  .min = 1, .max = 1000, .def = "100" },
+	{ .name = "http2_max_resets", .type = CFG_INT, .off = OFF(proxy_h2_resets),
+	  .min = 1, .max = 100000, .def = "200" },
 };
 static const struct cfg_section cfg_proxy = SECTION(cfg_proxy_keys);
 

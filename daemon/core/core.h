@@ -145,6 +145,9 @@ struct config {
 	char		*proxy_user_hosts;	/* "{user}.nb.example.org", "": off */
 	int		 proxy_upstream_pool;	/* idle streams kept per route */
 	int		 proxy_upstream_idle;	/* seconds an idle stream is kept */
+	int		 proxy_http2;		/* offer h2 in ALPN */
+	int		 proxy_h2_streams;	/* concurrent streams per h2 connection */
+	int		 proxy_h2_resets;	/* stream resets per 10 s before GOAWAY */
 
 	char		**admins;	/* user names with admin rights */
 	size_t		 nadmins;
@@ -252,6 +255,9 @@ struct gate_stats {
 	unsigned long long	 enroll_accepted;	/* agents enrolled */
 	unsigned long long	 enroll_refused;	/* enrollments refused (secret, job, node) */
 	unsigned long long	 enroll_conflicts;	/* one secret used by two agents: alerts */
+	unsigned long long	 h2_conns;	/* HTTP/2 connections (ALPN h2) */
+	unsigned long long	 h2_streams;	/* their requests */
+	unsigned long long	 h2_abuse;	/* ended with ENHANCE_YOUR_CALM: resets, floods */
 };
 struct gate {
 	struct config		*cfg;
@@ -322,6 +328,7 @@ void		 httpc_cancel(struct httpc_req *);	/* no callback afterwards */
 /* tls.c */
 void		*tls_ctx_new(const char *, const char *, char **);
 void		 tls_ctx_free(void *);
+void		 tls_ctx_alpn(void *, int);
 int		 tls_ctx_self_issued(void *);
 int		 tls_self_signed(const char *, const char *, char **);
 

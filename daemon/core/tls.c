@@ -277,3 +277,30 @@ out:
 	EVP_PKEY_free(pk);
 	return (rv);
 }
+
+/*
+ * ALPN: "h2" first when HTTP/2 is on (proxy.http2), else "http/1.1"; a
+ * client that offers neither, or no ALPN at all, gets HTTP/1.1 unnamed.
+ */
+static int
+tls_alpn_cb(SSL *s, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char	 both[] = "\x02h2\x08http/1.1";
+	const unsigned char		*ours = arg != NULL ? both : both + 3;
+	unsigned char			*pick;
+
+	if (SSL_select_next_proto(&pick, outlen, ours,
+	    (unsigned int)(sizeof both - 1 - (ours - both)), in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return (SSL_TLSEXT_ERR_NOACK);
+	*out = pick;
+	return (SSL_TLSEXT_ERR_OK);
+}
+
+/* Sets which protocols @ctx offers by ALPN: h2 (if @h2) and HTTP/1.1. */
+void
+tls_ctx_alpn(void *ctx, int h2)
+{
+	SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_cb, h2 ? (void *)1 : NULL);
+}

@@ -46,6 +46,7 @@ static TAILQ_HEAD(, wsconn) ws_list = TAILQ_HEAD_INITIALIZER(ws_list);
 static void	conn_parse_up_cb(struct bufferevent *, void *);
 static void	conn_up_write(struct bufferevent *, void *);
 static void	conn_up_event(struct bufferevent *, short, void *);
+static void	conn_up_eof(struct conn *);
 
 /*
  * Where a proxied head (either way) or a response's bytes are put together
@@ -87,7 +88,7 @@ conn_write_now(struct conn *c)
 		return;
 	}
 	out = bufferevent_get_output(c->bev);
-	if (evbuffer_get_length(out) == 0 &&
+	if (c->fd != -1 && evbuffer_get_length(out) == 0 &&
 	    (bufferevent_get_enabled(c->bev) & EV_WRITE)) {
 		while (evbuffer_peek(buf, -1, NULL, &v, 1) == 1) {
 			n = v.iov_len < CONN_WRITE_MAX ? v.iov_len : CONN_WRITE_MAX;
@@ -126,7 +127,7 @@ conn_up_drop(struct conn *c)
 	}
 	free(c->route);
 	c->route = NULL;
-	c->up_reusable = c->up_retry = 0;
+	c->up_reusable = c->up_retry = c->up_eof = 0;
 	route_unref(c->up_r);
 	c->up_r = NULL;
 }
@@ -258,7 +259,7 @@ conn_send_head(struct conn *c)
 		    "HTTP/1.1 100 Continue\r\n\r\n");
 
 	c->phase = PH_PROXY;
-	c->up_reusable = 0;
+	c->up_reusable = c->up_eof = 0;
 	http_msg_reset(&c->resp);
 	http_parser_init(&c->sp, HTTP_RESPONSE);
 	c->sp.data = c;
@@ -475,7 +476,7 @@ conn_ws_splice(struct conn *c)
 {
 	struct wsconn	*w;
 
-	if (c->up == NULL || c->closing || c->bev == NULL)
+	if (c->up == NULL || c->closing || c->bev == NULL || c->fd == -1)
 		return (0);
 	w = xcalloc(1, sizeof *w);
 	w->st = tunnel_stream_splice(c->up, c->fd, c->ssl, bufferevent_get_input(c->bev),
@@ -559,6 +560,11 @@ conn_parse_up(struct conn *c)
 			return;
 		}
 	}
+	if (c->up_eof && c->up != NULL && !c->closing &&
+	    (evbuffer_get_length(in) == 0 || c->resp_done)) {
+		conn_up_eof(c);
+		return;
+	}
 	if (c->up != NULL && !c->closing)
 		bufferevent_enable(c->up, EV_READ);
 }
@@ -594,6 +600,20 @@ conn_up_event(struct bufferevent *bev, short what, void *arg)
 	conn_parse_up(c);
 	if (c->closing)
 		return;
+	if (c->up != NULL && !c->resp_done &&
+	    evbuffer_get_length(bufferevent_get_input(c->up)) > 0) {
+		/* What the notebook sent before it closed goes first, as the browser takes it. */
+		c->up_eof = 1;
+		return;
+	}
+	conn_up_eof(c);
+}
+
+/* The notebook's side closed and all it sent is read: end what its closing ends. */
+static void
+conn_up_eof(struct conn *c)
+{
+	c->up_eof = 0;
 	if (c->phase == PH_UPGRADED) {
 		conn_close(c);
 		return;

@@ -50,6 +50,7 @@ static struct event_base *conn_trim_base;
 static void	conn_client_read(struct bufferevent *, void *);
 static void	conn_client_write(struct bufferevent *, void *);
 static void	conn_client_event(struct bufferevent *, short, void *);
+static void	conn_setup(struct conn *);
 
 /* Answers with a complete response (a page or JSON) and maybe closes. */
 void
@@ -216,6 +217,10 @@ static void
 conn_free(struct conn *c)
 {
 	conn_up_drop(c);
+	if (c->h2 != NULL)
+		h2_free(c->h2);
+	if (c->h2s != NULL)
+		h2_stream_conn_gone(c->h2s);	/* the stream reads what is left */
 	if (c->stream != NULL)
 		conn_stream_gone(c);
 	if (c->defer != NULL)
@@ -242,8 +247,9 @@ conn_free(struct conn *c)
 	peer_put(c->peerc);
 	free(c->peer);
 	TAILQ_REMOVE(&conn_list, c, entry);
+	if (!c->inner)
+		conn_counted(-1);
 	free(c);
-	conn_counted(-1);
 }
 
 static void
@@ -375,6 +381,8 @@ conn_client_event(struct bufferevent *bev, short what, void *arg)
 			gate->stats.tls_resumed++;
 		else if (c->ssl != NULL)
 			gate->stats.tls_full++;
+		if (c->ssl != NULL && h2_alpn(c->ssl))
+			h2_start(c);	/* its callbacks from here on */
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) &&
@@ -451,11 +459,44 @@ conn_accept(int fd, const char *peer, int port, enum conn_kind kind)
 	}
 	if (c->bev == NULL)
 		fatalx("bufferevent_socket_new failed");
+	conn_setup(c);
+	if (kind == CONN_H2C)
+		h2_start(c);
+}
+
+/*
+ * An HTTP/2 stream's own conn: it reads the stream's request as HTTP/1.1
+ * from @bev (its end of a pair, owned from here) and answers into it,
+ * exactly as a browser connection's would; @outer is the TLS connection.
+ * Not counted as a connection (its stream is, by the session's limits).
+ */
+struct conn *
+conn_inner_new(struct conn *outer, struct bufferevent *bev, struct h2_stream *st)
+{
+	struct conn	*c = xcalloc(1, sizeof *c);
+
+	c->inner = 1;
+	c->h2s = st;
+	c->born = time(NULL);
+	c->tls = outer->tls;
+	c->peer = xstrdup(outer->peer);
+	c->peer_port = outer->peer_port;
+	c->fd = -1;
+	c->bev = bev;
+	conn_setup(c);
+	return (c);
+}
+
+/* What conn_accept() and conn_inner_new() share: parsers, callbacks, the list. */
+static void
+conn_setup(struct conn *c)
+{
 	http_msg_init(&c->req, gate->cfg->proxy_max_header);
 	http_msg_init(&c->resp, CONN_RESP_HEAD_MAX);
 	http_parser_init(&c->rp, HTTP_REQUEST);
 	c->rp.data = c;
-	conn_counted(1);
+	if (!c->inner)
+		conn_counted(1);
 	TAILQ_INSERT_TAIL(&conn_list, c, entry);
 	bufferevent_setcb(c->bev, conn_client_read, conn_client_write, conn_client_event, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, conn_limit() / 2, 0);

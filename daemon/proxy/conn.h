@@ -1,7 +1,10 @@
 /*
  * conn.h: what conn*.c share about one browser connection, private to them
  * (proxy.h is the room's interface). Include after <http_parser.h>,
- * <openssl/ssl.h> and proxy.h.
+ * <openssl/ssl.h> and proxy.h.  An HTTP/2 connection (h2.c) is a conn
+ * whose bytes go to its nghttp2 session; each of its streams runs through
+ * an inner conn of its own (h2-stream.c), fed HTTP/1.1 over a bufferevent
+ * pair, so every request, whatever the protocol, meets the same code.
  */
 #ifndef NB_PROXY_CONN_H
 #define NB_PROXY_CONN_H
@@ -85,10 +88,14 @@ struct conn {
 	struct route		*up_r;		/* the route object up is through: a reference */
 	unsigned long		 up_gen;	/* its tunnel generation then */
 	int			 up_retry;	/* from the pool, bodyless: may reopen once */
+	int			 up_eof;	/* it closed; what it sent before is still queued */
 
 	struct conn_stream	*stream;	/* an event stream a handler writes */
 	int			 streamed;	/* the request was answered with one */
 	struct conn_defer	*defer;		/* PH_DEFER: owned by the handler */
+	struct h2		*h2;		/* an HTTP/2 connection: its session */
+	struct h2_stream	*h2s;		/* an inner conn: the stream it serves */
+	int			 inner;		/* an h2 stream's: no socket, not counted */
 	TAILQ_ENTRY(conn)	 entry;
 };
 
@@ -170,6 +177,7 @@ void		 conn_fail_json(struct conn *, int, const char *);
 void		 conn_close(struct conn *);
 void		 conn_free_later(struct conn *);
 void		 conn_counted(int);
+struct conn	*conn_inner_new(struct conn *, struct bufferevent *, struct h2_stream *);
 
 /* conn-request.c: request heads, who is asking, where a request goes */
 void		 conn_parse(struct conn *);
@@ -186,5 +194,28 @@ void		 conn_ws_close_all(void);
 /* conn-hub.c: /hub/ requests: the handler, deferred answers, event streams */
 void		 conn_local(struct conn *);
 void		 conn_stream_gone(struct conn *);
+
+/* h2.c: HTTP/2 on a TLS connection (ALPN "h2") */
+struct h2;
+struct h2_stream;
+TAILQ_HEAD(h2_streams, h2_stream);
+int		 h2_alpn(SSL *);
+void		 h2_start(struct conn *);
+void		 h2_free(struct h2 *);
+void		 h2_flush(struct h2 *);
+struct conn	*h2_conn(struct h2 *);
+struct nghttp2_session *h2_session(struct h2 *);
+void		 h2_heads(struct h2 *, int);
+
+/* h2-stream.c: one h2 stream, carried through an inner conn as HTTP/1.1 */
+struct h2_stream *h2_stream_new(struct h2 *, int32_t, struct h2_streams *);
+int		 h2_stream_header(struct h2_stream *, const uint8_t *, size_t,
+		    const uint8_t *, size_t);
+void		 h2_stream_head_done(struct h2_stream *, int);
+void		 h2_stream_body(struct h2_stream *, const uint8_t *, size_t);
+void		 h2_stream_body_end(struct h2_stream *);
+void		 h2_stream_free(struct h2_stream *);
+void		 h2_stream_conn_gone(struct h2_stream *);
+int		 h2_stream_pump_all(struct h2_streams *);
 
 #endif /* NB_PROXY_CONN_H */

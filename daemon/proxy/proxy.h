@@ -156,7 +156,8 @@ struct api_resp {
 };
 
 /* conn*.c: one browser (or admin socket) connection: parse, route, proxy */
-enum conn_kind { CONN_TLS, CONN_ADMIN, CONN_PLAIN };
+/* CONN_H2C: HTTP/2 with prior knowledge on a plain socket (fuzzing only). */
+enum conn_kind { CONN_TLS, CONN_ADMIN, CONN_PLAIN, CONN_H2C };
 void		 conn_accept(int, const char *, int, enum conn_kind);
 unsigned long	 conn_open(void);
 typedef struct tunnel_req *(*conn_connector_fn)(struct tunnel *, const char *, int,

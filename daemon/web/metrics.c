@@ -283,8 +283,15 @@ metrics_render(void)
 	    "nbgate_security_refused_total{rule=\"cross_origin\"} %llu\n"
 	    "nbgate_security_refused_total{rule=\"xsrf\"} %llu\n"
 	    "nbgate_security_refused_total{rule=\"deadline\"} %llu\n"
-	    "nbgate_security_refused_total{rule=\"per_address\"} %llu\n",
-	    st->cross_origin, st->xsrf_refused, st->deadline_drops, st->addr_refused);
+	    "nbgate_security_refused_total{rule=\"per_address\"} %llu\n"
+	    "nbgate_security_refused_total{rule=\"h2_abuse\"} %llu\n",
+	    st->cross_origin, st->xsrf_refused, st->deadline_drops, st->addr_refused,
+	    st->h2_abuse);
+	HELP(b, "nbgate_http2_connections_total", "counter",
+	    "Browser connections that chose HTTP/2 (ALPN h2).");
+	evbuffer_add_printf(b, "nbgate_http2_connections_total %llu\n", st->h2_conns);
+	HELP(b, "nbgate_http2_streams_total", "counter", "Requests on HTTP/2 connections.");
+	evbuffer_add_printf(b, "nbgate_http2_streams_total %llu\n", st->h2_streams);
 	HELP(b, "nbgate_admin_access_total", "counter",
 	    "Connections on which an administrator opened another user's notebook.");
 	evbuffer_add_printf(b, "nbgate_admin_access_total %llu\n", st->admin_access);

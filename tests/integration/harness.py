@@ -428,6 +428,19 @@ class NbAgent:
         return self.env.procs.stop(self.name, sig)
 
 
+def backend_route(env, gw, user, token=None):
+    """backend.py (a real HTTP server) behind plain OpenSSH (ssh -R) as USER's route: starts
+    both (env.backend_port, the agent in env.agent) and returns once the route is connected."""
+    env.backend_port = free_port()
+    env.procs.start("backend", ["/usr/bin/python3", os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "backend.py"), str(env.backend_port)])
+    wait_for(lambda: socket.create_connection(("127.0.0.1", env.backend_port), 1).close() or True)
+    key = ssh_keygen(env.path("%s_key" % user))
+    gw.add_route(user, key + ".pub", token=token)
+    env.agent = OpenSSHAgent(env, gw, user, key, env.backend_port).start()
+    return wait_for(lambda: route_connected(gw, user), 20)
+
+
 def route_connected(gw, name):
     r = gw.ctl("--json", "route", "list")
     if r.returncode != 0:

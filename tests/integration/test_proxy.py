@@ -3,13 +3,12 @@ OpenSSH (ssh -R) to a real HTTP backend: header rules, framing, keep-alive,
 authorization, login links."""
 import json
 import os
-import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Env, Gateway, OpenSSHAgent, ssh_keygen, free_port, wait_for,
-                     route_connected, PATTERN)  # noqa: E402
+from harness import (Env, Gateway, OpenSSHAgent, ssh_keygen, wait_for,  # noqa: E402
+                     route_connected, backend_route, PATTERN)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -17,14 +16,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def setup(env):
     gw = Gateway(env).start()
     env.gw = gw
-    env.backend_port = free_port()
-    env.procs.start("backend", ["/usr/bin/python3", os.path.join(HERE, "backend.py"),
-                                str(env.backend_port)])
-    wait_for(lambda: socket.create_connection(("127.0.0.1", env.backend_port), 1).close() or True)
-    key = ssh_keygen(env.path("alice_key"))
-    gw.add_route("alice", key + ".pub", token="nbtok-alice-secret")
-    env.agent = OpenSSHAgent(env, gw, "alice", key, env.backend_port).start()
-    env.tap.ok(wait_for(lambda: route_connected(gw, "alice"), 20), "OpenSSH agent connects and gets its forward")
+    env.tap.ok(backend_route(env, gw, "alice", token="nbtok-alice-secret"),
+               "OpenSSH agent connects and gets its forward")
     env.alice = gw.token("alice")
     env.bob = gw.token("bob")
 
