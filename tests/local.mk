@@ -114,7 +114,8 @@ TESTS += \
 	tests/attack/test_log_injection.py \
 	tests/attack/test_token_pages.py \
 	tests/attack/test_pool_isolation.py \
-	tests/attack/test_enroll_bind.py
+	tests/attack/test_enroll_bind.py \
+	tests/attack/test_continue.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the

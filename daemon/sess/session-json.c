@@ -83,7 +83,8 @@ sess_json_continue(const struct session *s, json_t *state)
 
 	if (s->next_on) {
 		phase = s->next_job == NULL ? "submitting" :
-		    s->next_st.state == SCHED_RUNNING ? "starting" : "queued";
+		    s->next_st.state == SCHED_RUNNING ? "starting" :
+		    s->next_st.state == SCHED_PENDING ? "queued" : "submitted";
 		json_object_set_new(state, "successor", json_pack("{s:s?,s:s,s:s?,"
 		    "s:o,s:s?}", "job_id", s->next_job, "phase", phase,
 		    "scheduler_reason", s->next_st.state == SCHED_PENDING ?
