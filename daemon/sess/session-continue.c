@@ -342,13 +342,7 @@ sess_continue_tracked(struct session *s, const char *id, const struct sched_stat
 		sess_journal(s, "continue-starting", why);
 		free(why);
 	}
-	sched_status_clear(&s->next_st);
-	sched_status_copy(&s->next_st, st);
-	if (s->next_st.reason != NULL) {	/* the scheduler's words: any bytes */
-		why = tunclient_reason_clean(s->next_st.reason, SESS_REASON_MAX);
-		free(s->next_st.reason);
-		s->next_st.reason = why;
-	}
+	sess_status_keep(&s->next_st, st);
 	sess_notify(s);		/* its queue state, on the pages and streams */
 	return (1);
 }

@@ -147,6 +147,7 @@ void		 sess_continue_restore(struct session *);
 void		 sess_continue_free(struct session *);
 
 /* session-track.c: following jobs, housekeeping, orphans */
+void		 sess_status_keep(struct sched_status *, const struct sched_status *);
 void		 sess_tracked(const char *, const struct sched_status *,
 		     const struct sched_status *, void *);
 long long	 sess_comment_session(const char *);

@@ -96,18 +96,25 @@ session_queue_state(const char *c, const char *q)
 
 /* ---- following the job ------------------------------------------------- */
 
-static void
-sess_note_status(struct session *s, const struct sched_status *st)
+/* Keeps the scheduler's word @st in @dst, its reason cleaned (any bytes). */
+void
+sess_status_keep(struct sched_status *dst, const struct sched_status *st)
 {
 	char	*clean;
 
-	sched_status_clear(&s->st);
-	sched_status_copy(&s->st, st);
-	if (s->st.reason != NULL) {	/* the scheduler's words: any bytes */
-		clean = tunclient_reason_clean(s->st.reason, SESS_REASON_MAX);
-		free(s->st.reason);
-		s->st.reason = clean;
+	sched_status_clear(dst);
+	sched_status_copy(dst, st);
+	if (dst->reason != NULL) {
+		clean = tunclient_reason_clean(dst->reason, SESS_REASON_MAX);
+		free(dst->reason);
+		dst->reason = clean;
 	}
+}
+
+static void
+sess_note_status(struct session *s, const struct sched_status *st)
+{
+	sess_status_keep(&s->st, st);
 	if (st->node != NULL && (s->node == NULL || strcmp(s->node, st->node) != 0)) {
 		free(s->node);
 		s->node = tunclient_reason_clean(st->node, 1024);

@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from harness import Env, route_connected, wait_for, ws_execute  # noqa: E402
 from test_pages import get, login  # noqa: E402
+from test_progress import Stream, prog_path  # noqa: E402
 import test_session as ts  # noqa: E402
 import test_enroll_bind as eb  # noqa: E402
 
@@ -203,6 +204,13 @@ def test_pending_successor(env):
          in page, "the home page shows the successor's queue state", page[-2000:])
     if not new:
         return
+    p = Stream(env.gw, prog_path("duser"), token=env.api.token, timeout=30)
+    ev = p.next(30)
+    p.close()
+    t.ok(isinstance(ev, dict) and ev.get("successor", {}).get("job_id") == new and
+         ev["successor"].get("phase") == "queued" and
+         ev.get("carry_over", {}).get("kernel_state") is False,
+         "the progress stream's event carries the successor's queue state", ev)
     env.gw.stop()
     env.gw.start()
     s = state(env, "duser")
@@ -246,6 +254,30 @@ def test_pending_successor(env):
     t.ok("continued" in ev and "reloaded" in ev, "the journal: reloaded, then continued", ev)
 
 
+def test_auto(env):
+    """sessions.continue: auto (a reload): cuser's running server, on a cluster without
+    extend, gets its successor from nbgated itself once continue_before reaches it."""
+    t = env.tap
+    if not getattr(env, "cuser_new", None):
+        t.ok(False, "cuser's first switch happened")
+        return
+    env.api.call("DELETE", "/users/duser/server")     # not continued again meanwhile
+    with open(env.gw.config) as f:
+        cfg = f.read()
+    with open(env.gw.config, "w") as f:
+        f.write(cfg.replace("sessions:\n", "sessions:\n  continue: auto\n  continue_before: 1h\n", 1))
+    r = env.gw.ctl("reload")
+    t.ok(r.returncode == 0, "reloaded with sessions.continue: auto, continue_before: 1h", r.stderr)
+    ok = wait_for(lambda: state(env, "cuser").get("continued_from") == env.cuser_new, 120)
+    s = state(env, "cuser")
+    ev = events(env, "cuser")
+    sub = [e for e in ev if e[0] == "continue-submitted"]
+    t.ok(ok and s.get("phase") == "running" and len(sub) == 2 and
+         "sessions.continue: auto" in sub[-1][1],
+         "nbgated continued cuser by itself (10m walltime < 1h): running in a third job", (s, ev))
+    t.ok(ts.proxied(env, "cuser")[0] == 200, "and the route serves the third job's notebook")
+
+
 def main():
     env = Env("test_continue")
     ts.session_world(env)
@@ -257,7 +289,7 @@ def main():
         with open(os.path.join(d, "impostor.txt"), "w") as f:
             f.write("IMPOSTOR\n")
     try:
-        for fn in (test_switch, test_old_job_secret, test_pending_successor):
+        for fn in (test_switch, test_old_job_secret, test_pending_successor, test_auto):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
