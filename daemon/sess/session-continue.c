@@ -240,6 +240,7 @@ cont_take_over(struct session *s)
 	s->started = s->st.state == SCHED_RUNNING && s->st.start > 0 ?
 	    (double)s->st.start : 0;
 	s->warned = 0;
+	s->extend_refused = 0;
 	s->tunnel_up = 0;
 	s->compute_last = 0;
 	s->kernels = s->kernels_busy = s->terminals = 0;
@@ -360,14 +361,15 @@ sess_continue_abandon(struct session *s, const char *why)
 	sess_save(s);
 }
 
-/* 1 if @s's cluster can still lengthen its job (clusters.NAME.extend). */
+/* 1 if @s's cluster can still lengthen its job (clusters.NAME.extend, not refused). */
 static int
 cont_can_extend(const struct session *s)
 {
 	const struct config_cluster	*c = config_cluster_find(gate->cfg, s->req->cluster);
 	int				 cur = s->st.limit > 0 ? s->st.limit : s->req->walltime;
 
-	return (c != NULL && c->extend_step > 0 && cur < c->extend_max);
+	return (c != NULL && c->extend_step > 0 && cur < c->extend_max &&
+	    !s->extend_refused);
 }
 
 /* sessions.continue: auto: the successor goes ahead continue_before the end. */

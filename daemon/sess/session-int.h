@@ -66,6 +66,7 @@ struct session {
 	time_t			 last_cancel;
 	int			 warned;	/* walltime warning given (for this end) */
 	time_t			 extending;	/* an extension is on its way since; 0 none */
+	int			 extend_refused;	/* the scheduler said no (continue instead) */
 	int			 tunnel_up;
 	/* the agent's reports (protocol 4); compute_last 0: none yet */
 	time_t			 compute_last;	/* the notebook or job last did something */

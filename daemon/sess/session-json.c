@@ -61,9 +61,14 @@ sess_json_extend(const struct session *s, json_t *state)
 	const struct config_cluster	*c = config_cluster_find(gate->cfg, s->req->cluster);
 	int				 cur = s->st.limit > 0 ? s->st.limit : s->req->walltime;
 
-	if (c != NULL && c->extend_step > 0 && cur < c->extend_max)
-		json_object_set_new(state, "extend", json_pack("{s:i,s:i}", "step",
-		    c->extend_step, "max_total", c->extend_max));
+	json_t				*x;
+
+	if (c == NULL || c->extend_step == 0 || cur >= c->extend_max)
+		return;
+	x = json_pack("{s:i,s:i}", "step", c->extend_step, "max_total", c->extend_max);
+	if (s->extend_refused)	/* the scheduler said no: Continue is offered too */
+		json_object_set_new(x, "refused", json_true());
+	json_object_set_new(state, "extend", x);
 }
 
 /* What the user is told when a server continues in a new job (API and pages). */

@@ -108,14 +108,17 @@ extend_button(struct evbuffer *b, const struct api_req *ar, const char *server,
 	home_button(b, ar, "/hub/extend", server, label);
 }
 
-/* A running server's buttons: Extend while it can grow, else Continue in a new job. */
+/* A running server's buttons: Extend while it can grow; Continue in a new job where it cannot, or the scheduler refused. */
 void
 extend_form(struct evbuffer *b, const struct api_req *ar, const char *server,
     json_t *st)
 {
-	if (json_is_object(json_object_get(st, "extend")))
+	json_t	*x = json_object_get(st, "extend");
+
+	if (json_is_object(x))
 		extend_button(b, ar, server, st);
-	else if (json_is_object(json_object_get(st, "continue")))
+	if (json_is_object(json_object_get(st, "continue")) && (!json_is_object(x) ||
+	    json_is_true(json_object_get(x, "refused"))))
 		home_button(b, ar, "/hub/continue", server, "Continue in a new job");
 }
 
