@@ -99,7 +99,8 @@ int		 route_enroll(struct route *, const unsigned char [32], ssh_key,
 const char	*route_enrolled_from(struct route *);
 /* route.c: a successor job's route (sessions.continue), outside the table */
 char		*route_next_begin(struct route *);
-void		 route_next_restore(struct route *, const char *, const char *);
+void		 route_next_restore(struct route *, const char *, const char *,
+		     const char *, const char *);
 struct route	*route_next(struct route *);
 int		 route_is_next(struct route *);
 void		 route_next_drop(struct route *);

@@ -516,19 +516,29 @@ route_next_begin(struct route *r)
 	return (route_enroll_begin(n, NULL));
 }
 
-/* Restores @r's waiting successor from the store (hex digest, job or NULL). */
+/*
+ * Restores @r's successor from the store: its waiting enrollment (hex
+ * digest, job), or the key and token its agent enrolled with (each may be
+ * NULL or "").
+ */
 void
-route_next_restore(struct route *r, const char *hex, const char *job)
+route_next_restore(struct route *r, const char *hex, const char *job,
+    const char *key, const char *token)
 {
 	struct route	*n;
+	char		*cause = NULL;
 
-	if (hex == NULL || *hex == '\0')
+	if ((hex == NULL || *hex == '\0') && (key == NULL || *key == '\0'))
 		return;
 	freestr(route_next_begin(r));
 	n = r->succ;
 	n->enroll_pending = 0;		/* the new secret: never given out */
 	explicit_bzero(n->enroll, sizeof n->enroll);
 	route_enroll_restore(n, hex, job);
+	if (key != NULL && *key != '\0' && (n->key = route_key_parse(key, &cause)) == NULL)
+		free(cause);
+	if (token != NULL && *token != '\0')
+		n->token = xstrdup(token);
 }
 
 /* @r's successor (borrowed), or NULL. */
@@ -618,7 +628,7 @@ route_upool(struct route *r)
 int
 store_route_put(struct route *r)
 {
-	char		*key, *cause = NULL, next[65];
+	char		*key, *nkey = NULL, *cause = NULL, next[65];
 	struct route	*n;
 	int		 rv;
 
@@ -632,13 +642,17 @@ store_route_put(struct route *r)
 	else
 		next[0] = '\0';
 	key = route_key_text(route_key(r));
+	if (n != NULL && n->key != NULL)
+		nkey = route_key_text(n->key);
 	rv = store_run(&cause, "INSERT OR REPLACE INTO routes (name, owner, key,"
-	    " token, created, enroll, job, session, next_enroll, next_job) VALUES"
-	    " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "ttttittitt", route_name(r),
-	    route_owner(r), key, route_token(r), (long long)route_created(r),
-	    route_enroll_hex(r), route_job(r), route_session(r),
-	    *next != '\0' ? next : NULL, n != NULL ? route_job(n) : NULL);
+	    " token, created, enroll, job, session, next_enroll, next_job, next_key,"
+	    " next_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "ttttittitttt", route_name(r), route_owner(r), key, route_token(r),
+	    (long long)route_created(r), route_enroll_hex(r), route_job(r),
+	    route_session(r), *next != '\0' ? next : NULL,
+	    n != NULL ? route_job(n) : NULL, nkey, n != NULL ? n->token : NULL);
 	free(key);
+	free(nkey);
 	if (rv == -1)
 		return (store_failed("route", route_name(r), cause));
 	return (0);
@@ -661,12 +675,12 @@ store_route_load(void (*fn)(const char *, const char *, const char *, const char
     const char *, const char *, long long))
 {
 	sqlite3_stmt	*st;
-
 	struct route	*r;
-	const char	*name, *next;
+	const char	*name;
 
 	if ((st = store_prepare("SELECT name, owner, key, token, enroll, job,"
-	    " session, next_enroll, next_job FROM routes ORDER BY name")) == NULL)
+	    " session, next_enroll, next_job, next_key, next_token FROM routes"
+	    " ORDER BY name")) == NULL)
 		return (-1);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		name = (const char *)sqlite3_column_text(st, 0);
@@ -676,12 +690,12 @@ store_route_load(void (*fn)(const char *, const char *, const char *, const char
 		    (const char *)sqlite3_column_text(st, 4),
 		    (const char *)sqlite3_column_text(st, 5),
 		    (long long)sqlite3_column_int64(st, 6));
-		/* a successor job's enrollment, waiting (store.c schema 10) */
-		next = (const char *)sqlite3_column_text(st, 7);
-		if (name != NULL && next != NULL && (r = route_find(name)) != NULL) {
-			route_next_restore(r, next,
-			    (const char *)sqlite3_column_text(st, 8));
-		}
+		/* a successor job's enrollment or agent (store.c schema 10) */
+		if (name != NULL && (r = route_find(name)) != NULL)
+			route_next_restore(r, (const char *)sqlite3_column_text(st, 7),
+			    (const char *)sqlite3_column_text(st, 8),
+			    (const char *)sqlite3_column_text(st, 9),
+			    (const char *)sqlite3_column_text(st, 10));
 	}
 	sqlite3_finalize(st);
 	return (0);

@@ -205,6 +205,7 @@ sess_continue(struct session *s, const char *actor, char **msg)
 	s->next_actor = xstrdup(actor);
 	free(s->next_dir);
 	xasprintf(&s->next_dir, "%s/%lld.%d", c->output_dir, s->id, s->continued + 1);
+	sess_save(s);		/* a restart looks for a job of a submission on its way */
 	store_audit(actor, "session-continue", s->route, s->job);
 	if (transport_kind(s->cl->tr) == TRANSPORT_HTTP) {
 		cont_submit(s);		/* no shell there: the script makes it */
@@ -399,15 +400,58 @@ sess_continue_tend(struct session *s, time_t now)
 	}
 }
 
+/*
+ * Reloaded while the successor's submission was on its way: its job, if the
+ * scheduler took it as nbgated stopped, names the session in its comment
+ * and is neither the session's job nor the one before.
+ */
+static void
+cont_adopt_done(const struct sched_listed *jobs, size_t n, const char *cause,
+    void *arg)
+{
+	long long	*id = arg;
+	struct session	*s = sess_by_id(*id);
+	size_t		 i;
+
+	free(id);
+	if (s == NULL || !s->next_on || s->next_job != NULL)
+		return;
+	for (i = 0; cause == NULL && i < n; i++) {
+		if (sess_comment_session(jobs[i].comment) == s->id &&
+		    (s->job == NULL || !sched_id_match(s->job, jobs[i].id)) &&
+		    (s->prev_job == NULL || !sched_id_match(s->prev_job, jobs[i].id)))
+			break;
+	}
+	if (cause != NULL || i == n) {
+		cont_failed(s, "the successor job was not recorded", cause != NULL ?
+		    cause : "nbgated stopped before the scheduler took it; ask again");
+		return;
+	}
+	cont_submitted(jobs[i].id, NULL, s);
+}
+
 /* A reloaded session's successor is followed again (its route was reloaded). */
 void
 sess_continue_restore(struct session *s)
 {
-	char	*cause = NULL;
+	char		*cause = NULL;
+	long long	*id;
 
-	if (s->next_job == NULL || s->cl == NULL || !sess_active(s))
+	if (s->cl == NULL || !sess_active(s) || (s->next_job == NULL &&
+	    s->next_dir == NULL))
 		return;
 	s->next_on = 1;
+	if (s->next_job == NULL) {
+		if (sched_ops_of(s->cl->sched)->list_argv == NULL) {
+			cont_failed(s, "the successor job was not recorded", "nbgated "
+			    "stopped before the scheduler answered; ask again");
+			return;
+		}
+		id = xmalloc(sizeof *id);
+		*id = s->id;
+		sched_list(s->cl->sched, NULL, cont_adopt_done, id);	/* finds s by id */
+		return;
+	}
 	if (sched_tracker_add(s->cl->trk, s->next_job, &cause) == -1) {
 		sess_tag(s);
 		log_warnx("session %lld: %s", s->id, cause);

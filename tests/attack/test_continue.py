@@ -14,6 +14,7 @@ import calendar
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -278,6 +279,41 @@ def test_auto(env):
     t.ok(ts.proxied(env, "cuser")[0] == 200, "and the route serves the third job's notebook")
 
 
+def test_restart_submitting(env):
+    """kill -9 while the successor is being submitted: after the restart it is adopted
+    (found by its comment) or the journal says it was not recorded; no job is left over."""
+    t = env.tap
+    s = state(env, "cuser")
+    if not t.ok(s.get("phase") == "running", "cuser runs (sessions.continue back to offer)", s):
+        return
+    with open(env.gw.config) as f:
+        cfg = f.read()
+    with open(env.gw.config, "w") as f:
+        f.write(cfg.replace("  continue: auto\n  continue_before: 1h\n", ""))
+    old = s["job_id"]
+    st, j = env.api.call("POST", "/users/cuser/server/continue")
+    env.gw.stop(signal.SIGKILL)
+    killed = time.time()
+    env.gw.start()
+
+    def settled():
+        ev = events(env, "cuser")
+        return state(env, "cuser").get("continued_from") == old or any(
+            e[0] == "continue-failed" and e[2] > killed for e in ev)
+    ok = wait_for(settled, 120)
+    adopted = state(env, "cuser").get("continued_from") == old
+    t.diag("kill -9 during the successor's submission: %s" % (
+        "adopted after the restart" if adopted else "not submitted, journaled"))
+    t.ok(st == 202 and ok, "after kill -9 the successor is adopted, or the journal says it was "
+         "not recorded", events(env, "cuser")[-6:])
+
+    def jobs():
+        return subprocess.run(["squeue", "-h", "-u", "nbcommunity", "-n", "nbgate-cuser", "-o",
+                               "%i"], capture_output=True, text=True, timeout=30).stdout.split()
+    t.ok(wait_for(lambda: jobs() == [state(env, "cuser").get("job_id")], 60),
+         "no job is left over: squeue shows the server's job alone", (jobs(), state(env, "cuser")))
+
+
 def main():
     env = Env("test_continue")
     ts.session_world(env)
@@ -289,7 +325,8 @@ def main():
         with open(os.path.join(d, "impostor.txt"), "w") as f:
             f.write("IMPOSTOR\n")
     try:
-        for fn in (test_switch, test_old_job_secret, test_pending_successor, test_auto):
+        for fn in (test_switch, test_old_job_secret, test_pending_successor, test_auto,
+                   test_restart_submitting):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
