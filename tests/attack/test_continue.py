@@ -22,7 +22,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from harness import Env, route_connected, wait_for, ws_execute  # noqa: E402
+from harness import Env, wait_for, ws_execute  # noqa: E402
 from test_pages import get, login  # noqa: E402
 from test_progress import Stream, prog_path  # noqa: E402
 import test_session as ts  # noqa: E402
@@ -314,23 +314,21 @@ def test_restart_submitting(env):
          "no job is left over: squeue shows the server's job alone", (jobs(), state(env, "cuser")))
 
 
+TESTS = (test_switch, test_old_job_secret, test_pending_successor, test_auto,
+         test_restart_submitting)
+
+
 def main():
     env = Env("test_continue")
     ts.session_world(env)
     env.user_tokens = {u: env.gw.token(u) for u in USERS}
-    eb.impostor_web(env)
-    for u in USERS:
-        d = os.path.join(env.path("impostor-web"), "user", u)
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "impostor.txt"), "w") as f:
-            f.write("IMPOSTOR\n")
+    eb.impostor_web(env, ("cuser", "duser"))
     try:
-        for fn in (test_switch, test_old_job_secret, test_pending_successor, test_auto,
-                   test_restart_submitting):
+        for fn in TESTS:
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
-        ts.partition("UP")
+        ts.partition("UP")          # test_pending_successor took it down
         ts.session_cleanup(env, USERS)
     env.finish()
 
