@@ -162,7 +162,6 @@ gate_ssh_up(struct tunnel *t, void *route, void *arg)
 {
 	struct route	*r = route;
 	struct tunnel	*old;
-
 	char		*why = NULL;
 
 	if (route_dead(r)) {

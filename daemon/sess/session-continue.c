@@ -174,7 +174,8 @@ cont_mkdir_done(const struct transport_result *tr, void *arg)
 /*
  * Submits @s's options ahead as a successor job, for @actor.  RESULT_OK,
  * or a refusal with *msg: RESULT_DENIED (sessions.continue: off),
- * RESULT_NOT_FOUND (not running), RESULT_CONFLICT (one is on its way).
+ * RESULT_NOT_FOUND (not running), RESULT_CONFLICT (one is on its way),
+ * RESULT_UNAVAILABLE (the cluster cannot be reached).
  */
 enum result_kind
 sess_continue(struct session *s, const char *actor, char **msg)
@@ -214,8 +215,10 @@ sess_continue(struct session *s, const char *actor, char **msg)
 	argv[4] = s->next_dir;
 	if ((s->next_treq = transport_run(s->cl->tr, argv, NULL, 0, SESS_CMD_TIMEOUT,
 	    cont_mkdir_done, s, &cause)) == NULL) {
+		xasprintf(msg, "cannot reach cluster %s: %s", s->cl->name, cause);
 		cont_failed(s, "cannot reach the cluster", cause);
 		free(cause);
+		return (RESULT_UNAVAILABLE);
 	}
 	return (RESULT_OK);
 }
@@ -261,13 +264,13 @@ int
 session_continue_switch(struct route *r, char **why)
 {
 	struct session	*s;
-	struct route	*main;
+	struct route	*cur;
 	char		*old, *line;
 
 	if (route_session(r) == 0 || (s = sess_by_id(route_session(r))) == NULL ||
 	    !sess_active(s) || !s->next_on || s->next_job == NULL ||
-	    s->state != SESSION_RUNNING || (main = route_find(s->route)) == NULL ||
-	    route_next(main) != r || route_next_promote(main) != r) {
+	    s->state != SESSION_RUNNING || (cur = route_find(s->route)) == NULL ||
+	    route_next(cur) != r || route_next_promote(cur) != r) {
 		xasprintf(why, "the session does not wait for this job");
 		return (-1);
 	}

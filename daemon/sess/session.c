@@ -516,7 +516,7 @@ session_enroll_target(struct route *r, struct sched **sched, const char **job,
     const struct config_cluster **cc)
 {
 	struct session	*s = sess_of_route(r);
-	struct route	*main;
+	struct route	*cur;
 
 	if (s == NULL || s->cl == NULL || s->state == SESSION_STOPPING ||
 	    (*cc = config_cluster_find(gate->cfg, s->req->cluster)) == NULL)
@@ -524,8 +524,8 @@ session_enroll_target(struct route *r, struct sched **sched, const char **job,
 	*sched = s->cl->sched;
 	*job = s->job;
 	if (route_is_next(r)) {
-		if (!s->next_on || (main = route_find(s->route)) == NULL ||
-		    route_next(main) != r)
+		if (!s->next_on || (cur = route_find(s->route)) == NULL ||
+		    route_next(cur) != r)
 			return (-1);
 		*job = s->next_job;
 	}

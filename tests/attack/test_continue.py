@@ -242,9 +242,11 @@ def test_pending_successor(env):
     env.procs.stop("succ-pending")
     subprocess.run(["scancel", old], timeout=30)
     ok = wait_for(lambda: state(env, "duser").get("job_id") == new, 60)
-    s = state(env, "duser")
-    t.ok(ok and s.get("phase") == "queued" and s.get("continued_from") == old,
-         "the old job ended first: the server is pending on the successor, not stopped", s)
+    m = env.api.server("duser")[1] or {}
+    s = m.get("state", {})
+    t.ok(ok and s.get("phase") == "queued" and s.get("continued_from") == old and
+         m.get("pending") == "spawn" and m.get("stopped") is False,
+         "the old job ended first: the server is pending on the successor, not stopped", m)
     ts.partition("UP")
     m, seen = env.api.wait("duser", timeout=150)
     t.ok(m is not None and m["ready"] and m["state"]["job_id"] == new and
