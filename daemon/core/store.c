@@ -81,6 +81,7 @@ static const char *store_migrations[] = {
 	"ALTER TABLE sessions ADD COLUMN next_actor TEXT;"
 	"ALTER TABLE sessions ADD COLUMN prev_job TEXT;"
 	"ALTER TABLE sessions ADD COLUMN continued INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN prev_cancel INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE routes ADD COLUMN next_enroll TEXT;"
 	"ALTER TABLE routes ADD COLUMN next_job TEXT;"
 	"ALTER TABLE routes ADD COLUMN next_key TEXT;"

@@ -18,6 +18,8 @@
 #include "daemon/sess/session-int.h"
 
 #define SESS_CONTINUE_RETRY	60	/* s between automatic attempts */
+#define SESS_PREV_RETRY		30	/* s between cancels of the job continued from */
+#define SESS_PREV_MAX		5
 
 /* A cancel sent on its own (the old job, an abandoned successor). */
 struct cont_cancel {
@@ -36,6 +38,10 @@ cont_cancel_done(const char *cause, void *arg)
 		    cause);
 		if (s != NULL)
 			sess_journal(s, "cancel-failed", x->job);
+	} else if (s != NULL && s->prev_cancel && s->prev_job != NULL &&
+	    sched_id_match(s->prev_job, x->job)) {
+		s->prev_cancel = 0;	/* the job continued from is gone for good */
+		sess_save(s);
 	}
 	free(x->job);
 	free(x);
@@ -46,6 +52,10 @@ cont_cancel(struct session *s, const char *job)
 {
 	struct cont_cancel	*x = xcalloc(1, sizeof *x);
 
+	if (s->prev_job != NULL && sched_id_match(s->prev_job, job)) {
+		s->prev_cancel_at = time(NULL);	/* again from the tick until confirmed */
+		s->prev_cancels++;
+	}
 	x->id = s->id;
 	x->job = xstrdup(job);
 	sched_tracker_remove(s->cl->trk, job);
@@ -286,9 +296,11 @@ session_continue_switch(struct route *r, char **why)
 	sess_tag(s);
 	log_info("session %lld (%s): %s", s->id, s->route, line);
 	store_audit(s->user, "session-continued", s->route, line);
+	s->prev_cancel = 1;	/* kept: a restart before the cancel sends it again */
+	s->prev_cancels = 0;
+	sess_save(s);
 	cont_cancel(s, old);
 	sched_tracker_poll_now(s->cl->trk);
-	sess_save(s);
 	sess_notify(s);
 	free(line);
 	free(old);
@@ -383,6 +395,15 @@ sess_continue_tend(struct session *s, time_t now)
 	double	ends;
 	char	*msg = NULL;
 
+	if (s->prev_cancel && s->prev_job != NULL && s->cl != NULL &&
+	    now - s->prev_cancel_at >= SESS_PREV_RETRY) {
+		if (s->prev_cancels >= SESS_PREV_MAX) {
+			sess_journal(s, "cancel-given-up", s->prev_job);
+			s->prev_cancel = 0;
+			sess_save(s);
+		} else
+			cont_cancel(s, s->prev_job);
+	}
 	if (s->next_on && s->next_job != NULL && s->next_st.state == SCHED_RUNNING &&
 	    s->next_st.start > 0 && now - s->next_st.start > gate->cfg->sess_start_timeout) {
 		xasprintf(&msg, "its notebook did not connect within %d s of the job "
@@ -403,10 +424,20 @@ sess_continue_tend(struct session *s, time_t now)
 	}
 }
 
+/* Is job @a later than job @b (numbered ids: SLURM, PBS)?  1 when not known. */
+static int
+cont_later(const char *a, const char *b)
+{
+	char			*ea, *eb;
+	unsigned long long	 na = strtoull(a, &ea, 10), nb = strtoull(b, &eb, 10);
+
+	return (ea == a || eb == b || na > nb);
+}
+
 /*
  * Reloaded while the successor's submission was on its way: its job, if the
  * scheduler took it as nbgated stopped, names the session in its comment
- * and is neither the session's job nor the one before.
+ * and is later than the session's job (not a job of another time).
  */
 static void
 cont_adopt_done(const struct sched_listed *jobs, size_t n, const char *cause,
@@ -420,9 +451,8 @@ cont_adopt_done(const struct sched_listed *jobs, size_t n, const char *cause,
 	if (s == NULL || !s->next_on || s->next_job != NULL)
 		return;
 	for (i = 0; cause == NULL && i < n; i++) {
-		if (sess_comment_session(jobs[i].comment) == s->id &&
-		    (s->job == NULL || !sched_id_match(s->job, jobs[i].id)) &&
-		    (s->prev_job == NULL || !sched_id_match(s->prev_job, jobs[i].id)))
+		if (sess_comment_session(jobs[i].comment) == s->id && s->job != NULL &&
+		    !sched_id_match(s->job, jobs[i].id) && cont_later(jobs[i].id, s->job))
 			break;
 	}
 	if (cause != NULL || i == n) {
@@ -440,8 +470,11 @@ sess_continue_restore(struct session *s)
 	char		*cause = NULL;
 	long long	*id;
 
-	if (s->cl == NULL || !sess_active(s) || (s->next_job == NULL &&
-	    s->next_dir == NULL))
+	if (s->cl == NULL || !sess_active(s))
+		return;
+	if (s->prev_cancel && s->prev_job != NULL)
+		cont_cancel(s, s->prev_job);	/* nbgated stopped before it was confirmed */
+	if (s->next_job == NULL && s->next_dir == NULL)
 		return;
 	s->next_on = 1;
 	if (s->next_job == NULL) {

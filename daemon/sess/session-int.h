@@ -82,6 +82,9 @@ struct session {
 	struct sched_req	*next_sreq;
 	struct transport_req	*next_treq;
 	char			*prev_job;	/* the job the session continued from */
+	int			 prev_cancel;	/* its cancel not confirmed yet (kept) */
+	time_t			 prev_cancel_at;	/* last sent */
+	int			 prev_cancels;	/* sent so far */
 	int			 continued;	/* successors so far (the directory's suffix) */
 	time_t			 next_asked;	/* sessions.continue: auto last tried */
 	struct cluster		*cl;

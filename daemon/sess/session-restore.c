@@ -116,7 +116,7 @@ sess_reload(void)
 	if ((st = store_prepare("SELECT id, user, server, cluster, queue, account,"
 	    " container, walltime, cores, memory, gpus, options, actor, state, reason,"
 	    " job, job_dir, node, created, started, ready, ended, error_output, run_as,"
-	    " next_job, next_dir, next_actor, prev_job, continued FROM sessions WHERE state != 'ended' OR id IN (SELECT MAX(id) FROM"
+	    " next_job, next_dir, next_actor, prev_job, continued, prev_cancel FROM sessions WHERE state != 'ended' OR id IN (SELECT MAX(id) FROM"
 	    " sessions WHERE ended > ? GROUP BY user, server) ORDER BY id")) == NULL)
 		return;
 	sqlite3_bind_double(st, 1, sess_now() - 7 * 86400);
@@ -160,6 +160,7 @@ sess_reload(void)
 		s->next_actor = sess_col(st, 26);
 		s->prev_job = sess_col(st, 27);
 		s->continued = sqlite3_column_int(st, 28);
+		s->prev_cancel = sqlite3_column_int(st, 29);
 		s->cl = sess_reload_bridge(s);
 		TAILQ_INSERT_TAIL(&sess_list, s, entry);
 		n += sess_active(s);

@@ -125,11 +125,12 @@ sess_save(struct session *s)
 	if (store_run(&cause, "UPDATE sessions SET state = ?, reason = ?, job = ?,"
 	    " job_dir = ?, node = ?, started = ?, ready = ?, ended = ?,"
 	    " error_output = ?, next_job = ?, next_dir = ?, next_actor = ?,"
-	    " prev_job = ?, continued = ? WHERE id = ?", "tttttdddtttttii",
+	    " prev_job = ?, continued = ?, prev_cancel = ? WHERE id = ?",
+	    "tttttdddtttttiii",
 	    session_state_name(s->state), s->reason, s->job, s->job_dir, s->node,
 	    s->started, s->ready, s->ended, s->error_output, s->next_job,
 	    s->next_on ? s->next_dir : NULL, s->next_actor, s->prev_job,
-	    (long long)s->continued, s->id) == -1)
+	    (long long)s->continued, (long long)s->prev_cancel, s->id) == -1)
 		sess_store_failed(s, "save its state", cause);
 }
 
