@@ -47,6 +47,10 @@ check_PROGRAMS += tests/unit/test-upool
 tests_unit_test_upool_SOURCES = tests/unit/test-upool.c
 tests_unit_test_upool_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-upool
+check_PROGRAMS += tests/unit/test-route
+tests_unit_test_route_SOURCES = tests/unit/test-route.c
+tests_unit_test_route_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-route
 
 check_PROGRAMS += tests/unit/test-jwt
 tests_unit_test_jwt_SOURCES = tests/unit/test-jwt.c
