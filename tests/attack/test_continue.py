@@ -191,8 +191,9 @@ def test_pending_successor(env):
         return
     old = m["state"]["job_id"]
     ts.partition("DOWN")
-    st, j = env.api.call("POST", "/users/duser/server/continue")
-    t.eq(st, 202, "duser continues in a new job")
+    r = env.gw.ctl("server", "continue", "duser")
+    t.ok(r.returncode == 0 and r.stdout.startswith("duser: continues in a new job ("),
+         "duser continues in a new job (nbgatectl server continue)", r.stdout + r.stderr)
     wait_for(lambda: state(env, "duser").get("successor", {}).get("scheduler_reason"), 60)
     s = state(env, "duser")
     new = s.get("successor", {}).get("job_id")
