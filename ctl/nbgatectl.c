@@ -60,6 +60,8 @@ usage(void)
 	    "                                          account); --wait until it runs or fails\n"
 	    "  server stop USER[/SERVER]               stop it (cancels its job)\n"
 	    "  server show USER[/SERVER]               state, job, reason and the journal\n"
+	    "  server continue USER[/SERVER]           continue it in a new job with the same\n"
+	    "                                          options (sessions.continue)\n"
 	    "  usage [--user USER] [--since DATE]      jobs and core-hours per gateway user and\n"
 	    "                                          cluster: nbgate's and sacct's side by side\n"
 	    "                                          (DATE: YYYY-MM-DD[THH:MM[:SS]], default 30\n"
@@ -799,6 +801,29 @@ ctl_server_show(const char *route)
 	return (ctl_print(code, j, NULL));
 }
 
+/* POST .../continue: the running server goes on in a successor job. */
+static int
+ctl_server_continue(const char *route)
+{
+	json_t		*j, *next;
+	char		*path = ctl_server_path(route), *cpath;
+	const char	*job;
+	long		 code;
+
+	xasprintf(&cpath, "%s/continue", path);
+	free(path);
+	code = ctl_call("POST", cpath, NULL, &j);
+	free(cpath);
+	if (code == 202 && !ctl_json) {
+		next = json_object_get(json_object_get(j, "state"), "successor");
+		job = json_string_value(json_object_get(next, "job_id"));
+		printf("%s: continues in a new job (%s%s%s)\n", route,
+		    ctl_str(next, "phase"), job != NULL ? ", job " : "",
+		    job != NULL ? job : "");
+	}
+	return (ctl_print(code, j, NULL));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -871,6 +896,8 @@ main(int argc, char **argv)
 		}
 		if (strcmp(argv[1], "show") == 0 && argc == 3)
 			return (ctl_server_show(argv[2]));
+		if (strcmp(argv[1], "continue") == 0 && argc == 3)
+			return (ctl_server_continue(argv[2]));
 	}
 	if (strcmp(argv[0], "usage") == 0)
 		return (ctl_usage(argc - 1, argv + 1));

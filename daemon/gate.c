@@ -28,9 +28,15 @@ static struct evconnlistener *gate_https, *gate_admin;
 static void *
 gate_ssh_auth(const char *user, ssh_key key, void *arg)
 {
-	struct route	*r = route_find(user);
+	struct route	*r = route_find(user), *n;
 
-	if (r == NULL || route_dead(r) || route_key(r) == NULL ||
+	if (r == NULL || route_dead(r))
+		return (NULL);
+	/* a successor's agent (sessions.continue) with its own key, before the switch */
+	if ((n = route_next(r)) != NULL && route_key(n) != NULL &&
+	    ssh_key_cmp(route_key(n), key, SSH_KEY_CMP_PUBLIC) == 0)
+		r = n;
+	else if (route_key(r) == NULL ||
 	    ssh_key_cmp(route_key(r), key, SSH_KEY_CMP_PUBLIC) != 0)
 		return (NULL);
 	route_ref(r);
@@ -105,14 +111,23 @@ gate_enroll_reused(struct route *r, const struct sshd_enroll *e,
 static void *
 gate_ssh_enroll(const struct sshd_enroll *e, char **why, void *arg)
 {
-	struct route	*r = route_find(e->user);
+	struct route	*r = route_find(e->user), *n;
 	unsigned char	 md[32];
+	enum route_secret rs;
 
 	if (r == NULL || route_dead(r)) {
 		xasprintf(why, "no such route");
 		return (NULL);
 	}
-	switch (route_enroll_match(r, e->secret, e->job, md, why)) {
+	rs = route_enroll_match(r, e->secret, e->job, md, why);
+	if (rs == ROUTE_SECRET_WRONG && (n = route_next(r)) != NULL) {
+		/* a successor job's agent (sessions.continue): its own secret and job */
+		free(*why);
+		*why = NULL;
+		r = n;
+		rs = route_enroll_match(r, e->secret, e->job, md, why);
+	}
+	switch (rs) {
 	case ROUTE_SECRET_WRONG:
 		store_audit(e->user, "enroll-refused", route_name(r), *why);
 		gate->stats.enroll_refused++;
@@ -147,9 +162,17 @@ gate_ssh_up(struct tunnel *t, void *route, void *arg)
 {
 	struct route	*r = route;
 	struct tunnel	*old;
+	char		*why = NULL;
 
 	if (route_dead(r)) {
 		tunnel_kick(t, "route removed");
+		return;
+	}
+	/* a successor's tunnel: it takes the route (the old job's object dies) */
+	if (route_is_next(r) && session_continue_switch(r, &why) == -1) {
+		log_warnx("route %s: successor's tunnel refused: %s", route_name(r), why);
+		tunnel_kick(t, why);
+		free(why);
 		return;
 	}
 	if ((old = route_tunnel(r)) != NULL && old != t) {

@@ -48,6 +48,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/sess/session-restore.c \
 	daemon/sess/session-json.c \
 	daemon/sess/session-extend.c \
+	daemon/sess/session-continue.c \
 	daemon/sess/enroll.c \
 	daemon/sess/outbox.c \
 	daemon/web/web.h \

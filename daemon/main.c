@@ -192,6 +192,14 @@ main(int argc, char **argv)
 	event_free(ev_hup);
 	event_free(ev_term);
 	event_free(ev_int);
+	/*
+	 * What gate_stop() closed may still have deferred callbacks queued: a
+	 * tunnel's end told to a stream's other end idle in its route's pool
+	 * (pump_free()), both ends freed since.  Each holds a reference to its
+	 * bufferevent that only running it drops; event_base_free() would
+	 * discard it and the pair would leak.  One pass runs them.
+	 */
+	event_base_loop(base, EVLOOP_NONBLOCK);
 	event_base_free(base);
 	free(main_notify_path);
 	return (0);

@@ -47,6 +47,10 @@ check_PROGRAMS += tests/unit/test-upool
 tests_unit_test_upool_SOURCES = tests/unit/test-upool.c
 tests_unit_test_upool_LDADD = libnbtest.a $(DAEMON_LIBS)
 TESTS += tests/unit/test-upool
+check_PROGRAMS += tests/unit/test-route
+tests_unit_test_route_SOURCES = tests/unit/test-route.c
+tests_unit_test_route_LDADD = libnbtest.a $(DAEMON_LIBS)
+TESTS += tests/unit/test-route
 
 check_PROGRAMS += tests/unit/test-jwt
 tests_unit_test_jwt_SOURCES = tests/unit/test-jwt.c
@@ -116,7 +120,8 @@ TESTS += \
 	tests/attack/test_token_pages.py \
 	tests/attack/test_pool_isolation.py \
 	tests/attack/test_enroll_bind.py \
-	tests/attack/test_h2.py
+	tests/attack/test_h2.py \
+	tests/attack/test_continue.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the

@@ -164,6 +164,8 @@ static const struct cfg_section cfg_auth = SECTION(cfg_auth_keys);
 static const char *const cfg_orphan_actions[] = { "report", "cancel", NULL };
 /* In enum config_idle_counts order. */
 static const char *const cfg_idle_counts[] = { "either", "browser", "compute", NULL };
+/* In enum config_continue order. */
+static const char *const cfg_continue[] = { "off", "offer", "auto", NULL };
 static const struct cfg_key cfg_sessions_keys[] = {
 	{ .name = "gateway_address", .type = CFG_HOSTPORT,
 	  .off = OFF(sess_gateway) },
@@ -184,6 +186,10 @@ static const struct cfg_key cfg_sessions_keys[] = {
 	{ .name = "walltime_signal", .type = CFG_DURATION,
 	  .off = OFF(sess_walltime_signal), .min = 0, .max = 18 * 3600,
 	  .def = "1m" },
+	{ .name = "continue", .type = CFG_ENUM, .off = OFF(sess_continue),
+	  .choices = cfg_continue, .def = "offer" },
+	{ .name = "continue_before", .type = CFG_DURATION,
+	  .off = OFF(sess_continue_before), .min = 60, .max = DAY, .def = "15m" },
 	{ .name = "orphans", .type = CFG_ENUM, .off = OFF(sess_orphans),
 	  .choices = cfg_orphan_actions, .def = "report" },
 	{ .name = "orphan_interval", .type = CFG_DURATION,

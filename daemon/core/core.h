@@ -26,6 +26,7 @@ enum config_notebook { CONFIG_NB_CLASSIC, CONFIG_NB_SERVER, CONFIG_NB_LAB };
 enum config_orphans { CONFIG_ORPHANS_REPORT, CONFIG_ORPHANS_CANCEL };
 /* What counts as use for sessions.idle_timeout. */
 enum config_idle_counts { CONFIG_IDLE_EITHER, CONFIG_IDLE_BROWSER, CONFIG_IDLE_COMPUTE };
+enum config_continue { CONFIG_CONTINUE_OFF, CONFIG_CONTINUE_OFFER, CONFIG_CONTINUE_AUTO };
 enum config_hsts { CONFIG_HSTS_AUTO, CONFIG_HSTS_ON, CONFIG_HSTS_OFF };
 
 /*
@@ -179,6 +180,8 @@ struct config {
 	int		 sess_unknown_grace;	/* s a session may stay unknown */
 	int		 sess_walltime_warning;	/* s before the end: warn */
 	int		 sess_walltime_signal;	/* s before the end: the job ends itself */
+	int		 sess_continue;		/* enum config_continue */
+	int		 sess_continue_before;	/* s before the end: auto submits */
 	int		 sess_orphans;	/* enum config_orphans */
 	int		 sess_orphan_interval;	/* s between orphan sweeps */
 	int		 sess_idle_timeout;	/* s without use: stop; 0 off */

@@ -75,6 +75,17 @@ static const char *store_migrations[] = {
 	" options TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (user, cluster));",
 	/* 9: a token's note (JupyterHub's "note": what it is for, from its maker) */
 	"ALTER TABLE tokens ADD COLUMN note TEXT;",
+	/* 10: continue in a new job: the successor's job and enrollment, the job before */
+	"ALTER TABLE sessions ADD COLUMN next_job TEXT;"
+	"ALTER TABLE sessions ADD COLUMN next_dir TEXT;"
+	"ALTER TABLE sessions ADD COLUMN next_actor TEXT;"
+	"ALTER TABLE sessions ADD COLUMN prev_job TEXT;"
+	"ALTER TABLE sessions ADD COLUMN continued INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE sessions ADD COLUMN prev_cancel INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE routes ADD COLUMN next_enroll TEXT;"
+	"ALTER TABLE routes ADD COLUMN next_job TEXT;"
+	"ALTER TABLE routes ADD COLUMN next_key TEXT;"
+	"ALTER TABLE routes ADD COLUMN next_token TEXT;",
 };
 
 static int

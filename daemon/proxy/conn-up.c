@@ -211,6 +211,13 @@ conn_send_head(struct conn *c)
 		conn_fail(c, 503, "Notebook gone", "The notebook was just stopped.");
 		return;
 	}
+	if (c->up_r != NULL && c->up_r != r) {
+		/* the stream is the old job's (continued in a new one): not its token */
+		conn_fail(c, 502, "The notebook moved to a new job",
+		    "Your server continued in a new job while this request was on "
+		    "its way; send it again.");
+		return;
+	}
 	/*
 	 * The head is put together apart and handed to the stream at once:
 	 * every write into a bufferevent pair moves bytes to its partner and

@@ -97,6 +97,14 @@ enum route_secret route_enroll_match(struct route *, const char *, const char *,
 int		 route_enroll(struct route *, const unsigned char [32], ssh_key,
 		     const char *, const char *, char **);
 const char	*route_enrolled_from(struct route *);
+/* route.c: a successor job's route (sessions.continue), outside the table */
+char		*route_next_begin(struct route *);
+void		 route_next_restore(struct route *, const char *, const char *,
+		     const char *, const char *);
+struct route	*route_next(struct route *);
+int		 route_is_next(struct route *);
+void		 route_next_drop(struct route *);
+struct route	*route_next_promote(struct route *);
 
 /*
  * upool.c: a route's idle streams to its notebook, for the next browser

@@ -35,6 +35,8 @@ struct route {
 	char		*enrolled_from;	/* address the enrolled agent came from */
 	char		*job;		/* batch job the enrolling agent must run in */
 	long long	 session;	/* the session that owns it, 0: an admin's */
+	struct route	*succ;		/* a successor job's route, not in the table */
+	int		 successor;	/* this is one (route_next_promote() clears it) */
 	time_t		 activity;	/* last byte or request proxied through it */
 	int		 references;	/* the table's, plus one per agent connection */
 	int		 dead;		/* removed from the table */
@@ -231,6 +233,7 @@ route_destroy(struct route *r)
 {
 	struct tunnel	*t = r->tunnel;
 
+	route_next_drop(r);
 	r->dead = 1;
 	r->tunnel = NULL;
 	upool_free(r->pool);
@@ -487,6 +490,110 @@ route_enrolled_from(struct route *r)
 	return (r->enrolled_from);
 }
 
+/*
+ * Successors (sessions.continue): a second job of a route's session gets a
+ * route object of its own, outside the table, with its own one-time secret
+ * bound to its own job; its agent enrolls on it and authenticates with its
+ * own key.  Only when its tunnel comes up does it take the route's place in
+ * the table (the old object dies, with every connection of the old job).
+ */
+
+/* Makes @r's successor (replacing one) and returns its one-time secret (freestr). */
+char *
+route_next_begin(struct route *r)
+{
+	struct route	*n;
+
+	route_next_drop(r);
+	n = xcalloc(1, sizeof *n);
+	n->name = xstrdup(r->name);
+	n->owner = xstrdup(r->owner);
+	n->session = r->session;
+	n->created = time(NULL);
+	n->references = 1;	/* @r's */
+	n->successor = 1;
+	r->succ = n;
+	return (route_enroll_begin(n, NULL));
+}
+
+/*
+ * Restores @r's successor from the store: its waiting enrollment (hex
+ * digest, job), or the key and token its agent enrolled with (each may be
+ * NULL or "").
+ */
+void
+route_next_restore(struct route *r, const char *hex, const char *job,
+    const char *key, const char *token)
+{
+	struct route	*n;
+	char		*cause = NULL;
+
+	if ((hex == NULL || *hex == '\0') && (key == NULL || *key == '\0'))
+		return;
+	freestr(route_next_begin(r));
+	n = r->succ;
+	n->enroll_pending = 0;		/* the new secret: never given out */
+	explicit_bzero(n->enroll, sizeof n->enroll);
+	route_enroll_restore(n, hex, job);
+	if (key != NULL && *key != '\0' && (n->key = route_key_parse(key, &cause)) == NULL)
+		free(cause);
+	if (token != NULL && *token != '\0')
+		n->token = xstrdup(token);
+}
+
+/* @r's successor (borrowed), or NULL. */
+struct route *
+route_next(struct route *r)
+{
+	return (r->succ);
+}
+
+/* Is @r a successor that waits to take its route's place? */
+int
+route_is_next(struct route *r)
+{
+	return (r->successor && !r->dead);
+}
+
+/* Forgets @r's successor: its agent, if any, is kicked. */
+void
+route_next_drop(struct route *r)
+{
+	struct route	*n = r->succ;
+
+	if (n == NULL)
+		return;
+	r->succ = NULL;
+	route_destroy(n);
+}
+
+/*
+ * Puts @r's successor in @r's place in the table and removes @r (its
+ * tunnel is kicked, its key and token die with it); returns the successor,
+ * or NULL if @r has none or is not in the table.
+ */
+struct route *
+route_next_promote(struct route *r)
+{
+	struct route	**rp, *n = r->succ;
+
+	if (n == NULL || route_nbuckets == 0)
+		return (NULL);
+	for (rp = &route_tab[route_hash(r->name) % route_nbuckets]; *rp != NULL;
+	    rp = &(*rp)->next) {
+		if (*rp == r)
+			break;
+	}
+	if (*rp == NULL)
+		return (NULL);
+	r->succ = NULL;
+	n->successor = 0;
+	n->next = r->next;
+	*rp = n;		/* @r's reference to it is now the table's */
+	route_destroy(r);
+	return (n);
+}
+
 /* Binds (or with NULL unbinds) the live tunnel of a route. */
 void
 route_set_tunnel(struct route *r, struct tunnel *t)
@@ -521,15 +628,31 @@ route_upool(struct route *r)
 int
 store_route_put(struct route *r)
 {
-	char	*key = route_key_text(route_key(r)), *cause = NULL;
-	int	 rv;
+	char		*key, *nkey = NULL, *cause = NULL, next[65];
+	struct route	*n;
+	int		 rv;
 
+	if (r->successor) {	/* kept in its route's row */
+		if ((r = route_find(r->name)) == NULL || r->succ == NULL)
+			return (0);
+	}
+	n = r->succ;
+	if (n != NULL && route_enroll_hex(n) != NULL)
+		snprintf(next, sizeof next, "%s", route_enroll_hex(n));
+	else
+		next[0] = '\0';
+	key = route_key_text(route_key(r));
+	if (n != NULL && n->key != NULL)
+		nkey = route_key_text(n->key);
 	rv = store_run(&cause, "INSERT OR REPLACE INTO routes (name, owner, key,"
-	    " token, created, enroll, job, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-	    "ttttitti", route_name(r), route_owner(r), key, route_token(r),
+	    " token, created, enroll, job, session, next_enroll, next_job, next_key,"
+	    " next_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "ttttittitttt", route_name(r), route_owner(r), key, route_token(r),
 	    (long long)route_created(r), route_enroll_hex(r), route_job(r),
-	    route_session(r));
+	    route_session(r), *next != '\0' ? next : NULL,
+	    n != NULL ? route_job(n) : NULL, nkey, n != NULL ? n->token : NULL);
 	free(key);
+	free(nkey);
 	if (rv == -1)
 		return (store_failed("route", route_name(r), cause));
 	return (0);
@@ -552,18 +675,28 @@ store_route_load(void (*fn)(const char *, const char *, const char *, const char
     const char *, const char *, long long))
 {
 	sqlite3_stmt	*st;
+	struct route	*r;
+	const char	*name;
 
 	if ((st = store_prepare("SELECT name, owner, key, token, enroll, job,"
-	    " session FROM routes ORDER BY name")) == NULL)
+	    " session, next_enroll, next_job, next_key, next_token FROM routes"
+	    " ORDER BY name")) == NULL)
 		return (-1);
-	while (sqlite3_step(st) == SQLITE_ROW)
-		fn((const char *)sqlite3_column_text(st, 0),
-		    (const char *)sqlite3_column_text(st, 1),
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		name = (const char *)sqlite3_column_text(st, 0);
+		fn(name, (const char *)sqlite3_column_text(st, 1),
 		    (const char *)sqlite3_column_text(st, 2),
 		    (const char *)sqlite3_column_text(st, 3),
 		    (const char *)sqlite3_column_text(st, 4),
 		    (const char *)sqlite3_column_text(st, 5),
 		    (long long)sqlite3_column_int64(st, 6));
+		/* a successor job's enrollment or agent (store.c schema 10) */
+		if (name != NULL && (r = route_find(name)) != NULL)
+			route_next_restore(r, (const char *)sqlite3_column_text(st, 7),
+			    (const char *)sqlite3_column_text(st, 8),
+			    (const char *)sqlite3_column_text(st, 9),
+			    (const char *)sqlite3_column_text(st, 10));
+	}
 	sqlite3_finalize(st);
 	return (0);
 }

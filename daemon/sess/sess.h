@@ -103,6 +103,9 @@ struct json_t	*session_last_choices(const char *, const char *);
 typedef void	(*session_extend_cb)(enum result_kind, const char *, int, void *);
 enum result_kind session_extend(const char *, const char *, const char *,
 		     session_extend_cb, void *, char **);
+/* session-continue.c: the same options ahead in a successor job (sessions.continue) */
+enum result_kind session_continue(const char *, const char *, const char *, char **);
+int		 session_continue_switch(struct route *, char **);
 const struct session *session_find(const char *, const char *);
 const struct session *session_by_id(long long);
 void		 session_foreach(void (*)(const struct session *, void *), void *);

@@ -32,8 +32,10 @@ sess_extend_done(const char *cause, void *arg)
 	char			 a[32], b[32], *why, *msg = NULL;
 	enum result_kind	 res = RESULT_OK;
 
-	if (s != NULL)
+	if (s != NULL) {
 		s->extending = 0;
+		s->extend_refused |= cause != NULL;	/* Continue is offered beside it */
+	}
 	jobreq_fmt_duration(a, sizeof a, x->from);
 	jobreq_fmt_duration(b, sizeof b, x->to);
 	if (cause != NULL) {

@@ -66,12 +66,27 @@ struct session {
 	time_t			 last_cancel;
 	int			 warned;	/* walltime warning given (for this end) */
 	time_t			 extending;	/* an extension is on its way since; 0 none */
+	int			 extend_refused;	/* the scheduler said no (continue instead) */
 	int			 tunnel_up;
 	/* the agent's reports (protocol 4); compute_last 0: none yet */
 	time_t			 compute_last;	/* the notebook or job last did something */
 	int			 kernels, kernels_busy, terminals;
 	long long		 cpu_ms;
 	int			 adopting;	/* reloaded without a job id: looking */
+	/* continue in a new job (session-continue.c): the successor, until it takes over */
+	int			 next_on;	/* a successor is asked for (until the switch) */
+	char			*next_job;	/* its job id; NULL: being submitted */
+	char			*next_dir;	/* its job directory */
+	char			*next_actor;	/* who asked for it */
+	struct sched_status	 next_st;	/* the scheduler's last word on it */
+	struct sched_req	*next_sreq;
+	struct transport_req	*next_treq;
+	char			*prev_job;	/* the job the session continued from */
+	int			 prev_cancel;	/* its cancel not confirmed yet (kept) */
+	time_t			 prev_cancel_at;	/* last sent */
+	int			 prev_cancels;	/* sent so far */
+	int			 continued;	/* successors so far (the directory's suffix) */
+	time_t			 next_asked;	/* sessions.continue: auto last tried */
 	struct cluster		*cl;
 	struct transport_req	*treq;
 	struct sched_req	*sreq;
@@ -122,7 +137,21 @@ struct cluster	*sess_bridge(const struct config_cluster *, const struct cred *,
 		     char **);
 void		 sess_bridges_tend(time_t);
 
+/* session-start.c: a job's batch script (with its one-time secret) */
+char		*sess_script(struct session *, const char *, const char *, char **);
+
+/* session-continue.c: the successor job (sessions.continue) */
+enum result_kind sess_continue(struct session *, const char *, char **);
+int		 sess_continue_tracked(struct session *, const char *,
+		     const struct sched_status *);
+int		 sess_continue_old_ended(struct session *, const char *);
+void		 sess_continue_abandon(struct session *, const char *);
+void		 sess_continue_tend(struct session *, time_t);
+void		 sess_continue_restore(struct session *);
+void		 sess_continue_free(struct session *);
+
 /* session-track.c: following jobs, housekeeping, orphans */
+void		 sess_status_keep(struct sched_status *, const struct sched_status *);
 void		 sess_tracked(const char *, const struct sched_status *,
 		     const struct sched_status *, void *);
 long long	 sess_comment_session(const char *);

@@ -61,9 +61,52 @@ sess_json_extend(const struct session *s, json_t *state)
 	const struct config_cluster	*c = config_cluster_find(gate->cfg, s->req->cluster);
 	int				 cur = s->st.limit > 0 ? s->st.limit : s->req->walltime;
 
-	if (c != NULL && c->extend_step > 0 && cur < c->extend_max)
-		json_object_set_new(state, "extend", json_pack("{s:i,s:i}", "step",
-		    c->extend_step, "max_total", c->extend_max));
+	json_t				*x;
+
+	if (c == NULL || c->extend_step == 0 || cur >= c->extend_max)
+		return;
+	x = json_pack("{s:i,s:i}", "step", c->extend_step, "max_total", c->extend_max);
+	if (s->extend_refused)	/* the scheduler said no: Continue is offered too */
+		json_object_set_new(x, "refused", json_true());
+	json_object_set_new(state, "extend", x);
+}
+
+/* What the user is told when a server continues in a new job (API and pages). */
+#define SESS_CARRY_OVER	"Your files carry over to the new job (the same home and " \
+	"work directories); kernel state does not: variables and running " \
+	"computations are lost, so run your notebooks again there."
+
+/*
+ * Continue in a new job: "successor" while one is asked for (its job and
+ * queue state), "continued_from" after a switch, "carry_over" with either,
+ * and "continue" while one may be asked for.
+ */
+static void
+sess_json_continue(const struct session *s, json_t *state)
+{
+	const char	*phase;
+
+	if (s->next_on) {
+		phase = s->next_job == NULL ? "submitting" :
+		    s->next_st.state == SCHED_RUNNING ? "starting" :
+		    s->next_st.state == SCHED_PENDING ? "queued" : "submitted";
+		json_object_set_new(state, "successor", json_pack("{s:s?,s:s,s:s?,"
+		    "s:o,s:s?}", "job_id", s->next_job, "phase", phase,
+		    "scheduler_reason", s->next_st.state == SCHED_PENDING ?
+		    s->next_st.reason : NULL, "estimated_start",
+		    s->next_st.state == SCHED_PENDING && s->next_st.start > 0 ?
+		    sess_time((double)s->next_st.start) : json_null(),
+		    "requested_by", s->next_actor));
+	} else if (s->state == SESSION_RUNNING && s->job != NULL &&
+	    gate->cfg->sess_continue != CONFIG_CONTINUE_OFF)
+		json_object_set_new(state, "continue", json_pack("{s:s,s:i}", "mode",
+		    gate->cfg->sess_continue == CONFIG_CONTINUE_AUTO ? "auto" : "offer",
+		    "before", gate->cfg->sess_continue_before));
+	if (s->prev_job != NULL)
+		json_object_set_new(state, "continued_from", json_string(s->prev_job));
+	if (s->next_on || s->prev_job != NULL)
+		json_object_set_new(state, "carry_over", json_pack("{s:b,s:b,s:s}",
+		    "files", 1, "kernel_state", 0, "message", SESS_CARRY_OVER));
 }
 
 /* One server as JupyterHub's API shows it, with nbgate's details in "state". */
@@ -129,6 +172,8 @@ session_json(const struct session *s, int detail)
 		sess_json_extend(s, state);
 	if (ends > 0 && s->warned)
 		json_object_set_new(state, "walltime_warning", sess_warning(left));
+	if (s->state != SESSION_ENDED)
+		sess_json_continue(s, state);
 	if (s->state == SESSION_RUNNING)	/* since browser or notebook use */
 		json_object_set_new(state, "idle_seconds", json_integer(
 		    (json_int_t)(time(NULL) - session_last_activity(s))));

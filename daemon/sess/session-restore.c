@@ -115,8 +115,8 @@ sess_reload(void)
 	/* every active session, and the last ended one of each server (a week) */
 	if ((st = store_prepare("SELECT id, user, server, cluster, queue, account,"
 	    " container, walltime, cores, memory, gpus, options, actor, state, reason,"
-	    " job, job_dir, node, created, started, ready, ended, error_output, run_as"
-	    " FROM sessions WHERE state != 'ended' OR id IN (SELECT MAX(id) FROM"
+	    " job, job_dir, node, created, started, ready, ended, error_output, run_as,"
+	    " next_job, next_dir, next_actor, prev_job, continued, prev_cancel FROM sessions WHERE state != 'ended' OR id IN (SELECT MAX(id) FROM"
 	    " sessions WHERE ended > ? GROUP BY user, server) ORDER BY id")) == NULL)
 		return;
 	sqlite3_bind_double(st, 1, sess_now() - 7 * 86400);
@@ -155,6 +155,12 @@ sess_reload(void)
 		s->ended = sqlite3_column_double(st, 21);
 		s->error_output = sess_col(st, 22);
 		s->run_as = sess_col(st, 23);
+		s->next_job = sess_col(st, 24);	/* continue in a new job (schema 10) */
+		s->next_dir = sess_col(st, 25);
+		s->next_actor = sess_col(st, 26);
+		s->prev_job = sess_col(st, 27);
+		s->continued = sqlite3_column_int(st, 28);
+		s->prev_cancel = sqlite3_column_int(st, 29);
 		s->cl = sess_reload_bridge(s);
 		TAILQ_INSERT_TAIL(&sess_list, s, entry);
 		n += sess_active(s);
@@ -195,6 +201,7 @@ sess_reload(void)
 			free(cause);
 			cause = NULL;
 		}
+		sess_continue_restore(s);
 	}
 	if (n > 0)
 		log_info("sessions: %zu reloaded; their jobs are being re-queried", n);

@@ -114,22 +114,25 @@ sess_submitted(const char *id, const char *cause, void *arg)
 		sess_cancel(s, s->stop_cause);
 }
 
-/* Renders the batch script with a fresh one-time secret and submits it. */
-static void
-sess_step_submit(struct session *s)
+/*
+ * @s's batch script with the one-time enrollment @secret, its output in
+ * @dir (NULL: the session's job directory): owned (explicit_bzero before
+ * free: it holds the secret), or NULL and *why.
+ */
+char *
+sess_script(struct session *s, const char *secret, const char *dir, char **why)
 {
 	const struct config_cluster	*c = config_cluster_find(gate->cfg, s->req->cluster);
 	struct jobreq_env		 env;
 	struct template_vars		*vars = NULL;
-	struct route			*r;
 	char				*path = NULL, *text = NULL, *script = NULL;
-	char				*secret = NULL, *cause = NULL, *why = NULL;
-	char				*base_url = NULL, *gw = NULL, host[256];
+	char				*cause = NULL, *base_url = NULL, *gw = NULL;
+	char				 host[256];
 	size_t				 len;
 
 	if (c == NULL) {
-		xasprintf(&why, "cluster %s is no longer configured", s->req->cluster);
-		goto fail;
+		xasprintf(why, "cluster %s is no longer configured", s->req->cluster);
+		return (NULL);
 	}
 	if (gate->cfg->sess_gateway != NULL)
 		gw = xstrdup(gate->cfg->sess_gateway);
@@ -140,13 +143,6 @@ sess_step_submit(struct session *s)
 		xasprintf(&gw, "%s:%d", host, gate->ssh_port);
 	}
 	xasprintf(&base_url, "/user/%s/", s->route);
-	if ((r = route_add(s->route, s->user, NULL, NULL, &cause)) == NULL) {
-		xasprintf(&why, "cannot make the route: %s", cause);
-		goto fail;
-	}
-	route_set_session(r, s->id);
-	secret = route_enroll_begin(r, NULL);
-	store_route_put(r);
 	memset(&env, 0, sizeof env);
 	env.gateway = gw;
 	env.hostkey_fp = sshd_fingerprint(gate->sshd);
@@ -167,13 +163,39 @@ sess_step_submit(struct session *s)
 			snprintf(host, sizeof host, "%d", gate->cfg->sess_walltime_signal);
 			template_vars_set(vars, "walltime_signal", host, TEMPLATE_USER);
 		}
+		if (dir != NULL)	/* a successor's output beside its predecessor's */
+			template_vars_set(vars, "job_dir", dir, TEMPLATE_USER);
 	}
 	if (vars == NULL || (text = template_load(path, &len, &cause)) == NULL ||
-	    (script = template_render(text, len, vars, &cause)) == NULL) {
-		xasprintf(&why, "the batch script cannot be made (template %s): %s",
+	    (script = template_render(text, len, vars, &cause)) == NULL)
+		xasprintf(why, "the batch script cannot be made (template %s): %s",
 		    path, cause);
+	free(text);
+	free(path);
+	if (vars != NULL)
+		template_vars_free(vars);
+	free(cause);
+	free(base_url);
+	free(gw);
+	return (script);
+}
+
+/* Renders the batch script with a fresh one-time secret and submits it. */
+static void
+sess_step_submit(struct session *s)
+{
+	struct route	*r;
+	char		*script = NULL, *secret = NULL, *cause = NULL, *why = NULL;
+
+	if ((r = route_add(s->route, s->user, NULL, NULL, &cause)) == NULL) {
+		xasprintf(&why, "cannot make the route: %s", cause);
 		goto fail;
 	}
+	route_set_session(r, s->id);
+	secret = route_enroll_begin(r, NULL);
+	store_route_put(r);
+	if ((script = sess_script(s, secret, NULL, &why)) == NULL)
+		goto fail;
 	s->sreq = sched_submit(s->cl->sched, script, strlen(script), sess_submitted, s);
 	goto out;
 fail:
@@ -182,15 +204,9 @@ out:
 	if (script != NULL)
 		explicit_bzero(script, strlen(script));
 	free(script);
-	free(text);
-	free(path);
-	if (vars != NULL)
-		template_vars_free(vars);
 	freestr(secret);
 	free(cause);
 	free(why);
-	free(base_url);
-	free(gw);
 }
 
 /* Forgets ended sessions of @route from memory (the journal keeps them). */

@@ -28,8 +28,10 @@ sess_by_job(struct cluster *cl, const char *job)
 	struct session	*s;
 
 	TAILQ_FOREACH(s, &sess_list, entry) {
-		if (s->cl == cl && s->job != NULL && sess_active(s) &&
-		    sched_id_match(s->job, job))
+		if (s->cl != cl || !sess_active(s))
+			continue;
+		if ((s->job != NULL && sched_id_match(s->job, job)) ||
+		    (s->next_job != NULL && sched_id_match(s->next_job, job)))
 			return (s);
 	}
 	return (NULL);
@@ -94,18 +96,25 @@ session_queue_state(const char *c, const char *q)
 
 /* ---- following the job ------------------------------------------------- */
 
-static void
-sess_note_status(struct session *s, const struct sched_status *st)
+/* Keeps the scheduler's word @st in @dst, its reason cleaned (any bytes). */
+void
+sess_status_keep(struct sched_status *dst, const struct sched_status *st)
 {
 	char	*clean;
 
-	sched_status_clear(&s->st);
-	sched_status_copy(&s->st, st);
-	if (s->st.reason != NULL) {	/* the scheduler's words: any bytes */
-		clean = tunclient_reason_clean(s->st.reason, SESS_REASON_MAX);
-		free(s->st.reason);
-		s->st.reason = clean;
+	sched_status_clear(dst);
+	sched_status_copy(dst, st);
+	if (dst->reason != NULL) {
+		clean = tunclient_reason_clean(dst->reason, SESS_REASON_MAX);
+		free(dst->reason);
+		dst->reason = clean;
 	}
+}
+
+static void
+sess_note_status(struct session *s, const struct sched_status *st)
+{
+	sess_status_keep(&s->st, st);
 	if (st->node != NULL && (s->node == NULL || strcmp(s->node, st->node) != 0)) {
 		free(s->node);
 		s->node = tunclient_reason_clean(st->node, 1024);
@@ -178,7 +187,7 @@ sess_tracked(const char *id, const struct sched_status *old,
 	char		*why = NULL;
 	int		 tail;
 
-	if ((s = sess_by_job(cl, id)) == NULL)
+	if ((s = sess_by_job(cl, id)) == NULL || sess_continue_tracked(s, id, st))
 		return;
 	if (st->state != SCHED_UNKNOWN && s->state == SESSION_UNKNOWN) {
 		sess_journal(s, "scheduler-back", NULL);
@@ -225,7 +234,8 @@ sess_tracked(const char *id, const struct sched_status *old,
 		break;
 	case SCHED_ENDED:
 		why = sess_end_cause(s, st, &tail);
-		sess_end(s, why, tail);
+		if (!sess_continue_old_ended(s, why))	/* a successor waits: pending on it */
+			sess_end(s, why, tail);
 		break;
 	}
 	free(why);
@@ -325,6 +335,8 @@ sess_housekeeping(evutil_socket_t fd, short what, void *arg)
 			free(why);
 		} else if (cfg->sess_walltime_warning > 0 && (ends = sess_ends(s)) > 0)
 			sess_walltime_warn(s, ends - sess_now(), cfg->sess_walltime_warning);
+		if (sess_active(s))
+			sess_continue_tend(s, now);
 	}
 }
 
@@ -380,7 +392,8 @@ sess_orphans_done(const struct sched_listed *jobs, size_t n, const char *cause,
 		return;
 	}
 	TAILQ_FOREACH(s, &sess_list, entry) {
-		if (s->cl == cl && sess_active(s) && s->job == NULL)
+		if (s->cl == cl && sess_active(s) && (s->job == NULL ||
+		    (s->next_on && s->next_job == NULL)))
 			return;		/* a submit in flight: its id is not known yet */
 	}
 	for (i = 0; i < n; i++) {

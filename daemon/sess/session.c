@@ -124,9 +124,13 @@ sess_save(struct session *s)
 
 	if (store_run(&cause, "UPDATE sessions SET state = ?, reason = ?, job = ?,"
 	    " job_dir = ?, node = ?, started = ?, ready = ?, ended = ?,"
-	    " error_output = ? WHERE id = ?", "tttttdddti",
+	    " error_output = ?, next_job = ?, next_dir = ?, next_actor = ?,"
+	    " prev_job = ?, continued = ?, prev_cancel = ? WHERE id = ?",
+	    "tttttdddtttttiii",
 	    session_state_name(s->state), s->reason, s->job, s->job_dir, s->node,
-	    s->started, s->ready, s->ended, s->error_output, s->id) == -1)
+	    s->started, s->ready, s->ended, s->error_output, s->next_job,
+	    s->next_on ? s->next_dir : NULL, s->next_actor, s->prev_job,
+	    (long long)s->continued, (long long)s->prev_cancel, s->id) == -1)
 		sess_store_failed(s, "save its state", cause);
 }
 
@@ -228,6 +232,7 @@ sess_free(struct session *s)
 {
 	transport_cancel(s->treq);
 	sched_req_cancel(s->sreq);
+	sess_continue_free(s);
 	if (s->kick != NULL)
 		event_free(s->kick);
 	jobreq_free(s->req);
@@ -270,6 +275,7 @@ sess_finish(struct session *s, const char *cause)
 	s->sreq = NULL;
 	if (s->job != NULL && s->cl != NULL)
 		sched_tracker_remove(s->cl->trk, s->job);
+	sess_continue_abandon(s, cause);
 	sess_route_drop(s);
 	sess_set(s, SESSION_ENDED, cause);
 }
@@ -378,6 +384,7 @@ sess_cancel(struct session *s, const char *cause)
 		free(s->stop_cause);
 		s->stop_cause = xstrdup(cause);
 	}
+	sess_continue_abandon(s, cause);
 	if (s->job == NULL)
 		return;			/* submit in flight: cancelled when it answers */
 	if (s->state != SESSION_STOPPING)
@@ -501,19 +508,28 @@ session_enrolled(struct route *r, const char *job)
 /*
  * For binding an enrolling agent to r's session's job (enroll.c): the
  * session's scheduler bridge, job id (NULL: sbatch has not answered yet)
- * and cluster; -1 if r has no active cluster session.  All borrowed.
+ * and cluster; -1 if r has no active cluster session.  All borrowed.  A
+ * successor's route (sessions.continue) is bound to the successor's job,
+ * and only while the session still waits for that successor.
  */
 int
 session_enroll_target(struct route *r, struct sched **sched, const char **job,
     const struct config_cluster **cc)
 {
 	struct session	*s = sess_of_route(r);
+	struct route	*cur;
 
 	if (s == NULL || s->cl == NULL || s->state == SESSION_STOPPING ||
 	    (*cc = config_cluster_find(gate->cfg, s->req->cluster)) == NULL)
 		return (-1);
 	*sched = s->cl->sched;
 	*job = s->job;
+	if (route_is_next(r)) {
+		if (!s->next_on || (cur = route_find(s->route)) == NULL ||
+		    route_next(cur) != r)
+			return (-1);
+		*job = s->next_job;
+	}
 	return (0);
 }
 
@@ -584,7 +600,7 @@ session_agent_exit(struct route *r, const char *why)
 {
 	struct session	*s = sess_of_route(r);
 
-	if (s == NULL)
+	if (s == NULL || route_dead(r))	/* a job continued from says nothing now */
 		return;
 	free(s->agent_said);
 	s->agent_said = xstrdup(why);

@@ -135,6 +135,29 @@ api_server_relaunch(struct hub_call *c)
 	free(msg);
 }
 
+/*
+ * POST /hub/api/users/{user}/server(s/{server})/continue: the same options
+ * ahead in a successor job (sessions.continue); 202 with the model, whose
+ * state.successor follows it.
+ */
+void
+api_server_continue(struct hub_call *c)
+{
+	const struct session	*s;
+	char			*msg = NULL;
+	enum result_kind	 res;
+	int			 code;
+
+	if ((res = session_continue(c->ar->actor, c->user, api_server_name(c),
+	    &msg)) != RESULT_OK) {
+		code = status_code(res);
+		api_json(c->rs, code, json_pack("{s:i,s:s}", "status", code, "message",
+		    msg));
+	} else if ((s = session_find(c->user, api_server_name(c))) != NULL)
+		api_json(c->rs, 202, api_server_model(c, s));
+	free(msg);
+}
+
 /* DELETE /hub/api/users/{user}/server(s/{server}): stop it: 202 while it stops, 204 once stopped. */
 void
 api_server_stop(struct hub_call *c)

@@ -1,7 +1,8 @@
 /*
  * extend.c: Extend, a running server's walltime lengthened: the REST API's
  * POST .../server(s/{server})/extend and the home page's button (POST
- * /hub/extend[/SERVER]). Both wait for the scheduler's answer.
+ * /hub/extend[/SERVER]). Both wait for the scheduler's answer.  And the
+ * home page's side of Continue in a new job (POST /hub/continue[/SERVER]).
  */
 #include "config.h"
 
@@ -92,8 +93,8 @@ extend_post(const struct api_req *ar, struct api_resp *rs, const char *server)
 }
 
 /* A form with the Extend button, for a running server whose cluster allows it. */
-void
-extend_form(struct evbuffer *b, const struct api_req *ar, const char *server,
+static void
+extend_button(struct evbuffer *b, const struct api_req *ar, const char *server,
     json_t *st)
 {
 	json_t	*x = json_object_get(st, "extend");
@@ -105,4 +106,76 @@ extend_form(struct evbuffer *b, const struct api_req *ar, const char *server,
 	    "step")));
 	snprintf(label, sizeof label, "Extend by %s", step);	/* digits and d/h/m/s */
 	home_button(b, ar, "/hub/extend", server, label);
+}
+
+/* A running server's buttons: Extend while it can grow; Continue in a new job where it cannot, or the scheduler refused. */
+void
+extend_form(struct evbuffer *b, const struct api_req *ar, const char *server,
+    json_t *st)
+{
+	json_t	*x = json_object_get(st, "extend");
+
+	if (json_is_object(x))
+		extend_button(b, ar, server, st);
+	if (json_is_object(json_object_get(st, "continue")) && (!json_is_object(x) ||
+	    json_is_true(json_object_get(x, "refused"))))
+		home_button(b, ar, "/hub/continue", server, "Continue in a new job");
+}
+
+/* POST /hub/continue[/SERVER]: the home page's Continue button. */
+void
+continue_post(const struct api_req *ar, struct api_resp *rs, const char *server)
+{
+	json_t			*form;
+	char			*msg = NULL;
+	enum result_kind	 res;
+
+	if ((form = pages_post_form(ar, rs)) == NULL)
+		return;
+	if ((res = session_continue(ar->user, ar->user, server, &msg)) != RESULT_OK)
+		pages_message(rs, status_code(res), "Not continued", msg, ar->user);
+	else
+		pages_redirect(rs, "/hub/home");
+	free(msg);
+	json_decref(form);
+}
+
+/* Above the servers table: a successor waiting, or a switch done, and what carries over. */
+void
+continue_notice(struct evbuffer *b, const char *server, json_t *st)
+{
+	json_t		*next = json_object_get(st, "successor");
+	const char	*from = json_string_value(json_object_get(st, "continued_from"));
+	const char	*note = json_string_value(json_object_get(json_object_get(st,
+			    "carry_over"), "message"));
+	const char	*why;
+
+	if (note == NULL)
+		return;
+	evbuffer_add_printf(b, "<p class=\"notice continue\" role=\"status\">Server "
+	    "<strong>");
+	pages_esc(b, *server != '\0' ? server : "default");
+	evbuffer_add_printf(b, "</strong>: ");
+	if (json_is_object(next)) {
+		evbuffer_add_printf(b, "continues in a new job");
+		if (json_is_string(json_object_get(next, "job_id"))) {
+			evbuffer_add_printf(b, " (job ");
+			pages_esc(b, json_string_value(json_object_get(next, "job_id")));
+			evbuffer_add_printf(b, ")");
+		}
+		evbuffer_add_printf(b, ", ");
+		pages_esc(b, json_string_value(json_object_get(next, "phase")));
+		if ((why = json_string_value(json_object_get(next,
+		    "scheduler_reason"))) != NULL) {
+			evbuffer_add_printf(b, ": ");
+			pages_esc(b, why);
+		}
+		evbuffer_add_printf(b, ". ");
+	} else if (from != NULL) {
+		evbuffer_add_printf(b, "continued from job ");
+		pages_esc(b, from);
+		evbuffer_add_printf(b, " in a new job. ");
+	}
+	pages_esc(b, note);
+	evbuffer_add_printf(b, "</p>\n");
 }

@@ -158,6 +158,8 @@ home_warnings(struct evbuffer *b, json_t *servers, const char **names, size_t n)
 	size_t		 i;
 
 	for (i = 0; i < n; i++) {
+		continue_notice(b, names[i], json_object_get(json_object_get(servers,
+		    names[i]), "state"));
 		w = json_string_value(json_object_get(json_object_get(json_object_get(
 		    servers, names[i]), "state"), "walltime_warning"));
 		if (w == NULL)

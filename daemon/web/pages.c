@@ -588,6 +588,8 @@ pages_dispatch(const struct api_req *ar, struct api_resp *rs)
 		kind = 'e';
 	else if ((rest = pages_prefix(ar->path, "/hub/relaunch")) != NULL)
 		kind = 'r';
+	else if ((rest = pages_prefix(ar->path, "/hub/continue")) != NULL)
+		kind = 'c';
 	else
 		return (0);
 	if (*rest == '/' && (*++rest == '\0' || !util_server_name_valid(rest)))
@@ -608,6 +610,8 @@ pages_dispatch(const struct api_req *ar, struct api_resp *rs)
 		extend_post(ar, rs, rest);
 	else if (kind == 'r' && post)
 		home_relaunch(ar, rs, rest);
+	else if (kind == 'c' && post)
+		continue_post(ar, rs, rest);
 	else
 		pages_message(rs, 405, "Method not allowed", kind == 'x' ? "Use the "
 		    "Stop button." : kind == 'e' ? "Use the Extend button." : kind == 'r' ?

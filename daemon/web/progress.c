@@ -108,6 +108,10 @@ progress_event(const struct session *s, int *final)
 	*final = st == SESSION_RUNNING || st == SESSION_ENDED;
 	if (json_is_integer(json_object_get(v, "time_left")))
 		json_object_set(ev, "time_left", json_object_get(v, "time_left"));
+	if (json_is_object(json_object_get(v, "successor")))	/* continue in a new job */
+		json_object_set(ev, "successor", json_object_get(v, "successor"));
+	if (json_is_object(json_object_get(v, "carry_over")))
+		json_object_set(ev, "carry_over", json_object_get(v, "carry_over"));
 	if (st == SESSION_RUNNING) {
 		json_object_set_new(ev, "ready", json_true());
 		json_object_set_new(ev, "url", json_string(url));

@@ -165,6 +165,10 @@ void		 api_server_relaunch(struct hub_call *);	/* api-servers.c */
 void		 extend_post(const struct api_req *, struct api_resp *, const char *);
 void		 extend_form(struct evbuffer *, const struct api_req *, const char *,
 		     struct json_t *);
+/* extend.c: Continue in a new job (sessions.continue) */
+void		 api_server_continue(struct hub_call *);	/* api-servers.c */
+void		 continue_post(const struct api_req *, struct api_resp *, const char *);
+void		 continue_notice(struct evbuffer *, const char *, struct json_t *);
 
 /* credential.c: /hub/credential, the user's X.509 identity (charging: user) */
 void		 credential_page(const struct api_req *, struct api_resp *, int);

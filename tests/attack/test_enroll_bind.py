@@ -33,10 +33,10 @@ def slow_cluster(env, cfg):
     return cfg + slow + nat + '    node_addresses: ["127.0.0.0/31"]\n'
 
 
-def impostor_web(env):
+def impostor_web(env, routes=("alice", "bob", "dave", "erin", "frank")):
     """A web server that answers /user/<route>/impostor.txt with IMPOSTOR."""
     root = env.path("impostor-web")
-    for route in ("alice", "bob", "dave", "erin", "frank"):
+    for route in routes:
         os.makedirs(os.path.join(root, "user", route), exist_ok=True)
         with open(os.path.join(root, "user", route, "impostor.txt"), "w") as f:
             f.write("IMPOSTOR\n")

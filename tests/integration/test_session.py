@@ -657,6 +657,15 @@ def test_ctl(env):
     r = env.gw.ctl("server", "list")
     t.ok(r.returncode == 0 and "alice" in r.stdout, "nbgatectl server list (table) shows alice",
          r.stdout + r.stderr)
+    # server continue asks POST .../continue over the admin socket.  alice's job stays as it
+    # is for test_scancel: a server that continues is tests/attack/test_continue.py's.
+    r = env.gw.ctl("server", "continue", "alice/nosuch")
+    t.ok(r.returncode == 1 and "nbgatectl: 404: alice has no server named nosuch running" in
+         r.stderr, "nbgatectl server continue alice/nosuch: 404 for that named server",
+         r.stdout + r.stderr)
+    r = env.gw.ctl("server", "continue")
+    t.ok(r.returncode == 2 and "server continue USER[/SERVER]" in r.stderr,
+         "nbgatectl server continue without USER: the usage", r.stdout + r.stderr)
 
 
 def test_rest_bad_token(env):

@@ -176,6 +176,12 @@ def test_extend_refused(env):
     ev = journal(env, "xalice")
     t.ok(any(e[0] == "extend-refused" and "denied" in e[1] for e in ev),
          "the journal has the refusal", ev)
+    st = env.api.server("xalice")[1]["state"]
+    t.ok(st.get("extend", {}).get("refused") is True and st.get("continue", {}).get("mode") ==
+         "offer", "after the refusal the model offers continue in a new job", st)
+    _, _, page = get(env, "/hub/home", login(env, "xalice"))
+    t.ok('action="/hub/continue"' in page, "and the home page has a Continue button",
+         page[-1500:])
 
 
 def wuser_ran(env):
