@@ -26,6 +26,13 @@ enum notebook_flavour {
 	NOTEBOOK_LAB		/* JupyterLab on Jupyter Server: ServerApp, /lab */
 };
 
+/* What runs (--app): a Jupyter server, a remote desktop, any web program. */
+enum app_type {
+	APP_JUPYTER,
+	APP_DESKTOP,		/* nbgate-desktop GEOMETRY DIR, stdin its socket */
+	APP_WEB			/* the command, {socket}/{port} filled in */
+};
+
 /* All strings are borrowed and must outlive the notebook. */
 struct notebook_config {
 	const char		*route;		/* for logs: "alice", "alice/lab" */
@@ -42,6 +49,8 @@ struct notebook_config {
 	const char		*token_out;	/* 0600 file the token is written to, or NULL */
 	int			 start_timeout;	/* seconds until it must answer */
 	int			 as_root;	/* pass --allow-root (tests run as root) */
+	enum app_type		 app;
+	const char		*geometry;	/* desktop: "WxH" */
 };
 
 enum notebook_event {
@@ -71,6 +80,17 @@ const char *notebook_sock(struct notebook *);	/* borrowed; NULL with tcp */
 int	 notebook_port(struct notebook *);	/* 0 unless tcp */
 const char *notebook_token(struct notebook *);	/* borrowed, secret */
 void	 notebook_free(struct notebook *);
+
+/* app.c: the command line and setup of apps other than Jupyter */
+#define APP_DESKTOP_CMD		"nbgate-desktop"
+#define APP_DESKTOP_GEOMETRY	"1280x800"
+int	 app_type_parse(const char *, enum app_type *);
+int	 app_geometry_check(const char *);
+void	 app_argv(const struct notebook_config *, const char *, const char *, int,
+	    void (*)(char ***, size_t *, char *), char ***, size_t *);
+int	 app_prepare(const struct notebook_config *, const char *, const char *,
+	    char **);
+void	 app_cleanup(const struct notebook_config *, const char *);
 
 /* kernels.c: the notebook's kernels stopped through its REST API (blocking, bounded) */
 #define KERNELS_STOP_TIMEOUT	15	/* s for all of it: with the notebook's stop, within SLURM's KillWait (30 s) */

@@ -57,6 +57,7 @@ struct notebook {
 	char				*sock;		/* dir/nb.sock unless tcp */
 	char				*conf;		/* dir/token.py until it answers */
 	int				 port;		/* tcp only */
+	int				 listen_fd;	/* desktop: its socket, for its stdin */
 	pid_t				 pid;		/* also the process group */
 	int				 reaped;
 	int				 status;
@@ -244,6 +245,10 @@ notebook_argv(const struct notebook_config *cfg, const char *dir,
 	n = 0;
 	if (cfg->runtime != NOTEBOOK_RUNTIME_NONE)
 		nb_argv_runtime(cfg, dir, &argv, &n);
+	if (cfg->app != APP_JUPYTER) {
+		app_argv(cfg, dir, sock, port, nb_argv_add, &argv, &n);
+		return (argv);
+	}
 	cmd = xstrdup(cfg->cmd);
 	for (w = strtok_r(cmd, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save))
 		nb_argv_add(&argv, &n, xstrdup(w));
@@ -530,6 +535,10 @@ nb_probe_read(struct bufferevent *bev, void *arg)
 	}
 	ok = strlen(line) >= 12 && strncmp(line, "HTTP/1.", 7) == 0 &&
 	    strncmp(line + 8, " 200", 4) == 0 && (line[12] == ' ' || line[12] == '\0');
+	/* another app is up once it answers HTTP at all, short of a 5xx */
+	if (nb->cfg->app != APP_JUPYTER)
+		ok = strlen(line) >= 12 && strncmp(line, "HTTP/1.", 7) == 0 &&
+		    line[9] >= '1' && line[9] <= '4';
 	if (!ok)
 		log_debug("agent: route %s: probe: %.100s", nb->cfg->route, line);
 	free(line);
@@ -557,14 +566,21 @@ nb_probe_start(struct notebook *nb)
 	if (nb->probe == NULL)
 		fatalx("bufferevent_socket_new");
 	bufferevent_setcb(nb->probe, nb_probe_read, NULL, nb_probe_event, nb);
+	if (nb->cfg->app == APP_DESKTOP)	/* as the tunnel's streams are */
+		util_unix_autobind(nb->probe);
 	bufferevent_set_timeouts(nb->probe, &tv, &tv);
 	if (bufferevent_socket_connect(nb->probe, (struct sockaddr *)&ss, len) != 0) {
 		nb_probe_end(nb);	/* not there yet */
 		return;
 	}
-	evbuffer_add_printf(bufferevent_get_output(nb->probe),
-	    "GET %sapi HTTP/1.1\r\nHost: localhost\r\nAuthorization: token %s\r\n"
-	    "Connection: close\r\n\r\n", nb->cfg->base_url, nb->token);
+	if (nb->cfg->app != APP_JUPYTER)
+		evbuffer_add_printf(bufferevent_get_output(nb->probe), "GET / HTTP/1.1"
+		    "\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+	else
+		evbuffer_add_printf(bufferevent_get_output(nb->probe),
+		    "GET %sapi HTTP/1.1\r\nHost: localhost\r\nAuthorization: "
+		    "token %s\r\nConnection: close\r\n\r\n", nb->cfg->base_url,
+		    nb->token);
 	bufferevent_enable(nb->probe, EV_READ | EV_WRITE);
 }
 
@@ -692,7 +708,9 @@ nb_child(struct notebook *nb, char **argv, char **envp, int out, pid_t parent)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);	/* an agent killed -9 takes it along */
 	if (getppid() != parent)
 		_exit(1);
-	if ((null = open("/dev/null", O_RDONLY)) != -1)
+	if (nb->listen_fd != -1)
+		dup2(nb->listen_fd, 0);		/* a desktop's websockify --inetd */
+	else if ((null = open("/dev/null", O_RDONLY)) != -1)
 		dup2(null, 0);
 	dup2(out, 1);
 	dup2(out, 2);
@@ -750,6 +768,10 @@ nb_spawn(struct notebook *nb, char **cause)
 	if (nb->pid == 0)
 		nb_child(nb, argv, envp, fds[1], parent);
 	close(fds[1]);
+	if (nb->listen_fd != -1) {	/* the app has it now */
+		close(nb->listen_fd);
+		nb->listen_fd = -1;
+	}
 	nb->out_fd = fds[0];
 	evutil_make_socket_nonblocking(nb->out_fd);
 	rv = 0;
@@ -904,9 +926,14 @@ notebook_start(struct event_base *base, const struct notebook_config *cfg,
 	nb->arg = arg;
 	nb->pid = -1;
 	nb->out_fd = -1;
+	nb->listen_fd = -1;
 	nb->token = util_random_token(NB_TOKEN_BYTES);
 	if ((cfg->tcp && (nb->port = nb_free_port(cause)) == -1) ||
-	    nb_make_dir(nb, cause) != 0 || nb_write_conf(nb, cause) != 0)
+	    nb_make_dir(nb, cause) != 0 ||
+	    (cfg->app == APP_JUPYTER && nb_write_conf(nb, cause) != 0))
+		goto fail;
+	if (cfg->app == APP_DESKTOP &&
+	    (nb->listen_fd = app_prepare(cfg, nb->dir, nb->sock, cause)) == -1)
 		goto fail;
 	if (nb->cfg->token_out != NULL && nb_write_token(nb, cause) != 0)
 		goto fail;
@@ -998,6 +1025,9 @@ notebook_free(struct notebook *nb)
 		free(nb->tail[i]);
 	if (nb->sock != NULL)
 		unlink(nb->sock);
+	if (nb->listen_fd != -1)
+		close(nb->listen_fd);
+	app_cleanup(nb->cfg, nb->dir);
 	nb_conf_remove(nb);
 	if (nb->dir != NULL)
 		rmdir(nb->dir);

@@ -195,6 +195,25 @@ conn_add_header(struct evbuffer *out, const char *name, const char *value)
 }
 
 /* Writes the request head to the notebook, then lets the body flow. */
+/*
+ * The request target the app sees: as the browser sent it, or, for an app
+ * that serves from / (apps.NAME.strip_prefix), without /user/<route>.
+ */
+static void
+conn_up_target(struct evbuffer *out, struct route *r, const char *url)
+{
+	size_t	n = 6 + strlen(route_name(r));
+
+	if (!route_strip(r) || strncmp(url, "/user/", 6) != 0 ||
+	    strncmp(url + 6, route_name(r), n - 6) != 0) {
+		conn_add_str(out, url);
+		return;
+	}
+	if (url[n] != '/')
+		evbuffer_add(out, "/", 1);
+	conn_add_str(out, url + n);
+}
+
 void
 conn_send_head(struct conn *c)
 {
@@ -217,7 +236,7 @@ conn_send_head(struct conn *c)
 	 */
 	conn_add_str(out, http_method_str(c->rp.method));
 	evbuffer_add(out, " ", 1);
-	conn_add_str(out, c->req.url);
+	conn_up_target(out, r, c->req.url);
 	evbuffer_add(out, " HTTP/1.1\r\n", 11);
 	for (i = 0; i < c->req.nhdr; i++) {
 		const struct http_hdr *h = &c->req.hdr[i];

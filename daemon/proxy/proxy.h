@@ -66,6 +66,8 @@ struct route	*route_lookup(const char *, const char *);
 const char	*route_name(struct route *);
 const char	*route_owner(struct route *);
 const char	*route_token(struct route *);
+int		 route_strip(struct route *);
+void		 route_set_app(struct route *, int, int);
 ssh_key		 route_key(struct route *);
 struct tunnel	*route_tunnel(struct route *);
 void		 route_set_tunnel(struct route *, struct tunnel *);

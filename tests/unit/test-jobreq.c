@@ -323,7 +323,7 @@ static void
 test_vars(void)
 {
 	const struct jobreq_env	 env = { "gw:2222", "SHA256:x", "/user/alice/",
-				    "alice", "secret" };
+				    "alice", "secret", NULL };
 	struct template_vars	*vars;
 	struct jobreq		*req;
 	json_t			*opts;
