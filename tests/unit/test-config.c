@@ -232,7 +232,7 @@ test_unknown(void)
 	    "path, suggestion");
 	has_str(cause, "unknown-key.yaml:8: colour: unknown key (known keys: "
 	    "state_dir, public_url, log, listen, tls, ssh, proxy, auth, sessions, "
-	    "credentials, accounting, clusters)",
+	    "credentials, accounting, clusters, apps)",
 	    "no close match: lists the known keys");
 	is_int(nlines(cause), 2, "two errors");
 	free(cause);
