@@ -36,7 +36,8 @@ TESTS += tests/unit/test-store
 
 EXTRA_DIST += tests/integration tests/unit/data tests/standin \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js \
-	tests/browser/spawn.js tests/browser/chromium.js tests/browser/oidc-provider.mjs tests/browser/oidc-login.js
+	tests/browser/spawn.js tests/browser/chromium.js tests/browser/oidc-provider.mjs tests/browser/oidc-login.js \
+	tests/browser/desktop.js
 
 check_PROGRAMS += tests/unit/test-http
 tests_unit_test_http_SOURCES = tests/unit/test-http.c
@@ -79,6 +80,7 @@ TESTS += \
 	tests/integration/test_progress.py \
 	tests/integration/test_culling.py \
 	tests/integration/test_walltime.py \
+	tests/integration/test_apps.py \
 	tests/integration/test_activity.py \
 	tests/integration/test_flavour.py \
 	tests/integration/test_pages.py \
