@@ -450,8 +450,6 @@ agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *wh
 			a->cfg.target_port = notebook_port(nb);
 		}
 		a->cfg.notebook_token = notebook_token(nb);	/* sent at enrollment */
-		/* websockify indexes its peer's address: give ours a name */
-		a->cfg.target_named = a->nbcfg.app == APP_DESKTOP;
 		a->ready = 1;
 		if (agent_dial(a) != 0) {
 			agent_stop(a, 2, "cannot dial the gateway", 0);

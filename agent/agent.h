@@ -29,7 +29,7 @@ enum notebook_flavour {
 /* What runs (--app): a Jupyter server, a remote desktop, any web program. */
 enum app_type {
 	APP_JUPYTER,
-	APP_DESKTOP,		/* nbgate-desktop GEOMETRY DIR, stdin its socket */
+	APP_DESKTOP,		/* nbgate-desktop GEOMETRY DIR; desktop.c bridges */
 	APP_WEB			/* the command, {socket}/{port} filled in */
 };
 
@@ -91,6 +91,21 @@ void	 app_argv(const struct notebook_config *, const char *, const char *, int,
 int	 app_prepare(const struct notebook_config *, const char *, const char *,
 	    char **);
 void	 app_cleanup(const struct notebook_config *, const char *);
+
+/* desktop.c: noVNC's files and WebSocket <-> RFB on the tunnel's Unix socket */
+#define DESKTOP_NOVNC		"/usr/share/novnc"
+#define DESKTOP_VNC_SOCK	"vnc.sock"	/* Xvnc's, in the private directory */
+struct wsframe {
+	int			 fin, opcode;
+	unsigned char		 mask[4];
+	const unsigned char	*payload;	/* masked, in the caller's bytes */
+	size_t			 len;
+};
+int	 desktop_frame(const unsigned char *, size_t, size_t, struct wsframe *);
+struct desktop;
+struct desktop *desktop_new(struct event_base *, int, const char *, const char *,
+	    const char *, char **);
+void	 desktop_free(struct desktop *);
 
 /* kernels.c: the notebook's kernels stopped through its REST API (blocking, bounded) */
 #define KERNELS_STOP_TIMEOUT	15	/* s for all of it: with the notebook's stop, within SLURM's KillWait (30 s) */

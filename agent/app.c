@@ -135,9 +135,9 @@ app_xauth(const char *dir, char **cause)
 }
 
 /*
- * A listening Unix socket at @path (0600, in the 0700 directory): the
- * desktop's websockify takes it as its stdin (--inetd), having no option to
- * listen on a Unix socket itself. Returns the descriptor, or -1 and *cause.
+ * A listening Unix socket at @path (0600, in the 0700 directory), where the
+ * tunnel reaches the desktop's bridge (desktop.c). Returns the descriptor, or
+ * -1 and *cause.
  */
 static int
 app_listen(const char *path, char **cause)
@@ -167,8 +167,7 @@ app_listen(const char *path, char **cause)
 
 /*
  * Before a desktop starts: its cookie, and the socket the tunnel reaches
- * (returned, for the child's stdin). -1 for other apps, or on failure with
- * *cause set.
+ * (returned, for the bridge). -1 and *cause on failure.
  */
 int
 app_prepare(const struct notebook_config *cfg, const char *dir,

@@ -57,7 +57,7 @@ struct notebook {
 	char				*sock;		/* dir/nb.sock unless tcp */
 	char				*conf;		/* dir/token.py until it answers */
 	int				 port;		/* tcp only */
-	int				 listen_fd;	/* desktop: its socket, for its stdin */
+	struct desktop			*desk;		/* desktop: the bridge on sock */
 	pid_t				 pid;		/* also the process group */
 	int				 reaped;
 	int				 status;
@@ -535,8 +535,11 @@ nb_probe_read(struct bufferevent *bev, void *arg)
 	}
 	ok = strlen(line) >= 12 && strncmp(line, "HTTP/1.", 7) == 0 &&
 	    strncmp(line + 8, " 200", 4) == 0 && (line[12] == ' ' || line[12] == '\0');
+	/* Xvnc speaks first: "RFB 003.008" */
+	if (nb->cfg->app == APP_DESKTOP)
+		ok = strncmp(line, "RFB 003.", 8) == 0;
 	/* another app is up once it answers HTTP at all, short of a 5xx */
-	if (nb->cfg->app != APP_JUPYTER)
+	else if (nb->cfg->app != APP_JUPYTER)
 		ok = strlen(line) >= 12 && strncmp(line, "HTTP/1.", 7) == 0 &&
 		    line[9] >= '1' && line[9] <= '4';
 	if (!ok)
@@ -561,19 +564,24 @@ nb_probe_start(struct notebook *nb)
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = notebook_addr(nb, &ss);
 	struct timeval		 tv = { NB_PROBE_TIMEOUT, 0 };
+	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
+
+	if (nb->cfg->app == APP_DESKTOP)	/* Xvnc itself, beside nb.sock */
+		snprintf(sun->sun_path + strlen(sun->sun_path) - strlen("nb.sock"),
+		    strlen(DESKTOP_VNC_SOCK) + 1, "%s", DESKTOP_VNC_SOCK);
 
 	nb->probe = bufferevent_socket_new(nb->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (nb->probe == NULL)
 		fatalx("bufferevent_socket_new");
 	bufferevent_setcb(nb->probe, nb_probe_read, NULL, nb_probe_event, nb);
-	if (nb->cfg->app == APP_DESKTOP)	/* as the tunnel's streams are */
-		util_unix_autobind(nb->probe);
 	bufferevent_set_timeouts(nb->probe, &tv, &tv);
 	if (bufferevent_socket_connect(nb->probe, (struct sockaddr *)&ss, len) != 0) {
 		nb_probe_end(nb);	/* not there yet */
 		return;
 	}
-	if (nb->cfg->app != APP_JUPYTER)
+	if (nb->cfg->app == APP_DESKTOP)
+		;	/* it greets us */
+	else if (nb->cfg->app != APP_JUPYTER)
 		evbuffer_add_printf(bufferevent_get_output(nb->probe), "GET / HTTP/1.1"
 		    "\r\nHost: localhost\r\nConnection: close\r\n\r\n");
 	else
@@ -708,9 +716,7 @@ nb_child(struct notebook *nb, char **argv, char **envp, int out, pid_t parent)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);	/* an agent killed -9 takes it along */
 	if (getppid() != parent)
 		_exit(1);
-	if (nb->listen_fd != -1)
-		dup2(nb->listen_fd, 0);		/* a desktop's websockify --inetd */
-	else if ((null = open("/dev/null", O_RDONLY)) != -1)
+	if ((null = open("/dev/null", O_RDONLY)) != -1)
 		dup2(null, 0);
 	dup2(out, 1);
 	dup2(out, 2);
@@ -768,10 +774,6 @@ nb_spawn(struct notebook *nb, char **cause)
 	if (nb->pid == 0)
 		nb_child(nb, argv, envp, fds[1], parent);
 	close(fds[1]);
-	if (nb->listen_fd != -1) {	/* the app has it now */
-		close(nb->listen_fd);
-		nb->listen_fd = -1;
-	}
 	nb->out_fd = fds[0];
 	evutil_make_socket_nonblocking(nb->out_fd);
 	rv = 0;
@@ -908,6 +910,22 @@ nb_write_token(struct notebook *nb, char **cause)
 	return (rv);
 }
 
+/* A desktop's X cookie, and its bridge listening where the tunnel connects. */
+static int
+nb_desktop(struct notebook *nb, char **cause)
+{
+	char	*vnc;
+	int	 fd;
+
+	if ((fd = app_prepare(nb->cfg, nb->dir, nb->sock, cause)) == -1)
+		return (-1);
+	xasprintf(&vnc, "%s/%s", nb->dir, DESKTOP_VNC_SOCK);
+	nb->desk = desktop_new(nb->base, fd, vnc, DESKTOP_NOVNC, nb->cfg->route,
+	    cause);
+	free(vnc);
+	return (nb->desk == NULL ? -1 : 0);
+}
+
 /*
  * Starts the notebook: writes its token to cfg->token_out, spawns it and
  * probes it every NB_PROBE_MS. @cb hears READY once, then EXITED or STOPPED
@@ -926,14 +944,12 @@ notebook_start(struct event_base *base, const struct notebook_config *cfg,
 	nb->arg = arg;
 	nb->pid = -1;
 	nb->out_fd = -1;
-	nb->listen_fd = -1;
 	nb->token = util_random_token(NB_TOKEN_BYTES);
 	if ((cfg->tcp && (nb->port = nb_free_port(cause)) == -1) ||
 	    nb_make_dir(nb, cause) != 0 ||
 	    (cfg->app == APP_JUPYTER && nb_write_conf(nb, cause) != 0))
 		goto fail;
-	if (cfg->app == APP_DESKTOP &&
-	    (nb->listen_fd = app_prepare(cfg, nb->dir, nb->sock, cause)) == -1)
+	if (cfg->app == APP_DESKTOP && nb_desktop(nb, cause) != 0)
 		goto fail;
 	if (nb->cfg->token_out != NULL && nb_write_token(nb, cause) != 0)
 		goto fail;
@@ -1025,8 +1041,7 @@ notebook_free(struct notebook *nb)
 		free(nb->tail[i]);
 	if (nb->sock != NULL)
 		unlink(nb->sock);
-	if (nb->listen_fd != -1)
-		close(nb->listen_fd);
+	desktop_free(nb->desk);
 	app_cleanup(nb->cfg, nb->dir);
 	nb_conf_remove(nb);
 	if (nb->dir != NULL)

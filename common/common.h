@@ -86,8 +86,6 @@ char	*util_random_token(size_t);		/* nbytes of randomness, base64url, caller fre
 int	 util_streq_ct(const char *, const char *);	/* constant-time string equality */
 int	 util_mkdir_p(const char *, mode_t, char **);
 int	 util_write_file(const char *, const void *, size_t, mode_t, char **);
-struct bufferevent;
-void	 util_unix_autobind(struct bufferevent *);
 /* Is IP address text @addr in @pattern (an address or CIDR)? 1, 0, or -1: bad pattern. */
 int	 util_addr_match(const char *, const char *);
 
@@ -174,7 +172,6 @@ struct tunclient_config {
 	const char	*target_host;	/* local notebook: host:port ... */
 	int		 target_port;
 	const char	*target_unix;	/* ... or a Unix socket path */
-	int		 target_named;	/* bind an abstract name first (autobind) */
 	int		 backoff_max;	/* seconds */
 	int		 keepalive;	/* seconds; 0: 30 */
 };

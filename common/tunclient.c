@@ -203,10 +203,6 @@ tc_target(struct tunclient *tc)
 		    tc->cfg.target_host, tc->cfg.target_port) == 0)
 			return (bev);
 	} else {
-		/* websockify 0.10 (a desktop's bridge) takes its peer's
-		 * address apart as (host, port): an unnamed one fails */
-		if (tc->cfg.target_named)
-			util_unix_autobind(bev);
 		memset(&sun, 0, sizeof sun);
 		sun.sun_family = AF_UNIX;
 		if (strlen(tc->cfg.target_unix) < sizeof sun.sun_path) {

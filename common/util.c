@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <openssl/rand.h>
-#include <event2/bufferevent.h>
 
 #include "common.h"
 
@@ -319,21 +318,3 @@ out:
 	return (rv);
 }
 
-/*
- * Gives @bev (not yet connected) a Unix socket bound to an abstract name the
- * kernel picks (Linux autobind), so that the peer sees a named client; on
- * failure @bev keeps making its own unnamed socket.
- */
-void
-util_unix_autobind(struct bufferevent *bev)
-{
-	sa_family_t	fam = AF_UNIX;
-	int		fd;
-
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1)
-		return;
-	if (bind(fd, (struct sockaddr *)&fam, sizeof fam) == -1 ||
-	    bufferevent_setfd(bev, fd) == -1)
-		close(fd);
-}

@@ -124,7 +124,7 @@ EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509 tests/fuzz/fuzz-jwt \
 	tests/fuzz/fuzz-activity
 tests_fuzz_fuzz_activity_SOURCES = tests/fuzz/fuzz-activity.c agent/agent.h agent/activity.c \
-	agent/notebook.c agent/app.c
+	agent/notebook.c agent/app.c agent/desktop.c
 tests_fuzz_fuzz_activity_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_activity_LDADD = $(COMMON_LIBS) $(JANSSON_LIBS)
 tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c

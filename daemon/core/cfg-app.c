@@ -86,7 +86,7 @@ cfg_check_geometry(const char *s, char **problem)
 
 /*
  * What each type needs: Jupyter checks the token nbgated adds and serves
- * under its prefix; noVNC and websockify serve from / and check nothing
+ * under its prefix; the agent's noVNC bridge serves from / and checks nothing
  * (the gateway is their only door), on a Unix socket only; a web app names
  * its command.
  */
@@ -114,10 +114,10 @@ cfg_check_app(struct cfg_ctx *ctx, const struct cfg_section *sec,
 			    "type desktop listens on a Unix socket only");
 		if (a->auth != CONFIG_APP_AUTH_NONE)
 			cfg_key_error(ctx, sec, seen, prefix, line, "auth",
-			    "type desktop takes none (websockify checks nothing)");
+			    "type desktop takes none (its bridge checks nothing)");
 		if (!a->strip_prefix)
 			cfg_key_error(ctx, sec, seen, prefix, line, "strip_prefix",
-			    "type desktop needs true (noVNC and websockify serve "
+			    "type desktop needs true (noVNC is served "
 			    "from /)");
 		break;
 	default:

@@ -1,7 +1,7 @@
 """test_apps.py: apps beside the notebook (apps: in nbgated.yaml), against real
 SLURM (the World of test_session.py) in one job: a remote desktop (TigerVNC's
-Xvnc on a 0600 Unix socket, twm, xterm, websockify serving noVNC) started by the
-agent inside the container stand-in, opened from the home page in Debian's
+Xvnc on a 0600 Unix socket, twm, xterm; the agent serves noVNC and bridges its
+WebSocket to Xvnc) started by the agent inside the container stand-in, opened from the home page in Debian's
 Chromium: the noVNC canvas draws, typed keys run a command in the xterm (its
 output on the screenshot, and in a file it wrote), another user gets 403 at the
 page and the WebSocket, no process of the job listens on TCP (from
@@ -103,7 +103,8 @@ def tcp_listeners(pid):
 
 def test_refused_app(env):
     t = env.tap
-    st, j = env.api.call("POST", "/users/%s/servers/%s" % (USER, SERVER), {"app": "vscode"})
+    st, j = env.api.call("POST", "/users/%s/servers/%s" % (USER, SERVER),
+                         {"app": "vscode", "container": "scipy"})
     t.ok(st == 400 and (j or {}).get("field") == "app" and "choose jupyter, desktop" in
          (j or {}).get("message", ""), "an unknown app: 400 naming app and the allowed names",
          (st, j))
@@ -138,7 +139,7 @@ def test_desktop_starts(env):
          "the page to open carries only path= and noVNC's options, no password", url)
     script = subprocess.run(["scontrol", "write", "batch_script", env.job, "-"],
                             capture_output=True, text=True, timeout=30).stdout
-    t.ok("--app desktop" in script and "--geometry %s" % GEOMETRY in script,
+    t.ok("--app 'desktop'" in script and "--geometry '%s'" % GEOMETRY in script,
          "the batch script runs the agent with --app desktop --geometry", script[-800:])
     recs = []
     with open(env.w.standin_log) as f:
@@ -157,13 +158,13 @@ def test_no_tcp(env):
     if not getattr(env, "job", None):
         t.ok(False, "the desktop's job runs")
         return
-    ok = wait_for(lambda: any("websockify" in (cmdline(p) or "") for p in job_pids(env.job)), 30)
+    ok = wait_for(lambda: any("xterm" in (cmdline(p) or "") for p in job_pids(env.job)), 30)
     pids = job_pids(env.job)
-    env.procs = {p: cmdline(p) for p in pids}
-    names = " ".join(env.procs.values())
-    t.ok(ok and "Xvnc" in names and "twm" in names and "xterm" in names,
-         "the job runs Xvnc, twm, xterm and websockify", env.procs)
-    xvnc = [c for c in env.procs.values() if c and "Xvnc" in c.split()[0]]
+    env.desk = {p: cmdline(p) for p in pids}
+    names = " ".join(c or "" for c in env.desk.values())
+    t.ok(ok and "Xvnc" in names and "twm" in names and "xterm" in names and
+         "nbgate-agent" in names, "the job runs the agent, Xvnc, twm and xterm", env.desk)
+    xvnc = [c for c in env.desk.values() if c and "Xvnc" in c.split()[0]]
     t.ok(xvnc and "-rfbunixpath" in xvnc[0] and "-rfbport -1" in xvnc[0] and
          "-nolisten tcp" in xvnc[0] and "-rfbunixmode 0600" in xvnc[0],
          "Xvnc: a 0600 Unix socket, no RFB port, X11 not on TCP", xvnc)
@@ -177,7 +178,7 @@ def test_no_tcp(env):
         lst, n = tcp_listeners(p)
         seen += n
         if lst:
-            listening[p] = (env.procs[p], lst)
+            listening[p] = (env.desk[p], lst)
     t.ok(len(pids) >= 5 and not listening,
          "no process of the job listens on TCP (%d processes, %d TCP sockets: the agent's "
          "link to the gateway)" % (len(pids), seen), listening)
@@ -222,7 +223,7 @@ def test_browser(env):
 
 def test_stop(env):
     t = env.tap
-    if not getattr(env, "procs", None):
+    if not getattr(env, "desk", None):
         t.ok(False, "the desktop's processes were seen")
         return
     st, _ = env.api.call("DELETE", "/users/%s/servers/%s" % (USER, SERVER))
@@ -231,7 +232,7 @@ def test_stop(env):
     t.ok(m is not None and m["state"]["phase"] == "ended", "the session ends", seen)
 
     def left():
-        return {p: c for p, c in env.procs.items() if c and cmdline(p) == c}
+        return {p: c for p, c in env.desk.items() if c and cmdline(p) == c}
     t.ok(wait_for(lambda: not left(), 30), "no process of the desktop survives the job",
          left())
 

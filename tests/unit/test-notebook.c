@@ -179,6 +179,56 @@ test_redact(void)
 	free(s);
 }
 
+/* app.c and desktop.c: a desktop's argv, geometry, and WebSocket frames. */
+static void
+test_desktop(void)
+{
+	struct notebook_config	 cfg = { .route = "alice/desk", .base_url =
+				    "/user/alice/desk/", .cmd = "nbgate-desktop",
+				    .workdir = "/w", .app = APP_DESKTOP,
+				    .geometry = "1024x768",
+				    .runtime = NOTEBOOK_RUNTIME_NONE };
+	/* "Hello" masked with 37 fa 21 3d (RFC 6455 section 5.7) */
+	static const unsigned char hello[] = { 0x82, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+	    0x7f, 0x9f, 0x4d, 0x51, 0x58 };
+	static const unsigned char unmasked[] = { 0x82, 0x05, 'H', 'e', 'l', 'l', 'o' };
+	static const unsigned char rsv[] = { 0xc2, 0x80, 0, 0, 0, 0 };
+	static const unsigned char bigping[] = { 0x89, 0xfe, 0x00, 0x80 };
+	static const unsigned char frag_close[] = { 0x08, 0x80, 0, 0, 0, 0 };
+	static const unsigned char len16[] = { 0x82, 0xfe, 0x01, 0x00 };
+	static const unsigned char len64[] = { 0x82, 0xff, 0, 0, 0, 1, 0, 0, 0, 0 };
+	struct wsframe		 f;
+	char			**argv = notebook_argv(&cfg, "/tmp/nbgate-x", "/tmp/nbgate-x/nb.sock", 0);
+	enum app_type		 t;
+
+	ok(argv[0] != NULL && strcmp(argv[0], "nbgate-desktop") == 0 && argv[1] != NULL &&
+	    strcmp(argv[1], "1024x768") == 0 && argv[2] != NULL &&
+	    strcmp(argv[2], "/tmp/nbgate-x") == 0 && argv[3] == NULL,
+	    "desktop argv: nbgate-desktop GEOMETRY DIR, no Jupyter options");
+	notebook_argv_free(argv);
+	ok(app_type_parse("desktop", &t) == 0 && t == APP_DESKTOP &&
+	    app_type_parse("vnc", &t) == -1, "--app parses");
+	ok(app_geometry_check("1280x800") == 0 && app_geometry_check("1280x") == -1 &&
+	    app_geometry_check("x800") == -1 && app_geometry_check("12;id x8") == -1 &&
+	    app_geometry_check("123456x800") == -1, "--geometry: digits x digits only");
+	is_int(desktop_frame(hello, sizeof hello, 1024, &f), (long long)sizeof hello,
+	    "a masked binary frame is taken whole");
+	ok(f.fin && f.opcode == 2 && f.len == 5 && (f.payload[0] ^ f.mask[0]) == 'H',
+	    "  its opcode, length and mask");
+	is_int(desktop_frame(hello, 5, 1024, &f), 0, "a partial frame needs more");
+	is_int(desktop_frame(unmasked, sizeof unmasked, 1024, &f), -1,
+	    "an unmasked client frame is refused");
+	is_int(desktop_frame(rsv, sizeof rsv, 1024, &f), -1, "RSV bits are refused");
+	is_int(desktop_frame(bigping, sizeof bigping, 1024, &f), -1,
+	    "a control frame over 125 bytes is refused");
+	is_int(desktop_frame(frag_close, sizeof frag_close, 1024, &f), -1,
+	    "a fragmented control frame is refused");
+	is_int(desktop_frame(len16, sizeof len16, 255, &f), -1,
+	    "a frame over the limit is refused (16-bit length)");
+	is_int(desktop_frame(len64, sizeof len64, 1024 * 1024, &f), -1,
+	    "a 4 GiB frame is refused (64-bit length)");
+}
+
 int
 main(void)
 {
@@ -186,5 +236,6 @@ main(void)
 	test_flavour();
 	test_base_url();
 	test_redact();
+	test_desktop();
 	return (tap_done());
 }
