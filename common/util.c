@@ -317,4 +317,3 @@ out:
 	free(copy);
 	return (rv);
 }
-
