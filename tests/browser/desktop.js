@@ -2,11 +2,13 @@
 // one-time link, open the desktop from the home page (noVNC), wait until its
 // canvas draws, type a command into the xterm, and see another user refused at
 // the desktop's page and its WebSocket. Prints one JSON object.
-// usage: node desktop.js GATEWAY_URL OWNER_LOGIN_PATH OTHER_LOGIN_PATH SERVER COMMAND SHOTS_DIR
+// Clipboard both ways: noVNC's clipboard pasted into the xterm (middle button:
+// Xvnc sets the PRIMARY selection), a word selected in the xterm shown in it.
+// usage: node desktop.js GATEWAY_URL OWNER_LOGIN_PATH OTHER_LOGIN_PATH SERVER COMMAND CLIP SHOTS_DIR
 'use strict';
 const { launch, screenshot, report, wsOpens } = require('./chromium.js');
 
-const [base, ownerLogin, otherLogin, server, command, shots] = process.argv.slice(2);
+const [base, ownerLogin, otherLogin, server, command, clip, shots] = process.argv.slice(2);
 const out = { steps: {} };
 
 // The canvas's distinct colours (sampled) and a digest of its pixels.
@@ -68,6 +70,24 @@ async function main() {
 		await page.waitForTimeout(2000);
 		out.steps.typed = { before, after: await canvasState(page) };
 		await screenshot(page, shots, '02-typed');
+
+		// noVNC's clipboard to the desktop, pasted with the middle button
+		await page.evaluate((t) => {
+			const e = document.getElementById('noVNC_clipboard_text');
+			e.value = t;
+			e.dispatchEvent(new Event('change'));
+		}, clip);
+		await page.waitForTimeout(500);
+		await page.mouse.click(box.x + 200, box.y + 150, { button: 'middle' });
+		await page.waitForTimeout(1500);	/* the paste comes back from Xvnc first */
+		await page.keyboard.press('Enter');
+		await page.waitForTimeout(1500);
+		// the desktop's selection to noVNC's clipboard: double-click the first output word
+		await page.mouse.dblclick(box.x + 60, box.y + 91);
+		await page.waitForTimeout(1000);
+		out.steps.clipboard = { from_desktop: await page.evaluate(() =>
+			document.getElementById('noVNC_clipboard_text').value) };
+		await screenshot(page, shots, '04-clipboard');
 
 		const other = await browser.newContext({ ignoreHTTPSErrors: true });
 		const opage = await other.newPage();

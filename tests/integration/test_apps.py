@@ -7,6 +7,9 @@ output on the screenshot, and in a file it wrote), another user gets 403 at the
 page and the WebSocket, no process of the job listens on TCP (from
 /proc/PID/net/tcp* against each process's socket inodes), and after the stop
 no process of the desktop is left. The screenshots stay in the artifacts.
+And a web app (type: web): Debian's websocketd, which can only listen on TCP,
+on the loopback port the agent picks (listen: loopback), through the proxy:
+its static page, and a WebSocket echo.
 """
 import json
 import os
@@ -22,9 +25,11 @@ from harness import SRCDIR, browser_walk, login_path, wait_for  # noqa: E402
 from test_session import session_cleanup, session_world  # noqa: E402
 
 USER, SERVER, OTHER = "dora", "desktop", "bob"
+WEBUSER = "wes"
 ROUTE = "%s/%s" % (USER, SERVER)
 GEOMETRY = "1024x768"
 COMMAND = "echo nbgate-$((6*7)) | tee desk-mark"
+CLIP = "echo clip-$((2*21)) > clip-mark"
 
 
 def edit(env):
@@ -33,10 +38,21 @@ def edit(env):
     shutil.copy(os.path.join(SRCDIR, "agent", "nbgate-desktop"), env.desktop)
     os.chmod(env.desktop, 0o755)
 
+    env.webdir = os.path.join(env.w.dir, "web")
+    os.makedirs(env.webdir)
+    with open(os.path.join(env.webdir, "index.html"), "w") as f:
+        f.write("<p>nbgate web app</p>\n")
+    os.chmod(env.webdir, 0o755)
+
     def fn(cfg):
         return cfg + ("apps:\n  desktop:\n    type: desktop\n    description: Remote desktop\n"
                       "    command: [%s]\n    auth: none\n    strip_prefix: true\n"
-                      "    clusters: [hpc]\n    containers: [scipy]\n" % env.desktop)
+                      "    clusters: [hpc]\n    containers: [scipy]\n"
+                      "  echo:\n    type: web\n    description: websocketd echo\n"
+                      "    command: [websocketd, --address=127.0.0.1, \"--port={port}\", "
+                      "\"--staticdir=%s\", cat]\n    listen: loopback\n    auth: none\n"
+                      "    strip_prefix: true\n    containers: [base]\n"
+                      % (env.desktop, env.webdir))
     return fn
 
 
@@ -117,6 +133,42 @@ def test_refused_app(env):
          (j or {}).get("message", ""), "the desktop is not offered in container base", (st, j))
 
 
+def test_web_starts(env):
+    st, j = env.api.call("POST", "/users/%s/server" % WEBUSER, {"app": "echo"})
+    env.tap.eq(st, 202, "the web app is requested")
+
+
+def test_web(env):
+    """websocketd through the proxy: its page, and a WebSocket echo."""
+    import ssl
+    import websocket  # Debian's python3-websocket
+    t = env.tap
+    m, seen = env.api.wait(WEBUSER, timeout=120)
+    t.ok(m is not None and m["ready"] and m["state"].get("app_type") == "web",
+         "the web app runs", (seen, m and m["state"]))
+    if m is None or not m["ready"]:
+        return
+    tok = env.gw.token(WEBUSER)
+    st, _, body = env.gw.request("GET", "/user/%s/" % WEBUSER, token=tok)
+    t.ok(st == 200 and b"nbgate web app" in body, "its page through the proxy (prefix stripped)",
+         (st, body[:200]))
+    ws = websocket.create_connection(
+        "wss://127.0.0.1:%d/user/%s/echo" % (env.gw.https_port, WEBUSER),
+        header=["Authorization: token " + tok], timeout=30,
+        sslopt={"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": env.gw.cert(),
+                "check_hostname": False})
+    ws.send("hello through nbgate")
+    t.eq(ws.recv(), "hello through nbgate", "a WebSocket echo through the proxy")
+    ws.close()
+    pids = job_pids(m["state"]["job_id"])
+    lst = [a for p in pids if "websocketd" in (cmdline(p) or "")
+           for a in (tcp_listeners(p)[0] or [])]
+    t.ok(lst and all(a.startswith("0100007F:") for _, a in lst),
+         "websocketd (TCP only) listens on 127.0.0.1 alone, as listen: loopback says", lst)
+    st, _, _ = env.gw.request("GET", "/user/%s/" % WEBUSER, token=env.gw.token(OTHER))
+    t.eq(st, 403, "another user gets 403 at the web app")
+
+
 def test_desktop_starts(env):
     t = env.tap
     env.t0 = time.time()
@@ -192,7 +244,7 @@ def test_browser(env):
     gw = env.gw
     res, shots = browser_walk(env, "desktop.js", [
         "https://127.0.0.1:%d" % gw.https_port, login_path(gw, USER), login_path(gw, OTHER),
-        ROUTE, COMMAND], 300)
+        ROUTE, COMMAND, CLIP], 300)
     env.shots = shots
     steps = res.get("steps", {})
     t.ok("error" not in res, "the browser walk completes", res.get("error"))
@@ -202,6 +254,8 @@ def test_browser(env):
     cv = op.get("canvas", {})
     t.ok(cv.get("colours", 0) >= 3 and cv.get("width", 0) > 0,
          "the noVNC canvas draws the desktop", cv)
+    t.ok((cv.get("width"), cv.get("height")) == (1280, 800),
+         "resize=remote: the desktop took the browser window's size, not %s" % GEOMETRY, cv)
     if "first_frame_ms" in op:
         t.diag("home page click to first desktop frame: %d ms; spawn to ready: %.1f s"
                % (op["first_frame_ms"], env.ready_s))
@@ -211,12 +265,17 @@ def test_browser(env):
     mark = os.path.join(home, "nbgate", USER, "desk-mark")
     t.ok(wait_for(lambda: os.path.exists(mark) and open(mark).read().strip() == "nbgate-42", 10),
          "the typed command ran in the xterm (it wrote nbgate-42)", mark)
+    clip = os.path.join(home, "nbgate", USER, "clip-mark")
+    t.ok(wait_for(lambda: os.path.exists(clip) and open(clip).read().strip() == "clip-42", 10),
+         "noVNC's clipboard pasted into the xterm ran (it wrote clip-42)", clip)
+    got = steps.get("clipboard", {}).get("from_desktop", "")
+    t.ok("nbgate" in got, "a word selected in the xterm reaches noVNC's clipboard", got)
     other = steps.get("other", {})
     t.ok(other.get("status") == 403 and other.get("ws") == "error",
          "attack app-other-user: another user gets 403 at the desktop's page and its "
          "WebSocket", other)
     t.eq(steps.get("owner_ws"), "open", "the owner's WebSocket opens (the control)")
-    for name in ("01-desktop", "02-typed", "03-other-refused"):
+    for name in ("01-desktop", "02-typed", "03-other-refused", "04-clipboard"):
         png = os.path.join(shots, name + ".png")
         t.ok(os.path.exists(png) and os.path.getsize(png) > 5000, "screenshot %s kept" % name)
 
@@ -242,11 +301,12 @@ def main():
     env = Env("test_apps")
     session_world(env, edit=lambda cfg: edit(env)(cfg))
     try:
-        for fn in (test_refused_app, test_desktop_starts, test_no_tcp, test_browser, test_stop):
+        for fn in (test_refused_app, test_web_starts, test_desktop_starts, test_no_tcp,
+                   test_browser, test_stop, test_web):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
-        session_cleanup(env, ("%s/%s" % (USER, SERVER),))
+        session_cleanup(env, ("%s/%s" % (USER, SERVER), WEBUSER))
     env.finish()
 
 
