@@ -122,7 +122,9 @@ EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
 FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509 tests/fuzz/fuzz-jwt \
-	tests/fuzz/fuzz-activity
+	tests/fuzz/fuzz-activity tests/fuzz/fuzz-wsframe
+tests_fuzz_fuzz_wsframe_SOURCES = tests/fuzz/fuzz-wsframe.c agent/agent.h agent/desktop.c
+tests_fuzz_fuzz_wsframe_LDADD = $(COMMON_LIBS)
 tests_fuzz_fuzz_activity_SOURCES = tests/fuzz/fuzz-activity.c agent/agent.h agent/activity.c \
 	agent/notebook.c agent/app.c agent/desktop.c
 tests_fuzz_fuzz_activity_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
@@ -142,6 +144,7 @@ tests_fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_x509_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_jwt_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_activity_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_wsframe_LDFLAGS = -fsanitize=fuzzer
 else
 check_PROGRAMS += $(FUZZ_TARGETS)
 tests_fuzz_fuzz_http_SOURCES += tests/fuzz/driver.c
@@ -149,6 +152,7 @@ tests_fuzz_fuzz_config_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_x509_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_jwt_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_activity_SOURCES += tests/fuzz/driver.c
+tests_fuzz_fuzz_wsframe_SOURCES += tests/fuzz/driver.c
 TESTS += $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += tests/fuzz/corpus
