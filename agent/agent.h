@@ -82,7 +82,11 @@ const char *notebook_token(struct notebook *);	/* borrowed, secret */
 void	 notebook_free(struct notebook *);
 
 /* app.c: the command line and setup of apps other than Jupyter */
-#define APP_DESKTOP_CMD		"nbgate-desktop"
+#ifdef LIBEXECDIR
+#define APP_DESKTOP_CMD		LIBEXECDIR "/nbgate-desktop"
+#else
+#define APP_DESKTOP_CMD		"nbgate-desktop"	/* on $PATH (unit tests) */
+#endif
 #define APP_DESKTOP_GEOMETRY	"1280x800"
 int	 app_type_parse(const char *, enum app_type *);
 int	 app_geometry_check(const char *);

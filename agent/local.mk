@@ -2,6 +2,7 @@ bin_PROGRAMS += nbgate-agent
 nbgate_agent_SOURCES = agent/agent.h agent/agent.c agent/notebook.c agent/kernels.c \
 	agent/activity.c agent/app.c agent/desktop.c
 nbgate_agent_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+nbgate_agent_CPPFLAGS = $(AM_CPPFLAGS) -DLIBEXECDIR='"$(pkglibexecdir)"'
 nbgate_agent_LDADD = $(COMMON_LIBS) $(JANSSON_LIBS)
 
 # Unit test of activity.c's parsers and the report's encoding (common/activity.c).
@@ -20,5 +21,5 @@ tests_unit_test_notebook_LDADD = libnbtest.a $(COMMON_LIBS)
 TESTS += tests/unit/test-notebook
 
 # The remote desktop the agent starts for --app desktop (Xvnc, twm, xterm;
-# the agent serves noVNC), installed beside it.
-dist_bin_SCRIPTS = agent/nbgate-desktop
+# the agent serves noVNC): a helper, not a command people run.
+dist_pkglibexec_SCRIPTS = agent/nbgate-desktop
