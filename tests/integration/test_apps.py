@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import SRCDIR, browser_walk, login_path, wait_for  # noqa: E402
+from test_pages import get, login, post, xsrf  # noqa: E402
 from test_session import session_cleanup, session_world  # noqa: E402
 
 USER, SERVER, OTHER = "dora", "desktop", "bob"
@@ -131,6 +132,37 @@ def test_refused_app(env):
     st, j = env.api.call("POST", "/users/%s/servers/%s" % (USER, SERVER), {"app": "desktop"})
     t.ok(st == 400 and (j or {}).get("field") == "app" and "container base" in
          (j or {}).get("message", ""), "the desktop is not offered in container base", (st, j))
+
+
+def test_form(env):
+    """The spawn form lists the apps; a refused app comes back next to its field."""
+    t = env.tap
+    cookie = login(env, OTHER)
+    st, _, page = get(env, "/hub/spawn", cookie)
+    t.ok(st == 200 and 'id="f-app"' in page and 'value="jupyter"' in page and
+         'value="desktop"' in page and 'value="echo"' in page and 'name="desktop_geometry"' in page,
+         "the spawn form lists jupyter, desktop and echo, and the desktop's size", page[-3000:])
+    st, _, out = post(env, "/hub/spawn", {"_xsrf": xsrf(page), "cluster": "hpc", "queue": "debug",
+                                          "container": "base", "app": "desktop"}, cookie)
+    t.ok(st == 400 and "app: &#39;desktop&#39; is not offered" in out.replace("'", "&#39;") and
+         "choose jupyter, echo" in out and 'aria-invalid="true"' in out,
+         "the form refuses the desktop in container base, next to the app field", out[-2500:])
+
+
+def test_restart(env):
+    """nbgated restarted: the desktop's route still strips its prefix, adds no token."""
+    t = env.tap
+    if not getattr(env, "job", None):
+        t.ok(False, "the desktop's job runs")
+        return
+    env.gw.stop()
+    env.gw.start()
+    tok = env.gw.token(USER)
+    ok = wait_for(lambda: env.gw.request("GET", "/user/%s/vnc.html" % ROUTE, token=tok)[0] == 200,
+                  60)
+    t.ok(ok, "after a restart noVNC's page is served again (prefix stripped)")
+    st, _, body = env.gw.request("GET", "/user/%s/app/nope.js" % ROUTE, token=tok)
+    t.eq(st, 404, "the agent's bridge answers 404 for a file it does not have")
 
 
 def test_web_starts(env):
@@ -301,8 +333,8 @@ def main():
     env = Env("test_apps")
     session_world(env, edit=lambda cfg: edit(env)(cfg))
     try:
-        for fn in (test_refused_app, test_web_starts, test_desktop_starts, test_no_tcp,
-                   test_browser, test_stop, test_web):
+        for fn in (test_refused_app, test_web_starts, test_desktop_starts, test_form, test_no_tcp,
+                   test_browser, test_restart, test_stop, test_web):
             env.run(fn)
         env.tap.ok(env.gw.alive(), "nbgated is still running")
     finally:
