@@ -58,6 +58,7 @@ struct notebook {
 	char				*conf;		/* dir/token.py until it answers */
 	int				 port;		/* tcp only */
 	struct desktop			*desk;		/* desktop: the bridge on sock */
+	char				*vnc;		/* desktop: Xvnc's socket */
 	pid_t				 pid;		/* also the process group */
 	int				 reaped;
 	int				 status;
@@ -566,9 +567,10 @@ nb_probe_start(struct notebook *nb)
 	struct timeval		 tv = { NB_PROBE_TIMEOUT, 0 };
 	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
 
-	if (nb->cfg->app == APP_DESKTOP)	/* Xvnc itself, beside nb.sock */
-		snprintf(sun->sun_path + strlen(sun->sun_path) - strlen("nb.sock"),
-		    strlen(DESKTOP_VNC_SOCK) + 1, "%s", DESKTOP_VNC_SOCK);
+	if (nb->vnc != NULL) {		/* a desktop: Xvnc itself, not the bridge */
+		memset(sun->sun_path, 0, sizeof sun->sun_path);
+		memcpy(sun->sun_path, nb->vnc, strlen(nb->vnc));	/* checked */
+	}
 
 	nb->probe = bufferevent_socket_new(nb->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (nb->probe == NULL)
@@ -914,15 +916,13 @@ nb_write_token(struct notebook *nb, char **cause)
 static int
 nb_desktop(struct notebook *nb, char **cause)
 {
-	char	*vnc;
 	int	 fd;
 
 	if ((fd = app_prepare(nb->cfg, nb->dir, nb->sock, cause)) == -1)
 		return (-1);
-	xasprintf(&vnc, "%s/%s", nb->dir, DESKTOP_VNC_SOCK);
-	nb->desk = desktop_new(nb->base, fd, vnc, DESKTOP_NOVNC, nb->cfg->route,
-	    cause);
-	free(vnc);
+	xasprintf(&nb->vnc, "%s/%s", nb->dir, DESKTOP_VNC_SOCK);
+	nb->desk = desktop_new(nb->base, fd, nb->vnc, DESKTOP_NOVNC, nb->cfg->route,
+	    cause);	/* which checks nb->vnc fits a socket address */
 	return (nb->desk == NULL ? -1 : 0);
 }
 
@@ -1047,6 +1047,7 @@ notebook_free(struct notebook *nb)
 	if (nb->dir != NULL)
 		rmdir(nb->dir);
 	free(nb->sock);
+	free(nb->vnc);
 	free(nb->dir);
 	free(nb->fail);
 	freestr(nb->token);
