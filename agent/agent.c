@@ -222,6 +222,9 @@ agent_notebook_options(struct agent *a, int runtime_set)
 		nc->geometry = APP_DESKTOP_GEOMETRY;
 	if (nc->app == APP_DESKTOP && nc->tcp)
 		agent_usage("--app desktop listens on a Unix socket only (no --tcp)");
+	if (nc->netns != NOTEBOOK_NETNS_NONE && (!nc->tcp || nc->app != APP_WEB))
+		agent_usage("--netns is for --app web with --tcp (a Jupyter "
+		    "server listens on a Unix socket)");
 	if (nc->app == APP_WEB && nc->cmd == NULL)
 		agent_usage("--app web needs --notebook-cmd (the program to run)");
 	if (nc->cmd == NULL)
@@ -267,6 +270,7 @@ agent_options(struct agent *a, int argc, char **argv)
 		{ "notebook-app", required_argument, NULL, 'A' },
 		{ "workdir", required_argument, NULL, 'W' },
 		{ "tcp", no_argument, NULL, 'T' },
+		{ "netns", required_argument, NULL, 'L' },
 		{ "token-out", required_argument, NULL, 'O' },
 		{ "start-timeout", required_argument, NULL, 'S' },
 		{ "enroll-file", required_argument, NULL, 'E' },
@@ -285,7 +289,7 @@ agent_options(struct agent *a, int argc, char **argv)
 	a->activity = AGENT_ACTIVITY_INTERVAL;
 	nc->start_timeout = 300;
 	while ((ch = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
-		if (strchr("RIBGUCAWTOSYPD", ch) != NULL)
+		if (strchr("RIBGUCAWTOSYPDL", ch) != NULL)
 			nbonly = 1;
 		switch (ch) {
 		case 'g':
@@ -353,6 +357,14 @@ agent_options(struct agent *a, int argc, char **argv)
 			break;
 		case 'W': nc->workdir = optarg; break;
 		case 'T': nc->tcp = 1; break;
+		case 'L':
+			if (strcmp(optarg, "required") == 0)
+				nc->netns = NOTEBOOK_NETNS_REQUIRED;
+			else if (strcmp(optarg, "preferred") == 0)
+				nc->netns = NOTEBOOK_NETNS_PREFERRED;
+			else if (strcmp(optarg, "none") != 0)
+				agent_usage("--netns is required, preferred or none");
+			break;
 		case 'O': nc->token_out = optarg; break;
 		case 'S':
 			nc->start_timeout = agent_seconds(optarg, "--start-timeout");
@@ -448,6 +460,10 @@ agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *wh
 		else {
 			a->cfg.target_host = "127.0.0.1";
 			a->cfg.target_port = notebook_port(nb);
+		}
+		if (notebook_isolated(nb)) {	/* in there, through its helper */
+			a->cfg.target_connect = notebook_connect;
+			a->cfg.target_arg = nb;
 		}
 		a->cfg.notebook_token = notebook_token(nb);	/* sent at enrollment */
 		a->ready = 1;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -33,6 +34,13 @@ enum app_type {
 	APP_WEB			/* the command, {socket}/{port} filled in */
 };
 
+/* With tcp: whether the port is kept from the node's other accounts (netns.c). */
+enum notebook_netns {
+	NOTEBOOK_NETNS_NONE,		/* the node's shared loopback */
+	NOTEBOOK_NETNS_REQUIRED,	/* its own namespace, or refuse to start */
+	NOTEBOOK_NETNS_PREFERRED	/* its own namespace, else the shared loopback */
+};
+
 /* All strings are borrowed and must outlive the notebook. */
 struct notebook_config {
 	const char		*route;		/* for logs: "alice", "alice/lab" */
@@ -42,6 +50,7 @@ struct notebook_config {
 	size_t			 nbinds;
 	int			 gpus;		/* add --nv */
 	int			 tcp;		/* 127.0.0.1:free port, not a Unix socket */
+	enum notebook_netns	 netns;		/* tcp: in a network namespace of its own? */
 	const char		*base_url;	/* "/user/alice/" */
 	const char		*cmd;		/* inside the image; split on blanks, no shell */
 	enum notebook_flavour	 flavour;	/* options and token class */
@@ -79,6 +88,8 @@ socklen_t notebook_addr(struct notebook *, struct sockaddr_storage *);	/* where 
 const char *notebook_sock(struct notebook *);	/* borrowed; NULL with tcp */
 int	 notebook_port(struct notebook *);	/* 0 unless tcp */
 const char *notebook_token(struct notebook *);	/* borrowed, secret */
+int	 notebook_isolated(struct notebook *);	/* tcp in its own namespace */
+int	 notebook_connect(void *, char **);	/* isolated: a connected socket */
 void	 notebook_free(struct notebook *);
 
 /* app.c: the command line and setup of apps other than Jupyter */
@@ -95,6 +106,12 @@ void	 app_argv(const struct notebook_config *, const char *, const char *, int,
 int	 app_prepare(const struct notebook_config *, const char *, const char *,
 	    char **);
 void	 app_cleanup(const struct notebook_config *, const char *);
+
+/* netns.c: a TCP-only app in a network namespace of its own, reached by fd passing */
+int	 netns_enter(char *, size_t);
+int	 netns_available(char **);
+int	 netns_helper(int, int, char *, size_t);
+int	 netns_connect(int, uint32_t *, char **);
 
 /* desktop.c: noVNC's files and WebSocket <-> RFB on the tunnel's Unix socket */
 #define DESKTOP_NOVNC		"/usr/share/novnc"

@@ -57,6 +57,9 @@ struct notebook {
 	char				*sock;		/* dir/nb.sock unless tcp */
 	char				*conf;		/* dir/token.py until it answers */
 	int				 port;		/* tcp only */
+	int				 ns_fd;		/* isolated tcp: to the helper */
+	int				 ns_child;	/* its other end, until forked */
+	uint32_t			 ns_seq;
 	struct desktop			*desk;		/* desktop: the bridge on sock */
 	char				*vnc;		/* desktop: Xvnc's socket */
 	pid_t				 pid;		/* also the process group */
@@ -566,18 +569,26 @@ nb_probe_start(struct notebook *nb)
 	socklen_t		 len = notebook_addr(nb, &ss);
 	struct timeval		 tv = { NB_PROBE_TIMEOUT, 0 };
 	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
+	char			*cause = NULL;
+	int			 fd = -1;
 
 	if (nb->vnc != NULL) {		/* a desktop: Xvnc itself, not the bridge */
 		memset(sun->sun_path, 0, sizeof sun->sun_path);
 		memcpy(sun->sun_path, nb->vnc, strlen(nb->vnc));	/* checked */
 	}
 
-	nb->probe = bufferevent_socket_new(nb->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (nb->ns_fd != -1 && (fd = notebook_connect(nb, &cause)) == -1) {
+		log_debug("agent: route %s: probe: %s", nb->cfg->route, cause);
+		free(cause);
+		return;		/* not there yet */
+	}
+	nb->probe = bufferevent_socket_new(nb->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (nb->probe == NULL)
 		fatalx("bufferevent_socket_new");
 	bufferevent_setcb(nb->probe, nb_probe_read, NULL, nb_probe_event, nb);
 	bufferevent_set_timeouts(nb->probe, &tv, &tv);
-	if (bufferevent_socket_connect(nb->probe, (struct sockaddr *)&ss, len) != 0) {
+	if (fd == -1 && bufferevent_socket_connect(nb->probe,
+	    (struct sockaddr *)&ss, len) != 0) {
 		nb_probe_end(nb);	/* not there yet */
 		return;
 	}
@@ -709,6 +720,7 @@ static __dead void
 nb_child(struct notebook *nb, char **argv, char **envp, int out, pid_t parent)
 {
 	sigset_t	none;
+	char		why[256];
 	int		null;
 
 	signal(SIGPIPE, SIG_DFL);
@@ -726,6 +738,15 @@ nb_child(struct notebook *nb, char **argv, char **envp, int out, pid_t parent)
 		dprintf(2, "nbgate-agent: chdir %s: %s\n", nb->cfg->workdir,
 		    strerror(errno));
 		_exit(127);
+	}
+	if (nb->ns_child != -1) {
+		close(nb->ns_fd);	/* the helper must see the agent hang up */
+		if (netns_enter(why, sizeof why) != 0 ||
+		    netns_helper(nb->ns_child, nb->port, why, sizeof why) != 0) {
+			dprintf(2, "nbgate-agent: the app's network namespace: %s\n",
+			    why);
+			_exit(127);
+		}
 	}
 	execvpe(argv[0], argv, envp);
 	dprintf(2, "nbgate-agent: cannot run %s: %s\n", argv[0], strerror(errno));
@@ -776,6 +797,10 @@ nb_spawn(struct notebook *nb, char **cause)
 	if (nb->pid == 0)
 		nb_child(nb, argv, envp, fds[1], parent);
 	close(fds[1]);
+	if (nb->ns_child != -1) {
+		close(nb->ns_child);
+		nb->ns_child = -1;
+	}
 	nb->out_fd = fds[0];
 	evutil_make_socket_nonblocking(nb->out_fd);
 	rv = 0;
@@ -809,6 +834,45 @@ nb_free_port(char **cause)
 		port = ntohs(sin.sin_port);
 	close(fd);
 	return (port);
+}
+
+/*
+ * With tcp, where the app's port is: in a network namespace of its own
+ * (a socketpair to the helper that connects in there), or, only where the
+ * site accepts it (netns preferred) and the node cannot, the shared loopback.
+ */
+static int
+nb_netns(struct notebook *nb, char **cause)
+{
+	char	*why = NULL;
+	int	 fds[2];
+
+	if (nb->cfg->netns == NOTEBOOK_NETNS_NONE)
+		return (0);
+	if (netns_available(&why) != 0) {
+		if (nb->cfg->netns == NOTEBOOK_NETNS_REQUIRED) {
+			xasprintf(cause, "listen: loopback keeps the app's port in a "
+			    "network namespace of its own, and %s; the site may "
+			    "accept a port every account on the node can reach "
+			    "with listen: loopback-shared", why);
+			free(why);
+			return (-1);
+		}
+		log_warnx("agent: route %s: %s: the app listens on the node's "
+		    "shared loopback, as listen: loopback-shared accepts",
+		    nb->cfg->route, why);
+		free(why);
+		return (0);
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == -1) {
+		xasprintf(cause, "socketpair: %s", strerror(errno));
+		return (-1);
+	}
+	nb->ns_fd = fds[0];
+	nb->ns_child = fds[1];
+	log_info("agent: route %s: the app's port is in a network namespace of "
+	    "its own", nb->cfg->route);
+	return (0);
 }
 
 /* Makes the private 0700 directory for the socket and token under $TMPDIR. */
@@ -944,8 +1008,10 @@ notebook_start(struct event_base *base, const struct notebook_config *cfg,
 	nb->arg = arg;
 	nb->pid = -1;
 	nb->out_fd = -1;
+	nb->ns_fd = nb->ns_child = -1;
 	nb->token = util_random_token(NB_TOKEN_BYTES);
-	if ((cfg->tcp && (nb->port = nb_free_port(cause)) == -1) ||
+	if ((cfg->tcp && nb_netns(nb, cause) != 0) ||
+	    (cfg->tcp && (nb->port = nb_free_port(cause)) == -1) ||
 	    nb_make_dir(nb, cause) != 0 ||
 	    (cfg->app == APP_JUPYTER && nb_write_conf(nb, cause) != 0))
 		goto fail;
@@ -1010,6 +1076,29 @@ notebook_token(struct notebook *nb)
 	return (nb->token);
 }
 
+/* Whether the app's port is in a network namespace of its own. */
+int
+notebook_isolated(struct notebook *nb)
+{
+	return (nb->ns_fd != -1);
+}
+
+/*
+ * A connected, non-blocking socket to the isolated app (@arg is the
+ * notebook), from its namespace's helper; -1 and *cause.
+ */
+int
+notebook_connect(void *arg, char **cause)
+{
+	struct notebook	*nb = arg;
+
+	if (nb->ns_fd == -1) {
+		xasprintf(cause, "the app is not in a namespace of its own");
+		return (-1);
+	}
+	return (netns_connect(nb->ns_fd, &nb->ns_seq, cause));
+}
+
 /* The loopback port the notebook listens on with tcp, else 0. */
 int
 notebook_port(struct notebook *nb)
@@ -1041,6 +1130,10 @@ notebook_free(struct notebook *nb)
 		free(nb->tail[i]);
 	if (nb->sock != NULL)
 		unlink(nb->sock);
+	if (nb->ns_fd != -1)
+		close(nb->ns_fd);
+	if (nb->ns_child != -1)
+		close(nb->ns_child);
 	desktop_free(nb->desk);
 	app_cleanup(nb->cfg, nb->dir);
 	nb_conf_remove(nb);

@@ -40,7 +40,8 @@
 {{!                (the agent's --notebook-app; give it in your own        }}
 {{!                templates, or the agent runs the classic notebook)      }}
 {{!   app_type     apps.NAME.type (desktop, web), empty for Jupyter; with  }}
-{{!   geometry     the desktop's WIDTHxHEIGHT, app_tcp "yes" for loopback  }}
+{{!   geometry     the desktop's WIDTHxHEIGHT; app_tcp for loopback apps:  }}
+{{!                required (own netns) or preferred (loopback-shared)     }}
 {{!   notebook_cmd the container's notebook_command, words joined by one   }}
 {{!                blank (none has a blank); empty: the flavour's own      }}
 {{!   keepalive    seconds between keepalives (nbgated's ssh.keepalive)    }}
@@ -162,6 +163,6 @@ NBGATE_ENROLL={{enroll}} $nbgate_exec {{agent}} --notebook \
     --geometry {{geometry}} \
 {{/geometry}}
 {{#app_tcp}}
-    --tcp \
+    --tcp --netns {{app_tcp}} \
 {{/app_tcp}}
     --base-url {{base_url}}

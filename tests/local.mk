@@ -126,7 +126,7 @@ FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509 
 tests_fuzz_fuzz_wsframe_SOURCES = tests/fuzz/fuzz-wsframe.c agent/agent.h agent/desktop.c
 tests_fuzz_fuzz_wsframe_LDADD = $(COMMON_LIBS)
 tests_fuzz_fuzz_activity_SOURCES = tests/fuzz/fuzz-activity.c agent/agent.h agent/activity.c \
-	agent/notebook.c agent/app.c agent/desktop.c
+	agent/notebook.c agent/app.c agent/desktop.c agent/netns.c
 tests_fuzz_fuzz_activity_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_activity_LDADD = $(COMMON_LIBS) $(JANSSON_LIBS)
 tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c

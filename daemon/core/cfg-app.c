@@ -24,7 +24,8 @@ static int	cfg_check_geometry(const char *, char **);
 
 /* In enum config_app_type, config_app_listen and config_app_auth order. */
 static const char *const cfg_app_types[] = { "jupyter", "desktop", "web", NULL };
-static const char *const cfg_app_listens[] = { "unix", "loopback", NULL };
+static const char *const cfg_app_listens[] = { "unix", "loopback", "loopback-shared",
+	NULL };
 static const char *const cfg_app_auths[] = { "token", "none", NULL };
 
 static const struct cfg_key cfg_app_keys[] = {
@@ -101,6 +102,9 @@ cfg_check_app(struct cfg_ctx *ctx, const struct cfg_section *sec,
 		    "give this app another name", CONFIG_APP_DEFAULT);
 	switch (a->type) {
 	case CONFIG_APP_JUPYTER:
+		if (a->listen != CONFIG_APP_UNIX)
+			cfg_key_error(ctx, sec, seen, prefix, line, "listen",
+			    "type jupyter listens on a Unix socket (Jupyter can)");
 		if (a->auth != CONFIG_APP_AUTH_TOKEN)
 			cfg_key_error(ctx, sec, seen, prefix, line, "auth",
 			    "type jupyter needs token (Jupyter checks it)");

@@ -29,7 +29,7 @@ enum config_idle_counts { CONFIG_IDLE_EITHER, CONFIG_IDLE_BROWSER, CONFIG_IDLE_C
 enum config_hsts { CONFIG_HSTS_AUTO, CONFIG_HSTS_ON, CONFIG_HSTS_OFF };
 /* apps.NAME.type: what the agent starts; listen: where; auth: what nbgated adds. */
 enum config_app_type { CONFIG_APP_JUPYTER, CONFIG_APP_DESKTOP, CONFIG_APP_WEB };
-enum config_app_listen { CONFIG_APP_UNIX, CONFIG_APP_LOOPBACK };
+enum config_app_listen { CONFIG_APP_UNIX, CONFIG_APP_LOOPBACK, CONFIG_APP_LOOPBACK_SHARED };
 enum config_app_auth { CONFIG_APP_AUTH_TOKEN, CONFIG_APP_AUTH_NONE };
 
 /*

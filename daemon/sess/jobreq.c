@@ -791,8 +791,10 @@ jr_vars_app(struct template_vars *vars, const struct config_app *a,
 	/* empty for Jupyter: its scripts stay as they were before apps */
 	jr_setf(vars, "app_type", "%s", a == NULL || a->type == CONFIG_APP_JUPYTER ?
 	    "" : config_app_type_name(a->type));
-	jr_setf(vars, "app_tcp", "%s", a != NULL && a->listen ==
-	    CONFIG_APP_LOOPBACK ? "yes" : "");
+	/* a loopback port in a network namespace of its own, or refuse;
+	 * loopback-shared: the node's shared loopback where that cannot be */
+	jr_setf(vars, "app_tcp", "%s", a == NULL || a->listen == CONFIG_APP_UNIX ?
+	    "" : a->listen == CONFIG_APP_LOOPBACK ? "required" : "preferred");
 	jr_setf(vars, "geometry", "%s", req->geometry != NULL ? req->geometry : "");
 	if (a == NULL || a->ncommand == 0)
 		return;

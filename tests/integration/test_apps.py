@@ -8,8 +8,9 @@ page and the WebSocket, no process of the job listens on TCP (from
 /proc/PID/net/tcp* against each process's socket inodes), and after the stop
 no process of the desktop is left. The screenshots stay in the artifacts.
 And a web app (type: web): Debian's websocketd, which can only listen on TCP,
-on the loopback port the agent picks (listen: loopback), through the proxy:
-its static page, and a WebSocket echo.
+on the loopback port the agent picks (listen: loopback) in a network namespace
+of its own, through the proxy: its static page, and a WebSocket echo; the
+node's own loopback has nothing on that port and refuses a connect.
 """
 import json
 import os
@@ -197,8 +198,41 @@ def test_web(env):
            for a in (tcp_listeners(p)[0] or [])]
     t.ok(lst and all(a.startswith("0100007F:") for _, a in lst),
          "websocketd (TCP only) listens on 127.0.0.1 alone, as listen: loopback says", lst)
+    loopback_isolated(t, [p for p in pids
+                          if os.path.basename((cmdline(p) or "-").split()[0]) == "websocketd"],
+                      [int(a.split(":")[1], 16) for _, a in lst])
     st, _, _ = env.gw.request("GET", "/user/%s/" % WEBUSER, token=env.gw.token(OTHER))
     t.eq(st, 403, "another user gets 403 at the web app")
+
+
+def loopback_isolated(t, pids, ports):
+    """listen: loopback is a network namespace of the app's own: the node's
+    loopback (this test's, as another account) has no listener on its port
+    and refuses a connection there, while the proxy reached it above."""
+    import socket
+    host = os.readlink("/proc/self/ns/net")
+    ns = {p: os.readlink("/proc/%d/ns/net" % p) for p in pids}
+    t.ok(ns and all(n != host for n in ns.values()),
+         "websocketd runs in a network namespace of its own", (host, ns))
+    with open("/proc/self/net/tcp") as f:
+        rows = [r.split() for r in f.read().splitlines()[1:]]
+    seen = [r[1] for r in rows if r[3] == "0A" and int(r[1].split(":")[1], 16) in ports]
+    refused = []
+    for port in ports:
+        s = socket.socket()
+        s.settimeout(5)
+        try:
+            s.connect(("127.0.0.1", port))
+        except ConnectionRefusedError:
+            refused.append(port)
+        except OSError:
+            pass
+        finally:
+            s.close()
+    t.ok(ports and not seen and refused == ports,
+         "attack app-loopback-other-account: the app's loopback port is not in the "
+         "node's own network namespace (no listener in /proc/net/tcp, connect refused)",
+         (ports, seen, refused))
 
 
 def test_desktop_starts(env):

@@ -1092,9 +1092,10 @@ test_apps(void)
 
 	xasprintf(&text, "%sapps:\n  desk: {type: desktop, auth: none, strip_prefix: true}\n"
 	    "  web: {type: web, command: [\"prog\", \"--port={port}\"], listen: loopback,"
-	    " auth: none, strip_prefix: true, queues: [q], containers: [b]}\n", base);
+	    " auth: none, strip_prefix: true, queues: [q], containers: [b]}\n"
+	    "  shared: {type: web, command: [p], listen: loopback-shared}\n", base);
 	cfg = mem("apps.yaml", text, &cause);
-	ok(cfg != NULL && cfg->napps == 2, "a desktop and a web app load");
+	ok(cfg != NULL && cfg->napps == 3, "a desktop and two web apps load");
 	if (cause != NULL)
 		tap_diag("%s", cause);
 	free(cause);
@@ -1107,6 +1108,10 @@ test_apps(void)
 	a = config_app_find(cfg, "web");
 	ok(a != NULL && a->ncommand == 2 && config_app_offered(a, "c1", "q", "b") &&
 	    !config_app_offered(a, "c1", "other", "b"), "  where the web app is offered");
+	ok(a != NULL && a->listen == CONFIG_APP_LOOPBACK, "  listen: loopback");
+	a = config_app_find(cfg, "shared");
+	ok(a != NULL && a->listen == CONFIG_APP_LOOPBACK_SHARED,
+	    "  listen: loopback-shared (the node's loopback where no namespace can be)");
 	ok(config_app_find(cfg, "jupyter") == NULL, "  jupyter is built in, not in apps");
 	config_free(cfg);
 
@@ -1115,6 +1120,7 @@ test_apps(void)
 	    "  d2: {type: desktop, auth: none, strip_prefix: true, listen: loopback}\n"
 	    "  w1: {type: web}\n"
 	    "  j1: {type: jupyter, auth: none}\n"
+	    "  j2: {type: jupyter, listen: loopback}\n"
 	    "  g1: {type: desktop, geometry: 10x10}\n", base);
 	cfg = mem("apps-bad.yaml", text, &cause);
 	ok(cfg == NULL && cause != NULL, "bad apps are refused");
@@ -1127,6 +1133,8 @@ test_apps(void)
 	    "  desktop: no loopback port");
 	has_str(cause, "apps.w1.command: required with type: web", "  web: a command");
 	has_str(cause, "apps.j1.auth: type jupyter needs token", "  jupyter: the token");
+	has_str(cause, "apps.j2.listen: type jupyter listens on a Unix socket",
+	    "  jupyter: a Unix socket (its kernels are stopped and watched there)");
 	has_str(cause, "apps.g1.geometry: '10x10' is not WIDTHxHEIGHT",
 	    "  a geometry out of range");
 	free(cause);

@@ -428,6 +428,8 @@ test_apps(void)
 		    "desktop", "  app_type for the agent's --app");
 		is_str(vars == NULL ? NULL : template_vars_get(vars, "geometry"),
 		    "1280x800", "  geometry for --geometry");
+		is_str(vars == NULL ? NULL : template_vars_get(vars, "app_tcp"),
+		    "", "  no --tcp --netns for a Unix socket");
 		if (vars != NULL)
 			template_vars_free(vars);
 	}

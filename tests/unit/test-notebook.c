@@ -1,8 +1,15 @@
 /* test-notebook.c: agent/notebook.c's pure parts: argv, base URL, redaction. */
 #include "config.h"
 
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/common.h"
 #include "agent/agent.h"
@@ -229,6 +236,103 @@ test_desktop(void)
 	    "a 4 GiB frame is refused (64-bit length)");
 }
 
+/* A listener on 127.0.0.1: its port (the socket is left open in *fd). */
+static int
+listen_loopback(int *fd)
+{
+	struct sockaddr_in	sin;
+	socklen_t		len = sizeof sin;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((*fd = socket(AF_INET, SOCK_STREAM, 0)) == -1 ||
+	    bind(*fd, (struct sockaddr *)&sin, sizeof sin) == -1 ||
+	    listen(*fd, 4) == -1 ||
+	    getsockname(*fd, (struct sockaddr *)&sin, &len) == -1)
+		return (-1);
+	return (ntohs(sin.sin_port));
+}
+
+/* 0 if 127.0.0.1:@port takes a connection here, else errno. */
+static int
+connect_loopback(int port)
+{
+	struct sockaddr_in	sin;
+	int			fd, rv = 0;
+
+	memset(&sin, 0, sizeof sin);
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
+		return (errno);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == -1)
+		rv = errno;
+	close(fd);
+	return (rv);
+}
+
+/*
+ * netns.c: an "app" in a namespace of its own listens on a loopback port
+ * that the host cannot reach, and the helper hands over a socket to it.
+ */
+static void
+test_netns(void)
+{
+	char		*cause = NULL, c = 0, why[256];
+	int		 sp[2], l, s, port, status;
+	uint32_t	 seq = 0;
+	pid_t		 pid;
+
+	if (netns_available(&cause) != 0) {
+		tap_diag("skipped: %s", cause);
+		ok(strstr(cause, "user namespaces are not available") != NULL,
+		    "no user namespaces: the reason says so");
+		free(cause);
+		return;
+	}
+	ok(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == 0, "socketpair");
+	if ((pid = fork()) == 0) {	/* the app: echoes one byte */
+		close(sp[0]);
+		if (netns_enter(why, sizeof why) != 0 ||
+		    (port = listen_loopback(&l)) == -1 ||
+		    write(sp[1], &port, sizeof port) != sizeof port ||
+		    netns_helper(sp[1], port, why, sizeof why) != 0 ||
+		    (s = accept(l, NULL, NULL)) == -1 || read(s, &c, 1) != 1 ||
+		    write(s, &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(sp[1]);
+	if (read(sp[0], &port, sizeof port) != sizeof port)
+		port = 0;
+	ok(port > 0, "the app listens on 127.0.0.1:%d in its namespace", port);
+	is_int(connect_loopback(port), ECONNREFUSED,
+	    "the node's own loopback has nothing on that port");
+	s = netns_connect(sp[0], &seq, &cause);
+	ok(s != -1, "the helper hands over a connected socket (%s)",
+	    s == -1 ? cause : "ok");
+	if (s != -1) {
+		c = 'x';
+		ok(write(s, &c, 1) == 1, "a byte to the app");
+		c = 0;
+		while (read(s, &c, 1) == -1 && errno == EAGAIN)
+			usleep(1000);
+		is_int(c, 'x', "and the app's echo back");
+		close(s);
+	}
+	ok(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0, "the app ran to its end");
+	free(cause);
+	cause = NULL;
+	s = netns_connect(sp[0], &seq, &cause);
+	ok(s == -1 && cause != NULL, "once the app is gone the helper is too: %s",
+	    cause != NULL ? cause : "-");
+	free(cause);
+	close(sp[0]);
+}
+
 int
 main(void)
 {
@@ -237,5 +341,6 @@ main(void)
 	test_base_url();
 	test_redact();
 	test_desktop();
+	test_netns();
 	return (tap_done());
 }
