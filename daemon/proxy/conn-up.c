@@ -352,6 +352,22 @@ conn_up_on_begin(http_parser *p)
 	return (0);
 }
 
+/*
+ * For an app whose prefix is stripped on the way up, the prefix its
+ * Location-like headers get back (http_location_prefix); else NULL.
+ */
+static char *
+conn_up_prefix(struct conn *c)
+{
+	struct route	*r = route_find(c->route);
+	char		*prefix;
+
+	if (r == NULL || !route_strip(r))
+		return (NULL);
+	xasprintf(&prefix, "/user/%s", route_name(r));
+	return (prefix);
+}
+
 static int
 conn_up_on_headers(http_parser *p)
 {
@@ -359,7 +375,7 @@ conn_up_on_headers(http_parser *p)
 	struct evbuffer	*out = conn_wbuf();
 	int		 code = p->status_code, upgraded, nobody, keep;
 	size_t		 i;
-	char		 status[16];
+	char		 status[16], *moved, *prefix = conn_up_prefix(c);
 
 	upgraded = code == 101 && c->req_upgrade;
 	nobody = c->req_head_method || code == 204 || code == 304 ||
@@ -380,8 +396,15 @@ conn_up_on_headers(http_parser *p)
 
 		if (http_hop_header(&c->resp, h->name) || http_resp_withheld(h))
 			continue;
+		if (prefix != NULL && (moved = http_location_prefix(h->name,
+		    h->value, prefix)) != NULL) {
+			conn_add_header(out, h->name, moved);
+			free(moved);
+			continue;
+		}
 		conn_add_header(out, h->name, h->value != NULL ? h->value : "");
 	}
+	free(prefix);
 	if (upgraded) {
 		conn_add_str(out, "Connection: Upgrade\r\n");
 		conn_add_header(out, "Upgrade", http_msg_get(&c->resp, "upgrade") != NULL ?

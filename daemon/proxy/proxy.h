@@ -55,6 +55,7 @@ int		 http_cookie_count(const char *, const char *);
 int		 http_conn_names_framing(const struct http_msg *);
 int		 http_req_withheld(const struct http_hdr *);
 int		 http_resp_withheld(const struct http_hdr *);
+char		*http_location_prefix(const char *, const char *, const char *);
 int		 http_user_path(const char *, char **, char **);
 
 /* route.c: /user/<name>[/<server>]/ → the tunnel of that notebook */

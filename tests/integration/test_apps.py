@@ -9,7 +9,7 @@ page and the WebSocket, no process of the job listens on TCP (from
 no process of the desktop is left. The screenshots stay in the artifacts.
 And a web app (type: web): Debian's websocketd, which can only listen on TCP,
 on the loopback port the agent picks (listen: loopback) in a network namespace
-of its own, through the proxy: its static page, and a WebSocket echo; the
+of its own, through the proxy: its static page, a redirect that lands right, and a WebSocket echo; the
 node's own loopback has nothing on that port and refuses a connect.
 """
 import json
@@ -45,6 +45,12 @@ def edit(env):
     with open(os.path.join(env.webdir, "index.html"), "w") as f:
         f.write("<p>nbgate web app</p>\n")
     os.chmod(env.webdir, 0o755)
+    env.cgidir = os.path.join(env.w.dir, "cgi")
+    os.makedirs(env.cgidir)
+    with open(os.path.join(env.cgidir, "go"), "w") as f:     # a redirect to its own /
+        f.write("#!/bin/sh\nprintf 'Status: 302 Found\\r\\nLocation: /?from=go\\r\\n\\r\\n'\n")
+    os.chmod(os.path.join(env.cgidir, "go"), 0o755)
+    os.chmod(env.cgidir, 0o755)
 
     def fn(cfg):
         return cfg + ("apps:\n  desktop:\n    type: desktop\n    description: Remote desktop\n"
@@ -52,9 +58,9 @@ def edit(env):
                       "    clusters: [hpc]\n    containers: [scipy]\n"
                       "  echo:\n    type: web\n    description: websocketd echo\n"
                       "    command: [websocketd, --address=127.0.0.1, \"--port={port}\", "
-                      "\"--staticdir=%s\", cat]\n    listen: loopback\n    auth: none\n"
-                      "    strip_prefix: true\n    containers: [base]\n"
-                      % (env.desktop, env.webdir))
+                      "\"--staticdir=%s\", \"--cgidir=%s\", cat]\n    listen: loopback\n"
+                      "    auth: none\n    strip_prefix: true\n    containers: [base]\n"
+                      % (env.desktop, env.webdir, env.cgidir))
     return fn
 
 
@@ -184,6 +190,13 @@ def test_web(env):
     tok = env.gw.token(WEBUSER)
     st, _, body = env.gw.request("GET", "/user/%s/" % WEBUSER, token=tok)
     t.ok(st == 200 and b"nbgate web app" in body, "its page through the proxy (prefix stripped)",
+         (st, body[:200]))
+    st, h, _ = env.gw.request("GET", "/user/%s/go" % WEBUSER, token=tok)
+    loc = h.get("location")
+    t.ok(st == 302 and loc == "/user/%s/?from=go" % WEBUSER,
+         "the app's redirect to its own / gets the prefix back (Location)", (st, loc))
+    st, _, body = env.gw.request("GET", loc or "/", token=tok)
+    t.ok(st == 200 and b"nbgate web app" in body, "and the redirect lands on its page",
          (st, body[:200]))
     ws = websocket.create_connection(
         "wss://127.0.0.1:%d/user/%s/echo" % (env.gw.https_port, WEBUSER),
