@@ -471,7 +471,7 @@ agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *wh
 			agent_stop(a, 2, "cannot dial the gateway", 0);
 			break;
 		}
-		if (a->activity > 0 && a->nbcfg.app == APP_JUPYTER)
+		if (a->activity > 0 && a->nbcfg.app != APP_WEB)	/* web: nothing to count */
 			a->ap = actpoll_new(a->base, nb, &a->nbcfg, a->activity,
 			    agent_report, a);
 		break;

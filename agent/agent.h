@@ -89,6 +89,7 @@ const char *notebook_sock(struct notebook *);	/* borrowed; NULL with tcp */
 int	 notebook_port(struct notebook *);	/* 0 unless tcp */
 const char *notebook_token(struct notebook *);	/* borrowed, secret */
 int	 notebook_isolated(struct notebook *);	/* tcp in its own namespace */
+time_t	 notebook_traffic(struct notebook *);	/* desktop: last RFB byte, or 0 */
 int	 notebook_connect(void *, char **);	/* isolated: a connected socket */
 void	 notebook_free(struct notebook *);
 
@@ -126,6 +127,7 @@ int	 desktop_frame(const unsigned char *, size_t, size_t, struct wsframe *);
 struct desktop;
 struct desktop *desktop_new(struct event_base *, int, const char *, const char *,
 	    const char *, char **);
+time_t	 desktop_last(const struct desktop *, unsigned long long *);
 void	 desktop_free(struct desktop *);
 
 /* kernels.c: the notebook's kernels stopped through its REST API (blocking, bounded) */

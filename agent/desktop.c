@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -39,6 +40,8 @@ struct desktop {
 	char			*vnc;		/* Xvnc's RFB socket */
 	char			*root;		/* noVNC's files */
 	const char		*route;		/* for logs */
+	unsigned long long	 relayed;	/* RFB bytes, both ways */
+	time_t			 last;		/* when the latest went by */
 };
 
 struct dconn {
@@ -122,6 +125,16 @@ desk_frame_head(struct evbuffer *out, int opcode, size_t n)
 		hl = 10;
 	}
 	evbuffer_add(out, h, hl);
+}
+
+/* RFB bytes went by (input or screen): the desktop is in use. */
+static void
+desk_traffic(struct desktop *d, size_t n)
+{
+	if (n == 0)
+		return;
+	d->relayed += n;
+	d->last = time(NULL);
 }
 
 static void
@@ -319,8 +332,10 @@ desk_frames(struct dconn *c)
 		data = xmalloc(f.len + 1);
 		for (i = 0; i < f.len; i++)
 			data[i] = f.payload[i] ^ f.mask[i % 4];
-		if (f.opcode == 0 || f.opcode == 2)
+		if (f.opcode == 0 || f.opcode == 2) {
 			evbuffer_add(to, data, f.len);
+			desk_traffic(c->d, f.len);
+		}
 		else if (f.opcode == 9) {
 			desk_frame_head(bufferevent_get_output(c->bev), 10, f.len);
 			evbuffer_add(bufferevent_get_output(c->bev), data, f.len);
@@ -402,6 +417,7 @@ desk_vnc_read(struct bufferevent *bev, void *arg)
 			n = DESK_CHUNK;
 		desk_frame_head(out, 2, n);
 		evbuffer_remove_buffer(in, out, n);
+		desk_traffic(c->d, n);
 	}
 	if (evbuffer_get_length(out) > DESK_HIGH)
 		bufferevent_disable(bev, EV_READ);
@@ -472,6 +488,15 @@ desktop_new(struct event_base *base, int fd, const char *vnc, const char *root,
 	if (d->lis == NULL)
 		fatalx("evconnlistener_new");
 	return (d);
+}
+
+/* When RFB bytes last went through the bridge (0: never), and how many in all. */
+time_t
+desktop_last(const struct desktop *d, unsigned long long *relayed)
+{
+	if (relayed != NULL)
+		*relayed = d != NULL ? d->relayed : 0;
+	return (d != NULL ? d->last : 0);
 }
 
 /* Stops listening; streams already open end with the agent. NULL is a no-op. */

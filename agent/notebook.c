@@ -1076,6 +1076,13 @@ notebook_token(struct notebook *nb)
 	return (nb->token);
 }
 
+/* A desktop's last RFB byte through the agent's bridge (activity.c), or 0. */
+time_t
+notebook_traffic(struct notebook *nb)
+{
+	return (desktop_last(nb->desk, NULL));
+}
+
 /* Whether the app's port is in a network namespace of its own. */
 int
 notebook_isolated(struct notebook *nb)

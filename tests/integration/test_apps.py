@@ -53,6 +53,7 @@ def edit(env):
     os.chmod(env.cgidir, 0o755)
 
     def fn(cfg):
+        cfg = cfg.replace("sessions:\n", "sessions:\n  activity_interval: 5s\n", 1)
         return cfg + ("apps:\n  desktop:\n    type: desktop\n    description: Remote desktop\n"
                       "    command: [%s]\n    auth: none\n    strip_prefix: true\n"
                       "    clusters: [hpc]\n    containers: [scipy]\n"
@@ -321,6 +322,7 @@ def test_browser(env):
         t.ok(False, "the desktop's job runs")
         return
     gw = env.gw
+    t0 = time.time()
     res, shots = browser_walk(env, "desktop.js", [
         "https://127.0.0.1:%d" % gw.https_port, login_path(gw, USER), login_path(gw, OTHER),
         ROUTE, COMMAND, CLIP], 300)
@@ -357,6 +359,28 @@ def test_browser(env):
     for name in ("01-desktop", "02-typed", "03-other-refused", "04-clipboard"):
         png = os.path.join(shots, name + ".png")
         t.ok(os.path.exists(png) and os.path.getsize(png) > 5000, "screenshot %s kept" % name)
+    desktop_activity(env, t0)
+
+
+def desktop_activity(env, t0):
+    """The agent reports a desktop's use (RFB bytes through its bridge, CPU)
+    on the activity channel: the session's compute activity is from the walk."""
+    import datetime
+
+    def compute():
+        m, _ = env.api.wait(USER, SERVER, timeout=5)
+        return (m or {}).get("state", {}).get("compute")
+
+    def since_walk():
+        c = compute()
+        if not c or not c.get("last_activity"):
+            return None
+        at = datetime.datetime.strptime(c["last_activity"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        at = at.replace(tzinfo=datetime.timezone.utc).timestamp()
+        return c if at >= t0 - 1 else None
+    ok = wait_for(since_walk, 20)
+    env.tap.ok(ok, "the agent reports the desktop in use (its compute activity is from "
+               "the browser walk, for sessions.idle_counts: compute)", (t0, compute()))
 
 
 def test_stop(env):

@@ -2,14 +2,19 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "common/common.h"
 #include "agent/agent.h"
@@ -333,6 +338,101 @@ test_netns(void)
 	close(sp[0]);
 }
 
+/* A Unix socket at @path: listening (@lis), else connected to it. */
+static int
+unix_sock(const char *path, int lis)
+{
+	struct sockaddr_un	sun;
+	int			fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		return (-1);
+	if (lis ? bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1 ||
+	    listen(fd, 4) == -1 : connect(fd, (struct sockaddr *)&sun,
+	    sizeof sun) == -1) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Runs @base until @fd is readable (at most ~2 s): 1 if it is. */
+static int
+spin(struct event_base *base, int fd)
+{
+	struct pollfd	pfd = { .fd = fd, .events = POLLIN };
+	int		i;
+
+	for (i = 0; i < 200; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (poll(&pfd, 1, 10) == 1)
+			return (1);
+	}
+	return (0);
+}
+
+/* desktop.c counts the RFB bytes it relays, each way (activity.c reports them). */
+static void
+test_desktop_traffic(void)
+{
+	static const char	 req[] = "GET /websockify HTTP/1.1\r\nHost: x\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+	unsigned char		 frame[] = { 0x82, 0x83, 1, 2, 3, 4, 'a' ^ 1,
+				    'b' ^ 2, 'c' ^ 3 }, buf[256];
+	char			 dir[] = "/tmp/nbgate-test-XXXXXX", br[64], vnc[64];
+	char			*cause = NULL;
+	struct event_base	*base = event_base_new();
+	struct desktop		*d = NULL;
+	unsigned long long	 n = 1;
+	int			 lv, lb, cl = -1, v = -1;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(br, sizeof br, "%s/br", dir);
+	snprintf(vnc, sizeof vnc, "%s/vnc", dir);
+	lv = unix_sock(vnc, 1);
+	lb = unix_sock(br, 1);
+	if (lv != -1 && lb != -1)
+		d = desktop_new(base, lb, vnc, "/nonexistent", "t", &cause);
+	ok(d != NULL, "a bridge to a stand-in for Xvnc's socket");
+	if (d == NULL)
+		goto out;
+	cl = unix_sock(br, 0);
+	ok(cl != -1 && write(cl, req, sizeof req - 1) == (ssize_t)sizeof req - 1 &&
+	    spin(base, lv) && (v = accept(lv, NULL, NULL)) != -1,
+	    "a WebSocket upgrade reaches the stand-in");
+	ok(desktop_last(d, &n) == 0 && n == 0, "no RFB byte yet: never in use");
+	spin(base, cl);
+	if (read(cl, buf, sizeof buf) <= 0)	/* the 101 */
+		buf[0] = 0;
+	ok(write(cl, frame, sizeof frame) == sizeof frame && spin(base, v) &&
+	    read(v, buf, sizeof buf) == 3 && memcmp(buf, "abc", 3) == 0,
+	    "a key's bytes go through to the stand-in");
+	ok(desktop_last(d, &n) > 0 && n == 3, "they count: 3 bytes, a time");
+	ok(write(v, "xyzw", 4) == 4 && spin(base, cl) && read(cl, buf, sizeof buf) == 6,
+	    "the screen's bytes come back in a frame");
+	desktop_last(d, &n);
+	is_int(n, 7, "they count too");
+out:
+	if (cl != -1)
+		close(cl);
+	if (v != -1)
+		close(v);
+	spin(base, -1);		/* the bridge sees both ends go */
+	desktop_free(d);
+	if (lv != -1)
+		close(lv);
+	unlink(br);
+	unlink(vnc);
+	rmdir(dir);
+	free(cause);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -342,5 +442,6 @@ main(void)
 	test_redact();
 	test_desktop();
 	test_netns();
+	test_desktop_traffic();
 	return (tap_done());
 }
