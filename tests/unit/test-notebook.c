@@ -338,6 +338,72 @@ test_netns(void)
 	close(sp[0]);
 }
 
+/*
+ * A node without user namespaces (a child of ours in a user namespace whose
+ * user.max_user_namespaces is 0): netns_available() says why, and a web app
+ * with --netns required does not start, naming listen: loopback-shared.
+ */
+static void
+test_netns_refused(void)
+{
+	struct notebook_config	 c = {
+		.route = "alice", .runtime = NOTEBOOK_RUNTIME_NONE, .tcp = 1,
+		.netns = NOTEBOOK_NETNS_REQUIRED, .app = APP_WEB, .cmd = "true",
+		.base_url = "/user/alice/", .workdir = "/", .start_timeout = 5
+	};
+	char			 got[1024] = "", *cause = NULL;
+	int			 p[2], n = 0, status;
+	pid_t			 pid;
+
+	if (pipe(p) == -1)
+		return;
+	if ((pid = fork()) == 0) {
+		struct event_base	*base;
+		char			 why[256];
+		size_t			 len;
+
+		close(p[0]);
+		if (netns_enter(why, sizeof why) != 0 ||
+		    (n = open("/proc/sys/user/max_user_namespaces", O_WRONLY)) == -1 ||
+		    write(n, "0", 1) != 1 || close(n) == -1)
+			_exit(3);
+		if (netns_available(&cause) == 0)
+			_exit(4);
+		len = strlen(cause);
+		if (write(p[1], cause, len) != (ssize_t)len || write(p[1], "\n", 1) != 1)
+			_exit(5);
+		free(cause);
+		cause = NULL;
+		base = event_base_new();
+		if (notebook_start(base, &c, NULL, NULL, &cause) != NULL)
+			_exit(6);
+		len = strlen(cause);
+		_exit(write(p[1], cause, len) == (ssize_t)len ? 0 : 5);
+	}
+	close(p[1]);
+	while (n >= 0 && (size_t)n < sizeof got - 1) {
+		ssize_t r = read(p[0], got + n, sizeof got - 1 - (size_t)n);
+
+		if (r <= 0)
+			break;
+		n += (int)r;
+	}
+	got[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		status = -1;
+	ok(status == 0, "a node without user namespaces, simulated (status %d)",
+	    status);
+	tap_diag("%s", got);
+	has_str(got, "user namespaces are not available to this account on this node",
+	    "  netns_available says so");
+	has_str(got, "unshare(CLONE_NEWUSER | CLONE_NEWNET): No space left on device",
+	    "  with the kernel's reason");
+	has_str(got, "listen: loopback keeps the app's port in a network namespace",
+	    "  --netns required: the app does not start, and the cause says why");
+	has_str(got, "listen: loopback-shared", "  and what the site may write instead");
+}
+
 /* A Unix socket at @path: listening (@lis), else connected to it. */
 static int
 unix_sock(const char *path, int lis)
@@ -442,6 +508,7 @@ main(void)
 	test_redact();
 	test_desktop();
 	test_netns();
+	test_netns_refused();
 	test_desktop_traffic();
 	return (tap_done());
 }
