@@ -3,7 +3,8 @@
  * idle culler (tunnel/PROTOCOL section 9): asks the notebook server's
  * /api/kernels (often, to catch a kernel turning busy), /api/terminals and
  * /api/status, sums the CPU time of the agent's child processes (/proc), and
- * hands a report line to the agent every interval and on each busy change.
+ * hands a report line to the agent every interval and on each busy change;
+ * for a remote desktop, the bytes its bridge relays stand for the kernels.
  */
 #include "config.h"
 
@@ -388,6 +389,25 @@ act_get(struct actpoll *ap)
 	}
 }
 
+/*
+ * A desktop has no server to ask: its activity is the RFB bytes its bridge
+ * relays either way (keys, pointer, screen updates) and the CPU its
+ * processes use; kernels, busy and terminals stay 0.
+ */
+static void
+act_desktop(struct actpoll *ap, int full)
+{
+	time_t	t = notebook_traffic(ap->nb);
+
+	if (t > ap->last)
+		ap->last = t;
+	if (full) {
+		clock_gettime(CLOCK_MONOTONIC, &ap->last_full);
+		act_report(ap);
+	}
+	act_schedule(ap);
+}
+
 static void
 act_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -398,7 +418,10 @@ act_tick(evutil_socket_t fd, short what, void *arg)
 	ap->step = 0;
 	ap->full = ap->last_full.tv_sec == 0 ||
 	    act_since(&ap->last_full) >= ap->interval - 0.5;
-	act_get(ap);
+	if (ap->cfg->app == APP_DESKTOP)
+		act_desktop(ap, ap->full);
+	else
+		act_get(ap);
 }
 
 /* Starts watching a notebook that answers; reports go to @cb. */

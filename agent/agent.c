@@ -56,7 +56,8 @@ agent_usage(const char *why)
 	    "[--base-url /user/NAME/[SERVER/]]\n"
 	    "                     [--notebook-cmd CMD] [--notebook-app classic|server|lab]\n"
 	    "                     [--workdir DIR] [--tcp] [--start-timeout SECONDS]\n"
-	    "                     [--activity-interval SECONDS])\n"
+	    "                     [--activity-interval SECONDS]\n"
+	    "                     [--app jupyter|desktop|web] [--geometry WxH])\n"
 	    "--enroll-env NAME reads the one-time secret from $NAME and unsets it.\n"
 	    "Enrolling, --job-id defaults to $SLURM_JOB_ID, else $PBS_JOBID.\n");
 	exit(2);
@@ -215,8 +216,20 @@ agent_notebook_options(struct agent *a, int runtime_set)
 		nc->workdir = getenv("HOME");
 	if (nc->workdir == NULL || nc->workdir[0] != '/')
 		agent_usage("--workdir must be an absolute path (default: $HOME)");
+	if (nc->geometry != NULL && nc->app != APP_DESKTOP)
+		agent_usage("--geometry is for --app desktop");
+	if (nc->app == APP_DESKTOP && nc->geometry == NULL)
+		nc->geometry = APP_DESKTOP_GEOMETRY;
+	if (nc->app == APP_DESKTOP && nc->tcp)
+		agent_usage("--app desktop listens on a Unix socket only (no --tcp)");
+	if (nc->netns != NOTEBOOK_NETNS_NONE && (!nc->tcp || nc->app != APP_WEB))
+		agent_usage("--netns is for --app web with --tcp (a Jupyter "
+		    "server listens on a Unix socket)");
+	if (nc->app == APP_WEB && nc->cmd == NULL)
+		agent_usage("--app web needs --notebook-cmd (the program to run)");
 	if (nc->cmd == NULL)
-		nc->cmd = notebook_default_cmd(nc->flavour);
+		nc->cmd = nc->app == APP_DESKTOP ? APP_DESKTOP_CMD :
+		    notebook_default_cmd(nc->flavour);
 	if (nc->cmd[strspn(nc->cmd, " \t")] == '\0')
 		agent_usage("--notebook-cmd is empty");
 	nc->route = a->cfg.user;
@@ -257,12 +270,15 @@ agent_options(struct agent *a, int argc, char **argv)
 		{ "notebook-app", required_argument, NULL, 'A' },
 		{ "workdir", required_argument, NULL, 'W' },
 		{ "tcp", no_argument, NULL, 'T' },
+		{ "netns", required_argument, NULL, 'L' },
 		{ "token-out", required_argument, NULL, 'O' },
 		{ "start-timeout", required_argument, NULL, 'S' },
 		{ "enroll-file", required_argument, NULL, 'E' },
 		{ "enroll-env", required_argument, NULL, 'V' },
 		{ "job-id", required_argument, NULL, 'J' },
 		{ "activity-interval", required_argument, NULL, 'Y' },
+		{ "app", required_argument, NULL, 'P' },
+		{ "geometry", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct notebook_config	*nc = &a->nbcfg;
@@ -273,7 +289,7 @@ agent_options(struct agent *a, int argc, char **argv)
 	a->activity = AGENT_ACTIVITY_INTERVAL;
 	nc->start_timeout = 300;
 	while ((ch = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
-		if (strchr("RIBGUCAWTOSY", ch) != NULL)
+		if (strchr("RIBGUCAWTOSYPDL", ch) != NULL)
 			nbonly = 1;
 		switch (ch) {
 		case 'g':
@@ -330,8 +346,25 @@ agent_options(struct agent *a, int argc, char **argv)
 				agent_usage("--notebook-app is classic (Notebook 6), "
 				    "server (Jupyter Server) or lab (JupyterLab)");
 			break;
+		case 'P':
+			if (app_type_parse(optarg, &nc->app) != 0)
+				agent_usage("--app is jupyter, desktop or web");
+			break;
+		case 'D':
+			if (app_geometry_check(optarg) != 0)
+				agent_usage("--geometry wants WIDTHxHEIGHT, e.g. 1280x800");
+			nc->geometry = optarg;
+			break;
 		case 'W': nc->workdir = optarg; break;
 		case 'T': nc->tcp = 1; break;
+		case 'L':
+			if (strcmp(optarg, "required") == 0)
+				nc->netns = NOTEBOOK_NETNS_REQUIRED;
+			else if (strcmp(optarg, "preferred") == 0)
+				nc->netns = NOTEBOOK_NETNS_PREFERRED;
+			else if (strcmp(optarg, "none") != 0)
+				agent_usage("--netns is required, preferred or none");
+			break;
 		case 'O': nc->token_out = optarg; break;
 		case 'S':
 			nc->start_timeout = agent_seconds(optarg, "--start-timeout");
@@ -428,13 +461,17 @@ agent_notebook_event(struct notebook *nb, enum notebook_event ev, const char *wh
 			a->cfg.target_host = "127.0.0.1";
 			a->cfg.target_port = notebook_port(nb);
 		}
+		if (notebook_isolated(nb)) {	/* in there, through its helper */
+			a->cfg.target_connect = notebook_connect;
+			a->cfg.target_arg = nb;
+		}
 		a->cfg.notebook_token = notebook_token(nb);	/* sent at enrollment */
 		a->ready = 1;
 		if (agent_dial(a) != 0) {
 			agent_stop(a, 2, "cannot dial the gateway", 0);
 			break;
 		}
-		if (a->activity > 0)
+		if (a->activity > 0 && a->nbcfg.app != APP_WEB)	/* web: nothing to count */
 			a->ap = actpoll_new(a->base, nb, &a->nbcfg, a->activity,
 			    agent_report, a);
 		break;
@@ -463,8 +500,8 @@ agent_kernels(struct agent *a)
 	char	*cause = NULL, *said;
 	int	 n;
 
-	if (a->nb == NULL)
-		return (NULL);		/* a tunnel only (--target) */
+	if (a->nb == NULL || a->nbcfg.app != APP_JUPYTER)
+		return (NULL);		/* a tunnel only (--target), or no kernels */
 	if (!a->ready)
 		return (xstrdup("the notebook server was not up yet"));
 	if ((n = kernels_stop(a->nb, &a->nbcfg, KERNELS_STOP_TIMEOUT, &cause)) == -1) {

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -26,6 +27,20 @@ enum notebook_flavour {
 	NOTEBOOK_LAB		/* JupyterLab on Jupyter Server: ServerApp, /lab */
 };
 
+/* What runs (--app): a Jupyter server, a remote desktop, any web program. */
+enum app_type {
+	APP_JUPYTER,
+	APP_DESKTOP,		/* nbgate-desktop GEOMETRY DIR; desktop.c bridges */
+	APP_WEB			/* the command, {socket}/{port} filled in */
+};
+
+/* With tcp: whether the port is kept from the node's other accounts (netns.c). */
+enum notebook_netns {
+	NOTEBOOK_NETNS_NONE,		/* the node's shared loopback */
+	NOTEBOOK_NETNS_REQUIRED,	/* its own namespace, or refuse to start */
+	NOTEBOOK_NETNS_PREFERRED	/* its own namespace, else the shared loopback */
+};
+
 /* All strings are borrowed and must outlive the notebook. */
 struct notebook_config {
 	const char		*route;		/* for logs: "alice", "alice/lab" */
@@ -35,6 +50,7 @@ struct notebook_config {
 	size_t			 nbinds;
 	int			 gpus;		/* add --nv */
 	int			 tcp;		/* 127.0.0.1:free port, not a Unix socket */
+	enum notebook_netns	 netns;		/* tcp: in a network namespace of its own? */
 	const char		*base_url;	/* "/user/alice/" */
 	const char		*cmd;		/* inside the image; split on blanks, no shell */
 	enum notebook_flavour	 flavour;	/* options and token class */
@@ -42,6 +58,8 @@ struct notebook_config {
 	const char		*token_out;	/* 0600 file the token is written to, or NULL */
 	int			 start_timeout;	/* seconds until it must answer */
 	int			 as_root;	/* pass --allow-root (tests run as root) */
+	enum app_type		 app;
+	const char		*geometry;	/* desktop: "WxH" */
 };
 
 enum notebook_event {
@@ -70,7 +88,47 @@ socklen_t notebook_addr(struct notebook *, struct sockaddr_storage *);	/* where 
 const char *notebook_sock(struct notebook *);	/* borrowed; NULL with tcp */
 int	 notebook_port(struct notebook *);	/* 0 unless tcp */
 const char *notebook_token(struct notebook *);	/* borrowed, secret */
+int	 notebook_isolated(struct notebook *);	/* tcp in its own namespace */
+time_t	 notebook_traffic(struct notebook *);	/* desktop: last RFB byte, or 0 */
+int	 notebook_connect(void *, char **);	/* isolated: a connected socket */
 void	 notebook_free(struct notebook *);
+
+/* app.c: the command line and setup of apps other than Jupyter */
+#ifdef LIBEXECDIR
+#define APP_DESKTOP_CMD		LIBEXECDIR "/nbgate-desktop"
+#else
+#define APP_DESKTOP_CMD		"nbgate-desktop"	/* on $PATH (unit tests) */
+#endif
+#define APP_DESKTOP_GEOMETRY	"1280x800"
+int	 app_type_parse(const char *, enum app_type *);
+int	 app_geometry_check(const char *);
+void	 app_argv(const struct notebook_config *, const char *, const char *, int,
+	    void (*)(char ***, size_t *, char *), char ***, size_t *);
+int	 app_prepare(const struct notebook_config *, const char *, const char *,
+	    char **);
+void	 app_cleanup(const struct notebook_config *, const char *);
+
+/* netns.c: a TCP-only app in a network namespace of its own, reached by fd passing */
+int	 netns_enter(char *, size_t);
+int	 netns_available(char **);
+int	 netns_helper(int, int, char *, size_t);
+int	 netns_connect(int, uint32_t *, char **);
+
+/* desktop.c: noVNC's files and WebSocket <-> RFB on the tunnel's Unix socket */
+#define DESKTOP_NOVNC		"/usr/share/novnc"
+#define DESKTOP_VNC_SOCK	"vnc.sock"	/* Xvnc's, in the private directory */
+struct wsframe {
+	int			 fin, opcode;
+	unsigned char		 mask[4];
+	const unsigned char	*payload;	/* masked, in the caller's bytes */
+	size_t			 len;
+};
+int	 desktop_frame(const unsigned char *, size_t, size_t, struct wsframe *);
+struct desktop;
+struct desktop *desktop_new(struct event_base *, int, const char *, const char *,
+	    const char *, char **);
+time_t	 desktop_last(const struct desktop *, unsigned long long *);
+void	 desktop_free(struct desktop *);
 
 /* kernels.c: the notebook's kernels stopped through its REST API (blocking, bounded) */
 #define KERNELS_STOP_TIMEOUT	15	/* s for all of it: with the notebook's stop, within SLURM's KillWait (30 s) */

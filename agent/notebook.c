@@ -57,6 +57,11 @@ struct notebook {
 	char				*sock;		/* dir/nb.sock unless tcp */
 	char				*conf;		/* dir/token.py until it answers */
 	int				 port;		/* tcp only */
+	int				 ns_fd;		/* isolated tcp: to the helper */
+	int				 ns_child;	/* its other end, until forked */
+	uint32_t			 ns_seq;
+	struct desktop			*desk;		/* desktop: the bridge on sock */
+	char				*vnc;		/* desktop: Xvnc's socket */
 	pid_t				 pid;		/* also the process group */
 	int				 reaped;
 	int				 status;
@@ -244,6 +249,10 @@ notebook_argv(const struct notebook_config *cfg, const char *dir,
 	n = 0;
 	if (cfg->runtime != NOTEBOOK_RUNTIME_NONE)
 		nb_argv_runtime(cfg, dir, &argv, &n);
+	if (cfg->app != APP_JUPYTER) {
+		app_argv(cfg, dir, sock, port, nb_argv_add, &argv, &n);
+		return (argv);
+	}
 	cmd = xstrdup(cfg->cmd);
 	for (w = strtok_r(cmd, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save))
 		nb_argv_add(&argv, &n, xstrdup(w));
@@ -530,6 +539,13 @@ nb_probe_read(struct bufferevent *bev, void *arg)
 	}
 	ok = strlen(line) >= 12 && strncmp(line, "HTTP/1.", 7) == 0 &&
 	    strncmp(line + 8, " 200", 4) == 0 && (line[12] == ' ' || line[12] == '\0');
+	/* Xvnc speaks first: "RFB 003.008" */
+	if (nb->cfg->app == APP_DESKTOP)
+		ok = strncmp(line, "RFB 003.", 8) == 0;
+	/* another app is up once it answers HTTP at all, short of a 5xx */
+	else if (nb->cfg->app != APP_JUPYTER)
+		ok = strlen(line) >= 12 && strncmp(line, "HTTP/1.", 7) == 0 &&
+		    line[9] >= '1' && line[9] <= '4';
 	if (!ok)
 		log_debug("agent: route %s: probe: %.100s", nb->cfg->route, line);
 	free(line);
@@ -552,19 +568,40 @@ nb_probe_start(struct notebook *nb)
 	struct sockaddr_storage	 ss;
 	socklen_t		 len = notebook_addr(nb, &ss);
 	struct timeval		 tv = { NB_PROBE_TIMEOUT, 0 };
+	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
+	char			*cause = NULL;
+	int			 fd = -1;
 
-	nb->probe = bufferevent_socket_new(nb->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (nb->vnc != NULL) {		/* a desktop: Xvnc itself, not the bridge */
+		memset(sun->sun_path, 0, sizeof sun->sun_path);
+		memcpy(sun->sun_path, nb->vnc, strlen(nb->vnc));	/* checked */
+	}
+
+	if (nb->ns_fd != -1 && (fd = notebook_connect(nb, &cause)) == -1) {
+		log_debug("agent: route %s: probe: %s", nb->cfg->route, cause);
+		free(cause);
+		return;		/* not there yet */
+	}
+	nb->probe = bufferevent_socket_new(nb->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (nb->probe == NULL)
 		fatalx("bufferevent_socket_new");
 	bufferevent_setcb(nb->probe, nb_probe_read, NULL, nb_probe_event, nb);
 	bufferevent_set_timeouts(nb->probe, &tv, &tv);
-	if (bufferevent_socket_connect(nb->probe, (struct sockaddr *)&ss, len) != 0) {
+	if (fd == -1 && bufferevent_socket_connect(nb->probe,
+	    (struct sockaddr *)&ss, len) != 0) {
 		nb_probe_end(nb);	/* not there yet */
 		return;
 	}
-	evbuffer_add_printf(bufferevent_get_output(nb->probe),
-	    "GET %sapi HTTP/1.1\r\nHost: localhost\r\nAuthorization: token %s\r\n"
-	    "Connection: close\r\n\r\n", nb->cfg->base_url, nb->token);
+	if (nb->cfg->app == APP_DESKTOP)
+		;	/* it greets us */
+	else if (nb->cfg->app != APP_JUPYTER)
+		evbuffer_add_printf(bufferevent_get_output(nb->probe), "GET / HTTP/1.1"
+		    "\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+	else
+		evbuffer_add_printf(bufferevent_get_output(nb->probe),
+		    "GET %sapi HTTP/1.1\r\nHost: localhost\r\nAuthorization: "
+		    "token %s\r\nConnection: close\r\n\r\n", nb->cfg->base_url,
+		    nb->token);
 	bufferevent_enable(nb->probe, EV_READ | EV_WRITE);
 }
 
@@ -683,6 +720,7 @@ static __dead void
 nb_child(struct notebook *nb, char **argv, char **envp, int out, pid_t parent)
 {
 	sigset_t	none;
+	char		why[256];
 	int		null;
 
 	signal(SIGPIPE, SIG_DFL);
@@ -700,6 +738,15 @@ nb_child(struct notebook *nb, char **argv, char **envp, int out, pid_t parent)
 		dprintf(2, "nbgate-agent: chdir %s: %s\n", nb->cfg->workdir,
 		    strerror(errno));
 		_exit(127);
+	}
+	if (nb->ns_child != -1) {
+		close(nb->ns_fd);	/* the helper must see the agent hang up */
+		if (netns_enter(why, sizeof why) != 0 ||
+		    netns_helper(nb->ns_child, nb->port, why, sizeof why) != 0) {
+			dprintf(2, "nbgate-agent: the app's network namespace: %s\n",
+			    why);
+			_exit(127);
+		}
 	}
 	execvpe(argv[0], argv, envp);
 	dprintf(2, "nbgate-agent: cannot run %s: %s\n", argv[0], strerror(errno));
@@ -750,6 +797,10 @@ nb_spawn(struct notebook *nb, char **cause)
 	if (nb->pid == 0)
 		nb_child(nb, argv, envp, fds[1], parent);
 	close(fds[1]);
+	if (nb->ns_child != -1) {
+		close(nb->ns_child);
+		nb->ns_child = -1;
+	}
 	nb->out_fd = fds[0];
 	evutil_make_socket_nonblocking(nb->out_fd);
 	rv = 0;
@@ -783,6 +834,45 @@ nb_free_port(char **cause)
 		port = ntohs(sin.sin_port);
 	close(fd);
 	return (port);
+}
+
+/*
+ * With tcp, where the app's port is: in a network namespace of its own
+ * (a socketpair to the helper that connects in there), or, only where the
+ * site accepts it (netns preferred) and the node cannot, the shared loopback.
+ */
+static int
+nb_netns(struct notebook *nb, char **cause)
+{
+	char	*why = NULL;
+	int	 fds[2];
+
+	if (nb->cfg->netns == NOTEBOOK_NETNS_NONE)
+		return (0);
+	if (netns_available(&why) != 0) {
+		if (nb->cfg->netns == NOTEBOOK_NETNS_REQUIRED) {
+			xasprintf(cause, "listen: loopback keeps the app's port in a "
+			    "network namespace of its own, and %s; the site may "
+			    "accept a port every account on the node can reach "
+			    "with listen: loopback-shared", why);
+			free(why);
+			return (-1);
+		}
+		log_warnx("agent: route %s: %s: the app listens on the node's "
+		    "shared loopback, as listen: loopback-shared accepts",
+		    nb->cfg->route, why);
+		free(why);
+		return (0);
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == -1) {
+		xasprintf(cause, "socketpair: %s", strerror(errno));
+		return (-1);
+	}
+	nb->ns_fd = fds[0];
+	nb->ns_child = fds[1];
+	log_info("agent: route %s: the app's port is in a network namespace of "
+	    "its own", nb->cfg->route);
+	return (0);
 }
 
 /* Makes the private 0700 directory for the socket and token under $TMPDIR. */
@@ -886,6 +976,20 @@ nb_write_token(struct notebook *nb, char **cause)
 	return (rv);
 }
 
+/* A desktop's X cookie, and its bridge listening where the tunnel connects. */
+static int
+nb_desktop(struct notebook *nb, char **cause)
+{
+	int	 fd;
+
+	if ((fd = app_prepare(nb->cfg, nb->dir, nb->sock, cause)) == -1)
+		return (-1);
+	xasprintf(&nb->vnc, "%s/%s", nb->dir, DESKTOP_VNC_SOCK);
+	nb->desk = desktop_new(nb->base, fd, nb->vnc, DESKTOP_NOVNC, nb->cfg->route,
+	    cause);	/* which checks nb->vnc fits a socket address */
+	return (nb->desk == NULL ? -1 : 0);
+}
+
 /*
  * Starts the notebook: writes its token to cfg->token_out, spawns it and
  * probes it every NB_PROBE_MS. @cb hears READY once, then EXITED or STOPPED
@@ -904,9 +1008,14 @@ notebook_start(struct event_base *base, const struct notebook_config *cfg,
 	nb->arg = arg;
 	nb->pid = -1;
 	nb->out_fd = -1;
+	nb->ns_fd = nb->ns_child = -1;
 	nb->token = util_random_token(NB_TOKEN_BYTES);
-	if ((cfg->tcp && (nb->port = nb_free_port(cause)) == -1) ||
-	    nb_make_dir(nb, cause) != 0 || nb_write_conf(nb, cause) != 0)
+	if ((cfg->tcp && nb_netns(nb, cause) != 0) ||
+	    (cfg->tcp && (nb->port = nb_free_port(cause)) == -1) ||
+	    nb_make_dir(nb, cause) != 0 ||
+	    (cfg->app == APP_JUPYTER && nb_write_conf(nb, cause) != 0))
+		goto fail;
+	if (cfg->app == APP_DESKTOP && nb_desktop(nb, cause) != 0)
 		goto fail;
 	if (nb->cfg->token_out != NULL && nb_write_token(nb, cause) != 0)
 		goto fail;
@@ -967,6 +1076,36 @@ notebook_token(struct notebook *nb)
 	return (nb->token);
 }
 
+/* A desktop's last RFB byte through the agent's bridge (activity.c), or 0. */
+time_t
+notebook_traffic(struct notebook *nb)
+{
+	return (desktop_last(nb->desk, NULL));
+}
+
+/* Whether the app's port is in a network namespace of its own. */
+int
+notebook_isolated(struct notebook *nb)
+{
+	return (nb->ns_fd != -1);
+}
+
+/*
+ * A connected, non-blocking socket to the isolated app (@arg is the
+ * notebook), from its namespace's helper; -1 and *cause.
+ */
+int
+notebook_connect(void *arg, char **cause)
+{
+	struct notebook	*nb = arg;
+
+	if (nb->ns_fd == -1) {
+		xasprintf(cause, "the app is not in a namespace of its own");
+		return (-1);
+	}
+	return (netns_connect(nb->ns_fd, &nb->ns_seq, cause));
+}
+
 /* The loopback port the notebook listens on with tcp, else 0. */
 int
 notebook_port(struct notebook *nb)
@@ -998,10 +1137,17 @@ notebook_free(struct notebook *nb)
 		free(nb->tail[i]);
 	if (nb->sock != NULL)
 		unlink(nb->sock);
+	if (nb->ns_fd != -1)
+		close(nb->ns_fd);
+	if (nb->ns_child != -1)
+		close(nb->ns_child);
+	desktop_free(nb->desk);
+	app_cleanup(nb->cfg, nb->dir);
 	nb_conf_remove(nb);
 	if (nb->dir != NULL)
 		rmdir(nb->dir);
 	free(nb->sock);
+	free(nb->vnc);
 	free(nb->dir);
 	free(nb->fail);
 	freestr(nb->token);

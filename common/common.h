@@ -172,6 +172,10 @@ struct tunclient_config {
 	const char	*target_host;	/* local notebook: host:port ... */
 	int		 target_port;
 	const char	*target_unix;	/* ... or a Unix socket path */
+	/* If set, each stream's socket comes from here (connected, non-blocking;
+	 * -1 and *cause), target_host/target_unix naming it only for logs. */
+	int		(*target_connect)(void *, char **);
+	void		*target_arg;
 	int		 backoff_max;	/* seconds */
 	int		 keepalive;	/* seconds; 0: 30 */
 };

@@ -194,10 +194,20 @@ tc_target(struct tunclient *tc)
 {
 	struct bufferevent	*bev;
 	struct sockaddr_un	 sun;
+	char			*cause = NULL;
+	int			 fd = -1;
 
-	bev = bufferevent_socket_new(tc->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (tc->cfg.target_connect != NULL &&
+	    (fd = tc->cfg.target_connect(tc->cfg.target_arg, &cause)) == -1) {
+		log_warnx("agent: route %s: %s", tc->cfg.user, cause);
+		free(cause);
+		return (NULL);
+	}
+	bev = bufferevent_socket_new(tc->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		fatalx("bufferevent_socket_new failed");
+	if (fd != -1)
+		return (bev);		/* connected already */
 	if (tc->cfg.target_unix == NULL) {
 		if (bufferevent_socket_connect_hostname(bev, tc->dns, AF_UNSPEC,
 		    tc->cfg.target_host, tc->cfg.target_port) == 0)
@@ -283,6 +293,8 @@ tc_stream_start(struct tunclient *tc, ssh_message msg)
 		return;
 	}
 	bufferevent_setcb(st->bev, NULL, tc_target_writecb, tc_target_event, st);
+	if (tc->cfg.target_connect != NULL)
+		tc_target_ready(st, NULL);	/* may free st: last */
 }
 
 /* Picks up the gateway's channel opens (and refuses anything else). */

@@ -9,6 +9,7 @@ libnbdaemon_a_SOURCES = \
 	daemon/core/cfg-check.c \
 	daemon/core/cfg-top.c \
 	daemon/core/cfg-cluster.c \
+	daemon/core/cfg-app.c \
 	daemon/core/config.c \
 	daemon/core/store.c \
 	daemon/core/httpc.c \

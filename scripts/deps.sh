@@ -22,6 +22,8 @@ test="openssh-server openssh-client jupyter-notebook python3-websocket python3-r
 slurm="munge slurmctld slurmd slurm-client slurmdbd mariadb-server mariadb-client
        libslurm-dev slurm-wlm-torque openssh-server openssh-client procps iproute2 util-linux passwd
        slurmrestd slurm-wlm-jwt-plugin"
+# apps (test): the remote desktop the agent starts (nbgate-desktop)
+test="$test tigervnc-standalone-server novnc twm xterm fonts-dejavu-core websocketd"
 demo="openssh-client jupyter-notebook python3 openssl passwd util-linux"
 bench="nginx-light wrk node-configurable-http-proxy node-ws"
 pkg="debhelper dpkg-dev fakeroot libslurm-dev"

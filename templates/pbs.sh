@@ -39,6 +39,9 @@
 {{!   notebook_app the container's notebook: classic, server or lab        }}
 {{!                (the agent's --notebook-app; give it in your own        }}
 {{!                templates, or the agent runs the classic notebook)      }}
+{{!   app_type     apps.NAME.type (desktop, web), empty for Jupyter; with  }}
+{{!   geometry     the desktop's WIDTHxHEIGHT; app_tcp for loopback apps:  }}
+{{!                required (own netns) or preferred (loopback-shared)     }}
 {{!   notebook_cmd the container's notebook_command, words joined by one   }}
 {{!                blank (none has a blank); empty: the flavour's own      }}
 {{!   keepalive    seconds between keepalives (nbgated's ssh.keepalive)    }}
@@ -153,4 +156,13 @@ NBGATE_ENROLL={{enroll}} $nbgate_exec {{agent}} --notebook \
 {{#notebook_cmd}}
     --notebook-cmd {{notebook_cmd}} \
 {{/notebook_cmd}}
+{{#app_type}}
+    --app {{app_type}} \
+{{/app_type}}
+{{#geometry}}
+    --geometry {{geometry}} \
+{{/geometry}}
+{{#app_tcp}}
+    --tcp --netns {{app_tcp}} \
+{{/app_tcp}}
     --base-url {{base_url}}

@@ -36,7 +36,8 @@ TESTS += tests/unit/test-store
 
 EXTRA_DIST += tests/integration tests/unit/data tests/standin \
 	tests/browser/package.json tests/browser/package-lock.json tests/browser/notebook.js \
-	tests/browser/spawn.js tests/browser/chromium.js tests/browser/oidc-provider.mjs tests/browser/oidc-login.js
+	tests/browser/spawn.js tests/browser/chromium.js tests/browser/oidc-provider.mjs tests/browser/oidc-login.js \
+	tests/browser/desktop.js
 
 check_PROGRAMS += tests/unit/test-http
 tests_unit_test_http_SOURCES = tests/unit/test-http.c
@@ -84,6 +85,7 @@ TESTS += \
 	tests/integration/test_progress.py \
 	tests/integration/test_culling.py \
 	tests/integration/test_walltime.py \
+	tests/integration/test_apps.py \
 	tests/integration/test_activity.py \
 	tests/integration/test_flavour.py \
 	tests/integration/test_pages.py \
@@ -127,11 +129,13 @@ EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.
 FUZZ_TARGETS = tests/fuzz/fuzz-http tests/fuzz/fuzz-config tests/fuzz/fuzz-x509 tests/fuzz/fuzz-jwt \
-	tests/fuzz/fuzz-activity tests/fuzz/fuzz-h2
+	tests/fuzz/fuzz-activity tests/fuzz/fuzz-h2 tests/fuzz/fuzz-wsframe
 tests_fuzz_fuzz_h2_SOURCES = tests/fuzz/fuzz-h2.c tests/fuzz/proxy-fixture.h
 tests_fuzz_fuzz_h2_LDADD = $(DAEMON_LIBS)
+tests_fuzz_fuzz_wsframe_SOURCES = tests/fuzz/fuzz-wsframe.c agent/agent.h agent/desktop.c
+tests_fuzz_fuzz_wsframe_LDADD = $(COMMON_LIBS)
 tests_fuzz_fuzz_activity_SOURCES = tests/fuzz/fuzz-activity.c agent/agent.h agent/activity.c \
-	agent/notebook.c
+	agent/notebook.c agent/app.c agent/desktop.c agent/netns.c
 tests_fuzz_fuzz_activity_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
 tests_fuzz_fuzz_activity_LDADD = $(COMMON_LIBS) $(JANSSON_LIBS)
 tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz-http.c tests/fuzz/proxy-fixture.h
@@ -150,6 +154,7 @@ tests_fuzz_fuzz_x509_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_jwt_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_activity_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_h2_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_wsframe_LDFLAGS = -fsanitize=fuzzer
 else
 check_PROGRAMS += $(FUZZ_TARGETS)
 tests_fuzz_fuzz_http_SOURCES += tests/fuzz/driver.c
@@ -158,6 +163,7 @@ tests_fuzz_fuzz_x509_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_jwt_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_activity_SOURCES += tests/fuzz/driver.c
 tests_fuzz_fuzz_h2_SOURCES += tests/fuzz/driver.c
+tests_fuzz_fuzz_wsframe_SOURCES += tests/fuzz/driver.c
 TESTS += $(FUZZ_TARGETS)
 endif
 EXTRA_DIST += tests/fuzz/corpus

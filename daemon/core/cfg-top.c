@@ -271,6 +271,10 @@ static const struct cfg_key cfg_top_keys[] = {
 	  .count_off = OFF(nclusters), .sub = &cfg_cluster,
 	  .elem_size = sizeof(struct config_cluster), .max = 64,
 	  .check = cfg_check_cluster_name },
+	{ .name = "apps", .type = CFG_MAPOF, .off = OFF(apps),
+	  .count_off = OFF(napps), .sub = &cfg_app,
+	  .elem_size = sizeof(struct config_app), .max = 64,
+	  .check = cfg_check_sched_name },
 };
 const struct cfg_section cfg_top = CHECKED(cfg_top_keys, cfg_check_top);
 
@@ -332,4 +336,5 @@ cfg_check_top(struct cfg_ctx *ctx, const struct cfg_section *sec,
 			    "auth.oidc.admins", "'%s' is not in auth.admins",
 			    cfg->oidc_admins[i].name);
 	}
+	cfg_check_apps(ctx, cfg);
 }

@@ -105,6 +105,7 @@ struct cfg_ctx {
 #define QOFF(f)		offsetof(struct config_queue, f)
 #define IOFF(f)		offsetof(struct config_container, f)
 #define KOFF(f)		offsetof(struct config_cluster, f)
+#define POFF(f)		offsetof(struct config_app, f)
 #define AOFF(f)		offsetof(struct config_oidc_admin, f)
 #define SECTION(t)	{ (t), nitems(t), NULL }
 #define CHECKED(t, fn)	{ (t), nitems(t), (fn) }
@@ -166,5 +167,9 @@ extern const struct cfg_section cfg_top;
 
 /* cfg-cluster.c: clusters, their queues, containers and limits */
 extern const struct cfg_section cfg_cluster;
+
+/* cfg-app.c: apps, and their references to clusters checked */
+extern const struct cfg_section cfg_app;
+void		 cfg_check_apps(struct cfg_ctx *, const struct config *);
 
 #endif /* NB_CORE_CFG_H */

@@ -28,6 +28,10 @@ enum config_orphans { CONFIG_ORPHANS_REPORT, CONFIG_ORPHANS_CANCEL };
 enum config_idle_counts { CONFIG_IDLE_EITHER, CONFIG_IDLE_BROWSER, CONFIG_IDLE_COMPUTE };
 enum config_continue { CONFIG_CONTINUE_OFF, CONFIG_CONTINUE_OFFER, CONFIG_CONTINUE_AUTO };
 enum config_hsts { CONFIG_HSTS_AUTO, CONFIG_HSTS_ON, CONFIG_HSTS_OFF };
+/* apps.NAME.type: what the agent starts; listen: where; auth: what nbgated adds. */
+enum config_app_type { CONFIG_APP_JUPYTER, CONFIG_APP_DESKTOP, CONFIG_APP_WEB };
+enum config_app_listen { CONFIG_APP_UNIX, CONFIG_APP_LOOPBACK, CONFIG_APP_LOOPBACK_SHARED };
+enum config_app_auth { CONFIG_APP_AUTH_TOKEN, CONFIG_APP_AUTH_NONE };
 
 /*
  * clusters: a map of clusters, each with maps of queues and containers.
@@ -57,6 +61,28 @@ struct config_container {
 	int		 notebook;	/* enum config_notebook */
 	char		**notebook_command;	/* argv, or none: the flavour's */
 	size_t		 nnotebook_command;
+};
+/*
+ * apps: { NAME: {...} }: what a server runs besides the built-in "jupyter"
+ * (cfg-app.c). Empty clusters/queues/containers lists mean all of them.
+ */
+struct config_app {
+	char		*name;		/* the form's and the API's "app" */
+	size_t		 line;
+	int		 type;		/* enum config_app_type */
+	char		*description;
+	char		**command;	/* argv; none: the type's own */
+	size_t		 ncommand;
+	int		 listen;	/* enum config_app_listen */
+	int		 auth;		/* enum config_app_auth */
+	int		 strip_prefix;	/* /user/NAME/[SERVER/] removed before it */
+	char		*geometry;	/* desktop: default "WxH" */
+	char		**clusters;
+	size_t		 nclusters;
+	char		**queues;
+	size_t		 nqueues;
+	char		**containers;
+	size_t		 ncontainers;
 };
 /* auth.oidc.admins: the provider's subject an administrator signs in with. */
 struct config_oidc_admin {
@@ -209,6 +235,8 @@ struct config {
 
 	struct config_cluster *clusters;	/* in file order; first is the default */
 	size_t		 nclusters;
+	struct config_app *apps;	/* besides the built-in jupyter */
+	size_t		 napps;
 };
 /* Loaders return an owned config (config_free()), or NULL and the errors,
  * one "FILE:LINE: KEY: problem" a line, in *cause (caller frees). */
@@ -225,6 +253,13 @@ const struct config_container *config_container_find(const struct config_cluster
 const char	*config_scheduler_name(int);
 const char	*config_runtime_name(int);
 const char	*config_notebook_name(int);
+/* cfg-app.c: apps.NAME; "jupyter" is the built-in default (NULL app) */
+#define CONFIG_APP_DEFAULT	"jupyter"
+const struct config_app *config_app_find(const struct config *, const char *);
+const char	*config_app_type_name(int);
+int		 config_app_offered(const struct config_app *, const char *,
+		     const char *, const char *);
+int		 config_geometry_parse(const char *, int *, int *);
 /* Every key: path, type, default, range, "required"; tab-separated lines. */
 void		 config_keys_print(FILE *);
 

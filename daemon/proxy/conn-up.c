@@ -196,6 +196,25 @@ conn_add_header(struct evbuffer *out, const char *name, const char *value)
 }
 
 /* Writes the request head to the notebook, then lets the body flow. */
+/*
+ * The request target the app sees: as the browser sent it, or, for an app
+ * that serves from / (apps.NAME.strip_prefix), without /user/<route>.
+ */
+static void
+conn_up_target(struct evbuffer *out, struct route *r, const char *url)
+{
+	size_t	n = 6 + strlen(route_name(r));
+
+	if (!route_strip(r) || strncmp(url, "/user/", 6) != 0 ||
+	    strncmp(url + 6, route_name(r), n - 6) != 0) {
+		conn_add_str(out, url);
+		return;
+	}
+	if (url[n] != '/')
+		evbuffer_add(out, "/", 1);
+	conn_add_str(out, url + n);
+}
+
 void
 conn_send_head(struct conn *c)
 {
@@ -225,7 +244,7 @@ conn_send_head(struct conn *c)
 	 */
 	conn_add_str(out, http_method_str(c->rp.method));
 	evbuffer_add(out, " ", 1);
-	conn_add_str(out, c->req.url);
+	conn_up_target(out, r, c->req.url);
 	evbuffer_add(out, " HTTP/1.1\r\n", 11);
 	for (i = 0; i < c->req.nhdr; i++) {
 		const struct http_hdr *h = &c->req.hdr[i];
@@ -341,6 +360,22 @@ conn_up_on_begin(http_parser *p)
 	return (0);
 }
 
+/*
+ * For an app whose prefix is stripped on the way up, the prefix its
+ * Location-like headers get back (http_location_prefix); else NULL.
+ */
+static char *
+conn_up_prefix(struct conn *c)
+{
+	struct route	*r = route_find(c->route);
+	char		*prefix;
+
+	if (r == NULL || !route_strip(r))
+		return (NULL);
+	xasprintf(&prefix, "/user/%s", route_name(r));
+	return (prefix);
+}
+
 static int
 conn_up_on_headers(http_parser *p)
 {
@@ -348,7 +383,7 @@ conn_up_on_headers(http_parser *p)
 	struct evbuffer	*out = conn_wbuf();
 	int		 code = p->status_code, upgraded, nobody, keep;
 	size_t		 i;
-	char		 status[16];
+	char		 status[16], *moved, *prefix = conn_up_prefix(c);
 
 	upgraded = code == 101 && c->req_upgrade;
 	nobody = c->req_head_method || code == 204 || code == 304 ||
@@ -369,8 +404,15 @@ conn_up_on_headers(http_parser *p)
 
 		if (http_hop_header(&c->resp, h->name) || http_resp_withheld(h))
 			continue;
+		if (prefix != NULL && (moved = http_location_prefix(h->name,
+		    h->value, prefix)) != NULL) {
+			conn_add_header(out, h->name, moved);
+			free(moved);
+			continue;
+		}
 		conn_add_header(out, h->name, h->value != NULL ? h->value : "");
 	}
+	free(prefix);
 	if (upgraded) {
 		conn_add_str(out, "Connection: Upgrade\r\n");
 		conn_add_header(out, "Upgrade", http_msg_get(&c->resp, "upgrade") != NULL ?

@@ -429,6 +429,54 @@ http_resp_withheld(const struct http_hdr *h)
 	}
 }
 
+/* Where Refresh's "N; url=X" names X, or NULL. */
+static const char *
+http_refresh_url(const char *v)
+{
+	const char	*p = strchr(v, ';');
+
+	if (p == NULL)
+		return (NULL);
+	p += 1 + strspn(p + 1, " \t");
+	if (strncasecmp(p, "url", 3) != 0)
+		return (NULL);
+	p += 3 + strspn(p + 3, " \t");
+	if (*p++ != '=')
+		return (NULL);
+	p += strspn(p, " \t");
+	return (*p == '\'' || *p == '"' ? p + 1 : p);
+}
+
+/*
+ * A response header of an app that serves from / (its prefix stripped on
+ * the way up), with @prefix ("/user/alice/lab") put back where it names an
+ * absolute path on this host: Location, Content-Location, Refresh's url=.
+ * NULL when nothing changes: another header, a relative reference, a full
+ * URL or "//host" (another host's), or a path already under @prefix (never
+ * twice). The caller frees.
+ */
+char *
+http_location_prefix(const char *name, const char *value, const char *prefix)
+{
+	const char	*path = value;
+	size_t		 plen = strlen(prefix);
+	char		*out;
+
+	if (value == NULL)
+		return (NULL);
+	if (strcasecmp(name, "refresh") == 0)
+		path = http_refresh_url(value);
+	else if (strcasecmp(name, "location") != 0 &&
+	    strcasecmp(name, "content-location") != 0)
+		return (NULL);
+	if (path == NULL || path[0] != '/' || path[1] == '/' || path[1] == '\\')
+		return (NULL);
+	if (strncmp(path, prefix, plen) == 0 && strchr("/?#", path[plen]) != NULL)
+		return (NULL);		/* also at its end: '\0' is in the set */
+	xasprintf(&out, "%.*s%s%s", (int)(path - value), value, prefix, path);
+	return (out);
+}
+
 /*
  * Returns a Cookie header value without the cookies whose names start with
  * @prefix (NULL if nothing is left).

@@ -55,6 +55,7 @@ int		 http_cookie_count(const char *, const char *);
 int		 http_conn_names_framing(const struct http_msg *);
 int		 http_req_withheld(const struct http_hdr *);
 int		 http_resp_withheld(const struct http_hdr *);
+char		*http_location_prefix(const char *, const char *, const char *);
 int		 http_user_path(const char *, char **, char **);
 
 /* route.c: /user/<name>[/<server>]/ → the tunnel of that notebook */
@@ -66,6 +67,8 @@ struct route	*route_lookup(const char *, const char *);
 const char	*route_name(struct route *);
 const char	*route_owner(struct route *);
 const char	*route_token(struct route *);
+int		 route_strip(struct route *);
+void		 route_set_app(struct route *, int, int);
 ssh_key		 route_key(struct route *);
 struct tunnel	*route_tunnel(struct route *);
 void		 route_set_tunnel(struct route *, struct tunnel *);

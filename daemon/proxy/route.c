@@ -40,6 +40,8 @@ struct route {
 	time_t		 activity;	/* last byte or request proxied through it */
 	int		 references;	/* the table's, plus one per agent connection */
 	int		 dead;		/* removed from the table */
+	int		 strip;		/* the app serves from /: prefix removed */
+	int		 no_token;	/* the app gets no Authorization from us */
 	struct route	*next;		/* hash chain */
 };
 
@@ -321,7 +323,9 @@ route_count_connected(void)
 /* Accessors: borrowed values. */
 const char *route_name(struct route *r) { return (r->name); }
 const char *route_owner(struct route *r) { return (r->owner); }
-const char *route_token(struct route *r) { return (r->token); }
+/* The token nbgated adds to each request, or NULL (none, or the app takes none). */
+const char *route_token(struct route *r) { return (r->no_token ? NULL : r->token); }
+int route_strip(struct route *r) { return (r->strip); }
 ssh_key route_key(struct route *r) { return (r->key); }
 struct tunnel *route_tunnel(struct route *r) { return (r->tunnel); }
 time_t route_created(struct route *r) { return (r->created); }
@@ -383,6 +387,16 @@ void
 route_set_session(struct route *r, long long id)
 {
 	r->session = id;
+}
+
+/* How requests reach the route's app: prefix removed, token added or not. */
+void
+route_set_app(struct route *r, int strip, int add_token)
+{
+	r->strip = strip;
+	r->no_token = !add_token;
+	if (r->succ != NULL)
+		route_set_app(r->succ, strip, add_token);
 }
 
 /* Restores a pending enrollment from the store (hex digest). */
@@ -512,6 +526,8 @@ route_next_begin(struct route *r)
 	n->created = time(NULL);
 	n->references = 1;	/* @r's */
 	n->successor = 1;
+	n->strip = r->strip;		/* the same app as its predecessor */
+	n->no_token = r->no_token;
 	r->succ = n;
 	return (route_enroll_begin(n, NULL));
 }
@@ -647,7 +663,7 @@ store_route_put(struct route *r)
 	rv = store_run(&cause, "INSERT OR REPLACE INTO routes (name, owner, key,"
 	    " token, created, enroll, job, session, next_enroll, next_job, next_key,"
 	    " next_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    "ttttittitttt", route_name(r), route_owner(r), key, route_token(r),
+	    "ttttittitttt", route_name(r), route_owner(r), key, r->token,
 	    (long long)route_created(r), route_enroll_hex(r), route_job(r),
 	    route_session(r), *next != '\0' ? next : NULL,
 	    n != NULL ? route_job(n) : NULL, nkey, n != NULL ? n->token : NULL);

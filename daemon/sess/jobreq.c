@@ -24,7 +24,8 @@
 
 /* The options a user may send, in the order they are checked. */
 static const char *const jr_options[] = { "cluster", "queue", "walltime",
-    "cores", "memory", "gpus", "container", "account" };
+    "cores", "memory", "gpus", "container", "account", "app",
+    "desktop_geometry" };
 
 /* One request being checked; the first failure wins. */
 struct jr {
@@ -549,6 +550,88 @@ jr_account(struct jr *jr)
 	return (-1);
 }
 
+/* "jupyter, desktop or web": the apps offered with the request's choices. */
+static char *
+jr_app_names(struct jr *jr)
+{
+	const struct config_app	*a;
+	char			*list = xstrdup(CONFIG_APP_DEFAULT), *old;
+	size_t			 i;
+
+	for (i = 0; i < jr->cfg->napps; i++) {
+		a = &jr->cfg->apps[i];
+		if (!config_app_offered(a, jr->req->cluster, jr->req->queue,
+		    jr->req->container))
+			continue;
+		old = list;
+		xasprintf(&list, "%s, %s", old, a->name);
+		free(old);
+	}
+	return (list);
+}
+
+/* app: jupyter (the default) or an app offered with these choices. */
+static int
+jr_app(struct jr *jr)
+{
+	const struct config_app	*a = NULL;
+	const char		*s;
+	char			*shown, *list;
+	int			 rc;
+
+	if ((rc = jr_string(jr, "app", &s)) == -1)
+		return (-1);
+	if (rc == 0 || strcmp(s, CONFIG_APP_DEFAULT) == 0) {
+		jr->req->app = xstrdup(CONFIG_APP_DEFAULT);
+		return (0);
+	}
+	if ((a = config_app_find(jr->cfg, s)) != NULL &&
+	    config_app_offered(a, jr->req->cluster, jr->req->queue,
+	    jr->req->container)) {
+		jr->req->app = xstrdup(a->name);
+		return (0);
+	}
+	shown = jr_show(s);
+	list = jr_app_names(jr);
+	jr_fail(jr, "app", "'%s' is not offered on cluster %s, queue %s with "
+	    "container %s (choose %s)", shown, jr->req->cluster, jr->req->queue,
+	    jr->req->container, list);
+	free(list);
+	free(shown);
+	return (-1);
+}
+
+/* desktop_geometry: WIDTHxHEIGHT for a desktop app, default its geometry. */
+static int
+jr_geometry(struct jr *jr)
+{
+	const struct config_app	*a = config_app_find(jr->cfg, jr->req->app);
+	const char		*s;
+	char			*shown;
+	int			 rc, w, h;
+
+	if ((rc = jr_string(jr, "desktop_geometry", &s)) == -1)
+		return (-1);
+	if (a == NULL || a->type != CONFIG_APP_DESKTOP) {
+		jr->req->geometry = xstrdup("");
+		if (rc == 0)
+			return (0);
+		return (jr_fail(jr, "desktop_geometry", "only for a desktop "
+		    "app (app %s is not one)", jr->req->app));
+	}
+	if (rc == 0)
+		s = a->geometry;
+	if (config_geometry_parse(s, &w, &h) == 0) {
+		jr->req->geometry = xstrdup(s);
+		return (0);
+	}
+	shown = jr_show(s);
+	jr_fail(jr, "desktop_geometry", "'%s' is not WIDTHxHEIGHT (e.g. 1280x800; "
+	    "320x200 to 7680x4320)", shown);
+	free(shown);
+	return (-1);
+}
+
 /* Checks who is asking, then each option in turn. */
 static int
 jr_check(struct jr *jr, const char *user, const char *server)
@@ -581,7 +664,7 @@ jr_check(struct jr *jr, const char *user, const char *server)
 	    jr->queue->cores_max, &req->cores) == -1 || jr_memory(jr) == -1 ||
 	    jr_count(jr, "gpus", jr->queue->gpus_def, jr->queue->gpus_min,
 	    jr->queue->gpus_max, &req->gpus) == -1 || jr_container(jr) == -1 ||
-	    jr_account(jr) == -1)
+	    jr_account(jr) == -1 || jr_app(jr) == -1 || jr_geometry(jr) == -1)
 		return (-1);
 	return (0);
 }
@@ -624,6 +707,8 @@ jobreq_free(struct jobreq *req)
 	free(req->queue);
 	free(req->container);
 	free(req->account);
+	free(req->app);
+	free(req->geometry);
 	free(req);
 }
 
@@ -690,6 +775,32 @@ jr_vars_job(struct template_vars *vars, const struct jobreq *req,
 	snprintf(pbs_name, sizeof pbs_name, "nb-%s", req->user);
 	jr_setf(vars, "pbs_name", "%s", pbs_name);
 	jr_setf(vars, "job_dir", "%s/%" PRId64, c->output_dir, req->session);
+}
+
+/*
+ * What the agent starts (--app, --geometry, --listen): an app's command
+ * replaces the container's notebook command.
+ */
+static void
+jr_vars_app(struct template_vars *vars, const struct config_app *a,
+    const struct jobreq *req)
+{
+	char	*s;
+
+	jr_setf(vars, "app", "%s", req->app != NULL ? req->app : CONFIG_APP_DEFAULT);
+	/* empty for Jupyter: its scripts stay as they were before apps */
+	jr_setf(vars, "app_type", "%s", a == NULL || a->type == CONFIG_APP_JUPYTER ?
+	    "" : config_app_type_name(a->type));
+	/* a loopback port in a network namespace of its own, or refuse;
+	 * loopback-shared: the node's shared loopback where that cannot be */
+	jr_setf(vars, "app_tcp", "%s", a == NULL || a->listen == CONFIG_APP_UNIX ?
+	    "" : a->listen == CONFIG_APP_LOOPBACK ? "required" : "preferred");
+	jr_setf(vars, "geometry", "%s", req->geometry != NULL ? req->geometry : "");
+	if (a == NULL || a->ncommand == 0)
+		return;
+	s = jr_join(a->command, a->ncommand, "", " ");
+	template_vars_set(vars, "notebook_cmd", s, TEMPLATE_USER);
+	free(s);
 }
 
 /* What runs: container, agent, and the admin's trusted text. */
@@ -769,8 +880,14 @@ jobreq_template_vars(const struct jobreq *req,
 {
 	const struct config_queue	*q;
 	const struct config_container	*ct;
+	const struct config_app		*a = env != NULL ? env->app : NULL;
 	struct template_vars		*vars;
 
+	if (req->app != NULL && strcmp(req->app, CONFIG_APP_DEFAULT) != 0 &&
+	    a == NULL) {
+		xasprintf(cause, "app %s is no longer offered", req->app);
+		return (NULL);
+	}
 	if (c == NULL || strcmp(c->name, req->cluster) != 0 ||
 	    (q = config_queue_find(c, req->queue)) == NULL ||
 	    (ct = config_container_find(c, req->container)) == NULL) {
@@ -786,6 +903,7 @@ jobreq_template_vars(const struct jobreq *req,
 	vars = template_vars_new();
 	jr_vars_job(vars, req, c, q);
 	jr_vars_run(vars, c, ct, env, req->gpus);
+	jr_vars_app(vars, a, req);
 	jr_vars_workdir(vars, c, req->user);
 	return (vars);
 }
@@ -804,4 +922,29 @@ jobreq_template_path(const struct jobreq *req, const struct config_cluster *c)
 	xasprintf(&path, "%s/templates/%s.sh", PKGDATADIR,
 	    config_scheduler_name(c->scheduler));
 	return (path);
+}
+
+/* The request's app from the configuration; NULL for the built-in jupyter. */
+const struct config_app *
+jobreq_app(const struct config *cfg, const struct jobreq *req)
+{
+	if (req->app == NULL || strcmp(req->app, CONFIG_APP_DEFAULT) == 0)
+		return (NULL);
+	return (config_app_find(cfg, req->app));
+}
+
+/* A reloaded request's app and geometry, from the options it was made with. */
+void
+jobreq_app_from_options(struct jobreq *req, const char *options)
+{
+	json_t		*o = options != NULL ? json_loads(options, 0, NULL) : NULL;
+	const char	*app = json_string_value(json_object_get(o, "app"));
+	const char	*geo = json_string_value(json_object_get(o,
+			    "desktop_geometry"));
+
+	free(req->app);
+	free(req->geometry);
+	req->app = xstrdup(app != NULL && *app != '\0' ? app : CONFIG_APP_DEFAULT);
+	req->geometry = xstrdup(geo != NULL ? geo : "");
+	json_decref(o);
 }

@@ -27,6 +27,8 @@ struct jobreq {
 	int		 gpus;
 	char		*container;
 	char		*account;	/* "" for the scheduler's default */
+	char		*app;		/* "jupyter" or one of apps: */
+	char		*geometry;	/* desktop: "WxH"; else "" */
 };
 /* What the session manager adds to a job's script (all may be ""). */
 struct jobreq_env {
@@ -35,6 +37,7 @@ struct jobreq_env {
 	const char	*base_url;	/* notebook base URL, e.g. /user/alice/ */
 	const char	*route;		/* "alice" or "alice/lab" */
 	const char	*enroll;	/* one-time enrollment secret (in the script only) */
+	const struct config_app *app;	/* the request's app; NULL: jupyter */
 };
 /*
  * jobreq_from_options() returns 0 and an owned request (jobreq_free()), or
@@ -52,6 +55,8 @@ struct template_vars *jobreq_template_vars(const struct jobreq *,
 		     char **);
 char		*jobreq_template_path(const struct jobreq *,
 		     const struct config_cluster *);
+const struct config_app *jobreq_app(const struct config *, const struct jobreq *);
+void		 jobreq_app_from_options(struct jobreq *, const char *);
 
 
 /*

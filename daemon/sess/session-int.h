@@ -111,6 +111,7 @@ void		 sess_journal(struct session *, const char *, const char *);
 void		 sess_notify(const struct session *);
 void		 sess_set(struct session *, enum session_state, const char *);
 struct session	*sess_alloc(void);
+void		 sess_route_app(struct route *, const struct jobreq *);
 void		 sess_free(struct session *);
 void		 sess_finish(struct session *, const char *);
 void		 sess_end(struct session *, const char *, int);

@@ -109,6 +109,34 @@ sess_json_continue(const struct session *s, json_t *state)
 		    "files", 1, "kernel_state", 0, "message", SESS_CARRY_OVER));
 }
 
+/*
+ * The server's app, and for a desktop the page to open: noVNC, told where
+ * its WebSocket is (under the route; the gateway strips the prefix) and
+ * nothing else: no password, the gateway's authorization is the only door.
+ */
+static void
+sess_json_app(const struct session *s, json_t *state)
+{
+	const struct config_app	*a = jobreq_app(gate->cfg, s->req);
+	char			*open;
+
+	json_object_set_new(state, "app", json_string(s->req->app != NULL ?
+	    s->req->app : CONFIG_APP_DEFAULT));
+	if (a == NULL)
+		return;
+	json_object_set_new(state, "app_type",
+	    json_string(config_app_type_name(a->type)));
+	if (a->type != CONFIG_APP_DESKTOP)
+		return;
+	xasprintf(&open, "/user/%s/vnc.html?path=user/%s/websockify&autoconnect=1"
+	    "&resize=remote&reconnect=1", s->route, s->route);
+	json_object_set_new(state, "open_url", json_string(open));
+	if (*s->req->geometry != '\0')
+		json_object_set_new(state, "desktop_geometry",
+		    json_string(s->req->geometry));
+	free(open);
+}
+
 /* One server as JupyterHub's API shows it, with nbgate's details in "state". */
 json_t *
 session_json(const struct session *s, int detail)
@@ -168,6 +196,7 @@ session_json(const struct session *s, int detail)
 		if (s->st.limit > 0)
 			json_object_set_new(state, "time_limit", json_integer(s->st.limit));
 	}
+	sess_json_app(s, state);
 	if (s->state == SESSION_RUNNING && s->job != NULL)
 		sess_json_extend(s, state);
 	if (ends > 0 && s->warned)

@@ -109,6 +109,7 @@ sess_reload(void)
 	struct cluster	*cl;
 	struct session	*s;
 	struct jobreq	*jr;
+	struct route	*r;
 	char		*state, *cause = NULL;
 	size_t		 n = 0;
 
@@ -139,6 +140,7 @@ sess_reload(void)
 		jr->memory = (size_t)sqlite3_column_int64(st, 9);
 		jr->gpus = sqlite3_column_int(st, 10);
 		s->options = sess_col(st, 11);
+		jobreq_app_from_options(jr, s->options);
 		s->actor = sess_col(st, 12);
 		state = sess_col(st, 13);
 		if (sess_state_parse(state, &s->state) == -1)
@@ -169,6 +171,8 @@ sess_reload(void)
 	TAILQ_FOREACH(s, &sess_list, entry) {
 		if (!sess_active(s))
 			continue;
+		if ((r = route_find(s->route)) != NULL && route_session(r) == s->id)
+			sess_route_app(r, s->req);
 		sess_journal(s, "reloaded", "nbgated started");
 		if (s->job == NULL && s->cl != NULL &&
 		    sched_ops_of(s->cl->sched)->list_argv != NULL) {

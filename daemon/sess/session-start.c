@@ -149,6 +149,7 @@ sess_script(struct session *s, const char *secret, const char *dir, char **why)
 	env.base_url = base_url;
 	env.route = s->route;
 	env.enroll = secret;
+	env.app = jobreq_app(gate->cfg, s->req);
 	path = jobreq_template_path(s->req, c);
 	if ((vars = jobreq_template_vars(s->req, c, &env, &cause)) != NULL) {
 		/* the agent probes the link as often as nbgated does */
@@ -192,6 +193,7 @@ sess_step_submit(struct session *s)
 		goto fail;
 	}
 	route_set_session(r, s->id);
+	sess_route_app(r, s->req);
 	secret = route_enroll_begin(r, NULL);
 	store_route_put(r);
 	if ((script = sess_script(s, secret, NULL, &why)) == NULL)
@@ -433,6 +435,16 @@ ok:
 	return (s);
 }
 
+/* How the proxy reaches the request's app (apps.NAME.strip_prefix, auth). */
+void
+sess_route_app(struct route *r, const struct jobreq *req)
+{
+	const struct config_app	*a = jobreq_app(gate->cfg, req);
+
+	route_set_app(r, a != NULL && a->strip_prefix, a == NULL ||
+	    a->auth == CONFIG_APP_AUTH_TOKEN);
+}
+
 /* ---- relaunch and the form's last choices -------------------------------- */
 
 /* A request's resolved choices as spawn options: strings, as the form sends them. */
@@ -440,14 +452,20 @@ static json_t *
 sess_req_options(const struct jobreq *req)
 {
 	char	wt[32], mem[32], cores[16], gpus[16];
+	json_t	*o;
 
 	jobreq_fmt_duration(wt, sizeof wt, req->walltime);
 	snprintf(mem, sizeof mem, "%zuMiB", req->memory / (1024 * 1024));
 	snprintf(cores, sizeof cores, "%d", req->cores);
 	snprintf(gpus, sizeof gpus, "%d", req->gpus);
-	return (json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "cluster", req->cluster,
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "cluster", req->cluster,
 	    "queue", req->queue, "walltime", wt, "cores", cores, "memory", mem,
-	    "gpus", gpus, "container", req->container, "account", req->account));
+	    "gpus", gpus, "container", req->container, "account", req->account);
+	if (req->app != NULL && strcmp(req->app, CONFIG_APP_DEFAULT) != 0)
+		json_object_set_new(o, "app", json_string(req->app));
+	if (req->geometry != NULL && *req->geometry != '\0')
+		json_object_set_new(o, "desktop_geometry", json_string(req->geometry));
+	return (o);
 }
 
 /* Keeps @s's choices as its user's last on its cluster (the form starts from them). */
@@ -533,7 +551,7 @@ int
 session_check_templates(const struct config *cfg, char **cause)
 {
 	struct jobreq_env	 env = { "gateway.invalid:2222", "SHA256:check",
-				    "/user/nbgate/", "nbgate", "check" };
+				    "/user/nbgate/", "nbgate", "check", NULL };
 	struct evbuffer		*errs = evbuffer_new();
 	struct template_vars	*vars;
 	struct jobreq		*req;

@@ -101,6 +101,10 @@ home_row(struct evbuffer *b, const struct api_req *ar, const char *name,
 		evbuffer_add_printf(b, "</td><td>");
 		pages_esc(b, json_string_value(json_object_get(st, fields[i])));
 	}
+	if (gate->cfg->napps > 0) {	/* the App column */
+		evbuffer_add_printf(b, "</td><td class=\"app\">");
+		pages_esc(b, json_string_value(json_object_get(st, "app")));
+	}
 	evbuffer_add_printf(b, "</td><td>");
 	if (json_is_integer(left)) {
 		jobreq_fmt_duration(buf, sizeof buf, json_integer_value(left));
@@ -115,7 +119,9 @@ home_row(struct evbuffer *b, const struct api_req *ar, const char *name,
 	evbuffer_add_printf(b, "</td><td>");
 	if (json_is_true(json_object_get(m, "ready"))) {
 		evbuffer_add_printf(b, "<a class=\"button\" href=\"");
-		pages_esc(b, json_string_value(json_object_get(m, "url")));
+		pages_esc(b, json_string_value(json_object_get(st, "open_url")) != NULL ?
+		    json_string_value(json_object_get(st, "open_url")) :
+		    json_string_value(json_object_get(m, "url")));
 		evbuffer_add_printf(b, "\">Open</a> ");
 	} else if (json_is_string(json_object_get(m, "pending")) &&
 	    strcmp(phase, "stopping") != 0) {
@@ -194,14 +200,16 @@ home_page(const struct api_req *ar, struct api_resp *rs)
 	pages_esc(b, ar->user);
 	evbuffer_add_printf(b, "</caption><thead><tr><th scope=\"col\">Server</th>"
 	    "<th scope=\"col\">Phase</th><th scope=\"col\">Queue</th><th scope="
-	    "\"col\">Cluster</th><th scope=\"col\">Time left</th><th scope=\"col\">"
+	    "\"col\">Cluster</th>%s<th scope=\"col\">Time left</th><th scope=\"col\">"
 	    "Last used</th><th scope=\"col\">"
 	    "Job</th><th scope=\"col\">Reason</th><th scope=\"col\">Actions</th>"
-	    "</tr></thead><tbody>\n");
+	    "</tr></thead><tbody>\n", gate->cfg->napps > 0 ?
+	    "<th scope=\"col\">App</th>" : "");
 	if (json_object_get(acc.servers, "") == NULL)
 		evbuffer_add_printf(b, "<tr><th scope=\"row\">default</th><td>not "
-		    "started</td><td></td><td></td><td></td><td></td><td></td><td>"
-		    "<a href=\"/hub/spawn\">Start</a></td></tr>\n");
+		    "started</td><td></td><td></td>%s<td></td><td></td><td></td><td>"
+		    "<a href=\"/hub/spawn\">Start</a></td></tr>\n",
+		    gate->cfg->napps > 0 ? "<td></td>" : "");
 	for (i = 0; i < n; i++)
 		home_row(b, ar, names[i], json_object_get(acc.servers,
 		    names[i]));

@@ -100,6 +100,8 @@ progress_event(const struct session *s, int *final)
 	if (url == NULL)	/* session_json() failed: say what is known */
 		url = "";
 	v = json_object_get(m, "state");
+	if (progress_str(v, "open_url") != NULL)	/* an app's own page */
+		url = progress_str(v, "open_url");
 	msg = progress_message(st, v, url);
 	ev = json_pack("{s:i,s:s,s:s,s:I,s:O}", "progress", pct[st], "message", msg,
 	    "phase", session_state_name(st), "session", (json_int_t)session_id(s),

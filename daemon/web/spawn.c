@@ -19,7 +19,7 @@
 
 static const char *spawn_fields[] = {
 	"cluster", "queue", "walltime", "cores", "memory", "gpus", "container",
-	"account"
+	"account", "app", "desktop_geometry"
 };
 
 /* Writes bytes as GiB when whole, else MiB. */
@@ -201,6 +201,44 @@ spawn_limits(struct evbuffer *b, const struct spawn_form *sp)
 	free(hint);
 }
 
+/*
+ * App: the notebook, or one of apps: offered on the cluster (the queue and
+ * container are checked at the POST); a desktop's screen size.
+ */
+static void
+spawn_apps(struct evbuffer *b, const struct spawn_form *sp)
+{
+	const struct config	*cfg = gate->cfg;
+	const struct config_app	*a;
+	const char		*cur = spawn_val(sp, "app", CONFIG_APP_DEFAULT);
+	char			*hint;
+	size_t			 i;
+	int			 desktop = 0;
+
+	if (cfg->napps == 0)
+		return;
+	spawn_select(b, sp, "app", "App");
+	pages_option(b, CONFIG_APP_DEFAULT, "Jupyter notebook", NULL, cur);
+	for (i = 0; i < cfg->napps; i++) {
+		a = &cfg->apps[i];
+		if (!config_app_offered(a, sp->c->name, NULL, NULL))
+			continue;
+		pages_option(b, a->name, a->name, a->description, cur);
+		if (a->type == CONFIG_APP_DESKTOP)
+			desktop = 1;
+	}
+	evbuffer_add_printf(b, "</select>");
+	spawn_hint(b, sp, "app", "What the server runs.");
+	if (!desktop)
+		return;
+	xasprintf(&hint, "Desktop apps only: WIDTHxHEIGHT, e.g. 1280x800; empty "
+	    "for the app's own.");
+	spawn_input(b, sp, "desktop_geometry", "Desktop size",
+	    spawn_val(sp, "desktop_geometry", ""), "type=\"text\" maxlength=\"11\" "
+	    "placeholder=\"1280x800\" pattern=\"[0-9]+x[0-9]+\"", hint);
+	free(hint);
+}
+
 /* Container and account: the cluster's choices. */
 static void
 spawn_choices(struct evbuffer *b, const struct spawn_form *sp)
@@ -219,6 +257,7 @@ spawn_choices(struct evbuffer *b, const struct spawn_form *sp)
 		    c->containers[i].description, cur);
 	evbuffer_add_printf(b, "</select>");
 	spawn_hint(b, sp, "container", "The software environment of the notebook.");
+	spawn_apps(b, sp);
 	cur = spawn_val(sp, "account", "");
 	if (c->naccounts > 0) {
 		spawn_select(b, sp, "account", "Account");

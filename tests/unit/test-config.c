@@ -232,7 +232,7 @@ test_unknown(void)
 	    "path, suggestion");
 	has_str(cause, "unknown-key.yaml:8: colour: unknown key (known keys: "
 	    "state_dir, public_url, log, listen, tls, ssh, proxy, auth, sessions, "
-	    "credentials, accounting, clusters)",
+	    "credentials, accounting, clusters, apps)",
 	    "no close match: lists the known keys");
 	is_int(nlines(cause), 2, "two errors");
 	free(cause);
@@ -1077,6 +1077,89 @@ test_oidc(void)
 }
 
 
+/* apps: each type's rules, and names of clusters, queues, containers that exist. */
+static void
+test_apps(void)
+{
+	static const char base[] = "clusters:\n  c1:\n    scheduler: slurm\n"
+	    "    community_account: a\n    default_queue: q\n    queues:\n"
+	    "      q: {walltime: {default: 1h, max: 2h}, cores: {default: 1, max: 2},"
+	    " memory: {default: 1GiB, max: 2GiB}}\n    default_container: b\n"
+	    "    containers:\n      b: {runtime: none}\n";
+	const struct config_app	*a;
+	struct config		*cfg;
+	char			*text, *cause = NULL;
+
+	xasprintf(&text, "%sapps:\n  desk: {type: desktop, auth: none, strip_prefix: true}\n"
+	    "  web: {type: web, command: [\"prog\", \"--port={port}\"], listen: loopback,"
+	    " auth: none, strip_prefix: true, queues: [q], containers: [b]}\n"
+	    "  shared: {type: web, command: [p], listen: loopback-shared}\n", base);
+	cfg = mem("apps.yaml", text, &cause);
+	ok(cfg != NULL && cfg->napps == 3, "a desktop and two web apps load");
+	if (cause != NULL)
+		tap_diag("%s", cause);
+	free(cause);
+	cause = NULL;
+	free(text);
+	a = config_app_find(cfg, "desk");
+	ok(a != NULL && a->type == CONFIG_APP_DESKTOP && strcmp(a->geometry,
+	    "1280x800") == 0 && a->listen == CONFIG_APP_UNIX,
+	    "  the desktop's defaults: 1280x800, a Unix socket");
+	a = config_app_find(cfg, "web");
+	ok(a != NULL && a->ncommand == 2 && config_app_offered(a, "c1", "q", "b") &&
+	    !config_app_offered(a, "c1", "other", "b"), "  where the web app is offered");
+	ok(a != NULL && a->listen == CONFIG_APP_LOOPBACK, "  listen: loopback");
+	a = config_app_find(cfg, "shared");
+	ok(a != NULL && a->listen == CONFIG_APP_LOOPBACK_SHARED,
+	    "  listen: loopback-shared (the node's loopback where no namespace can be)");
+	ok(config_app_find(cfg, "jupyter") == NULL, "  jupyter is built in, not in apps");
+	config_free(cfg);
+
+	xasprintf(&text, "%sapps:\n  jupyter: {type: jupyter}\n"
+	    "  d1: {type: desktop}\n"
+	    "  d2: {type: desktop, auth: none, strip_prefix: true, listen: loopback}\n"
+	    "  w1: {type: web}\n"
+	    "  j1: {type: jupyter, auth: none}\n"
+	    "  j2: {type: jupyter, listen: loopback}\n"
+	    "  g1: {type: desktop, geometry: 10x10}\n", base);
+	cfg = mem("apps-bad.yaml", text, &cause);
+	ok(cfg == NULL && cause != NULL, "bad apps are refused");
+	has_str(cause, "apps.jupyter: 'jupyter' is the built-in notebook",
+	    "  jupyter is a reserved name");
+	has_str(cause, "apps.d1.auth: type desktop takes none", "  desktop: auth none");
+	has_str(cause, "apps.d1.strip_prefix: type desktop needs true",
+	    "  desktop: the prefix stripped");
+	has_str(cause, "apps.d2.listen: type desktop listens on a Unix socket only",
+	    "  desktop: no loopback port");
+	has_str(cause, "apps.w1.command: required with type: web", "  web: a command");
+	has_str(cause, "apps.j1.auth: type jupyter needs token", "  jupyter: the token");
+	has_str(cause, "apps.j2.listen: type jupyter listens on a Unix socket",
+	    "  jupyter: a Unix socket (its kernels are stopped and watched there)");
+	has_str(cause, "apps.g1.geometry: '10x10' is not WIDTHxHEIGHT",
+	    "  a geometry out of range");
+	free(cause);
+	free(text);
+	config_free(cfg);
+
+	/* names are checked once every app's own keys are right */
+	xasprintf(&text, "%sapps:\n"
+	    "  x1: {type: web, command: [p], clusters: [nope]}\n"
+	    "  x2: {type: web, command: [p], queues: [nope], containers: [nope2]}\n",
+	    base);
+	cause = NULL;
+	cfg = mem("apps-names.yaml", text, &cause);
+	ok(cfg == NULL && cause != NULL, "apps naming what is not there are refused");
+	has_str(cause, "x1: clusters: 'nope' is not one of the clusters",
+	    "  an unknown cluster");
+	has_str(cause, "x2: queues: 'nope' is not a queue of its clusters",
+	    "  an unknown queue");
+	has_str(cause, "x2: containers: 'nope2' is not a container of its clusters",
+	    "  an unknown container");
+	free(cause);
+	free(text);
+	config_free(cfg);
+}
+
 int
 main(void)
 {
@@ -1099,6 +1182,7 @@ main(void)
 	test_clusters_full();
 	test_clusters_example();
 	test_clusters_cross();
+	test_apps();
 	test_clusters_values();
 	test_clusters_hostile();
 	test_clusters_gridengine();

@@ -179,6 +179,43 @@ test_limit(void)
 	free(head);
 }
 
+/* An app whose prefix is stripped: its absolute-path redirects get it back. */
+static void
+test_location(void)
+{
+	static const struct {
+		const char	*name, *value, *want;	/* want NULL: unchanged */
+	} t[] = {
+		{ "Location", "/login?next=/", "/user/alice/lab/login?next=/" },
+		{ "location", "/", "/user/alice/lab/" },
+		{ "Content-Location", "/a.html", "/user/alice/lab/a.html" },
+		{ "Refresh", "5; url=/x", "5; url=/user/alice/lab/x" },
+		{ "Refresh", "0;URL='/x'", "0;URL='/user/alice/lab/x'" },
+		{ "Refresh", "5", NULL },
+		{ "Location", "/user/alice/lab/", NULL },
+		{ "Location", "/user/alice/lab", NULL },
+		{ "Location", "/user/alice/lab?a=1", NULL },
+		{ "Location", "/user/alice/labx", "/user/alice/lab/user/alice/labx" },
+		{ "Location", "https://other.example/x", NULL },
+		{ "Location", "//other.example/x", NULL },
+		{ "Location", "/\\other.example/x", NULL },
+		{ "Location", "next/", NULL },
+		{ "Link", "</x>; rel=preload", NULL },
+	};
+	size_t	i;
+	char	*got;
+
+	for (i = 0; i < nitems(t); i++) {
+		got = http_location_prefix(t[i].name, t[i].value, "/user/alice/lab");
+		if (t[i].want == NULL)
+			ok(got == NULL, "%s: %s stays as it is", t[i].name, t[i].value);
+		else
+			is_str(got, t[i].want, "%s: %s gets the prefix back", t[i].name,
+			    t[i].value);
+		free(got);
+	}
+}
+
 int
 main(void)
 {
@@ -189,5 +226,6 @@ main(void)
 	test_pieces(100000);
 	test_no_connection();
 	test_limit();
+	test_location();
 	return (tap_done());
 }

@@ -237,7 +237,7 @@ test_errors(void)
 	    "not a duration (e.g. 1h30m, 01:30:00, or a number of seconds)");
 	BAD("{\"token\": \"x\"}", "token", "token: not an option here (the "
 	    "options are cluster, queue, walltime, cores, memory, gpus, "
-	    "container or account)");
+	    "container, account, app or desktop_geometry)");
 	BAD("[1, 2]", "user_options", "user_options: expected an object, got "
 	    "a list");
 	BAD("{\"queue\": \"\\u2028\\n$(id)xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
@@ -323,7 +323,7 @@ static void
 test_vars(void)
 {
 	const struct jobreq_env	 env = { "gw:2222", "SHA256:x", "/user/alice/",
-				    "alice", "secret" };
+				    "alice", "secret", NULL };
 	struct template_vars	*vars;
 	struct jobreq		*req;
 	json_t			*opts;
@@ -402,6 +402,68 @@ test_no_clusters(void)
 	cfg = saved;
 }
 
+/* app and desktop_geometry: apps: in clusters.yaml, and what the job gets. */
+static void
+test_apps(void)
+{
+	const struct jobreq_env	 env = { "gw:2222", "SHA256:x", "/user/alice/",
+				    "alice", "secret", NULL };
+	struct jobreq		*req;
+	struct template_vars	*vars;
+	char			*cause = NULL;
+
+	req = req_ok(NULL, "no app");
+	is_str(req == NULL ? NULL : req->app, "jupyter", "  jupyter by default");
+	is_str(req == NULL ? NULL : req->geometry, "", "  no geometry");
+	jobreq_free(req);
+	req = req_ok("{\"app\": \"desktop\"}", "app desktop");
+	is_str(req == NULL ? NULL : req->geometry, "1280x800", "  its geometry");
+	if (req != NULL) {
+		ok(jobreq_app(cfg, req) != NULL, "  found in apps:");
+		vars = jobreq_template_vars(req, config_cluster_find(cfg,
+		    "expanse"), &(struct jobreq_env){ "gw:2222", "SHA256:x",
+		    "/user/alice/", "alice", "secret", jobreq_app(cfg, req) },
+		    &cause);
+		is_str(vars == NULL ? NULL : template_vars_get(vars, "app_type"),
+		    "desktop", "  app_type for the agent's --app");
+		is_str(vars == NULL ? NULL : template_vars_get(vars, "geometry"),
+		    "1280x800", "  geometry for --geometry");
+		is_str(vars == NULL ? NULL : template_vars_get(vars, "app_tcp"),
+		    "", "  no --tcp --netns for a Unix socket");
+		if (vars != NULL)
+			template_vars_free(vars);
+	}
+	jobreq_free(req);
+	req = req_ok("{\"app\": \"jupyter\"}", "app jupyter");
+	vars = req == NULL ? NULL : jobreq_template_vars(req,
+	    config_cluster_find(cfg, "expanse"), &env, &cause);
+	is_str(vars == NULL ? NULL : template_vars_get(vars, "app_type"), "",
+	    "  no --app for jupyter (scripts as before)");
+	if (vars != NULL)
+		template_vars_free(vars);
+	jobreq_free(req);
+	req = req_ok("{\"app\": \"desktop\", \"desktop_geometry\": \"1024x768\"}",
+	    "geometry chosen");
+	is_str(req == NULL ? NULL : req->geometry, "1024x768", "  kept");
+	jobreq_free(req);
+	BAD("{\"app\": \"vscode\"}", "app", "app: 'vscode' is not offered on "
+	    "cluster expanse, queue debug with container scipy (choose jupyter, "
+	    "desktop)");
+	BAD("{\"app\": \"desktop\", \"queue\": \"gpu\"}", "app", "app: "
+	    "'desktop' is not offered on cluster expanse, queue gpu with container "
+	    "scipy (choose jupyter)");
+	BAD("{\"app\": \"desktop\", \"desktop_geometry\": \"1024x768;id\"}",
+	    "desktop_geometry", "desktop_geometry: '1024x768;id' is not "
+	    "WIDTHxHEIGHT (e.g. 1280x800; 320x200 to 7680x4320)");
+	BAD("{\"app\": \"desktop\", \"desktop_geometry\": \"99999x768\"}",
+	    "desktop_geometry", "desktop_geometry: '99999x768' is not "
+	    "WIDTHxHEIGHT (e.g. 1280x800; 320x200 to 7680x4320)");
+	BAD("{\"desktop_geometry\": \"1024x768\"}", "desktop_geometry",
+	    "desktop_geometry: only for a desktop app (app jupyter is not one)");
+	BAD("{\"app\": 3}", "app", "app: expected a name, got a whole number");
+	free(cause);
+}
+
 int
 main(void)
 {
@@ -420,6 +482,7 @@ main(void)
 	test_errors();
 	test_injection();
 	test_vars();
+	test_apps();
 	test_no_clusters();
 	config_free(cfg);
 	return (tap_done());

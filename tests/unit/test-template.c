@@ -252,7 +252,7 @@ job_vars(const char *cluster, const char *options)
 {
 	const struct jobreq_env	 env = { "gw.example.org:2222",
 				    "SHA256:abcdEFGH/+0123", "/user/alice/", "alice",
-				    "c2VjcmV0LXNlY3JldA" };
+				    "c2VjcmV0LXNlY3JldA", NULL };
 	struct jobreq		*req = NULL;
 	struct template_vars	*vars;
 	json_t			*opts;
