@@ -538,6 +538,20 @@ def ws_execute(gw, path_prefix, kernel_id, code, token=None, cookie=None, timeou
     return result
 
 
+def kernel_computes(t, gw, prefix, token, what, code="1+1", expect="2",
+                    starts="a kernel starts"):
+    """Starts a kernel in the notebook at @prefix ("/user/NAME/") over its REST API through
+    the gateway (check @starts: 201) and runs @code in it over its WebSocket (check @what:
+    the answer is @expect).  Returns the kernel's id, or None if none started."""
+    st, _, out = gw.request("POST", prefix + "api/kernels", token=token, body=b"{}",
+                            headers={"Content-Type": "application/json"})
+    if not t.ok(st == 201, starts, (st, out[:200])):
+        return None
+    kid = json.loads(out)["id"]
+    t.eq(ws_execute(gw, prefix, kid, code, token=token), expect, what)
+    return kid
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

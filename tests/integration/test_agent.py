@@ -20,8 +20,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SRCDIR, Env, Gateway, binary, route_connected, ssh_keygen,  # noqa: E402
-                     wait_for, ws_execute)
+from harness import (SRCDIR, Env, Gateway, binary, kernel_computes, route_connected,  # noqa: E402
+                     ssh_keygen, wait_for)
 
 STANDIN = os.path.join(SRCDIR, "tests", "standin")
 IMAGE = "/images/scipy.sif"
@@ -219,13 +219,11 @@ def test_singularity(env):
     st, _, body = gw.request("GET", "/user/alice/tree", token=tok)
     env.tap.ok(st == 200 and b"Jupyter" in body, "singularity: the tree page loads over HTTPS",
                "status %d" % st)
-    st, _, body = gw.request("POST", "/user/alice/api/kernels", token=tok, body=b"{}",
-                             headers={"Content-Type": "application/json"})
-    env.tap.eq(st, 201, "singularity: a kernel starts")
-    kid = json.loads(body)["id"]
-    env.tap.eq(ws_execute(gw, "/user/alice/", kid, "1+1", token=tok), "2",
-               "singularity: the kernel computes 1+1 = 2 over its WebSocket")
-    gw.request("DELETE", "/user/alice/api/kernels/" + kid, token=tok)
+    kid = kernel_computes(env.tap, gw, "/user/alice/", tok,
+                          "singularity: the kernel computes 1+1 = 2 over its WebSocket",
+                          starts="singularity: a kernel starts")
+    if kid:
+        gw.request("DELETE", "/user/alice/api/kernels/" + kid, token=tok)
 
     rec = record_for(env, "alice")
     if not env.tap.ok(rec is not None, "singularity: the stand-in recorded the call", records(env)):

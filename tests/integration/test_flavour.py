@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, login_path, wait_for, ws_execute, ws_kernel  # noqa: E402
+from harness import Env, kernel_computes, login_path, wait_for, ws_kernel  # noqa: E402
 from test_activity import execute  # noqa: E402
 from test_session import IMAGE, session_cleanup, session_world  # noqa: E402
 
@@ -145,13 +145,9 @@ def test_server(env):
     st, _, out = gw.request("GET", "/user/sally/api", token=tok)
     t.ok(st == 200 and b"version" in out, "Jupyter Server's REST API through the proxy",
          (st, out[:200]))
-    st, _, out = gw.request("POST", "/user/sally/api/kernels", token=tok, body=b"{}",
-                            headers={"Content-Type": "application/json"})
-    t.eq(st, 201, "a kernel starts on Jupyter Server")
-    if st == 201:
-        kid = json.loads(out)["id"]
-        t.eq(ws_execute(gw, "/user/sally/", kid, "1+1", token=tok), "2",
-             "Jupyter Server's kernel: 1+1 over the WebSocket through the proxy")
+    kernel_computes(t, gw, "/user/sally/", tok,
+                    "Jupyter Server's kernel: 1+1 over the WebSocket through the proxy",
+                    starts="a kernel starts on Jupyter Server")
     cookie = cookie_of(gw, "sally")
     t.ok(cookie is not None, "sally logs in with a one-time link")
     walk = browse(gw, cookie, "/user/sally/") + browse(gw, cookie, "/user/sally/api/status")
@@ -235,12 +231,8 @@ def test_classic(env):
                 b"--NotebookApp.base_url=/user/cara/" in cmdline(p)), None)
     secret = pid and server_token(pid, "nbserver")
     t.ok(secret and secret.encode() not in out, "classic: the tree page does not show the token")
-    st, _, out = gw.request("POST", "/user/cara/api/kernels", token=tok, body=b"{}",
-                            headers={"Content-Type": "application/json"})
-    t.eq(st, 201, "classic: a kernel starts")
-    if st == 201:
-        t.eq(ws_execute(gw, "/user/cara/", json.loads(out)["id"], "1+1", token=tok), "2",
-             "classic: 1+1 over the WebSocket through the proxy")
+    kernel_computes(t, gw, "/user/cara/", tok, "classic: 1+1 over the WebSocket through the proxy",
+                    starts="classic: a kernel starts")
 
 
 def main():

@@ -24,7 +24,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, Gateway, binary, parse_env, testenv, wait_for, ws_execute  # noqa: E402
+from harness import (Env, Gateway, binary, kernel_computes, parse_env, testenv,  # noqa: E402
+                     wait_for)
 from test_session import Api, World, proxied  # noqa: E402
 from test_sched import Cli, done, final, ids  # noqa: E402
 
@@ -126,13 +127,8 @@ def test_full_path(env):
     t.eq(qstat_state(v, job), "r", "qstat: the job runs")
     st, out = proxied(env, "alice")
     t.eq(st, 200, "the notebook's REST API answers through the proxy")
-    st, _, out = env.gw.request("POST", "/user/alice/api/kernels", token=env.user_tokens["alice"],
-                                body=b"{}", headers={"Content-Type": "application/json"})
-    t.eq(st, 201, "a kernel starts")
-    if st == 201:
-        kid = json.loads(out)["id"]
-        t.eq(ws_execute(env.gw, "/user/alice/", kid, "1+1", token=env.user_tokens["alice"]), "2",
-             "kernel: 1+1 over the WebSocket through the tunnel")
+    kernel_computes(t, env.gw, "/user/alice/", env.user_tokens["alice"],
+                    "kernel: 1+1 over the WebSocket through the tunnel")
 
 
 def test_orphans(env):

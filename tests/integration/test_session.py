@@ -23,8 +23,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (SRCDIR, Env, Gateway, binary, parse_env, testenv,  # noqa: E402
-                     wait_for, ws_execute)
+from harness import (SRCDIR, Env, Gateway, binary, kernel_computes, parse_env,  # noqa: E402
+                     testenv, wait_for, ws_execute)
 
 IMAGE = "/images/scipy.sif"
 # How cluster hpc reaches SLURM: "cli" (sbatch & co. over SSH on the login node),
@@ -249,13 +249,8 @@ def test_full_path(env):
     t.eq(st, 200, "the notebook's REST API answers through the proxy")
     st, out = proxied(env, "alice", "tree")
     t.ok(st == 200 and b"Jupyter" in out, "tree page through the proxy", (st, out[:200]))
-    st, _, out = env.gw.request("POST", "/user/alice/api/kernels", token=env.user_tokens["alice"],
-                                body=b"{}", headers={"Content-Type": "application/json"})
-    t.eq(st, 201, "a kernel starts")
-    if st == 201:
-        kid = json.loads(out)["id"]
-        t.eq(ws_execute(env.gw, "/user/alice/", kid, "1+1", token=env.user_tokens["alice"]), "2",
-             "kernel: 1+1 over the WebSocket through the tunnel")
+    kernel_computes(t, env.gw, "/user/alice/", env.user_tokens["alice"],
+                    "kernel: 1+1 over the WebSocket through the tunnel")
     # The job script holds the one-time secret; it is used up and bound to the job.
     r = scontrol("write", "batch_script", job, "-")
     sec = re.search(r"NBGATE_ENROLL='([^']+)'", r.stdout)

@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Env, wait_for, ws_execute  # noqa: E402
+from harness import Env, kernel_computes, wait_for  # noqa: E402
 from test_pages import get, login, post, xsrf  # noqa: E402
 from test_progress import Stream, prog_path  # noqa: E402
 from test_session import session_cleanup, session_world, squeue_field  # noqa: E402
@@ -114,15 +114,11 @@ def test_time_left(env):
     # A kernel that leaves a mark only when it shuts down cleanly (atexit runs on a shutdown
     # request, not on a signal's kill).
     tok = env.gw.token("wuser")
-    st_, _, body = env.gw.request("POST", "/user/wuser/api/kernels", token=tok, body=b"{}",
-                                  headers={"Content-Type": "application/json"})
-    kid = json.loads(body)["id"] if st_ == 201 else None
-    t.ok(kid is not None, "a kernel started in wuser's notebook", (st_, body[:200]))
     env.mark = os.path.join(env.marks, "wuser-kernel")
-    if kid:
-        out = ws_execute(env.gw, "/user/wuser/", kid, "import atexit\natexit.register(lambda: "
-                         "open(%r, 'w').write('clean'))\n'armed'" % env.mark, token=tok)
-        t.eq(out, "'armed'", "the kernel registers its exit mark")
+    kernel_computes(t, env.gw, "/user/wuser/", tok, "the kernel registers its exit mark",
+                    code="import atexit\natexit.register(lambda: open(%r, 'w').write('clean'))\n"
+                    "'armed'" % env.mark, expect="'armed'",
+                    starts="a kernel started in wuser's notebook")
 
 
 def test_extend(env):
