@@ -182,7 +182,7 @@ desk_header(char **lines, size_t n, const char *name)
 	return (NULL);
 }
 
-/* noVNC's file at @path: [A-Za-z0-9._/-], no "..", under the root. */
+/* noVNC's file at @path: "/" then [A-Za-z0-9._/-], no "..", under the root. */
 static void
 desk_file(struct dconn *c, const char *path, int head_only)
 {
@@ -195,7 +195,8 @@ desk_file(struct dconn *c, const char *path, int head_only)
 
 	if (strcmp(path, "/") == 0)
 		path = "/vnc.html";
-	if (path[strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	if (path[0] != '/' ||
+	    path[strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 	    "0123456789._/-")] != '\0' || strstr(path, "..") != NULL ||
 	    strstr(path, "//") != NULL) {
 		desk_status(c, 404, "Not Found");

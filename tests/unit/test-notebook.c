@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -499,6 +500,72 @@ out:
 	event_base_free(base);
 }
 
+/* desktop.c serves noVNC's files only from under its root: a target without its leading "/" is refused. */
+static void
+test_desktop_files(void)
+{
+	static const struct { const char *target; const char *status; } reqs[] = {
+		{ "/vnc.html", "HTTP/1.1 200" },
+		{ "x/vnc.html", "HTTP/1.1 404" },	/* would be the root's sibling novncx/ */
+		{ "/../novncx/vnc.html", "HTTP/1.1 404" },
+		{ "//vnc.html", "HTTP/1.1 404" },
+	};
+	char			 dir[] = "/tmp/nbgate-test-XXXXXX", root[64], sib[64];
+	char			 br[64], vnc[64], f[96], req[128], buf[512];
+	char			*cause = NULL;
+	struct event_base	*base = event_base_new();
+	struct desktop		*d = NULL;
+	size_t			 i;
+	ssize_t			 n;
+	int			 lv, lb, cl, fd;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(root, sizeof root, "%s/novnc", dir);
+	snprintf(sib, sizeof sib, "%s/novncx", dir);
+	snprintf(br, sizeof br, "%s/br", dir);
+	snprintf(vnc, sizeof vnc, "%s/vnc", dir);
+	mkdir(root, 0700);
+	mkdir(sib, 0700);
+	snprintf(f, sizeof f, "%s/vnc.html", root);
+	if ((fd = open(f, O_WRONLY | O_CREAT, 0600)) != -1 && write(fd, "page", 4) == 4)
+		close(fd);
+	snprintf(f, sizeof f, "%s/vnc.html", sib);
+	if ((fd = open(f, O_WRONLY | O_CREAT, 0600)) != -1 && write(fd, "secret", 6) == 6)
+		close(fd);
+	lv = unix_sock(vnc, 1);
+	lb = unix_sock(br, 1);
+	if (lv != -1 && lb != -1)
+		d = desktop_new(base, lb, vnc, root, "t", &cause);
+	ok(d != NULL, "a bridge serving files from a root of its own");
+	for (i = 0; d != NULL && i < nitems(reqs); i++) {
+		snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", reqs[i].target);
+		cl = unix_sock(br, 0);
+		n = -1;
+		if (cl != -1 && write(cl, req, strlen(req)) == (ssize_t)strlen(req) && spin(base, cl))
+			n = read(cl, buf, sizeof buf - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		ok(strncmp(buf, reqs[i].status, strlen(reqs[i].status)) == 0 &&
+		    strstr(buf, "secret") == NULL, "GET %s: %s", reqs[i].target, reqs[i].status + 9);
+		if (cl != -1)
+			close(cl);
+	}
+	spin(base, -1);
+	desktop_free(d);
+	if (lv != -1)
+		close(lv);
+	unlink(br);
+	unlink(vnc);
+	unlink(f);
+	rmdir(sib);
+	snprintf(f, sizeof f, "%s/vnc.html", root);
+	unlink(f);
+	rmdir(root);
+	rmdir(dir);
+	free(cause);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -510,5 +577,6 @@ main(void)
 	test_netns();
 	test_netns_refused();
 	test_desktop_traffic();
+	test_desktop_files();
 	return (tap_done());
 }
