@@ -513,13 +513,26 @@ def test_migration(env):
     for (name,) in dst.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
         if name not in schema3 and not name.startswith("sqlite_"):
             dst.execute("DROP TABLE %s" % name)
-    if "run_as" in [r[1] for r in dst.execute("PRAGMA table_info(sessions)")]:
-        dst.execute("ALTER TABLE sessions DROP COLUMN run_as")
+    # and the columns later schemas added to schema 3's tables (run_as, a successor's ...)
+    schema3_cols = {
+        "routes": ["name", "owner", "key", "token", "created", "enroll", "job", "session"],
+        "sessions": ["id", "user", "server", "cluster", "queue", "account", "container",
+                     "walltime", "cores", "memory", "gpus", "options", "actor", "state",
+                     "reason", "job", "job_dir", "node", "error_output", "created", "started",
+                     "ready", "ended"],
+    }
+    for table, keep in schema3_cols.items():
+        for (col,) in [(r[1],) for r in dst.execute("PRAGMA table_info(%s)" % table)]:
+            if col not in keep:
+                dst.execute("ALTER TABLE %s DROP COLUMN %s" % (table, col))
     dst.execute("PRAGMA user_version = 3")
     dst.commit()
     cols = [r[1] for r in dst.execute("PRAGMA table_info(tokens)")]
+    made = {table: [r[1] for r in dst.execute("PRAGMA table_info(%s)" % table)]
+            for table in schema3_cols}
     dst.close()
     t.eq(cols, ["digest", "user", "created", "expires"], "a schema-3 tokens table is made")
+    t.eq(made, schema3_cols, "schema-3 routes and sessions tables are made")
     gw2.start()
     try:
         st, m = Api(gw2, env.ustok).call("GET", "/users/svcu4")
