@@ -36,6 +36,7 @@ struct agent {
 	int			 ready;		/* the notebook answered */
 	char			*secret;	/* enrollment secret (cfg borrows) */
 	const char		*job_from;	/* where the job id came from */
+	time_t			 walltime_at;	/* --walltime-signal-at; 0: none */
 };
 
 static __dead void
@@ -58,6 +59,7 @@ agent_usage(const char *why)
 	    "                     [--workdir DIR] [--tcp] [--start-timeout SECONDS]\n"
 	    "                     [--activity-interval SECONDS]\n"
 	    "                     [--app jupyter|desktop|web] [--geometry WxH])\n"
+	    "                    [--walltime-signal-at EPOCH]\n"
 	    "--enroll-env NAME reads the one-time secret from $NAME and unsets it.\n"
 	    "Enrolling, --job-id defaults to $SLURM_JOB_ID, else $PBS_JOBID.\n");
 	exit(2);
@@ -74,6 +76,30 @@ agent_seconds(const char *s, const char *opt)
 		agent_usage(why);
 	}
 	return ((int)v);
+}
+
+/*
+ * --walltime-signal-at: seconds since the epoch, digits only, at most a
+ * minute in the past (the batch script computed it as the job started) and
+ * within a year.
+ */
+static time_t
+agent_epoch(const char *s)
+{
+	time_t		 now = time(NULL);
+	long long	 v;
+	char		*end;
+
+	if (*s == '\0' || strspn(s, "0123456789") != strlen(s) ||
+	    strlen(s) > 12)
+		agent_usage("--walltime-signal-at wants a time in seconds since "
+		    "the epoch");
+	v = strtoll(s, &end, 10);
+	if (v < (long long)now - AGENT_WALLTIME_LATE)
+		agent_usage("--walltime-signal-at is in the past");
+	if (v > (long long)now + 366 * 86400)
+		agent_usage("--walltime-signal-at is more than a year ahead");
+	return ((time_t)v);
 }
 
 /* Cuts @s at its first line end; exits if that is no enrollment secret. */
@@ -279,6 +305,7 @@ agent_options(struct agent *a, int argc, char **argv)
 		{ "activity-interval", required_argument, NULL, 'Y' },
 		{ "app", required_argument, NULL, 'P' },
 		{ "geometry", required_argument, NULL, 'D' },
+		{ "walltime-signal-at", required_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct notebook_config	*nc = &a->nbcfg;
@@ -312,6 +339,7 @@ agent_options(struct agent *a, int argc, char **argv)
 				env = 1;
 			break;
 		case 'J': a->cfg.job_id = optarg; break;
+		case 'X': a->walltime_at = agent_epoch(optarg); break;
 		case 'Y':
 			a->activity = strcmp(optarg, "0") == 0 ? 0 :
 			    agent_seconds(optarg, "--activity-interval");
@@ -556,7 +584,8 @@ agent_stop(struct agent *a, int code, const char *why, int walltime)
 
 /*
  * SIGUSR1 is the batch system's walltime warning (SLURM --signal=B:USR1@S
- * in templates/slurm.sh, Grid Engine's s_rt); SIGTERM may be anything
+ * in templates/slurm.sh, Grid Engine's s_rt in templates/gridengine.sh;
+ * --walltime-signal-at does the same for PBS); SIGTERM may be anything
  * (scancel, a stop, the time limit itself).
  */
 static void
@@ -569,11 +598,40 @@ agent_signal(evutil_socket_t sig, short what, void *arg)
 		    "stop)" : "SIGINT", 0);
 }
 
+/*
+ * --walltime-signal-at came: the batch system's early warning where it has
+ * none of its own (PBS), so the same as SIGUSR1.
+ */
+static void
+agent_walltime_timer(evutil_socket_t fd, short what, void *arg)
+{
+	agent_stop(arg, 0, "--walltime-signal-at, the agent's own timer", 1);
+}
+
+/* Arms the --walltime-signal-at timer, if given; NULL otherwise. */
+static struct event *
+agent_walltime_arm(struct agent *a)
+{
+	struct event	*ev;
+	struct timeval	 tv = { 0, 0 };
+	time_t		 now = time(NULL);
+
+	if (a->walltime_at == 0)
+		return (NULL);
+	if (a->walltime_at > now)
+		tv.tv_sec = a->walltime_at - now;
+	ev = evtimer_new(a->base, agent_walltime_timer, a);
+	evtimer_add(ev, &tv);
+	log_info("agent: route %s: ending itself for the walltime in %lld s",
+	    a->cfg.user, (long long)tv.tv_sec);
+	return (ev);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct agent	 a;
-	struct event	*sigterm, *sigint, *sigusr1;
+	struct event	*sigterm, *sigint, *sigusr1, *wt;
 	char		*cause = NULL;
 
 	memset(&a, 0, sizeof a);
@@ -590,6 +648,7 @@ main(int argc, char **argv)
 	evsignal_add(sigint, NULL);
 	sigusr1 = evsignal_new(a.base, SIGUSR1, agent_signal, &a);
 	evsignal_add(sigusr1, NULL);
+	wt = agent_walltime_arm(&a);
 	if (a.notebook) {
 		a.nb = notebook_start(a.base, &a.nbcfg, agent_notebook_event, &a, &cause);
 		if (a.nb == NULL) {
@@ -606,6 +665,8 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sigusr1);
+	if (wt != NULL)
+		event_free(wt);
 	event_base_free(a.base);
 	free(a.gw_host);
 	free(a.target_host);

@@ -138,6 +138,7 @@ int	 kernels_stop(struct notebook *, const struct notebook_config *, int, char *
 /* activity.c: what the notebook and job do, reported (tunnel/PROTOCOL 9) */
 #define AGENT_BUSY_POLL		5	/* s between looks at the kernels */
 #define AGENT_ACTIVITY_INTERVAL	60	/* s between reports, by default */
+#define AGENT_WALLTIME_LATE	60	/* s --walltime-signal-at may be past */
 struct actpoll;
 typedef int (*actpoll_cb)(const char *, void *);	/* a report line: 0 sent */
 time_t	 actpoll_time(const char *);

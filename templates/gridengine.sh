@@ -50,6 +50,8 @@
 {{!                blank (none has a blank); empty: the flavour's own      }}
 {{!   keepalive    seconds between keepalives (nbgated's ssh.keepalive)    }}
 {{!   activity_interval  seconds between the agent's activity reports   }}
+{{!   walltime_soft  the walltime less sessions.walltime_signal, HH:MM:SS}}
+{{!                (s_rt), empty when off or the walltime is too short    }}
 {{!   workdir      the user's own working directory (clusters.NAME.workdir  }}
 {{!                with {user} filled in); relative to $HOME when          }}
 {{!   workdir_home is "yes". Made 0700; the notebook starts there.         }}
@@ -65,12 +67,19 @@
 {{!  - -ac: the job's context carries nbgate's tag (qstat -j shows it);     }}
 {{!    -A is Grid Engine's accounting string, what qacct reports.          }}
 {{!  - GPUs: sites name the complex (often gpu); add it here.              }}
+{{!  - The early end: s_rt (the soft limit) sends SIGUSR1 to the job at    }}
+{{!    walltime_soft; the agent stops the kernels and leaves saying         }}
+{{!    "walltime". Grid Engine kills the job the queue's notify time after }}
+{{!    s_rt (60 s by default) if it has not ended, or at h_rt if sooner.   }}
 {{! ---------------------------------------------------------------------- }}
 #$ -N {{job_name}}
 #$ -S /bin/sh
 #$ -q {{queue}}
 #$ -pe {{pe}} {{cores}}
 #$ -l h_rt={{walltime}},{{memory_complex}}={{memory_per_core_mb}}M
+{{#walltime_soft}}
+#$ -l s_rt={{walltime_soft}}
+{{/walltime_soft}}
 {{#gpus}}
 #$ -l gpu={{gpus}}
 {{/gpus}}
@@ -105,7 +114,22 @@ nbgate_epilogue() {
 {{{epilogue}}}
 }
 trap nbgate_epilogue EXIT
-nbgate_exec=
+# The shell stays for the epilogue: the agent runs beside it, and the batch
+# system's signals to this shell (USR1 at s_rt, TERM) go on to it.
+nbgate_forward() {
+	"$@" &
+	nbgate_pid=$!
+	unset NBGATE_ENROLL
+	trap 'kill -USR1 "$nbgate_pid" 2>/dev/null' USR1
+	trap 'kill -TERM "$nbgate_pid" 2>/dev/null' TERM
+	while :; do
+		wait "$nbgate_pid"
+		nbgate_rc=$?
+		kill -0 "$nbgate_pid" 2>/dev/null || break
+	done
+	return "$nbgate_rc"
+}
+nbgate_exec=nbgate_forward
 {{/epilogue}}
 
 # The user's own working directory: made private to this account (umask

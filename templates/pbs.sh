@@ -46,6 +46,8 @@
 {{!                blank (none has a blank); empty: the flavour's own      }}
 {{!   keepalive    seconds between keepalives (nbgated's ssh.keepalive)    }}
 {{!   activity_interval  seconds between the agent's activity reports   }}
+{{!   walltime_soft_s  the walltime less sessions.walltime_signal, in   }}
+{{!                seconds; empty when off or the walltime is too short   }}
 {{!   workdir      the user's own working directory (clusters.NAME.workdir  }}
 {{!                with {user} filled in); relative to $HOME when          }}
 {{!   workdir_home is "yes". Made 0700; the notebook starts there.         }}
@@ -63,11 +65,14 @@
 {{!    -l nodes=1:ppn=CORES,mem=MEMmb,walltime=...; the Debian wrappers    }}
 {{!    accept that too, real Torque needs it instead of select=.           }}
 {{!  - GPUs: PBS Pro spells them ngpus=N inside select.                    }}
-{{!  - No early walltime signal: PBS Pro and Torque have no counterpart of  }}
-{{!    SLURM's --signal (walltime_signal is not used here). At the walltime }}
-{{!    they send SIGTERM to the job's processes, then SIGKILL kill_delay    }}
-{{!    seconds later (a queue/server setting, default 10 s): the agent     }}
-{{!    stops the kernels in that time, as for any SIGTERM.                  }}
+{{!  - The early end: PBS Pro and Torque have no counterpart of SLURM's    }}
+{{!    --signal, so the agent keeps its own time: the script takes the     }}
+{{!    clock when the job starts and gives the agent --walltime-signal-at  }}
+{{!    (start + walltime_soft_s, seconds since the epoch); then it does    }}
+{{!    what SIGUSR1 does on SLURM: stops the kernels and leaves saying     }}
+{{!    "walltime". Without it, at the walltime PBS sends SIGTERM, then      }}
+{{!    SIGKILL kill_delay seconds later (a queue/server setting, default   }}
+{{!    10 s): the agent stops the kernels in that time, as for any SIGTERM.}}
 {{! ---------------------------------------------------------------------- }}
 #PBS -N {{pbs_name}}
 #PBS -q {{queue}}
@@ -95,6 +100,14 @@
 NBGATE_USER={{user}}
 NBGATE_SESSION={{session}}
 export NBGATE_USER NBGATE_SESSION
+{{#walltime_soft_s}}
+# The early end: the agent ends itself {{walltime_soft_s}} s after the job started.
+nbgate_signal_at={{walltime_soft_s}}
+case $nbgate_signal_at in
+''|*[!0-9]*) nbgate_signal_at= ;;
+*) nbgate_signal_at=$(($(date +%s) + nbgate_signal_at)) ;;
+esac
+{{/walltime_soft_s}}
 
 {{#prologue}}
 # --- prologue (clusters.{{cluster}}.prologue) ---
@@ -141,6 +154,9 @@ NBGATE_ENROLL={{enroll}} $nbgate_exec {{agent}} --notebook \
 {{#activity_interval}}
     --activity-interval {{activity_interval}} \
 {{/activity_interval}}
+{{#walltime_soft_s}}
+    --walltime-signal-at "$nbgate_signal_at" \
+{{/walltime_soft_s}}
     --workdir "$nbgate_workdir" \
     --runtime {{runtime}} \
 {{#image}}

@@ -840,7 +840,9 @@ jr_vars_run(struct template_vars *vars, const struct config_cluster *c,
 	    "" : env->enroll);
 	jr_setf(vars, "keepalive", "%s", "");	/* the session manager sets it */
 	jr_setf(vars, "activity_interval", "%s", "");	/* so does it this */
-	jr_setf(vars, "walltime_signal", "%s", "");	/* and this */
+	jr_setf(vars, "walltime_signal", "%s", "");	/* and these */
+	jr_setf(vars, "walltime_soft", "%s", "");
+	jr_setf(vars, "walltime_soft_s", "%s", "");
 	template_vars_set(vars, "prologue", c->prologue, TEMPLATE_TRUSTED);
 	template_vars_set(vars, "epilogue", c->epilogue, TEMPLATE_TRUSTED);
 	s = jr_join(c->extra_directives, c->nextra_directives, prefix, "\n");
@@ -947,4 +949,25 @@ jobreq_app_from_options(struct jobreq *req, const char *options)
 	req->app = xstrdup(app != NULL && *app != '\0' ? app : CONFIG_APP_DEFAULT);
 	req->geometry = xstrdup(geo != NULL ? geo : "");
 	json_decref(o);
+}
+
+/*
+ * The early end (sessions.walltime_signal): the job is asked to end itself
+ * @early seconds before its @walltime does. "walltime_signal" is that many
+ * seconds (SLURM's --signal), "walltime_soft" the walltime less them as
+ * HH:MM:SS (Grid Engine's s_rt) and "walltime_soft_s" the same in seconds
+ * (the agent's own timer, for PBS). All stay empty when it is off or the
+ * walltime is not over twice the signal.
+ */
+void
+jobreq_walltime_signal(struct template_vars *vars, int walltime, int early)
+{
+	int	soft = walltime - early;
+
+	if (early <= 0 || walltime <= 2 * early)
+		return;
+	jr_setf(vars, "walltime_signal", "%d", early);
+	jr_setf(vars, "walltime_soft", "%02d:%02d:%02d", soft / 3600,
+	    soft / 60 % 60, soft % 60);
+	jr_setf(vars, "walltime_soft_s", "%d", soft);
 }

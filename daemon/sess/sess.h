@@ -57,6 +57,7 @@ char		*jobreq_template_path(const struct jobreq *,
 		     const struct config_cluster *);
 const struct config_app *jobreq_app(const struct config *, const struct jobreq *);
 void		 jobreq_app_from_options(struct jobreq *, const char *);
+void		 jobreq_walltime_signal(struct template_vars *, int, int);
 
 
 /*

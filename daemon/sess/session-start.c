@@ -159,11 +159,8 @@ sess_script(struct session *s, const char *secret, const char *dir, char **why)
 		snprintf(host, sizeof host, "%d", gate->cfg->sess_activity_interval);
 		template_vars_set(vars, "activity_interval", host, TEMPLATE_USER);
 		/* and is told to end itself this long before its walltime does */
-		if (gate->cfg->sess_walltime_signal > 0 &&
-		    s->req->walltime > 2 * gate->cfg->sess_walltime_signal) {
-			snprintf(host, sizeof host, "%d", gate->cfg->sess_walltime_signal);
-			template_vars_set(vars, "walltime_signal", host, TEMPLATE_USER);
-		}
+		jobreq_walltime_signal(vars, s->req->walltime,
+		    gate->cfg->sess_walltime_signal);
 		if (dir != NULL)	/* a successor's output beside its predecessor's */
 			template_vars_set(vars, "job_dir", dir, TEMPLATE_USER);
 	}

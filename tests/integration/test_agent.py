@@ -430,6 +430,14 @@ def test_bad_options(env):
     rc = p.wait(10)
     env.tap.ok(rc == 2 and "does not match route" in env.procs.log("agent-bad"),
                "options: a --base-url for another user is refused", env.procs.log("agent-bad"))
+    for at, why in (("12x", "wants a time in seconds since the epoch"),
+                    (str(int(time.time()) - 3600), "is in the past")):
+        p = env.procs.start("agent-bad-at", a.argv + ["--walltime-signal-at", at])
+        rc = p.wait(10)
+        log = env.procs.log("agent-bad-at")
+        env.tap.ok(rc == 2 and "--walltime-signal-at " + why in log,
+                   "options: --walltime-signal-at %s is refused (%s)" % (at, why), log)
+        env.procs.procs.pop("agent-bad-at", None)
 
 
 def test_start_failures(env):
@@ -458,6 +466,35 @@ def test_start_failures(env):
         env.procs.procs.pop(a.name, None)
 
 
+def test_walltime_timer(env):
+    """(9) --walltime-signal-at (PBS's early end): at that time the agent does what SIGUSR1
+    does: stops the kernels through the notebook server and leaves saying "walltime:"."""
+    at = int(time.time()) + 12  # time for the notebook to come up and a kernel to start
+    a = Agent(env, env.gw, "ivan", ["--walltime-signal-at", str(at)], runtime="none")
+    a.start().register()
+    if not env.tap.ok(a.connected(15), "walltime timer: the agent is connected", a.log()[-1500:]):
+        return
+    pid = notebook_pid("/user/ivan/")
+    st, _, out = env.gw.request("POST", "/user/ivan/api/kernels", token=env.gw.token("ivan"),
+                                body=b"{}", headers={"Content-Type": "application/json"})
+    env.tap.ok(st == 201 and time.time() < at - 1, "walltime timer: a kernel starts before the "
+               "timer (%.1f s left)" % (at - time.time()), (st, out[:200]))
+    try:
+        rc = a.proc.wait(max(1, at - time.time()) + 25)
+    except Exception:
+        rc = None
+    took = time.time() - at
+    env.tap.eq(rc, 0, "walltime timer: the agent exits 0")
+    env.tap.ok(-1 <= took <= 20, "walltime timer: not before its time (%.1f s after it)" % took)
+    said = wait_for(lambda: left_line(env, "ivan"), 5) or ""
+    env.tap.eq(said, "walltime: the job's time limit is near (--walltime-signal-at, the agent's "
+               "own timer); 1 kernel stopped cleanly, the notebook server stopped",
+               "walltime timer: the agent told the gateway it left for the walltime, its kernel "
+               "stopped")
+    env.tap.ok(pid is not None and not alive(pid), "walltime timer: the notebook is gone")
+    env.procs.procs.pop(a.name, None)
+
+
 def main():
     env = Env("test_agent")
     try:
@@ -484,7 +521,7 @@ def main():
         env.run(lambda e, ag=a: ag.register())
     for t in (test_slow_start_done, test_singularity, test_socket, test_gpus, test_runtime_none,
               test_gateway_restart, test_notebook_dies, test_sigterm, test_notebook_killed,
-              test_sigkill_escalation):
+              test_sigkill_escalation, test_walltime_timer):
         env.run(t)
     env.tap.ok(env.gw.alive(), "nbgated is still running")
     env.finish()

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -363,7 +364,8 @@ make_sandbox(void)
 				    "singularity", "apptainer" };
 	static const char *pwn[] = { "pwn", "id", "touch", "rm", "cat", "ls",
 				    "echo2", "module" };
-	static const char *tools[] = { "/bin/mkdir", "/bin/chmod" };
+	static const char *tools[] = { "/bin/mkdir", "/bin/chmod",
+				    "/bin/date" };
 	char			*name, tmpl[] = "/tmp/test-template-XXXXXX";
 	size_t			 i;
 
@@ -641,6 +643,78 @@ test_templates(void)
 	test_real("pbs.sh", "comet", NULL, pbs, pbs_no);
 }
 
+/*
+ * The early end (sessions.walltime_signal, jobreq_walltime_signal): SLURM's
+ * --signal, Grid Engine's s_rt and PBS's agent timer are rendered with the
+ * right value when it is on, and not at all when it is off or the walltime
+ * is not over twice the signal. The PBS script gives the agent the job's
+ * start plus the walltime less the signal, in seconds since the epoch.
+ */
+static void
+test_walltime_signal(void)
+{
+	static const struct {
+		const char	*name, *line;
+	} t[] = {
+		{ "slurm.sh", "#SBATCH --signal=B:USR1@300\n" },
+		{ "gridengine.sh", "#$ -l s_rt=00:55:00\n" },
+		{ "pbs.sh", "    --walltime-signal-at \"$nbgate_signal_at\" \\\n" },
+	};
+	struct template_vars	*vars;
+	char			*path, *text, *out, *cause = NULL, *rec, *p;
+	size_t			 len, reclen, i;
+	long long		 at = -1, want;
+	int			 mode, status;
+
+	for (i = 0; i < nitems(t); i++) {
+		xasprintf(&path, "%s/templates/%s", srcdir, t[i].name);
+		if ((text = slurp(path, &len)) == NULL)
+			fatalx("cannot read %s", path);
+		for (mode = 0; mode < 3; mode++) {	/* off, on, too short */
+			vars = job_vars("comet", mode == 2 ?
+			    "\"walltime\": \"10m\"" : "\"walltime\": \"1h\"");
+			jobreq_walltime_signal(vars, mode == 2 ? 600 : 3600,
+			    mode == 0 ? 0 : 300);
+			out = template_render(text, len, vars, &cause);
+			ok(out != NULL && (strstr(out, t[i].line) != NULL) ==
+			    (mode == 1), "%s: early end %s: %.*s", t[i].name,
+			    mode == 0 ? "off, no" : mode == 1 ? "on, has" :
+			    "on but 10 min walltime, no",
+			    (int)strcspn(t[i].line, "\n"), t[i].line);
+			if (out == NULL)
+				tap_diag("%s", cause);
+			ok(out != NULL && syntax_ok(out, 1), "%s: early end %s: "
+			    "sh -n and bash -n", t[i].name, mode == 0 ? "off" :
+			    mode == 1 ? "on" : "too short");
+			if (out != NULL && mode == 1 && strcmp(t[i].name,
+			    "pbs.sh") == 0) {
+				free(out);
+				template_vars_set(vars, "agent", "nbgate-agent",
+				    TEMPLATE_USER);
+				out = template_render(text, len, vars, &cause);
+				want = (long long)time(NULL) + 3300;
+				status = run_script(out, &rec, &reclen);
+				p = rec == NULL ? NULL : memmem(rec, reclen,
+				    "--walltime-signal-at", 21);
+				if (p != NULL && p + 21 < rec + reclen)
+					at = strtoll(p + 21, NULL, 10);
+				ok(status == 0 && at >= want && at <= want + 5,
+				    "pbs.sh: the agent gets --walltime-signal-at "
+				    "start + 3300 s (%lld, want %lld)", at, want);
+				workdir_take();
+				zap("rec");
+				free(rec);
+			}
+			free(out);
+			free(cause);
+			cause = NULL;
+			template_vars_free(vars);
+		}
+		free(text);
+		free(path);
+	}
+}
+
 /* Every value an injection could use, against every variable. */
 static const char *payloads[] = {
 	"$(pwn)", "`pwn`", "; pwn", "a'b", "'; pwn; '", "\"; pwn; \"",
@@ -655,7 +729,7 @@ static const char *payloads[] = {
 static const char *directive_vars[] = { "user", "session", "cluster",
     "queue", "walltime", "cores", "memory_mb", "gpus", "account",
     "reservation", "qos", "job_name", "comment", "pbs_name", "job_dir",
-    "walltime_signal" };
+    "walltime_signal", "walltime_soft", "walltime_soft_s" };
 static const char *quoted_vars[] = { "agent", "gateway", "hostkey_fp",
     "image", "runtime", "base_url", "binds", "route", "enroll", "keepalive",
     "activity_interval",
@@ -810,6 +884,7 @@ main(void)
 	test_nul();
 	test_limits();
 	test_templates();
+	test_walltime_signal();
 	test_matrix();
 	remove_sandbox();
 	config_free(cfg);
