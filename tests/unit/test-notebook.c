@@ -546,7 +546,8 @@ test_desktop_files(void)
 			n = read(cl, buf, sizeof buf - 1);
 		buf[n > 0 ? n : 0] = '\0';
 		ok(strncmp(buf, reqs[i].status, strlen(reqs[i].status)) == 0 &&
-		    strstr(buf, "secret") == NULL, "GET %s: %s", reqs[i].target, reqs[i].status + 9);
+		    strstr(buf, "secret") == NULL, "attack desktop-file-outside-root: GET %s: %s",
+		    reqs[i].target, reqs[i].status + 9);
 		if (cl != -1)
 			close(cl);
 	}
