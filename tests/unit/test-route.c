@@ -136,6 +136,37 @@ test_successor(void)
 	freestr(next);
 }
 
+/*
+ * An app that checks no token (auth: none) never gets the notebook's: the
+ * route adds none, and neither does a successor made for it (continue).
+ */
+static void
+test_app_token(void)
+{
+	struct route	*r, *n;
+	char		*cause = NULL, *secret, *next;
+
+	r = route_add("dora", "dora", NULL, NULL, &cause);
+	route_set_session(r, 9);
+	secret = route_enroll_begin(r, "200");
+	ok(enroll(r, secret, "tok-dora") == 0 && route_token(r) != NULL,
+	    "a notebook's route adds its token");
+	route_set_app(r, 1, 0);
+	ok(route_token(r) == NULL && route_strip(r),
+	    "attack app-token-withheld: a desktop's route adds no token, strips its prefix");
+	next = route_next_begin(r);
+	n = route_next(r);
+	route_set_job(n, "201");
+	ok(enroll(n, next, "tok-dora-2") == 0 && route_token(n) == NULL && route_strip(n),
+	    "attack app-token-withheld: nor does its successor (continue in a new job)");
+	route_set_app(r, 0, 1);
+	ok(route_token(n) != NULL && strcmp(route_token(n), "tok-dora-2") == 0 &&
+	    !route_strip(n), "the route's app rules reach a successor made before them");
+	route_remove("dora");
+	freestr(secret);
+	freestr(next);
+}
+
 int
 main(void)
 {
@@ -153,6 +184,7 @@ main(void)
 		return (1);
 	}
 	test_successor();
+	test_app_token();
 	route_clear();
 	store_close();
 	event_base_free(gate->base);
