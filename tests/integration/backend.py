@@ -171,5 +171,9 @@ class H(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     ThreadingHTTPServer.daemon_threads = True
+    # Tornado's listen backlog (a notebook server's), not socketserver's 5: a burst of new
+    # streams (130 h2 streams at once in tests/attack/test_h2.py) overflowed a queue of 5,
+    # and the kernel's SYN retries (1, 3, 7, 15, 31 s) left requests unanswered for 30 s.
+    ThreadingHTTPServer.request_queue_size = 128
     srv = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
     srv.serve_forever()
