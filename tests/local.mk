@@ -1,8 +1,10 @@
 # Unit tests (C, TAP) and integration tests (Python, TAP) all run from `make check`.
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
-TEST_EXTENSIONS = .py
+TEST_EXTENSIONS = .py .h2
 PY_LOG_DRIVER = $(LOG_DRIVER)
 PY_LOG_COMPILER = $(PYTHON3)
+H2_LOG_DRIVER = $(LOG_DRIVER)
+H2_LOG_COMPILER = $(PYTHON3) $(top_srcdir)/tests/over-h2/run.py
 AM_TESTS_ENVIRONMENT = NB_BUILDDIR='$(abs_top_builddir)' NB_SRCDIR='$(abs_top_srcdir)'; export NB_BUILDDIR NB_SRCDIR;
 
 noinst_LIBRARIES += libnbtest.a
@@ -125,6 +127,20 @@ TESTS += \
 	tests/attack/test_h2.py \
 	tests/attack/test_continue.py
 EXTRA_DIST += tests/attack tests/browser/attack.js tests/browser/userhosts.js
+
+# The proxy's and the attack suite's checks again over HTTP/2 (harness: NB_HTTP=h2): each
+# tests/over-h2/NAME.h2 names the test file that tests/over-h2/run.py runs that way.
+TESTS += \
+	tests/over-h2/test_proxy.h2 \
+	tests/over-h2/test_pool.h2 \
+	tests/over-h2/test_badinput.h2 \
+	tests/over-h2/test_jupyterhub_api.h2 \
+	tests/over-h2/test_origin.h2 \
+	tests/over-h2/test_http_limits.h2 \
+	tests/over-h2/test_user_hosts.h2 \
+	tests/over-h2/test_token_pages.h2 \
+	tests/over-h2/test_pool_isolation.h2
+EXTRA_DIST += tests/over-h2
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
 # same targets linked with a small driver replay the stored corpus as TAP tests.

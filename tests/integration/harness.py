@@ -22,6 +22,12 @@ import urllib.parse
 
 PATTERN = bytes(range(256)) * 4096  # what backend.py serves, repeated
 BUILDDIR = os.environ.get("NB_BUILDDIR") or os.getcwd()
+# NB_HTTP=h2 (tests/over-h2/): Gateway.request() and get() speak HTTP/2, so a test file's
+# checks of the proxy and its security rules run over both protocols.  What only HTTP/1.1
+# can say (raw bytes, a kept-alive http.client connection) stays HTTP/1.1.
+HTTP2 = os.environ.get("NB_HTTP") == "h2"
+# Fields HTTP/2 forbids; a test's HTTP/1.1 framing hint, not a request field, over h2.
+H2_DROPPED = ("connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade")
 SRCDIR = os.environ.get("NB_SRCDIR") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -156,6 +162,8 @@ class Env:
     """One test's world: artifacts dir, processes, TAP."""
 
     def __init__(self, name):
+        if HTTP2:
+            name += "-h2"
         self.name = name
         self.artifacts = os.path.join(BUILDDIR, "test-artifacts", name)
         shutil.rmtree(self.artifacts, ignore_errors=True)
@@ -163,6 +171,8 @@ class Env:
         os.chmod(self.artifacts, 0o700)
         self.tap = Tap(name)
         self.procs = Procs(self.artifacts)
+        if HTTP2:
+            self.tap.diag("NB_HTTP=h2: Gateway.request() and get() go over HTTP/2")
 
     def path(self, *parts):
         return os.path.join(self.artifacts, *parts)
@@ -322,11 +332,11 @@ class Gateway:
         return "https://127.0.0.1:%d" % self.https_port
 
     def request(self, method, path, token=None, cookie=None, body=None, headers=None, timeout=30,
-                origin=True):
-        """One request.  With a cookie it is sent as a browser on the gateway's own
-        pages sends it: with Origin, unless the caller names its own Origin, Referer or
-        Sec-Fetch-Site, or says origin=False (as attacks do)."""
-        c = self.conn(timeout)
+                origin=True, h1=False):
+        """One request: (status, headers with lower-case names, body).  With a cookie it is
+        sent as a browser on the gateway's own pages sends it: with Origin, unless the caller
+        names its own Origin, Referer or Sec-Fetch-Site, or says origin=False (as attacks do).
+        Over HTTP/2 when NB_HTTP=h2, unless h1 (a check of HTTP/1.1 itself)."""
         h = dict(headers or {})
         if token:
             h["Authorization"] = "token " + token
@@ -334,6 +344,9 @@ class Gateway:
             h["Cookie"] = cookie
             if origin and not any(k.lower() in ("origin", "referer", "sec-fetch-site") for k in h):
                 h["Origin"] = self.origin()
+        if HTTP2 and not h1:
+            return self.request_h2(method, path, h, body, timeout)
+        c = self.conn(timeout)
         c.request(method, path, body=body, headers=h,
                   encode_chunked=h.get("Transfer-Encoding") == "chunked")
         r = c.getresponse()
@@ -341,10 +354,46 @@ class Gateway:
         c.close()
         return r.status, dict((k.lower(), v) for k, v in r.getheaders()), data
 
+    def request_h2(self, method, path, h, body, timeout):
+        """request() over HTTP/2, on a connection of its own, as a browser or an h1-to-h2
+        intermediary would send it: a Host field becomes :authority, connection-specific
+        fields and those Connection names go (RFC 9113 8.2.2), a chunked body goes as DATA
+        frames without a content-length.  A stream the gateway resets answers status 0."""
+        from h2client import H2
+        named = set(H2_DROPPED)
+        for k, v in h.items():
+            if k.lower() == "connection":
+                named.update(x.strip().lower() for x in v.split(","))
+        fields = []
+        authority = None
+        for k, v in h.items():
+            if k.lower() == "host":
+                authority = v
+            elif k.lower() not in named:
+                fields.append((k.lower(), v))
+        if isinstance(body, str):
+            body = body.encode()
+        elif body is not None and not isinstance(body, (bytes, bytearray)):
+            body = b"".join(body)
+        if body is not None and h.get("Transfer-Encoding") != "chunked" and \
+                not any(k == "content-length" for k, v in fields):
+            fields.append(("content-length", str(len(body))))
+        c = H2(self, timeout=timeout)
+        try:
+            st = c.request(method, path, headers=fields, body=body, authority=authority,
+                           timeout=timeout)
+        finally:
+            c.close()
+        return (st.status or 0, dict(st.headers), bytes(st.body))
+
     def get(self, path, token, conn=None, close=True):
         """GET PATH with TOKEN on CONN, or on a new connection closed after it (with
         "Connection: close" unless close=False): (status, body); a body the server
-        cut short is returned as far as it came."""
+        cut short is returned as far as it came.  Without CONN, over HTTP/2 when
+        NB_HTTP=h2."""
+        if HTTP2 and conn is None:
+            status, _, body = self.request("GET", path, token=token)
+            return status, body
         c = conn or self.conn()
         h = {"Authorization": "token " + token}
         if close:

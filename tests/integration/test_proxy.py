@@ -79,7 +79,7 @@ def test_keepalive(env):
         ok = ok and r.status == 200 and len(r.read()) == 1000 + i
     c.close()
     env.tap.ok(ok, "five requests on one kept-alive browser connection")
-    s, h, _ = env.gw.request("GET", "/user/alice/bytes/10", token=env.alice)
+    s, h, _ = env.gw.request("GET", "/user/alice/bytes/10", token=env.alice, h1=True)
     env.tap.eq(h.get("connection"), "keep-alive", "responses say keep-alive")
 
 
