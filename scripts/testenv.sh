@@ -202,6 +202,20 @@ check() {
 
 # --- stop -----------------------------------------------------------------------------------------
 
+# A job step that outlived its slurmd (seen after test_sched: a cancelled job's slurmstepd
+# left waiting for the slurmd it reports to, deaf to SIGTERM): found by this environment's
+# SLURM_CONF in its environment, stopped with what it still runs.
+stray_steps() {
+	local p kids
+	for p in $(pgrep -f '^slurmstepd: ' || true); do
+		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "SLURM_CONF=$D/slurm.conf" ||
+			continue
+		kids=$(pgrep -P "$p" || true)
+		kill -KILL "$p" $kids 2>/dev/null || true
+		say "stopped a job step left by slurmd (pid $p)"
+	done
+}
+
 stop_all() {
 	local ids=() _
 	# Jobs first (through SLURM, not by process name), so that no job outlives its slurmd.
@@ -220,6 +234,7 @@ stop_all() {
 	halt slurmrestd
 	halt sshd
 	halt slurmd
+	stray_steps
 	halt slurmctld
 	halt slurmdbd
 	halt mariadb

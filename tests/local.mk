@@ -139,7 +139,10 @@ TESTS += \
 	tests/over-h2/test_http_limits.h2 \
 	tests/over-h2/test_user_hosts.h2 \
 	tests/over-h2/test_token_pages.h2 \
-	tests/over-h2/test_pool_isolation.h2
+	tests/over-h2/test_pool_isolation.h2 \
+	tests/over-h2/test_coisolation.h2 \
+	tests/over-h2/test_ident.h2 \
+	tests/over-h2/test_enroll_bind.h2
 EXTRA_DIST += tests/over-h2
 
 # Fuzz targets: libFuzzer binaries with --enable-fuzzing (CC=clang); otherwise the
