@@ -176,6 +176,14 @@ def test_resumption(env):
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
     reused = resumed_in_a_row(gw, ctx, 4)
     t.ok(reused == [False, True, True, True], "TLS 1.3 clients resume with a ticket", reused)
+    # A browser uses a ticket once: each resumed connection must bring the next one
+    # (OpenSSL's client names a session by its ticket's digest: a new ticket, a new id).
+    _, s1 = tls_health(gw, ctx, None)
+    r2, s2 = tls_health(gw, ctx, s1)
+    r3, s3 = tls_health(gw, ctx, s2)
+    t.ok(r2 and r3 and len({s1.id, s2.id, s3.id}) == 3, "a resumed TLS 1.3 connection brings a "
+         "fresh ticket, so clients that use a ticket once resume every time",
+         (r2, r3, s1.id.hex()[:8], s2.id.hex()[:8], s3.id.hex()[:8]))
     ctx = gw.ssl_context()
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.options |= ssl.OP_NO_TICKET
