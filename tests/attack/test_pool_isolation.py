@@ -116,5 +116,37 @@ def test_route_readded(env):
          "route's notebook, never a stream kept for the route before", got)
 
 
+def test_ticket_no_login(env):
+    """A TLS session (its ticket, renewed on every resumption) carries no login: a client that
+    resumes alice's session, a stolen ticket, is nobody until it shows a cookie or token."""
+    import ssl
+    t = env.tap
+    gw = env.gw
+    ctx = gw.ssl_context()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+
+    def once(sess, auth):
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", gw.https_port), 10),
+                            session=sess)
+        s.sendall(("GET /user/alice/conn HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n"
+                   % auth).encode())
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+        r = (s.session_reused, s.session, data.split(b"\r\n", 1)[0])
+        s.close()
+        return r
+
+    _, sess, line = once(None, "Authorization: token %s\r\n" % env.tok["alice"])
+    t.ok(b" 200 " in line, "alice reaches her notebook", line)
+    reused, _, line = once(sess, "")
+    t.ok(reused and b" 401 " in line, "attack tls-ticket-no-login: a connection resuming alice's "
+         "TLS session without her cookie or token gets 401", (reused, line))
+
+
 if __name__ == "__main__":
-    run_all("test_pool_isolation", setup, [test_routes_apart, test_no_leak, test_route_readded])
+    run_all("test_pool_isolation", setup, [test_routes_apart, test_no_leak, test_route_readded,
+                                           test_ticket_no_login])
